@@ -1,0 +1,2 @@
+#!/usr/bin/env node
+process.stdout.write('mtuscope: usage: mtuscope <command>\n');
