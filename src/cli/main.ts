@@ -1,2 +1,48 @@
 #!/usr/bin/env node
-process.stdout.write('mtuscope: usage: mtuscope <command>\n');
+import { runDecode, DECODE_HELP } from './decode-command.js';
+import { UsageError } from './usage-error.js';
+
+const HELP = `mtuscope — find where packets get lost in transit (path MTU, ICMP Packet Too Big, fragmentation)
+
+Usage: mtuscope <command> [options]
+
+Commands:
+  decode FILE       print one line (or one JSON object) per packet of a pcap or pcapng file
+
+Run "mtuscope <command> --help" for the options of a command.
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(HELP);
+      return command === undefined ? 2 : 0;
+    case 'decode':
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(DECODE_HELP);
+        return 0;
+      }
+      return runDecode(rest);
+    default:
+      throw new UsageError(`unknown command "${command}"; see "mtuscope --help"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`mtuscope: ${err.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`mtuscope: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,29 @@
+/** One packet record of a capture file, as the reader hands it out. */
+export interface CapturedPacket {
+  /** LINKTYPE_* of the packet's interface (pcap: low 16 bits of the header's network field). */
+  readonly linkType: number;
+  /** Index of the pcapng Interface Description Block within its section; 0 for pcap. */
+  readonly interfaceId: number;
+  /** Nanoseconds since the Unix epoch. */
+  readonly timestampNs: bigint;
+  /** Bytes present in the file, equal to data.length. */
+  readonly capturedLength: number;
+  /** Length of the packet on the wire, as the capture claims it. */
+  readonly originalLength: number;
+  /** May be a view into the chunk the reader was handed: copy it to keep it past the batch. */
+  readonly data: Uint8Array;
+}
+
+/**
+ * Every packet object is built here so that all of them share one hidden class: the decode loop that
+ * reads >1 million of them stays monomorphic.
+ */
+export function capturedPacket(
+  linkType: number,
+  interfaceId: number,
+  timestampNs: bigint,
+  originalLength: number,
+  data: Uint8Array,
+): CapturedPacket {
+  return { linkType, interfaceId, timestampNs, capturedLength: data.length, originalLength, data };
+}

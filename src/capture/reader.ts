@@ -1,0 +1,52 @@
+import { createReadStream } from 'node:fs';
+import { CaptureDecoder } from './capture-decoder.js';
+import type { CapturedPacket } from './captured-packet.js';
+
+/** Large reads mean large batches: the per-batch async hop is then negligible per packet. */
+const FILE_CHUNK_BYTES = 1 << 20;
+
+function bytesOf(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new TypeError(`capture stream yielded ${typeof chunk === 'string' ? 'text (was setEncoding called?)' : typeof chunk}, not bytes`);
+}
+
+/**
+ * Reads a pcap or pcapng file (format sniffed from the magic number) from a path or a byte stream such
+ * as process.stdin, yielding the packets of each chunk read as one array. Memory stays constant: only
+ * the current chunk and at most one record that straddles two chunks are held. Packets' `data` views
+ * the chunk; copy it to keep it beyond the batch.
+ *
+ * A malformed or truncated file yields every packet before the bad spot, then throws a CaptureError
+ * whose offset is the start of the offending header, record or block. I/O errors (ENOENT ...) are
+ * thrown as they are.
+ */
+export async function* readCaptureBatches(source: string | NodeJS.ReadableStream): AsyncGenerator<CapturedPacket[]> {
+  const stream = typeof source === 'string' ? createReadStream(source, { highWaterMark: FILE_CHUNK_BYTES }) : source;
+  const decoder = new CaptureDecoder();
+  try {
+    for await (const chunk of stream) {
+      const batch: CapturedPacket[] = [];
+      const error = decoder.push(bytesOf(chunk), batch);
+      if (batch.length > 0) yield batch;
+      if (error !== undefined) throw error;
+    }
+    const error = decoder.finish();
+    if (error !== undefined) throw error;
+  } finally {
+    if (typeof source === 'string' && 'destroy' in stream) stream.destroy();
+  }
+}
+
+/** One packet at a time; convenient where speed does not matter (each packet costs an async step). */
+export async function* readCapture(source: string | NodeJS.ReadableStream): AsyncGenerator<CapturedPacket> {
+  for await (const batch of readCaptureBatches(source)) yield* batch;
+}
+
+/** Every packet of a capture, with data copied out of the chunks. For tests and small files. */
+export async function readCaptureFile(source: string | NodeJS.ReadableStream): Promise<CapturedPacket[]> {
+  const out: CapturedPacket[] = [];
+  for await (const batch of readCaptureBatches(source)) {
+    for (const p of batch) out.push({ ...p, data: p.data.slice() });
+  }
+  return out;
+}

@@ -1,0 +1,128 @@
+import { parseArgs } from 'node:util';
+import { CaptureError } from '../capture/capture-error.js';
+import { readCaptureBatches } from '../capture/reader.js';
+import { type DecodeOptions, decodeFrame } from '../packet/frame.js';
+import { parseFouPortMap } from '../packet/fou.js';
+import { packetJson } from './packet-json.js';
+import { packetSummary } from './packet-summary.js';
+import { UsageError } from './usage-error.js';
+
+export const DECODE_HELP = `Usage: mtuscope decode FILE [options]
+
+Prints one line per packet of a pcap or pcapng file (FILE "-" reads standard input): number, time,
+addresses, protocol stack, lengths, IP flags (DF, MF, fragment offset), ICMP type and MTU, TCP flags.
+
+Options:
+  --json                 one JSON object per packet instead of text
+  --vxlan-port PORT,...  UDP ports decoded as VXLAN (default 4789)
+  --gue-port PORT,...    UDP ports decoded as GUE (default 6080)
+  --fou PORT:PROTO,...   UDP ports decoded as Foo-over-UDP carrying IP protocol PROTO (4 or 41)
+  -c, --count N          stop after N packets
+  -h, --help             this help
+
+Exit status: 0 when the whole file was read, 1 when the file is malformed (the message gives the byte
+offset; packets before it are printed), 2 for a usage error.
+`;
+
+function portSet(option: string, text: string): ReadonlySet<number> {
+  const out = new Set<number>();
+  for (const part of text.split(',')) {
+    const n = Number(part);
+    if (!/^\d{1,5}$/.test(part) || n < 1 || n > 65535) throw new UsageError(`${option}: "${part}" is not a port number (1-65535)`);
+    out.add(n);
+  }
+  return out;
+}
+
+export function decodeOptionsFrom(values: { 'vxlan-port'?: string; 'gue-port'?: string; fou?: string }): DecodeOptions {
+  const options: { -readonly [K in keyof DecodeOptions]: DecodeOptions[K] } = {};
+  if (values['vxlan-port'] !== undefined) options.vxlanPorts = portSet('--vxlan-port', values['vxlan-port']);
+  if (values['gue-port'] !== undefined) options.guePorts = portSet('--gue-port', values['gue-port']);
+  if (values.fou !== undefined) {
+    const fou = parseFouPortMap(values.fou);
+    if (!fou.ok) throw new UsageError(`--fou: ${fou.error.reason}`);
+    options.fouPorts = fou.value;
+  }
+  return options;
+}
+
+export async function runDecode(args: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: {
+        json: { type: 'boolean' },
+        'vxlan-port': { type: 'string' },
+        'gue-port': { type: 'string' },
+        fou: { type: 'string' },
+        count: { type: 'string', short: 'c' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError('decode needs exactly one FILE (see "mtuscope decode --help")');
+  const limit = values.count === undefined ? Infinity : Number(values.count);
+  if (!(limit >= 0) || !Number.isInteger(limit)) throw new UsageError(`--count: "${values.count}" is not a whole number`);
+  const options = decodeOptionsFrom(values);
+  const file = positionals[0]!;
+  const source = file === '-' ? process.stdin : file;
+  const out = new BufferedStdout();
+  let n = 0;
+  try {
+    outer: for await (const batch of readCaptureBatches(source)) {
+      for (const pkt of batch) {
+        if (n >= limit) break outer;
+        n++;
+        const frame = decodeFrame(pkt.linkType, pkt.data, pkt.originalLength, options);
+        out.write(values.json ? packetJson(n, pkt, frame) : packetSummary(n, pkt, frame));
+      }
+      await out.drain();
+    }
+  } catch (err) {
+    await out.flush();
+    if (err instanceof CaptureError) {
+      process.stderr.write(`mtuscope: ${file}: ${err.message}\n`);
+      return 1;
+    }
+    if (isNodeError(err) && (err.code === 'ENOENT' || err.code === 'EACCES' || err.code === 'EISDIR')) {
+      process.stderr.write(`mtuscope: ${file}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  await out.flush();
+  return 0;
+}
+
+function isNodeError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && 'code' in err;
+}
+
+/** Lines are gathered into large writes: one write per packet would dominate the decode time. */
+class BufferedStdout {
+  private parts: string[] = [];
+  private size = 0;
+
+  write(line: string): void {
+    this.parts.push(line);
+    this.size += line.length;
+  }
+
+  async drain(): Promise<void> {
+    if (this.size >= 1 << 20) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.parts.length === 0) return;
+    const text = this.parts.join('');
+    this.parts = [];
+    this.size = 0;
+    await new Promise<void>((resolve, reject) => {
+      process.stdout.write(text, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+}

@@ -1,0 +1,1 @@
+export type ChecksumStatus = 'good' | 'bad' | 'unverified';

@@ -1,0 +1,143 @@
+import { put16, put32, u16, u32 } from './bytes.js';
+import { finishChecksum, sum16, sumVerifies } from './checksum.js';
+import type { ChecksumStatus } from './checksum-status.js';
+import { type Decoded, fail, ok, short } from './result.js';
+
+export const ICMPV4_HEADER = 8;
+
+export const Icmpv4Type = {
+  EchoReply: 0,
+  DestinationUnreachable: 3,
+  SourceQuench: 4,
+  Redirect: 5,
+  EchoRequest: 8,
+  RouterAdvertisement: 9,
+  RouterSolicitation: 10,
+  TimeExceeded: 11,
+  ParameterProblem: 12,
+  Timestamp: 13,
+  TimestampReply: 14,
+} as const;
+
+/** Destination Unreachable code 4, "fragmentation needed and DF set", which carries the next-hop MTU (RFC 1191). */
+export const ICMPV4_FRAG_NEEDED_CODE = 4;
+
+/**
+ * Checked view over an ICMP message (RFC 792). `claimed` is the message length the IP header
+ * promises: the checksum covers exactly that many bytes, so it can only be verified when all of them
+ * were captured, and bytes beyond it (link-layer padding) are not part of the message.
+ */
+export class Icmpv4Packet {
+  private constructor(
+    readonly bytes: Uint8Array,
+    readonly claimed: number,
+  ) {}
+
+  static check(bytes: Uint8Array, claimed: number): Decoded<Icmpv4Packet> {
+    // Bytes first: for a fragment the caller can only claim what it holds, so a snapped one must read as short.
+    if (bytes.length < ICMPV4_HEADER) return short('icmpv4', 'header', 0, `needs ${ICMPV4_HEADER} bytes, buffer has ${bytes.length}`);
+    if (claimed < ICMPV4_HEADER) return fail('icmpv4', 'length', 0, `IP header gives the message ${claimed} bytes, fewer than the ${ICMPV4_HEADER}-byte header`);
+    return ok(new Icmpv4Packet(bytes, claimed));
+  }
+
+  get type(): number {
+    return this.bytes[0]!;
+  }
+  get code(): number {
+    return this.bytes[1]!;
+  }
+  get checksum(): number {
+    return u16(this.bytes, 2);
+  }
+  /** Bytes 4-7, whose meaning depends on type and code. */
+  get rest(): number {
+    return u32(this.bytes, 4);
+  }
+  get truncated(): boolean {
+    return this.bytes.length < this.claimed;
+  }
+  /** The message body present: up to the claimed length, or to the end of a truncated buffer. */
+  payload(): Uint8Array {
+    return this.bytes.subarray(ICMPV4_HEADER, Math.min(this.claimed, this.bytes.length));
+  }
+  checksumStatus(): ChecksumStatus {
+    if (this.truncated) return 'unverified';
+    return sumVerifies(sum16(this.bytes, 0, this.claimed)) ? 'good' : 'bad';
+  }
+}
+
+export type Icmpv4Repr =
+  | { readonly kind: 'echo-request' | 'echo-reply'; readonly ident: number; readonly seq: number; readonly data: Uint8Array }
+  | {
+      readonly kind: 'destination-unreachable';
+      readonly code: number;
+      /** Bytes 4-5; zero except in the odd router that puts something there. */
+      readonly unused: number;
+      /** Bytes 6-7; meaningful for code 4 (ICMPV4_FRAG_NEEDED_CODE), zero from pre-RFC 1191 routers. */
+      readonly nextHopMtu: number;
+      /** The start of the datagram that caused the error, IP header first. */
+      readonly quoted: Uint8Array;
+    }
+  | { readonly kind: 'time-exceeded'; readonly code: number; readonly unused: number; readonly quoted: Uint8Array }
+  | { readonly kind: 'other'; readonly type: number; readonly code: number; readonly rest: number; readonly data: Uint8Array };
+
+export function parseIcmpv4(view: Icmpv4Packet): Icmpv4Repr {
+  const { type, code } = view;
+  const body = view.payload().slice();
+  switch (type) {
+    case Icmpv4Type.EchoRequest:
+    case Icmpv4Type.EchoReply:
+      if (code !== 0) break;
+      return {
+        kind: type === Icmpv4Type.EchoRequest ? 'echo-request' : 'echo-reply',
+        ident: u16(view.bytes, 4),
+        seq: u16(view.bytes, 6),
+        data: body,
+      };
+    case Icmpv4Type.DestinationUnreachable:
+      return { kind: 'destination-unreachable', code, unused: u16(view.bytes, 4), nextHopMtu: u16(view.bytes, 6), quoted: body };
+    case Icmpv4Type.TimeExceeded:
+      return { kind: 'time-exceeded', code, unused: view.rest, quoted: body };
+  }
+  return { kind: 'other', type, code, rest: view.rest, data: body };
+}
+
+/** The whole message with its checksum filled in. */
+export function emitIcmpv4(repr: Icmpv4Repr): Uint8Array {
+  const body = 'quoted' in repr ? repr.quoted : repr.data;
+  const out = new Uint8Array(ICMPV4_HEADER + body.length);
+  switch (repr.kind) {
+    case 'echo-request':
+    case 'echo-reply':
+      out[0] = repr.kind === 'echo-request' ? Icmpv4Type.EchoRequest : Icmpv4Type.EchoReply;
+      put16(out, 4, repr.ident);
+      put16(out, 6, repr.seq);
+      break;
+    case 'destination-unreachable':
+      out[0] = Icmpv4Type.DestinationUnreachable;
+      out[1] = repr.code;
+      put16(out, 4, repr.unused);
+      put16(out, 6, repr.nextHopMtu);
+      break;
+    case 'time-exceeded':
+      out[0] = Icmpv4Type.TimeExceeded;
+      out[1] = repr.code;
+      put32(out, 4, repr.unused);
+      break;
+    case 'other':
+      // Such a message would parse back as the specific kind, so the repr is ambiguous.
+      if (repr.type === Icmpv4Type.DestinationUnreachable || repr.type === Icmpv4Type.TimeExceeded) {
+        throw new RangeError(`ICMP type ${repr.type} has its own kind, not 'other'`);
+      }
+      if ((repr.type === Icmpv4Type.EchoRequest || repr.type === Icmpv4Type.EchoReply) && repr.code === 0) {
+        throw new RangeError(`ICMP echo type ${repr.type} with code 0 has its own kind, not 'other'`);
+      }
+      out[0] = repr.type;
+      out[1] = repr.code;
+      put32(out, 4, repr.rest);
+      break;
+  }
+  out.set(body, ICMPV4_HEADER);
+  put16(out, 2, finishChecksum(sum16(out, 0, out.length)));
+  return out;
+}

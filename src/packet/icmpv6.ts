@@ -1,0 +1,163 @@
+import { ipBytes } from './address.js';
+import { put16, put32, u16, u32 } from './bytes.js';
+import { finishChecksum, pseudoHeaderSum, sum16, sumVerifies } from './checksum.js';
+import type { ChecksumStatus } from './checksum-status.js';
+import { IpProtocol } from './ip-protocol.js';
+import { type Decoded, fail, ok, short } from './result.js';
+
+export const ICMPV6_HEADER = 8;
+
+export const Icmpv6Type = {
+  DestinationUnreachable: 1,
+  PacketTooBig: 2,
+  TimeExceeded: 3,
+  ParameterProblem: 4,
+  EchoRequest: 128,
+  EchoReply: 129,
+  RouterSolicitation: 133,
+  RouterAdvertisement: 134,
+  NeighborSolicitation: 135,
+  NeighborAdvertisement: 136,
+  Redirect: 137,
+} as const;
+
+/**
+ * Checked view over an ICMPv6 message (RFC 4443). Like ICMPv4, `claimed` is the length the IPv6
+ * header (minus extension headers) promises; unlike it, the checksum also covers a pseudo-header, so
+ * verifying needs the addresses.
+ */
+export class Icmpv6Packet {
+  private constructor(
+    readonly bytes: Uint8Array,
+    readonly claimed: number,
+  ) {}
+
+  static check(bytes: Uint8Array, claimed: number): Decoded<Icmpv6Packet> {
+    // Bytes first: for a fragment the caller can only claim what it holds, so a snapped one must read as short.
+    if (bytes.length < ICMPV6_HEADER) return short('icmpv6', 'header', 0, `needs ${ICMPV6_HEADER} bytes, buffer has ${bytes.length}`);
+    if (claimed < ICMPV6_HEADER) return fail('icmpv6', 'length', 0, `IPv6 header gives the message ${claimed} bytes, fewer than the ${ICMPV6_HEADER}-byte header`);
+    return ok(new Icmpv6Packet(bytes, claimed));
+  }
+
+  get type(): number {
+    return this.bytes[0]!;
+  }
+  get code(): number {
+    return this.bytes[1]!;
+  }
+  get checksum(): number {
+    return u16(this.bytes, 2);
+  }
+  /** Bytes 4-7: MTU, pointer, identifier and sequence, or unused, by type. */
+  get rest(): number {
+    return u32(this.bytes, 4);
+  }
+  get truncated(): boolean {
+    return this.bytes.length < this.claimed;
+  }
+  payload(): Uint8Array {
+    return this.bytes.subarray(ICMPV6_HEADER, Math.min(this.claimed, this.bytes.length));
+  }
+  checksumStatus(src: Uint8Array, dst: Uint8Array): ChecksumStatus {
+    if (this.truncated) return 'unverified';
+    return sumVerifies(sum16(this.bytes, 0, this.claimed, pseudoHeaderSum(src, dst, IpProtocol.Icmpv6, this.claimed))) ? 'good' : 'bad';
+  }
+}
+
+export type Icmpv6Repr =
+  | { readonly kind: 'destination-unreachable'; readonly code: number; readonly unused: number; readonly quoted: Uint8Array }
+  | {
+      readonly kind: 'packet-too-big';
+      readonly code: number;
+      /** The MTU of the next-hop link, the figure path MTU discovery is after. */
+      readonly mtu: number;
+      readonly quoted: Uint8Array;
+    }
+  | { readonly kind: 'time-exceeded'; readonly code: number; readonly unused: number; readonly quoted: Uint8Array }
+  | {
+      readonly kind: 'parameter-problem';
+      readonly code: number;
+      /** Offset of the offending octet within the quoted packet. */
+      readonly pointer: number;
+      readonly quoted: Uint8Array;
+    }
+  | { readonly kind: 'echo-request' | 'echo-reply'; readonly ident: number; readonly seq: number; readonly data: Uint8Array }
+  | { readonly kind: 'other'; readonly type: number; readonly code: number; readonly rest: number; readonly data: Uint8Array };
+
+export function parseIcmpv6(view: Icmpv6Packet): Icmpv6Repr {
+  const { type, code, rest } = view;
+  const body = view.payload().slice();
+  switch (type) {
+    case Icmpv6Type.DestinationUnreachable:
+      return { kind: 'destination-unreachable', code, unused: rest, quoted: body };
+    case Icmpv6Type.PacketTooBig:
+      return { kind: 'packet-too-big', code, mtu: rest, quoted: body };
+    case Icmpv6Type.TimeExceeded:
+      return { kind: 'time-exceeded', code, unused: rest, quoted: body };
+    case Icmpv6Type.ParameterProblem:
+      return { kind: 'parameter-problem', code, pointer: rest, quoted: body };
+    case Icmpv6Type.EchoRequest:
+    case Icmpv6Type.EchoReply:
+      if (code !== 0) break;
+      return {
+        kind: type === Icmpv6Type.EchoRequest ? 'echo-request' : 'echo-reply',
+        ident: u16(view.bytes, 4),
+        seq: u16(view.bytes, 6),
+        data: body,
+      };
+  }
+  return { kind: 'other', type, code, rest, data: body };
+}
+
+const ERROR_TYPES: Readonly<Record<'destination-unreachable' | 'packet-too-big' | 'time-exceeded' | 'parameter-problem', number>> = {
+  'destination-unreachable': Icmpv6Type.DestinationUnreachable,
+  'packet-too-big': Icmpv6Type.PacketTooBig,
+  'time-exceeded': Icmpv6Type.TimeExceeded,
+  'parameter-problem': Icmpv6Type.ParameterProblem,
+};
+
+/** The whole message with its checksum (pseudo-header from `src` and `dst`) filled in. */
+export function emitIcmpv6(repr: Icmpv6Repr, src: string, dst: string): Uint8Array {
+  const body = 'quoted' in repr ? repr.quoted : repr.data;
+  const out = new Uint8Array(ICMPV6_HEADER + body.length);
+  switch (repr.kind) {
+    case 'destination-unreachable':
+    case 'time-exceeded':
+      out[0] = ERROR_TYPES[repr.kind];
+      out[1] = repr.code;
+      put32(out, 4, repr.unused);
+      break;
+    case 'packet-too-big':
+      out[0] = Icmpv6Type.PacketTooBig;
+      out[1] = repr.code;
+      put32(out, 4, repr.mtu);
+      break;
+    case 'parameter-problem':
+      out[0] = Icmpv6Type.ParameterProblem;
+      out[1] = repr.code;
+      put32(out, 4, repr.pointer);
+      break;
+    case 'echo-request':
+    case 'echo-reply':
+      out[0] = repr.kind === 'echo-request' ? Icmpv6Type.EchoRequest : Icmpv6Type.EchoReply;
+      put16(out, 4, repr.ident);
+      put16(out, 6, repr.seq);
+      break;
+    case 'other':
+      // Such a message would parse back as the specific kind, so the repr is ambiguous.
+      if (repr.type >= Icmpv6Type.DestinationUnreachable && repr.type <= Icmpv6Type.ParameterProblem) {
+        throw new RangeError(`ICMPv6 type ${repr.type} has its own kind, not 'other'`);
+      }
+      if ((repr.type === Icmpv6Type.EchoRequest || repr.type === Icmpv6Type.EchoReply) && repr.code === 0) {
+        throw new RangeError(`ICMPv6 echo type ${repr.type} with code 0 has its own kind, not 'other'`);
+      }
+      out[0] = repr.type;
+      out[1] = repr.code;
+      put32(out, 4, repr.rest);
+      break;
+  }
+  out.set(body, ICMPV6_HEADER);
+  const pseudo = pseudoHeaderSum(ipBytes(src, 6), ipBytes(dst, 6), IpProtocol.Icmpv6, out.length);
+  put16(out, 2, finishChecksum(sum16(out, 0, out.length, pseudo)));
+  return out;
+}

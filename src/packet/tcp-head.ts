@@ -1,0 +1,38 @@
+import { u16, u32 } from './bytes.js';
+import { type Decoded, ok, short } from './result.js';
+
+export const TCP_HEAD = 8;
+
+/**
+ * The first 8 bytes of a TCP header: ports and sequence number. RFC 792 promises an ICMP error no
+ * more of the offending segment than this, and many routers quote no more; it is also what a capture
+ * with a small snaplen may leave. Enough to find the connection an error is about.
+ */
+export class TcpHead {
+  private constructor(readonly bytes: Uint8Array) {}
+
+  static check(bytes: Uint8Array): Decoded<TcpHead> {
+    if (bytes.length < TCP_HEAD) return short('tcp', 'header', 0, `needs ${TCP_HEAD} bytes for ports and sequence number, buffer has ${bytes.length}`);
+    return ok(new TcpHead(bytes));
+  }
+
+  get srcPort(): number {
+    return u16(this.bytes, 0);
+  }
+  get dstPort(): number {
+    return u16(this.bytes, 2);
+  }
+  get seq(): number {
+    return u32(this.bytes, 4);
+  }
+}
+
+export interface TcpHeadRepr {
+  readonly srcPort: number;
+  readonly dstPort: number;
+  readonly seq: number;
+}
+
+export function parseTcpHead(h: TcpHead): TcpHeadRepr {
+  return { srcPort: h.srcPort, dstPort: h.dstPort, seq: h.seq };
+}

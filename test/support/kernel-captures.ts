@@ -1,0 +1,272 @@
+/**
+ * Real kernel traffic for oracle tests: builds client —(1500)— router —(1400)— server in throwaway namespaces, records
+ * it with tcpdump and returns the pcap files, so our decoder can be compared with tshark on bytes Linux really sent.
+ *
+ * Each scenario targets its own server address, because the client caches a learned path MTU per destination: a
+ * second DF probe to the same address would fail locally with EMSGSIZE instead of drawing another ICMP error.
+ * The server routes back with `advmss` 1460/1440 so it advertises a 1500-byte MTU's MSS although its own link is
+ * 1400; the client's full-size TCP segments then hit the router's bottleneck and PMTU discovery happens for real.
+ */
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Topology, type BackgroundProcess } from './netns.js';
+
+export type KernelLinkType = 'ethernet' | 'sll2';
+
+export interface KernelCapture {
+  readonly name: string;
+  readonly path: string;
+  readonly linkType: KernelLinkType;
+}
+
+export interface KernelCaptureOptions {
+  /** Called with the namespace prefix of the run as soon as it exists (tests check it is gone afterwards). */
+  readonly onTopology?: (info: { readonly prefix: string }) => void;
+}
+
+/** Addresses used by the topology, exported so tests can assert on exact values. */
+export const KERNEL_ADDR = {
+  clientV4: '10.0.1.2',
+  clientV6: 'fd00:0:0:1::2',
+  routerClientSideV4: '10.0.1.1',
+  routerClientSideV6: 'fd00:0:0:1::1',
+  routerServerSideV4: '10.0.2.1',
+  routerServerSideV6: 'fd00:0:0:2::1',
+  serverTcpV4: '10.0.2.2',
+  serverTcpV6: 'fd00:0:0:2::2',
+  serverDfPingV4: '10.0.2.3',
+  serverPtbPingV6: 'fd00:0:0:2::3',
+  serverFragPingV4: '10.0.2.4',
+  serverFragPingV6: 'fd00:0:0:2::4',
+  serverUdpV4: '10.0.2.5',
+  serverUdpV6: 'fd00:0:0:2::5',
+} as const;
+
+export const CLIENT_LINK_MTU = 1500;
+export const SERVER_LINK_MTU = 1400;
+export const TCP_PORT = 8080;
+export const UDP_PORT = 9999;
+export const TCP_BODY_BYTES = 100_000;
+export const UDP_DATAGRAM_BYTES = 3000;
+
+/**
+ * tcpdump reads the TPACKET_V3 ring a block at a time; a partly filled block is handed over only when its 1 s retire
+ * timeout expires, and whatever is still in the ring at SIGINT is lost. (--immediate-mode avoids the wait but, on a
+ * veth with GSO on, sizes every ring slot for a 256 KB packet, so the default 2 MB ring holds 8 packets and drops.)
+ */
+const SETTLE_MS = 1200;
+const LINKTYPE_ETHERNET = 1;
+const LINKTYPE_LINUX_SLL2 = 276;
+
+/** HTTP: swallow the request body, answer with TCP_BODY_BYTES. UDP: a silent sink, so no port unreachables. */
+const SERVER_SCRIPT = `
+const http = require('node:http');
+const dgram = require('node:dgram');
+const [tcpV4, tcpV6, udpV4, udpV6, tcpPort, udpPort, bodyBytes] = process.argv.slice(1);
+const body = Buffer.alloc(Number(bodyBytes), 0x61);
+let pending = 4;
+const up = () => { if (--pending === 0) console.log('ready'); };
+for (const host of [tcpV4, tcpV6]) {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end(body));
+  });
+  server.listen(Number(tcpPort), host, up);
+}
+for (const [type, host] of [['udp4', udpV4], ['udp6', udpV6]]) {
+  const sock = dgram.createSocket(type);
+  sock.on('message', () => {});
+  sock.bind(Number(udpPort), host, up);
+}
+`;
+
+/** Sends `count` datagrams, pausing so an ICMPv6 Packet Too Big can update the path MTU before the next one. */
+const UDP_CLIENT_SCRIPT = `
+const dgram = require('node:dgram');
+const [type, host, port, size, count] = process.argv.slice(1);
+const sock = dgram.createSocket(type);
+const payload = Buffer.alloc(Number(size), 0x75);
+let sent = 0;
+const next = () => {
+  if (sent === Number(count)) { sock.close(); return; }
+  sent++;
+  sock.send(payload, Number(port), host, (err) => {
+    if (err) { console.error(String(err)); process.exitCode = 1; }
+    setTimeout(next, 50);
+  });
+};
+next();
+`;
+
+interface CaptureSpec {
+  readonly name: string;
+  readonly node: string;
+  readonly ifname: string;
+  readonly snaplen: number;
+}
+
+const CAPTURES: readonly CaptureSpec[] = [
+  { name: 'client-eth0', node: 'cli', ifname: 'eth0', snaplen: 0 },
+  { name: 'client-eth0-snap96', node: 'cli', ifname: 'eth0', snaplen: 96 },
+  { name: 'router-eth1', node: 'rtr', ifname: 'eth1', snaplen: 0 },
+  { name: 'router-any', node: 'rtr', ifname: 'any', snaplen: 0 },
+  { name: 'server-eth0', node: 'srv', ifname: 'eth0', snaplen: 0 },
+];
+
+async function hasEthtool(): Promise<boolean> {
+  for (const dir of ['/usr/sbin', '/sbin', '/usr/bin', '/bin']) {
+    try {
+      await access(join(dir, 'ethtool'));
+      return true;
+    } catch {
+      // Try the next directory.
+    }
+  }
+  return false;
+}
+
+/**
+ * Keeps each captured frame a real wire packet. With ethtool, offloads are switched off outright; without it,
+ * gso_max_segs 1 stops TCP from handing the veth 64 KB super-segments (tx checksum offload stays, so locally sent
+ * TCP/UDP may carry partial checksums on egress: both tools see the same bytes).
+ */
+async function limitOffloads(topo: Topology, node: string, ifname: string, ethtool: boolean): Promise<void> {
+  if (ethtool) {
+    await topo.mustExec(node, ['ethtool', '-K', ifname, 'gro', 'off', 'gso', 'off', 'tso', 'off']);
+  } else {
+    await topo.mustExec(node, ['ip', 'link', 'set', 'dev', ifname, 'gso_max_segs', '1']);
+  }
+}
+
+async function readLinkType(path: string): Promise<KernelLinkType> {
+  const header = await readFile(path);
+  if (header.length < 24) throw new Error(`${path}: pcap header missing (${header.length} bytes)`);
+  const magic = header.readUInt32LE(0);
+  const littleEndian = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
+  if (!littleEndian && magic !== 0xd4c3b2a1 && magic !== 0x4d3cb2a1) {
+    throw new Error(`${path}: not a pcap file (magic 0x${magic.toString(16)})`);
+  }
+  const linkType = (littleEndian ? header.readUInt32LE(20) : header.readUInt32BE(20)) & 0xffff;
+  if (linkType === LINKTYPE_ETHERNET) return 'ethernet';
+  if (linkType === LINKTYPE_LINUX_SLL2) return 'sll2';
+  throw new Error(`${path}: unexpected link type ${linkType}`);
+}
+
+async function buildTopology(topo: Topology): Promise<void> {
+  const a = KERNEL_ADDR;
+  await topo.link(
+    { node: 'cli', ifname: 'eth0', addresses: [`${a.clientV4}/24`, `${a.clientV6}/64`] },
+    { node: 'rtr', ifname: 'eth0', addresses: [`${a.routerClientSideV4}/24`, `${a.routerClientSideV6}/64`] },
+    CLIENT_LINK_MTU,
+  );
+  const serverAddresses = [a.serverTcpV4, a.serverDfPingV4, a.serverFragPingV4, a.serverUdpV4].map((x) => `${x}/24`);
+  const serverAddresses6 = [a.serverTcpV6, a.serverPtbPingV6, a.serverFragPingV6, a.serverUdpV6].map((x) => `${x}/64`);
+  await topo.link(
+    { node: 'rtr', ifname: 'eth1', addresses: [`${a.routerServerSideV4}/24`, `${a.routerServerSideV6}/64`] },
+    { node: 'srv', ifname: 'eth0', addresses: [...serverAddresses, ...serverAddresses6] },
+    SERVER_LINK_MTU,
+  );
+  await topo.enableForwarding('rtr');
+  await topo.route({ node: 'cli', to: '10.0.2.0/24', via: a.routerClientSideV4 });
+  await topo.route({ node: 'cli', to: 'fd00:0:0:2::/64', via: a.routerClientSideV6 });
+  await topo.route({ node: 'srv', to: '10.0.1.0/24', via: a.routerServerSideV4, extra: ['advmss', String(CLIENT_LINK_MTU - 40)] });
+  await topo.route({ node: 'srv', to: 'fd00:0:0:1::/64', via: a.routerServerSideV6, extra: ['advmss', String(CLIENT_LINK_MTU - 60)] });
+  const ethtool = await hasEthtool();
+  for (const [node, ifname] of [['cli', 'eth0'], ['rtr', 'eth0'], ['rtr', 'eth1'], ['srv', 'eth0']] as const) {
+    await limitOffloads(topo, node, ifname, ethtool);
+  }
+}
+
+async function generateTraffic(topo: Topology): Promise<void> {
+  const a = KERNEL_ADDR;
+  // Pings whose replies never come back (DF too big) exit non-zero; that is the point, so only timeouts are errors.
+  const ping = async (argv: readonly string[]): Promise<void> => {
+    const r = await topo.exec('cli', ['ping', '-n', '-W', '1', '-i', '0.2', ...argv], { timeoutMs: 10_000 });
+    if (r.timedOut || r.code === null) throw new Error(`ping ${argv.join(' ')} hung: ${r.stderr}`);
+  };
+  // Router answers ICMP type 3 code 4 with next-hop MTU 1400.
+  await ping(['-4', '-c', '1', '-M', 'do', '-s', String(CLIENT_LINK_MTU - 28), a.serverDfPingV4]);
+  // Router answers ICMPv6 Packet Too Big 1400.
+  await ping(['-6', '-c', '1', '-M', 'do', '-s', String(CLIENT_LINK_MTU - 48), a.serverPtbPingV6]);
+  // Client fragments at 1500, the router refragments at 1400 (IPv4) or sends Packet Too Big (IPv6), after which the
+  // client fragments at 1400.
+  await ping(['-4', '-c', '2', '-M', 'dont', '-s', '3000', a.serverFragPingV4]);
+  await ping(['-6', '-c', '2', '-s', '3000', a.serverFragPingV6]);
+
+  const requestBody = 'x'.repeat(TCP_BODY_BYTES);
+  for (const host of [a.serverTcpV4, `[${a.serverTcpV6}]`]) {
+    const url = `http://${host}:${TCP_PORT}/`;
+    const r = await topo.mustExec(
+      'cli',
+      ['curl', '-sS', '-g', '--noproxy', '*', '--max-time', '10', '-H', 'Expect:', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '--data-binary', '@-', url],
+      { input: requestBody, timeoutMs: 15_000 },
+    );
+    if (r.stdout.trim() !== `200 ${TCP_BODY_BYTES}`) throw new Error(`curl ${url}: unexpected result "${r.stdout}"`);
+  }
+
+  for (const [type, host] of [['udp4', a.serverUdpV4], ['udp6', a.serverUdpV6]] as const) {
+    await topo.mustExec('cli', [process.execPath, '-e', UDP_CLIENT_SCRIPT, type, host, String(UDP_PORT), String(UDP_DATAGRAM_BYTES), '3'], {
+      timeoutMs: 10_000,
+    });
+  }
+}
+
+/**
+ * Builds the topology, captures every scenario with tcpdump into `dir`, tears everything down (also on failure) and
+ * returns the capture files. The caller owns `dir`.
+ */
+export async function makeKernelCaptures(dir: string, opts: KernelCaptureOptions = {}): Promise<KernelCapture[]> {
+  const topo = await Topology.create(['cli', 'rtr', 'srv']);
+  try {
+    opts.onTopology?.({ prefix: topo.prefix });
+    await buildTopology(topo);
+
+    const server = topo.spawn('srv', [
+      process.execPath,
+      '-e',
+      SERVER_SCRIPT,
+      KERNEL_ADDR.serverTcpV4,
+      KERNEL_ADDR.serverTcpV6,
+      KERNEL_ADDR.serverUdpV4,
+      KERNEL_ADDR.serverUdpV6,
+      String(TCP_PORT),
+      String(UDP_PORT),
+      String(TCP_BODY_BYTES),
+    ]);
+    const dumps: { spec: CaptureSpec; path: string; proc: BackgroundProcess }[] = CAPTURES.map((spec) => {
+      const path = join(dir, `${spec.name}.pcap`);
+      const proc = topo.spawn(spec.node, [
+        'tcpdump',
+        '-n',
+        '-i',
+        spec.ifname,
+        '-w',
+        path,
+        '-U',
+        '-s',
+        String(spec.snaplen),
+      ]);
+      return { spec, path, proc };
+    });
+    await Promise.all([server.waitForOutput(/^ready$/m, 10_000), ...dumps.map((d) => d.proc.waitForOutput(/listening on/, 10_000))]);
+
+    await generateTraffic(topo);
+    // tcpdump drops whatever it has not read from the ring when SIGINT arrives; give it a moment to drain.
+    await delay(SETTLE_MS);
+
+    for (const d of dumps) {
+      const exit = await d.proc.stop('SIGINT', 5000);
+      if (exit.code !== 0) throw new Error(`tcpdump ${d.spec.name} exited with ${String(exit.code ?? exit.signal)}: ${d.proc.stderr}`);
+      const dropped = /(\d+) packets? dropped by kernel/.exec(d.proc.stderr);
+      if (dropped === null || dropped[1] !== '0') throw new Error(`tcpdump ${d.spec.name} lost packets: ${d.proc.stderr}`);
+    }
+    await server.stop('SIGTERM', 2000);
+
+    const result: KernelCapture[] = [];
+    for (const d of dumps) result.push({ name: d.spec.name, path: d.path, linkType: await readLinkType(d.path) });
+    return result;
+  } finally {
+    await topo.destroy();
+  }
+}
