@@ -36,7 +36,7 @@ export class PcapParser implements RecordParser {
   private lastSecNs = 0n;
 
   recordLength(b: Uint8Array, o: number, avail: number, fileOffset: number): number {
-    if (!this.headerRead) return avail < PCAP_FILE_HEADER_LENGTH ? -PCAP_FILE_HEADER_LENGTH : PCAP_FILE_HEADER_LENGTH;
+    if (!this.headerRead) return PCAP_FILE_HEADER_LENGTH;
     if (avail < PCAP_RECORD_HEADER_LENGTH) return -PCAP_RECORD_HEADER_LENGTH;
     const incl = dataView(b).getUint32(o + 8, this.littleEndian);
     this.checkIncl(incl, fileOffset);

@@ -65,8 +65,11 @@ export async function runDecode(args: readonly string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError('decode needs exactly one FILE (see "mtuscope decode --help")');
-  const limit = values.count === undefined ? Infinity : Number(values.count);
-  if (!(limit >= 0) || !Number.isInteger(limit)) throw new UsageError(`--count: "${values.count}" is not a whole number`);
+  let limit = Infinity;
+  if (values.count !== undefined) {
+    limit = Number(values.count);
+    if (!/^\d+$/.test(values.count) || !Number.isSafeInteger(limit)) throw new UsageError(`--count: "${values.count}" is not a whole number`);
+  }
   const options = decodeOptionsFrom(values);
   const file = positionals[0]!;
   const source = file === '-' ? process.stdin : file;
@@ -78,9 +81,10 @@ export async function runDecode(args: readonly string[]): Promise<number> {
         if (n >= limit) break outer;
         n++;
         const frame = decodeFrame(pkt.linkType, pkt.data, pkt.originalLength, options);
-        out.write(values.json ? packetJson(n, pkt, frame) : packetSummary(n, pkt, frame));
+        const full = out.write(values.json ? packetJson(n, pkt, frame) : packetSummary(n, pkt, frame));
+        if (full) await full;
       }
-      await out.drain();
+      if (out.closed) break;
     }
   } catch (err) {
     await out.flush();
@@ -102,27 +106,45 @@ function isNodeError(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && 'code' in err;
 }
 
-/** Lines are gathered into large writes: one write per packet would dominate the decode time. */
+/**
+ * Lines are encoded into one large buffer and written when it is full: a write per packet, or joining
+ * the lines into one string first, costs more than decoding the packet. When the reader goes away
+ * (`mtuscope decode f | head`), `closed` turns true and the decode stops quietly.
+ */
 class BufferedStdout {
-  private parts: string[] = [];
-  private size = 0;
+  private static readonly SIZE = 1 << 20;
+  private buffer = Buffer.allocUnsafe(BufferedStdout.SIZE);
+  private used = 0;
+  closed = false;
 
-  write(line: string): void {
-    this.parts.push(line);
-    this.size += line.length;
+  constructor() {
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      this.closed = true;
+    });
   }
 
-  async drain(): Promise<void> {
-    if (this.size >= 1 << 20) await this.flush();
+  /** Returns a promise only when the buffer was full and had to be written out. */
+  write(line: string): Promise<void> | undefined {
+    if (this.closed) return undefined;
+    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+    const pending = this.used + line.length * 3 > this.buffer.length ? this.flush() : undefined;
+    if (line.length * 3 > this.buffer.length) this.buffer = Buffer.allocUnsafe(line.length * 3);
+    this.used += this.buffer.write(line, this.used, 'utf8');
+    return pending;
   }
 
-  async flush(): Promise<void> {
-    if (this.parts.length === 0) return;
-    const text = this.parts.join('');
-    this.parts = [];
-    this.size = 0;
-    await new Promise<void>((resolve, reject) => {
-      process.stdout.write(text, (err) => (err ? reject(err) : resolve()));
+  flush(): Promise<void> | undefined {
+    if (this.used === 0 || this.closed) return undefined;
+    const full = this.buffer.subarray(0, this.used);
+    this.buffer = Buffer.allocUnsafe(this.buffer.length);
+    this.used = 0;
+    return new Promise<void>((resolve, reject) => {
+      process.stdout.write(full, (err) => {
+        if (err && (err as NodeJS.ErrnoException).code === 'EPIPE') this.closed = true;
+        else if (err) return reject(err);
+        resolve();
+      });
     });
   }
 }

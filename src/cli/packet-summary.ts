@@ -24,16 +24,17 @@ const SHORT_NAME: Readonly<Record<Layer['protocol'], string>> = {
   fou: 'fou',
 };
 
+/** tcpdump's letters and order, ACK last as '.', so "[S.]" and "[P.]" read as they do there. */
 const TCP_FLAG_LETTERS: readonly [number, string][] = [
   [0x002, 'S'],
-  [0x010, '.'],
-  [0x008, 'P'],
   [0x001, 'F'],
+  [0x008, 'P'],
   [0x004, 'R'],
   [0x020, 'U'],
-  [0x040, 'E'],
   [0x080, 'W'],
+  [0x040, 'E'],
   [0x100, 'N'],
+  [0x010, '.'],
 ];
 
 const ICMPV4_UNREACH: readonly string[] = ['net-unreachable', 'host-unreachable', 'protocol-unreachable', 'port-unreachable', 'frag-needed', 'source-route-failed'];

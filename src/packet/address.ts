@@ -7,17 +7,16 @@ export function formatIpv4(b: Uint8Array, o = 0): string {
 
 /** RFC 5952 canonical text: lower case, no leading zeros, the longest run (>= 2) of zero groups as "::". */
 export function formatIpv6(b: Uint8Array, o = 0): string {
-  const groups: number[] = new Array<number>(8);
-  for (let i = 0; i < 8; i++) groups[i] = (b[o + 2 * i]! << 8) | b[o + 2 * i + 1]!;
+  // Written without arrays: every IPv6 packet formats two addresses, so this is on the decode hot path.
   let bestStart = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
+    if (b[o + 2 * i] !== 0 || b[o + 2 * i + 1] !== 0) {
       i++;
       continue;
     }
     let j = i;
-    while (j < 8 && groups[j] === 0) j++;
+    while (j < 8 && b[o + 2 * j] === 0 && b[o + 2 * j + 1] === 0) j++;
     if (j - i > bestLen && j - i >= 2) {
       bestStart = i;
       bestLen = j - i;
@@ -25,10 +24,18 @@ export function formatIpv6(b: Uint8Array, o = 0): string {
     i = j;
   }
   // IPv4-mapped addresses keep their dotted tail, as tshark and the kernel print them.
-  if (bestStart === 0 && bestLen === 5 && groups[5] === 0xffff) return `::ffff:${formatIpv4(b, o + 12)}`;
-  const hex = (from: number, to: number): string => groups.slice(from, to).map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(0, 8);
-  return `${hex(0, bestStart)}::${hex(bestStart + bestLen, 8)}`;
+  if (bestStart === 0 && bestLen === 5 && b[o + 10] === 0xff && b[o + 11] === 0xff) return `::ffff:${formatIpv4(b, o + 12)}`;
+  let s = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      s += '::';
+      i += bestLen - 1;
+      continue;
+    }
+    if (s !== '' && !s.endsWith(':')) s += ':';
+    s += ((b[o + 2 * i]! << 8) | b[o + 2 * i + 1]!).toString(16);
+  }
+  return s;
 }
 
 export function formatIp(b: IpAddress): string {

@@ -83,7 +83,8 @@ export type Icmpv4Repr =
 
 export function parseIcmpv4(view: Icmpv4Packet): Icmpv4Repr {
   const { type, code } = view;
-  const body = view.payload().slice();
+  // A view, not a copy: a quoted packet can be 1232 bytes and is decoded in place by the frame decoder.
+  const body = view.payload();
   switch (type) {
     case Icmpv4Type.EchoRequest:
     case Icmpv4Type.EchoReply:

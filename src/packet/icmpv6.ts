@@ -86,7 +86,8 @@ export type Icmpv6Repr =
 
 export function parseIcmpv6(view: Icmpv6Packet): Icmpv6Repr {
   const { type, code, rest } = view;
-  const body = view.payload().slice();
+  // A view, not a copy: a quoted packet can be 1232 bytes and is decoded in place by the frame decoder.
+  const body = view.payload();
   switch (type) {
     case Icmpv6Type.DestinationUnreachable:
       return { kind: 'destination-unreachable', code, unused: rest, quoted: body };
