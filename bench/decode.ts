@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { openCaptureWriter } from '../src/capture/writer.js';
 import { LinkType } from '../src/packet/link-type.js';
 import { sampleFrames } from '../test/support/sample-frames.js';
+import { measure } from './measure.js';
 
 const TARGET_RATIO = 5;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -41,25 +42,6 @@ async function generate(path: string): Promise<void> {
   await w.close();
 }
 
-interface Measured {
-  readonly name: string;
-  readonly seconds: number;
-  readonly peakRssMiB: number;
-}
-
-function measure(name: string, argv: readonly string[]): Measured {
-  let best: Measured | undefined;
-  for (let r = 0; r < runs; r++) {
-    const res = spawnSync('/usr/bin/time', ['-f', '%e %M', 'sh', '-c', `"$@" > /dev/null`, 'sh', ...argv], { encoding: 'utf8', maxBuffer: 64 << 20 });
-    const last = res.stderr.trim().split('\n').pop() ?? '';
-    const m = /^(\d+(?:\.\d+)?) (\d+)$/.exec(last);
-    if (res.status !== 0 || !m) throw new Error(`${name} failed (status ${String(res.status)}): ${res.stderr.slice(-2000)}`);
-    const run = { name, seconds: Number(m[1]), peakRssMiB: Number(m[2]) / 1024 };
-    if (!best || run.seconds < best.seconds) best = run;
-  }
-  return best!;
-}
-
 const outDir = join(root, 'bench', 'out');
 mkdirSync(outDir, { recursive: true });
 const file = join(outDir, `decode-${packets}.pcap`);
@@ -78,10 +60,10 @@ if (check.status !== 0 || lines !== packets || malformed !== 0) {
 }
 
 const results = [
-  measure('mtuscope decode --json', ['node', cli, 'decode', '--json', file]),
-  measure('mtuscope decode (text)', ['node', cli, 'decode', file]),
-  measure('tshark -T fields -e frame.number', ['tshark', '-r', file, '-n', '-T', 'fields', '-e', 'frame.number']),
-  measure('tcpdump -r -w /dev/null', ['tcpdump', '-r', file, '-w', '/dev/null']),
+  measure('mtuscope decode --json', ['node', cli, 'decode', '--json', file], runs),
+  measure('mtuscope decode (text)', ['node', cli, 'decode', file], runs),
+  measure('tshark -T fields -e frame.number', ['tshark', '-r', file, '-n', '-T', 'fields', '-e', 'frame.number'], runs),
+  measure('tcpdump -r -w /dev/null', ['tcpdump', '-r', file, '-w', '/dev/null'], runs),
 ];
 const tshark = results[2]!;
 

@@ -1,9 +1,10 @@
-import { put16, put32, u16, u32 } from './bytes.js';
+import { put16, put32, u16 } from './bytes.js';
 import { finishChecksum, sum16, sumVerifies } from './checksum.js';
 import type { ChecksumStatus } from './checksum-status.js';
-import { type Decoded, fail, ok, short } from './result.js';
+import { checkIcmpLength, ICMP_HEADER, IcmpMessage } from './icmp-message.js';
+import { type Decoded, ok } from './result.js';
 
-export const ICMPV4_HEADER = 8;
+export const ICMPV4_HEADER = ICMP_HEADER;
 
 export const Icmpv4Type = {
   EchoReply: 0,
@@ -22,44 +23,16 @@ export const Icmpv4Type = {
 /** Destination Unreachable code 4, "fragmentation needed and DF set", which carries the next-hop MTU (RFC 1191). */
 export const ICMPV4_FRAG_NEEDED_CODE = 4;
 
-/**
- * Checked view over an ICMP message (RFC 792). `claimed` is the message length the IP header
- * promises: the checksum covers exactly that many bytes, so it can only be verified when all of them
- * were captured, and bytes beyond it (link-layer padding) are not part of the message.
- */
-export class Icmpv4Packet {
-  private constructor(
-    readonly bytes: Uint8Array,
-    readonly claimed: number,
-  ) {}
+/** Checked view over an ICMP message (RFC 792); the checksum covers the message alone. */
+export class Icmpv4Packet extends IcmpMessage {
+  private constructor(bytes: Uint8Array, claimed: number) {
+    super(bytes, claimed);
+  }
 
   static check(bytes: Uint8Array, claimed: number): Decoded<Icmpv4Packet> {
-    // Bytes first: for a fragment the caller can only claim what it holds, so a snapped one must read as short.
-    if (bytes.length < ICMPV4_HEADER) return short('icmpv4', 'header', 0, `needs ${ICMPV4_HEADER} bytes, buffer has ${bytes.length}`);
-    if (claimed < ICMPV4_HEADER) return fail('icmpv4', 'length', 0, `IP header gives the message ${claimed} bytes, fewer than the ${ICMPV4_HEADER}-byte header`);
-    return ok(new Icmpv4Packet(bytes, claimed));
+    return checkIcmpLength('icmpv4', bytes, claimed) ?? ok(new Icmpv4Packet(bytes, claimed));
   }
 
-  get type(): number {
-    return this.bytes[0]!;
-  }
-  get code(): number {
-    return this.bytes[1]!;
-  }
-  get checksum(): number {
-    return u16(this.bytes, 2);
-  }
-  /** Bytes 4-7, whose meaning depends on type and code. */
-  get rest(): number {
-    return u32(this.bytes, 4);
-  }
-  get truncated(): boolean {
-    return this.bytes.length < this.claimed;
-  }
-  /** The message body present: up to the claimed length, or to the end of a truncated buffer. */
-  payload(): Uint8Array {
-    return this.bytes.subarray(ICMPV4_HEADER, Math.min(this.claimed, this.bytes.length));
-  }
   checksumStatus(): ChecksumStatus {
     if (this.truncated) return 'unverified';
     return sumVerifies(sum16(this.bytes, 0, this.claimed)) ? 'good' : 'bad';

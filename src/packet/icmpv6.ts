@@ -1,11 +1,12 @@
 import { ipBytes } from './address.js';
-import { put16, put32, u16, u32 } from './bytes.js';
+import { put16, put32, u16 } from './bytes.js';
 import { finishChecksum, pseudoHeaderSum, sum16, sumVerifies } from './checksum.js';
 import type { ChecksumStatus } from './checksum-status.js';
 import { IpProtocol } from './ip-protocol.js';
-import { type Decoded, fail, ok, short } from './result.js';
+import { checkIcmpLength, ICMP_HEADER, IcmpMessage } from './icmp-message.js';
+import { type Decoded, ok } from './result.js';
 
-export const ICMPV6_HEADER = 8;
+export const ICMPV6_HEADER = ICMP_HEADER;
 
 export const Icmpv6Type = {
   DestinationUnreachable: 1,
@@ -26,38 +27,15 @@ export const Icmpv6Type = {
  * header (minus extension headers) promises; unlike it, the checksum also covers a pseudo-header, so
  * verifying needs the addresses.
  */
-export class Icmpv6Packet {
-  private constructor(
-    readonly bytes: Uint8Array,
-    readonly claimed: number,
-  ) {}
+export class Icmpv6Packet extends IcmpMessage {
+  private constructor(bytes: Uint8Array, claimed: number) {
+    super(bytes, claimed);
+  }
 
   static check(bytes: Uint8Array, claimed: number): Decoded<Icmpv6Packet> {
-    // Bytes first: for a fragment the caller can only claim what it holds, so a snapped one must read as short.
-    if (bytes.length < ICMPV6_HEADER) return short('icmpv6', 'header', 0, `needs ${ICMPV6_HEADER} bytes, buffer has ${bytes.length}`);
-    if (claimed < ICMPV6_HEADER) return fail('icmpv6', 'length', 0, `IPv6 header gives the message ${claimed} bytes, fewer than the ${ICMPV6_HEADER}-byte header`);
-    return ok(new Icmpv6Packet(bytes, claimed));
+    return checkIcmpLength('icmpv6', bytes, claimed) ?? ok(new Icmpv6Packet(bytes, claimed));
   }
 
-  get type(): number {
-    return this.bytes[0]!;
-  }
-  get code(): number {
-    return this.bytes[1]!;
-  }
-  get checksum(): number {
-    return u16(this.bytes, 2);
-  }
-  /** Bytes 4-7: MTU, pointer, identifier and sequence, or unused, by type. */
-  get rest(): number {
-    return u32(this.bytes, 4);
-  }
-  get truncated(): boolean {
-    return this.bytes.length < this.claimed;
-  }
-  payload(): Uint8Array {
-    return this.bytes.subarray(ICMPV6_HEADER, Math.min(this.claimed, this.bytes.length));
-  }
   checksumStatus(src: Uint8Array, dst: Uint8Array): ChecksumStatus {
     if (this.truncated) return 'unverified';
     return sumVerifies(sum16(this.bytes, 0, this.claimed, pseudoHeaderSum(src, dst, IpProtocol.Icmpv6, this.claimed))) ? 'good' : 'bad';

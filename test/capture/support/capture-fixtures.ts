@@ -91,25 +91,13 @@ export async function readAll(source: string | NodeJS.ReadableStream): Promise<R
 }
 
 /** Seconds since the epoch with nine decimals, as tshark prints frame.time_epoch. */
-export function epochText(ns: bigint): string {
-  return `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`;
-}
+export { epochText } from '../../../src/cli/time-text.js';
 
 export function md5(data: Uint8Array): string {
   return createHash('md5').update(data).digest('hex');
 }
 
-/** Deterministic pseudo-random numbers (mulberry32) for fixtures that must be the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../../support/prng.js';
 
 /** Raw pcapng block with control over both length fields, for malformed-input tests. */
 export function rawBlock(type: number, body: Uint8Array, opts: { le?: boolean; length?: number; trailing?: number } = {}): Buffer {
