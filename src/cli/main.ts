@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { runDecode, DECODE_HELP } from './decode-command.js';
+import { runLabCommand } from './lab-command.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `mtuscope — find where packets get lost in transit (path MTU, ICMP Packet Too Big, fragmentation)
@@ -8,6 +9,7 @@ Usage: mtuscope <command> [options]
 
 Commands:
   decode FILE       print one line (or one JSON object) per packet of a pcap or pcapng file
+  lab ...           build, use and tear down network-namespace labs; run the scenario catalogue
 
 Run "mtuscope <command> --help" for the options of a command.
 `;
@@ -27,6 +29,8 @@ async function main(argv: readonly string[]): Promise<number> {
         return 0;
       }
       return runDecode(rest);
+    case 'lab':
+      return runLabCommand(rest);
     default:
       throw new UsageError(`unknown command "${command}"; see "mtuscope --help"`);
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KERNEL_ADDR, makeKernelCaptures, type KernelCapture } from '../support/kernel-captures.js';
-import { listNamespaces } from '../support/netns.js';
+import { listNamespaces } from '../../src/lab/namespaces.js';
 import { tsharkFields, tsharkVersion } from '../support/tshark.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -27,7 +27,7 @@ describe('makeKernelCaptures', { skip: isRoot ? false : 'needs root for network 
   }
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'mts-kc-'));
+    dir = await mkdtemp(join(tmpdir(), 'mtuscope-kc-'));
     const start = Date.now();
     captures = await makeKernelCaptures(dir, { onTopology: (info) => (prefix = info.prefix) });
     elapsedMs = Date.now() - start;
@@ -39,8 +39,8 @@ describe('makeKernelCaptures', { skip: isRoot ? false : 'needs root for network 
 
   it('finishes quickly and leaves no namespace of the run behind', async () => {
     assert.ok(elapsedMs < 30_000, `took ${elapsedMs} ms`);
-    assert.match(prefix, /^mts-[0-9a-f]{6}-$/);
-    const leftovers = (await listNamespaces()).filter((name) => name.startsWith(prefix));
+    assert.match(prefix, /^mtl-[0-9a-f]{6}-$/);
+    const leftovers = listNamespaces().filter((name) => name.startsWith(prefix));
     assert.deepEqual(leftovers, []);
   });
 

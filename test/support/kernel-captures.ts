@@ -10,7 +10,10 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Topology, type BackgroundProcess } from './netns.js';
+import { startLab } from '../../src/lab/lab.js';
+import type { PlannedLab, PlannedRoute } from '../../src/lab/plan.js';
+import { planLab } from '../../src/lab/plan-lab.js';
+import type { LabProcess, RunningLab } from '../../src/lab/running-lab.js';
 
 export type KernelLinkType = 'ethernet' | 'sll2';
 
@@ -21,7 +24,7 @@ export interface KernelCapture {
 }
 
 export interface KernelCaptureOptions {
-  /** Called with the namespace prefix of the run as soon as it exists (tests check it is gone afterwards). */
+  /** Called with the namespace prefix of the lab as soon as it exists (tests check it is gone afterwards). */
   readonly onTopology?: (info: { readonly prefix: string }) => void;
 }
 
@@ -131,11 +134,11 @@ async function hasEthtool(): Promise<boolean> {
  * gso_max_segs 1 stops TCP from handing the veth 64 KB super-segments (tx checksum offload stays, so locally sent
  * TCP/UDP may carry partial checksums on egress: both tools see the same bytes).
  */
-async function limitOffloads(topo: Topology, node: string, ifname: string, ethtool: boolean): Promise<void> {
+async function limitOffloads(lab: RunningLab, node: string, ifname: string, ethtool: boolean): Promise<void> {
   if (ethtool) {
-    await topo.mustExec(node, ['ethtool', '-K', ifname, 'gro', 'off', 'gso', 'off', 'tso', 'off']);
+    await lab.mustExec(node, ['ethtool', '-K', ifname, 'gro', 'off', 'gso', 'off', 'tso', 'off']);
   } else {
-    await topo.mustExec(node, ['ip', 'link', 'set', 'dev', ifname, 'gso_max_segs', '1']);
+    await lab.mustExec(node, ['ip', 'link', 'set', 'dev', ifname, 'gso_max_segs', '1']);
   }
 }
 
@@ -153,36 +156,73 @@ async function readLinkType(path: string): Promise<KernelLinkType> {
   throw new Error(`${path}: unexpected link type ${linkType}`);
 }
 
-async function buildTopology(topo: Topology): Promise<void> {
+/**
+ * The lab: client —1500— router —1400— server with the addresses of KERNEL_ADDR. The server's extra addresses sit on
+ * its loopback (a topology file may not put them inside a link's subnet), with host routes to them on the router, which
+ * is why the plan is amended rather than written as a spec alone.
+ */
+function kernelLabPlan(): PlannedLab {
   const a = KERNEL_ADDR;
-  await topo.link(
-    { node: 'cli', ifname: 'eth0', addresses: [`${a.clientV4}/24`, `${a.clientV6}/64`] },
-    { node: 'rtr', ifname: 'eth0', addresses: [`${a.routerClientSideV4}/24`, `${a.routerClientSideV6}/64`] },
-    CLIENT_LINK_MTU,
-  );
-  const serverAddresses = [a.serverTcpV4, a.serverDfPingV4, a.serverFragPingV4, a.serverUdpV4].map((x) => `${x}/24`);
-  const serverAddresses6 = [a.serverTcpV6, a.serverPtbPingV6, a.serverFragPingV6, a.serverUdpV6].map((x) => `${x}/64`);
-  await topo.link(
-    { node: 'rtr', ifname: 'eth1', addresses: [`${a.routerServerSideV4}/24`, `${a.routerServerSideV6}/64`] },
-    { node: 'srv', ifname: 'eth0', addresses: [...serverAddresses, ...serverAddresses6] },
-    SERVER_LINK_MTU,
-  );
-  await topo.enableForwarding('rtr');
-  await topo.route({ node: 'cli', to: '10.0.2.0/24', via: a.routerClientSideV4 });
-  await topo.route({ node: 'cli', to: 'fd00:0:0:2::/64', via: a.routerClientSideV6 });
-  await topo.route({ node: 'srv', to: '10.0.1.0/24', via: a.routerServerSideV4, extra: ['advmss', String(CLIENT_LINK_MTU - 40)] });
-  await topo.route({ node: 'srv', to: 'fd00:0:0:1::/64', via: a.routerServerSideV6, extra: ['advmss', String(CLIENT_LINK_MTU - 60)] });
+  const base = planLab({
+    name: 'kernel-captures',
+    nodes: [
+      { name: 'cli', kind: 'host' },
+      { name: 'rtr', kind: 'router' },
+      {
+        name: 'srv',
+        kind: 'host',
+        // advmss: the server advertises a 1500-byte MTU's MSS although its own link is 1400.
+        routes: [
+          { to: '10.0.1.0/24', via: [a.routerServerSideV4], advmss: CLIENT_LINK_MTU - 40 },
+          { to: 'fd00:0:0:1::/64', via: [a.routerServerSideV6], advmss: CLIENT_LINK_MTU - 60 },
+        ],
+      },
+    ],
+    links: [
+      {
+        endpoints: [
+          { node: 'cli', ifname: 'eth0', ipv4: `${a.clientV4}/24`, ipv6: `${a.clientV6}/64` },
+          { node: 'rtr', ifname: 'eth0', ipv4: `${a.routerClientSideV4}/24`, ipv6: `${a.routerClientSideV6}/64` },
+        ],
+        mtu: CLIENT_LINK_MTU,
+      },
+      {
+        endpoints: [
+          { node: 'rtr', ifname: 'eth1', ipv4: `${a.routerServerSideV4}/24`, ipv6: `${a.routerServerSideV6}/64` },
+          { node: 'srv', ifname: 'eth0', ipv4: `${a.serverTcpV4}/24`, ipv6: `${a.serverTcpV6}/64` },
+        ],
+        mtu: SERVER_LINK_MTU,
+      },
+    ],
+  });
+  const extra4 = [a.serverDfPingV4, a.serverFragPingV4, a.serverUdpV4];
+  const extra6 = [a.serverPtbPingV6, a.serverFragPingV6, a.serverUdpV6];
+  const hostRoutes: PlannedRoute[] = [
+    ...extra4.map((x): PlannedRoute => ({ family: 4, to: `${x}/32`, nexthops: [{ via: a.serverTcpV4, ifname: 'eth1' }] })),
+    ...extra6.map((x): PlannedRoute => ({ family: 6, to: `${x}/128`, nexthops: [{ via: a.serverTcpV6, ifname: 'eth1' }] })),
+  ];
+  return {
+    ...base,
+    nodes: base.nodes.map((n) => {
+      if (n.name === 'srv') return { ...n, loopbackAddresses: [...extra4.map((x) => `${x}/32`), ...extra6.map((x) => `${x}/128`)] };
+      if (n.name === 'rtr') return { ...n, routes: [...n.routes, ...hostRoutes] };
+      return n;
+    }),
+  };
+}
+
+async function limitAllOffloads(lab: RunningLab): Promise<void> {
   const ethtool = await hasEthtool();
   for (const [node, ifname] of [['cli', 'eth0'], ['rtr', 'eth0'], ['rtr', 'eth1'], ['srv', 'eth0']] as const) {
-    await limitOffloads(topo, node, ifname, ethtool);
+    await limitOffloads(lab, node, ifname, ethtool);
   }
 }
 
-async function generateTraffic(topo: Topology): Promise<void> {
+async function generateTraffic(lab: RunningLab): Promise<void> {
   const a = KERNEL_ADDR;
   // Pings whose replies never come back (DF too big) exit non-zero; that is the point, so only timeouts are errors.
   const ping = async (argv: readonly string[]): Promise<void> => {
-    const r = await topo.exec('cli', ['ping', '-n', '-W', '1', '-i', '0.2', ...argv], { timeoutMs: 10_000 });
+    const r = await lab.exec('cli', ['ping', '-n', '-W', '1', '-i', '0.2', ...argv], { timeoutMs: 10_000 });
     if (r.timedOut || r.code === null) throw new Error(`ping ${argv.join(' ')} hung: ${r.stderr}`);
   };
   // Router answers ICMP type 3 code 4 with next-hop MTU 1400.
@@ -197,7 +237,7 @@ async function generateTraffic(topo: Topology): Promise<void> {
   const requestBody = 'x'.repeat(TCP_BODY_BYTES);
   for (const host of [a.serverTcpV4, `[${a.serverTcpV6}]`]) {
     const url = `http://${host}:${TCP_PORT}/`;
-    const r = await topo.mustExec(
+    const r = await lab.mustExec(
       'cli',
       ['curl', '-sS', '-g', '--noproxy', '*', '--max-time', '10', '-H', 'Expect:', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '--data-binary', '@-', url],
       { input: requestBody, timeoutMs: 15_000 },
@@ -206,7 +246,7 @@ async function generateTraffic(topo: Topology): Promise<void> {
   }
 
   for (const [type, host] of [['udp4', a.serverUdpV4], ['udp6', a.serverUdpV6]] as const) {
-    await topo.mustExec('cli', [process.execPath, '-e', UDP_CLIENT_SCRIPT, type, host, String(UDP_PORT), String(UDP_DATAGRAM_BYTES), '3'], {
+    await lab.mustExec('cli', [process.execPath, '-e', UDP_CLIENT_SCRIPT, type, host, String(UDP_PORT), String(UDP_DATAGRAM_BYTES), '3'], {
       timeoutMs: 10_000,
     });
   }
@@ -217,12 +257,12 @@ async function generateTraffic(topo: Topology): Promise<void> {
  * returns the capture files. The caller owns `dir`.
  */
 export async function makeKernelCaptures(dir: string, opts: KernelCaptureOptions = {}): Promise<KernelCapture[]> {
-  const topo = await Topology.create(['cli', 'rtr', 'srv']);
+  const lab = await startLab(kernelLabPlan());
   try {
-    opts.onTopology?.({ prefix: topo.prefix });
-    await buildTopology(topo);
+    opts.onTopology?.({ prefix: `mtl-${lab.id}-` });
+    await limitAllOffloads(lab);
 
-    const server = topo.spawn('srv', [
+    const server = lab.spawn('srv', [
       process.execPath,
       '-e',
       SERVER_SCRIPT,
@@ -234,9 +274,9 @@ export async function makeKernelCaptures(dir: string, opts: KernelCaptureOptions
       String(UDP_PORT),
       String(TCP_BODY_BYTES),
     ]);
-    const dumps: { spec: CaptureSpec; path: string; proc: BackgroundProcess }[] = CAPTURES.map((spec) => {
+    const dumps: { spec: CaptureSpec; path: string; proc: LabProcess }[] = CAPTURES.map((spec) => {
       const path = join(dir, `${spec.name}.pcap`);
-      const proc = topo.spawn(spec.node, [
+      const proc = lab.spawn(spec.node, [
         'tcpdump',
         '-n',
         '-i',
@@ -251,7 +291,7 @@ export async function makeKernelCaptures(dir: string, opts: KernelCaptureOptions
     });
     await Promise.all([server.waitForOutput(/^ready$/m, 10_000), ...dumps.map((d) => d.proc.waitForOutput(/listening on/, 10_000))]);
 
-    await generateTraffic(topo);
+    await generateTraffic(lab);
     // tcpdump drops whatever it has not read from the ring when SIGINT arrives; give it a moment to drain.
     await delay(SETTLE_MS);
 
@@ -267,6 +307,6 @@ export async function makeKernelCaptures(dir: string, opts: KernelCaptureOptions
     for (const d of dumps) result.push({ name: d.spec.name, path: d.path, linkType: await readLinkType(d.path) });
     return result;
   } finally {
-    await topo.destroy();
+    await lab.destroy();
   }
 }

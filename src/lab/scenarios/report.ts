@@ -1,0 +1,123 @@
+/**
+ * What a scenario run found, as data (for `lab run --json` and tests) and as readable text (for `lab run`).
+ */
+import type { DropTraceResult } from '../drop-trace.js';
+import type { TransferResult } from '../traffic/curl.js';
+import type { Family } from '../traffic/lab-nodes.js';
+import type { PingResult } from '../traffic/ping.js';
+import type { RouteCacheEntry } from '../traffic/route-cache.js';
+
+/** Datagrams of one size sent in one phase, and how many arrived (whole, i.e. reassembled) anywhere. */
+export interface DatagramTally {
+  readonly label: string;
+  readonly family: Family;
+  readonly size: number;
+  readonly sent: number;
+  readonly received: number;
+}
+
+/** What a scenario's traffic produced; `facts` are the numbers its `check` judges. */
+export interface ScenarioObservations {
+  readonly transfers: readonly TransferResult[];
+  readonly pings: readonly PingResult[];
+  readonly datagrams: readonly DatagramTally[];
+  readonly routeCache: readonly RouteCacheEntry[];
+  /** Scenario-specific observations, one readable sentence each. */
+  readonly findings: readonly string[];
+  readonly facts: Readonly<Record<string, number | boolean>>;
+}
+
+export interface ScenarioReport extends ScenarioObservations {
+  readonly scenario: string;
+  readonly title: string;
+  readonly lab: { readonly name: string; readonly id: string };
+  readonly startedAt: string;
+  readonly durationMs: number;
+  /** The characteristic outcome, in words. */
+  readonly expected: string;
+  /** Parts of the expected outcome this run did not show; empty when the network behaved as the scenario says. */
+  readonly unmet: readonly string[];
+  readonly drops: DropTraceResult;
+}
+
+/** Collects observations while a scenario runs. */
+export class ObservationLog {
+  readonly transfers: TransferResult[] = [];
+  readonly pings: PingResult[] = [];
+  readonly datagrams: DatagramTally[] = [];
+  readonly routeCache: RouteCacheEntry[] = [];
+  readonly findings: string[] = [];
+  readonly facts: Record<string, number | boolean> = {};
+
+  done(): ScenarioObservations {
+    return {
+      transfers: this.transfers,
+      pings: this.pings,
+      datagrams: this.datagrams,
+      routeCache: this.routeCache,
+      findings: this.findings,
+      facts: this.facts,
+    };
+  }
+}
+
+function kb(bytes: number): string {
+  return bytes >= 1_000_000 ? `${(bytes / 1_000_000).toFixed(1)} MB` : bytes >= 1000 ? `${(bytes / 1000).toFixed(1)} KB` : `${bytes} B`;
+}
+
+function transferLine(t: TransferResult): string {
+  const what = t.outcome === 'completed' ? 'completed' : t.outcome === 'stalled' ? 'STALLED  ' : 'FAILED   ';
+  const moved = `up ${kb(t.bytesUploaded)}/${kb(t.uploadBytes)}, down ${kb(t.bytesDownloaded)}${t.downloadBytes > 0 ? `/${kb(t.downloadBytes)}` : ''}`;
+  const error = t.error === undefined ? '' : `  (${t.error})`;
+  return `  ${what} IPv${t.family} ${t.label.padEnd(22)} ${t.seconds.toFixed(2).padStart(6)} s  ${moved}  port ${t.localPort}${error}`;
+}
+
+function pingLine(p: PingResult): string {
+  const icmp =
+    p.icmpMtu !== undefined
+      ? `ICMP from ${p.icmpFrom ?? '?'}: mtu ${p.icmpMtu}`
+      : p.localMtu !== undefined
+        ? `local error: message too long, mtu ${p.localMtu}`
+        : 'no ICMP error received';
+  return `  ${p.node} -> ${p.address} ${p.packetBytes} bytes ${p.df ? 'DF' : 'no DF'}: ${p.received}/${p.sent} replies; ${icmp}`;
+}
+
+export function formatReport(r: ScenarioReport): string {
+  const out: string[] = [];
+  out.push(`scenario ${r.scenario}: ${r.title}`);
+  out.push(`lab ${r.lab.name} (id ${r.lab.id}), ${(r.durationMs / 1000).toFixed(1)} s`);
+  if (r.transfers.length > 0) {
+    out.push('', 'HTTP transfers (curl):');
+    out.push(...r.transfers.map(transferLine));
+  }
+  if (r.pings.length > 0) {
+    out.push('', 'pings:');
+    out.push(...r.pings.map(pingLine));
+  }
+  if (r.datagrams.length > 0) {
+    out.push('', 'UDP datagrams:');
+    for (const d of r.datagrams) out.push(`  IPv${d.family} ${d.label}: ${d.size} bytes: ${d.received}/${d.sent} arrived`);
+  }
+  if (r.routeCache.length > 0) {
+    out.push('', 'route cache (ip route get):');
+    for (const e of r.routeCache) {
+      const sel = e.selectors === undefined ? '' : ` [${e.selectors.join(' ')}]`;
+      out.push(`  ${e.node}: ${e.destination}${sel}: ${e.mtu === undefined ? 'no cached mtu' : `mtu ${e.mtu}`}  | ${e.route}`);
+    }
+  }
+  if (r.findings.length > 0) {
+    out.push('', 'findings:');
+    out.push(...r.findings.map((f) => `  - ${f}`));
+  }
+  out.push('', 'kernel drops (skb:kfree_skb):');
+  if (!r.drops.available) out.push(`  unavailable: ${r.drops.error}`);
+  else {
+    if (r.drops.drops.length === 0) out.push('  none');
+    for (const d of r.drops.drops.slice(0, 15)) out.push(`  ${String(d.count).padStart(6)}  ${d.protocol.padEnd(4)} ${d.reason.padEnd(20)} at ${d.location}`);
+    if (r.drops.drops.length > 15) out.push(`  ... ${r.drops.drops.length - 15} more`);
+    out.push(`  (${r.drops.note}${r.drops.overrun > 0 ? ` ${r.drops.overrun} events lost to buffer overrun.` : ''})`);
+  }
+  out.push('', `expected: ${r.expected}`);
+  out.push(r.unmet.length === 0 ? 'outcome: as expected' : `outcome: NOT as expected:\n${r.unmet.map((u) => `  - ${u}`).join('\n')}`);
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,168 @@
+/**
+ * UDP datagrams between lab nodes, sent by small node scripts: a sink that logs every datagram it receives, a sender
+ * of datagrams of given sizes from several flows (source ports), and a responder that answers a query with a datagram
+ * of the size asked for (as a DNS server answers a small question with a large answer).
+ *
+ * Datagrams larger than the path are fragmented by the sending kernel (without DF: Linux sets DF only on datagrams
+ * that fit), so a large datagram crosses the network as fragments whatever routers in between do.
+ */
+import type { LabProcess } from '../running-lab.js';
+import { familyOf, type Family, type LabNodes } from './lab-nodes.js';
+
+export const DEFAULT_UDP_PORT = 9999;
+
+const SINK_SCRIPT = `
+const dgram = require('node:dgram');
+const sock = dgram.createSocket({ type: 'udp6', ipv6Only: false });
+sock.on('message', (m, r) => console.log('rx ' + m.length + ' ' + r.address + ' ' + r.port));
+sock.bind(Number(process.argv[1]), '::', () => console.log('ready'));
+`;
+
+const RESPONDER_SCRIPT = `
+const dgram = require('node:dgram');
+const sock = dgram.createSocket({ type: 'udp6', ipv6Only: false });
+sock.on('message', (m, r) => {
+  const size = Math.min(65000, Math.max(1, Number(m.toString()) || 1));
+  sock.send(Buffer.alloc(size, 0x63), r.port, r.address);
+});
+sock.bind(Number(process.argv[1]), '::', () => console.log('ready'));
+`;
+
+/** argv: address port flows sizes(csv) gapMs. One socket per flow; prints "flow <port>" for each. */
+const SENDER_SCRIPT = `
+const dgram = require('node:dgram');
+const [address, port, flows, sizes, gap] = process.argv.slice(1);
+const type = address.includes(':') ? 'udp6' : 'udp4';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+(async () => {
+  for (let f = 0; f < Number(flows); f++) {
+    const sock = dgram.createSocket(type);
+    await new Promise((r) => sock.bind(0, r));
+    console.log('flow ' + sock.address().port);
+    for (const size of sizes.split(',')) {
+      await new Promise((r, j) => sock.send(Buffer.alloc(Number(size), 0x64), Number(port), address, (e) => (e ? j(e) : r())));
+      await sleep(Number(gap));
+    }
+    sock.close();
+  }
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+`;
+
+/** argv: address port sizes(csv) timeoutMs. Prints "answer <size asked> <bytes received|-> <ms>". */
+const QUERY_SCRIPT = `
+const dgram = require('node:dgram');
+const [address, port, sizes, timeout] = process.argv.slice(1);
+const sock = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
+(async () => {
+  for (const size of sizes.split(',')) {
+    const start = Date.now();
+    const got = await new Promise((resolve) => {
+      const timer = setTimeout(() => { sock.off('message', onMessage); resolve(-1); }, Number(timeout));
+      const onMessage = (m) => { clearTimeout(timer); sock.off('message', onMessage); resolve(m.length); };
+      sock.on('message', onMessage);
+      sock.send(String(size), Number(port), address);
+    });
+    console.log('answer ' + size + ' ' + (got < 0 ? '-' : got) + ' ' + (Date.now() - start));
+  }
+  sock.close();
+})();
+`;
+
+export interface ReceivedDatagram {
+  readonly size: number;
+  readonly from: string;
+  readonly port: number;
+}
+
+export interface UdpSink {
+  readonly node: string;
+  readonly process: LabProcess;
+  received(): ReceivedDatagram[];
+  stop(): Promise<void>;
+}
+
+/** A UDP server for this node's requests, listening on all addresses of both families. */
+export async function startUdpSink(lab: LabNodes, node: string, port = DEFAULT_UDP_PORT): Promise<UdpSink> {
+  const proc = lab.spawn(node, ['node', '-e', SINK_SCRIPT, String(port)]);
+  await proc.waitForOutput(/^ready$/m, 10_000);
+  return {
+    node,
+    process: proc,
+    received: () =>
+      proc.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('rx '))
+        .map((l) => {
+          const [, size, from, p] = l.split(' ');
+          return { size: Number(size), from: (from ?? '').replace(/^::ffff:/, ''), port: Number(p) };
+        }),
+    stop: async () => {
+      await proc.stop('SIGTERM', 1000);
+    },
+  };
+}
+
+export async function startUdpResponder(lab: LabNodes, node: string, port = DEFAULT_UDP_PORT): Promise<LabProcess> {
+  const proc = lab.spawn(node, ['node', '-e', RESPONDER_SCRIPT, String(port)]);
+  await proc.waitForOutput(/^ready$/m, 10_000);
+  return proc;
+}
+
+export interface UdpSendRequest {
+  readonly node: string;
+  readonly address: string;
+  readonly port?: number;
+  /** Number of flows (sockets, hence source ports); each sends every size once. */
+  readonly flows: number;
+  readonly sizes: readonly number[];
+  /** Pause between datagrams, ms (default 5), so the receiving side is never the bottleneck. */
+  readonly gapMs?: number;
+}
+
+/** Sends and returns the source port of each flow. */
+export async function sendUdpDatagrams(lab: LabNodes, request: UdpSendRequest): Promise<number[]> {
+  const argv = [
+    'node', '-e', SENDER_SCRIPT, request.address, String(request.port ?? DEFAULT_UDP_PORT),
+    String(request.flows), request.sizes.join(','), String(request.gapMs ?? 5),
+  ];
+  const r = await lab.exec(request.node, argv, { timeoutMs: 20_000 });
+  if (r.code !== 0) throw new Error(`sending UDP datagrams from ${request.node} failed: ${r.stderr.trim()}`);
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('flow '))
+    .map((l) => Number(l.slice(5)));
+}
+
+export interface UdpAnswer {
+  readonly family: Family;
+  /** Size of answer asked for. */
+  readonly size: number;
+  readonly received: boolean;
+  readonly bytes: number;
+  readonly ms: number;
+}
+
+export interface UdpQueryRequest {
+  readonly node: string;
+  readonly address: string;
+  readonly port?: number;
+  readonly sizes: readonly number[];
+  /** Wait per answer, ms (default 1000). */
+  readonly timeoutMs?: number;
+}
+
+/** Asks a responder for answers of each size in turn; one socket, so one flow. */
+export async function udpQueries(lab: LabNodes, request: UdpQueryRequest): Promise<UdpAnswer[]> {
+  const timeout = request.timeoutMs ?? 1000;
+  const argv = ['node', '-e', QUERY_SCRIPT, request.address, String(request.port ?? DEFAULT_UDP_PORT), request.sizes.join(','), String(timeout)];
+  const r = await lab.exec(request.node, argv, { timeoutMs: request.sizes.length * timeout + 10_000 });
+  if (r.code !== 0) throw new Error(`UDP queries from ${request.node} failed: ${r.stderr.trim()}`);
+  const family = familyOf(request.address);
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('answer '))
+    .map((l) => {
+      const [, size, bytes, ms] = l.split(' ');
+      return { family, size: Number(size), received: bytes !== '-', bytes: bytes === '-' ? 0 : Number(bytes), ms: Number(ms) };
+    });
+}

@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { after, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { DropTrace } from '../../src/lab/drop-trace.js';
+import { gcLabs } from '../../src/lab/gc.js';
+import { startLab } from '../../src/lab/lab.js';
+import { listNamespaces } from '../../src/lab/namespaces.js';
+import { registryDir } from '../../src/lab/registry.js';
+import type { LabSpec } from '../../src/lab/spec.js';
+
+const isRoot = process.getuid?.() === 0;
+const needsRoot = { skip: isRoot ? false : 'needs root for network namespaces' };
+const LAB_MODULE = new URL('../../src/lab/lab.js', import.meta.url).href;
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+const SPEC: LabSpec = {
+  name: 'crash',
+  nodes: [
+    { name: 'a', kind: 'host' },
+    { name: 'r', kind: 'router', dropPacketTooBig: true },
+    { name: 'b', kind: 'host' },
+  ],
+  links: [
+    { endpoints: [{ node: 'a', ifname: 'eth1' }, { node: 'r', ifname: 'eth1' }] },
+    { endpoints: [{ node: 'r', ifname: 'eth2' }, { node: 'b', ifname: 'eth1' }], mtu: 1400 },
+  ],
+};
+
+/** A process that builds a lab, starts a long-running process inside one node, reports both and then waits. */
+const CHILD = `
+import { startLab } from ${JSON.stringify(LAB_MODULE)};
+const lab = await startLab(JSON.parse(process.argv[1]));
+const sleeper = lab.spawn('b', ['sleep', '300']);
+await new Promise((r) => setTimeout(r, 50));
+console.log(JSON.stringify({ id: lab.id, sleeper: sleeper.pid }));
+setInterval(() => {}, 1000);
+`;
+
+interface Started {
+  readonly child: ChildProcess;
+  readonly id: string;
+  readonly sleeper: number;
+}
+
+const children: ChildProcess[] = [];
+
+async function startChild(): Promise<Started> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, JSON.stringify(SPEC)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+  child.stdout.setEncoding('utf8');
+  for await (const chunk of child.stdout) {
+    out += String(chunk);
+    if (out.includes('\n')) break;
+  }
+  const line = out.split('\n')[0] ?? '';
+  assert.match(line, /^\{"id":"[0-9a-f]{6}","sleeper":\d+\}$/, `child said: ${out} ${err}`);
+  const { id, sleeper } = JSON.parse(line) as { id: string; sleeper: number };
+  return { child, id, sleeper };
+}
+
+function namespacesOf(id: string): string[] {
+  return listNamespaces().filter((n) => n.startsWith(`mtl-${id}-`));
+}
+
+/** Running, i.e. neither gone nor a zombie waiting for whoever adopted it to reap it. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function gone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 100 && alive(pid); i++) await delay(20);
+  return !alive(pid);
+}
+
+function registered(id: string): boolean {
+  return existsSync(join(registryDir(), `${id}.json`));
+}
+
+async function killHard(s: Started): Promise<void> {
+  const exited = once(s.child, 'exit');
+  s.child.kill('SIGKILL');
+  await exited;
+  // Nothing ran on the way out: the lab, its process and its entry are all still there.
+  assert.equal(namespacesOf(s.id).length, 3);
+  assert.ok(alive(s.sleeper));
+  assert.ok(registered(s.id));
+}
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await gcLabs();
+});
+
+describe('cleanup', needsRoot, () => {
+  it('gcLabs removes what a SIGKILLed lab process left: namespaces, the process inside, the registry entry', async () => {
+    const s = await startChild();
+    assert.deepEqual(namespacesOf(s.id), ['a', 'b', 'r'].map((n) => `mtl-${s.id}-${n}`));
+    await killHard(s);
+    const report = await gcLabs();
+    assert.deepEqual([...report.namespaces].filter((n) => n.startsWith(`mtl-${s.id}-`)).sort(), ['a', 'b', 'r'].map((n) => `mtl-${s.id}-${n}`));
+    assert.ok(report.processes.includes(s.sleeper), `killed ${report.processes.join(' ')}`);
+    assert.ok(report.records.includes(s.id));
+    assert.deepEqual(namespacesOf(s.id), []);
+    assert.ok(await gone(s.sleeper), 'the process inside the lab is gone');
+    assert.equal(registered(s.id), false);
+  });
+
+  it('`mtuscope lab gc` does the same', async () => {
+    const s = await startChild();
+    await killHard(s);
+    const r = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      execFile(process.execPath, [CLI, 'lab', 'gc'], (error, stdout) => resolve({ code: error === null ? 0 : (error.code as number), stdout }));
+    });
+    assert.equal(r.code, 0);
+    for (const n of ['a', 'b', 'r']) assert.match(r.stdout, new RegExp(`^removed namespace mtl-${s.id}-${n}$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^removed registry entry ${s.id}$`, 'm'));
+    assert.match(r.stdout, new RegExp(`killed \\d+ process\\(es\\) inside them: .*\\b${s.sleeper}\\b`));
+    assert.deepEqual(namespacesOf(s.id), []);
+    assert.ok(await gone(s.sleeper));
+    assert.equal(registered(s.id), false);
+  });
+
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    it(`a lab process that gets ${signal} tears its lab down by itself and still dies of the signal`, async () => {
+      const s = await startChild();
+      const exited = once(s.child, 'exit');
+      s.child.kill(signal);
+      const [code, how] = (await exited) as [number | null, NodeJS.Signals | null];
+      assert.deepEqual([code, how], [null, signal]);
+      assert.deepEqual(namespacesOf(s.id), []);
+      assert.ok(await gone(s.sleeper));
+      assert.equal(registered(s.id), false);
+    });
+  }
+
+  it('gcLabs leaves labs of live processes and detached labs alone', async () => {
+    const owned = await startLab(SPEC);
+    const detached = await startLab(SPEC, { detached: true });
+    try {
+      const report = await gcLabs();
+      assert.ok(!report.namespaces.some((n) => n.includes(owned.id) || n.includes(detached.id)));
+      assert.equal(namespacesOf(owned.id).length, 3);
+      assert.equal(namespacesOf(detached.id).length, 3);
+      assert.ok(registered(owned.id) && registered(detached.id));
+    } finally {
+      await Promise.all([owned.destroy(), detached.destroy()]);
+    }
+    assert.deepEqual([...namespacesOf(owned.id), ...namespacesOf(detached.id)], []);
+  });
+
+  it('gcLabs removes the drop-trace instances of dead labs only', async () => {
+    // DropTrace mounts tracefs when it is not (as on a fresh machine) and unmounts it again when the last trace ends.
+    const live = await startLab(SPEC);
+    const dead = await DropTrace.start(`mtl-${randomBytes(3).toString('hex')}`);
+    const mine = await DropTrace.start(`mtl-${live.id}`);
+    try {
+      const report = await gcLabs();
+      assert.ok(report.traces.includes(dead.instance), `removed ${report.traces.join(' ')}`);
+      assert.ok(!report.traces.includes(mine.instance));
+      assert.equal(existsSync(dead.dir), false);
+      assert.equal(existsSync(mine.dir), true);
+    } finally {
+      dead.removeSync();
+      await mine.stop();
+      await live.destroy();
+    }
+  });
+});

@@ -1,0 +1,150 @@
+import { execFile } from 'node:child_process';
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { listDropTraces } from '../../src/lab/drop-trace.js';
+import { listNamespaces } from '../../src/lab/namespaces.js';
+import { SCENARIOS, findScenario } from '../../src/lab/scenarios/catalogue.js';
+import type { ScenarioReport } from '../../src/lab/scenarios/report.js';
+import { formatReport } from '../../src/lab/scenarios/report.js';
+import { runScenario } from '../../src/lab/scenarios/run-scenario.js';
+import type { TransferResult } from '../../src/lab/traffic/curl.js';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+function cli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('node', [MAIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function assertNothingLeft(labId: string): void {
+  const prefix = `mtl-${labId}`;
+  assert.deepEqual(listNamespaces().filter((n) => n.startsWith(`${prefix}-`)), [], 'no namespace of the lab remains');
+  assert.deepEqual(listDropTraces().filter((n) => n === prefix || n.startsWith(`${prefix}-`)), [], 'no tracefs instance of the lab remains');
+}
+
+async function run(name: string): Promise<ScenarioReport> {
+  const scenario = findScenario(name);
+  assert.ok(scenario, name);
+  let labId: string | undefined;
+  const report = await runScenario(scenario, { onLab: (lab) => (labId = lab.id) });
+  assert.equal(labId, report.lab.id);
+  assertNothingLeft(report.lab.id);
+  // The text report carries the same verdict (and is what `lab run` prints).
+  assert.match(formatReport(report), report.unmet.length === 0 ? /outcome: as expected/ : /NOT as expected/);
+  return report;
+}
+
+function outcome(report: ScenarioReport, label: string, family: 4 | 6): TransferResult['outcome'] | undefined {
+  return report.transfers.find((t) => t.label === label && t.family === family)?.outcome;
+}
+
+function dropsAt(report: ScenarioReport, pred: (d: { function: string; reason: string }) => boolean): number {
+  assert.ok(report.drops.available, JSON.stringify(report.drops));
+  return report.drops.drops.filter(pred).reduce((n, d) => n + d.count, 0);
+}
+
+describe('scenario catalogue', () => {
+  it('has the six scenarios of the issue, each explained', () => {
+    assert.deepEqual(
+      SCENARIOS.map((s) => s.name),
+      ['icmp-blackhole', 'ecmp-fragments', 'ecmp-ptb-wrong-server', 'udp-fragment-firewall', 'mss-clamp-1344', 'encap-lb'],
+    );
+    for (const s of SCENARIOS) {
+      assert.ok(s.explanation.length > 300, `${s.name} explains itself`);
+      assert.ok(s.title.length > 10 && s.expected.length > 20, s.name);
+    }
+  });
+
+  it('lab scenarios lists them; lab run rejects an unknown name with status 2 and the known ones', async () => {
+    const list = await cli(['lab', 'scenarios']);
+    assert.equal(list.code, 0, list.stderr);
+    for (const s of SCENARIOS) assert.match(list.stdout, new RegExp(`^${s.name}$`, 'm'));
+    const bad = await cli(['lab', 'run', 'no-such-scenario']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unknown scenario "no-such-scenario"; known scenarios: icmp-blackhole, /);
+  });
+});
+
+describe('scenarios with real traffic', () => {
+  it('icmp-blackhole: PTB works when allowed; with it dropped the upload stalls, small request and download complete', async () => {
+    const r = await run('icmp-blackhole');
+    assert.deepEqual(r.unmet, []);
+    for (const family of [4, 6] as const) {
+      const control = r.pings.find((p) => p.family === family && p.icmpMtu !== undefined);
+      assert.equal(control?.icmpMtu, 1400, `IPv${family} control ping got mtu 1400`);
+      assert.ok(r.routeCache.some((e) => e.node === 'c' && e.destination === control?.address && e.mtu === 1400));
+      assert.equal(outcome(r, 'small request', family), 'completed');
+      assert.equal(outcome(r, 'upload 100 KB', family), 'stalled');
+      assert.equal(outcome(r, 'download 1 MB', family), 'completed');
+    }
+    const stalled = r.transfers.filter((t) => t.outcome === 'stalled');
+    assert.ok(stalled.every((t) => t.bytesUploaded < t.uploadBytes && t.seconds >= 3.9));
+    assert.ok(dropsAt(r, (d) => d.reason === 'NETFILTER_DROP') > 0, 'the dropped ICMP shows up in the kernel drops');
+  });
+
+  it('ecmp-fragments: kernel ECMP keeps fragments together; first-fragment hashing loses large datagrams only', async () => {
+    const r = await run('ecmp-fragments');
+    assert.deepEqual(r.unmet, []);
+    const tally = (label: string, size: number) => r.datagrams.find((d) => d.label === label && d.size === size);
+    assert.equal(tally('kernel ECMP', 3000)?.received, 16);
+    assert.equal(tally('first-fragment hashing', 200)?.received, 16);
+    const large = tally('first-fragment hashing', 3000);
+    assert.ok(large !== undefined && large.received < large.sent);
+    assert.ok(dropsAt(r, (d) => d.reason === 'FRAG_REASM_TIMEOUT') > 0, 'incomplete datagrams expire on the servers');
+  });
+
+  it('ecmp-ptb-wrong-server: downloads on the server that gets no Packet Too Big stall, the others complete', async () => {
+    const r = await run('ecmp-ptb-wrong-server');
+    assert.deepEqual(r.unmet, []);
+    for (const family of [4, 6] as const) {
+      const mine = r.transfers.filter((t) => t.family === family);
+      assert.equal(mine.length, 12);
+      assert.ok(mine.some((t) => t.outcome === 'stalled') && mine.some((t) => t.outcome === 'completed'), `IPv${family}`);
+      // Exactly one server learned the smaller MTU.
+      const learned = r.routeCache.filter((e) => e.node.startsWith('s') && e.destination.includes(family === 4 ? '.' : ':') && e.mtu === 1400);
+      assert.equal(learned.length, 1, JSON.stringify(r.routeCache));
+    }
+  });
+
+  it('udp-fragment-firewall: small answers arrive, fragmented ones do not', async () => {
+    const r = await run('udp-fragment-firewall');
+    assert.deepEqual(r.unmet, []);
+    for (const family of [4, 6] as const) {
+      const got = (size: number) => r.datagrams.find((d) => d.family === family && d.size === size)?.received;
+      assert.equal(got(200), 1);
+      assert.equal(got(1400), 1);
+      assert.equal(got(3000), 0);
+      assert.equal(got(8000), 0);
+    }
+    assert.ok(dropsAt(r, (d) => d.reason === 'NETFILTER_DROP') > 0);
+  });
+
+  it('mss-clamp-1344 (through `lab run --json`): the server sees MSS 1344 and every transfer completes', async () => {
+    const out = await cli(['lab', 'run', 'mss-clamp-1344', '--json']);
+    assert.equal(out.code, 0, out.stderr);
+    const r = JSON.parse(out.stdout) as ScenarioReport;
+    assertNothingLeft(r.lab.id);
+    assert.deepEqual(r.unmet, []);
+    assert.equal(r.facts['synsClamped'], r.facts['synsSeen']);
+    assert.ok(Number(r.facts['synsSeen']) >= 4);
+    assert.equal(r.transfers.length, 4);
+    assert.ok(r.transfers.every((t) => t.outcome === 'completed'));
+    assert.ok(r.pings.every((p) => p.icmpMtu === undefined && p.received === 0));
+  });
+
+  it('encap-lb: upload stalls after encapsulation, small request and download complete; the drop is in ip_fragment', async () => {
+    const r = await run('encap-lb');
+    assert.deepEqual(r.unmet, []);
+    assert.equal(outcome(r, 'small request', 4), 'completed');
+    assert.equal(outcome(r, 'upload 100 KB', 4), 'stalled');
+    assert.equal(outcome(r, 'download 1 MB', 4), 'completed');
+    assert.equal(r.routeCache.find((e) => e.node === 'lb')?.mtu, 1450, "lb learned the tunnel's real MTU");
+    assert.equal(r.routeCache.find((e) => e.node === 'c')?.mtu, undefined, 'the client never did');
+    assert.ok(dropsAt(r, (d) => d.function === 'ip_fragment') > 0, JSON.stringify(r.drops));
+  });
+});
