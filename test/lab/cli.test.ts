@@ -148,3 +148,44 @@ describe('mtuscope lab up/list/exec/down', needsRoot, () => {
     }
   });
 });
+
+describe('the example topology files', needsRoot, () => {
+  const examples = fileURLToPath(new URL('../../../examples/labs/', import.meta.url));
+
+  /** The example under a name of our own, so that a user's lab of the same name (or a parallel run) is no obstacle. */
+  async function upExample(file: string): Promise<string> {
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(join(examples, file), 'utf8');
+    const name = `${file.replace(/\.yaml$/, '')}-${randomBytes(2).toString('hex')}`;
+    const renamed = join(dir, file);
+    await writeFile(renamed, text.replace(/^name: .*$/m, `name: ${name}`));
+    const up = await mtuscope('lab', 'up', renamed);
+    assert.equal(up.code, 0, up.stderr);
+    return name;
+  }
+
+  for (const file of ['pmtu-blackhole.yaml', 'ecmp-anycast.yaml', 'vxlan-lb.yaml']) {
+    it(`${file} comes up and goes down`, async () => {
+      const name = await upExample(file);
+      try {
+        assert.match((await mtuscope('lab', 'list')).stdout, new RegExp(`^${name} `, 'm'));
+      } finally {
+        assert.equal((await mtuscope('lab', 'down', name)).code, 0);
+      }
+    });
+  }
+
+  it('pmtu-blackhole.yaml does what its comment says: full-size DF packets vanish without an ICMP, small ones pass', async () => {
+    const name = await upExample('pmtu-blackhole.yaml');
+    try {
+      const big = await mtuscope('lab', 'exec', name, 'client', '--', 'ping', '-n', '-M', 'do', '-s', '1472', '-c', '1', '-W', '1', '10.0.3.2');
+      assert.equal(big.code, 1);
+      assert.match(big.stdout, /1 packets transmitted, 0 received/);
+      assert.doesNotMatch(big.stdout, /Frag needed|mtu =/);
+      const small = await mtuscope('lab', 'exec', name, 'client', '--', 'ping', '-n', '-c', '1', '-W', '1', '10.0.3.2');
+      assert.equal(small.code, 0, small.stdout);
+    } finally {
+      await mtuscope('lab', 'down', name);
+    }
+  });
+});

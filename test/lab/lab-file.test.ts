@@ -69,13 +69,13 @@ describe('lab files: examples', () => {
     });
   }
 
-  it('pmtu-blackhole: a 1400-byte link between two routers, the second dropping Packet Too Big', () => {
+  it('pmtu-blackhole: a 1400-byte link between two routers, the one that owns it dropping its Packet Too Big', () => {
     const plan = planLab(specOf(readFileSync(new URL('pmtu-blackhole.yaml', examplesDir), 'utf8')));
     const r1 = plan.nodes.find((n) => n.name === 'r1')!;
     const r2 = plan.nodes.find((n) => n.name === 'r2')!;
     assert.equal(r1.kind, 'router');
-    assert.equal(r2.dropPacketTooBig, true);
-    assert.equal(r1.dropPacketTooBig, false);
+    assert.equal(r1.dropPacketTooBig, true);
+    assert.equal(r2.dropPacketTooBig, false);
     const shared = r1.interfaces.find((i) => i.peer.node === 'r2')!;
     assert.equal(shared.mtu, 1400);
     assert.equal(r2.interfaces.find((i) => i.peer.node === 'r1')!.mtu, 1400);
