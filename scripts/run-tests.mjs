@@ -1,12 +1,13 @@
-// Builds, lints, then runs every compiled test file with Node's own test runner.
+// Builds, lints, then runs every compiled test file with Node's own test runner, and finally checks that the run
+// left nothing of its labs behind (namespaces, registry entries, trace instances named mtl-*).
 // Arguments narrow the run to test files whose path contains one of them.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 function run(cmd, args) {
   const r = spawnSync(cmd, args, { stdio: 'inherit' });
-  if (r.status !== 0) process.exit(r.status ?? 1);
+  return r.status ?? 1;
 }
 
 function findTests(dir) {
@@ -19,12 +20,37 @@ function findTests(dir) {
   return out.sort();
 }
 
+function list(dir, prefix = '') {
+  try {
+    return readdirSync(dir).filter((n) => n.startsWith(prefix));
+  } catch {
+    return [];
+  }
+}
+
+/** What labs leave on the host, so that a run can be checked for leftovers (labs of other users stay out of it). */
+function labTraces() {
+  return new Set([
+    ...list('/run/netns', 'mtl-').map((n) => `namespace ${n}`),
+    ...list('/run/mtuscope/labs').map((n) => `registry entry ${n}`),
+    ...list('/sys/kernel/tracing/instances', 'mtl-').map((n) => `trace instance ${n}`),
+  ]);
+}
+
 const filters = process.argv.slice(2);
-run('npx', ['tsc', '-p', 'tsconfig.json']);
-if (filters.length === 0) run('npx', ['eslint', '.']);
+if (run('npx', ['tsc', '-p', 'tsconfig.json']) !== 0) process.exit(1);
+if (filters.length === 0 && run('npx', ['eslint', '.']) !== 0) process.exit(1);
 const files = findTests('dist/test').filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-run('node', ['--test', '--test-concurrency=2', ...files]);
+const before = labTraces();
+const status = run('node', ['--test', '--test-concurrency=2', ...files]);
+const left = [...labTraces()].filter((t) => !before.has(t));
+if (left.length > 0) {
+  console.error(`the tests left behind: ${left.join(', ')}`);
+  process.exit(1);
+}
+if (existsSync('/run/netns')) console.error('leftover check: no lab namespace, registry entry or trace instance left behind');
+process.exit(status);
