@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(tshark tcpdump iproute2 iputils-ping iptables curl procps ethtool time)
+packages=(tshark tcpdump iproute2 iputils-ping iptables curl procps ethtool time python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
