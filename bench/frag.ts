@@ -39,6 +39,7 @@ if (!Number.isInteger(totalFragments) || totalFragments < 1) throw new Error(`--
 if (!Number.isInteger(floodCount) || floodCount < 1) throw new Error(`--flood: "${values.flood}" is not a positive whole number`);
 
 const CAP = 4 * 1024 * 1024;
+const RUNS = 3;
 const TARGET_RATE = 1_000_000;
 const TARGET_HEAP = CAP * 1.1;
 const rand = prng(42);
@@ -296,22 +297,32 @@ if (values.workload !== undefined) {
     const parsed = JSON.parse(r.stdout) as Result & ReturnType<typeof accounting> & { maxRss: number };
     return { ...parsed, peakRss: parsed.maxRss };
   };
-  const results = ['a', 'b', 'c'].map(child);
+  // Speeds vary by up to 2x between runs on a shared 2-core VM: (a) and (b) run RUNS times and the run with the median
+  // speed is reported, with the range beside it; the target is judged on the median.
+  const rateOf = (r: Result): number => r.fragments / r.seconds;
+  const repeated = (w: string): { median: Result & { peakRss: number }; range: string } => {
+    const runs = Array.from({ length: RUNS }, () => child(w)).sort((x, y) => rateOf(x) - rateOf(y));
+    const fmt = (r: Result): string => `${(rateOf(r) / 1e6).toFixed(2)}M`;
+    return { median: runs[Math.floor(runs.length / 2)]!, range: `${fmt(runs[0]!)}-${fmt(runs[runs.length - 1]!)}` };
+  };
+  const speed = [repeated('a'), repeated('b')];
+  const results = [...speed.map((x) => x.median), child('c')];
+  const ranges = [...speed.map((x) => x.range), 'one run'];
   const acc = child('d');
-  process.stdout.write(`node dist/bench/frag.js --fragments ${totalFragments} --flood ${floodCount}   (node ${process.version}, one core, each workload in its own process)\n\n`);
-  process.stdout.write(`${'workload'.padEnd(26)}${'fragments'.padStart(11)}${'frag/s'.padStart(13)}${'datagrams'.padStart(11)}${'peak memoryUsed'.padStart(17)}${'peak heap growth'.padStart(18)}${'peak RSS'.padStart(13)}\n`);
-  for (const r of results) {
+  process.stdout.write(`node dist/bench/frag.js --fragments ${totalFragments} --flood ${floodCount}   (node ${process.version}, one core, each workload in its own process; (a) and (b): median of ${RUNS} runs)\n\n`);
+  process.stdout.write(`${'workload'.padEnd(26)}${'fragments'.padStart(11)}${'frag/s'.padStart(13)}${'range'.padStart(14)}${'datagrams'.padStart(11)}${'peak memoryUsed'.padStart(17)}${'peak heap growth'.padStart(18)}${'peak RSS'.padStart(13)}\n`);
+  for (const [i, r] of results.entries()) {
     process.stdout.write(
-      `${r.name.padEnd(26)}${String(r.fragments).padStart(11)}${Math.round(r.fragments / r.seconds).toLocaleString('en-US').padStart(13)}${String(r.completed).padStart(11)}${mib(r.peakMemoryUsed).padStart(17)}${mib(r.peakHeapGrowth).padStart(18)}${mib(r.peakRss).padStart(13)}\n`,
+      `${r.name.padEnd(26)}${String(r.fragments).padStart(11)}${Math.round(r.fragments / r.seconds).toLocaleString('en-US').padStart(13)}${ranges[i]!.padStart(14)}${String(r.completed).padStart(11)}${mib(r.peakMemoryUsed).padStart(17)}${mib(r.peakHeapGrowth).padStart(18)}${mib(r.peakRss).padStart(13)}\n`,
     );
   }
   process.stdout.write(
     `\n(d) accounting: 200,000 one-fragment datagrams retain ${acc.perDatagramRetained.toFixed(0)} bytes each (heap + array buffers), memoryUsed charges ${acc.perDatagramCharged.toFixed(0)} (retained/charged ${acc.ratio.toFixed(2)})\n`,
   );
-  const rate = results[0]!.fragments / results[0]!.seconds;
+  const rate = rateOf(results[0]!);
   const heapOk = results[2]!.peakHeapGrowth <= TARGET_HEAP;
   const rateOk = rate >= TARGET_RATE;
-  process.stdout.write(`\ntarget (a) >= ${TARGET_RATE.toLocaleString('en-US')} fragments/s: ${rateOk ? 'met' : 'NOT met'} (${Math.round(rate).toLocaleString('en-US')})\n`);
+  process.stdout.write(`\ntarget (a) median >= ${TARGET_RATE.toLocaleString('en-US')} fragments/s: ${rateOk ? 'met' : 'NOT met'} (${Math.round(rate).toLocaleString('en-US')})\n`);
   process.stdout.write(
     `target (c) retained heap growth <= cap + 10% = ${mib(TARGET_HEAP)}: ${heapOk ? 'met' : 'NOT met'} (${mib(results[2]!.peakHeapGrowth)}); all ${results[2]!.completed} legitimate datagrams completed exactly\n`,
   );
