@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { Reassembler } from '../src/frag/reassembler.js';
 import { prng } from '../test/support/prng.js';
 import { evenCuts, v4Datagram, v4Split, v6Datagram, v6Split } from '../test/frag/fragment-builders.js';
+import { floodFragmentV4, floodFragmentV6 } from '../test/support/flood-fragment.js';
 
 type Gc = () => void;
 const gc = (globalThis as { gc?: Gc }).gc;
@@ -143,7 +144,7 @@ function floodPool(count: number): Uint8Array[] {
     const offset = Math.floor(rand() * 8000) * 8;
     const len = 8 * (1 + Math.floor(rand() * 150));
     const more = rand() < 0.9;
-    out.push(v6 ? rawV6(src, Math.floor(rand() * 0x100000000), offset, more, len) : rawV4(src, Math.floor(rand() * 0x10000), offset, more, len));
+    out.push(v6 ? floodFragmentV6(new Uint8Array(48 + len), src, Math.floor(rand() * 0x100000000), offset, more, len) : floodFragmentV4(new Uint8Array(20 + len), src, Math.floor(rand() * 0x10000), 17, offset, more, len));
   }
   return out;
 }
@@ -208,7 +209,10 @@ function accounting(): { perDatagramRetained: number; perDatagramCharged: number
   const base = retained();
   const r = new Reassembler({ memoryCap: 1 << 30, perSourceCap: 1 << 30 });
   for (let i = 0; i < count; i++) {
-    r.push(rawV4(Math.floor(rand() * 0x100000000), 1, 8 * (1 + Math.floor(rand() * 8000)), true, 8 * (1 + Math.floor(rand() * 150))), 0);
+    const src = Math.floor(rand() * 0x100000000);
+    const offset = 8 * (1 + Math.floor(rand() * 8000));
+    const len = 8 * (1 + Math.floor(rand() * 150));
+    r.push(floodFragmentV4(new Uint8Array(20 + len), src, 1, 17, offset, true, len), 0);
   }
   const grown = retained() - base;
   const pending = r.pendingDatagrams;
@@ -217,59 +221,7 @@ function accounting(): { perDatagramRetained: number; perDatagramCharged: number
   return { perDatagramRetained: grown / pending, perDatagramCharged: r.memoryUsed / pending, ratio: grown / r.memoryUsed };
 }
 
-function rawV4(src: number, ident: number, offset: number, more: boolean, len: number): Uint8Array {
-  const b = new Uint8Array(20 + len);
-  const total = 20 + len;
-  b[0] = 0x45;
-  b[2] = total >> 8;
-  b[3] = total & 0xff;
-  b[4] = ident >> 8;
-  b[5] = ident & 0xff;
-  const word = (more ? 0x2000 : 0) | (offset / 8);
-  b[6] = word >> 8;
-  b[7] = word & 0xff;
-  b[8] = 64;
-  b[9] = 17;
-  b[12] = src >>> 24;
-  b[13] = (src >>> 16) & 0xff;
-  b[14] = (src >>> 8) & 0xff;
-  b[15] = src & 0xff;
-  b[16] = 10;
-  b[19] = 2;
-  let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  const c = ~sum & 0xffff;
-  b[10] = c >> 8;
-  b[11] = c & 0xff;
-  return b;
-}
 
-function rawV6(src: number, ident: number, offset: number, more: boolean, len: number): Uint8Array {
-  const b = new Uint8Array(48 + len);
-  b[0] = 0x60;
-  const plen = 8 + len;
-  b[4] = plen >> 8;
-  b[5] = plen & 0xff;
-  b[6] = 44;
-  b[7] = 64;
-  b[8] = 0xfd;
-  b[20] = src >>> 24;
-  b[21] = (src >>> 16) & 0xff;
-  b[22] = (src >>> 8) & 0xff;
-  b[23] = src & 0xff;
-  b[24] = 0xfd;
-  b[39] = 2;
-  b[40] = 17;
-  const word = offset | (more ? 1 : 0);
-  b[42] = word >> 8;
-  b[43] = word & 0xff;
-  b[44] = ident >>> 24;
-  b[45] = (ident >>> 16) & 0xff;
-  b[46] = (ident >>> 8) & 0xff;
-  b[47] = ident & 0xff;
-  return b;
-}
 
 const mib = (n: number): string => `${(n / 2 ** 20).toFixed(2)} MiB`;
 

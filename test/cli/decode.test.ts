@@ -17,9 +17,10 @@ interface Run {
   readonly stderr: string;
 }
 
-function mtuscope(args: readonly string[], stdin?: Uint8Array): Promise<Run> {
+/** Runs a command to its end, collecting its output; `stdin`, when given, is written to its standard input. */
+function run(command: string, argv: readonly string[], stdin?: Uint8Array): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -28,6 +29,10 @@ function mtuscope(args: readonly string[], stdin?: Uint8Array): Promise<Run> {
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(stdin);
   });
+}
+
+function mtuscope(args: readonly string[], stdin?: Uint8Array): Promise<Run> {
+  return run(process.execPath, [CLI, ...args], stdin);
 }
 
 const samples = sampleFrames();
@@ -159,15 +164,7 @@ describe('mtuscope decode', () => {
     const w = openCaptureWriter(big, { format: 'pcap', linkType: LinkType.Ethernet });
     for (let i = 0; i < 50_000; i++) await w.write({ timestampNs: BigInt(i), data: ethSamples[i % ethSamples.length]!.data });
     await w.close();
-    const r = await new Promise<Run>((resolve, reject) => {
-      const child = spawn('bash', ['-c', 'set -o pipefail; node "$1" decode "$2" | head -n 1', 'bash', CLI, big], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-      child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const r = await run('bash', ['-c', 'set -o pipefail; node "$1" decode "$2" | head -n 1', 'bash', CLI, big]);
     assert.equal(r.stderr, '');
     assert.equal(r.code, 0);
     assert.equal(r.stdout.split('\n').length, 2);

@@ -4,6 +4,7 @@ import { type FragEvent, OVERLAP_POLICIES, type OverlapPolicy, Reassembler, type
 import type { Ipv6ExtHeaderRepr } from '../../src/packet/ipv6-ext.js';
 import { prng } from '../support/prng.js';
 import { evenCuts, filled, v4Datagram, v4Fragment, v4Split, type V4Spec, v6Datagram, v6Fragment, v6Split, type V6Spec } from './fragment-builders.js';
+import { floodFragmentV4, floodFragmentV6 } from '../support/flood-fragment.js';
 
 function collect(): { events: FragEvent[]; onEvent: (e: FragEvent) => void } {
   const events: FragEvent[] = [];
@@ -345,7 +346,7 @@ describe('memory limits', () => {
       const offset = Math.floor(rand() * 8000) * 8;
       const len = 8 * (1 + Math.floor(rand() * 150));
       const more = rand() < 0.9;
-      return v6 ? rawV6(packet, src, Math.floor(rand() * 0x100000000), offset, more, len) : rawV4(packet, src, Math.floor(rand() * 0x10000), rand() < 0.5 ? 17 : 1, offset, more, len);
+      return v6 ? floodFragmentV6(packet, src, Math.floor(rand() * 0x100000000), offset, more, len) : floodFragmentV4(packet, src, Math.floor(rand() * 0x10000), rand() < 0.5 ? 17 : 1, offset, more, len);
     };
     // Four legitimate sources, two per family, each sending one datagram after another with its fragments in random
     // order. The second fragment follows the first within a few hundred flood fragments (senders emit a datagram's
@@ -398,59 +399,3 @@ describe('memory limits', () => {
     assert.ok(r.stats.evictions > 0);
   });
 });
-
-function rawV4(b: Uint8Array, src: number, ident: number, protocol: number, offset: number, more: boolean, len: number): Uint8Array {
-  const total = 20 + len;
-  b[0] = 0x45;
-  b[1] = 0;
-  b[2] = total >> 8;
-  b[3] = total & 0xff;
-  b[4] = ident >> 8;
-  b[5] = ident & 0xff;
-  const word = (more ? 0x2000 : 0) | (offset / 8);
-  b[6] = word >> 8;
-  b[7] = word & 0xff;
-  b[8] = 64;
-  b[9] = protocol;
-  b[10] = b[11] = 0;
-  b[12] = src >>> 24;
-  b[13] = (src >>> 16) & 0xff;
-  b[14] = (src >>> 8) & 0xff;
-  b[15] = src & 0xff;
-  b[16] = 10;
-  b[17] = b[18] = 0;
-  b[19] = 2;
-  let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  const c = ~sum & 0xffff;
-  b[10] = c >> 8;
-  b[11] = c & 0xff;
-  return b.subarray(0, total);
-}
-
-function rawV6(b: Uint8Array, src: number, ident: number, offset: number, more: boolean, len: number): Uint8Array {
-  b.fill(0, 0, 48);
-  b[0] = 0x60;
-  const plen = 8 + len;
-  b[4] = plen >> 8;
-  b[5] = plen & 0xff;
-  b[6] = 44;
-  b[7] = 64;
-  b[8] = 0xfd;
-  b[20] = src >>> 24;
-  b[21] = (src >>> 16) & 0xff;
-  b[22] = (src >>> 8) & 0xff;
-  b[23] = src & 0xff;
-  b[24] = 0xfd;
-  b[39] = 2;
-  b[40] = 17;
-  const word = offset | (more ? 1 : 0);
-  b[42] = word >> 8;
-  b[43] = word & 0xff;
-  b[44] = ident >>> 24;
-  b[45] = (ident >>> 16) & 0xff;
-  b[46] = (ident >>> 8) & 0xff;
-  b[47] = ident & 0xff;
-  return b.subarray(0, 48 + len);
-}
