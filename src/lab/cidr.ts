@@ -1,4 +1,4 @@
-import { formatIp, parseIpv4, parseIpv6 } from '../packet/address.js';
+import { formatIp, maskAddress, parseIpv4, parseIpv6 } from '../packet/address.js';
 
 /** An address with a prefix length, as written on an interface (`10.0.1.1/24`) or as a route's prefix. */
 export interface Cidr {
@@ -28,17 +28,9 @@ export function parseCidr(text: string): Cidr | undefined {
   return { family: parsed.family, address: parsed.address, prefixLength };
 }
 
-function masked(address: Uint8Array, prefixLength: number): Uint8Array {
-  const out = new Uint8Array(address.length);
-  for (let i = 0; i < address.length; i++) {
-    const bits = Math.max(0, Math.min(8, prefixLength - 8 * i));
-    out[i] = address[i]! & ((0xff << (8 - bits)) & 0xff);
-  }
-  return out;
-}
 
 export function networkOf(c: Cidr): Cidr {
-  return { family: c.family, address: masked(c.address, c.prefixLength), prefixLength: c.prefixLength };
+  return { family: c.family, address: maskAddress(c.address, c.prefixLength), prefixLength: c.prefixLength };
 }
 
 export function formatCidr(c: Cidr): string {
@@ -52,8 +44,8 @@ export function prefixText(c: Cidr): string {
 
 export function cidrContains(net: Cidr, address: Uint8Array): boolean {
   if (net.address.length !== address.length) return false;
-  const a = masked(net.address, net.prefixLength);
-  const b = masked(address, net.prefixLength);
+  const a = maskAddress(net.address, net.prefixLength);
+  const b = maskAddress(address, net.prefixLength);
   return a.every((v, i) => v === b[i]);
 }
 
@@ -77,7 +69,7 @@ export function isLabSpace(c: Cidr): boolean {
 
 /** The address `offset` above the network's first address (offset well below 2^32). */
 export function hostInNetwork(net: Cidr, offset: number): Cidr {
-  const out = masked(net.address, net.prefixLength);
+  const out = maskAddress(net.address, net.prefixLength);
   let carry = offset;
   for (let i = out.length - 1; i >= 0 && carry > 0; i--) {
     const v = out[i]! + (carry % 256);
@@ -91,7 +83,7 @@ export function hostInNetwork(net: Cidr, offset: number): Cidr {
 export function isNetworkOrBroadcast(c: Cidr): boolean {
   const hostBits = c.address.length * 8 - c.prefixLength;
   if (c.family !== 4 || hostBits < 2) return false;
-  const net = masked(c.address, c.prefixLength);
+  const net = maskAddress(c.address, c.prefixLength);
   if (sameAddress(net, c.address)) return true;
   for (let i = 0; i < c.address.length; i++) {
     const bits = Math.max(0, Math.min(8, c.prefixLength - 8 * i));

@@ -116,3 +116,13 @@ export function ipBytes(text: string, family: 4 | 6): IpAddress {
   if (!b) throw new RangeError(`not an IPv${family} address: ${JSON.stringify(text)}`);
   return b;
 }
+
+/** The address with every bit after the first `prefixLength` cleared (its network, as in 10.1.2.0/24). */
+export function maskAddress(address: IpAddress, prefixLength: number): IpAddress {
+  const out = new Uint8Array(address.length);
+  for (let i = 0; i < address.length; i++) {
+    const bits = Math.max(0, Math.min(8, prefixLength - 8 * i));
+    out[i] = address[i]! & ((0xff << (8 - bits)) & 0xff);
+  }
+  return out;
+}

@@ -1,0 +1,336 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import type { PacketEngine } from '../engine/packet-engine.js';
+import type { TrackedConnection } from '../engine/tracked-connection.js';
+import { connectionEvidence } from './evidence.js';
+import { explain } from './explain.js';
+import { icmpVerdict } from './icmp-verdict.js';
+import { renderTextReport } from './report-text.js';
+import { parseResultsQuery, renderResultsJson, renderSummaryPage } from './results-api.js';
+import type { ResultsStore } from './results-store.js';
+import type { ServeOptions } from './serve-options.js';
+import { TestAdmission } from './test-admission.js';
+import type { CheckerTest, TestEvidence, TestResult, Verdict } from './test-result.js';
+import { renderIndexPage, type PageTarget } from './web-page.js';
+
+/** The smallest /icmp body that needs full-sized packets on any common path (the design brief's "at least 4 KB"). */
+export const MIN_ICMP_BODY = 4096;
+/** How long a /frag response waits for its verdict beyond the fragment window. */
+const FRAG_VERDICT_GRACE_MS = 5000;
+
+export interface CheckerServerDeps {
+  readonly options: ServeOptions;
+  readonly engine: PacketEngine;
+  readonly store: ResultsStore;
+  readonly log: (line: string) => void;
+}
+
+/** `::ffff:10.0.0.1` (an IPv4 client of a dual-stack socket) is the IPv4 client 10.0.0.1 to the engine. */
+function plainAddress(address: string | undefined): string {
+  if (address === undefined) return '';
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+function wantsJson(req: IncomingMessage, url: URL): boolean {
+  const format = url.searchParams.get('format');
+  if (format !== null) return format === 'json';
+  return (req.headers.accept ?? '').includes('application/json');
+}
+
+const COMMON_HEADERS = {
+  'Cache-Control': 'no-store',
+  // Each test must start on a connection of its own: the engine reads the test from the first request line.
+  Connection: 'close',
+  'Access-Control-Allow-Origin': '*',
+} as const;
+
+function contentType(json: boolean): string {
+  return json ? 'application/json; charset=utf-8' : 'text/plain; charset=utf-8';
+}
+
+function sendError(res: ServerResponse, status: number, message: string, json: boolean, extra: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { ...COMMON_HEADERS, 'Content-Type': contentType(json), ...extra });
+  res.end(json ? `${JSON.stringify({ error: message })}\n` : `error: ${message}\n`);
+}
+
+function paddingText(bytes: number): string {
+  const line = 'This line is padding, so that the response needs several full-sized packets.\n';
+  return line.repeat(Math.ceil(bytes / line.length)).slice(0, bytes);
+}
+
+/** The checker's HTTP side: the tests, the page, the results; the engine does the packet work. */
+export class CheckerServer {
+  private readonly servers: Server[] = [];
+  private readonly admission: TestAdmission;
+  private readonly wallClockOffset = Date.now() - performance.now();
+
+  constructor(private readonly deps: CheckerServerDeps) {
+    this.admission = new TestAdmission(deps.options.testRate, deps.options.maxConcurrentTests);
+  }
+
+  async listen(): Promise<void> {
+    const { options } = this.deps;
+    for (const address of options.listen) {
+      const server = createServer((req, res) => this.route(req, res));
+      server.headersTimeout = 10_000;
+      // Long enough for a blackholed upload: the window, then the client's backed-off retransmission.
+      server.requestTimeout = options.windowMs + options.fragWindowMs + 60_000;
+      server.timeout = options.idleTimeoutMs;
+      server.keepAliveTimeout = 1000;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (err) => reject(new Error(`cannot listen on [${address}]:${options.port}: ${err.message}`)));
+        server.listen({ host: address, port: options.port, ipv6Only: isIP(address) === 6 }, () => resolve());
+      });
+      this.servers.push(server);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            s.closeAllConnections();
+          }),
+      ),
+    );
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://checker.invalid');
+    } catch {
+      sendError(res, 400, 'malformed request target', false);
+      return;
+    }
+    const json = wantsJson(req, url);
+    const method = req.method ?? 'GET';
+    if (method === 'OPTIONS') {
+      res.writeHead(204, { ...COMMON_HEADERS, 'Access-Control-Allow-Methods': 'GET, POST', 'Access-Control-Allow-Headers': 'Content-Type, Accept' });
+      res.end();
+      return;
+    }
+    switch (url.pathname) {
+      case '/icmp':
+        if (method !== 'POST') {
+          sendError(res, 405, `POST a body of at least ${MIN_ICMP_BODY} bytes, e.g. curl http://HOST/icmp --data @payload.bin`, json, { Allow: 'POST' });
+          return;
+        }
+        this.runIcmp(req, res, json);
+        return;
+      case '/frag':
+        if (method !== 'GET') {
+          sendError(res, 405, 'use GET, e.g. curl http://HOST/frag', json, { Allow: 'GET' });
+          return;
+        }
+        void this.runFrag(req, res, json);
+        return;
+      case '/':
+      case '/index.html':
+        this.page(req, res);
+        return;
+      case '/results':
+        this.summary(res);
+        return;
+      case '/api/results':
+        this.results(res, url);
+        return;
+      case '/api/stats':
+        this.stats(res);
+        return;
+      default:
+        sendError(res, 404, `no such page: ${url.pathname} (try /, /icmp, /frag, /results or /api/results)`, json);
+    }
+  }
+
+  /** The engine's record of this request's connection, and admission of the test. */
+  private begin(req: IncomingMessage, res: ServerResponse, json: boolean, test: CheckerTest): { conn: TrackedConnection; release(): void } | undefined {
+    const client = plainAddress(req.socket.remoteAddress);
+    const admitted = this.admission.admit(client);
+    if (!admitted.ok) {
+      req.resume();
+      sendError(res, admitted.status, admitted.reason, json, { 'Retry-After': admitted.status === 429 ? '60' : '5' });
+      return undefined;
+    }
+    const family = isIP(client) === 6 ? 6 : 4;
+    const conn = this.deps.engine.connection({
+      family,
+      clientAddress: client,
+      clientPort: req.socket.remotePort ?? 0,
+      serverAddress: plainAddress(req.socket.localAddress),
+      serverPort: req.socket.localPort ?? 0,
+    });
+    const probe = test === 'icmp' ? conn?.icmp : conn?.frag;
+    if (conn === undefined || probe === undefined) {
+      admitted.release();
+      req.resume();
+      sendError(
+        res,
+        503,
+        conn === undefined
+          ? 'the packet engine did not see this connection open (it may have been opened before the engine started); please retry'
+          : `the packet engine did not read this connection's request line as a /${test} test (send it as the first request of a new connection, in origin form)`,
+        json,
+      );
+      return undefined;
+    }
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      admitted.release();
+    };
+    res.on('close', release);
+    return { conn, release };
+  }
+
+  private runIcmp(req: IncomingMessage, res: ServerResponse, json: boolean): void {
+    const started = this.begin(req, res, json, 'icmp');
+    if (started === undefined) return;
+    const { options } = this.deps;
+    let bytes = 0;
+    let refused = false;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > options.maxBodyBytes && !refused) {
+        refused = true;
+        sendError(res, 413, `the body is larger than ${options.maxBodyBytes} bytes, the most this server accepts`, json);
+      }
+    });
+    req.on('error', () => started.release());
+    req.on('end', () => {
+      if (refused) return;
+      if (bytes < MIN_ICMP_BODY) {
+        sendError(res, 400, `the body has ${bytes} bytes; the test needs at least ${MIN_ICMP_BODY} so that full-sized packets are sent`, json);
+        return;
+      }
+      const conn = started.conn;
+      const evidence = connectionEvidence(conn, options.icmpMtu[conn.family], performance.now());
+      const verdict = icmpVerdict(
+        {
+          oversized: evidence.oversizedPackets,
+          oversizedWithoutDf: evidence.oversizedWithoutDf,
+          packetTooBigSent: evidence.packetTooBigSent,
+          reactionMs: evidence.reactionMs,
+        },
+        options.reactionWindowMs,
+      );
+      const result = this.finish('icmp', verdict, evidence, conn);
+      res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
+      res.end(json ? `${JSON.stringify(result)}\n` : renderTextReport(result));
+    });
+  }
+
+  private async runFrag(req: IncomingMessage, res: ServerResponse, json: boolean): Promise<void> {
+    const started = this.begin(req, res, json, 'frag');
+    if (started === undefined) return;
+    req.resume();
+    const { options, engine } = this.deps;
+    const conn = started.conn;
+    res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
+    // The verdict can only be known once this part has travelled as fragments (or failed to), so it goes first.
+    const padding = paddingText(options.fragResponseBytes);
+    res.write(json ? `{"padding":${JSON.stringify(padding)},` : `mtuscope: this response reaches you as IP fragments; its last line says whether they arrived.\n\n${padding}\n`);
+    const outcome = await engine.fragOutcome(conn, options.fragWindowMs + FRAG_VERDICT_GRACE_MS);
+    if (res.destroyed) return;
+    const evidence = connectionEvidence(conn, options.fragmentSize[conn.family], performance.now());
+    const result = this.finish('frag', outcome === 'pass' ? 'pass' : 'blocked', evidence, conn);
+    res.end(json ? `${JSON.stringify(result).slice(1)}\n` : renderTextReport(result));
+  }
+
+  private finish(test: CheckerTest, verdict: Verdict, evidence: TestEvidence, conn: TrackedConnection): TestResult {
+    const { options, store, log } = this.deps;
+    const { explanation, advice } = explain(test, verdict, evidence, test === 'icmp' ? options.windowMs : options.fragWindowMs);
+    const result: TestResult = {
+      test,
+      verdict,
+      explanation,
+      advice,
+      startedAt: new Date(this.wallClockOffset + conn.openedAt).toISOString(),
+      evidence,
+    };
+    try {
+      store.record(result);
+    } catch (err) {
+      log(`results store: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return result;
+  }
+
+  private page(req: IncomingMessage, res: ServerResponse): void {
+    const { options } = this.deps;
+    const local = plainAddress(req.socket.localAddress);
+    const localFamily = isIP(local) === 6 ? 'ipv6' : 'ipv4';
+    const specific = (family: 4 | 6): string[] => options.listen.filter((a) => isIP(a) === family && a !== '0.0.0.0' && a !== '::');
+    const serves = (family: 4 | 6): boolean => options.listen.some((a) => isIP(a) === family);
+    const urlFor = (family: 4 | 6): string | undefined => {
+      const configured = family === 4 ? options.ipv4Url : options.ipv6Url;
+      if (configured !== undefined) return configured;
+      if (!serves(family)) return undefined;
+      if ((family === 4 ? 'ipv4' : 'ipv6') === localFamily && req.headers.host !== undefined) return `http://${req.headers.host}`;
+      const address = specific(family)[0];
+      if (address === undefined) return undefined;
+      return family === 4 ? `http://${address}:${options.port}` : `http://[${address}]:${options.port}`;
+    };
+    const targets: PageTarget[] = [];
+    for (const family of [4, 6] as const) {
+      const baseUrl = urlFor(family);
+      if (baseUrl !== undefined) targets.push({ family: family === 4 ? 'ipv4' : 'ipv6', label: family === 4 ? 'IPv4' : 'IPv6', baseUrl });
+    }
+    const addresses = (family: 4 | 6): string[] => {
+      const list = specific(family);
+      if (isIP(local) === family && !list.includes(local)) list.push(local);
+      return list;
+    };
+    const html = renderIndexPage({
+      targets,
+      icmpMtu: { ipv4: options.icmpMtu[4], ipv6: options.icmpMtu[6] },
+      fragmentSize: { ipv4: options.fragmentSize[4], ipv6: options.fragmentSize[6] },
+      windowSeconds: Math.round(options.windowMs / 1000),
+      serverAddresses: { ipv4: addresses(4), ipv6: addresses(6) },
+    });
+    res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(html);
+  }
+
+  private summary(res: ServerResponse): void {
+    const { store } = this.deps;
+    res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(renderSummaryPage(store.summary(), store.list({ limit: 50 })));
+  }
+
+  private results(res: ServerResponse, url: URL): void {
+    const parsed = parseResultsQuery(url.searchParams);
+    if (!parsed.ok) {
+      sendError(res, 400, parsed.error, true);
+      return;
+    }
+    const runs = this.deps.store.list(parsed.query);
+    res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(true) });
+    res.end(`${renderResultsJson(runs, parsed.query.limit)}\n`);
+  }
+
+  private stats(res: ServerResponse): void {
+    const { engine } = this.deps;
+    const body = {
+      counters: engine.counters,
+      connections: engine.connectionCount,
+      runningTests: this.admission.runningTests,
+      decisionLatencyMs: { p50: engine.decisionLatency.percentile(50), p99: engine.decisionLatency.percentile(99), samples: engine.decisionLatency.size },
+      packetTooBigLatencyMs: {
+        p50: engine.packetTooBigLatency.percentile(50),
+        p99: engine.packetTooBigLatency.percentile(99),
+        samples: engine.packetTooBigLatency.size,
+      },
+      lastMalformed: engine.lastMalformed ?? null,
+    };
+    res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(true) });
+    res.end(`${JSON.stringify(body)}\n`);
+  }
+}

@@ -1,0 +1,105 @@
+import type { CheckerTest, TestEvidence, Verdict } from './test-result.js';
+
+export interface Explanation {
+  readonly explanation: string;
+  readonly advice: readonly string[];
+}
+
+function routeCommands(e: TestEvidence): { get: string; flush: string } {
+  const six = e.family === 'ipv6' ? ' -6' : '';
+  return { get: `ip${six} route get ${e.serverAddress}`, flush: `ip${six} route flush cache to ${e.serverAddress}` };
+}
+
+function ptbName(e: TestEvidence): string {
+  return e.family === 'ipv4' ? 'ICMP "fragmentation needed" (type 3 code 4)' : 'ICMPv6 "Packet Too Big" (type 2)';
+}
+
+function ptbFilter(e: TestEvidence): string {
+  return e.family === 'ipv4'
+    ? `tcpdump -ni any 'icmp[0] == 3 and icmp[1] == 4 and host ${e.serverAddress}'`
+    : `tcpdump -ni any 'icmp6 and ip6[40] == 2 and host ${e.serverAddress}'`;
+}
+
+function fragFilter(e: TestEvidence): string {
+  return e.family === 'ipv4'
+    ? `tcpdump -ni any '(ip[6:2] & 0x3fff) != 0 and host ${e.serverAddress}'`
+    : `tcpdump -ni any 'ip6[6] == 44 and host ${e.serverAddress}'`;
+}
+
+function ms(v: number | null): string {
+  return v === null ? 'an unknown time' : `${v} ms`;
+}
+
+/** The sentence and the next steps that go with a verdict, filled in with this run's figures. */
+export function explain(test: CheckerTest, verdict: Verdict, e: TestEvidence, windowMs: number): Explanation {
+  const route = routeCommands(e);
+  const mtu = e.testMtu;
+  if (test === 'frag') {
+    if (verdict === 'pass') {
+      return {
+        explanation: `Your host acknowledged data that reached it only as IP fragments (${e.fragmentsSent} fragments for ${e.segmentsFragmented} segments, at most ${mtu} bytes each): fragments get through to you on this path.`,
+        advice: [`Watch them arrive with: ${fragFilter(e)}`],
+      };
+    }
+    return {
+      explanation: `Your host never acknowledged data sent as IP fragments (${e.fragmentsSent} fragments for ${e.segmentsFragmented} segments, ${e.retransmissions} retransmissions), so the server sent it whole: something between you and the server drops IP fragments.`,
+      advice: [
+        `Check whether fragments arrive at all: ${fragFilter(e)}`,
+        'Look for firewalls, NATs or load balancers on the path that drop fragments (a rule matching ports drops every fragment but the first).',
+        'Anything that relies on fragments will fail on this path: large DNS answers over UDP (keep the EDNS buffer size at 1232), UDP-based VPNs and tunnels without their own fragmentation.',
+      ],
+    };
+  }
+  switch (verdict) {
+    case 'pass':
+      return {
+        explanation: `Your host received our ${ptbName(e)} announcing MTU ${mtu} and re-sent the data in packets that fit ${ms(e.reactionMs)} later: path MTU discovery works for you.`,
+        advice: [
+          `\`${route.get}\` now shows "mtu ${mtu}": your kernel cached the lowered path MTU for this server.`,
+          `\`${route.flush}\` forgets it again (run it before repeating the test).`,
+        ],
+      };
+    case 'pass-probing':
+      return {
+        explanation: `Your host did not act on our ${ptbName(e)} messages (${e.packetTooBigSent} sent), but ${ms(e.reactionMs)} after the first one its own MTU probing (RFC 4821) shrank its packets so that they fit: large transfers survive, after a stall.`,
+        advice: [
+          `Find what drops or ignores ICMP between you and the server; this shows whether any arrive: ${ptbFilter(e)}`,
+          e.family === 'ipv4'
+            ? 'Allow ICMP type 3 code 4 in your firewall (iptables -A INPUT -p icmp --icmp-type fragmentation-needed -j ACCEPT).'
+            : 'Allow ICMPv6 type 2 in your firewall (ip6tables -A INPUT -p icmpv6 --icmpv6-type packet-too-big -j ACCEPT); IPv6 depends on it.',
+          'Keep net.ipv4.tcp_mtu_probing=1: it is what saved this connection (the same sysctl covers IPv6).',
+        ],
+      };
+    case 'blackhole':
+      return {
+        explanation: `Your host kept sending packets larger than ${mtu} bytes for ${Math.round(windowMs / 1000)} s although we answered them with ${e.packetTooBigSent} ${ptbName(e)} messages: the message does not reach it or is ignored, so on any path with a smaller MTU your large transfers stall (a PMTU black hole).`,
+        advice: [
+          `See whether the ICMP messages arrive: ${ptbFilter(e)}`,
+          e.family === 'ipv4'
+            ? 'If they arrive, a local firewall drops them: allow ICMP type 3 code 4 (iptables -A INPUT -p icmp --icmp-type fragmentation-needed -j ACCEPT); if not, a NAT or firewall on the path filters them.'
+            : 'If they arrive, a local firewall drops them: allow ICMPv6 type 2 (ip6tables -A INPUT -p icmpv6 --icmpv6-type packet-too-big -j ACCEPT); if not, a firewall on the path filters them.',
+          'As a safety net, enable MTU probing: sysctl -w net.ipv4.tcp_mtu_probing=1',
+        ],
+      };
+    case 'no-df':
+      return {
+        explanation: `Your host sent packets larger than ${mtu} bytes without the Don't Fragment bit: it does not do path MTU discovery on this connection, so routers on smaller-MTU paths must fragment its packets.`,
+        advice: [`Check sysctl net.ipv4.ip_no_pmtu_disc (0 enables path MTU discovery) and the route: \`${route.get}\` shows "mtu lock" when PMTU discovery is off for it.`],
+      };
+    default:
+      if (e.oversizedPackets > 0) {
+        return {
+          explanation: `Your host sent ${e.oversizedPackets} packets larger than ${mtu} bytes, but the server's ICMP rate limit held back every Packet Too Big it would have sent, so there was nothing to test.`,
+          advice: ['Wait a minute and run the test again, one test at a time.'],
+        };
+      }
+      return {
+        explanation: `Your host never sent a packet larger than ${mtu} bytes (largest ${e.largestClientPacket} bytes, MSS ${e.clientMss ?? 'not announced'}), so there was nothing to test: a clamped MSS or a small path MTU (perhaps one cached from an earlier run) explains this.`,
+        advice: [
+          `\`${route.get}\` shows a cached "mtu" if an earlier test lowered it; \`${route.flush}\` clears it before you retry.`,
+          'An MSS below the link MTU minus 40 (IPv4) or 60 (IPv6) bytes suggests a router on the path clamps it.',
+          'Send a body of at least 4 KB so that full-sized packets are needed.',
+        ],
+      };
+  }
+}

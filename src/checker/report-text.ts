@@ -1,0 +1,69 @@
+import type { TestEvidence, TestResult } from './test-result.js';
+
+function describeTest(r: TestResult): string {
+  const e = r.evidence;
+  if (r.test === 'icmp') {
+    return e.family === 'ipv4'
+      ? `The server dropped every packet you sent with DF set that was larger than ${e.testMtu} bytes and answered it with ICMP "fragmentation needed" (type 3 code 4, next-hop MTU ${e.testMtu}), as a router before a smaller link would.`
+      : `The server dropped every packet you sent that was larger than ${e.testMtu} bytes and answered it with ICMPv6 "Packet Too Big" (type 2, MTU ${e.testMtu}), as a router before a smaller link would.`;
+  }
+  return e.family === 'ipv4'
+    ? `The server sent this response as IPv4 fragments of at most ${e.testMtu} bytes (DF cleared) and watched whether you acknowledged the data.`
+    : `The server sent this response as IPv6 fragments (Fragment extension header) of at most ${e.testMtu} bytes and watched whether you acknowledged the data.`;
+}
+
+function rows(r: TestResult): [string, string][] {
+  const e: TestEvidence = r.evidence;
+  const common: [string, string][] = [
+    ['address family', e.family === 'ipv4' ? 'IPv4' : 'IPv6'],
+    ['client', `${e.clientAddress} port ${e.clientPort}`],
+    ['server', `${e.serverAddress} port ${e.serverPort}`],
+    ['MSS announced by the client', e.clientMss === null ? 'none' : String(e.clientMss)],
+    ['largest packet from the client', `${e.largestClientPacket} bytes`],
+    [r.test === 'icmp' ? 'test MTU' : 'largest fragment', `${e.testMtu} bytes`],
+  ];
+  const specific: [string, string][] =
+    r.test === 'icmp'
+      ? [
+          ['oversized packets with DF (dropped)', String(e.oversizedPackets)],
+          ['oversized packets without DF', String(e.oversizedWithoutDf)],
+          ['Packet Too Big messages sent', String(e.packetTooBigSent)],
+          ['Packet Too Big not sent (rate limit)', String(e.packetTooBigSuppressed)],
+          ['largest packet after the reaction', e.largestPacketAfterReaction === null ? '-' : `${e.largestPacketAfterReaction} bytes`],
+          ['retransmissions by the client', String(e.retransmissions)],
+        ]
+      : [
+          ['segments sent as fragments', String(e.segmentsFragmented)],
+          ['fragments sent', String(e.fragmentsSent)],
+          ['retransmissions by the server', String(e.retransmissions)],
+        ];
+  return [
+    ...common,
+    ...specific,
+    ['time from first intervention to reaction', e.reactionMs === null ? 'no reaction' : `${e.reactionMs} ms`],
+    ['test duration', `${e.durationMs} ms`],
+  ];
+}
+
+/** The curl-friendly report: what was tested, what was seen, the verdict in a sentence, what to do, RESULT line. */
+export function renderTextReport(r: TestResult): string {
+  const title = r.test === 'icmp' ? 'ICMP Packet Too Big test' : 'IP fragmentation test';
+  const table = rows(r);
+  const width = Math.max(...table.map(([k]) => k.length));
+  return [
+    `mtuscope ${title} (${r.evidence.family === 'ipv4' ? 'IPv4' : 'IPv6'}), started ${r.startedAt}`,
+    '',
+    `What was tested: ${describeTest(r)}`,
+    '',
+    'What was seen:',
+    ...table.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`),
+    '',
+    `Verdict: ${r.verdict}. ${r.explanation}`,
+    '',
+    'What to do:',
+    ...r.advice.map((a) => `  - ${a}`),
+    '',
+    `RESULT: ${r.verdict}`,
+    '',
+  ].join('\n');
+}

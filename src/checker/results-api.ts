@@ -1,0 +1,229 @@
+import { escapeHtml } from './escape-html.js';
+import { MAX_RESULTS_LIMIT, type ResultsQuery, type ResultsSummary, type StoredRun } from './results-store.js';
+import {
+  FRAG_VERDICTS,
+  ICMP_VERDICTS,
+  type AddressFamily,
+  type CheckerTest,
+  type Verdict,
+} from './test-result.js';
+
+const TESTS: readonly CheckerTest[] = ['icmp', 'frag'];
+const FAMILIES: readonly AddressFamily[] = ['ipv4', 'ipv6'];
+const VERDICTS_OF: Readonly<Record<CheckerTest, readonly Verdict[]>> = { icmp: ICMP_VERDICTS, frag: FRAG_VERDICTS };
+const ALL_VERDICTS: readonly Verdict[] = [...new Set<Verdict>([...ICMP_VERDICTS, ...FRAG_VERDICTS])];
+
+export type ResultsQueryParse =
+  | { readonly ok: true; readonly query: ResultsQuery }
+  | { readonly ok: false; readonly error: string };
+
+/**
+ * The query of `GET /api/results?limit=&before=&test=&verdict=&family=`. Other parameters (such as `format`)
+ * belong to the HTTP layer and are ignored here; each known one may appear at most once.
+ */
+export function parseResultsQuery(params: URLSearchParams): ResultsQueryParse {
+  const query: { -readonly [K in keyof ResultsQuery]: ResultsQuery[K] } = {};
+  for (const name of ['limit', 'before', 'test', 'verdict', 'family'] as const) {
+    const values = params.getAll(name);
+    if (values.length === 0) continue;
+    if (values.length > 1) return { ok: false, error: `${name}: given ${values.length} times, at most once allowed` };
+    const value = values[0]!;
+    switch (name) {
+      case 'limit': {
+        const limit = positiveInteger(value);
+        if (limit === undefined || limit > MAX_RESULTS_LIMIT) {
+          return { ok: false, error: `limit: ${quote(value)} is not an integer from 1 to ${MAX_RESULTS_LIMIT}` };
+        }
+        query.limit = limit;
+        break;
+      }
+      case 'before': {
+        const before = positiveInteger(value);
+        if (before === undefined) return { ok: false, error: `before: ${quote(value)} is not a positive integer (a result id)` };
+        query.beforeId = before;
+        break;
+      }
+      case 'test':
+        if (!isOneOf(value, TESTS)) return { ok: false, error: `test: ${quote(value)} is not one of ${TESTS.join(', ')}` };
+        query.test = value;
+        break;
+      case 'verdict':
+        if (!isOneOf(value, ALL_VERDICTS)) {
+          return { ok: false, error: `verdict: ${quote(value)} is not one of ${ALL_VERDICTS.join(', ')}` };
+        }
+        query.verdict = value;
+        break;
+      case 'family':
+        if (!isOneOf(value, FAMILIES)) return { ok: false, error: `family: ${quote(value)} is not one of ${FAMILIES.join(', ')}` };
+        query.family = value;
+        break;
+    }
+  }
+  // Such a query could only ever answer nothing; saying why helps whoever typed it.
+  if (query.test !== undefined && query.verdict !== undefined && !VERDICTS_OF[query.test].includes(query.verdict)) {
+    const allowed = VERDICTS_OF[query.test].join(', ');
+    return { ok: false, error: `verdict: ${quote(query.verdict)} is not a verdict of test ${query.test} (${allowed})` };
+  }
+  return { ok: true, query };
+}
+
+/**
+ * `{"results": [...], "next": id}`: `next` is the `before` that fetches the following (older) page, null when
+ * there is none. Without `requestedLimit` a page is taken as possibly followed by another unless it is empty
+ * or ends at id 1; with it, a short page is known to be the last.
+ */
+export function renderResultsJson(runs: readonly StoredRun[], requestedLimit?: number): string {
+  const last = runs.at(-1);
+  const exhausted = last === undefined || last.id <= 1 || (requestedLimit !== undefined && runs.length < requestedLimit);
+  return JSON.stringify({ results: runs, next: exhausted ? null : last.id });
+}
+
+/** The results page: verdict counts per test and family, and the most recent runs. Self-contained, no scripts. */
+export function renderSummaryPage(summary: ResultsSummary, recent: readonly StoredRun[]): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>mtuscope results</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 72rem; padding: 0 1rem; color: #1b1b1b; }
+nav a { margin-right: 1rem; }
+table { border-collapse: collapse; margin: 0.75rem 0 1.5rem; }
+caption { text-align: left; font-weight: 600; padding-bottom: 0.3rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
+th { background: #f3f3f3; }
+td.text, th.text { text-align: left; }
+tfoot th, tfoot td { font-weight: 600; }
+.tone-good { color: #13652b; }
+.tone-bad { color: #a3161b; }
+.tone-unclear { color: #8a5a00; }
+</style>
+</head>
+<body>
+<header>
+<h1>mtuscope results</h1>
+<nav><a href="/">Test your connection</a><a href="/api/results">All results as JSON</a></nav>
+</header>
+<main>
+<section>
+<h2>Verdicts</h2>
+${renderTotals(summary)}
+${testsIn(summary).map((test) => renderCountsTable(summary, test)).join('\n')}
+</section>
+<section>
+<h2>Recent runs</h2>
+${renderRecentRuns(recent)}
+</section>
+</main>
+</body>
+</html>
+`;
+}
+
+function renderTotals(summary: ResultsSummary): string {
+  if (summary.total === 0 || summary.firstStoredAt === null || summary.lastStoredAt === null) {
+    return '<p>No runs recorded yet.</p>';
+  }
+  const runs = summary.total === 1 ? '1 run' : `${summary.total} runs`;
+  return `<p>${escapeHtml(runs)} from ${renderTime(summary.firstStoredAt)} to ${renderTime(summary.lastStoredAt)}.</p>`;
+}
+
+/** The known tests, and any other test a store written by another version holds. */
+function testsIn(summary: ResultsSummary): CheckerTest[] {
+  return [...new Set([...TESTS, ...summary.counts.map((c) => c.test)])];
+}
+
+/** One row per family, one column per verdict of the test (all of them, so that a zero shows as 0). */
+function renderCountsTable(summary: ResultsSummary, test: CheckerTest): string {
+  const counts = summary.counts.filter((c) => c.test === test);
+  const verdicts = [...new Set([...(VERDICTS_OF[test] ?? []), ...counts.map((c) => c.verdict)])];
+  const families = [...new Set([...FAMILIES, ...counts.map((c) => c.family)])];
+  const countOf = (family: AddressFamily | undefined, verdict: Verdict | undefined): number =>
+    counts
+      .filter((c) => (family === undefined || c.family === family) && (verdict === undefined || c.verdict === verdict))
+      .reduce((sum, c) => sum + c.count, 0);
+  const row = (label: string, family: AddressFamily | undefined): string =>
+    `<tr><th class="text">${escapeHtml(label)}</th>${verdicts.map((v) => `<td>${countOf(family, v)}</td>`).join('')}` +
+    `<td>${countOf(family, undefined)}</td></tr>`;
+  return `<table>
+<caption>/${escapeHtml(test)}</caption>
+<thead><tr><th class="text">family</th>${verdicts.map((v) => `<th class="${toneClass(v)}">${escapeHtml(v)}</th>`).join('')}<th>total</th></tr></thead>
+<tbody>
+${families.map((f) => row(f, f)).join('\n')}
+</tbody>
+<tfoot>${row('all', undefined)}</tfoot>
+</table>`;
+}
+
+function renderRecentRuns(recent: readonly StoredRun[]): string {
+  if (recent.length === 0) return '<p>No runs recorded yet.</p>';
+  const header = ['time', 'test', 'family', 'client', 'verdict', 'largest packet', 'MTU', 'PTB / fragments sent', 'reaction'];
+  const rows = recent.map((run) => {
+    const e = run.result.evidence;
+    return (
+      `<tr><td class="text">${renderTime(run.storedAt)}</td>` +
+      `<td class="text">${escapeHtml(run.test)}</td>` +
+      `<td class="text">${escapeHtml(run.family)}</td>` +
+      `<td class="text">${escapeHtml(run.clientAddress)}</td>` +
+      `<td class="text ${toneClass(run.verdict)}" title="${escapeHtml(run.result.explanation)}">${escapeHtml(run.verdict)}</td>` +
+      `<td>${escapeHtml(String(e.largestClientPacket))}</td>` +
+      `<td>${escapeHtml(String(e.testMtu))}</td>` +
+      `<td>${escapeHtml(interventions(run))}</td>` +
+      `<td>${escapeHtml(reaction(e.reactionMs))}</td></tr>`
+    );
+  });
+  return `<table>
+<thead><tr>${header.map((h, i) => `<th${i < 5 ? ' class="text"' : ''}>${escapeHtml(h)}</th>`).join('')}</tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody>
+</table>`;
+}
+
+/** What the server did to the connection: Packet Too Big messages for /icmp, fragments for /frag. */
+function interventions(run: StoredRun): string {
+  const e = run.result.evidence;
+  if (run.test === 'frag') return `${e.fragmentsSent} fragments`;
+  const suppressed = e.packetTooBigSuppressed > 0 ? ` (+${e.packetTooBigSuppressed} rate-limited)` : '';
+  return `${e.packetTooBigSent} PTB${suppressed}`;
+}
+
+function reaction(ms: number | null): string {
+  if (ms === null) return '—';
+  return ms < 10 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
+}
+
+function renderTime(iso: string): string {
+  const shown = iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return `<time datetime="${escapeHtml(iso)}">${escapeHtml(shown)}</time>`;
+}
+
+function toneClass(verdict: Verdict): string {
+  switch (verdict) {
+    case 'pass':
+    case 'pass-probing':
+      return 'tone-good';
+    case 'blackhole':
+    case 'blocked':
+      return 'tone-bad';
+    default:
+      return 'tone-unclear';
+  }
+}
+
+function positiveInteger(text: string): number | undefined {
+  if (!/^[0-9]{1,16}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n >= 1 && Number.isSafeInteger(n) ? n : undefined;
+}
+
+function isOneOf<T extends string>(value: string, allowed: readonly T[]): value is T {
+  return (allowed as readonly string[]).includes(value);
+}
+
+/** The bad value as the error shows it: quoted, and cut short, as a query string can be long. */
+function quote(value: string): string {
+  return value.length > 64 ? `${JSON.stringify(value.slice(0, 64))}…` : JSON.stringify(value);
+}

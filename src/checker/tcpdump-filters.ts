@@ -1,0 +1,89 @@
+/**
+ * tcpdump filters that show, on the client, what the checker's tests do to its packets: the ICMP errors the
+ * server sends for the ICMP test and the fragments it sends for the fragments test.
+ */
+import type { AddressFamily } from './test-result.js';
+
+export type CaptureFilterId = 'icmp-frag-needed' | 'icmpv6-packet-too-big' | 'ipv4-fragments' | 'ipv6-fragments';
+
+export interface CaptureFilter {
+  readonly id: CaptureFilterId;
+  readonly family: AddressFamily;
+  readonly title: string;
+  /** The filter expression, narrowed to the server's addresses of this family when there are any. */
+  readonly filter: string;
+  /** The whole tcpdump command line, quoted for a POSIX shell. */
+  readonly command: string;
+  /** What the filter matches and where it falls short. */
+  readonly note: string;
+}
+
+export interface ServerAddresses {
+  readonly ipv4: readonly string[];
+  readonly ipv6: readonly string[];
+}
+
+interface FilterTemplate {
+  readonly id: CaptureFilterId;
+  readonly family: AddressFamily;
+  readonly title: string;
+  readonly expression: string;
+  readonly note: string;
+}
+
+const TEMPLATES: readonly FilterTemplate[] = [
+  {
+    id: 'icmp-frag-needed',
+    family: 'ipv4',
+    title: 'ICMP "fragmentation needed" (IPv4, ICMP test)',
+    expression: 'icmp[icmptype] == icmp-unreach and icmp[icmpcode] == 4',
+    note: 'Type 3 (destination unreachable), code 4 (fragmentation needed and DF set); the same as icmp[0] == 3 and icmp[1] == 4.',
+  },
+  {
+    id: 'icmpv6-packet-too-big',
+    family: 'ipv6',
+    title: 'ICMPv6 Packet Too Big (IPv6, ICMP test)',
+    expression: 'icmp6 and ip6[40] == 2',
+    note:
+      'ICMPv6 type 2. ip6[40] is the first byte after the fixed IPv6 header, so this only works when the packet carries no ' +
+      'extension headers (tcpdump cannot follow IPv6 extension header chains in a filter).',
+  },
+  {
+    id: 'ipv4-fragments',
+    family: 'ipv4',
+    title: 'IPv4 fragments (fragments test)',
+    expression: 'ip[6:2] & 0x3fff != 0',
+    note: 'More-fragments flag or a non-zero fragment offset: every fragment, the first one included.',
+  },
+  {
+    id: 'ipv6-fragments',
+    family: 'ipv6',
+    title: 'IPv6 fragments (fragments test)',
+    expression: 'ip6[6] == 44',
+    note: 'Next header 44 (fragment header) directly after the IPv6 header; a fragment header behind other extension headers is missed.',
+  },
+];
+
+/**
+ * A word as a POSIX shell must see it: as it is when it holds nothing the shell would interpret, else single-quoted
+ * (so that no quote, `;`, `$`, space or glob in it has an effect).
+ */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_.:/@%+=,-]+$/.test(word)) return word;
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+function restrictToHosts(expression: string, addresses: readonly string[]): string {
+  if (addresses.length === 0) return expression;
+  // `and` and `or` bind equally (left to right) in pcap filters, so several hosts need their own parentheses.
+  const hosts = addresses.map((a) => `host ${a}`);
+  return `${expression} and ${hosts.length === 1 ? hosts[0] : `(${hosts.join(' or ')})`}`;
+}
+
+/** The filters for both families, each narrowed to the server's addresses of its family. */
+export function clientCaptureFilters(serverAddresses: ServerAddresses): CaptureFilter[] {
+  return TEMPLATES.map((t) => {
+    const filter = restrictToHosts(t.expression, serverAddresses[t.family]);
+    return { id: t.id, family: t.family, title: t.title, filter, command: `tcpdump -ni any ${shellQuote(filter)}`, note: t.note };
+  });
+}

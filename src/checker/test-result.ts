@@ -1,0 +1,59 @@
+/**
+ * The outcome of one checker test run: the verdict contract of the design brief, as it is reported to
+ * the client (text or JSON), stored, and shown on the web page.
+ */
+
+export type AddressFamily = 'ipv4' | 'ipv6';
+
+export type CheckerTest = 'icmp' | 'frag';
+
+export const ICMP_VERDICTS = ['pass', 'pass-probing', 'blackhole', 'no-df', 'inconclusive'] as const;
+export type IcmpVerdict = (typeof ICMP_VERDICTS)[number];
+
+export const FRAG_VERDICTS = ['pass', 'blocked'] as const;
+export type FragVerdict = (typeof FRAG_VERDICTS)[number];
+
+export type Verdict = IcmpVerdict | FragVerdict;
+
+/** Every field the design brief asks to report with a verdict; times in milliseconds. */
+export interface TestEvidence {
+  readonly family: AddressFamily;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  readonly serverAddress: string;
+  readonly serverPort: number;
+  /** MSS option of the client's SYN; null when the SYN carried none or was not seen. */
+  readonly clientMss: number | null;
+  /** Largest IP packet (header included) the client sent on this connection. */
+  readonly largestClientPacket: number;
+  /** Largest IP packet the client sent from its reaction on (re-sending dropped data in packets that fit). */
+  readonly largestPacketAfterReaction: number | null;
+  readonly testMtu: number;
+  /** Client packets larger than the test MTU (with DF for IPv4). */
+  readonly oversizedPackets: number;
+  /** Oversized IPv4 packets without DF. */
+  readonly oversizedWithoutDf: number;
+  readonly packetTooBigSent: number;
+  /** Packet Too Big messages not sent because a rate limit was reached. */
+  readonly packetTooBigSuppressed: number;
+  /** Data segments the server replaced by fragments, and the fragments sent for them. */
+  readonly segmentsFragmented: number;
+  readonly fragmentsSent: number;
+  /** Retransmissions seen: the client's (icmp) or the server's (frag). */
+  readonly retransmissions: number;
+  /** From the first intervention (PTB or fragments sent) to the client's reaction. */
+  readonly reactionMs: number | null;
+  readonly durationMs: number;
+}
+
+export interface TestResult {
+  readonly test: CheckerTest;
+  readonly verdict: Verdict;
+  /** One sentence: what the verdict means for this client. */
+  readonly explanation: string;
+  /** What to run or change next, one suggestion per entry. */
+  readonly advice: readonly string[];
+  /** ISO 8601 time of the test's start. */
+  readonly startedAt: string;
+  readonly evidence: TestEvidence;
+}

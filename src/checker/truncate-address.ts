@@ -1,0 +1,45 @@
+import { formatIpv4, formatIpv6, maskAddress, parseIpv4, parseIpv6 } from '../packet/address.js';
+import type { AddressFamily } from './test-result.js';
+
+// The prefixes anonymised logs commonly keep: enough to tell networks and providers apart (which is what
+// statistics about broken paths need), too short to single out a subscriber.
+const IPV4_PREFIX_LENGTH = 24;
+const IPV6_PREFIX_LENGTH = 48;
+
+/**
+ * The network a client address belongs to, as a prefix: `10.1.2.3` → `10.1.2.0/24`,
+ * `fd00:1:2:3::4` → `fd00:1:2::/48`. An IPv4-mapped IPv6 address (`::ffff:10.1.2.3`, how a dual-stack socket
+ * reports an IPv4 peer) is an IPv4 client and becomes `10.1.2.0/24`; a zone (`fe80::1%eth0`) is dropped.
+ * Throws a RangeError for text that is no address, or an address of the other family than `family`: storing it
+ * as given could keep the very address the caller asked to hide.
+ */
+export function truncateAddress(address: string, family: AddressFamily): string {
+  const text = withoutZone(address.trim());
+  const ipv4 = text.includes(':') ? ipv4InMapped(parseIpv6(text)) : parseIpv4(text);
+  if (ipv4) {
+    if (family === 'ipv6' && !text.includes(':')) throw mismatch(address, family);
+    return `${formatIpv4(maskAddress(ipv4, IPV4_PREFIX_LENGTH))}/${IPV4_PREFIX_LENGTH}`;
+  }
+  const ipv6 = text.includes(':') ? parseIpv6(text) : undefined;
+  if (!ipv6) throw new RangeError(`cannot truncate client address ${JSON.stringify(address)}: not an IPv4 or IPv6 address`);
+  if (family === 'ipv4') throw mismatch(address, family);
+  return `${formatIpv6(maskAddress(ipv6, IPV6_PREFIX_LENGTH))}/${IPV6_PREFIX_LENGTH}`;
+}
+
+function withoutZone(text: string): string {
+  const percent = text.indexOf('%');
+  return percent < 0 ? text : text.slice(0, percent);
+}
+
+/** The IPv4 address inside `::ffff:a.b.c.d` (::ffff:0:0/96), undefined for any other IPv6 address. */
+export function ipv4InMapped(ipv6: Uint8Array | undefined): Uint8Array | undefined {
+  if (!ipv6) return undefined;
+  for (let i = 0; i < 10; i++) if (ipv6[i] !== 0) return undefined;
+  if (ipv6[10] !== 0xff || ipv6[11] !== 0xff) return undefined;
+  return ipv6.slice(12);
+}
+
+
+function mismatch(address: string, family: AddressFamily): RangeError {
+  return new RangeError(`cannot truncate client address ${JSON.stringify(address)}: not an ${family} address`);
+}

@@ -1,0 +1,62 @@
+import { ByteRanges } from './byte-ranges.js';
+
+export interface IcmpProbeSettings {
+  /** Client packets larger than this (with DF for IPv4) are dropped and answered with Packet Too Big. */
+  readonly testMtu: number;
+  /** From the first intervention: after it the probe lets everything through so the upload completes. */
+  readonly windowMs: number;
+}
+
+export type IcmpAction = 'accept' | 'drop-and-signal';
+
+/**
+ * The /icmp test's state for one connection: which client segments to drop, and what the client did. Pure and
+ * clock-free: the engine passes the time of each packet in.
+ */
+export class IcmpProbe {
+  oversized = 0;
+  oversizedWithoutDf = 0;
+  packetTooBigSent = 0;
+  packetTooBigSuppressed = 0;
+  firstInterventionAt: number | undefined;
+  /** When the client first re-sent dropped bytes in packets that fit. */
+  reactionAt: number | undefined;
+  /** Largest client packet from the reaction on: at most the test MTU for a client that honoured the signal. */
+  largestAfterReaction: number | undefined;
+  windowEnded = false;
+  private readonly dropped = new ByteRanges();
+
+  constructor(readonly settings: IcmpProbeSettings) {}
+
+  /** A client data segment: bytes [start, end) of the client's stream in an IP packet of `ipLength` bytes. */
+  onClientData(start: number, end: number, ipLength: number, dontFragment: boolean, now: number): IcmpAction {
+    if (this.firstInterventionAt !== undefined) {
+      if (now - this.firstInterventionAt >= this.settings.windowMs) this.windowEnded = true;
+    }
+    if (ipLength > this.settings.testMtu) {
+      this.noteAfterReaction(ipLength);
+      if (!dontFragment) {
+        // A router would fragment this packet rather than signal: there is nothing to test.
+        this.oversizedWithoutDf++;
+        return 'accept';
+      }
+      if (this.windowEnded) return 'accept';
+      this.oversized++;
+      this.firstInterventionAt ??= now;
+      this.dropped.add(start, end);
+      return 'drop-and-signal';
+    }
+    if (this.reactionAt === undefined && !this.windowEnded && this.dropped.overlaps(start, end)) this.reactionAt = now;
+    this.noteAfterReaction(ipLength);
+    return 'accept';
+  }
+
+  private noteAfterReaction(ipLength: number): void {
+    if (this.reactionAt !== undefined) this.largestAfterReaction = Math.max(this.largestAfterReaction ?? 0, ipLength);
+  }
+
+  noteSignal(sent: boolean): void {
+    if (sent) this.packetTooBigSent++;
+    else this.packetTooBigSuppressed++;
+  }
+}

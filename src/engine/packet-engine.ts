@@ -1,0 +1,301 @@
+import { formatDecodeError } from '../packet/result.js';
+import { FragProbe, type FragOutcome } from './frag-probe.js';
+import { IcmpProbe } from './icmp-probe.js';
+import { LatencySamples } from './latency-samples.js';
+import { buildPacketTooBig } from './packet-too-big.js';
+import type { QueuedPacket } from './packet-queue.js';
+import { fragmentSegment } from './segment-fragments.js';
+import { seqOffset } from './sequence.js';
+import { ACK, FIN, type Family, parseTcpSegment, RST, SYN, type TcpSegment } from './tcp-segment.js';
+import { ClientRateLimiter, type RateLimit } from './token-bucket.js';
+import { type ConnectionEndpoints, connectionKey, modeOfRequest, TrackedConnection } from './tracked-connection.js';
+
+export interface EngineSettings {
+  readonly port: number;
+  /** Test MTU per family for /icmp (905 and 1280 by default). */
+  readonly icmpMtu: { readonly 4: number; readonly 6: number };
+  /** Largest fragment per family for /frag (576 and 1280 by default). */
+  readonly maxFragment: { readonly 4: number; readonly 6: number };
+  readonly icmpWindowMs: number;
+  readonly fragWindowMs: number;
+  readonly fragMaxRetransmissions: number;
+  readonly icmpRate: { readonly perClient: RateLimit; readonly global: RateLimit };
+  readonly fragmentRate: { readonly perClient: RateLimit; readonly global: RateLimit };
+  readonly maxConnections: number;
+  /** Connections are forgotten this long after their last packet (or after closing). */
+  readonly idleMs: number;
+}
+
+export const DEFAULT_ENGINE_SETTINGS: Omit<EngineSettings, 'port'> = {
+  icmpMtu: { 4: 905, 6: 1280 },
+  maxFragment: { 4: 576, 6: 1280 },
+  icmpWindowMs: 10_000,
+  fragWindowMs: 10_000,
+  fragMaxRetransmissions: 3,
+  icmpRate: { perClient: { perSecond: 50, burst: 100 }, global: { perSecond: 5000, burst: 10000 } },
+  fragmentRate: { perClient: { perSecond: 500, burst: 1000 }, global: { perSecond: 50000, burst: 100000 } },
+  maxConnections: 16384,
+  idleMs: 120_000,
+};
+
+/** A closed connection is kept this long for its last retransmissions and for the HTTP side still reading it. */
+const CLOSED_LINGER_MS = 10_000;
+
+/** Where crafted packets go: a raw socket on the host, a recorder in tests. */
+export type PacketSink = (family: Family, packet: Uint8Array, destination: string) => Promise<void>;
+
+export interface EngineCounters {
+  packets: number;
+  /** Packets the engine could not parse: accepted untouched. */
+  malformed: number;
+  /** Packets of connections it never saw open (before the engine started, or evicted). */
+  untracked: number;
+  dropped: number;
+  packetTooBigSent: number;
+  packetTooBigSuppressed: number;
+  segmentsFragmented: number;
+  fragmentsSent: number;
+  fragmentsSuppressed: number;
+  sendErrors: number;
+  connectionsTracked: number;
+  connectionsEvicted: number;
+}
+
+/**
+ * The packet engine's logic: tracks the service's TCP connections from the packets the kernel queues, runs the /icmp
+ * and /frag interventions on them, and decides each packet's fate. It knows nothing of netlink or sockets: packets
+ * come in as QueuedPacket, crafted packets leave through the sink.
+ */
+export class PacketEngine {
+  readonly counters: EngineCounters = {
+    packets: 0,
+    malformed: 0,
+    untracked: 0,
+    dropped: 0,
+    packetTooBigSent: 0,
+    packetTooBigSuppressed: 0,
+    segmentsFragmented: 0,
+    fragmentsSent: 0,
+    fragmentsSuppressed: 0,
+    sendErrors: 0,
+    connectionsTracked: 0,
+    connectionsEvicted: 0,
+  };
+  /** Time spent deciding each packet (ms). */
+  readonly decisionLatency = new LatencySamples();
+  /** From an oversized packet's arrival in the engine to its Packet Too Big handed to the kernel (ms). */
+  readonly packetTooBigLatency = new LatencySamples();
+  lastMalformed: string | undefined;
+  private readonly connections = new Map<string, TrackedConnection>();
+  private readonly icmpLimiter: ClientRateLimiter;
+  private readonly fragmentLimiter: ClientRateLimiter;
+  private ident = Math.floor(Math.random() * 0x10000);
+
+  constructor(
+    readonly settings: EngineSettings,
+    private readonly sink: PacketSink,
+    private readonly clock: () => number = () => performance.now(),
+  ) {
+    const now = clock();
+    this.icmpLimiter = new ClientRateLimiter(settings.icmpRate.perClient, settings.icmpRate.global, now);
+    this.fragmentLimiter = new ClientRateLimiter(settings.fragmentRate.perClient, settings.fragmentRate.global, now);
+  }
+
+  handle(packet: QueuedPacket): void {
+    const started = this.clock();
+    this.counters.packets++;
+    const parsed = parseTcpSegment(packet.bytes);
+    if (!parsed.ok) {
+      this.counters.malformed++;
+      this.lastMalformed = formatDecodeError(parsed.error);
+      packet.accept();
+    } else if (packet.hook === 'input' && parsed.value.dstPort === this.settings.port) {
+      this.fromClient(packet, parsed.value, started);
+    } else if (packet.hook === 'output' && parsed.value.srcPort === this.settings.port) {
+      this.fromServer(packet, parsed.value, started);
+    } else {
+      packet.accept();
+    }
+    this.decisionLatency.add(this.clock() - started);
+  }
+
+  /** The connection of an HTTP request, by the addresses its socket reports. */
+  connection(e: ConnectionEndpoints): TrackedConnection | undefined {
+    return this.connections.get(connectionKey(e));
+  }
+
+  /** Resolves with the /frag outcome, deciding "blocked" if none comes within `timeoutMs`. */
+  fragOutcome(connection: TrackedConnection, timeoutMs: number): Promise<FragOutcome | undefined> {
+    const probe = connection.frag;
+    if (probe === undefined) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => probe.decide('blocked'), timeoutMs);
+      probe.onOutcome((outcome) => {
+        clearTimeout(timer);
+        resolve(outcome);
+      });
+    });
+  }
+
+  /** Forgets idle and closed connections; decides /frag tests whose window passed without a packet to act on. */
+  sweep(): void {
+    const now = this.clock();
+    for (const [key, c] of this.connections) {
+      const probe = c.frag;
+      if (probe?.firstInterventionAt !== undefined && now - probe.firstInterventionAt >= this.settings.fragWindowMs) probe.decide('blocked');
+      const linger = c.closed ? CLOSED_LINGER_MS : this.settings.idleMs;
+      if (now - c.lastSeenAt >= linger) this.connections.delete(key);
+    }
+    this.icmpLimiter.sweep(now);
+    this.fragmentLimiter.sweep(now);
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  private fromClient(packet: QueuedPacket, s: TcpSegment, now: number): void {
+    const endpoints = { family: s.family, clientAddress: s.src, clientPort: s.srcPort, serverAddress: s.dst, serverPort: s.dstPort };
+    if ((s.flags & (SYN | ACK)) === SYN) {
+      this.open(endpoints, s, now);
+      packet.accept();
+      return;
+    }
+    const c = this.touch(connectionKey(endpoints), s, now);
+    if (c === undefined) {
+      packet.accept();
+      return;
+    }
+    if (!c.established && (s.flags & ACK) !== 0 && c.serverIsn !== undefined && s.ack === ((c.serverIsn + 1) >>> 0)) c.established = true;
+    if (!c.established) {
+      packet.accept();
+      return;
+    }
+    if ((s.flags & ACK) !== 0 && c.frag !== undefined && c.serverIsn !== undefined) c.frag.onClientAck(seqOffset(s.ack, c.serverIsn + 1), now);
+    if (s.payloadLength === 0) {
+      packet.accept();
+      return;
+    }
+    const start = seqOffset(s.seq, c.clientIsn + 1);
+    const end = start + s.payloadLength;
+    if (start === 0 && c.mode === 'pending') this.classify(c, s);
+    if (end <= c.clientHigh) c.clientRetransmissions++;
+    c.clientHigh = Math.max(c.clientHigh, end);
+    c.largestClientPacket = Math.max(c.largestClientPacket, s.ipLength);
+    if (c.icmp === undefined || c.icmp.onClientData(start, end, s.ipLength, s.dontFragment, now) === 'accept') {
+      packet.accept();
+      return;
+    }
+    packet.drop();
+    this.counters.dropped++;
+    this.signalPacketTooBig(c, c.icmp, s, now);
+  }
+
+  private fromServer(packet: QueuedPacket, s: TcpSegment, now: number): void {
+    const c = this.touch(`${s.dst}|${s.dstPort}|${s.src}|${s.srcPort}`, s, now);
+    if (c === undefined) {
+      packet.accept();
+      return;
+    }
+    if ((s.flags & (SYN | ACK)) === (SYN | ACK)) c.serverIsn = s.seq;
+    const probe = c.frag;
+    if (probe === undefined || !c.established || c.serverIsn === undefined || s.payloadLength === 0) {
+      packet.accept();
+      return;
+    }
+    const start = seqOffset(s.seq, c.serverIsn + 1);
+    const end = start + s.payloadLength;
+    c.serverHigh = Math.max(c.serverHigh, end);
+    if (probe.onServerData(start, end, now) === 'accept') {
+      packet.accept();
+      return;
+    }
+    if (!this.fragmentLimiter.take(c.clientAddress, now)) {
+      // Dropping rather than sending whole keeps the test honest: TCP retransmits once the budget allows.
+      probe.noteFragmented(start, end, 0, now);
+      this.counters.fragmentsSuppressed++;
+      packet.drop();
+      return;
+    }
+    const fragments = fragmentSegment(s, this.settings.maxFragment[s.family], this.nextIdent());
+    if (!fragments.ok) {
+      this.counters.malformed++;
+      this.lastMalformed = fragments.reason;
+      packet.accept();
+      return;
+    }
+    packet.drop();
+    probe.noteFragmented(start, end, fragments.fragments.length, now);
+    this.counters.segmentsFragmented++;
+    this.counters.fragmentsSent += fragments.fragments.length;
+    for (const f of fragments.fragments) this.emit(s.family, f, c.clientAddress);
+  }
+
+  /** The connection a segment belongs to, marked as seen (and closed on FIN or RST); undefined if untracked. */
+  private touch(key: string, s: TcpSegment, now: number): TrackedConnection | undefined {
+    const c = this.connections.get(key);
+    if (c === undefined) {
+      this.counters.untracked++;
+      return undefined;
+    }
+    c.lastSeenAt = now;
+    if ((s.flags & (RST | FIN)) !== 0) c.closed = true;
+    return c;
+  }
+
+  private open(e: ConnectionEndpoints, s: TcpSegment, now: number): void {
+    const key = connectionKey(e);
+    if (!this.connections.has(key) && this.connections.size >= this.settings.maxConnections) {
+      this.sweep();
+      if (this.connections.size >= this.settings.maxConnections) {
+        // Evict the least recently opened: Map keeps insertion order.
+        const oldest = this.connections.keys().next().value;
+        if (oldest !== undefined) this.connections.delete(oldest);
+        this.counters.connectionsEvicted++;
+      }
+    }
+    this.connections.delete(key);
+    this.connections.set(key, new TrackedConnection(e.family, e.clientAddress, e.clientPort, e.serverAddress, e.serverPort, s.seq, s.mss ?? null, now));
+    this.counters.connectionsTracked++;
+  }
+
+  private classify(c: TrackedConnection, s: TcpSegment): void {
+    c.mode = modeOfRequest(s.payload);
+    if (c.mode === 'icmp') c.icmp = new IcmpProbe({ testMtu: this.settings.icmpMtu[c.family], windowMs: this.settings.icmpWindowMs });
+    if (c.mode === 'frag') {
+      c.frag = new FragProbe({
+        maxFragment: this.settings.maxFragment[c.family],
+        maxRetransmissions: this.settings.fragMaxRetransmissions,
+        windowMs: this.settings.fragWindowMs,
+      });
+    }
+  }
+
+  private signalPacketTooBig(c: TrackedConnection, probe: IcmpProbe, s: TcpSegment, started: number): void {
+    if (!this.icmpLimiter.take(c.clientAddress, started)) {
+      probe.noteSignal(false);
+      this.counters.packetTooBigSuppressed++;
+      return;
+    }
+    probe.noteSignal(true);
+    this.counters.packetTooBigSent++;
+    const ptb = buildPacketTooBig(s, probe.settings.testMtu, this.nextIdent());
+    this.emit(s.family, ptb, c.clientAddress, started);
+  }
+
+  private emit(family: Family, packet: Uint8Array, destination: string, measureFrom?: number): void {
+    this.sink(family, packet, destination).then(
+      () => {
+        if (measureFrom !== undefined) this.packetTooBigLatency.add(this.clock() - measureFrom);
+      },
+      () => {
+        this.counters.sendErrors++;
+      },
+    );
+  }
+
+  private nextIdent(): number {
+    this.ident = (this.ident + 1) >>> 0;
+    return this.ident;
+  }
+}

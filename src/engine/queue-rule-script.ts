@@ -1,0 +1,41 @@
+/**
+ * The iptables-restore lines that install one family's queue rules for a port, and those that remove a listed set.
+ * Installing creates the chains with `-N`, which fails if they exist: two processes racing for one port cannot both
+ * succeed, because the loser's whole batch is rejected.
+ */
+import { joinRuleWords } from './iptables-rule-text.js';
+import type { CheckedQueueRuleSpec } from './queue-rule-spec.js';
+import { queueChainNames, type QueueRuleSet } from './queue-rule-sets.js';
+import { ownerComment, type RuleOwner } from './rule-owner.js';
+
+export function installLines(spec: CheckedQueueRuleSpec, family: 4 | 6, owner: RuleOwner): string[] {
+  const chains = queueChainNames(spec.port);
+  const signed = ['-m', 'comment', '--comment', ownerComment(owner)];
+  // --queue-bypass: while no engine listens on the queue, the kernel lets packets through instead of dropping them.
+  const toQueue = ['-j', 'NFQUEUE', '--queue-num', String(spec.queueNum), '--queue-bypass'];
+  const addresses: readonly (string | undefined)[] = spec.addresses?.[family] ?? [undefined];
+  const only = (flag: string, address: string | undefined): string[] => (address === undefined ? [] : [flag, address]);
+  return [
+    joinRuleWords(['-N', chains.input]),
+    joinRuleWords(['-N', chains.output]),
+    ...addresses.map((a) => joinRuleWords(['-A', chains.input, '-p', 'tcp', ...only('-d', a), '--dport', String(spec.port), ...signed, ...toQueue])),
+    ...addresses.map((a) =>
+      joinRuleWords([
+        '-A', chains.output, '-p', 'tcp', ...only('-s', a), '--sport', String(spec.port),
+        // The engine's own injected packets carry the mark and must not come back to it.
+        '-m', 'mark', '!', '--mark', String(spec.bypassMark),
+        ...signed, ...toQueue,
+      ]),
+    ),
+    joinRuleWords(['-I', 'INPUT', '1', ...signed, '-j', chains.input]),
+    joinRuleWords(['-I', 'OUTPUT', '1', ...signed, '-j', chains.output]),
+  ];
+}
+
+/** Jumps first: a chain that is still referenced cannot be deleted. */
+export function removalLines(set: QueueRuleSet): string[] {
+  return [
+    ...set.jumps.map((j) => joinRuleWords(['-D', j.chain, ...j.args])),
+    ...set.chains.flatMap((c) => [joinRuleWords(['-F', c]), joinRuleWords(['-X', c])]),
+  ];
+}

@@ -1,0 +1,62 @@
+import { createRequire } from 'node:module';
+import type { Family } from './tcp-segment.js';
+
+interface RawSocket {
+  send(buffer: Buffer, offset: number, length: number, address: string, after: (error: Error | null, bytes: number) => void): void;
+  setOption(level: number, option: number, value: number): void;
+  pauseRecv(): void;
+  close(): void;
+  on(event: 'error', listener: (err: Error) => void): void;
+}
+
+interface RawSocketModule {
+  createSocket(options: { protocol: number; addressFamily: number }): RawSocket;
+  readonly AddressFamily: { readonly IPv4: number; readonly IPv6: number };
+}
+
+const IPPROTO_RAW = 255;
+const SOL_SOCKET = 1;
+const SO_MARK = 36;
+
+/**
+ * Sends whole IP packets (header included) through raw sockets. IPPROTO_RAW implies "header included" for both
+ * families on Linux, so ICMP errors and fragments leave exactly as built. Every packet carries `mark`, which the
+ * engine's OUTPUT rule skips, so our own packets are never queued back to us.
+ */
+export class RawSender {
+  private constructor(
+    private readonly v4: RawSocket,
+    private readonly v6: RawSocket,
+  ) {}
+
+  static open(mark: number, onError: (err: Error) => void): RawSender {
+    const raw = createRequire(import.meta.url)('raw-socket') as RawSocketModule;
+    const make = (addressFamily: number): RawSocket => {
+      let socket: RawSocket;
+      try {
+        socket = raw.createSocket({ protocol: IPPROTO_RAW, addressFamily });
+      } catch (err) {
+        throw new Error(`cannot open a raw socket (needs CAP_NET_RAW): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      }
+      socket.on('error', onError);
+      socket.pauseRecv();
+      socket.setOption(SOL_SOCKET, SO_MARK, mark);
+      return socket;
+    };
+    return new RawSender(make(raw.AddressFamily.IPv4), make(raw.AddressFamily.IPv6));
+  }
+
+  /** Resolves once the kernel took the packet; rejects with the kernel's error (e.g. EMSGSIZE, no route). */
+  send(family: Family, packet: Uint8Array, destination: string): Promise<void> {
+    const socket = family === 4 ? this.v4 : this.v6;
+    const buffer = Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
+    return new Promise((resolve, reject) => {
+      socket.send(buffer, 0, buffer.length, destination, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  close(): void {
+    this.v4.close();
+    this.v6.close();
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * A token bucket: `ratePerSecond` tokens accrue up to `burst`; each send takes one. Time comes from the caller so the
+ * engine's limits can be tested without waiting.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    readonly ratePerSecond: number,
+    readonly burst: number,
+    nowMs: number,
+  ) {
+    this.tokens = burst;
+    this.last = nowMs;
+  }
+
+  take(nowMs: number): boolean {
+    const elapsed = Math.max(0, nowMs - this.last);
+    this.last = nowMs;
+    this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.ratePerSecond) / 1000);
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** True when the bucket is full again, i.e. it holds no information worth keeping. */
+  idle(nowMs: number): boolean {
+    return this.tokens + ((nowMs - this.last) * this.ratePerSecond) / 1000 >= this.burst;
+  }
+}
+
+export interface RateLimit {
+  readonly perSecond: number;
+  readonly burst: number;
+}
+
+/** One bucket per client address plus one for everybody; a send needs a token from both. */
+export class ClientRateLimiter {
+  private readonly perClient = new Map<string, TokenBucket>();
+  private readonly global: TokenBucket;
+
+  constructor(
+    private readonly client: RateLimit,
+    global: RateLimit,
+    nowMs: number,
+    /** Bound on the number of client buckets kept; idle ones are dropped first. */
+    private readonly maxClients = 65536,
+  ) {
+    this.global = new TokenBucket(global.perSecond, global.burst, nowMs);
+  }
+
+  take(clientAddress: string, nowMs: number): boolean {
+    let bucket = this.perClient.get(clientAddress);
+    if (bucket === undefined) {
+      if (this.perClient.size >= this.maxClients) this.sweep(nowMs);
+      bucket = new TokenBucket(this.client.perSecond, this.client.burst, nowMs);
+      this.perClient.set(clientAddress, bucket);
+    }
+    // The client's own bucket first: a client over its limit must not drain the global budget.
+    if (!bucket.take(nowMs)) return false;
+    return this.global.take(nowMs);
+  }
+
+  sweep(nowMs: number): void {
+    for (const [address, bucket] of this.perClient) if (bucket.idle(nowMs)) this.perClient.delete(address);
+    // Still full of busy clients: forget the oldest; at worst one of them gets a fresh burst.
+    while (this.perClient.size >= this.maxClients) {
+      const oldest = this.perClient.keys().next().value;
+      if (oldest === undefined) break;
+      this.perClient.delete(oldest);
+    }
+  }
+}

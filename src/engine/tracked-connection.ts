@@ -1,0 +1,61 @@
+import type { FragProbe } from './frag-probe.js';
+import type { IcmpProbe } from './icmp-probe.js';
+import type { Family } from './tcp-segment.js';
+
+/** What the client asked for, read from the request line of its first data segment. */
+export type ConnectionMode = 'pending' | 'icmp' | 'frag' | 'other';
+
+export interface ConnectionEndpoints {
+  readonly family: Family;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  readonly serverAddress: string;
+  readonly serverPort: number;
+}
+
+export function connectionKey(e: ConnectionEndpoints): string {
+  return `${e.clientAddress}|${e.clientPort}|${e.serverAddress}|${e.serverPort}`;
+}
+
+/** One TCP connection to the service as the engine sees it from both directions. */
+export class TrackedConnection implements ConnectionEndpoints {
+  readonly key: string;
+  serverIsn: number | undefined;
+  /** The client acknowledged our SYN-ACK: only now may the engine send ICMP or fragments for this connection. */
+  established = false;
+  closed = false;
+  mode: ConnectionMode = 'pending';
+  lastSeenAt: number;
+  /** End offset of the highest client data seen, for spotting retransmissions. */
+  clientHigh = 0;
+  clientRetransmissions = 0;
+  largestClientPacket = 0;
+  /** End offset of the highest server data seen. */
+  serverHigh = 0;
+  icmp: IcmpProbe | undefined;
+  frag: FragProbe | undefined;
+
+  constructor(
+    readonly family: Family,
+    readonly clientAddress: string,
+    readonly clientPort: number,
+    readonly serverAddress: string,
+    readonly serverPort: number,
+    readonly clientIsn: number,
+    readonly clientMss: number | null,
+    readonly openedAt: number,
+  ) {
+    this.key = connectionKey(this);
+    this.lastSeenAt = openedAt;
+  }
+}
+
+const REQUEST_LINE = /^(?:GET|POST|PUT|HEAD) \/(icmp|frag)(?:[?# ]|$)/;
+
+/** The test a request line asks for; anything else (the page, the API, a split request line) is left alone. */
+export function modeOfRequest(firstBytes: Uint8Array): ConnectionMode {
+  const text = Buffer.from(firstBytes.buffer, firstBytes.byteOffset, Math.min(firstBytes.byteLength, 64)).toString('latin1');
+  const m = REQUEST_LINE.exec(text);
+  if (m === null) return 'other';
+  return m[1] === 'icmp' ? 'icmp' : 'frag';
+}

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { explain } from '../../src/checker/explain.js';
+import { renderTextReport } from '../../src/checker/report-text.js';
+import { type AddressFamily, type CheckerTest, FRAG_VERDICTS, ICMP_VERDICTS, type TestEvidence, type TestResult, type Verdict } from '../../src/checker/test-result.js';
+
+const SERVER = { ipv4: '192.0.2.10', ipv6: '2001:db8::10' } as const;
+
+function evidence(test: CheckerTest, family: AddressFamily, verdict: Verdict): TestEvidence {
+  const testMtu = test === 'icmp' ? (family === 'ipv4' ? 905 : 1280) : family === 'ipv4' ? 576 : 1280;
+  return {
+    family,
+    clientAddress: family === 'ipv4' ? '198.51.100.7' : '2001:db8:1::7',
+    clientPort: 51_234,
+    serverAddress: SERVER[family],
+    serverPort: 8080,
+    clientMss: verdict === 'inconclusive' ? 1344 : 1460,
+    largestClientPacket: verdict === 'inconclusive' ? 804 : 1500,
+    largestPacketAfterReaction: verdict === 'pass' || verdict === 'pass-probing' ? 905 : null,
+    testMtu,
+    oversizedPackets: verdict === 'blackhole' ? 17 : verdict === 'pass' || verdict === 'pass-probing' ? 3 : 0,
+    oversizedWithoutDf: verdict === 'no-df' ? 6 : 0,
+    packetTooBigSent: verdict === 'blackhole' ? 13 : verdict === 'pass' || verdict === 'pass-probing' ? 3 : 0,
+    packetTooBigSuppressed: verdict === 'blackhole' ? 4 : 0,
+    segmentsFragmented: test === 'frag' ? 6 : 0,
+    fragmentsSent: test === 'frag' ? 18 : 0,
+    retransmissions: verdict === 'blocked' ? 3 : 1,
+    reactionMs: verdict === 'pass' ? 42 : verdict === 'pass-probing' ? 6100 : null,
+    durationMs: 1234,
+  };
+}
+
+function result(test: CheckerTest, family: AddressFamily, verdict: Verdict): TestResult {
+  const e = evidence(test, family, verdict);
+  const { explanation, advice } = explain(test, verdict, e, 10_000);
+  return { test, verdict, explanation, advice, startedAt: '2024-05-01T12:00:00.000Z', evidence: e };
+}
+
+const ALL: [CheckerTest, Verdict][] = [...ICMP_VERDICTS.map((v): [CheckerTest, Verdict] => ['icmp', v]), ...FRAG_VERDICTS.map((v): [CheckerTest, Verdict] => ['frag', v])];
+
+describe('renderTextReport', () => {
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    for (const [test, verdict] of ALL) {
+      it(`/${test} ${verdict} over ${family}: the figures, the verdict sentence, and RESULT as the last line`, () => {
+        const r = result(test, family, verdict);
+        const text = renderTextReport(r);
+        assert.ok(text.endsWith(`\nRESULT: ${verdict}\n`), text.slice(-60));
+        assert.equal(text.match(/^RESULT: /gm)?.length, 1, 'one RESULT line');
+        assert.ok(text.startsWith(`mtuscope ${test === 'icmp' ? 'ICMP Packet Too Big test' : 'IP fragmentation test'} (${family === 'ipv4' ? 'IPv4' : 'IPv6'}), started 2024-05-01T12:00:00.000Z\n`));
+        assert.ok(text.includes(`Verdict: ${verdict}. ${r.explanation}\n`));
+        assert.ok(text.includes(`${r.evidence.testMtu} bytes`), 'the test MTU');
+        assert.ok(text.includes(`${r.evidence.clientAddress} port 51234`));
+        for (const a of r.advice) assert.ok(text.includes(`  - ${a}\n`));
+        assert.ok(r.advice.length > 0);
+        if (family === 'ipv6') {
+          assert.doesNotMatch(text, /\bip route\b/, 'IPv6 advice uses ip -6');
+          assert.doesNotMatch(text, /iptables -A/);
+        }
+        // The figures the explanation quotes are this run's.
+        if (verdict === 'blackhole') assert.ok(r.explanation.includes('13 '), 'Packet Too Big messages actually sent, not the 17 oversized');
+        if (verdict === 'pass' && test === 'icmp') assert.ok(r.explanation.includes('42 ms'));
+      });
+    }
+  }
+
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    it(`/icmp pass over ${family}: advice to look at and flush the cached path MTU`, () => {
+      const text = renderTextReport(result('icmp', family, 'pass'));
+      const ip = family === 'ipv4' ? 'ip' : 'ip -6';
+      assert.ok(text.includes(`\`${ip} route get ${SERVER[family]}\` now shows "mtu ${family === 'ipv4' ? 905 : 1280}"`));
+      assert.ok(text.includes(`\`${ip} route flush cache to ${SERVER[family]}\``));
+    });
+  }
+
+  it('the table aligns its values and shows absent figures as words', () => {
+    const r = result('icmp', 'ipv4', 'inconclusive');
+    const text = renderTextReport({ ...r, evidence: { ...r.evidence, clientMss: null } });
+    const rows = text.split('\n').filter((l) => l.startsWith('  ') && !l.startsWith('  - '));
+    assert.ok(rows.length >= 12);
+    const valueColumns = new Set(rows.map((row) => row.length - (/^ {2}.+? {2,}(\S.*)$/.exec(row)?.[1] ?? '').length));
+    assert.equal(valueColumns.size, 1, 'every value starts in the same column');
+    assert.match(text, /MSS announced by the client +none\n/);
+    assert.match(text, /time from first intervention to reaction +no reaction\n/);
+    assert.match(text, /largest packet after the reaction +-\n/);
+  });
+
+  it('the /frag report says "largest fragment" and shows fragment figures, not ICMP ones', () => {
+    const text = renderTextReport(result('frag', 'ipv4', 'blocked'));
+    assert.match(text, /largest fragment +576 bytes\n/);
+    assert.match(text, /fragments sent +18\n/);
+    assert.match(text, /retransmissions by the server +3\n/);
+    assert.doesNotMatch(text, /Packet Too Big messages sent/);
+  });
+});

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { LabProcess } from '../../src/lab/running-lab.js';
+import { type CheckerLab, PORT, startCheckerLab } from '../support/checker-lab.js';
+
+const isRoot = process.getuid?.() === 0;
+
+/** A healthy path: ICMP and fragments get through. `nodf` has path MTU discovery off (IPv4). */
+describe('checker service on a healthy path', { skip: isRoot ? false : 'needs root for network namespaces' }, () => {
+  let c: CheckerLab;
+  let serve: LabProcess;
+
+  before(async () => {
+    c = await startCheckerLab({
+      name: 'chk-healthy',
+      clients: [{ name: 'client' }, { name: 'nodf', sysctls: { 'net.ipv4.ip_no_pmtu_disc': '1' } }],
+    });
+    // Real kernels merge segments (GRO) and build super-packets (TSO/GSO): the engine must see wire-sized packets.
+    await c.lab.mustExec('server', ['ethtool', '-K', 'eth1', 'gro', 'on', 'tso', 'on', 'gso', 'on']);
+    await c.lab.mustExec('client', ['ethtool', '-K', 'eth1', 'tso', 'on', 'gso', 'on']);
+    // A typical server firewall: connection tracking on, which reassembles fragments at LOCAL_OUT and refragments.
+    for (const tool of ['iptables', 'ip6tables']) {
+      for (const chain of ['INPUT', 'OUTPUT']) await c.lab.mustExec('server', [tool, '-A', chain, '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP']);
+    }
+    serve = await c.serve();
+  });
+  after(async () => {
+    await serve?.stop('SIGTERM');
+    await c?.destroy();
+  });
+
+  it('IPv4 /icmp with the article\'s curl command: pass, and the route cache holds mtu 905 until flushed', async () => {
+    const r = await c.curl('client', [c.url(4, '/icmp'), '--data', `@${c.payloadFile}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\nRESULT: pass\n$/);
+    assert.match(r.stdout, /Verdict: pass\. Your host received our ICMP "fragmentation needed"/);
+    assert.match(r.stdout, /MSS announced by the client\s+1460\n/);
+    assert.match(r.stdout, /largest packet from the client\s+1500 bytes/);
+    assert.match(r.stdout, /Packet Too Big messages sent\s+[1-9]/);
+    const route = await c.lab.mustExec('client', ['ip', 'route', 'get', c.server4]);
+    assert.match(route.stdout, /mtu 905/);
+    await c.lab.mustExec('client', ['ip', 'route', 'flush', 'cache', 'to', c.server4]);
+    assert.doesNotMatch((await c.lab.mustExec('client', ['ip', 'route', 'get', c.server4])).stdout, /mtu/);
+  });
+
+  it('IPv6 /icmp as JSON: pass with the evidence of the design brief, and the route cache holds mtu 1280', async () => {
+    const { result } = await c.icmpJson('client', 6);
+    assert.equal(result.test, 'icmp');
+    assert.equal(result.verdict, 'pass');
+    const e = result.evidence;
+    assert.equal(e.family, 'ipv6');
+    assert.equal(e.clientAddress, c.lab.address('client', 6));
+    assert.equal(e.serverAddress, c.server6);
+    assert.equal(e.serverPort, PORT);
+    assert.equal(e.clientMss, 1440);
+    assert.equal(e.largestClientPacket, 1500);
+    assert.equal(e.testMtu, 1280);
+    assert.ok(e.oversizedPackets >= 1 && e.packetTooBigSent === e.oversizedPackets, JSON.stringify(e));
+    assert.ok(e.reactionMs !== null && e.reactionMs < 1000, JSON.stringify(e));
+    assert.ok(e.largestPacketAfterReaction !== null && e.largestPacketAfterReaction <= 1280 && e.largestPacketAfterReaction > 1200, JSON.stringify(e));
+    assert.ok(e.durationMs >= 0);
+    const route = await c.lab.mustExec('client', ['ip', '-6', 'route', 'get', c.server6]);
+    assert.match(route.stdout, /mtu 1280/);
+    await c.lab.mustExec('client', ['ip', '-6', 'route', 'flush', 'cache']);
+  });
+
+  it('a second /icmp while the lowered MTU is cached is inconclusive: nothing larger than the test MTU is sent', async () => {
+    const first = await c.icmpJson('client', 4);
+    assert.equal(first.result.verdict, 'pass');
+    const second = await c.icmpJson('client', 4);
+    assert.equal(second.result.verdict, 'inconclusive');
+    assert.ok(second.result.evidence.largestClientPacket <= 905, JSON.stringify(second.result.evidence));
+    await c.lab.mustExec('client', ['ip', 'route', 'flush', 'cache', 'to', c.server4]);
+  });
+
+  it('a client without path MTU discovery (no DF): no-df', async () => {
+    const { result } = await c.icmpJson('nodf', 4);
+    assert.equal(result.verdict, 'no-df');
+    assert.ok(result.evidence.oversizedWithoutDf > 0);
+    assert.equal(result.evidence.packetTooBigSent, 0);
+  });
+
+  it('/frag over both families: pass, after a response of at least 4 KB sent as fragments', async () => {
+    const text = await c.curl('client', [c.url(4, '/frag'), '-o', '-']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.ok(text.stdout.length > 4096);
+    assert.match(text.stdout, /\nRESULT: pass\n$/);
+    const { result, padding } = await c.fragJson('client', 6);
+    assert.equal(result.verdict, 'pass');
+    assert.ok(padding >= 4096);
+    assert.ok(result.evidence.fragmentsSent >= 2 * result.evidence.segmentsFragmented && result.evidence.segmentsFragmented > 0);
+    assert.equal(result.evidence.testMtu, 1280);
+    const viaAccept = await c.curl('client', [c.url(4, '/frag'), '-H', 'Accept: application/json']);
+    assert.equal((JSON.parse(viaAccept.stdout) as { verdict: string }).verdict, 'pass');
+  });
+
+  it('fragments really travel as fragments: a capture on the client shows them', async () => {
+    const dump = c.lab.spawn('client', ['tcpdump', '-vni', 'eth1', '-c', '4', '-l', `src ${c.server4} and (ip[6:2] & 0x3fff) != 0`]);
+    await dump.waitForOutput(/listening on/, 10_000);
+    const { result } = await c.fragJson('client', 4);
+    assert.equal(result.verdict, 'pass');
+    await dump.waitForOutput(/(.*\n){4}/, 10_000);
+    await dump.stop('SIGTERM');
+    assert.match(dump.stdout, /flags \[\+\]/);
+    assert.match(dump.stdout, /offset [1-9]\d*, flags/);
+    for (const m of dump.stdout.matchAll(/, length (\d+)\)/g)) assert.ok(Number(m[1]) <= 576, `a fragment of ${m[1]} bytes`);
+  });
+
+  it('stores every run: /api/results and the summary page', async () => {
+    const r = await c.curl('client', [c.url(4, '/api/results?limit=100')]);
+    const body = JSON.parse(r.stdout) as { results: { test: string; verdict: string; family: string; clientAddress: string }[] };
+    const seen = new Set(body.results.map((x) => `${x.test}/${x.family}/${x.verdict}`));
+    for (const k of ['icmp/ipv4/pass', 'icmp/ipv6/pass', 'icmp/ipv4/inconclusive', 'icmp/ipv4/no-df', 'frag/ipv4/pass', 'frag/ipv6/pass']) {
+      assert.ok(seen.has(k), `${k} missing from ${[...seen].join(', ')}`);
+    }
+    const filtered = JSON.parse((await c.curl('client', [c.url(4, '/api/results?test=frag')])).stdout) as { results: { test: string }[] };
+    assert.ok(filtered.results.length >= 3 && filtered.results.every((x) => x.test === 'frag'));
+    const bad = await c.curl('client', ['-w', '%{http_code}', c.url(4, '/api/results?limit=0')]);
+    assert.match(bad.stdout, /limit.*400$/s);
+    const page = await c.curl('client', [c.url(6, '/results')]);
+    assert.match(page.stdout, /<title>mtuscope results<\/title>/);
+    assert.match(page.stdout, /no-df/);
+  });
+
+  it('refuses bad requests with a clear error', async () => {
+    const get = await c.curl('client', ['-w', '\n%{http_code}', c.url(4, '/icmp')]);
+    assert.match(get.stdout, /POST a body of at least 4096 bytes.*\n405$/s);
+    const small = await c.curl('client', ['-w', '\n%{http_code}', c.url(4, '/icmp'), '--data', 'tiny']);
+    assert.match(small.stdout, /the body has 4 bytes; the test needs at least 4096.*\n400$/s);
+    const missing = await c.curl('client', ['-w', '\n%{http_code}', c.url(6, '/nope')]);
+    assert.match(missing.stdout, /no such page: \/nope.*\n404$/s);
+    const stats = JSON.parse((await c.curl('client', [c.url(4, '/api/stats')])).stdout) as { counters: { packets: number; malformed: number } };
+    assert.ok(stats.counters.packets > 0);
+  });
+});

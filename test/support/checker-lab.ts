@@ -1,0 +1,104 @@
+/**
+ * A lab for the checker service: clients behind one router in front of the server, with `mtuscope serve` running in
+ * the server's namespace. The router's features (dropping ICMP or fragments, clamping the MSS) and each client's
+ * sysctls make the failure under test.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startLab } from '../../src/lab/lab.js';
+import type { ExecResult, LabProcess, RunningLab } from '../../src/lab/running-lab.js';
+import type { NodeSpec } from '../../src/lab/spec.js';
+import type { TestResult } from '../../src/checker/test-result.js';
+
+export const CLI = resolve('dist/src/cli/main.js');
+export const PORT = 8080;
+/** The article's payload: 45 bytes x 180 = 8100 bytes. */
+export const ARTICLE_PAYLOAD = 'packettoolongyaithuji6reeNab4XahChaeRah1diej4'.repeat(180);
+
+export interface CheckerLabSpec {
+  readonly name: string;
+  readonly router?: Partial<NodeSpec>;
+  readonly server?: Partial<NodeSpec>;
+  readonly clients: readonly (Partial<NodeSpec> & { readonly name: string })[];
+}
+
+export interface CheckerLab {
+  readonly lab: RunningLab;
+  readonly server4: string;
+  readonly server6: string;
+  /** A temp dir for the store and payloads; removed by destroy(). */
+  readonly dir: string;
+  readonly payloadFile: string;
+  /** Starts `mtuscope serve` on both server addresses; resolves when it listens. */
+  serve(extraArgs?: readonly string[], storeName?: string): Promise<LabProcess>;
+  url(family: 4 | 6, path: string): string;
+  /** curl from a client; never throws (see code/stdout/stderr). */
+  curl(client: string, args: readonly string[], timeoutMs?: number): Promise<ExecResult>;
+  /** POST the article's payload to /icmp?format=json and parse the result. */
+  icmpJson(client: string, family: 4 | 6, timeoutMs?: number): Promise<{ result: TestResult; ms: number }>;
+  fragJson(client: string, family: 4 | 6, timeoutMs?: number): Promise<{ result: TestResult; ms: number; padding: number }>;
+  destroy(): Promise<void>;
+}
+
+export async function startCheckerLab(spec: CheckerLabSpec): Promise<CheckerLab> {
+  const lab = await startLab({
+    name: spec.name,
+    nodes: [
+      ...spec.clients.map((c) => ({ kind: 'host' as const, ...c })),
+      { name: 'router', kind: 'router', ...spec.router },
+      { name: 'server', kind: 'host', ...spec.server },
+    ],
+    links: [
+      ...spec.clients.map((c, i) => ({ endpoints: [{ node: c.name, ifname: 'eth1' }, { node: 'router', ifname: `eth${i + 2}` }] as const })),
+      { endpoints: [{ node: 'router', ifname: 'eth1' }, { node: 'server', ifname: 'eth1' }] },
+    ],
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'mtuscope-checker-'));
+  const payloadFile = join(dir, 'payload.bin');
+  writeFileSync(payloadFile, ARTICLE_PAYLOAD);
+  const server4 = lab.address('server', 4);
+  const server6 = lab.address('server', 6);
+  const url = (family: 4 | 6, path: string): string => (family === 4 ? `http://${server4}:${PORT}${path}` : `http://[${server6}]:${PORT}${path}`);
+  const curl = (client: string, args: readonly string[], timeoutMs = 60_000): Promise<ExecResult> =>
+    lab.exec(client, ['curl', '-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), ...args], { timeoutMs: timeoutMs + 5000 });
+  const parse = (r: ExecResult, what: string): TestResult => {
+    try {
+      return JSON.parse(r.stdout) as TestResult;
+    } catch {
+      throw new Error(`${what}: not JSON (curl exit ${r.code}): ${r.stdout.slice(0, 400)} ${r.stderr}`);
+    }
+  };
+  return {
+    lab,
+    server4,
+    server6,
+    dir,
+    payloadFile,
+    async serve(extraArgs = [], storeName = 'results.sqlite') {
+      const p = lab.spawn('server', ['node', CLI, 'serve', '--listen', server4, '--listen', server6, '--port', String(PORT), '--store', join(dir, storeName), ...extraArgs]);
+      await p.waitForOutput(/listening on/, 20_000);
+      return p;
+    },
+    url,
+    curl,
+    async icmpJson(client, family, timeoutMs = 60_000) {
+      const t = performance.now();
+      const r = await curl(client, [url(family, '/icmp?format=json'), '--data-binary', `@${payloadFile}`], timeoutMs);
+      return { result: parse(r, `/icmp IPv${family} from ${client}`), ms: performance.now() - t };
+    },
+    async fragJson(client, family, timeoutMs = 60_000) {
+      const t = performance.now();
+      const r = await curl(client, [url(family, '/frag?format=json')], timeoutMs);
+      const parsed = parse(r, `/frag IPv${family} from ${client}`) as TestResult & { padding?: string };
+      return { result: parsed, ms: performance.now() - t, padding: parsed.padding?.length ?? 0 };
+    },
+    async destroy() {
+      try {
+        await lab.destroy();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
