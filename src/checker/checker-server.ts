@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import type { PacketEngine } from '../engine/packet-engine.js';
-import type { TrackedConnection } from '../engine/tracked-connection.js';
+import type { ConnectionReport } from '../engine/connection-report.js';
+import type { CheckerEngine } from '../engine/engine-client.js';
+import type { ConnectionEndpoints } from '../engine/tracked-connection.js';
 import { connectionEvidence } from './evidence.js';
 import { explain } from './explain.js';
 import { icmpVerdict } from './icmp-verdict.js';
@@ -20,7 +21,7 @@ const FRAG_VERDICT_GRACE_MS = 5000;
 
 export interface CheckerServerDeps {
   readonly options: ServeOptions;
-  readonly engine: PacketEngine;
+  readonly engine: CheckerEngine;
   readonly store: ResultsStore;
   readonly log: (line: string) => void;
 }
@@ -66,14 +67,15 @@ function paddingText(bytes: number): string {
 export class CheckerServer {
   private readonly servers: Server[] = [];
   private readonly admission: TestAdmission;
-  private readonly wallClockOffset = Date.now() - performance.now();
 
   constructor(private readonly deps: CheckerServerDeps) {
     this.admission = new TestAdmission(deps.options.testRate, deps.options.maxConcurrentTests);
   }
 
-  async listen(): Promise<void> {
+  /** Listens on every configured address; resolves with those it listens on. */
+  async listen(): Promise<string[]> {
     const { options } = this.deps;
+    const listening: string[] = [];
     for (const address of options.listen) {
       const server = createServer((req, res) => this.route(req, res));
       server.headersTimeout = 10_000;
@@ -81,12 +83,24 @@ export class CheckerServer {
       server.requestTimeout = options.windowMs + options.fragWindowMs + 60_000;
       server.timeout = options.idleTimeoutMs;
       server.keepAliveTimeout = 1000;
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (err) => reject(new Error(`cannot listen on [${address}]:${options.port}: ${err.message}`)));
-        server.listen({ host: address, port: options.port, ipv6Only: isIP(address) === 6 }, () => resolve());
-      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', (err: NodeJS.ErrnoException) => reject(Object.assign(new Error(`cannot listen on [${address}]:${options.port}: ${err.message}`), { code: err.code })));
+          server.listen({ host: address, port: options.port, ipv6Only: isIP(address) === 6 }, () => resolve());
+        });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (options.listenIsDefault && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
+          this.deps.log(`${(err as Error).message}; serving the other family only`);
+          continue;
+        }
+        throw err;
+      }
       this.servers.push(server);
+      listening.push(address);
     }
+    if (listening.length === 0) throw new Error('listens on no address');
+    return listening;
   }
 
   async close(): Promise<void> {
@@ -149,35 +163,21 @@ export class CheckerServer {
     }
   }
 
-  /** The engine's record of this request's connection, and admission of the test. */
-  private begin(req: IncomingMessage, res: ServerResponse, json: boolean, test: CheckerTest): { conn: TrackedConnection; release(): void } | undefined {
+  /**
+   * Admission of the test, and the engine's record of this request's connection (which must have been read as this
+   * test). Undefined when the request was answered with an error.
+   */
+  private async begin(
+    req: IncomingMessage,
+    res: ServerResponse,
+    json: boolean,
+    test: CheckerTest,
+  ): Promise<{ endpoints: ConnectionEndpoints; release(): void } | undefined> {
     const client = plainAddress(req.socket.remoteAddress);
     const admitted = this.admission.admit(client);
     if (!admitted.ok) {
       req.resume();
       sendError(res, admitted.status, admitted.reason, json, { 'Retry-After': admitted.status === 429 ? '60' : '5' });
-      return undefined;
-    }
-    const family = isIP(client) === 6 ? 6 : 4;
-    const conn = this.deps.engine.connection({
-      family,
-      clientAddress: client,
-      clientPort: req.socket.remotePort ?? 0,
-      serverAddress: plainAddress(req.socket.localAddress),
-      serverPort: req.socket.localPort ?? 0,
-    });
-    const probe = test === 'icmp' ? conn?.icmp : conn?.frag;
-    if (conn === undefined || probe === undefined) {
-      admitted.release();
-      req.resume();
-      sendError(
-        res,
-        503,
-        conn === undefined
-          ? 'the packet engine did not see this connection open (it may have been opened before the engine started); please retry'
-          : `the packet engine did not read this connection's request line as a /${test} test (send it as the first request of a new connection, in origin form)`,
-        json,
-      );
       return undefined;
     }
     let released = false;
@@ -187,14 +187,43 @@ export class CheckerServer {
       admitted.release();
     };
     res.on('close', release);
-    return { conn, release };
+    const endpoints: ConnectionEndpoints = {
+      family: isIP(client) === 6 ? 6 : 4,
+      clientAddress: client,
+      clientPort: req.socket.remotePort ?? 0,
+      serverAddress: plainAddress(req.socket.localAddress),
+      serverPort: req.socket.localPort ?? 0,
+    };
+    let report: ConnectionReport | undefined;
+    try {
+      report = await this.deps.engine.connection(endpoints);
+    } catch (err) {
+      release();
+      req.resume();
+      sendError(res, 503, `the packet engine is not available: ${err instanceof Error ? err.message : String(err)}`, json);
+      return undefined;
+    }
+    if (report === undefined || report.mode !== test) {
+      release();
+      req.resume();
+      sendError(
+        res,
+        503,
+        report === undefined
+          ? 'the packet engine did not see this connection open (it may have been opened before the engine started); please retry'
+          : `the packet engine did not read this connection's request line as a /${test} test (send it as the first request of a new connection, in origin form)`,
+        json,
+      );
+      return undefined;
+    }
+    return { endpoints, release };
   }
 
   private runIcmp(req: IncomingMessage, res: ServerResponse, json: boolean): void {
-    const started = this.begin(req, res, json, 'icmp');
-    if (started === undefined) return;
-    const { options } = this.deps;
+    const { options, engine } = this.deps;
+    // Counted from the start, while the engine is still being asked: the body flows meanwhile.
     let bytes = 0;
+    let ended = false;
     let refused = false;
     req.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
@@ -203,15 +232,37 @@ export class CheckerServer {
         sendError(res, 413, `the body is larger than ${options.maxBodyBytes} bytes, the most this server accepts`, json);
       }
     });
-    req.on('error', () => started.release());
-    req.on('end', () => {
-      if (refused) return;
+    const bodyDone = new Promise<void>((resolve) => {
+      req.on('end', () => {
+        ended = true;
+        resolve();
+      });
+      req.on('error', () => resolve());
+    });
+    void (async () => {
+      const started = await this.begin(req, res, json, 'icmp');
+      if (started === undefined) return;
+      await bodyDone;
+      if (refused || !ended) {
+        started.release();
+        return;
+      }
       if (bytes < MIN_ICMP_BODY) {
         sendError(res, 400, `the body has ${bytes} bytes; the test needs at least ${MIN_ICMP_BODY} so that full-sized packets are sent`, json);
         return;
       }
-      const conn = started.conn;
-      const evidence = connectionEvidence(conn, options.icmpMtu[conn.family], performance.now());
+      let report: ConnectionReport | undefined;
+      try {
+        report = await engine.connection(started.endpoints);
+      } catch (err) {
+        sendError(res, 503, `the packet engine is not available: ${err instanceof Error ? err.message : String(err)}`, json);
+        return;
+      }
+      if (report === undefined) {
+        sendError(res, 503, 'the packet engine lost track of this connection; please retry', json);
+        return;
+      }
+      const evidence = connectionEvidence(report, options.icmpMtu[report.family]);
       const verdict = icmpVerdict(
         {
           oversized: evidence.oversizedPackets,
@@ -221,30 +272,39 @@ export class CheckerServer {
         },
         options.reactionWindowMs,
       );
-      const result = this.finish('icmp', verdict, evidence, conn);
+      const result = this.finish('icmp', verdict, evidence, report);
       res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
       res.end(json ? `${JSON.stringify(result)}\n` : renderTextReport(result));
-    });
+    })();
   }
 
   private async runFrag(req: IncomingMessage, res: ServerResponse, json: boolean): Promise<void> {
-    const started = this.begin(req, res, json, 'frag');
-    if (started === undefined) return;
     req.resume();
+    const started = await this.begin(req, res, json, 'frag');
+    if (started === undefined) return;
     const { options, engine } = this.deps;
-    const conn = started.conn;
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
     // The verdict can only be known once this part has travelled as fragments (or failed to), so it goes first.
     const padding = paddingText(options.fragResponseBytes);
     res.write(json ? `{"padding":${JSON.stringify(padding)},` : `mtuscope: this response reaches you as IP fragments; its last line says whether they arrived.\n\n${padding}\n`);
-    const outcome = await engine.fragOutcome(conn, options.fragWindowMs + FRAG_VERDICT_GRACE_MS);
+    let report: ConnectionReport | undefined;
+    try {
+      report = await engine.fragOutcome(started.endpoints, options.fragWindowMs + FRAG_VERDICT_GRACE_MS);
+    } catch {
+      report = undefined;
+    }
     if (res.destroyed) return;
-    const evidence = connectionEvidence(conn, options.fragmentSize[conn.family], performance.now());
-    const result = this.finish('frag', outcome === 'pass' ? 'pass' : 'blocked', evidence, conn);
+    if (report === undefined) {
+      // Nothing true can be said any more; cutting the response short tells the client so.
+      res.destroy();
+      return;
+    }
+    const evidence = connectionEvidence(report, options.fragmentSize[report.family]);
+    const result = this.finish('frag', report.frag?.outcome === 'pass' ? 'pass' : 'blocked', evidence, report);
     res.end(json ? `${JSON.stringify(result).slice(1)}\n` : renderTextReport(result));
   }
 
-  private finish(test: CheckerTest, verdict: Verdict, evidence: TestEvidence, conn: TrackedConnection): TestResult {
+  private finish(test: CheckerTest, verdict: Verdict, evidence: TestEvidence, report: ConnectionReport): TestResult {
     const { options, store, log } = this.deps;
     const { explanation, advice } = explain(test, verdict, evidence, test === 'icmp' ? options.windowMs : options.fragWindowMs);
     const result: TestResult = {
@@ -252,7 +312,7 @@ export class CheckerServer {
       verdict,
       explanation,
       advice,
-      startedAt: new Date(this.wallClockOffset + conn.openedAt).toISOString(),
+      startedAt: new Date(Date.now() - report.ageMs).toISOString(),
       evidence,
     };
     try {
@@ -317,20 +377,12 @@ export class CheckerServer {
   }
 
   private stats(res: ServerResponse): void {
-    const { engine } = this.deps;
-    const body = {
-      counters: engine.counters,
-      connections: engine.connectionCount,
-      runningTests: this.admission.runningTests,
-      decisionLatencyMs: { p50: engine.decisionLatency.percentile(50), p99: engine.decisionLatency.percentile(99), samples: engine.decisionLatency.size },
-      packetTooBigLatencyMs: {
-        p50: engine.packetTooBigLatency.percentile(50),
-        p99: engine.packetTooBigLatency.percentile(99),
-        samples: engine.packetTooBigLatency.size,
+    this.deps.engine.stats().then(
+      (stats) => {
+        res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(true) });
+        res.end(`${JSON.stringify({ ...stats, runningTests: this.admission.runningTests })}\n`);
       },
-      lastMalformed: engine.lastMalformed ?? null,
-    };
-    res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(true) });
-    res.end(`${JSON.stringify(body)}\n`);
+      (err: unknown) => sendError(res, 503, `the packet engine is not available: ${err instanceof Error ? err.message : String(err)}`, true),
+    );
   }
 }

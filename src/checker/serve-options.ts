@@ -4,6 +4,8 @@ import type { RateLimit } from '../engine/token-bucket.js';
 
 export interface ServeOptions {
   readonly listen: readonly string[];
+  /** No --listen given: a family this host lacks (IPv6 disabled, say) is skipped rather than fatal. */
+  readonly listenIsDefault: boolean;
   readonly port: number;
   readonly icmpMtu: { readonly 4: number; readonly 6: number };
   readonly fragmentSize: { readonly 4: number; readonly 6: number };
@@ -159,6 +161,7 @@ export function parseServeOptions(argv: readonly string[]): ServeOptions | undef
   const testsGlobal = integer(v, 'tests-global', 200, 1, 1_000_000);
   return {
     listen,
+    listenIsDefault: v.listen === undefined,
     port,
     icmpMtu: { 4: integer(v, 'ipv4-mtu', 905, 576, 9000), 6: integer(v, 'ipv6-mtu', 1280, 1280, 9000) },
     fragmentSize: { 4: integer(v, 'ipv4-fragment-size', 576, 68, 1500), 6: integer(v, 'ipv6-fragment-size', 1280, 1280, 1500) },

@@ -3,7 +3,7 @@ import { CheckerServer } from '../checker/checker-server.js';
 import { ResultsStore } from '../checker/results-store.js';
 import { parseServeOptions, SERVE_HELP, ServeOptionError, type ServeOptions } from '../checker/serve-options.js';
 import { missingEngineCapabilities } from '../engine/capabilities.js';
-import { startHostEngine } from '../engine/host-engine.js';
+import { EngineProcess } from '../engine/engine-client.js';
 import { DEFAULT_ENGINE_SETTINGS, type EngineSettings } from '../engine/packet-engine.js';
 import { UsageError } from './usage-error.js';
 
@@ -54,31 +54,42 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   }
   const store = ResultsStore.open(options.storePath, { truncateClientAddress: options.truncateAddresses });
   const families = [...new Set(options.listen.map((a) => (isIP(a) === 6 ? 6 : 4)))];
-  const host = await startHostEngine(engineSettings(options), {
-    queueNum: options.queueNum,
-    mark: options.mark,
-    families,
-    onError: (err) => log(`engine: ${err instanceof Error ? err.message : String(err)}`),
-  }).catch((err: unknown) => {
-    store.close();
-    throw err;
-  });
-  if (host.replacedStaleRules) log(`replaced the firewall rules a previous run for port ${options.port} left behind`);
-  const server = new CheckerServer({ options, engine: host.engine, store, log });
+  const engine = await EngineProcess.start(engineSettings(options), { queueNum: options.queueNum, mark: options.mark, families }, log).catch(
+    (err: unknown) => {
+      store.close();
+      throw err;
+    },
+  );
+  if (engine.replacedStaleRules) log(`replaced the firewall rules a previous run for port ${options.port} left behind`);
+  const server = new CheckerServer({ options, engine, store, log });
+  let listening: string[];
   try {
-    await server.listen();
+    listening = await server.listen();
   } catch (err) {
-    await host.stop();
+    await engine.stop();
     store.close();
     throw err;
   }
-  log(`listening on ${options.listen.map((a) => urlOf(a, options.port)).join(' ')} (results in ${options.storePath})`);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolve(s));
-  });
-  log(`${signal}: stopping`);
+  log(`listening on ${listening.map((a) => urlOf(a, options.port)).join(' ')} (results in ${options.storePath})`);
+  // The engine runs in a process of its own (engine-process.ts) so that packets never wait behind HTTP work; if it
+  // dies the service cannot test anything and stops too.
+  let signalled = false;
+  const ended = await Promise.race([
+    new Promise<string>((resolve) => {
+      for (const s of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(s, () => {
+          signalled = true;
+          resolve(s);
+        });
+      }
+    }),
+    engine.exit.then((how) => `the packet engine (pid ${engine.pid}) ${how}`),
+  ]);
+  log(`${ended}: stopping`);
   await server.close();
-  await host.stop();
+  await engine.stop();
   store.close();
+  // Ctrl-C reaches the engine too (same process group), which may then end first: that is no failure.
+  if (!signalled) return 1;
   return 0;
 }

@@ -8,6 +8,9 @@ import type { CheckedQueueRuleSpec } from './queue-rule-spec.js';
 import { queueChainNames, type QueueRuleSet } from './queue-rule-sets.js';
 import { ownerComment, type RuleOwner } from './rule-owner.js';
 
+/** The largest packet without payload: IP header (IPv4 without options) plus a TCP header with 40 bytes of options. */
+const PURE_ACK_MAX: Readonly<Record<4 | 6, number>> = { 4: 20 + 60, 6: 40 + 60 };
+
 export function installLines(spec: CheckedQueueRuleSpec, family: 4 | 6, owner: RuleOwner): string[] {
   const chains = queueChainNames(spec.port);
   const signed = ['-m', 'comment', '--comment', ownerComment(owner)];
@@ -19,6 +22,15 @@ export function installLines(spec: CheckedQueueRuleSpec, family: 4 | 6, owner: R
     joinRuleWords(['-N', chains.input]),
     joinRuleWords(['-N', chains.output]),
     ...addresses.map((a) => joinRuleWords(['-A', chains.input, '-p', 'tcp', ...only('-d', a), '--dport', String(spec.port), ...signed, ...toQueue])),
+    // The server's pure ACKs (no SYN, FIN or RST, no room for data after a full 60-byte TCP header) tell the engine
+    // nothing and are most of what it would read: they skip the queue.
+    ...addresses.map((a) =>
+      joinRuleWords([
+        '-A', chains.output, '-p', 'tcp', ...only('-s', a), '--sport', String(spec.port),
+        '--tcp-flags', 'SYN,FIN,RST', 'NONE', '-m', 'length', '--length', `0:${PURE_ACK_MAX[family]}`,
+        ...signed, '-j', 'RETURN',
+      ]),
+    ),
     ...addresses.map((a) =>
       joinRuleWords([
         '-A', chains.output, '-p', 'tcp', ...only('-s', a), '--sport', String(spec.port),

@@ -1,7 +1,13 @@
 import { createRequire } from 'node:module';
 import type { Family } from './tcp-segment.js';
 
+/** The binding under raw-socket's queueing wrapper: its send() calls sendto(2) at once and the callback before returning. */
+interface RawSocketWrap {
+  send(buffer: Buffer, offset: number, length: number, address: string, after: (bytes: number) => void): void;
+}
+
 interface RawSocket {
+  readonly wrap: RawSocketWrap;
   send(buffer: Buffer, offset: number, length: number, address: string, after: (error: Error | null, bytes: number) => void): void;
   setOption(level: number, option: number, value: number): void;
   pauseRecv(): void;
@@ -46,13 +52,20 @@ export class RawSender {
     return new RawSender(make(raw.AddressFamily.IPv4), make(raw.AddressFamily.IPv6));
   }
 
-  /** Resolves once the kernel took the packet; rejects with the kernel's error (e.g. EMSGSIZE, no route). */
+  /**
+   * Hands the packet to the kernel at once (sendto(2) on the raw socket, which does not block for IP_HDRINCL packets
+   * unless the send buffer is full): raw-socket's own send() would wait for the next turn of the event loop, and a
+   * Packet Too Big is worth most when it leaves right behind the packet it answers. Rejects with the kernel's error.
+   */
   send(family: Family, packet: Uint8Array, destination: string): Promise<void> {
     const socket = family === 4 ? this.v4 : this.v6;
     const buffer = Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
-    return new Promise((resolve, reject) => {
-      socket.send(buffer, 0, buffer.length, destination, (error) => (error ? reject(error) : resolve()));
-    });
+    try {
+      socket.wrap.send(buffer, 0, buffer.length, destination, () => undefined);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   close(): void {

@@ -1,7 +1,8 @@
 /**
- * Labs still up when their process ends are torn down on the way out: on a normal exit, and on SIGINT, SIGTERM and
- * SIGHUP, after which the signal is raised again so the exit status still says how the process ended. Only
- * synchronous work is possible there, hence `destroySync`. (SIGKILL cannot be caught: `mtuscope lab gc` is for that.)
+ * What a process leaves on the host — labs still up, the checker engine's firewall rules — is torn down on the way
+ * out: on a normal exit, and on SIGINT, SIGTERM and SIGHUP, after which the signal is raised again (unless another
+ * handler takes over) so the exit status still says how the process ended. Only synchronous work is possible there,
+ * hence `destroySync`. (SIGKILL cannot be caught: `mtuscope lab gc` and `npm run cleanup` are for that.)
  */
 export interface SyncTeardown {
   destroySync(): void;

@@ -79,6 +79,18 @@ describe('PtbDelayMatcher', () => {
     assert.deepEqual(r.delaysMs, [0.05, 0.04]);
   });
 
+  it('gives a late first answer to the original and the next one to a retransmission that came in between', () => {
+    const r = run([arrivalV4(1000, 1448, 0), arrivalV4(1000, 1448, 15_000), fragNeeded(1000, 22_000), fragNeeded(1000, 40_000)]);
+    assert.deepEqual(r.delaysMs, [22, 25]);
+    assert.equal(r.unanswered, 0);
+  });
+
+  it('counts a second answer to a segment that arrived once as unmatched', () => {
+    const r = run([arrivalV4(1000, 1448, 0), fragNeeded(1000, 100), fragNeeded(1000, 200)]);
+    assert.deepEqual(r.delaysMs, [0.1]);
+    assert.equal(r.unmatched, 1);
+  });
+
   it('finds the quoted sequence number across the 2^32 wrap', () => {
     const r = run([arrivalV4(0xfffffc00, 2048, 0), fragNeeded(0x100, 500)]);
     assert.deepEqual(r.delaysMs, [0.5]);

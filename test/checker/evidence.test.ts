@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { connectionEvidence } from '../../src/checker/evidence.js';
+import { reportConnection } from '../../src/engine/connection-report.js';
 import { EngineHarness } from '../engine/engine-harness.js';
 import { filler } from '../engine/engine-packets.js';
 
-describe('connectionEvidence', () => {
+describe('connectionEvidence of an engine report', () => {
   it('/icmp: the figures of the engine record, reaction time from the first Packet Too Big', () => {
     const h = new EngineHarness();
     h.now = 100;
@@ -17,7 +18,7 @@ describe('connectionEvidence', () => {
     c.clientData(body, filler(865));
     const t = c.tracked;
     assert.ok(t);
-    const e = connectionEvidence(t, 905, 1300.6);
+    const e = connectionEvidence(reportConnection(t, 1300.6), 905);
     assert.deepEqual(e, {
       family: 'ipv4',
       clientAddress: c.client,
@@ -49,13 +50,13 @@ describe('connectionEvidence', () => {
     c.serverData(0, filler(1440));
     const t = c.tracked;
     assert.ok(t);
-    const e = connectionEvidence(t, 1280, h.now);
+    const e = connectionEvidence(reportConnection(t, h.now), 1280);
     assert.deepEqual(
       [e.family, e.clientMss, e.segmentsFragmented, e.fragmentsSent, e.retransmissions, e.reactionMs, e.oversizedPackets, e.largestPacketAfterReaction],
       ['ipv6', null, 2, 4, 1, null, 0, null],
     );
     h.now += 50;
     c.ack(1440, 18);
-    assert.equal(connectionEvidence(t, 1280, h.now).reactionMs, 350);
+    assert.equal(connectionEvidence(reportConnection(t, h.now), 1280).reactionMs, 350);
   });
 });

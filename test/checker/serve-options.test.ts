@@ -24,6 +24,7 @@ describe('parseServeOptions', () => {
   it('defaults', () => {
     assert.deepEqual(parse([]), {
       listen: ['0.0.0.0', '::'],
+      listenIsDefault: true,
       port: 8080,
       icmpMtu: { 4: 905, 6: 1280 },
       fragmentSize: { 4: 576, 6: 1280 },
@@ -85,6 +86,7 @@ describe('parseServeOptions', () => {
     ]);
     assert.deepEqual(o, {
       listen: ['10.0.0.1', 'fd00::1'],
+      listenIsDefault: false,
       port: 9000,
       icmpMtu: { 4: 1000, 6: 1400 },
       fragmentSize: { 4: 68, 6: 1500 },

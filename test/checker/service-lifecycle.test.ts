@@ -51,12 +51,18 @@ describe('checker service lifecycle: rules, restarts, privileges, hostile packet
     }
   });
 
-  it('a killed run leaves its rules; the next start replaces them, and results survive the restart', async () => {
+  it('a killed engine leaves its rules and ends the service; the next start replaces them; results survive', async () => {
     const first = await c.serve([], 'restart.sqlite');
     const { result } = await c.icmpJson('client', 4);
     assert.equal(result.verdict, 'pass');
-    await first.stop('SIGKILL');
-    assert.match(await rules(c), /NFQUEUE/);
+    const stats = JSON.parse((await c.curl('client', [c.url(4, '/api/stats')])).stdout) as { pid: number };
+    assert.match(await rules(c), new RegExp(`mtuscope pid=${stats.pid} `));
+    process.kill(stats.pid, 'SIGKILL');
+    await first.waitForOutput(new RegExp(`the packet engine \\(pid ${stats.pid}\\) was killed by SIGKILL: stopping`), 10_000);
+    for (let i = 0; i < 50 && first.running; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(first.running, false, 'the service ends when its engine dies');
+    assert.equal((await first.stop()).code, 1);
+    assert.match(await rules(c), /NFQUEUE/, 'a SIGKILLed engine cannot remove its rules');
     // With the owner dead, --queue-bypass keeps the port usable: nothing is queued to a reader that is gone.
     const second = await c.serve([], 'restart.sqlite');
     assert.match(second.stderr, /replaced the firewall rules a previous run for port 8080 left behind/);
@@ -64,7 +70,9 @@ describe('checker service lifecycle: rules, restarts, privileges, hostile packet
     assert.ok(stored.results.some((r) => r.result.evidence.clientPort === result.evidence.clientPort), 'the run before the kill is stored');
     await c.lab.mustExec('client', ['ip', 'route', 'flush', 'cache', 'to', c.server4]);
     assert.equal((await c.icmpJson('client', 4)).result.verdict, 'pass');
-    await second.stop('SIGTERM');
+    // SIGKILL of the service itself: its engine notices the closed channel, removes the rules and exits.
+    await second.stop('SIGKILL');
+    for (let i = 0; i < 50 && /NFQUEUE/.test(await rules(c)); i++) await new Promise((r) => setTimeout(r, 100));
     assert.doesNotMatch(await rules(c), /NFQUEUE|MTUSCOPE/);
     await c.lab.mustExec('client', ['ip', 'route', 'flush', 'cache', 'to', c.server4]);
   });

@@ -216,7 +216,7 @@ interface Expected {
 }
 
 /** The lines one family's set adds to `iptables-save -t filter`, sorted. */
-function expectedLines(e: Expected): string[] {
+function expectedLines(e: Expected, family: 4 | 6): string[] {
   const signed = `-m comment --comment "mtuscope pid=${e.pid} start=${e.start}"`;
   const toQueue = `-j NFQUEUE --queue-num ${e.queueNum} --queue-bypass`;
   const addresses = e.addresses ?? [undefined];
@@ -226,6 +226,10 @@ function expectedLines(e: Expected): string[] {
     `-A INPUT ${signed} -j MTUSCOPE-IN-${e.port}`,
     `-A OUTPUT ${signed} -j MTUSCOPE-OUT-${e.port}`,
     ...addresses.map((a) => `-A MTUSCOPE-IN-${e.port}${a === undefined ? '' : ` -d ${a}`} -p tcp -m tcp --dport ${e.port} ${signed} ${toQueue}`),
+    ...addresses.map(
+      (a) =>
+        `-A MTUSCOPE-OUT-${e.port}${a === undefined ? '' : ` -s ${a}`} -p tcp -m tcp --sport ${e.port} --tcp-flags FIN,SYN,RST NONE -m length --length 0:${family === 4 ? 80 : 100} ${signed} -j RETURN`,
+    ),
     ...addresses.map(
       (a) => `-A MTUSCOPE-OUT-${e.port}${a === undefined ? '' : ` -s ${a}`} -p tcp -m tcp --sport ${e.port} -m mark ! --mark 0x${e.mark.toString(16)} ${signed} ${toQueue}`,
     ),
@@ -318,7 +322,7 @@ describe('queue rules in a network namespace', () => {
       const owner = { pid: driver.pid, start: startTimeOf(driver.pid) };
       const after = await ns.bothTables();
       for (const family of [4, 6] as const) {
-        assertAdded(before[family], after[family], expectedLines({ port: 8080, queueNum: 7, mark: 42, ...owner }), family);
+        assertAdded(before[family], after[family], expectedLines({ port: 8080, queueNum: 7, mark: 42, ...owner }, family), family);
         assert.match(firstRuleOf(after[family], 'INPUT') ?? '', /-j MTUSCOPE-IN-8080$/);
         assert.match(firstRuleOf(after[family], 'OUTPUT') ?? '', /-j MTUSCOPE-OUT-8080$/);
       }
@@ -341,8 +345,8 @@ describe('queue rules in a network namespace', () => {
       const owner = { pid: driver.pid, start: startTimeOf(driver.pid) };
       const after = await ns.bothTables();
       const common = { port: 443, queueNum: 0, mark: 2 ** 32 - 1, ...owner };
-      assertAdded(before[4], after[4], expectedLines({ ...common, addresses: ['127.0.0.1/32', '10.9.8.7/32'] }), 4);
-      assertAdded(before[6], after[6], expectedLines({ ...common, addresses: ['::1/128'] }), 6);
+      assertAdded(before[4], after[4], expectedLines({ ...common, addresses: ['127.0.0.1/32', '10.9.8.7/32'] }, 4), 4);
+      assertAdded(before[6], after[6], expectedLines({ ...common, addresses: ['::1/128'] }, 6), 6);
       driver.send('remove-sync');
       await driver.expect('removed');
       assert.deepEqual(await ns.bothTables(), before);
@@ -359,7 +363,7 @@ describe('queue rules in a network namespace', () => {
       first.kill('SIGKILL');
       assert.deepEqual(await first.exited, { code: null, signal: 'SIGKILL' });
       const left = await ns.bothTables();
-      for (const family of [4, 6] as const) assertAdded(before[family], left[family], expectedLines({ ...spec, mark: spec.bypassMark, ...firstOwner }), family);
+      for (const family of [4, 6] as const) assertAdded(before[family], left[family], expectedLines({ ...spec, mark: spec.bypassMark, ...firstOwner }, family), family);
 
       const finder = ns.driver(['find-stale']);
       assert.deepEqual((await finder.expect('stale')).stale, [
@@ -376,7 +380,7 @@ describe('queue rules in a network namespace', () => {
       ]);
       const secondOwner = { pid: second.pid, start: startTimeOf(second.pid) };
       const now = await ns.bothTables();
-      for (const family of [4, 6] as const) assertAdded(before[family], now[family], expectedLines({ ...spec, mark: spec.bypassMark, ...secondOwner }), family);
+      for (const family of [4, 6] as const) assertAdded(before[family], now[family], expectedLines({ ...spec, mark: spec.bypassMark, ...secondOwner }, family), family);
       second.send('exit');
       assert.deepEqual(await second.exited, { code: 0, signal: null });
       assert.deepEqual(await ns.bothTables(), before);
@@ -415,7 +419,7 @@ describe('queue rules in a network namespace', () => {
       const after = await ns.bothTables();
       const liveOwner = { pid: live.pid, start: startTimeOf(live.pid) };
       for (const family of [4, 6] as const) {
-        assertAdded(before[family], after[family], expectedLines({ port: 8084, queueNum: 2, mark: 5, ...liveOwner }), family);
+        assertAdded(before[family], after[family], expectedLines({ port: 8084, queueNum: 2, mark: 5, ...liveOwner }, family), family);
         assert.deepEqual(minus(withLive[family], beforeLive[family]).sort(), minus(after[family], before[family]).sort());
       }
 
@@ -425,7 +429,7 @@ describe('queue rules in a network namespace', () => {
       const e = await installed(replacing);
       assert.deepEqual(e.replaced, [{ family: 4, port: 8082, pid: process.pid }]);
       const replacedOwner = { pid: replacing.pid, start: startTimeOf(replacing.pid) };
-      assertAdded(after[4], await ns.filterTable(4), expectedLines({ port: 8082, queueNum: 1, mark: 9, ...replacedOwner }), 4);
+      assertAdded(after[4], await ns.filterTable(4), expectedLines({ port: 8082, queueNum: 1, mark: 9, ...replacedOwner }, 4), 4);
     });
   });
 
@@ -458,7 +462,7 @@ describe('queue rules in a network namespace', () => {
       }
       const after = await ns.bothTables();
       const owner = { pid: winner.pid, start: startTimeOf(winner.pid) };
-      for (const family of [4, 6] as const) assertAdded(before[family], after[family], expectedLines({ ...spec, mark: spec.bypassMark, ...owner }), family);
+      for (const family of [4, 6] as const) assertAdded(before[family], after[family], expectedLines({ ...spec, mark: spec.bypassMark, ...owner }, family), family);
     });
   });
 
@@ -549,20 +553,22 @@ describe('queue rules in a network namespace', () => {
         const out = await ns.exec([process.execPath, '-e', ECHO_COUNT, String(port), '127.0.0.1', '::1']);
         assert.deepEqual(JSON.parse(out), { '127.0.0.1': TRANSFER_BYTES, '::1': TRANSFER_BYTES });
       };
-      const counters = async (family: 4 | 6): Promise<{ in: number; out: number }> => {
+      const counters = async (family: 4 | 6): Promise<{ in: number; out: number; pureAcks: number }> => {
         const table = await ns.exec([family === 4 ? 'iptables-save' : 'ip6tables-save', '-c', '-t', 'filter']);
-        const packets = (chain: string): number => {
-          const line = table.split('\n').find((l) => l.includes(`-A ${chain} `));
-          assert.ok(line !== undefined, `no rule in ${chain}:\n${table}`);
+        const packets = (chain: string, target: string): number => {
+          const line = table.split('\n').find((l) => l.includes(`-A ${chain} `) && l.endsWith(target));
+          assert.ok(line !== undefined, `no rule to ${target} in ${chain}:\n${table}`);
           return Number(/^\[(\d+):\d+\]/.exec(line)?.[1]);
         };
-        return { in: packets(`MTUSCOPE-IN-${port}`), out: packets(`MTUSCOPE-OUT-${port}`) };
+        const queue = '--queue-bypass';
+        return { in: packets(`MTUSCOPE-IN-${port}`, queue), out: packets(`MTUSCOPE-OUT-${port}`, queue), pureAcks: packets(`MTUSCOPE-OUT-${port}`, 'RETURN') };
       };
 
       await transfer();
       for (const family of [4, 6] as const) {
         const c = await counters(family);
         assert.ok(c.in > 0 && c.out > 0, `IPv${family}: the transfer passed through both queue rules: ${JSON.stringify(c)}`);
+        assert.ok(c.pureAcks > 0, `IPv${family}: the server's pure ACKs skipped the queue: ${JSON.stringify(c)}`);
       }
 
       for (const tool of ['iptables', 'ip6tables']) {

@@ -1,0 +1,83 @@
+/**
+ * The packet engine's own process, started by the checker with child_process.fork: packets wait for nothing but the
+ * engine here, however busy the HTTP side is with uploads, pages and the results store. It binds the netfilter
+ * queue, installs the rules and answers the checker's questions about connections over the IPC channel. When the
+ * checker goes away (the channel closes) it removes its rules and exits.
+ */
+import { setPriority } from 'node:os';
+import { reportConnection } from './connection-report.js';
+import type { EngineEvent, EngineRequest, EngineStartMessage } from './engine-protocol.js';
+import { engineStats } from './engine-stats.js';
+import { type HostEngine, startHostEngine } from './host-engine.js';
+
+function send(event: EngineEvent): void {
+  process.send?.(event);
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+let host: HostEngine | undefined;
+
+async function stopAndExit(code: number): Promise<never> {
+  try {
+    await host?.stop();
+  } finally {
+    process.exit(code);
+  }
+}
+
+async function answer(request: EngineRequest, h: HostEngine): Promise<void> {
+  const engine = h.engine;
+  switch (request.kind) {
+    case 'connection': {
+      const c = engine.connection(request.endpoints);
+      send({ kind: 'reply', id: request.id, ...(c === undefined ? {} : { report: reportConnection(c, performance.now()) }) });
+      return;
+    }
+    case 'frag-outcome': {
+      const c = engine.connection(request.endpoints);
+      if (c !== undefined) await engine.fragOutcome(c, request.timeoutMs);
+      send({ kind: 'reply', id: request.id, ...(c === undefined ? {} : { report: reportConnection(c, performance.now()) }) });
+      return;
+    }
+    case 'stats':
+      send({ kind: 'reply', id: request.id, stats: engineStats(engine) });
+      return;
+    case 'stop':
+      await h.stop();
+      send({ kind: 'reply', id: request.id });
+      process.exit(0);
+  }
+}
+
+/**
+ * Queued packets wait in the kernel until this process runs: ahead of the HTTP side and of anything else on a busy
+ * machine is where a Packet Too Big delay of a millisecond or two comes from (CAP_SYS_NICE; without it, as before).
+ */
+const ENGINE_NICE = -10;
+try {
+  setPriority(ENGINE_NICE);
+} catch {
+  // Not permitted: the engine still works, with the scheduler's default share.
+}
+
+process.on('disconnect', () => void stopAndExit(0));
+process.on('message', (message: EngineStartMessage | EngineRequest) => {
+  if (message.kind === 'start') {
+    startHostEngine(message.settings, { ...message.options, onError: (err) => send({ kind: 'log', message: describe(err) }) }).then(
+      (started) => {
+        host = started;
+        send({ kind: 'started', replacedStaleRules: started.replacedStaleRules, pid: process.pid });
+      },
+      (err: unknown) => {
+        send({ kind: 'failed', message: describe(err) });
+        process.exit(1);
+      },
+    );
+    return;
+  }
+  if (host === undefined) return;
+  answer(message, host).catch((err: unknown) => send({ kind: 'log', message: `request ${message.kind}: ${describe(err)}` }));
+});

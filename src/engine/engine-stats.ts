@@ -1,0 +1,31 @@
+import type { EngineCounters, PacketEngine } from './packet-engine.js';
+
+export interface LatencySummary {
+  readonly p50: number | null;
+  readonly p99: number | null;
+  readonly samples: number;
+}
+
+/** The engine's counters and latencies, as /api/stats shows them. */
+export interface EngineStats {
+  readonly pid: number;
+  readonly counters: EngineCounters;
+  readonly connections: number;
+  /** Time to decide one queued packet (ms). */
+  readonly decisionLatencyMs: LatencySummary;
+  /** From an oversized packet entering the engine to its Packet Too Big handed to the kernel (ms). */
+  readonly packetTooBigLatencyMs: LatencySummary;
+  readonly lastMalformed: string | null;
+}
+
+export function engineStats(engine: PacketEngine): EngineStats {
+  const summary = (s: PacketEngine['decisionLatency']): LatencySummary => ({ p50: s.percentile(50), p99: s.percentile(99), samples: s.size });
+  return {
+    pid: process.pid,
+    counters: { ...engine.counters },
+    connections: engine.connectionCount,
+    decisionLatencyMs: summary(engine.decisionLatency),
+    packetTooBigLatencyMs: summary(engine.packetTooBigLatency),
+    lastMalformed: engine.lastMalformed ?? null,
+  };
+}
