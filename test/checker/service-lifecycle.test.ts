@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { put16 } from '../../src/packet/bytes.js';
@@ -48,6 +49,9 @@ describe('checker service lifecycle: rules, restarts, privileges, hostile packet
       assert.equal(end.code, 0, serve.stderr);
       assert.equal(serve.running, false);
       assert.doesNotMatch(await rules(c), /NFQUEUE|MTUSCOPE/, `rules left after ${signal}`);
+      // Neither the service nor its engine process is left in the server's namespace.
+      const pids = spawnSync('ip', ['netns', 'pids', c.lab.namespace('server')], { encoding: 'utf8' }).stdout.trim();
+      assert.equal(pids, '', `processes left in the server namespace after ${signal}: ${pids}`);
     }
   });
 
