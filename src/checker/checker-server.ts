@@ -58,6 +58,11 @@ function sendError(res: ServerResponse, status: number, message: string, json: b
   res.end(json ? `${JSON.stringify({ error: message })}\n` : `error: ${message}\n`);
 }
 
+/** The engine process is gone or did not answer: nothing can be tested until the service restarts. */
+function sendEngineUnavailable(res: ServerResponse, err: unknown, json: boolean): void {
+  sendError(res, 503, `the packet engine is not available: ${err instanceof Error ? err.message : String(err)}`, json);
+}
+
 function paddingText(bytes: number): string {
   const line = 'This line is padding, so that the response needs several full-sized packets.\n';
   return line.repeat(Math.ceil(bytes / line.length)).slice(0, bytes);
@@ -200,7 +205,7 @@ export class CheckerServer {
     } catch (err) {
       release();
       req.resume();
-      sendError(res, 503, `the packet engine is not available: ${err instanceof Error ? err.message : String(err)}`, json);
+      sendEngineUnavailable(res, err, json);
       return undefined;
     }
     if (report === undefined || report.mode !== test) {
@@ -255,7 +260,7 @@ export class CheckerServer {
       try {
         report = await engine.connection(started.endpoints);
       } catch (err) {
-        sendError(res, 503, `the packet engine is not available: ${err instanceof Error ? err.message : String(err)}`, json);
+        sendEngineUnavailable(res, err, json);
         return;
       }
       if (report === undefined) {
@@ -382,7 +387,7 @@ export class CheckerServer {
         res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(true) });
         res.end(`${JSON.stringify({ ...stats, runningTests: this.admission.runningTests })}\n`);
       },
-      (err: unknown) => sendError(res, 503, `the packet engine is not available: ${err instanceof Error ? err.message : String(err)}`, true),
+      (err: unknown) => sendEngineUnavailable(res, err, true),
     );
   }
 }

@@ -1,3 +1,4 @@
+import { type CaptureFilterId, clientCaptureFilters } from './tcpdump-filters.js';
 import type { CheckerTest, TestEvidence, Verdict } from './test-result.js';
 
 export interface Explanation {
@@ -14,16 +15,15 @@ function ptbName(e: TestEvidence): string {
   return e.family === 'ipv4' ? 'ICMP "fragmentation needed" (type 3 code 4)' : 'ICMPv6 "Packet Too Big" (type 2)';
 }
 
-function ptbFilter(e: TestEvidence): string {
-  return e.family === 'ipv4'
-    ? `tcpdump -ni any 'icmp[0] == 3 and icmp[1] == 4 and host ${e.serverAddress}'`
-    : `tcpdump -ni any 'icmp6 and ip6[40] == 2 and host ${e.serverAddress}'`;
-}
-
-function fragFilter(e: TestEvidence): string {
-  return e.family === 'ipv4'
-    ? `tcpdump -ni any '(ip[6:2] & 0x3fff) != 0 and host ${e.serverAddress}'`
-    : `tcpdump -ni any 'ip6[6] == 44 and host ${e.serverAddress}'`;
+/** The web page's tcpdump command for this test and family, narrowed to the server's address. */
+function captureCommand(e: TestEvidence, test: CheckerTest): string {
+  const id: CaptureFilterId =
+    test === 'icmp' ? (e.family === 'ipv4' ? 'icmp-frag-needed' : 'icmpv6-packet-too-big') : e.family === 'ipv4' ? 'ipv4-fragments' : 'ipv6-fragments';
+  const only = [e.serverAddress];
+  const filters = clientCaptureFilters({ ipv4: e.family === 'ipv4' ? only : [], ipv6: e.family === 'ipv6' ? only : [] });
+  const found = filters.find((f) => f.id === id);
+  if (found === undefined) throw new Error(`no capture filter ${id}`);
+  return found.command;
 }
 
 function ms(v: number | null): string {
@@ -38,13 +38,13 @@ export function explain(test: CheckerTest, verdict: Verdict, e: TestEvidence, wi
     if (verdict === 'pass') {
       return {
         explanation: `Your host acknowledged data that reached it only as IP fragments (${e.fragmentsSent} fragments for ${e.segmentsFragmented} segments, at most ${mtu} bytes each): fragments get through to you on this path.`,
-        advice: [`Watch them arrive with: ${fragFilter(e)}`],
+        advice: [`Watch them arrive with: ${captureCommand(e, 'frag')}`],
       };
     }
     return {
       explanation: `Your host never acknowledged data sent as IP fragments (${e.fragmentsSent} fragments for ${e.segmentsFragmented} segments, ${e.retransmissions} retransmissions), so the server sent it whole: something between you and the server drops IP fragments.`,
       advice: [
-        `Check whether fragments arrive at all: ${fragFilter(e)}`,
+        `Check whether fragments arrive at all: ${captureCommand(e, 'frag')}`,
         'Look for firewalls, NATs or load balancers on the path that drop fragments (a rule matching ports drops every fragment but the first).',
         'Anything that relies on fragments will fail on this path: large DNS answers over UDP (keep the EDNS buffer size at 1232), UDP-based VPNs and tunnels without their own fragmentation.',
       ],
@@ -63,7 +63,7 @@ export function explain(test: CheckerTest, verdict: Verdict, e: TestEvidence, wi
       return {
         explanation: `Your host did not act on our ${ptbName(e)} messages (${e.packetTooBigSent} sent), but ${ms(e.reactionMs)} after the first one its own MTU probing (RFC 4821) shrank its packets so that they fit: large transfers survive, after a stall.`,
         advice: [
-          `Find what drops or ignores ICMP between you and the server; this shows whether any arrive: ${ptbFilter(e)}`,
+          `Find what drops or ignores ICMP between you and the server; this shows whether any arrive: ${captureCommand(e, 'icmp')}`,
           e.family === 'ipv4'
             ? 'Allow ICMP type 3 code 4 in your firewall (iptables -A INPUT -p icmp --icmp-type fragmentation-needed -j ACCEPT).'
             : 'Allow ICMPv6 type 2 in your firewall (ip6tables -A INPUT -p icmpv6 --icmpv6-type packet-too-big -j ACCEPT); IPv6 depends on it.',
@@ -74,7 +74,7 @@ export function explain(test: CheckerTest, verdict: Verdict, e: TestEvidence, wi
       return {
         explanation: `Your host kept sending packets larger than ${mtu} bytes for ${Math.round(windowMs / 1000)} s although we answered them with ${e.packetTooBigSent} ${ptbName(e)} messages: the message does not reach it or is ignored, so on any path with a smaller MTU your large transfers stall (a PMTU black hole).`,
         advice: [
-          `See whether the ICMP messages arrive: ${ptbFilter(e)}`,
+          `See whether the ICMP messages arrive: ${captureCommand(e, 'icmp')}`,
           e.family === 'ipv4'
             ? 'If they arrive, a local firewall drops them: allow ICMP type 3 code 4 (iptables -A INPUT -p icmp --icmp-type fragmentation-needed -j ACCEPT); if not, a NAT or firewall on the path filters them.'
             : 'If they arrive, a local firewall drops them: allow ICMPv6 type 2 (ip6tables -A INPUT -p icmpv6 --icmpv6-type packet-too-big -j ACCEPT); if not, a firewall on the path filters them.',

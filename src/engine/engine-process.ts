@@ -31,14 +31,10 @@ async function stopAndExit(code: number): Promise<never> {
 async function answer(request: EngineRequest, h: HostEngine): Promise<void> {
   const engine = h.engine;
   switch (request.kind) {
-    case 'connection': {
-      const c = engine.connection(request.endpoints);
-      send({ kind: 'reply', id: request.id, ...(c === undefined ? {} : { report: reportConnection(c, performance.now()) }) });
-      return;
-    }
+    case 'connection':
     case 'frag-outcome': {
       const c = engine.connection(request.endpoints);
-      if (c !== undefined) await engine.fragOutcome(c, request.timeoutMs);
+      if (c !== undefined && request.kind === 'frag-outcome') await engine.fragOutcome(c, request.timeoutMs);
       send({ kind: 'reply', id: request.id, ...(c === undefined ? {} : { report: reportConnection(c, performance.now()) }) });
       return;
     }

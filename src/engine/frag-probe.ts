@@ -1,6 +1,4 @@
 export interface FragProbeSettings {
-  /** Largest fragment (IP header included). */
-  readonly maxFragment: number;
   /** Retransmissions of fragmented data after which the data is sent whole and the verdict is "blocked". */
   readonly maxRetransmissions: number;
   /** From the first intervention: a bound on the test whatever the retransmission timer does. */

@@ -8,8 +8,6 @@ export interface HostEngineOptions {
   /** Firewall mark of the engine's own packets (skipped by the OUTPUT rule). */
   readonly mark: number;
   readonly families: readonly (4 | 6)[];
-  /** Restrict the rules to these local addresses; all when absent. */
-  readonly listenAddresses?: readonly string[];
   readonly onError: (err: unknown) => void;
 }
 
@@ -39,7 +37,6 @@ export async function startHostEngine(settings: EngineSettings, options: HostEng
       queueNum: options.queueNum,
       bypassMark: options.mark,
       families: options.families,
-      ...(options.listenAddresses !== undefined ? { listenAddresses: options.listenAddresses } : {}),
     });
   } catch (err) {
     sender.close();

@@ -1,3 +1,11 @@
+/** Nearest-rank percentile (0 < p <= 100) of unsorted samples; null if there are none. */
+export function percentile(samples: ArrayLike<number>, p: number): number | null {
+  if (!(p > 0 && p <= 100)) throw new RangeError(`percentile ${p} is outside (0, 100]`);
+  if (samples.length === 0) return null;
+  const sorted = Float64Array.from(samples).sort();
+  return sorted[Math.min(sorted.length, Math.ceil((p / 100) * sorted.length)) - 1]!;
+}
+
 /** The most recent `capacity` durations (milliseconds), for percentiles in stats and benchmarks. */
 export class LatencySamples {
   private readonly samples: Float64Array;
@@ -20,10 +28,7 @@ export class LatencySamples {
 
   /** Nearest-rank percentile (0 < p <= 100); null without samples. */
   percentile(p: number): number | null {
-    if (this.count === 0) return null;
-    const sorted = this.samples.slice(0, this.count).sort();
-    const rank = Math.min(this.count, Math.max(1, Math.ceil((p / 100) * this.count)));
-    return sorted[rank - 1]!;
+    return percentile(this.samples.subarray(0, this.count), p);
   }
 
   clear(): void {

@@ -192,7 +192,7 @@ export class PacketEngine {
   }
 
   private fromServer(packet: QueuedPacket, s: TcpSegment, now: number): void {
-    const c = this.touch(`${s.dst}|${s.dstPort}|${s.src}|${s.srcPort}`, s, now);
+    const c = this.touch(connectionKey({ family: s.family, clientAddress: s.dst, clientPort: s.dstPort, serverAddress: s.src, serverPort: s.srcPort }), s, now);
     if (c === undefined) {
       packet.accept();
       return;
@@ -205,7 +205,6 @@ export class PacketEngine {
     }
     const start = seqOffset(s.seq, c.serverIsn + 1);
     const end = start + s.payloadLength;
-    c.serverHigh = Math.max(c.serverHigh, end);
     if (probe.onServerData(start, end, now) === 'accept') {
       packet.accept();
       return;
@@ -264,7 +263,6 @@ export class PacketEngine {
     if (c.mode === 'icmp') c.icmp = new IcmpProbe({ testMtu: this.settings.icmpMtu[c.family], windowMs: this.settings.icmpWindowMs });
     if (c.mode === 'frag') {
       c.frag = new FragProbe({
-        maxFragment: this.settings.maxFragment[c.family],
         maxRetransmissions: this.settings.fragMaxRetransmissions,
         windowMs: this.settings.fragWindowMs,
       });

@@ -30,8 +30,6 @@ export class TrackedConnection implements ConnectionEndpoints {
   clientHigh = 0;
   clientRetransmissions = 0;
   largestClientPacket = 0;
-  /** End offset of the highest server data seen. */
-  serverHigh = 0;
   icmp: IcmpProbe | undefined;
   frag: FragProbe | undefined;
 
