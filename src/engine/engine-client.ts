@@ -87,7 +87,7 @@ export class EngineProcess implements CheckerEngine {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.child.send({ ...body, id } as EngineRequest);
+      this.child.send({ ...body, id });
     });
   }
 

@@ -190,7 +190,7 @@ export function parseLabFile(text: string): LabFileResult {
     };
   }
   const r = new FileReader(doc, lines);
-  const spec = readSpec(r, doc.contents as YamlNode | null);
+  const spec = readSpec(r, doc.contents);
   if (!spec || r.errors.length > 0) return { ok: false, errors: r.errors };
   const semantic = validateLabSpec(spec);
   if (semantic.length === 0) return { ok: true, spec };

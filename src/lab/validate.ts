@@ -239,7 +239,7 @@ function validateLink(link: LinkSpec, i: number, nodeIndex: Map<string, number>,
     if (e.mtu !== undefined && !isInt(e.mtu, MIN_MTU, MAX_MTU)) err(`${ep}.mtu`, mtuMessage(e.mtu));
   });
   const [a, b] = link.endpoints;
-  if (a!.node === b!.node) err(`${at}.endpoints[1].node`, `a link cannot join node "${a!.node}" to itself`);
+  if (a.node === b.node) err(`${at}.endpoints[1].node`, `a link cannot join node "${a.node}" to itself`);
   if (link.mtu !== undefined && !isInt(link.mtu, MIN_MTU, MAX_MTU)) err(`${at}.mtu`, mtuMessage(link.mtu));
   if (link.cost !== undefined && !isInt(link.cost, 1, MAX_COST)) err(`${at}.cost`, `${String(link.cost)} must be an integer from 1 to ${MAX_COST}`);
   if (link.vxlan) {
@@ -264,9 +264,9 @@ function validateLink(link: LinkSpec, i: number, nodeIndex: Map<string, number>,
     const [x, y] = given;
     if (x && y) {
       if (prefixText(x) !== prefixText(y)) {
-        err(`${at}.endpoints[1].${key}`, `${link.endpoints[1]![key]} is not in the same subnet as ${link.endpoints[0]![key]}`);
+        err(`${at}.endpoints[1].${key}`, `${link.endpoints[1][key]} is not in the same subnet as ${link.endpoints[0][key]}`);
       } else if (sameAddress(x.address, y.address)) {
-        err(`${at}.endpoints[1].${key}`, `both ends of the link have the address ${link.endpoints[1]![key]}`);
+        err(`${at}.endpoints[1].${key}`, `both ends of the link have the address ${link.endpoints[1][key]}`);
       }
     }
   }

@@ -99,7 +99,7 @@ describe('reassembler: IPv4', () => {
   it('drops malformed fragments with a reason that names the field, and never throws', () => {
     const r = new Reassembler();
     const bad = frags[1]!.slice();
-    bad[10] ^= 0xff;
+    bad[10]! ^= 0xff;
     const o1 = r.push(bad, 0);
     assert.equal(o1.status, 'dropped');
     assert.match((o1 as { reason: string }).reason, /ipv4\.checksum/);

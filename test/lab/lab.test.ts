@@ -168,7 +168,7 @@ describe('a 1400-byte link between two routers', needsRoot, () => {
     assert.equal(record['name'], 'pmtu');
     assert.equal(record['ownerPid'], process.pid);
     assert.deepEqual(record['namespaces'], ['client', 'r1', 'r2', 'server'].map((n) => `mtl-${lab.id}-${n}`));
-    assert.deepEqual(labNamespaces(lab), [...(record['namespaces'] as string[])].sort());
+    assert.deepEqual(labNamespaces(lab), [...(record['namespaces'])].sort());
     assert.equal(lab.namespace('r1'), `mtl-${lab.id}-r1`);
     assert.equal(lab.address('r1', 4, 'eth2'), lab.plan.nodes[1]?.interfaces[1]?.ipv4.split('/')[0]);
     assert.throws(() => lab.namespace('nope'), /no node "nope"/);

@@ -108,7 +108,7 @@ describe('tcp', () => {
         assert.equal(p.checksumStatus(ip(src), ip(dst)), 'good');
         const flipped = bytes.slice();
         // The low bit of byte 12 is NS, not the data offset, so every position keeps the view valid.
-        flipped[pick % bytes.length] ^= 0x01;
+        flipped[pick % bytes.length]! ^= 0x01;
         assert.equal(checked(flipped).checksumStatus(ip(src), ip(dst)), 'bad');
       }),
       { numRuns: 1000 },

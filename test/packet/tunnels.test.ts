@@ -120,7 +120,7 @@ describe('gre', () => {
     const p = GrePacket.check(bytes);
     assert.ok(p.ok);
     assert.equal(p.value.checksumStatus(), 'good');
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes[bytes.length - 1]! ^= 0xff;
     assert.equal(p.value.checksumStatus(), 'bad');
     assert.equal(p.value.checksumStatus(bytes.length + 10), 'unverified');
   });

@@ -38,7 +38,7 @@ describe('udp', () => {
         const flipped = bytes.slice();
         const at = 8 + (payload.length ? pick % payload.length : 0);
         if (payload.length) {
-          flipped[at] ^= 0x01;
+          flipped[at]! ^= 0x01;
           assert.equal(check(flipped).checksumStatus(ip(src), ip(dst)), 'bad');
         }
       }),

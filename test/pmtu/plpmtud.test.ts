@@ -304,7 +304,7 @@ describe('Plpmtud Packet Too Big (RFC 8899 section 4.6.2)', () => {
     const before = p.transitions.length;
     const inFlight = p.probeInFlight;
     assert.equal(inFlight?.size, 1200);
-    p.packetTooBig(1000, inFlight!.sentAtMs + 1, 1200);
+    p.packetTooBig(1000, inFlight.sentAtMs + 1, 1200);
     assert.deepEqual([p.state, p.transitions.length, p.probeInFlight], ['ERROR', before, inFlight]);
     // In BASE (figure 5: PTB with PL_PTB_SIZE < BASE_PLPMTU) too.
     const b = machine();
