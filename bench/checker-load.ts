@@ -15,6 +15,7 @@ import { request } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { poolAddress, V4_ADDRESSES_PER_CLIENT } from './checker-addresses.js';
+import { errorMessage } from '../src/util/error-message.js';
 
 export interface LoadReport {
   readonly client: number;
@@ -182,6 +183,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`checker-load: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`checker-load: ${errorMessage(err)}\n`);
   process.exitCode = 1;
 });

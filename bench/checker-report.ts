@@ -5,7 +5,7 @@
 import { cpus, loadavg } from 'node:os';
 import type { LoadReport } from './checker-load.js';
 import { CHECKER_PORT, KERNEL_LINK_MTU, PLAIN_PORT } from './checker-lab.js';
-import { percentile } from '../src/engine/latency-samples.js';
+import { percentile } from '../src/util/percentile.js';
 import type { PtbDelays } from './ptb-delay.js';
 
 export const TARGET_TESTS_PER_S = 100;

@@ -50,6 +50,7 @@ import {
   type Run,
 } from './checker-report.js';
 import { PtbDelayMatcher } from './ptb-delay.js';
+import { errorMessage } from '../src/util/error-message.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = resolve(HERE, '../src/cli/main.js');
@@ -320,7 +321,7 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`bench/checker: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`bench/checker: ${errorMessage(err)}\n`);
     process.exitCode = 1;
   },
 );

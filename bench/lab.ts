@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { startLab } from '../src/lab/lab.js';
 import { listNamespaces } from '../src/lab/namespaces.js';
 import type { LabSpec, NodeSpec } from '../src/lab/spec.js';
+import { errorMessage } from '../src/util/error-message.js';
 
 const UP_TARGET_S = 2;
 const DOWN_TARGET_S = 1;
@@ -91,7 +92,7 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`bench/lab: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`bench/lab: ${errorMessage(err)}\n`);
     process.exitCode = 1;
   },
 );

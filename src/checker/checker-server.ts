@@ -13,6 +13,7 @@ import type { ServeOptions } from './serve-options.js';
 import { TestAdmission } from './test-admission.js';
 import type { CheckerTest, TestEvidence, TestResult, Verdict } from './test-result.js';
 import { renderIndexPage, type PageTarget } from './web-page.js';
+import { errorMessage } from '../util/error-message.js';
 
 /** The smallest /icmp body that needs full-sized packets on any common path (the design brief's "at least 4 KB"). */
 export const MIN_ICMP_BODY = 4096;
@@ -60,7 +61,7 @@ function sendError(res: ServerResponse, status: number, message: string, json: b
 
 /** The engine process is gone or did not answer: nothing can be tested until the service restarts. */
 function sendEngineUnavailable(res: ServerResponse, err: unknown, json: boolean): void {
-  sendError(res, 503, `the packet engine is not available: ${err instanceof Error ? err.message : String(err)}`, json);
+  sendError(res, 503, `the packet engine is not available: ${errorMessage(err)}`, json);
 }
 
 function paddingText(bytes: number): string {
@@ -323,7 +324,7 @@ export class CheckerServer {
     try {
       store.record(result);
     } catch (err) {
-      log(`results store: ${err instanceof Error ? err.message : String(err)}`);
+      log(`results store: ${errorMessage(err)}`);
     }
     return result;
   }

@@ -1,4 +1,4 @@
-import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../packet/address.js';
+import { formatIpv4, formatIpv6, parseIpv4Text, parseIpv6Text } from '../packet/address.js';
 import type { TestResult } from './test-result.js';
 import { ipv4InMapped, truncateAddress } from './truncate-address.js';
 
@@ -35,10 +35,10 @@ const ADDRESS_LIKE_TOKEN = /[0-9A-Fa-f]*(?:[:.][0-9A-Fa-f]*)+/g;
 /** One text per address however written: dotted for IPv4 (IPv4-mapped included), canonical for IPv6. */
 function addressKey(text: string): string | undefined {
   if (!text.includes(':')) {
-    const ipv4 = parseIpv4(text);
+    const ipv4 = parseIpv4Text(text);
     return ipv4 && formatIpv4(ipv4);
   }
-  const ipv6 = parseIpv6(text);
+  const ipv6 = parseIpv6Text(text);
   if (!ipv6) return undefined;
   const mapped = ipv4InMapped(ipv6);
   return mapped ? formatIpv4(mapped) : formatIpv6(ipv6);

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { redactClientAddress } from './redact-client-address.js';
 import type { AddressFamily, CheckerTest, TestResult, Verdict } from './test-result.js';
+import { errorMessage } from '../util/error-message.js';
 
 export interface ResultsStoreOptions {
   /** Keep only the client's network (/24 or /48), never its full address or port; see redactClientAddress. */
@@ -281,5 +282,5 @@ function toStoredRun(row: RunRow): StoredRun {
 }
 
 function reasonOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  return errorMessage(e);
 }

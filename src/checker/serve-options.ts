@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import type { RateLimit } from '../engine/token-bucket.js';
+import type { RateLimit } from '../util/rate-limiter.js';
+import { errorMessage } from '../util/error-message.js';
 
 export interface ServeOptions {
   readonly listen: readonly string[];
@@ -148,7 +149,7 @@ export function parseServeOptions(argv: readonly string[]): ServeOptions | undef
   try {
     parsed = parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false });
   } catch (err) {
-    throw new ServeOptionError(err instanceof Error ? err.message : String(err));
+    throw new ServeOptionError(errorMessage(err));
   }
   const v = parsed.values as Record<string, unknown>;
   if (v.help === true) return undefined;

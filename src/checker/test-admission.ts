@@ -1,4 +1,4 @@
-import { ClientRateLimiter, type RateLimit } from '../engine/token-bucket.js';
+import { ClientRateLimiter, type RateLimit } from '../util/rate-limiter.js';
 
 export type Admission = { readonly ok: true; release(): void } | { readonly ok: false; readonly status: 429 | 503; readonly reason: string };
 

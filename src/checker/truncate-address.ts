@@ -1,4 +1,4 @@
-import { formatIpv4, formatIpv6, maskAddress, parseIpv4, parseIpv6 } from '../packet/address.js';
+import { formatIpv4, formatIpv6, maskAddress, parseIpv4Text, parseIpv6Text } from '../packet/address.js';
 import type { AddressFamily } from './test-result.js';
 
 // The prefixes anonymised logs commonly keep: enough to tell networks and providers apart (which is what
@@ -15,12 +15,12 @@ const IPV6_PREFIX_LENGTH = 48;
  */
 export function truncateAddress(address: string, family: AddressFamily): string {
   const text = withoutZone(address.trim());
-  const ipv4 = text.includes(':') ? ipv4InMapped(parseIpv6(text)) : parseIpv4(text);
+  const ipv4 = text.includes(':') ? ipv4InMapped(parseIpv6Text(text)) : parseIpv4Text(text);
   if (ipv4) {
     if (family === 'ipv6' && !text.includes(':')) throw mismatch(address, family);
     return `${formatIpv4(maskAddress(ipv4, IPV4_PREFIX_LENGTH))}/${IPV4_PREFIX_LENGTH}`;
   }
-  const ipv6 = text.includes(':') ? parseIpv6(text) : undefined;
+  const ipv6 = text.includes(':') ? parseIpv6Text(text) : undefined;
   if (!ipv6) throw new RangeError(`cannot truncate client address ${JSON.stringify(address)}: not an IPv4 or IPv6 address`);
   if (family === 'ipv4') throw mismatch(address, family);
   return `${formatIpv6(maskAddress(ipv6, IPV6_PREFIX_LENGTH))}/${IPV6_PREFIX_LENGTH}`;

@@ -1,28 +1,12 @@
-import { parseArgs } from 'node:util';
 import { CaptureError } from '../capture/capture-error.js';
 import { readCaptureBatches } from '../capture/reader.js';
 import { type DecodeOptions, decodeFrame } from '../packet/frame.js';
 import { parseFouPortMap } from '../packet/fou.js';
+import { GUE_PORT } from '../packet/gue.js';
+import { VXLAN_PORT } from '../packet/vxlan.js';
 import { packetJson } from './packet-json.js';
 import { packetSummary } from './packet-summary.js';
-import { UsageError } from './usage-error.js';
-
-export const DECODE_HELP = `Usage: mtuscope decode FILE [options]
-
-Prints one line per packet of a pcap or pcapng file (FILE "-" reads standard input): number, time,
-addresses, protocol stack, lengths, IP flags (DF, MF, fragment offset), ICMP type and MTU, TCP flags.
-
-Options:
-  --json                 one JSON object per packet instead of text
-  --vxlan-port PORT,...  UDP ports decoded as VXLAN (default 4789)
-  --gue-port PORT,...    UDP ports decoded as GUE (default 6080)
-  --fou PORT:PROTO,...   UDP ports decoded as Foo-over-UDP carrying IP protocol PROTO (4 or 41)
-  -c, --count N          stop after N packets
-  -h, --help             this help
-
-Exit status: 0 when the whole file was read, 1 when the file is malformed (the message gives the byte
-offset; packets before it are printed), 2 for a usage error.
-`;
+import { CommandFailure, defineCommand, UsageError } from './command.js';
 
 function portSet(option: string, text: string): ReadonlySet<number> {
   const out = new Set<number>();
@@ -46,32 +30,34 @@ export function decodeOptionsFrom(values: { 'vxlan-port'?: string; 'gue-port'?: 
   return options;
 }
 
-export async function runDecode(args: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      options: {
-        json: { type: 'boolean' },
-        'vxlan-port': { type: 'string' },
-        'gue-port': { type: 'string' },
-        fou: { type: 'string' },
-        count: { type: 'string', short: 'c' },
-      },
-    });
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
-  const { values, positionals } = parsed;
-  if (positionals.length !== 1) throw new UsageError('decode needs exactly one FILE (see "mtuscope decode --help")');
+export const decodeCommand = defineCommand({
+  name: 'decode',
+  summary: 'print one line (or one JSON object) per packet of a pcap or pcapng file',
+  usage: 'FILE',
+  description:
+    'Prints one line per packet of a pcap or pcapng file (FILE "-" reads standard input): number, time, addresses, ' +
+    'protocol stack, lengths, IP flags (DF, MF, fragment offset), ICMP type and MTU, TCP flags.',
+  options: {
+    json: { type: 'boolean', description: 'one JSON object per packet instead of text' },
+    'vxlan-port': { type: 'string', value: 'PORT,...', default: String(VXLAN_PORT), description: 'UDP ports decoded as VXLAN' },
+    'gue-port': { type: 'string', value: 'PORT,...', default: String(GUE_PORT), description: 'UDP ports decoded as GUE' },
+    fou: { type: 'string', value: 'PORT:PROTO,...', description: 'UDP ports decoded as Foo-over-UDP carrying IP protocol PROTO (4 or 41)' },
+    count: { type: 'string', short: 'c', value: 'N', description: 'stop after N packets' },
+  },
+  positionals: { min: 1, max: 1 },
+  notes:
+    'Exit status: 0 when the whole file was read, 1 when the file is malformed (the message gives the byte offset; ' +
+    'packets before it are printed), 2 for a usage error.',
+  run: ({ values, positionals }) => decode(positionals[0]!, values),
+});
+
+async function decode(file: string, values: { json: boolean; count: string | undefined; 'vxlan-port': string; 'gue-port': string; fou: string | undefined }): Promise<number> {
   let limit = Infinity;
   if (values.count !== undefined) {
     limit = Number(values.count);
     if (!/^\d+$/.test(values.count) || !Number.isSafeInteger(limit)) throw new UsageError(`--count: "${values.count}" is not a whole number`);
   }
   const options = decodeOptionsFrom(values);
-  const file = positionals[0]!;
   const source = file === '-' ? process.stdin : file;
   const out = new BufferedStdout();
   let n = 0;
@@ -88,14 +74,8 @@ export async function runDecode(args: readonly string[]): Promise<number> {
     }
   } catch (err) {
     await out.flush();
-    if (err instanceof CaptureError) {
-      process.stderr.write(`mtuscope: ${file}: ${err.message}\n`);
-      return 1;
-    }
-    if (isNodeError(err) && (err.code === 'ENOENT' || err.code === 'EACCES' || err.code === 'EISDIR')) {
-      process.stderr.write(`mtuscope: ${file}: ${err.message}\n`);
-      return 1;
-    }
+    if (err instanceof CaptureError) throw new CommandFailure(`${file}: ${err.message}`);
+    if (isNodeError(err) && (err.code === 'ENOENT' || err.code === 'EACCES' || err.code === 'EISDIR')) throw new CommandFailure(`${file}: ${err.message}`);
     throw err;
   }
   await out.flush();

@@ -7,7 +7,7 @@ import { formatLabFileErrors, parseLabFile } from '../lab/lab-file.js';
 import type { PlannedLab } from '../lab/plan.js';
 import { LabLookupError, resolveLab, tearDownRecordedLab } from '../lab/recorded-lab.js';
 import { findLabs, isLive, processAlive, readRegistry, type LabRecord } from '../lab/registry.js';
-import { UsageError } from './usage-error.js';
+import { UsageError } from './command.js';
 
 export const LAB_HELP = `Usage: mtuscope lab <subcommand> [arguments]
 

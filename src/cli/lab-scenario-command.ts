@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { SCENARIOS, findScenario } from '../lab/scenarios/catalogue.js';
 import { formatReport } from '../lab/scenarios/report.js';
 import { runScenario } from '../lab/scenarios/run-scenario.js';
+import { errorMessage } from '../util/error-message.js';
 
 export const LAB_SCENARIOS_HELP = `Usage: mtuscope lab scenarios [--json]
 
@@ -53,7 +54,7 @@ export async function listScenariosCommand(args: readonly string[]): Promise<num
       return 0;
     }
   } catch (err) {
-    return usage(err instanceof Error ? err.message : String(err));
+    return usage(errorMessage(err));
   }
   if (json === true) {
     const list = SCENARIOS.map((s) => ({ name: s.name, title: s.title, explanation: s.explanation, expected: s.expected }));
@@ -74,7 +75,7 @@ export async function runScenarioCommand(args: readonly string[]): Promise<numbe
       options: { json: { type: 'boolean' }, 'no-trace': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (err) {
-    return usage(err instanceof Error ? err.message : String(err));
+    return usage(errorMessage(err));
   }
   if (parsed.values.help === true) {
     process.stdout.write(LAB_RUN_HELP);
@@ -89,7 +90,7 @@ export async function runScenarioCommand(args: readonly string[]): Promise<numbe
   try {
     report = await runScenario(scenario, { traceDrops: parsed.values['no-trace'] !== true });
   } catch (err) {
-    process.stderr.write(`mtuscope lab run ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`mtuscope lab run ${name}: ${errorMessage(err)}\n`);
     return 1;
   }
   process.stdout.write(parsed.values.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));

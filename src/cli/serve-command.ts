@@ -2,10 +2,10 @@ import { isIP } from 'node:net';
 import { CheckerServer } from '../checker/checker-server.js';
 import { ResultsStore } from '../checker/results-store.js';
 import { parseServeOptions, SERVE_HELP, ServeOptionError, type ServeOptions } from '../checker/serve-options.js';
-import { missingEngineCapabilities } from '../engine/capabilities.js';
+import { missingEngineCapabilities } from '../host/capabilities.js';
 import { EngineProcess } from '../engine/engine-client.js';
 import { DEFAULT_ENGINE_SETTINGS, type EngineSettings } from '../engine/packet-engine.js';
-import { UsageError } from './usage-error.js';
+import { UsageError } from './command.js';
 
 export { SERVE_HELP };
 

@@ -9,13 +9,14 @@ import { reportConnection } from './connection-report.js';
 import type { EngineEvent, EngineRequest, EngineStartMessage } from './engine-protocol.js';
 import { engineStats } from './engine-stats.js';
 import { type HostEngine, startHostEngine } from './host-engine.js';
+import { errorMessage } from '../util/error-message.js';
 
 function send(event: EngineEvent): void {
   process.send?.(event);
 }
 
 function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 let host: HostEngine | undefined;

@@ -7,7 +7,7 @@ import type { QueuedPacket } from './packet-queue.js';
 import { fragmentSegment } from './segment-fragments.js';
 import { seqOffset } from './sequence.js';
 import { ACK, FIN, type Family, parseTcpSegment, RST, SYN, type TcpSegment } from './tcp-segment.js';
-import { ClientRateLimiter, type RateLimit } from './token-bucket.js';
+import { ClientRateLimiter, type RateLimit } from '../util/rate-limiter.js';
 import { type ConnectionEndpoints, connectionKey, modeOfRequest, TrackedConnection } from './tracked-connection.js';
 
 export interface EngineSettings {

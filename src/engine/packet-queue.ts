@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { errorMessage } from '../util/error-message.js';
 
 /** Which netfilter hook queued the packet: INPUT (towards the service) or OUTPUT (from it). */
 export type QueueHook = 'input' | 'output';
@@ -80,7 +81,7 @@ export function openPacketQueue(queueNum: number, onPacket: (packet: QueuedPacke
       if (!decided) packet.accept();
     });
   } catch (err) {
-    throw new Error(`cannot bind netfilter queue ${queueNum}: ${err instanceof Error ? err.message : String(err)} (is another process bound to it?)`, { cause: err });
+    throw new Error(`cannot bind netfilter queue ${queueNum}: ${errorMessage(err)} (is another process bound to it?)`, { cause: err });
   }
   return { queueNum };
 }

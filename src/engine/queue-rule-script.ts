@@ -6,7 +6,7 @@
 import { joinRuleWords } from './iptables-rule-text.js';
 import type { CheckedQueueRuleSpec } from './queue-rule-spec.js';
 import { queueChainNames, type QueueRuleSet } from './queue-rule-sets.js';
-import { ownerComment, type RuleOwner } from './rule-owner.js';
+import { ownerComment, type RuleOwner } from '../host/rule-owner.js';
 
 /** The largest packet without payload: IP header (IPv4 without options) plus a TCP header with 40 bytes of options. */
 const PURE_ACK_MAX: Readonly<Record<4 | 6, number>> = { 4: 20 + 60, 6: 40 + 60 };

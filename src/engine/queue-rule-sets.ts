@@ -4,7 +4,7 @@
  * their comments name. Parsed from the kernel's table every time, so it describes what is there, whoever put it there.
  */
 import { splitRuleLine } from './iptables-rule-text.js';
-import { parseOwnerComment, sameOwner, type RuleOwner } from './rule-owner.js';
+import { parseOwnerComment, sameOwner, type RuleOwner } from '../host/rule-owner.js';
 
 const CHAIN = /^MTUSCOPE-(?:IN|OUT)-([1-9]\d{0,4})$/;
 

@@ -7,11 +7,11 @@
  * Each change is one iptables-restore transaction per family (see xtables.ts): the stale set goes and the fresh one
  * comes in the same batch, and a batch that loses a race with another process is rejected whole.
  */
-import { forgetOnExit, tearDownOnExit } from '../lab/exit-teardown.js';
+import { forgetOnExit, tearDownOnExit } from '../host/exit-teardown.js';
 import { validateQueueRuleSpec, type CheckedQueueRuleSpec, type QueueRuleSpec } from './queue-rule-spec.js';
 import { installLines, removalLines } from './queue-rule-script.js';
 import { findQueueRuleSet, listQueueRuleSets, queueChainNames, type QueueChainNames, type QueueRuleSet } from './queue-rule-sets.js';
-import { currentOwner, ownerIsRunning, sameOwner, type RuleOwner } from './rule-owner.js';
+import { currentOwner, ownerIsRunning, sameOwner, type RuleOwner } from '../host/rule-owner.js';
 import {
   listFilterTable,
   restoreFilterTable,
@@ -20,12 +20,13 @@ import {
   XtablesCommandError,
   type XtablesFamily,
   type XtablesProgram,
-} from './xtables.js';
+} from '../host/xtables.js';
+import { errorMessage } from '../util/error-message.js';
 
 export type { QueueRuleSpec } from './queue-rule-spec.js';
 export { QueueRuleSpecError, validateQueueRuleSpec } from './queue-rule-spec.js';
-export type { RuleOwner } from './rule-owner.js';
-export { XtablesCommandError } from './xtables.js';
+export type { RuleOwner } from '../host/rule-owner.js';
+export { XtablesCommandError } from '../host/xtables.js';
 
 /** A rule set whose owner is gone (or that names no owner at all). */
 export interface StaleQueueRules {
@@ -118,7 +119,7 @@ function* removeOwned(port: number, families: readonly XtablesFamily[], owner: R
     }
   }
   if (failures.length === 1) throw failures[0];
-  if (failures.length > 1) throw new AggregateError(failures, failures.map((f) => (f instanceof Error ? f.message : String(f))).join('\n'));
+  if (failures.length > 1) throw new AggregateError(failures, failures.map((f) => (errorMessage(f))).join('\n'));
 }
 
 function* installAll(spec: CheckedQueueRuleSpec, owner: RuleOwner): XtablesProgram<StaleQueueRules[]> {
@@ -135,7 +136,7 @@ function* installAll(spec: CheckedQueueRuleSpec, owner: RuleOwner): XtablesProgr
     try {
       yield* removeOwned(spec.port, installed, owner);
     } catch (rollbackErr) {
-      const said = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+      const said = (e: unknown): string => (errorMessage(e));
       throw new AggregateError([err, rollbackErr], `${said(err)}\nremoving the rules already installed failed too: ${said(rollbackErr)}`, {
         cause: rollbackErr,
       });
@@ -253,7 +254,7 @@ export function registerRuleCleanup(rules: InstalledQueueRules): () => void {
         rules.removeSync();
       } catch (err) {
         // Nothing can be thrown from here; say it, since the rules stay behind.
-        process.stderr.write(`mtuscope: could not remove the queue rules of port ${rules.port}: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.stderr.write(`mtuscope: could not remove the queue rules of port ${rules.port}: ${errorMessage(err)}\n`);
       }
     },
   };

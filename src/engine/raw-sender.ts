@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Family } from './tcp-segment.js';
+import { errorMessage } from '../util/error-message.js';
 
 /** The binding under raw-socket's queueing wrapper: its send() calls sendto(2) at once and the callback before returning. */
 interface RawSocketWrap {
@@ -42,7 +43,7 @@ export class RawSender {
       try {
         socket = raw.createSocket({ protocol: IPPROTO_RAW, addressFamily });
       } catch (err) {
-        throw new Error(`cannot open a raw socket (needs CAP_NET_RAW): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        throw new Error(`cannot open a raw socket (needs CAP_NET_RAW): ${errorMessage(err)}`, { cause: err });
       }
       socket.on('error', onError);
       socket.pauseRecv();

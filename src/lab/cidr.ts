@@ -1,4 +1,4 @@
-import { formatIp, maskAddress, parseIpv4, parseIpv6 } from '../packet/address.js';
+import { formatIp, maskAddress, parseIpv4Text, parseIpv6Text } from '../packet/address.js';
 
 /** An address with a prefix length, as written on an interface (`10.0.1.1/24`) or as a route's prefix. */
 export interface Cidr {
@@ -9,10 +9,10 @@ export interface Cidr {
 
 export function parseAddress(text: string): { family: 4 | 6; address: Uint8Array } | undefined {
   if (text.includes(':')) {
-    const address = parseIpv6(text);
+    const address = parseIpv6Text(text);
     return address ? { family: 6, address } : undefined;
   }
-  const address = parseIpv4(text);
+  const address = parseIpv4Text(text);
   return address ? { family: 4, address } : undefined;
 }
 

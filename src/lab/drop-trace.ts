@@ -14,6 +14,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorMessage } from '../util/error-message.js';
 
 export const TRACEFS_DIR = '/sys/kernel/tracing';
 const MOUNT_SOURCE = 'mtuscope';
@@ -226,7 +227,7 @@ export class DropTrace {
     } catch (err) {
       await rmdir(dir).catch(() => undefined);
       releaseTracefs();
-      throw new Error(`cannot enable skb:kfree_skb in ${dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new Error(`cannot enable skb:kfree_skb in ${dir}: ${errorMessage(err)}`, { cause: err });
     }
     const trace = new DropTrace(name, excluded);
     liveTraces.add(trace);
@@ -255,7 +256,7 @@ export class DropTrace {
         note: GLOBAL_TRACE_NOTE,
       };
     } catch (err) {
-      return { available: false, error: err instanceof Error ? err.message : String(err) };
+      return { available: false, error: errorMessage(err) };
     } finally {
       this.removeSync();
     }

@@ -7,14 +7,15 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { checkFeatures } from './apply-features.js';
 import { buildScripts, type NodeScript } from './build-script.js';
-import { commandFailure, killChild, runCommand } from './command.js';
-import { forgetOnExit, tearDownOnExit } from './exit-teardown.js';
+import { commandFailure, killChild, runCommand } from '../host/process-runner.js';
+import { forgetOnExit, tearDownOnExit } from '../host/exit-teardown.js';
 import { NamespaceProcess } from './lab-process.js';
 import { deleteNamespaces, deleteNamespacesSync, killPids, labIdOf, listNamespaces, namespaceName, pidsInNamespaces } from './namespaces.js';
 import type { PlannedLab } from './plan.js';
 import { planLab } from './plan-lab.js';
 import { claimRecord, readRegistry, removeRecord, writeRecord, type LabRecord } from './registry.js';
-import type { ExecOptions, ExecResult, LabProcess, RunningLab } from './running-lab.js';
+import type { CommandOptions, CommandResult } from '../host/process-runner.js';
+import type { LabProcess, RunningLab } from './running-lab.js';
 import type { LabSpec } from './spec.js';
 
 export interface StartLabOptions {
@@ -76,11 +77,11 @@ class Lab implements RunningLab {
     return cidr.split('/')[0] ?? cidr;
   }
 
-  exec(node: string, argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
+  exec(node: string, argv: readonly string[], options?: CommandOptions): Promise<CommandResult> {
     return runCommand('ip', ['netns', 'exec', this.namespace(node), ...argv], options, this.execs);
   }
 
-  async mustExec(node: string, argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
+  async mustExec(node: string, argv: readonly string[], options?: CommandOptions): Promise<CommandResult> {
     const r = await this.exec(node, argv, options);
     if (r.code !== 0) throw commandFailure(`lab ${this.name}: node ${node}: `, argv[0] ?? '', argv.slice(1), r);
     return r;

@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
-import { runCommand } from './command.js';
+import { runCommand } from '../host/process-runner.js';
 
 export const LAB_PREFIX = 'mtl-';
 const NETNS_DIR = '/run/netns';

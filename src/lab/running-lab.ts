@@ -1,20 +1,6 @@
 import type { PlannedLab } from './plan.js';
 
-export interface ExecResult {
-  readonly stdout: string;
-  readonly stderr: string;
-  /** null when the process was killed by a signal (e.g. on timeout). */
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly timedOut: boolean;
-}
-
-export interface ExecOptions {
-  /** Default 15 s; the command is killed (SIGKILL) after it. */
-  readonly timeoutMs?: number;
-  /** Written to the command's standard input. */
-  readonly input?: string | Uint8Array;
-}
+import type { CommandOptions, CommandResult } from '../host/process-runner.js';
 
 /** A process started inside a lab node; the lab kills it on teardown if it still runs. */
 export interface LabProcess {
@@ -39,9 +25,9 @@ export interface RunningLab {
   /** A node's address without prefix length: that of `ifname`, else of its first interface. */
   address(node: string, family: 4 | 6, ifname?: string): string;
   /** Runs a command inside a node; never throws for a non-zero exit (see `code`, `timedOut`). */
-  exec(node: string, argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  exec(node: string, argv: readonly string[], options?: CommandOptions): Promise<CommandResult>;
   /** Like exec, but throws (naming the node, command and stderr) unless the command exits 0. */
-  mustExec(node: string, argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  mustExec(node: string, argv: readonly string[], options?: CommandOptions): Promise<CommandResult>;
   /** Starts a background process inside a node. */
   spawn(node: string, argv: readonly string[]): LabProcess;
   /** Kills the lab's processes and deletes its namespaces (and with them every veth, tunnel and rule). */

@@ -42,7 +42,7 @@ export function formatIp(b: IpAddress): string {
   return b.length === 4 ? formatIpv4(b) : formatIpv6(b);
 }
 
-export function parseIpv4(text: string): IpAddress | undefined {
+export function parseIpv4Text(text: string): IpAddress | undefined {
   const parts = text.split('.');
   if (parts.length !== 4) return undefined;
   const out = new Uint8Array(4);
@@ -56,12 +56,12 @@ export function parseIpv4(text: string): IpAddress | undefined {
   return out;
 }
 
-export function parseIpv6(text: string): IpAddress | undefined {
+export function parseIpv6Text(text: string): IpAddress | undefined {
   let head = text;
   let tailV4: IpAddress | undefined;
   const lastColon = text.lastIndexOf(':');
   if (lastColon >= 0 && text.indexOf('.', lastColon) > 0) {
-    tailV4 = parseIpv4(text.slice(lastColon + 1));
+    tailV4 = parseIpv4Text(text.slice(lastColon + 1));
     if (!tailV4) return undefined;
     head = `${text.slice(0, lastColon + 1)}0:0`;
   }
@@ -91,8 +91,8 @@ export function parseIpv6(text: string): IpAddress | undefined {
   return out;
 }
 
-export function parseIp(text: string): IpAddress | undefined {
-  return text.includes(':') ? parseIpv6(text) : parseIpv4(text);
+export function parseIpText(text: string): IpAddress | undefined {
+  return text.includes(':') ? parseIpv6Text(text) : parseIpv4Text(text);
 }
 
 export function formatMac(b: Uint8Array, o = 0): string {
@@ -112,7 +112,7 @@ export function parseMac(text: string): Uint8Array | undefined {
 
 /** Emit-side conversion: reprs are built by our own code, so a bad address here is a programming error. */
 export function ipBytes(text: string, family: 4 | 6): IpAddress {
-  const b = family === 4 ? parseIpv4(text) : parseIpv6(text);
+  const b = family === 4 ? parseIpv4Text(text) : parseIpv6Text(text);
   if (!b) throw new RangeError(`not an IPv${family} address: ${JSON.stringify(text)}`);
   return b;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { formatIpv4, formatIpv6, parseIpv6 } from '../../src/packet/address.js';
+import { formatIpv4, formatIpv6, parseIpv6Text } from '../../src/packet/address.js';
 import { truncateAddress } from '../../src/checker/truncate-address.js';
 
 describe('truncateAddress', () => {
@@ -69,7 +69,7 @@ describe('truncateAddress', () => {
         fc.pre(!(bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff));
         const truncated = truncateAddress(formatIpv6(bytes), 'ipv6');
         assert.match(truncated, /\/48$/);
-        const network = parseIpv6(truncated.slice(0, -3));
+        const network = parseIpv6Text(truncated.slice(0, -3));
         assert.ok(network, truncated);
         assert.deepEqual([...network.subarray(0, 6)], [...bytes.subarray(0, 6)]);
         assert.ok(network.subarray(6).every((b) => b === 0), truncated);

@@ -116,7 +116,7 @@ describe('mtuscope decode', () => {
     const r = await mtuscope(['decode', cut]);
     assert.equal(r.code, 1);
     assert.equal(r.stdout.trimEnd().split('\n').length, 2);
-    assert.match(r.stderr, new RegExp(`^mtuscope: ${cut.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: .*at byte offset ${third}\\b`));
+    assert.match(r.stderr, new RegExp(`^mtuscope decode: ${cut.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: .*at byte offset ${third}\\b`));
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   });
 
@@ -133,8 +133,8 @@ describe('mtuscope decode', () => {
 
   it('reports usage errors with exit status 2 and names what was wrong', async () => {
     const cases: [string[], RegExp][] = [
-      [['decode'], /exactly one FILE/],
-      [['decode', pcap, pcap], /exactly one FILE/],
+      [['decode'], /^mtuscope decode: expected FILE, got nothing/],
+      [['decode', pcap, pcap], /^mtuscope decode: expected FILE, got "/],
       [['decode', '--count', 'x', pcap], /--count: "x"/],
       [['decode', '--count', '-1', pcap], /--count/],
       [['decode', '--vxlan-port', '70000', pcap], /--vxlan-port: "70000"/],
@@ -153,7 +153,7 @@ describe('mtuscope decode', () => {
   it('prints help with exit status 0', async () => {
     const top = await mtuscope(['--help']);
     assert.equal(top.code, 0);
-    assert.match(top.stdout, /decode FILE/);
+    assert.match(top.stdout, /^ {2}decode +print one line/m);
     const sub = await mtuscope(['decode', '--help']);
     assert.equal(sub.code, 0);
     assert.match(sub.stdout, /--json/);

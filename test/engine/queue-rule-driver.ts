@@ -12,6 +12,7 @@
  */
 import { createInterface } from 'node:readline';
 import { findStaleQueueRules, installQueueRules, registerRuleCleanup, removeStaleQueueRules, type QueueRuleSpec } from '../../src/engine/queue-rules.js';
+import { errorMessage } from '../../src/util/error-message.js';
 
 function report(event: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(event)}\n`);
@@ -49,6 +50,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  report({ event: 'error', name: err instanceof Error ? err.name : 'unknown', message: err instanceof Error ? err.message : String(err) });
+  report({ event: 'error', name: err instanceof Error ? err.name : 'unknown', message: errorMessage(err) });
   process.exitCode = 3;
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { parseIp } from '../../src/packet/address.js';
+import { parseIpText } from '../../src/packet/address.js';
 import type { Decoded, DecodeError } from '../../src/packet/result.js';
 import { emitTcp, parseTcp, TcpFlag, TcpPacket, type TcpRepr } from '../../src/packet/tcp.js';
 import { emitTcpOptions, parseTcpOptions, type TcpOption, tcpOptionSummary } from '../../src/packet/tcp-options.js';
@@ -62,7 +62,7 @@ const arbSegment = fc
   .chain(([repr, payload]) => fc.tuple(fc.constant(repr), fc.constant(payload), fc.oneof(fc.tuple(arbIpv4Address, arbIpv4Address), fc.tuple(arbIpv6Address, arbIpv6Address))));
 
 function ip(text: string): Uint8Array {
-  const b = parseIp(text);
+  const b = parseIpText(text);
   assert.ok(b);
   return b;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { parseIp } from '../../src/packet/address.js';
+import { parseIpText } from '../../src/packet/address.js';
 import { emitUdp, parseUdp, UdpPacket, type UdpRepr } from '../../src/packet/udp.js';
 import { arbIpv4Address, arbIpv6Address } from '../support/arbitraries.js';
 
@@ -9,7 +9,7 @@ const arbPorts = fc.record({ srcPort: fc.integer({ min: 0, max: 0xffff }), dstPo
 const arbAddresses = fc.oneof(fc.tuple(arbIpv4Address, arbIpv4Address), fc.tuple(arbIpv6Address, arbIpv6Address));
 
 function ip(text: string): Uint8Array {
-  const b = parseIp(text);
+  const b = parseIpText(text);
   assert.ok(b);
   return b;
 }

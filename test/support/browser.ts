@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { AddressFamily, CheckerTest } from '../../src/checker/test-result.js';
+import { errorMessage } from '../../src/util/error-message.js';
 
 export const DEBIAN_CHROMIUM = '/usr/bin/chromium';
 /** The binary Debian's launcher script execs; the launcher can exist before it while apt still unpacks. */
@@ -206,7 +207,7 @@ export async function openBrowserInNamespace(namespace: string, options: OpenBro
   } catch (err) {
     await closeSession(context, tempDir, pidFile).catch(() => undefined);
     forgetExitCleanUp();
-    throw new Error(`Chromium in network namespace ${namespace} did not start: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(`Chromium in network namespace ${namespace} did not start: ${errorMessage(err)}`, { cause: err });
   }
 }
 

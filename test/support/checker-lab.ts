@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startLab } from '../../src/lab/lab.js';
-import type { ExecResult, LabProcess, RunningLab } from '../../src/lab/running-lab.js';
+import type { CommandResult } from '../../src/host/process-runner.js';
+import type { LabProcess, RunningLab } from '../../src/lab/running-lab.js';
 import type { NodeSpec } from '../../src/lab/spec.js';
 import type { TestResult } from '../../src/checker/test-result.js';
 
@@ -34,7 +35,7 @@ export interface CheckerLab {
   serve(extraArgs?: readonly string[], storeName?: string): Promise<LabProcess>;
   url(family: 4 | 6, path: string): string;
   /** curl from a client; never throws (see code/stdout/stderr). */
-  curl(client: string, args: readonly string[], timeoutMs?: number): Promise<ExecResult>;
+  curl(client: string, args: readonly string[], timeoutMs?: number): Promise<CommandResult>;
   /** POST the article's payload to /icmp?format=json and parse the result. */
   icmpJson(client: string, family: 4 | 6, timeoutMs?: number): Promise<{ result: TestResult; ms: number }>;
   fragJson(client: string, family: 4 | 6, timeoutMs?: number): Promise<{ result: TestResult; ms: number; padding: number }>;
@@ -60,9 +61,9 @@ export async function startCheckerLab(spec: CheckerLabSpec): Promise<CheckerLab>
   const server4 = lab.address('server', 4);
   const server6 = lab.address('server', 6);
   const url = (family: 4 | 6, path: string): string => (family === 4 ? `http://${server4}:${PORT}${path}` : `http://[${server6}]:${PORT}${path}`);
-  const curl = (client: string, args: readonly string[], timeoutMs = 60_000): Promise<ExecResult> =>
+  const curl = (client: string, args: readonly string[], timeoutMs = 60_000): Promise<CommandResult> =>
     lab.exec(client, ['curl', '-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), ...args], { timeoutMs: timeoutMs + 5000 });
-  const parse = (r: ExecResult, what: string): TestResult => {
+  const parse = (r: CommandResult, what: string): TestResult => {
     try {
       return JSON.parse(r.stdout) as TestResult;
     } catch {

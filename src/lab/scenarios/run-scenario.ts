@@ -7,6 +7,7 @@ import { startLab } from '../lab.js';
 import type { RunningLab } from '../running-lab.js';
 import type { ScenarioReport } from './report.js';
 import type { Scenario } from './scenario.js';
+import { errorMessage } from '../../util/error-message.js';
 
 export interface RunScenarioOptions {
   /** Trace kernel drops (default true). */
@@ -26,7 +27,7 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
       try {
         trace = await DropTrace.start(`mtl-${lab.id}`);
       } catch (err) {
-        drops = { available: false, error: err instanceof Error ? err.message : String(err) };
+        drops = { available: false, error: errorMessage(err) };
       }
     }
     let observations;

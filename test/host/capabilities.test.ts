@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { missingEngineCapabilities } from '../../src/engine/capabilities.js';
+import { missingEngineCapabilities } from '../../src/host/capabilities.js';
 
 function status(capEff: string): string {
   return ['Name:\tnode', 'Umask:\t0022', 'State:\tS (sleeping)', 'CapInh:\t0000000000000000', 'CapPrm:\t000001ffffffffff', `CapEff:\t${capEff}`, 'CapBnd:\t000001ffffffffff', 'CapAmb:\t0000000000000000', 'NoNewPrivs:\t0', ''].join('\n');

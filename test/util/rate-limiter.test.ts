@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ClientRateLimiter, TokenBucket } from '../../src/engine/token-bucket.js';
+import { ClientRateLimiter, TokenBucket } from '../../src/util/rate-limiter.js';
 
 function takes(bucket: TokenBucket, n: number, at: number): number {
   let granted = 0;

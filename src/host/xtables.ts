@@ -6,7 +6,7 @@
  * Algorithms over the table are written once as generators of steps (list, restore) and run either asynchronously or
  * synchronously; the synchronous runner exists for process 'exit' handlers, where nothing asynchronous can run.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { howCommandEnded, runCommand, runCommandSync, type CommandResult } from './process-runner.js';
 
 export type XtablesFamily = 4 | 6;
 
@@ -57,66 +57,22 @@ function describe(inv: Invocation): string {
   return [inv.cmd, ...inv.args].join(' ');
 }
 
-interface Outcome {
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly status: number | null;
-  readonly signal: string | null;
-  readonly spawnError: Error | undefined;
-}
-
-function check(inv: Invocation, out: Outcome): string {
-  if (out.spawnError !== undefined && out.status === null && out.signal === null) {
-    const hint = (out.spawnError as NodeJS.ErrnoException).code === 'ENOENT' ? ' (is iptables installed?)' : '';
-    throw new XtablesCommandError(describe(inv), out.stderr, `could not be run: ${out.spawnError.message}${hint}`, inv.input);
-  }
-  if (out.signal !== null) {
-    const how = out.signal === 'SIGKILL' ? `timed out after ${COMMAND_TIMEOUT_MS} ms` : `was killed by ${out.signal}`;
-    throw new XtablesCommandError(describe(inv), out.stderr, how, inv.input);
-  }
-  if (out.status !== 0) throw new XtablesCommandError(describe(inv), out.stderr, `exited with ${String(out.status)}`, inv.input);
-  return out.stdout;
+function check(inv: Invocation, r: CommandResult): string {
+  if (r.code === 0) return r.stdout;
+  let how = howCommandEnded(r);
+  if (r.timedOut) how = `timed out after ${COMMAND_TIMEOUT_MS} ms`;
+  else if (r.startError?.code === 'ENOENT') how += ' (is iptables installed?)';
+  throw new XtablesCommandError(describe(inv), r.stderr, how, inv.input);
 }
 
 function executeSync(step: XtablesStep): string {
   const inv = invocation(step);
-  const r = spawnSync(inv.cmd, inv.args, {
-    input: inv.input ?? '',
-    encoding: 'utf8',
-    timeout: COMMAND_TIMEOUT_MS,
-    killSignal: 'SIGKILL',
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return check(inv, { stdout: r.stdout ?? '', stderr: r.stderr ?? '', status: r.status, signal: r.signal, spawnError: r.error });
+  return check(inv, runCommandSync(inv.cmd, inv.args, { input: inv.input ?? '', timeoutMs: COMMAND_TIMEOUT_MS }));
 }
 
-function execute(step: XtablesStep): Promise<string> {
+async function execute(step: XtablesStep): Promise<string> {
   const inv = invocation(step);
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      inv.cmd,
-      inv.args,
-      { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const failure = error as (Error & { code?: number | string; signal?: NodeJS.Signals | null }) | null;
-        const outcome: Outcome = {
-          stdout,
-          stderr,
-          status: failure === null ? 0 : typeof failure.code === 'number' ? failure.code : null,
-          signal: failure?.signal ?? null,
-          spawnError: failure !== null && typeof failure.code !== 'number' ? failure : undefined,
-        };
-        try {
-          resolve(check(inv, outcome));
-        } catch (err) {
-          reject(err);
-        }
-      },
-    );
-    // A command that fails before reading its input must not crash us with EPIPE.
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(inv.input ?? '');
-  });
+  return check(inv, await runCommand(inv.cmd, inv.args, { input: inv.input ?? '', timeoutMs: COMMAND_TIMEOUT_MS }));
 }
 
 export function runXtablesSync<T>(program: XtablesProgram<T>): T {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { percentile } from '../../src/engine/latency-samples.js';
+import { percentile } from '../../src/util/percentile.js';
 
 describe('percentile', () => {
   it('takes the nearest rank of the sorted samples', () => {

@@ -1,0 +1,5 @@
+import type { AnyCommand } from './command.js';
+import { decodeCommand } from './decode-command.js';
+
+/** Every command of `mtuscope`, in the order --help lists them. */
+export const COMMANDS: readonly AnyCommand[] = [decodeCommand];
