@@ -5,9 +5,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { QueueRuleSpecError, validateQueueRuleSpec, type QueueRuleSpec } from '../../src/engine/queue-rules.js';
+import type { IpFamily } from '../../src/packet/ip-family.js';
+import { needsRoot } from '../support/root.js';
 
-const isRoot = process.getuid?.() === 0;
-const needsRoot = { skip: isRoot ? false : 'needs root for network namespaces and iptables', timeout: 60_000 };
+const asRoot = { ...needsRoot('for network namespaces and iptables'), timeout: 60_000 };
 const DRIVER = fileURLToPath(new URL('./queue-rule-driver.js', import.meta.url));
 
 const TRANSFER_BYTES = 256 * 1024;
@@ -157,7 +158,7 @@ class TestNamespace {
   }
 
   /** The filter table as iptables-save prints it, without its dated comment lines and with counters zeroed. */
-  async filterTable(family: 4 | 6): Promise<string[]> {
+  async filterTable(family: IpFamily): Promise<string[]> {
     const out = await this.exec([family === 4 ? 'iptables-save' : 'ip6tables-save', '-t', 'filter']);
     return out
       .split('\n')
@@ -169,7 +170,7 @@ class TestNamespace {
     return { 4: await this.filterTable(4), 6: await this.filterTable(6) };
   }
 
-  async restore(family: 4 | 6, lines: readonly string[]): Promise<void> {
+  async restore(family: IpFamily, lines: readonly string[]): Promise<void> {
     await this.exec([family === 4 ? 'iptables-restore' : 'ip6tables-restore', '-w', '--noflush'], ['*filter', ...lines, 'COMMIT', ''].join('\n'));
   }
 
@@ -216,7 +217,7 @@ interface Expected {
 }
 
 /** The lines one family's set adds to `iptables-save -t filter`, sorted. */
-function expectedLines(e: Expected, family: 4 | 6): string[] {
+function expectedLines(e: Expected, family: IpFamily): string[] {
   const signed = `-m comment --comment "mtuscope pid=${e.pid} start=${e.start}"`;
   const toQueue = `-j NFQUEUE --queue-num ${e.queueNum} --queue-bypass`;
   const addresses = e.addresses ?? [undefined];
@@ -248,7 +249,7 @@ function minus(a: readonly string[], b: readonly string[]): string[] {
 }
 
 /** `after` is `before` plus exactly `expected` (in any place), nothing taken away. */
-function assertAdded(before: readonly string[], after: readonly string[], expected: readonly string[], family: 4 | 6): void {
+function assertAdded(before: readonly string[], after: readonly string[], expected: readonly string[], family: IpFamily): void {
   assert.deepEqual(minus(after, before).sort(), [...expected].sort(), `IPv${family}: what the install added`);
   assert.deepEqual(minus(before, after), [], `IPv${family}: what the install took away`);
 }
@@ -312,7 +313,7 @@ describe('validateQueueRuleSpec', () => {
 });
 
 describe('queue rules in a network namespace', () => {
-  it('install puts exactly the expected rules first in INPUT and OUTPUT of both families; remove() takes exactly them away, and again', needsRoot, async () => {
+  it('install puts exactly the expected rules first in INPUT and OUTPUT of both families; remove() takes exactly them away, and again', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
       const driver = ns.hold({ port: 8080, queueNum: 7, bypassMark: 42, families: [4, 6] });
@@ -337,7 +338,7 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('listenAddresses restrict each family to its own addresses; removeSync() takes the rules away', needsRoot, async () => {
+  it('listenAddresses restrict each family to its own addresses; removeSync() takes the rules away', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
       const driver = ns.hold({ port: 443, queueNum: 0, bypassMark: 2 ** 32 - 1, families: [4, 6], listenAddresses: ['127.0.0.1', '10.9.8.7', '::1'] });
@@ -353,7 +354,7 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('a set left by an owner killed with SIGKILL is found stale and replaced by the next install', needsRoot, async () => {
+  it('a set left by an owner killed with SIGKILL is found stale and replaced by the next install', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
       const spec = { port: 8081, queueNum: 3, bypassMark: 0x100, families: [4, 6] } as const;
@@ -387,7 +388,7 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('a set signed with a live pid but another start time is stale, as is an unsigned one; removeStaleQueueRules spares a live set', needsRoot, async () => {
+  it('a set signed with a live pid but another start time is stale, as is an unsigned one; removeStaleQueueRules spares a live set', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
       // This test process is alive, but did not start at tick 1: a reused pid.
@@ -433,7 +434,7 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('a live owner keeps its port: a second install is refused with its pid, and its rules stay as they were', needsRoot, async () => {
+  it('a live owner keeps its port: a second install is refused with its pid, and its rules stay as they were', asRoot, async () => {
     await inNamespace(async (ns) => {
       const spec = { port: 8085, queueNum: 4, bypassMark: 77, families: [4, 6] } as const;
       const owner = ns.hold(spec);
@@ -448,7 +449,7 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('of several processes installing for one port at once, exactly one wins and the others are refused with its pid', needsRoot, async () => {
+  it('of several processes installing for one port at once, exactly one wins and the others are refused with its pid', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
       const spec = { port: 8088, queueNum: 4, bypassMark: 77, families: [4, 6] } as const;
@@ -466,7 +467,7 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('a live owner of only the IPv6 set refuses the install, and the IPv4 rules just installed are taken back', needsRoot, async () => {
+  it('a live owner of only the IPv6 set refuses the install, and the IPv4 rules just installed are taken back', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
       // Signed by this test process, which is running: its start time is right.
@@ -482,7 +483,7 @@ describe('queue rules in a network namespace', () => {
   });
 
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    it(`${signal} removes the rules, and the process still ends by the signal`, needsRoot, async () => {
+    it(`${signal} removes the rules, and the process still ends by the signal`, asRoot, async () => {
       await inNamespace(async (ns) => {
         const before = await ns.bothTables();
         const driver = ns.hold({ port: 9000, queueNum: 1, bypassMark: 1, families: [4, 6] });
@@ -495,7 +496,7 @@ describe('queue rules in a network namespace', () => {
     });
   }
 
-  it('an uncaught exception removes the rules and ends the process with status 1', needsRoot, async () => {
+  it('an uncaught exception removes the rules and ends the process with status 1', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
       const driver = ns.hold({ port: 9001, queueNum: 1, bypassMark: 1, families: [4, 6] });
@@ -508,7 +509,7 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('the process ending on its own removes the rules', needsRoot, async () => {
+  it('the process ending on its own removes the rules', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
       const driver = ns.hold({ port: 9002, queueNum: 1, bypassMark: 1, families: [6] });
@@ -521,7 +522,7 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('a bad spec is rejected before any rule is touched', needsRoot, async () => {
+  it('a bad spec is rejected before any rule is touched', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
       const driver = ns.hold({ port: 8080, queueNum: 70000, bypassMark: 1, families: [4, 6] });
@@ -532,7 +533,7 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('an iptables failure names the command and what it printed (here: not root)', needsRoot, async () => {
+  it('an iptables failure names the command and what it printed (here: not root)', asRoot, async () => {
     await inNamespace(async (ns) => {
       const driver = ns.driver(['hold', JSON.stringify({ port: 8080, queueNum: 1, bypassMark: 1, families: [4] })], ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
       const e = await driver.expect('error');
@@ -541,7 +542,7 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('with the rules in place and no queue listener, TCP to the port works (--queue-bypass) and passes through both rules; marked packets skip the OUTPUT rule', needsRoot, async () => {
+  it('with the rules in place and no queue listener, TCP to the port works (--queue-bypass) and passes through both rules; marked packets skip the OUTPUT rule', asRoot, async () => {
     await inNamespace(async (ns) => {
       const port = 8087;
       const mark = 0x77;
@@ -553,7 +554,7 @@ describe('queue rules in a network namespace', () => {
         const out = await ns.exec([process.execPath, '-e', ECHO_COUNT, String(port), '127.0.0.1', '::1']);
         assert.deepEqual(JSON.parse(out), { '127.0.0.1': TRANSFER_BYTES, '::1': TRANSFER_BYTES });
       };
-      const counters = async (family: 4 | 6): Promise<{ in: number; out: number; pureAcks: number }> => {
+      const counters = async (family: IpFamily): Promise<{ in: number; out: number; pureAcks: number }> => {
         const table = await ns.exec([family === 4 ? 'iptables-save' : 'ip6tables-save', '-c', '-t', 'filter']);
         const packets = (chain: string, target: string): number => {
           const line = table.split('\n').find((l) => l.includes(`-A ${chain} `) && l.endsWith(target));

@@ -15,10 +15,6 @@ function send(event: EngineEvent): void {
   process.send?.(event);
 }
 
-function describe(err: unknown): string {
-  return errorMessage(err);
-}
-
 let host: HostEngine | undefined;
 
 async function stopAndExit(code: number): Promise<never> {
@@ -63,18 +59,18 @@ try {
 process.on('disconnect', () => void stopAndExit(0));
 process.on('message', (message: EngineStartMessage | EngineRequest) => {
   if (message.kind === 'start') {
-    startHostEngine(message.settings, { ...message.options, onError: (err) => send({ kind: 'log', message: describe(err) }) }).then(
+    startHostEngine(message.settings, { ...message.options, onError: (err) => send({ kind: 'log', message: errorMessage(err) }) }).then(
       (started) => {
         host = started;
         send({ kind: 'started', replacedStaleRules: started.replacedStaleRules, pid: process.pid });
       },
       (err: unknown) => {
-        send({ kind: 'failed', message: describe(err) });
+        send({ kind: 'failed', message: errorMessage(err) });
         process.exit(1);
       },
     );
     return;
   }
   if (host === undefined) return;
-  answer(message, host).catch((err: unknown) => send({ kind: 'log', message: `request ${message.kind}: ${describe(err)}` }));
+  answer(message, host).catch((err: unknown) => send({ kind: 'log', message: `request ${message.kind}: ${errorMessage(err)}` }));
 });
