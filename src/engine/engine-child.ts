@@ -3,6 +3,9 @@
  * engine here, however busy the HTTP side is with uploads, pages and the results store. It binds the netfilter
  * queue, installs the rules and answers the checker's questions about connections over the IPC channel. When the
  * checker goes away (the channel closes) it removes its rules and exits.
+ *
+ * It ends with process.exit(): the netfilter queue binding cannot be closed (packet-queue.ts) and would keep it alive.
+ * Keeping the binding in this process is what lets the checker's own process end by itself.
  */
 import { setPriority } from 'node:os';
 import { reportConnection } from './connection-report.js';

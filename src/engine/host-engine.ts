@@ -34,12 +34,7 @@ export async function startHostEngine(settings: EngineSettings, options: HostEng
   openPacketQueue(options.queueNum, (p) => engine.handle(p), options.onError);
   let rules: InstalledQueueRules;
   try {
-    rules = await installQueueRules({
-      port: settings.port,
-      queueNum: options.queueNum,
-      bypassMark: options.mark,
-      families: options.families,
-    });
+    rules = await installQueueRules({ port: settings.port, queueNum: options.queueNum, mark: options.mark, families: options.families });
   } catch (err) {
     sender.close();
     throw err;

@@ -36,7 +36,7 @@ export function installLines(spec: CheckedQueueRuleSpec, family: IpFamily, owner
       joinRuleWords([
         '-A', chains.output, '-p', 'tcp', ...only('-s', a), '--sport', String(spec.port),
         // The engine's own injected packets carry the mark and must not come back to it.
-        '-m', 'mark', '!', '--mark', String(spec.bypassMark),
+        '-m', 'mark', '!', '--mark', String(spec.mark),
         ...signed, ...toQueue,
       ]),
     ),

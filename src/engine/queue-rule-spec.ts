@@ -12,7 +12,7 @@ export interface QueueRuleSpec {
   /** The netfilter queue the engine listens on, 0..65535. */
   readonly queueNum: number;
   /** SO_MARK of the engine's raw socket, 1..2^32-1 (0 is what every unmarked packet carries). */
-  readonly bypassMark: number;
+  readonly mark: number;
   readonly families: readonly IpFamily[];
   /**
    * Queue only packets to (-d) and from (-s) these addresses, each in its own family's rules; every address when
@@ -25,7 +25,7 @@ export interface QueueRuleSpec {
 export interface CheckedQueueRuleSpec {
   readonly port: number;
   readonly queueNum: number;
-  readonly bypassMark: number;
+  readonly mark: number;
   readonly families: readonly IpFamily[];
   /** Per family; undefined when the rules are for every address. */
   readonly addresses: FamilyMap<readonly string[]> | undefined;
@@ -90,8 +90,8 @@ function checkAddresses(value: unknown, families: readonly IpFamily[]): FamilyMa
 export function validateQueueRuleSpec(spec: QueueRuleSpec): CheckedQueueRuleSpec {
   const port = checkInteger('port', spec.port, 1, 65535);
   const queueNum = checkInteger('queueNum', spec.queueNum, 0, 65535);
-  const bypassMark = checkInteger('bypassMark', spec.bypassMark, 1, 2 ** 32 - 1);
+  const mark = checkInteger('mark', spec.mark, 1, 2 ** 32 - 1);
   const families = checkFamilies(spec.families);
   const addresses = checkAddresses(spec.listenAddresses, families);
-  return { port, queueNum, bypassMark, families, addresses };
+  return { port, queueNum, mark, families, addresses };
 }

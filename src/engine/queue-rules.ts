@@ -49,7 +49,7 @@ export class QueueRulesInUseError extends Error {
 export interface InstalledQueueRules {
   readonly port: number;
   readonly queueNum: number;
-  readonly bypassMark: number;
+  readonly mark: number;
   readonly families: readonly IpFamily[];
   readonly chains: QueueChainNames;
   readonly owner: RuleOwner;
@@ -162,8 +162,8 @@ class InstalledQueueRuleSet implements InstalledQueueRules {
     return this.spec.queueNum;
   }
 
-  get bypassMark(): number {
-    return this.spec.bypassMark;
+  get mark(): number {
+    return this.spec.mark;
   }
 
   get families(): readonly IpFamily[] {
