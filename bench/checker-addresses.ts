@@ -4,6 +4,7 @@
  * segments: an /icmp test against it could only be "inconclusive". So the server owns whole prefixes on its loopback
  * and each test goes to an address its client has never used in this phase.
  */
+import type { IpFamily } from '../src/packet/ip-family.js';
 
 /** On `lo`, an IPv4 prefix makes every address in it local (the kernel adds the prefix route as type local). */
 export const SERVER_POOL_V4 = '10.200.0.1/16';
@@ -19,7 +20,7 @@ const V4_HOSTS_PER_BLOCK = 254;
 export const V4_ADDRESSES_PER_CLIENT = V4_BLOCKS_PER_CLIENT * V4_HOSTS_PER_BLOCK;
 
 /** The `n`-th destination of client `client` (0-based) in a family; IPv4 wraps after V4_ADDRESSES_PER_CLIENT. */
-export function poolAddress(family: 4 | 6, client: number, n: number): string {
+export function poolAddress(family: IpFamily, client: number, n: number): string {
   if (!Number.isInteger(client) || client < 0 || client >= MAX_POOL_CLIENTS) throw new RangeError(`client ${client} is outside 0..${MAX_POOL_CLIENTS - 1}`);
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`address number ${n} must be a non-negative integer`);
   if (family === 4) {

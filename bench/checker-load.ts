@@ -15,6 +15,7 @@ import { request } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { poolAddress, V4_ADDRESSES_PER_CLIENT } from './checker-addresses.js';
+import type { FamilyMap, IpFamily } from '../src/packet/ip-family.js';
 import { errorMessage } from '../src/util/error-message.js';
 
 export interface LoadReport {
@@ -22,7 +23,7 @@ export interface LoadReport {
   /** Completed before the deadline, by verdict (the checker's, or "received" from the plain server). */
   readonly verdicts: Record<string, number>;
   /** The same, per address family. */
-  readonly verdictsByFamily: { readonly 4: Record<string, number>; readonly 6: Record<string, number> };
+  readonly verdictsByFamily: FamilyMap<Record<string, number>>;
   /** Failed requests (HTTP errors, resets, timeouts) by message. */
   readonly errors: Record<string, number>;
   /** Completed after the deadline: not counted. */
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
   let nextV4 = 0;
   let nextV6 = 0;
   let cacheFlushes = 0;
-  const destination = (): { family: 4 | 6; host: string } => {
+  const destination = (): { family: IpFamily; host: string } => {
     const family = next++ % 2 === 0 ? 4 : 6;
     if (family === 6) return { family, host: poolAddress(6, client, nextV6++) };
     if (nextV4 > 0 && nextV4 % V4_ADDRESSES_PER_CLIENT === 0) {

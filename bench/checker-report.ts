@@ -5,6 +5,7 @@
 import { cpus, loadavg } from 'node:os';
 import type { LoadReport } from './checker-load.js';
 import { CHECKER_PORT, KERNEL_LINK_MTU, PLAIN_PORT } from './checker-lab.js';
+import type { IpFamily } from '../src/packet/ip-family.js';
 import { percentile } from '../src/util/percentile.js';
 import type { PtbDelays } from './ptb-delay.js';
 
@@ -150,7 +151,7 @@ export function report(o: BenchOptions, run: Run): boolean {
   say(row(`/icmp on the checker (:${CHECKER_PORT}), "pass" verdicts`, testsPerS.toFixed(1), percentile(checkerDurations, 50), percentile(checkerDurations, 99)));
   say(row(`plain 8 KB POST (:${PLAIN_PORT}, no engine)`, plainPerS.toFixed(1), percentile(plainDurations, 50), percentile(plainDurations, 99)));
   say(`ratio checker / plain: ${(testsPerS / Math.max(plainPerS, Number.MIN_VALUE)).toFixed(2)}`);
-  const byFamily = (f: 4 | 6): string => {
+  const byFamily = (f: IpFamily): string => {
     const c = sum(run.checker.reports, (r) => r.verdictsByFamily[f]);
     return `IPv${f} ${pct((c.pass ?? 0) / Math.max(1, total(c)))} of ${total(c)}`;
   };

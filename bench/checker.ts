@@ -50,6 +50,7 @@ import {
   type Run,
 } from './checker-report.js';
 import { PtbDelayMatcher } from './ptb-delay.js';
+import { DEFAULT_ENGINE_SETTINGS } from '../src/engine/engine-settings.js';
 import { errorMessage } from '../src/util/error-message.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -58,7 +59,8 @@ const LOAD_SCRIPT = join(HERE, 'checker-load.js');
 const PLAIN_SERVER_SCRIPT = join(HERE, 'plain-upload-server.js');
 const OVERSIZED_SENDER_SCRIPT = join(HERE, 'oversized-sender.js');
 
-const TEST_MTU = { 4: 905, 6: 1280 } as const;
+/** The server runs with the default settings. */
+const TEST_MTU = DEFAULT_ENGINE_SETTINGS.icmpMtu;
 const ICMP_PATH = '/icmp?format=json';
 const WARM_UP_S = 2;
 const CAPTURE_MAX_S = 5;

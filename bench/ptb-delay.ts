@@ -12,12 +12,13 @@ import { decodeFrame, type Layer } from '../src/packet/frame.js';
 import { ICMPV4_FRAG_NEEDED_CODE } from '../src/packet/icmpv4.js';
 import { ipv4HeaderLength } from '../src/packet/ipv4.js';
 import { IPV6_HEADER } from '../src/packet/ipv6.js';
+import type { FamilyMap } from '../src/packet/ip-family.js';
 
 export interface PtbDelayOptions {
   /** Arrivals are TCP segments to this port... */
   readonly port: number;
   /** ...in IP packets longer than this, per family (IPv4 ones with DF only: the others get no ICMP). */
-  readonly mtu: { readonly 4: number; readonly 6: number };
+  readonly mtu: FamilyMap<number>;
 }
 
 export interface PtbDelays {

@@ -86,7 +86,7 @@ export class CheckerServer {
       const server = createServer((req, res) => this.route(req, res));
       server.headersTimeout = 10_000;
       // Long enough for a blackholed upload: the window, then the client's backed-off retransmission.
-      server.requestTimeout = options.windowMs + options.fragWindowMs + 60_000;
+      server.requestTimeout = options.icmpWindowMs + options.fragWindowMs + 60_000;
       server.timeout = options.idleTimeoutMs;
       server.keepAliveTimeout = 1000;
       try {
@@ -312,7 +312,7 @@ export class CheckerServer {
 
   private finish(test: CheckerTest, verdict: Verdict, evidence: TestEvidence, report: ConnectionReport): TestResult {
     const { options, store, log } = this.deps;
-    const { explanation, advice } = explain(test, verdict, evidence, test === 'icmp' ? options.windowMs : options.fragWindowMs);
+    const { explanation, advice } = explain(test, verdict, evidence, test === 'icmp' ? options.icmpWindowMs : options.fragWindowMs);
     const result: TestResult = {
       test,
       verdict,
@@ -336,7 +336,7 @@ export class CheckerServer {
     const specific = (family: 4 | 6): string[] => options.listen.filter((a) => isIP(a) === family && a !== '0.0.0.0' && a !== '::');
     const serves = (family: 4 | 6): boolean => options.listen.some((a) => isIP(a) === family);
     const urlFor = (family: 4 | 6): string | undefined => {
-      const configured = family === 4 ? options.ipv4Url : options.ipv6Url;
+      const configured = options.testBaseUrl[family];
       if (configured !== undefined) return configured;
       if (!serves(family)) return undefined;
       if ((family === 4 ? 'ipv4' : 'ipv6') === localFamily && req.headers.host !== undefined) return `http://${req.headers.host}`;
@@ -358,7 +358,7 @@ export class CheckerServer {
       targets,
       icmpMtu: { ipv4: options.icmpMtu[4], ipv6: options.icmpMtu[6] },
       fragmentSize: { ipv4: options.fragmentSize[4], ipv6: options.fragmentSize[6] },
-      windowSeconds: Math.round(options.windowMs / 1000),
+      windowSeconds: Math.round(options.icmpWindowMs / 1000),
       serverAddresses: { ipv4: addresses(4), ipv6: addresses(6) },
     });
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': 'text/html; charset=utf-8' });

@@ -1,65 +1,240 @@
 import { isIP } from 'node:net';
 import { CheckerServer } from '../checker/checker-server.js';
 import { ResultsStore } from '../checker/results-store.js';
-import { parseServeOptions, SERVE_HELP, ServeOptionError, type ServeOptions } from '../checker/serve-options.js';
+import {
+  DEFAULT_SERVE_OPTIONS as DEFAULTS,
+  DEFAULT_STORE_PATH_TEXT,
+  defaultQueueNum,
+  defaultStorePath,
+  type ServeOptions,
+  testsPerMinuteRate,
+} from '../checker/serve-options.js';
+import { EngineClient } from '../engine/engine-client.js';
+import { perSecondRate } from '../engine/engine-settings.js';
 import { missingEngineCapabilities } from '../host/capabilities.js';
-import { EngineProcess } from '../engine/engine-client.js';
-import { DEFAULT_ENGINE_SETTINGS, type EngineSettings } from '../engine/packet-engine.js';
-import { UsageError } from './command.js';
+import { familyOfAddress } from '../packet/ip-family.js';
+import { CommandFailure, defineCommand, type OptionValues, type StringOption, UsageError } from './command.js';
 
-export { SERVE_HELP };
+interface NumberRange {
+  readonly min: number;
+  readonly max: number;
+  /** How a number of this option is written in --help and messages (the mark in hex). */
+  readonly show?: (n: number) => string;
+}
+
+/** An option holding a whole number (decimal or 0x hex) or a number of seconds (kept in milliseconds). */
+interface NumberOption extends StringOption {
+  readonly unit: 'integer' | 'seconds';
+  readonly range: NumberRange;
+}
+
+interface NumberOptionSpec extends NumberRange {
+  readonly group: string;
+  readonly description: string;
+  readonly value?: string;
+}
+
+function shown(range: NumberRange, n: number): string {
+  return (range.show ?? String)(n);
+}
+
+function numberOption(unit: NumberOption['unit'], spec: NumberOptionSpec): NumberOption {
+  const { group, description, value, ...range } = spec;
+  return {
+    type: 'string',
+    unit,
+    range,
+    group,
+    value: value ?? (unit === 'seconds' ? 'SECONDS' : 'N'),
+    description: `${description} (${shown(range, range.min)}-${shown(range, range.max)})`,
+  };
+}
+
+/** A whole-number option whose default is `defaultValue`. */
+function integer(spec: NumberOptionSpec, defaultValue: number): NumberOption & { readonly default: string } {
+  return { ...numberOption('integer', spec), default: shown(spec, defaultValue) };
+}
+
+/** A number of seconds whose default is `defaultMs` milliseconds. */
+function seconds(spec: NumberOptionSpec, defaultMs: number): NumberOption & { readonly default: string } {
+  return { ...numberOption('seconds', spec), default: shown(spec, defaultMs / 1000) };
+}
+
+const LISTENING = 'Listening';
+const TESTS = 'Tests';
+const RESULTS = 'Results';
+const LIMITS = 'Limits';
+const ENGINE = 'Engine';
+const TEST_RATE_RANGE = { min: 1, max: 1_000_000 };
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/** The flags of `mtuscope serve`; serveOptionsFrom() maps each to the setting it sets. Defaults: serve-options.ts. */
+export const SERVE_OPTIONS = {
+  listen: {
+    type: 'string',
+    group: LISTENING,
+    value: 'ADDR',
+    multiple: true,
+    description: 'address to listen on; repeat for several',
+    defaultText: DEFAULTS.listen.join(' and '),
+  },
+  port: integer({ group: LISTENING, description: 'TCP port', min: 1, max: 65535 }, DEFAULTS.port),
+  'ipv4-url': {
+    type: 'string',
+    group: LISTENING,
+    value: 'URL',
+    description: 'base URL the web page uses for IPv4 tests, e.g. http://192.0.2.1:8080',
+    defaultText: 'the address the page was loaded from',
+  },
+  'ipv6-url': {
+    type: 'string',
+    group: LISTENING,
+    value: 'URL',
+    description: 'base URL the web page uses for IPv6 tests, e.g. http://[2001:db8::1]:8080',
+    defaultText: 'the address the page was loaded from',
+  },
+  'ipv4-mtu': integer({ group: TESTS, description: 'MTU announced in ICMP fragmentation needed', min: 576, max: 9000 }, DEFAULTS.icmpMtu[4]),
+  'ipv6-mtu': integer({ group: TESTS, description: 'MTU announced in ICMPv6 Packet Too Big', min: 1280, max: 9000 }, DEFAULTS.icmpMtu[6]),
+  'ipv4-fragment-size': integer({ group: TESTS, description: 'largest IPv4 fragment of /frag, header included', min: 68, max: 1500 }, DEFAULTS.fragmentSize[4]),
+  'ipv6-fragment-size': integer({ group: TESTS, description: 'largest IPv6 fragment of /frag, headers included', min: 1280, max: 1500 }, DEFAULTS.fragmentSize[6]),
+  window: seconds({ group: TESTS, description: '/icmp test window: after it the server stops dropping', min: 1, max: 600 }, DEFAULTS.icmpWindowMs),
+  'frag-window': seconds({ group: TESTS, description: '/frag bound before the data is sent whole', min: 1, max: 600 }, DEFAULTS.fragWindowMs),
+  'reaction-window': seconds(
+    {
+      group: TESTS,
+      description: 'a client that re-sends within this after the first ICMP honoured it ("pass"); later it found the size by its own probing ("pass-probing")',
+      min: 0.01,
+      max: 600,
+    },
+    DEFAULTS.reactionWindowMs,
+  ),
+  'frag-retransmissions': integer({ group: TESTS, description: 'retransmissions of fragmented data before "blocked"', min: 1, max: 20 }, DEFAULTS.fragMaxRetransmissions),
+  'frag-response-bytes': integer({ group: TESTS, description: 'size of the /frag response padding', min: 4096, max: 1 << 20 }, DEFAULTS.fragResponseBytes),
+  store: { type: 'string', group: RESULTS, value: 'PATH', description: 'SQLite results store', defaultText: DEFAULT_STORE_PATH_TEXT },
+  'truncate-addresses': { type: 'boolean', group: RESULTS, description: 'store client addresses truncated to /24 (IPv4) and /48 (IPv6)' },
+  'tests-per-client': integer({ group: LIMITS, description: 'tests per minute per client address', ...TEST_RATE_RANGE }, DEFAULTS.testRate.perClient.perSecond * 60),
+  'tests-global': integer({ group: LIMITS, description: 'tests per second in total', ...TEST_RATE_RANGE }, DEFAULTS.testRate.global.perSecond),
+  'icmp-per-client': integer({ group: LIMITS, description: 'ICMP messages per second per client', ...TEST_RATE_RANGE }, DEFAULTS.icmpRate.perClient.perSecond),
+  'icmp-global': integer({ group: LIMITS, description: 'ICMP messages per second in total', min: 1, max: 10_000_000 }, DEFAULTS.icmpRate.global.perSecond),
+  'fragments-per-client': integer({ group: LIMITS, description: 'fragments per second per client', min: 1, max: 10_000_000 }, DEFAULTS.fragmentRate.perClient.perSecond),
+  'fragments-global': integer({ group: LIMITS, description: 'fragments per second in total', min: 1, max: 100_000_000 }, DEFAULTS.fragmentRate.global.perSecond),
+  'max-concurrent': integer({ group: LIMITS, description: 'tests running at once', min: 1, max: 100_000 }, DEFAULTS.maxConcurrentTests),
+  'max-body': integer({ group: LIMITS, description: 'largest /icmp body accepted', value: 'BYTES', min: 4096, max: 1 << 30 }, DEFAULTS.maxBodyBytes),
+  'idle-timeout': seconds({ group: LIMITS, description: 'close connections idle this long', min: 1, max: 3600 }, DEFAULTS.idleTimeoutMs),
+  'queue-num': { ...numberOption('integer', { group: ENGINE, description: 'netfilter queue number', min: 0, max: 65535 }), defaultText: 'the port' },
+  mark: integer({ group: ENGINE, description: "firewall mark of the engine's own packets", min: 1, max: 0xffff_ffff, show: hex }, DEFAULTS.mark),
+} as const;
+
+type ServeValues = OptionValues<typeof SERVE_OPTIONS>;
+type NumberFlag = { [K in keyof typeof SERVE_OPTIONS]: (typeof SERVE_OPTIONS)[K] extends NumberOption ? K : never }[keyof typeof SERVE_OPTIONS];
+
+function numberValue(flag: NumberFlag, text: string): number {
+  const { unit, range } = SERVE_OPTIONS[flag];
+  const t = text.trim();
+  const between = `from ${shown(range, range.min)} to ${shown(range, range.max)}`;
+  if (unit === 'seconds') {
+    const n = /^\d+(\.\d+)?$/.test(t) ? Number(t) : Number.NaN;
+    if (!(n >= range.min && n <= range.max)) throw new UsageError(`--${flag}: "${t}" is not a number of seconds ${between}`);
+    return Math.round(n * 1000);
+  }
+  const n = /^0x[0-9a-f]+$/i.test(t) ? Number.parseInt(t, 16) : /^\d+$/.test(t) ? Number(t) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < range.min || n > range.max) throw new UsageError(`--${flag}: "${t}" is not an integer ${between}`);
+  return n;
+}
+
+function baseUrl(flag: 'ipv4-url' | 'ipv6-url', text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--${flag}: "${text}" is not an absolute http or https URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--${flag}: "${text}" is not an http or https URL`);
+  return url.origin;
+}
+
+function listenAddresses(given: readonly string[]): readonly string[] {
+  for (const address of given) {
+    if (isIP(address) === 0) throw new UsageError(`--listen: "${address}" is not an IPv4 or IPv6 address`);
+  }
+  return given.length === 0 ? DEFAULTS.listen : given;
+}
+
+/** The one mapping of flags to settings; a bad value is a UsageError naming the flag and the value. */
+export function serveOptionsFrom(v: ServeValues): ServeOptions {
+  const n = (flag: NumberFlag): number => numberValue(flag, v[flag] ?? '');
+  const port = n('port');
+  return {
+    listen: listenAddresses(v.listen),
+    listenIsDefault: v.listen.length === 0,
+    port,
+    testBaseUrl: { 4: baseUrl('ipv4-url', v['ipv4-url']), 6: baseUrl('ipv6-url', v['ipv6-url']) },
+    icmpMtu: { 4: n('ipv4-mtu'), 6: n('ipv6-mtu') },
+    fragmentSize: { 4: n('ipv4-fragment-size'), 6: n('ipv6-fragment-size') },
+    icmpWindowMs: n('window'),
+    fragWindowMs: n('frag-window'),
+    reactionWindowMs: n('reaction-window'),
+    fragMaxRetransmissions: n('frag-retransmissions'),
+    fragResponseBytes: n('frag-response-bytes'),
+    storePath: v.store ?? defaultStorePath(),
+    truncateAddresses: v['truncate-addresses'],
+    testRate: { perClient: testsPerMinuteRate(n('tests-per-client')), global: perSecondRate(n('tests-global')) },
+    icmpRate: { perClient: perSecondRate(n('icmp-per-client')), global: perSecondRate(n('icmp-global')) },
+    fragmentRate: { perClient: perSecondRate(n('fragments-per-client')), global: perSecondRate(n('fragments-global')) },
+    maxConcurrentTests: n('max-concurrent'),
+    maxBodyBytes: n('max-body'),
+    idleTimeoutMs: n('idle-timeout'),
+    queueNum: v['queue-num'] === undefined ? defaultQueueNum(port) : n('queue-num'),
+    mark: n('mark'),
+    // No flag sets these.
+    maxConnections: DEFAULTS.maxConnections,
+    idleMs: DEFAULTS.idleMs,
+  };
+}
+
+export const serveCommand = defineCommand({
+  name: 'serve',
+  summary: 'the checker service: tests whether ICMP Packet Too Big and IP fragments reach a client',
+  usage: '',
+  description:
+    'The checker service: POST /icmp (client path MTU discovery: drops your large packets and answers with ICMP ' +
+    '"fragmentation needed" / ICMPv6 "Packet Too Big"), GET /frag (response sent as IP fragments), a web page at /, ' +
+    'results at /results and /api/results, engine counters at /api/stats. Needs root, or CAP_NET_ADMIN and ' +
+    'CAP_NET_RAW: it installs iptables/ip6tables NFQUEUE rules for its own port (removed on exit) and sends raw packets.',
+  options: SERVE_OPTIONS,
+  positionals: { min: 0, max: 0 },
+  notes:
+    'Runs until SIGINT or SIGTERM, then removes its rules and exits 0. Exit status 1 when it cannot start (privileges, ' +
+    'port or queue in use) or when its packet engine dies, 2 for a usage error.',
+  run: ({ values }) => serve(serveOptionsFrom(values)),
+});
 
 function log(line: string): void {
   process.stderr.write(`mtuscope serve: ${line}\n`);
-}
-
-export function engineSettings(o: ServeOptions): EngineSettings {
-  return {
-    ...DEFAULT_ENGINE_SETTINGS,
-    port: o.port,
-    icmpMtu: o.icmpMtu,
-    maxFragment: o.fragmentSize,
-    icmpWindowMs: o.windowMs,
-    fragWindowMs: o.fragWindowMs,
-    fragMaxRetransmissions: o.fragRetransmissions,
-    icmpRate: o.icmpRate,
-    fragmentRate: o.fragmentRate,
-  };
 }
 
 function urlOf(address: string, port: number): string {
   return isIP(address) === 6 ? `http://[${address}]:${port}` : `http://${address}:${port}`;
 }
 
-/** `mtuscope serve`: runs until SIGINT or SIGTERM, then removes its rules and exits 0. */
-export async function runServe(argv: readonly string[]): Promise<number> {
-  let options: ServeOptions | undefined;
-  try {
-    options = parseServeOptions(argv);
-  } catch (err) {
-    if (err instanceof ServeOptionError) throw new UsageError(`serve: ${err.message}`);
-    throw err;
-  }
-  if (options === undefined) {
-    process.stdout.write(SERVE_HELP);
-    return 0;
-  }
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+async function serve(options: ServeOptions): Promise<number> {
   const missing = missingEngineCapabilities();
   if (missing.length > 0) {
-    log(
+    throw new CommandFailure(
       `needs root, or the capabilities CAP_NET_ADMIN and CAP_NET_RAW, to install its NFQUEUE rules and send raw packets; ` +
         `this process lacks ${missing.join(' and ')}. Run it as root (sudo) or grant them (e.g. setcap cap_net_admin,cap_net_raw+ep on node).`,
     );
-    return 1;
   }
   const store = ResultsStore.open(options.storePath, { truncateClientAddress: options.truncateAddresses });
-  const families = [...new Set(options.listen.map((a) => (isIP(a) === 6 ? 6 : 4)))];
-  const engine = await EngineProcess.start(engineSettings(options), { queueNum: options.queueNum, mark: options.mark, families }, log).catch(
-    (err: unknown) => {
-      store.close();
-      throw err;
-    },
-  );
+  const families = [...new Set(options.listen.map(familyOfAddress))];
+  // The settings cross to the engine under their own names: ServeOptions is a superset of EngineSettings.
+  const engine = await EngineClient.start(options, { queueNum: options.queueNum, mark: options.mark, families }, log).catch((err: unknown) => {
+    store.close();
+    throw err;
+  });
   if (engine.replacedStaleRules) log(`replaced the firewall rules a previous run for port ${options.port} left behind`);
   const server = new CheckerServer({ options, engine, store, log });
   let listening: string[];
@@ -71,25 +246,20 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     throw err;
   }
   log(`listening on ${listening.map((a) => urlOf(a, options.port)).join(' ')} (results in ${options.storePath})`);
-  // The engine runs in a process of its own (engine-process.ts) so that packets never wait behind HTTP work; if it
+  // The engine runs in a process of its own (engine-child.ts) so that packets never wait behind HTTP work; if it
   // dies the service cannot test anything and stops too.
-  let signalled = false;
+  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  const signalled = new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve));
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
   const ended = await Promise.race([
-    new Promise<string>((resolve) => {
-      for (const s of ['SIGINT', 'SIGTERM'] as const) {
-        process.once(s, () => {
-          signalled = true;
-          resolve(s);
-        });
-      }
-    }),
-    engine.exit.then((how) => `the packet engine (pid ${engine.pid}) ${how}`),
+    signalled.then((signal) => ({ asked: true, why: signal })),
+    engine.exit.then((how) => ({ asked: false, why: `the packet engine (pid ${engine.pid}) ${how}` })),
   ]);
-  log(`${ended}: stopping`);
+  for (const s of STOP_SIGNALS) process.off(s, onSignal);
+  log(`${ended.why}: stopping`);
   await server.close();
   await engine.stop();
   store.close();
   // Ctrl-C reaches the engine too (same process group), which may then end first: that is no failure.
-  if (!signalled) return 1;
-  return 0;
+  return ended.asked ? 0 : 1;
 }

@@ -1,5 +1,5 @@
 import type { FragOutcome } from './frag-probe.js';
-import type { Family } from './tcp-segment.js';
+import type { IpFamily } from '../packet/ip-family.js';
 import type { ConnectionMode, TrackedConnection } from './tracked-connection.js';
 
 /**
@@ -7,7 +7,7 @@ import type { ConnectionMode, TrackedConnection } from './tracked-connection.js'
  * are milliseconds relative to the connection's SYN (`ageMs` is now), since the two processes do not share a clock.
  */
 export interface ConnectionReport {
-  readonly family: Family;
+  readonly family: IpFamily;
   readonly clientAddress: string;
   readonly clientPort: number;
   readonly serverAddress: string;

@@ -3,7 +3,7 @@ import type { ConnectionReport } from './connection-report.js';
 import type { EngineEvent, EngineRequest, EngineStartMessage } from './engine-protocol.js';
 import type { EngineStats } from './engine-stats.js';
 import type { HostEngineOptions } from './host-engine.js';
-import type { EngineSettings } from './packet-engine.js';
+import type { EngineSettings } from './engine-settings.js';
 import type { ConnectionEndpoints } from './tracked-connection.js';
 
 /** What the checker's HTTP side asks of the packet engine. */
@@ -19,8 +19,8 @@ type RequestBody = EngineRequest extends infer R ? (R extends { id: number } ? O
 
 const START_TIMEOUT_MS = 30_000;
 
-/** The engine in a process of its own (engine-process.ts), spoken to over IPC. */
-export class EngineProcess implements CheckerEngine {
+/** The checker's end of the engine: the engine runs in a child process of its own (engine-child.ts), spoken to over IPC. */
+export class EngineClient implements CheckerEngine {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private exited = false;
@@ -53,8 +53,8 @@ export class EngineProcess implements CheckerEngine {
     });
   }
 
-  static start(settings: EngineSettings, options: Omit<HostEngineOptions, 'onError'>, log: (line: string) => void): Promise<EngineProcess> {
-    const child = fork(new URL('./engine-process.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  static start(settings: EngineSettings, options: Omit<HostEngineOptions, 'onError'>, log: (line: string) => void): Promise<EngineClient> {
+    const child = fork(new URL('./engine-child.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGTERM');
@@ -70,7 +70,7 @@ export class EngineProcess implements CheckerEngine {
           clearTimeout(timer);
           child.off('exit', onExit);
           child.off('message', onStart);
-          resolve(new EngineProcess(child, event.replacedStaleRules, event.pid, log));
+          resolve(new EngineClient(child, event.replacedStaleRules, event.pid, log));
         } else if (event.kind === 'failed') {
           clearTimeout(timer);
           child.off('exit', onExit);

@@ -1,10 +1,10 @@
 import type { ConnectionReport } from './connection-report.js';
 import type { EngineStats } from './engine-stats.js';
 import type { HostEngineOptions } from './host-engine.js';
-import type { EngineSettings } from './packet-engine.js';
+import type { EngineSettings } from './engine-settings.js';
 import type { ConnectionEndpoints } from './tracked-connection.js';
 
-/** The messages between the checker (parent) and its engine process, over the IPC channel of child_process.fork. */
+/** The messages between the checker (parent, engine-client.ts) and its engine process (engine-child.ts), over the IPC channel of child_process.fork. */
 export interface EngineStartMessage {
   readonly kind: 'start';
   readonly settings: EngineSettings;

@@ -1,9 +1,7 @@
-export interface FragProbeSettings {
-  /** Retransmissions of fragmented data after which the data is sent whole and the verdict is "blocked". */
-  readonly maxRetransmissions: number;
-  /** From the first intervention: a bound on the test whatever the retransmission timer does. */
-  readonly windowMs: number;
-}
+import type { EngineSettings } from './engine-settings.js';
+
+/** `fragWindowMs` bounds the test from the first intervention, whatever the retransmission timer does. */
+export type FragProbeSettings = Pick<EngineSettings, 'fragMaxRetransmissions' | 'fragWindowMs'>;
 
 export type FragAction = 'accept' | 'fragment';
 export type FragOutcome = 'pass' | 'blocked';
@@ -31,13 +29,13 @@ export class FragProbe {
   /** A server data segment carrying bytes [start, end) of the server's stream. */
   onServerData(start: number, _end: number, now: number): FragAction {
     if (this.outcome !== undefined) return 'accept';
-    if (this.firstInterventionAt !== undefined && now - this.firstInterventionAt >= this.settings.windowMs) {
+    if (this.firstInterventionAt !== undefined && now - this.firstInterventionAt >= this.settings.fragWindowMs) {
       this.decide('blocked');
       return 'accept';
     }
     if (start < this.fragmentedHigh) {
       this.retransmissions++;
-      if (this.retransmissions >= this.settings.maxRetransmissions) {
+      if (this.retransmissions >= this.settings.fragMaxRetransmissions) {
         this.decide('blocked');
         return 'accept';
       }

@@ -1,5 +1,7 @@
 import { openPacketQueue } from './packet-queue.js';
-import { PacketEngine, type EngineSettings } from './packet-engine.js';
+import type { EngineSettings } from './engine-settings.js';
+import { PacketEngine } from './packet-engine.js';
+import type { IpFamily } from '../packet/ip-family.js';
 import { installQueueRules, registerRuleCleanup, type InstalledQueueRules } from './queue-rules.js';
 import { RawSender } from './raw-sender.js';
 
@@ -7,7 +9,7 @@ export interface HostEngineOptions {
   readonly queueNum: number;
   /** Firewall mark of the engine's own packets (skipped by the OUTPUT rule). */
   readonly mark: number;
-  readonly families: readonly (4 | 6)[];
+  readonly families: readonly IpFamily[];
   readonly onError: (err: unknown) => void;
 }
 
@@ -32,12 +34,7 @@ export async function startHostEngine(settings: EngineSettings, options: HostEng
   openPacketQueue(options.queueNum, (p) => engine.handle(p), options.onError);
   let rules: InstalledQueueRules;
   try {
-    rules = await installQueueRules({
-      port: settings.port,
-      queueNum: options.queueNum,
-      bypassMark: options.mark,
-      families: options.families,
-    });
+    rules = await installQueueRules({ port: settings.port, queueNum: options.queueNum, mark: options.mark, families: options.families });
   } catch (err) {
     sender.close();
     throw err;

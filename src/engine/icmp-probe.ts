@@ -1,10 +1,9 @@
 import { ByteRanges } from './byte-ranges.js';
 
+/** The engine's /icmp settings for the connection's family (see EngineSettings). */
 export interface IcmpProbeSettings {
-  /** Client packets larger than this (with DF for IPv4) are dropped and answered with Packet Too Big. */
-  readonly testMtu: number;
-  /** From the first intervention: after it the probe lets everything through so the upload completes. */
-  readonly windowMs: number;
+  readonly icmpMtu: number;
+  readonly icmpWindowMs: number;
 }
 
 export type IcmpAction = 'accept' | 'drop-and-signal';
@@ -31,9 +30,9 @@ export class IcmpProbe {
   /** A client data segment: bytes [start, end) of the client's stream in an IP packet of `ipLength` bytes. */
   onClientData(start: number, end: number, ipLength: number, dontFragment: boolean, now: number): IcmpAction {
     if (this.firstInterventionAt !== undefined) {
-      if (now - this.firstInterventionAt >= this.settings.windowMs) this.windowEnded = true;
+      if (now - this.firstInterventionAt >= this.settings.icmpWindowMs) this.windowEnded = true;
     }
-    if (ipLength > this.settings.testMtu) {
+    if (ipLength > this.settings.icmpMtu) {
       this.noteAfterReaction(ipLength);
       if (!dontFragment) {
         // A router would fragment this packet rather than signal: there is nothing to test.

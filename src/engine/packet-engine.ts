@@ -6,43 +6,17 @@ import { buildPacketTooBig } from './packet-too-big.js';
 import type { QueuedPacket } from './packet-queue.js';
 import { fragmentSegment } from './segment-fragments.js';
 import { seqOffset } from './sequence.js';
-import { ACK, FIN, type Family, parseTcpSegment, RST, SYN, type TcpSegment } from './tcp-segment.js';
-import { ClientRateLimiter, type RateLimit } from '../util/rate-limiter.js';
+import { ACK, FIN, parseTcpSegment, RST, SYN, type TcpSegment } from './tcp-segment.js';
+import type { IpFamily } from '../packet/ip-family.js';
+import { ClientRateLimiter } from '../util/rate-limiter.js';
+import type { EngineSettings } from './engine-settings.js';
 import { type ConnectionEndpoints, connectionKey, modeOfRequest, TrackedConnection } from './tracked-connection.js';
-
-export interface EngineSettings {
-  readonly port: number;
-  /** Test MTU per family for /icmp (905 and 1280 by default). */
-  readonly icmpMtu: { readonly 4: number; readonly 6: number };
-  /** Largest fragment per family for /frag (576 and 1280 by default). */
-  readonly maxFragment: { readonly 4: number; readonly 6: number };
-  readonly icmpWindowMs: number;
-  readonly fragWindowMs: number;
-  readonly fragMaxRetransmissions: number;
-  readonly icmpRate: { readonly perClient: RateLimit; readonly global: RateLimit };
-  readonly fragmentRate: { readonly perClient: RateLimit; readonly global: RateLimit };
-  readonly maxConnections: number;
-  /** Connections are forgotten this long after their last packet (or after closing). */
-  readonly idleMs: number;
-}
-
-export const DEFAULT_ENGINE_SETTINGS: Omit<EngineSettings, 'port'> = {
-  icmpMtu: { 4: 905, 6: 1280 },
-  maxFragment: { 4: 576, 6: 1280 },
-  icmpWindowMs: 10_000,
-  fragWindowMs: 10_000,
-  fragMaxRetransmissions: 3,
-  icmpRate: { perClient: { perSecond: 50, burst: 100 }, global: { perSecond: 5000, burst: 10000 } },
-  fragmentRate: { perClient: { perSecond: 500, burst: 1000 }, global: { perSecond: 50000, burst: 100000 } },
-  maxConnections: 16384,
-  idleMs: 120_000,
-};
 
 /** A closed connection is kept this long for its last retransmissions and for the HTTP side still reading it. */
 const CLOSED_LINGER_MS = 10_000;
 
 /** Where crafted packets go: a raw socket on the host, a recorder in tests. */
-export type PacketSink = (family: Family, packet: Uint8Array, destination: string) => Promise<void>;
+export type PacketSink = (family: IpFamily, packet: Uint8Array, destination: string) => Promise<void>;
 
 export interface EngineCounters {
   packets: number;
@@ -216,7 +190,7 @@ export class PacketEngine {
       packet.drop();
       return;
     }
-    const fragments = fragmentSegment(s, this.settings.maxFragment[s.family], this.nextIdent());
+    const fragments = fragmentSegment(s, this.settings.fragmentSize[s.family], this.nextIdent());
     if (!fragments.ok) {
       this.counters.malformed++;
       this.lastMalformed = fragments.reason;
@@ -254,19 +228,15 @@ export class PacketEngine {
       }
     }
     this.connections.delete(key);
-    this.connections.set(key, new TrackedConnection(e.family, e.clientAddress, e.clientPort, e.serverAddress, e.serverPort, s.seq, s.mss ?? null, now));
+    this.connections.set(key, new TrackedConnection({ ...e, clientIsn: s.seq, clientMss: s.mss ?? null, openedAt: now }));
     this.counters.connectionsTracked++;
   }
 
   private classify(c: TrackedConnection, s: TcpSegment): void {
     c.mode = modeOfRequest(s.payload);
-    if (c.mode === 'icmp') c.icmp = new IcmpProbe({ testMtu: this.settings.icmpMtu[c.family], windowMs: this.settings.icmpWindowMs });
-    if (c.mode === 'frag') {
-      c.frag = new FragProbe({
-        maxRetransmissions: this.settings.fragMaxRetransmissions,
-        windowMs: this.settings.fragWindowMs,
-      });
-    }
+    const { settings } = this;
+    if (c.mode === 'icmp') c.icmp = new IcmpProbe({ icmpMtu: settings.icmpMtu[c.family], icmpWindowMs: settings.icmpWindowMs });
+    if (c.mode === 'frag') c.frag = new FragProbe({ fragMaxRetransmissions: settings.fragMaxRetransmissions, fragWindowMs: settings.fragWindowMs });
   }
 
   private signalPacketTooBig(c: TrackedConnection, probe: IcmpProbe, s: TcpSegment, started: number): void {
@@ -277,11 +247,11 @@ export class PacketEngine {
     }
     probe.noteSignal(true);
     this.counters.packetTooBigSent++;
-    const ptb = buildPacketTooBig(s, probe.settings.testMtu, this.nextIdent());
+    const ptb = buildPacketTooBig(s, probe.settings.icmpMtu, this.nextIdent());
     this.emit(s.family, ptb, c.clientAddress, started);
   }
 
-  private emit(family: Family, packet: Uint8Array, destination: string, measureFrom?: number): void {
+  private emit(family: IpFamily, packet: Uint8Array, destination: string, measureFrom?: number): void {
     this.sink(family, packet, destination).then(
       () => {
         if (measureFrom !== undefined) this.packetTooBigLatency.add(this.clock() - measureFrom);

@@ -7,11 +7,12 @@ import { joinRuleWords } from './iptables-rule-text.js';
 import type { CheckedQueueRuleSpec } from './queue-rule-spec.js';
 import { queueChainNames, type QueueRuleSet } from './queue-rule-sets.js';
 import { ownerComment, type RuleOwner } from '../host/rule-owner.js';
+import type { FamilyMap, IpFamily } from '../packet/ip-family.js';
 
 /** The largest packet without payload: IP header (IPv4 without options) plus a TCP header with 40 bytes of options. */
-const PURE_ACK_MAX: Readonly<Record<4 | 6, number>> = { 4: 20 + 60, 6: 40 + 60 };
+const PURE_ACK_MAX: FamilyMap<number> = { 4: 20 + 60, 6: 40 + 60 };
 
-export function installLines(spec: CheckedQueueRuleSpec, family: 4 | 6, owner: RuleOwner): string[] {
+export function installLines(spec: CheckedQueueRuleSpec, family: IpFamily, owner: RuleOwner): string[] {
   const chains = queueChainNames(spec.port);
   const signed = ['-m', 'comment', '--comment', ownerComment(owner)];
   // --queue-bypass: while no engine listens on the queue, the kernel lets packets through instead of dropping them.
@@ -35,7 +36,7 @@ export function installLines(spec: CheckedQueueRuleSpec, family: 4 | 6, owner: R
       joinRuleWords([
         '-A', chains.output, '-p', 'tcp', ...only('-s', a), '--sport', String(spec.port),
         // The engine's own injected packets carry the mark and must not come back to it.
-        '-m', 'mark', '!', '--mark', String(spec.bypassMark),
+        '-m', 'mark', '!', '--mark', String(spec.mark),
         ...signed, ...toQueue,
       ]),
     ),

@@ -4,6 +4,7 @@
  * command runs, so that a mistake is reported by name rather than as an obscure iptables failure halfway through.
  */
 import { isIP } from 'node:net';
+import type { FamilyMap, IpFamily } from '../packet/ip-family.js';
 
 export interface QueueRuleSpec {
   /** The service's own TCP port, 1..65535. */
@@ -11,8 +12,8 @@ export interface QueueRuleSpec {
   /** The netfilter queue the engine listens on, 0..65535. */
   readonly queueNum: number;
   /** SO_MARK of the engine's raw socket, 1..2^32-1 (0 is what every unmarked packet carries). */
-  readonly bypassMark: number;
-  readonly families: readonly (4 | 6)[];
+  readonly mark: number;
+  readonly families: readonly IpFamily[];
   /**
    * Queue only packets to (-d) and from (-s) these addresses, each in its own family's rules; every address when
    * absent. Each family in `families` needs at least one, so a family is never silently left unqueued.
@@ -24,10 +25,10 @@ export interface QueueRuleSpec {
 export interface CheckedQueueRuleSpec {
   readonly port: number;
   readonly queueNum: number;
-  readonly bypassMark: number;
-  readonly families: readonly (4 | 6)[];
+  readonly mark: number;
+  readonly families: readonly IpFamily[];
   /** Per family; undefined when the rules are for every address. */
-  readonly addresses: Readonly<Record<4 | 6, readonly string[]>> | undefined;
+  readonly addresses: FamilyMap<readonly string[]> | undefined;
 }
 
 export class QueueRuleSpecError extends Error {
@@ -53,9 +54,9 @@ function checkInteger(field: string, value: unknown, min: number, max: number): 
   return value;
 }
 
-function checkFamilies(value: unknown): (4 | 6)[] {
+function checkFamilies(value: unknown): IpFamily[] {
   if (!Array.isArray(value) || value.length === 0) throw new QueueRuleSpecError('families', value, 'a non-empty list of 4 and/or 6');
-  const families = new Set<4 | 6>();
+  const families = new Set<IpFamily>();
   for (const [i, f] of (value as unknown[]).entries()) {
     if (f !== 4 && f !== 6) throw new QueueRuleSpecError(`families[${i}]`, f, '4 or 6');
     families.add(f);
@@ -63,12 +64,12 @@ function checkFamilies(value: unknown): (4 | 6)[] {
   return [...families].sort((a, b) => a - b);
 }
 
-function checkAddresses(value: unknown, families: readonly (4 | 6)[]): Record<4 | 6, string[]> | undefined {
+function checkAddresses(value: unknown, families: readonly IpFamily[]): FamilyMap<string[]> | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || value.length === 0) {
     throw new QueueRuleSpecError('listenAddresses', value, 'a non-empty list of IP addresses (or left out for every address)');
   }
-  const byFamily: Record<4 | 6, string[]> = { 4: [], 6: [] };
+  const byFamily: FamilyMap<string[]> = { 4: [], 6: [] };
   for (const [i, a] of (value as unknown[]).entries()) {
     const field = `listenAddresses[${i}]`;
     // A zone index (fe80::1%eth0) is something ip6tables does not take.
@@ -89,8 +90,8 @@ function checkAddresses(value: unknown, families: readonly (4 | 6)[]): Record<4 
 export function validateQueueRuleSpec(spec: QueueRuleSpec): CheckedQueueRuleSpec {
   const port = checkInteger('port', spec.port, 1, 65535);
   const queueNum = checkInteger('queueNum', spec.queueNum, 0, 65535);
-  const bypassMark = checkInteger('bypassMark', spec.bypassMark, 1, 2 ** 32 - 1);
+  const mark = checkInteger('mark', spec.mark, 1, 2 ** 32 - 1);
   const families = checkFamilies(spec.families);
   const addresses = checkAddresses(spec.listenAddresses, families);
-  return { port, queueNum, bypassMark, families, addresses };
+  return { port, queueNum, mark, families, addresses };
 }

@@ -18,10 +18,10 @@ import {
   runXtables,
   runXtablesSync,
   XtablesCommandError,
-  type XtablesFamily,
   type XtablesProgram,
 } from '../host/xtables.js';
 import { errorMessage } from '../util/error-message.js';
+import { IP_FAMILIES, type IpFamily } from '../packet/ip-family.js';
 
 export type { QueueRuleSpec } from './queue-rule-spec.js';
 export { QueueRuleSpecError, validateQueueRuleSpec } from './queue-rule-spec.js';
@@ -30,7 +30,7 @@ export { XtablesCommandError } from '../host/xtables.js';
 
 /** A rule set whose owner is gone (or that names no owner at all). */
 export interface StaleQueueRules {
-  readonly family: 4 | 6;
+  readonly family: IpFamily;
   readonly port: number;
   /** The owner its comments name; null when no rule of the set is signed. */
   readonly pid: number | null;
@@ -49,8 +49,8 @@ export class QueueRulesInUseError extends Error {
 export interface InstalledQueueRules {
   readonly port: number;
   readonly queueNum: number;
-  readonly bypassMark: number;
-  readonly families: readonly (4 | 6)[];
+  readonly mark: number;
+  readonly families: readonly IpFamily[];
   readonly chains: QueueChainNames;
   readonly owner: RuleOwner;
   /** True when a set left by a process that no longer runs was removed to make room for this one. */
@@ -64,7 +64,6 @@ export interface InstalledQueueRules {
   removeSync(): void;
 }
 
-const BOTH_FAMILIES: readonly XtablesFamily[] = [4, 6];
 /** Tries of one change when the table keeps changing under it (other processes installing or removing). */
 const MAX_ATTEMPTS = 3;
 
@@ -72,7 +71,7 @@ function runningOwner(set: QueueRuleSet): RuleOwner | undefined {
   return set.owners.find(ownerIsRunning);
 }
 
-function staleEntry(set: QueueRuleSet, family: XtablesFamily): StaleQueueRules {
+function staleEntry(set: QueueRuleSet, family: IpFamily): StaleQueueRules {
   return { family, port: set.port, pid: set.owners[0]?.pid ?? null };
 }
 
@@ -80,7 +79,7 @@ function staleEntry(set: QueueRuleSet, family: XtablesFamily): StaleQueueRules {
  * Runs `change` on a fresh listing; if its batch is rejected and the table has changed since it looked, someone
  * else was changing it at the same moment: look again and retry. An unchanged table means the failure is real.
  */
-function* retryingOnRace<T>(family: XtablesFamily, change: (listing: string) => XtablesProgram<T>): XtablesProgram<T> {
+function* retryingOnRace<T>(family: IpFamily, change: (listing: string) => XtablesProgram<T>): XtablesProgram<T> {
   let listing = yield* listFilterTable(family);
   for (let attempt = 1; ; attempt++) {
     try {
@@ -94,7 +93,7 @@ function* retryingOnRace<T>(family: XtablesFamily, change: (listing: string) => 
   }
 }
 
-function* installFamily(spec: CheckedQueueRuleSpec, family: XtablesFamily, owner: RuleOwner): XtablesProgram<StaleQueueRules | undefined> {
+function* installFamily(spec: CheckedQueueRuleSpec, family: IpFamily, owner: RuleOwner): XtablesProgram<StaleQueueRules | undefined> {
   return yield* retryingOnRace(family, function* (listing) {
     const existing = findQueueRuleSet(listing, spec.port);
     const live = existing === undefined ? undefined : runningOwner(existing);
@@ -104,7 +103,7 @@ function* installFamily(spec: CheckedQueueRuleSpec, family: XtablesFamily, owner
   });
 }
 
-function* removeOwned(port: number, families: readonly XtablesFamily[], owner: RuleOwner): XtablesProgram<void> {
+function* removeOwned(port: number, families: readonly IpFamily[], owner: RuleOwner): XtablesProgram<void> {
   const failures: unknown[] = [];
   for (const family of families) {
     try {
@@ -123,7 +122,7 @@ function* removeOwned(port: number, families: readonly XtablesFamily[], owner: R
 }
 
 function* installAll(spec: CheckedQueueRuleSpec, owner: RuleOwner): XtablesProgram<StaleQueueRules[]> {
-  const installed: XtablesFamily[] = [];
+  const installed: IpFamily[] = [];
   const replaced: StaleQueueRules[] = [];
   try {
     for (const family of spec.families) {
@@ -163,11 +162,11 @@ class InstalledQueueRuleSet implements InstalledQueueRules {
     return this.spec.queueNum;
   }
 
-  get bypassMark(): number {
-    return this.spec.bypassMark;
+  get mark(): number {
+    return this.spec.mark;
   }
 
-  get families(): readonly (4 | 6)[] {
+  get families(): readonly IpFamily[] {
     return this.spec.families;
   }
 
@@ -208,7 +207,7 @@ export async function installQueueRules(spec: QueueRuleSpec): Promise<InstalledQ
 
 function* findStale(): XtablesProgram<StaleQueueRules[]> {
   const stale: StaleQueueRules[] = [];
-  for (const family of BOTH_FAMILIES) {
+  for (const family of IP_FAMILIES) {
     const listing = yield* listFilterTable(family);
     for (const set of listQueueRuleSets(listing)) if (runningOwner(set) === undefined) stale.push(staleEntry(set, family));
   }
@@ -217,7 +216,7 @@ function* findStale(): XtablesProgram<StaleQueueRules[]> {
 
 function* removeStale(): XtablesProgram<StaleQueueRules[]> {
   const removed: StaleQueueRules[] = [];
-  for (const family of BOTH_FAMILIES) {
+  for (const family of IP_FAMILIES) {
     const gone = yield* retryingOnRace(family, function* (listing) {
       const stale = listQueueRuleSets(listing).filter((s) => runningOwner(s) === undefined);
       yield* restoreFilterTable(family, stale.flatMap(removalLines));

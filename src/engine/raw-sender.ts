@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { Family } from './tcp-segment.js';
+import type { IpFamily } from '../packet/ip-family.js';
 import { errorMessage } from '../util/error-message.js';
 
 /** The binding under raw-socket's queueing wrapper: its send() calls sendto(2) at once and the callback before returning. */
@@ -58,7 +58,7 @@ export class RawSender {
    * unless the send buffer is full): raw-socket's own send() would wait for the next turn of the event loop, and a
    * Packet Too Big is worth most when it leaves right behind the packet it answers. Rejects with the kernel's error.
    */
-  send(family: Family, packet: Uint8Array, destination: string): Promise<void> {
+  send(family: IpFamily, packet: Uint8Array, destination: string): Promise<void> {
     const socket = family === 4 ? this.v4 : this.v6;
     const buffer = Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
     try {

@@ -6,15 +6,14 @@ import { type Ipv6ExtHeaderRepr, ipv6ExtHeaderLength, walkIpv6Extensions } from 
 import { type DecodeError, fail, ok, type Decoded } from '../packet/result.js';
 import { TcpPacket, TcpFlag } from '../packet/tcp.js';
 import { parseTcpOptions } from '../packet/tcp-options.js';
-
-export type Family = 4 | 6;
+import type { IpFamily } from '../packet/ip-family.js';
 
 /**
  * What the engine needs to know of one queued IP packet carrying TCP: addresses, ports, sequence space, sizes and
  * the few options that matter. `bytes` is the whole packet as the kernel queued it (a view, not a copy).
  */
 export interface TcpSegment {
-  readonly family: Family;
+  readonly family: IpFamily;
   readonly bytes: Uint8Array;
   readonly src: string;
   readonly dst: string;

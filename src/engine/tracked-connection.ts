@@ -1,12 +1,12 @@
 import type { FragProbe } from './frag-probe.js';
 import type { IcmpProbe } from './icmp-probe.js';
-import type { Family } from './tcp-segment.js';
+import type { IpFamily } from '../packet/ip-family.js';
 
 /** What the client asked for, read from the request line of its first data segment. */
 export type ConnectionMode = 'pending' | 'icmp' | 'frag' | 'other';
 
 export interface ConnectionEndpoints {
-  readonly family: Family;
+  readonly family: IpFamily;
   readonly clientAddress: string;
   readonly clientPort: number;
   readonly serverAddress: string;
@@ -17,9 +17,24 @@ export function connectionKey(e: ConnectionEndpoints): string {
   return `${e.clientAddress}|${e.clientPort}|${e.serverAddress}|${e.serverPort}`;
 }
 
+/** What the engine knows of a connection when it sees the client's SYN. */
+export interface ConnectionOpening extends ConnectionEndpoints {
+  readonly clientIsn: number;
+  readonly clientMss: number | null;
+  readonly openedAt: number;
+}
+
 /** One TCP connection to the service as the engine sees it from both directions. */
-export class TrackedConnection implements ConnectionEndpoints {
+export class TrackedConnection implements ConnectionOpening {
   readonly key: string;
+  readonly family: IpFamily;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  readonly serverAddress: string;
+  readonly serverPort: number;
+  readonly clientIsn: number;
+  readonly clientMss: number | null;
+  readonly openedAt: number;
   serverIsn: number | undefined;
   /** The client acknowledged our SYN-ACK: only now may the engine send ICMP or fragments for this connection. */
   established = false;
@@ -33,18 +48,17 @@ export class TrackedConnection implements ConnectionEndpoints {
   icmp: IcmpProbe | undefined;
   frag: FragProbe | undefined;
 
-  constructor(
-    readonly family: Family,
-    readonly clientAddress: string,
-    readonly clientPort: number,
-    readonly serverAddress: string,
-    readonly serverPort: number,
-    readonly clientIsn: number,
-    readonly clientMss: number | null,
-    readonly openedAt: number,
-  ) {
-    this.key = connectionKey(this);
-    this.lastSeenAt = openedAt;
+  constructor(opening: ConnectionOpening) {
+    this.family = opening.family;
+    this.clientAddress = opening.clientAddress;
+    this.clientPort = opening.clientPort;
+    this.serverAddress = opening.serverAddress;
+    this.serverPort = opening.serverPort;
+    this.clientIsn = opening.clientIsn;
+    this.clientMss = opening.clientMss;
+    this.openedAt = opening.openedAt;
+    this.key = connectionKey(opening);
+    this.lastSeenAt = opening.openedAt;
   }
 }
 

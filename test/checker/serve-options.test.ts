@@ -1,18 +1,26 @@
 import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { parseServeOptions, SERVE_HELP, ServeOptionError, type ServeOptions } from '../../src/checker/serve-options.js';
+import {
+  DEFAULT_SERVE_OPTIONS,
+  DEFAULT_STORE_PATH_TEXT,
+  defaultStorePath,
+  ROOT_STORE_PATH,
+  type ServeOptions,
+} from '../../src/checker/serve-options.js';
+import { commandHelp, parseInvocation, runCommand, UsageError } from '../../src/cli/command.js';
+import { SERVE_OPTIONS, serveCommand, serveOptionsFrom } from '../../src/cli/serve-command.js';
+import { DEFAULT_ENGINE_SETTINGS } from '../../src/engine/engine-settings.js';
 
 function parse(argv: readonly string[]): ServeOptions {
-  const o = parseServeOptions(argv);
-  assert.ok(o !== undefined, 'not --help');
-  return o;
+  return serveOptionsFrom(parseInvocation(serveCommand, argv).values);
 }
 
 function rejects(argv: readonly string[], ...mentions: readonly string[]): void {
   assert.throws(
-    () => parseServeOptions(argv),
+    () => parse(argv),
     (err: unknown) => {
-      assert.ok(err instanceof ServeOptionError, `a ServeOptionError, got ${String(err)}`);
+      assert.ok(err instanceof UsageError, `a UsageError, got ${String(err)}`);
       for (const m of mentions) assert.ok(err.message.includes(m), `"${err.message}" mentions ${m}`);
       return true;
     },
@@ -20,20 +28,55 @@ function rejects(argv: readonly string[], ...mentions: readonly string[]): void 
   );
 }
 
-describe('parseServeOptions', () => {
+/** Each option of the help text and what its "(default: ...)" says, the description wrapped lines included. */
+function helpDefaults(help: string): Map<string, string | undefined> {
+  const out = new Map<string, string | undefined>();
+  let flag: string | undefined;
+  let text = '';
+  const flush = (): void => {
+    if (flag !== undefined) out.set(flag, /\(default: (.*)\)$/.exec(text)?.[1]);
+    flag = undefined;
+  };
+  for (const line of help.split('\n')) {
+    const label = /^ +(?:-\w, )?--([a-z0-9-]+)(?: [A-Z.,:]+)? *(.*)$/.exec(line);
+    if (label !== null) {
+      flush();
+      flag = label[1];
+      text = label[2] ?? '';
+    } else if (flag !== undefined && /^ {8,}\S/.test(line)) {
+      text += ` ${line.trim()}`;
+    } else {
+      flush();
+    }
+  }
+  flush();
+  return out;
+}
+
+/** The leaf paths where two option sets differ (arrays compared whole). */
+function changedPaths(a: unknown, b: unknown, path = ''): string[] {
+  if (typeof a === 'object' && a !== null && !Array.isArray(a) && typeof b === 'object' && b !== null && !Array.isArray(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => changedPaths((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path === '' ? k : `${path}.${k}`));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [path];
+}
+
+describe('mtuscope serve options', () => {
   it('defaults', () => {
     assert.deepEqual(parse([]), {
       listen: ['0.0.0.0', '::'],
       listenIsDefault: true,
       port: 8080,
+      testBaseUrl: { 4: undefined, 6: undefined },
       icmpMtu: { 4: 905, 6: 1280 },
       fragmentSize: { 4: 576, 6: 1280 },
-      windowMs: 10_000,
+      icmpWindowMs: 10_000,
       fragWindowMs: 10_000,
       reactionWindowMs: 2000,
-      fragRetransmissions: 3,
+      fragMaxRetransmissions: 3,
       fragResponseBytes: 8192,
-      storePath: 'data/results.sqlite',
+      storePath: defaultStorePath(),
       truncateAddresses: false,
       testRate: { perClient: { perSecond: 30 / 60, burst: 10 }, global: { perSecond: 200, burst: 400 } },
       icmpRate: { perClient: { perSecond: 50, burst: 100 }, global: { perSecond: 5000, burst: 10_000 } },
@@ -43,14 +86,81 @@ describe('parseServeOptions', () => {
       idleTimeoutMs: 30_000,
       queueNum: 8080,
       mark: 0x6d74,
-      ipv4Url: undefined,
-      ipv6Url: undefined,
+      maxConnections: 16384,
+      idleMs: 120_000,
     });
   });
 
-  it('the defaults are the ones the help text promises', () => {
-    for (const promise of ['default 8080', 'default 905', 'default 1280', 'default 576', 'default 10)', 'default 2)', 'default 3)', 'default 8192', 'default data/results.sqlite', 'default 30)', 'default 200)', 'default 50)', 'default 5000)', 'default 500)', 'default 50000)', 'default 256)', 'default 1048576)', 'default 0x6d74)']) {
-      assert.ok(SERVE_HELP.includes(promise), promise);
+  it('without flags every setting is the settings modules\' default', () => {
+    const { listenIsDefault, storePath, queueNum, ...rest } = parse([]);
+    assert.deepEqual(rest, DEFAULT_SERVE_OPTIONS);
+    assert.deepEqual({ listenIsDefault, storePath, queueNum }, { listenIsDefault: true, storePath: defaultStorePath(), queueNum: DEFAULT_SERVE_OPTIONS.port });
+    for (const [key, value] of Object.entries(DEFAULT_ENGINE_SETTINGS)) assert.deepEqual(DEFAULT_SERVE_OPTIONS[key as keyof typeof DEFAULT_ENGINE_SETTINGS], value, key);
+  });
+
+  it('--help shows each default as the code holds it: the value it shows, given as the flag, changes nothing', () => {
+    const shown = helpDefaults(commandHelp(serveCommand));
+    assert.deepEqual([...shown.keys()].sort(), [...Object.keys(SERVE_OPTIONS), 'help'].sort(), 'every option is in the help');
+    const defaults = parse([]);
+    for (const [flag, spec] of Object.entries(SERVE_OPTIONS)) {
+      if (spec.type === 'boolean') {
+        assert.equal(shown.get(flag), undefined, flag);
+        continue;
+      }
+      const text = shown.get(flag);
+      assert.ok(text !== undefined, `--${flag} shows its default`);
+      if (!('default' in spec)) continue;
+      assert.deepEqual(parse([`--${flag}`, text]), defaults, `--${flag} ${text} is the default`);
+      // And a value that is not the default does change something, so the comparison above can fail.
+      const other = spec.unit === 'seconds' ? String(Number(text) + 1) : String(spec.range.min === Number(text) ? spec.range.min + 1 : spec.range.min);
+      assert.notDeepEqual(parse([`--${flag}`, other]), defaults, `--${flag} ${other}`);
+    }
+    // The defaults given in words.
+    assert.equal(shown.get('listen'), DEFAULT_SERVE_OPTIONS.listen.join(' and '));
+    assert.deepEqual(parse(DEFAULT_SERVE_OPTIONS.listen.flatMap((a) => ['--listen', a])), { ...defaults, listenIsDefault: false });
+    assert.equal(shown.get('queue-num'), 'the port');
+    assert.equal(parse(['--port', '9123']).queueNum, 9123);
+    assert.equal(shown.get('ipv4-url'), 'the address the page was loaded from');
+    assert.equal(shown.get('ipv6-url'), 'the address the page was loaded from');
+    assert.deepEqual(defaults.testBaseUrl, { 4: undefined, 6: undefined });
+    assert.equal(shown.get('store'), DEFAULT_STORE_PATH_TEXT);
+  });
+
+  it('each flag changes the setting it names, and nothing else', () => {
+    const cases: Record<keyof typeof SERVE_OPTIONS, readonly [readonly string[], ...(keyof ServeOptions | `${keyof ServeOptions}.${string}`)[]]> = {
+      listen: [['10.0.0.1'], 'listen', 'listenIsDefault'],
+      port: [['9000'], 'port', 'queueNum'],
+      'ipv4-url': [['http://192.0.2.1:9000'], 'testBaseUrl.4'],
+      'ipv6-url': [['http://[2001:db8::1]:9000'], 'testBaseUrl.6'],
+      'ipv4-mtu': [['1000'], 'icmpMtu.4'],
+      'ipv6-mtu': [['1400'], 'icmpMtu.6'],
+      'ipv4-fragment-size': [['600'], 'fragmentSize.4'],
+      'ipv6-fragment-size': [['1400'], 'fragmentSize.6'],
+      window: [['5'], 'icmpWindowMs'],
+      'frag-window': [['5'], 'fragWindowMs'],
+      'reaction-window': [['5'], 'reactionWindowMs'],
+      'frag-retransmissions': [['5'], 'fragMaxRetransmissions'],
+      'frag-response-bytes': [['5000'], 'fragResponseBytes'],
+      store: [['/tmp/x.sqlite'], 'storePath'],
+      'truncate-addresses': [[], 'truncateAddresses'],
+      'tests-per-client': [['600'], 'testRate.perClient'],
+      'tests-global': [['7'], 'testRate.global'],
+      'icmp-per-client': [['11'], 'icmpRate.perClient'],
+      'icmp-global': [['13'], 'icmpRate.global'],
+      'fragments-per-client': [['17'], 'fragmentRate.perClient'],
+      'fragments-global': [['19'], 'fragmentRate.global'],
+      'max-concurrent': [['23'], 'maxConcurrentTests'],
+      'max-body': [['65536'], 'maxBodyBytes'],
+      'idle-timeout': [['60'], 'idleTimeoutMs'],
+      'queue-num': [['77'], 'queueNum'],
+      mark: [['0x10'], 'mark'],
+    };
+    const defaults = parse([]);
+    for (const [flag, [values, ...settings]] of Object.entries(cases)) {
+      const changed = changedPaths(defaults, parse([`--${flag}`, ...values]));
+      const under = (path: string, setting: string): boolean => path === setting || path.startsWith(`${setting}.`);
+      for (const path of changed) assert.ok(settings.some((s) => under(path, s)), `--${flag} changed ${path}, not one of ${settings.join(', ')}`);
+      for (const s of settings) assert.ok(changed.some((path) => under(path, s)), `--${flag} changed ${s}`);
     }
   });
 
@@ -88,12 +198,13 @@ describe('parseServeOptions', () => {
       listen: ['10.0.0.1', 'fd00::1'],
       listenIsDefault: false,
       port: 9000,
+      testBaseUrl: { 4: 'http://192.0.2.1:9000', 6: 'https://[2001:db8::1]' },
       icmpMtu: { 4: 1000, 6: 1400 },
       fragmentSize: { 4: 68, 6: 1500 },
-      windowMs: 5000,
+      icmpWindowMs: 5000,
       fragWindowMs: 2500,
       reactionWindowMs: 500,
-      fragRetransmissions: 5,
+      fragMaxRetransmissions: 5,
       fragResponseBytes: 4096,
       storePath: '/tmp/x.sqlite',
       truncateAddresses: true,
@@ -105,8 +216,8 @@ describe('parseServeOptions', () => {
       idleTimeoutMs: 60_000,
       queueNum: 77,
       mark: 16,
-      ipv4Url: 'http://192.0.2.1:9000',
-      ipv6Url: 'https://[2001:db8::1]',
+      maxConnections: 16384,
+      idleMs: 120_000,
     });
   });
 
@@ -117,9 +228,9 @@ describe('parseServeOptions', () => {
 
   it('the range ends are accepted', () => {
     const lo = parse(['--port', '1', '--ipv4-mtu', '576', '--ipv6-mtu', '1280', '--window', '1', '--reaction-window', '0.01', '--mark', '1']);
-    assert.deepEqual([lo.port, lo.icmpMtu[4], lo.icmpMtu[6], lo.windowMs, lo.reactionWindowMs, lo.mark], [1, 576, 1280, 1000, 10, 1]);
+    assert.deepEqual([lo.port, lo.icmpMtu[4], lo.icmpMtu[6], lo.icmpWindowMs, lo.reactionWindowMs, lo.mark], [1, 576, 1280, 1000, 10, 1]);
     const hi = parse(['--port', '65535', '--ipv4-mtu', '9000', '--window', '600', '--mark', '0xffffffff', '--idle-timeout', '3600']);
-    assert.deepEqual([hi.port, hi.icmpMtu[4], hi.windowMs, hi.mark, hi.idleTimeoutMs], [65_535, 9000, 600_000, 0xffff_ffff, 3_600_000]);
+    assert.deepEqual([hi.port, hi.icmpMtu[4], hi.icmpWindowMs, hi.mark, hi.idleTimeoutMs], [65_535, 9000, 600_000, 0xffff_ffff, 3_600_000]);
   });
 
   const bad: [string, string][] = [
@@ -165,7 +276,7 @@ describe('parseServeOptions', () => {
   for (const [flag, value] of bad) {
     it(`${flag} ${JSON.stringify(value)} is refused naming the flag and the value`, () => {
       // --flag=value: parseArgs reads "--port -1" as a flag without its value.
-      rejects([`${flag}=${value}`], flag, `"${value}"`);
+      rejects([`${flag}=${value}`], `${flag}: "${value}" is not`);
     });
   }
 
@@ -176,9 +287,30 @@ describe('parseServeOptions', () => {
     rejects(['--port', '-1'], '--port');
   });
 
-  it('--help and -h mean help, whatever else is given', () => {
-    assert.equal(parseServeOptions(['--help']), undefined);
-    assert.equal(parseServeOptions(['-h']), undefined);
-    assert.equal(parseServeOptions(['--port', '99999', '--help']), undefined);
+  it('--help and -h mean help, whatever else is given', async () => {
+    for (const argv of [['--help'], ['-h'], ['--port', '99999', '--help']]) {
+      const out = new PassThrough();
+      let text = '';
+      out.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      assert.equal(await runCommand(serveCommand, argv, out), 0, argv.join(' '));
+      assert.equal(text, commandHelp(serveCommand));
+      assert.match(text, /^Usage: mtuscope serve \[options\]\n/);
+    }
+  });
+
+  it('the help lists the options under their groups, in order', () => {
+    const headings = commandHelp(serveCommand)
+      .split('\n')
+      .filter((l) => /^[A-Z][a-z]+:$/.test(l));
+    assert.deepEqual(headings, ['Options:', 'Listening:', 'Tests:', 'Results:', 'Limits:', 'Engine:']);
+  });
+
+  it('the default store does not depend on the current directory', () => {
+    assert.equal(defaultStorePath(0, {}, '/root'), ROOT_STORE_PATH);
+    assert.equal(ROOT_STORE_PATH, '/var/lib/mtuscope/results.sqlite');
+    assert.equal(defaultStorePath(1000, { XDG_STATE_HOME: '/home/u/state' }, '/home/u'), '/home/u/state/mtuscope/results.sqlite');
+    assert.equal(defaultStorePath(1000, {}, '/home/u'), '/home/u/.local/state/mtuscope/results.sqlite');
+    // A relative XDG_STATE_HOME is invalid (XDG Base Directory spec) and would depend on the current directory.
+    assert.equal(defaultStorePath(1000, { XDG_STATE_HOME: 'state' }, '/home/u'), '/home/u/.local/state/mtuscope/results.sqlite');
   });
 });

@@ -3,10 +3,11 @@
  * records what the engine sends, and a clock the test moves by hand. Plus a client/server pair of TCP endpoints
  * that speak through it with real packet bytes.
  */
-import { DEFAULT_ENGINE_SETTINGS, type EngineSettings, PacketEngine } from '../../src/engine/packet-engine.js';
+import { DEFAULT_ENGINE_SETTINGS, type EngineSettings } from '../../src/engine/engine-settings.js';
+import { PacketEngine } from '../../src/engine/packet-engine.js';
 import type { QueuedPacket, QueueHook } from '../../src/engine/packet-queue.js';
-import type { Family } from '../../src/engine/tcp-segment.js';
 import type { TrackedConnection } from '../../src/engine/tracked-connection.js';
+import type { IpFamily } from '../../src/packet/ip-family.js';
 import type { TcpOption } from '../../src/packet/tcp-options.js';
 import { ACK, ascii, PSH, SYN, tcpPacket } from './engine-packets.js';
 
@@ -38,7 +39,7 @@ export class FakePacket implements QueuedPacket {
 }
 
 export interface SentPacket {
-  readonly family: Family;
+  readonly family: IpFamily;
   readonly packet: Uint8Array;
   readonly destination: string;
 }
@@ -81,7 +82,7 @@ export class EngineHarness {
 }
 
 export interface ConnectionOptions {
-  readonly family?: Family;
+  readonly family?: IpFamily;
   readonly client?: string;
   readonly clientPort?: number;
   readonly clientIsn?: number;
@@ -96,7 +97,7 @@ let nextPort = 40_000;
  * byte); the sequence numbers are ISN + 1 + offset, wrapping at 2^32.
  */
 export class TestConnection {
-  readonly family: Family;
+  readonly family: IpFamily;
   readonly client: string;
   readonly server: string;
   readonly clientPort: number;
@@ -117,7 +118,7 @@ export class TestConnection {
     this.mss = o.mss;
   }
 
-  get endpoints(): { family: Family; clientAddress: string; clientPort: number; serverAddress: string; serverPort: number } {
+  get endpoints(): { family: IpFamily; clientAddress: string; clientPort: number; serverAddress: string; serverPort: number } {
     return { family: this.family, clientAddress: this.client, clientPort: this.clientPort, serverAddress: this.server, serverPort: SERVER_PORT };
   }
 

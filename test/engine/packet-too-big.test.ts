@@ -13,6 +13,7 @@ import { buildPacketTooBig, IPV4_ICMP_ERROR_LIMIT, IPV6_ICMP_ERROR_LIMIT } from 
 import { fragmentSegment } from '../../src/engine/segment-fragments.js';
 import { parseTcpSegment, type TcpSegment } from '../../src/engine/tcp-segment.js';
 import { bytesEqual } from '../../src/packet/bytes.js';
+import type { IpFamily } from '../../src/packet/ip-family.js';
 import { LinkType } from '../../src/packet/link-type.js';
 import { tsharkFields } from '../support/tshark.js';
 import { ACK, filler, PSH, tcpPacket } from './engine-packets.js';
@@ -23,7 +24,7 @@ const CLIENT6 = 'fd00::2';
 const SERVER6 = 'fd00::1';
 
 /** A client→server data segment of `ipLength` bytes on the wire (IPv4 DF set). */
-function clientSegment(family: 4 | 6, ipLength: number): TcpSegment {
+function clientSegment(family: IpFamily, ipLength: number): TcpSegment {
   const headers = family === 4 ? 40 : 60;
   const bytes = tcpPacket({
     src: family === 4 ? CLIENT4 : CLIENT6,
@@ -45,7 +46,7 @@ function segmentOf(bytes: Uint8Array): TcpSegment {
 }
 
 /** A server→client segment with Linux's timestamp option (32-byte TCP header). */
-function serverSegment(family: 4 | 6, payloadLength: number): TcpSegment {
+function serverSegment(family: IpFamily, payloadLength: number): TcpSegment {
   return segmentOf(
     tcpPacket({
       src: family === 4 ? SERVER4 : SERVER6,

@@ -5,9 +5,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { QueueRuleSpecError, validateQueueRuleSpec, type QueueRuleSpec } from '../../src/engine/queue-rules.js';
+import type { IpFamily } from '../../src/packet/ip-family.js';
+import { needsRoot } from '../support/root.js';
 
-const isRoot = process.getuid?.() === 0;
-const needsRoot = { skip: isRoot ? false : 'needs root for network namespaces and iptables', timeout: 60_000 };
+const asRoot = { ...needsRoot('for network namespaces and iptables'), timeout: 60_000 };
 const DRIVER = fileURLToPath(new URL('./queue-rule-driver.js', import.meta.url));
 
 const TRANSFER_BYTES = 256 * 1024;
@@ -157,7 +158,7 @@ class TestNamespace {
   }
 
   /** The filter table as iptables-save prints it, without its dated comment lines and with counters zeroed. */
-  async filterTable(family: 4 | 6): Promise<string[]> {
+  async filterTable(family: IpFamily): Promise<string[]> {
     const out = await this.exec([family === 4 ? 'iptables-save' : 'ip6tables-save', '-t', 'filter']);
     return out
       .split('\n')
@@ -169,7 +170,7 @@ class TestNamespace {
     return { 4: await this.filterTable(4), 6: await this.filterTable(6) };
   }
 
-  async restore(family: 4 | 6, lines: readonly string[]): Promise<void> {
+  async restore(family: IpFamily, lines: readonly string[]): Promise<void> {
     await this.exec([family === 4 ? 'iptables-restore' : 'ip6tables-restore', '-w', '--noflush'], ['*filter', ...lines, 'COMMIT', ''].join('\n'));
   }
 
@@ -216,7 +217,7 @@ interface Expected {
 }
 
 /** The lines one family's set adds to `iptables-save -t filter`, sorted. */
-function expectedLines(e: Expected, family: 4 | 6): string[] {
+function expectedLines(e: Expected, family: IpFamily): string[] {
   const signed = `-m comment --comment "mtuscope pid=${e.pid} start=${e.start}"`;
   const toQueue = `-j NFQUEUE --queue-num ${e.queueNum} --queue-bypass`;
   const addresses = e.addresses ?? [undefined];
@@ -248,7 +249,7 @@ function minus(a: readonly string[], b: readonly string[]): string[] {
 }
 
 /** `after` is `before` plus exactly `expected` (in any place), nothing taken away. */
-function assertAdded(before: readonly string[], after: readonly string[], expected: readonly string[], family: 4 | 6): void {
+function assertAdded(before: readonly string[], after: readonly string[], expected: readonly string[], family: IpFamily): void {
   assert.deepEqual(minus(after, before).sort(), [...expected].sort(), `IPv${family}: what the install added`);
   assert.deepEqual(minus(before, after), [], `IPv${family}: what the install took away`);
 }
@@ -264,7 +265,7 @@ async function installed(driver: Driver): Promise<Event> {
 }
 
 describe('validateQueueRuleSpec', () => {
-  const good: QueueRuleSpec = { port: 8080, queueNum: 0, bypassMark: 1, families: [4, 6] };
+  const good: QueueRuleSpec = { port: 8080, queueNum: 0, mark: 1, families: [4, 6] };
   const cases: readonly [string, Partial<Record<keyof QueueRuleSpec, unknown>>, string, string][] = [
     ['port 0', { port: 0 }, 'port', '0'],
     ['port 65536', { port: 65536 }, 'port', '65536'],
@@ -272,9 +273,9 @@ describe('validateQueueRuleSpec', () => {
     ['a port as a string', { port: '80' }, 'port', '"80"'],
     ['queueNum -1', { queueNum: -1 }, 'queueNum', '-1'],
     ['queueNum 65536', { queueNum: 65536 }, 'queueNum', '65536'],
-    ['mark 0', { bypassMark: 0 }, 'bypassMark', '0'],
-    ['mark 2^32', { bypassMark: 2 ** 32 }, 'bypassMark', '4294967296'],
-    ['mark NaN', { bypassMark: Number.NaN }, 'bypassMark', 'NaN'],
+    ['mark 0', { mark: 0 }, 'mark', '0'],
+    ['mark 2^32', { mark: 2 ** 32 }, 'mark', '4294967296'],
+    ['mark NaN', { mark: Number.NaN }, 'mark', 'NaN'],
     ['no families', { families: [] }, 'families', '[]'],
     ['family 5', { families: [4, 5] }, 'families[1]', '5'],
     ['an address that is none', { listenAddresses: ['10.0.0.300'] }, 'listenAddresses[0]', '"10.0.0.300"'],
@@ -302,20 +303,20 @@ describe('validateQueueRuleSpec', () => {
     const checked = validateQueueRuleSpec({
       port: 65535,
       queueNum: 65535,
-      bypassMark: 2 ** 32 - 1,
+      mark: 2 ** 32 - 1,
       families: [6, 4, 6],
       listenAddresses: ['fd00::1', '10.0.0.1', '10.0.0.1', '127.0.0.1'],
     });
-    assert.deepEqual(checked, { port: 65535, queueNum: 65535, bypassMark: 2 ** 32 - 1, families: [4, 6], addresses: { 4: ['10.0.0.1', '127.0.0.1'], 6: ['fd00::1'] } });
-    assert.equal(validateQueueRuleSpec({ port: 1, queueNum: 0, bypassMark: 1, families: [4] }).addresses, undefined);
+    assert.deepEqual(checked, { port: 65535, queueNum: 65535, mark: 2 ** 32 - 1, families: [4, 6], addresses: { 4: ['10.0.0.1', '127.0.0.1'], 6: ['fd00::1'] } });
+    assert.equal(validateQueueRuleSpec({ port: 1, queueNum: 0, mark: 1, families: [4] }).addresses, undefined);
   });
 });
 
 describe('queue rules in a network namespace', () => {
-  it('install puts exactly the expected rules first in INPUT and OUTPUT of both families; remove() takes exactly them away, and again', needsRoot, async () => {
+  it('install puts exactly the expected rules first in INPUT and OUTPUT of both families; remove() takes exactly them away, and again', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
-      const driver = ns.hold({ port: 8080, queueNum: 7, bypassMark: 42, families: [4, 6] });
+      const driver = ns.hold({ port: 8080, queueNum: 7, mark: 42, families: [4, 6] });
       const e = await installed(driver);
       assert.equal(e.replacedStale, false);
       assert.deepEqual(e.chains, { input: 'MTUSCOPE-IN-8080', output: 'MTUSCOPE-OUT-8080' });
@@ -337,10 +338,10 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('listenAddresses restrict each family to its own addresses; removeSync() takes the rules away', needsRoot, async () => {
+  it('listenAddresses restrict each family to its own addresses; removeSync() takes the rules away', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
-      const driver = ns.hold({ port: 443, queueNum: 0, bypassMark: 2 ** 32 - 1, families: [4, 6], listenAddresses: ['127.0.0.1', '10.9.8.7', '::1'] });
+      const driver = ns.hold({ port: 443, queueNum: 0, mark: 2 ** 32 - 1, families: [4, 6], listenAddresses: ['127.0.0.1', '10.9.8.7', '::1'] });
       await installed(driver);
       const owner = { pid: driver.pid, start: startTimeOf(driver.pid) };
       const after = await ns.bothTables();
@@ -353,17 +354,17 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('a set left by an owner killed with SIGKILL is found stale and replaced by the next install', needsRoot, async () => {
+  it('a set left by an owner killed with SIGKILL is found stale and replaced by the next install', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
-      const spec = { port: 8081, queueNum: 3, bypassMark: 0x100, families: [4, 6] } as const;
+      const spec = { port: 8081, queueNum: 3, mark: 0x100, families: [4, 6] } as const;
       const first = ns.hold(spec);
       await installed(first);
       const firstOwner = { pid: first.pid, start: startTimeOf(first.pid) };
       first.kill('SIGKILL');
       assert.deepEqual(await first.exited, { code: null, signal: 'SIGKILL' });
       const left = await ns.bothTables();
-      for (const family of [4, 6] as const) assertAdded(before[family], left[family], expectedLines({ ...spec, mark: spec.bypassMark, ...firstOwner }, family), family);
+      for (const family of [4, 6] as const) assertAdded(before[family], left[family], expectedLines({ ...spec, ...firstOwner }, family), family);
 
       const finder = ns.driver(['find-stale']);
       assert.deepEqual((await finder.expect('stale')).stale, [
@@ -380,14 +381,14 @@ describe('queue rules in a network namespace', () => {
       ]);
       const secondOwner = { pid: second.pid, start: startTimeOf(second.pid) };
       const now = await ns.bothTables();
-      for (const family of [4, 6] as const) assertAdded(before[family], now[family], expectedLines({ ...spec, mark: spec.bypassMark, ...secondOwner }, family), family);
+      for (const family of [4, 6] as const) assertAdded(before[family], now[family], expectedLines({ ...spec, ...secondOwner }, family), family);
       second.send('exit');
       assert.deepEqual(await second.exited, { code: 0, signal: null });
       assert.deepEqual(await ns.bothTables(), before);
     });
   });
 
-  it('a set signed with a live pid but another start time is stale, as is an unsigned one; removeStaleQueueRules spares a live set', needsRoot, async () => {
+  it('a set signed with a live pid but another start time is stale, as is an unsigned one; removeStaleQueueRules spares a live set', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
       // This test process is alive, but did not start at tick 1: a reused pid.
@@ -402,7 +403,7 @@ describe('queue rules in a network namespace', () => {
       // Unsigned, with a jump whose comment only survives removal if it is read and quoted back exactly.
       await ns.restore(6, ['-N MTUSCOPE-IN-8083', '-I INPUT 1 -m comment --comment "say \\"hi\\" \\\\ there" -j MTUSCOPE-IN-8083']);
       const beforeLive = await ns.bothTables();
-      const live = ns.hold({ port: 8084, queueNum: 2, bypassMark: 5, families: [4, 6] });
+      const live = ns.hold({ port: 8084, queueNum: 2, mark: 5, families: [4, 6] });
       await installed(live);
       const withLive = await ns.bothTables();
 
@@ -425,7 +426,7 @@ describe('queue rules in a network namespace', () => {
 
       // The same reused-pid set, met by an install for its port, is replaced.
       await ns.restore(4, ['-N MTUSCOPE-IN-8082', `-A MTUSCOPE-IN-8082 -p tcp --dport 8082 ${reused} -j NFQUEUE --queue-num 1`, `-I INPUT 1 ${reused} -j MTUSCOPE-IN-8082`]);
-      const replacing = ns.hold({ port: 8082, queueNum: 1, bypassMark: 9, families: [4] });
+      const replacing = ns.hold({ port: 8082, queueNum: 1, mark: 9, families: [4] });
       const e = await installed(replacing);
       assert.deepEqual(e.replaced, [{ family: 4, port: 8082, pid: process.pid }]);
       const replacedOwner = { pid: replacing.pid, start: startTimeOf(replacing.pid) };
@@ -433,9 +434,9 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('a live owner keeps its port: a second install is refused with its pid, and its rules stay as they were', needsRoot, async () => {
+  it('a live owner keeps its port: a second install is refused with its pid, and its rules stay as they were', asRoot, async () => {
     await inNamespace(async (ns) => {
-      const spec = { port: 8085, queueNum: 4, bypassMark: 77, families: [4, 6] } as const;
+      const spec = { port: 8085, queueNum: 4, mark: 77, families: [4, 6] } as const;
       const owner = ns.hold(spec);
       await installed(owner);
       const withOwner = await ns.bothTables();
@@ -448,10 +449,10 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('of several processes installing for one port at once, exactly one wins and the others are refused with its pid', needsRoot, async () => {
+  it('of several processes installing for one port at once, exactly one wins and the others are refused with its pid', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
-      const spec = { port: 8088, queueNum: 4, bypassMark: 77, families: [4, 6] } as const;
+      const spec = { port: 8088, queueNum: 4, mark: 77, families: [4, 6] } as const;
       const racers = [1, 2, 3, 4].map(() => ns.hold(spec));
       const outcomes = await Promise.all(racers.map((r) => r.next()));
       const winners = racers.filter((_, i) => outcomes[i]?.event === 'installed');
@@ -462,11 +463,11 @@ describe('queue rules in a network namespace', () => {
       }
       const after = await ns.bothTables();
       const owner = { pid: winner.pid, start: startTimeOf(winner.pid) };
-      for (const family of [4, 6] as const) assertAdded(before[family], after[family], expectedLines({ ...spec, mark: spec.bypassMark, ...owner }, family), family);
+      for (const family of [4, 6] as const) assertAdded(before[family], after[family], expectedLines({ ...spec, ...owner }, family), family);
     });
   });
 
-  it('a live owner of only the IPv6 set refuses the install, and the IPv4 rules just installed are taken back', needsRoot, async () => {
+  it('a live owner of only the IPv6 set refuses the install, and the IPv4 rules just installed are taken back', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
       // Signed by this test process, which is running: its start time is right.
@@ -474,7 +475,7 @@ describe('queue rules in a network namespace', () => {
       await ns.restore(6, ['-N MTUSCOPE-IN-8086', `-I INPUT 1 ${signed} -j MTUSCOPE-IN-8086`]);
       const withV6 = await ns.bothTables();
       assert.notDeepEqual(withV6[6], before[6]);
-      const driver = ns.hold({ port: 8086, queueNum: 4, bypassMark: 77, families: [4, 6] });
+      const driver = ns.hold({ port: 8086, queueNum: 4, mark: 77, families: [4, 6] });
       const refusal = await driver.expect('error');
       assert.equal(refusal.message, `port 8086 is already served by mtuscope pid ${process.pid}`);
       assert.deepEqual(await ns.bothTables(), withV6);
@@ -482,10 +483,10 @@ describe('queue rules in a network namespace', () => {
   });
 
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    it(`${signal} removes the rules, and the process still ends by the signal`, needsRoot, async () => {
+    it(`${signal} removes the rules, and the process still ends by the signal`, asRoot, async () => {
       await inNamespace(async (ns) => {
         const before = await ns.bothTables();
-        const driver = ns.hold({ port: 9000, queueNum: 1, bypassMark: 1, families: [4, 6] });
+        const driver = ns.hold({ port: 9000, queueNum: 1, mark: 1, families: [4, 6] });
         await installed(driver);
         assert.notDeepEqual(await ns.bothTables(), before);
         driver.kill(signal);
@@ -495,10 +496,10 @@ describe('queue rules in a network namespace', () => {
     });
   }
 
-  it('an uncaught exception removes the rules and ends the process with status 1', needsRoot, async () => {
+  it('an uncaught exception removes the rules and ends the process with status 1', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
-      const driver = ns.hold({ port: 9001, queueNum: 1, bypassMark: 1, families: [4, 6] });
+      const driver = ns.hold({ port: 9001, queueNum: 1, mark: 1, families: [4, 6] });
       await installed(driver);
       assert.notDeepEqual(await ns.bothTables(), before);
       driver.send('throw');
@@ -508,10 +509,10 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('the process ending on its own removes the rules', needsRoot, async () => {
+  it('the process ending on its own removes the rules', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
-      const driver = ns.hold({ port: 9002, queueNum: 1, bypassMark: 1, families: [6] });
+      const driver = ns.hold({ port: 9002, queueNum: 1, mark: 1, families: [6] });
       await installed(driver);
       assert.deepEqual((await ns.bothTables())[4], before[4], 'a spec for IPv6 only leaves IPv4 alone');
       assert.notDeepEqual((await ns.bothTables())[6], before[6]);
@@ -521,10 +522,10 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('a bad spec is rejected before any rule is touched', needsRoot, async () => {
+  it('a bad spec is rejected before any rule is touched', asRoot, async () => {
     await inNamespace(async (ns) => {
       const before = await ns.bothTables();
-      const driver = ns.hold({ port: 8080, queueNum: 70000, bypassMark: 1, families: [4, 6] });
+      const driver = ns.hold({ port: 8080, queueNum: 70000, mark: 1, families: [4, 6] });
       const e = await driver.expect('error');
       assert.equal(e.name, 'QueueRuleSpecError');
       assert.match(String(e.message), /queueNum must be an integer from 0 to 65535, got 70000/);
@@ -532,20 +533,20 @@ describe('queue rules in a network namespace', () => {
     });
   });
 
-  it('an iptables failure names the command and what it printed (here: not root)', needsRoot, async () => {
+  it('an iptables failure names the command and what it printed (here: not root)', asRoot, async () => {
     await inNamespace(async (ns) => {
-      const driver = ns.driver(['hold', JSON.stringify({ port: 8080, queueNum: 1, bypassMark: 1, families: [4] })], ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+      const driver = ns.driver(['hold', JSON.stringify({ port: 8080, queueNum: 1, mark: 1, families: [4] })], ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
       const e = await driver.expect('error');
       assert.equal(e.name, 'XtablesCommandError');
       assert.match(String(e.message), /^iptables -w -t filter -S exited with \d+: .*(Permission denied|must be root)/);
     });
   });
 
-  it('with the rules in place and no queue listener, TCP to the port works (--queue-bypass) and passes through both rules; marked packets skip the OUTPUT rule', needsRoot, async () => {
+  it('with the rules in place and no queue listener, TCP to the port works (--queue-bypass) and passes through both rules; marked packets skip the OUTPUT rule', asRoot, async () => {
     await inNamespace(async (ns) => {
       const port = 8087;
       const mark = 0x77;
-      const driver = ns.hold({ port, queueNum: 11, bypassMark: mark, families: [4, 6] });
+      const driver = ns.hold({ port, queueNum: 11, mark: mark, families: [4, 6] });
       await installed(driver);
       assert.equal((await ns.exec(['cat', '/proc/net/netfilter/nfnetlink_queue'])).trim(), '', 'nobody listens on a queue');
 
@@ -553,7 +554,7 @@ describe('queue rules in a network namespace', () => {
         const out = await ns.exec([process.execPath, '-e', ECHO_COUNT, String(port), '127.0.0.1', '::1']);
         assert.deepEqual(JSON.parse(out), { '127.0.0.1': TRANSFER_BYTES, '::1': TRANSFER_BYTES });
       };
-      const counters = async (family: 4 | 6): Promise<{ in: number; out: number; pureAcks: number }> => {
+      const counters = async (family: IpFamily): Promise<{ in: number; out: number; pureAcks: number }> => {
         const table = await ns.exec([family === 4 ? 'iptables-save' : 'ip6tables-save', '-c', '-t', 'filter']);
         const packets = (chain: string, target: string): number => {
           const line = table.split('\n').find((l) => l.includes(`-A ${chain} `) && l.endsWith(target));

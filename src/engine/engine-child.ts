@@ -3,6 +3,9 @@
  * engine here, however busy the HTTP side is with uploads, pages and the results store. It binds the netfilter
  * queue, installs the rules and answers the checker's questions about connections over the IPC channel. When the
  * checker goes away (the channel closes) it removes its rules and exits.
+ *
+ * It ends with process.exit(): the netfilter queue binding cannot be closed (packet-queue.ts) and would keep it alive.
+ * Keeping the binding in this process is what lets the checker's own process end by itself.
  */
 import { setPriority } from 'node:os';
 import { reportConnection } from './connection-report.js';
@@ -13,10 +16,6 @@ import { errorMessage } from '../util/error-message.js';
 
 function send(event: EngineEvent): void {
   process.send?.(event);
-}
-
-function describe(err: unknown): string {
-  return errorMessage(err);
 }
 
 let host: HostEngine | undefined;
@@ -63,18 +62,18 @@ try {
 process.on('disconnect', () => void stopAndExit(0));
 process.on('message', (message: EngineStartMessage | EngineRequest) => {
   if (message.kind === 'start') {
-    startHostEngine(message.settings, { ...message.options, onError: (err) => send({ kind: 'log', message: describe(err) }) }).then(
+    startHostEngine(message.settings, { ...message.options, onError: (err) => send({ kind: 'log', message: errorMessage(err) }) }).then(
       (started) => {
         host = started;
         send({ kind: 'started', replacedStaleRules: started.replacedStaleRules, pid: process.pid });
       },
       (err: unknown) => {
-        send({ kind: 'failed', message: describe(err) });
+        send({ kind: 'failed', message: errorMessage(err) });
         process.exit(1);
       },
     );
     return;
   }
   if (host === undefined) return;
-  answer(message, host).catch((err: unknown) => send({ kind: 'log', message: `request ${message.kind}: ${describe(err)}` }));
+  answer(message, host).catch((err: unknown) => send({ kind: 'log', message: `request ${message.kind}: ${errorMessage(err)}` }));
 });

@@ -1,0 +1,52 @@
+/**
+ * The packet engine's settings and their defaults, written once: `mtuscope serve` shows these defaults in its help
+ * and hands the settings to the engine under the same names (src/checker/serve-options.ts).
+ */
+import type { FamilyMap } from '../packet/ip-family.js';
+import type { RateLimit } from '../util/rate-limiter.js';
+
+/** A budget per client address and one for all clients together. */
+export interface RateLimits {
+  readonly perClient: RateLimit;
+  readonly global: RateLimit;
+}
+
+export interface EngineSettings {
+  /** The service's TCP port: the engine acts on this port's connections only. */
+  readonly port: number;
+  /** /icmp: client packets larger than this (with DF for IPv4) are dropped and answered with Packet Too Big. */
+  readonly icmpMtu: FamilyMap<number>;
+  /** /frag: the largest fragment, IP header(s) included. */
+  readonly fragmentSize: FamilyMap<number>;
+  /** /icmp: from the first Packet Too Big; after it the engine lets everything through so the upload completes. */
+  readonly icmpWindowMs: number;
+  /** /frag: from the first fragments; after it the data is sent whole and the verdict is "blocked". */
+  readonly fragWindowMs: number;
+  /** /frag: retransmissions of fragmented data after which the data is sent whole and the verdict is "blocked". */
+  readonly fragMaxRetransmissions: number;
+  /** Packet Too Big messages per second. */
+  readonly icmpRate: RateLimits;
+  /** Fragments per second. */
+  readonly fragmentRate: RateLimits;
+  readonly maxConnections: number;
+  /** Connections are forgotten this long after their last packet (or after closing). */
+  readonly idleMs: number;
+}
+
+/** A rate of `perSecond` that allows a burst of two seconds' worth. */
+export function perSecondRate(perSecond: number): RateLimit {
+  return { perSecond, burst: Math.max(1, perSecond * 2) };
+}
+
+/** Every engine setting but the port, which is the service's. */
+export const DEFAULT_ENGINE_SETTINGS: Omit<EngineSettings, 'port'> = {
+  icmpMtu: { 4: 905, 6: 1280 },
+  fragmentSize: { 4: 576, 6: 1280 },
+  icmpWindowMs: 10_000,
+  fragWindowMs: 10_000,
+  fragMaxRetransmissions: 3,
+  icmpRate: { perClient: perSecondRate(50), global: perSecondRate(5000) },
+  fragmentRate: { perClient: perSecondRate(500), global: perSecondRate(50_000) },
+  maxConnections: 16384,
+  idleMs: 120_000,
+};
