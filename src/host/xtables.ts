@@ -6,24 +6,24 @@
  * Algorithms over the table are written once as generators of steps (list, restore) and run either asynchronously or
  * synchronously; the synchronous runner exists for process 'exit' handlers, where nothing asynchronous can run.
  */
+import type { IpFamily } from '../packet/ip-family.js';
 import { howCommandEnded, runCommand, runCommandSync, type CommandResult } from './process-runner.js';
 
-export type XtablesFamily = 4 | 6;
 
 export type XtablesStep =
-  | { readonly kind: 'list'; readonly family: XtablesFamily }
-  | { readonly kind: 'restore'; readonly family: XtablesFamily; readonly lines: readonly string[] };
+  | { readonly kind: 'list'; readonly family: IpFamily }
+  | { readonly kind: 'restore'; readonly family: IpFamily; readonly lines: readonly string[] };
 
 /** Receives each step's output: the listing for 'list', '' for 'restore'. A failed step is thrown into it. */
 export type XtablesProgram<T> = Generator<XtablesStep, T, string>;
 
 const COMMAND_TIMEOUT_MS = 60_000;
 
-export function* listFilterTable(family: XtablesFamily): XtablesProgram<string> {
+export function* listFilterTable(family: IpFamily): XtablesProgram<string> {
   return yield { kind: 'list', family };
 }
 
-export function* restoreFilterTable(family: XtablesFamily, lines: readonly string[]): XtablesProgram<void> {
+export function* restoreFilterTable(family: IpFamily, lines: readonly string[]): XtablesProgram<void> {
   if (lines.length > 0) yield { kind: 'restore', family, lines };
 }
 
