@@ -15,7 +15,7 @@ import { parseResultsQuery, renderResultsJson, renderSummaryPage } from './resul
 import type { ResultsStore } from './results-store.js';
 import type { ServeOptions } from './serve-options.js';
 import { TestAdmission } from './test-admission.js';
-import { testLogLine, type TestRun } from './test-log.js';
+import { clientForLog, testLogLine, type TestRun } from './test-log.js';
 import type { CheckerTest, TestEvidence, TestResult, Verdict } from './test-result.js';
 import { renderIndexPage, type PageTarget } from './web-page.js';
 
@@ -159,7 +159,8 @@ export class CheckerServer {
     const json = wantsJson(req, url);
     // Whatever a handler throws ends this request only, never the service.
     this.handle(req, res, url, json).catch((err: unknown) => {
-      this.deps.log(`${req.method ?? 'GET'} ${url.pathname} from ${plainAddress(req.socket.remoteAddress)} failed: ${errorMessage(err)}`);
+      const client = clientForLog(plainAddress(req.socket.remoteAddress), this.deps.options.truncateAddresses);
+      this.deps.log(`${req.method ?? 'GET'} ${url.pathname} from ${client} failed: ${errorMessage(err)}`);
       req.resume();
       sendError(res, 500, 'the server failed to answer this request (it logged why)', json);
     });

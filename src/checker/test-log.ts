@@ -26,7 +26,7 @@ export function testLogLine(run: TestRun, status: AnswerStatus | undefined, dura
   const statusText = status === undefined ? 'none' : `${status.code}${status.complete ? '' : '-incomplete'}`;
   return [
     run.startedAt.toISOString(),
-    `client=${truncateClient ? networkOf(run.client) : run.client || 'unknown'}`,
+    `client=${clientForLog(run.client, truncateClient)}`,
     `test=${run.test}`,
     `verdict=${run.verdict ?? 'none'}`,
     `status=${statusText}`,
@@ -34,7 +34,9 @@ export function testLogLine(run: TestRun, status: AnswerStatus | undefined, dura
   ].join(' ');
 }
 
-function networkOf(client: string): string {
+/** The client as the log names it: its network when the service truncates addresses, `unknown` when there is none. */
+export function clientForLog(client: string, truncate: boolean): string {
+  if (!truncate) return client || 'unknown';
   try {
     return truncateAddress(client, familyOfAddress(client));
   } catch {

@@ -178,8 +178,14 @@ describe('checker service on a healthy path', needsRoot(), () => {
   });
 
   it('logs one line per test: time, client, test, verdict, status and duration', async () => {
+    const stored = JSON.parse((await c.curl('client', [c.url(4, '/api/results?limit=1000')])).stdout) as { results: unknown[] };
     const line = /^mtuscope serve: (\S+) client=(\S+) test=(icmp|frag) verdict=(\S+) status=(\S+) duration=(\d+)ms$/;
-    const logged = serve.stderr.split('\n').filter((l) => l.includes(' test=')).map((l) => {
+    const testLines = (): string[] => serve.stderr.split('\n').filter((l) => l.includes(' test='));
+    // A test's line is written once its connection closed, which can be just after its client saw the answer.
+    for (let i = 0; i < 50 && testLines().filter((l) => !l.includes(' verdict=none ')).length < stored.results.length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const logged = testLines().map((l) => {
       const m = line.exec(l);
       assert.ok(m, `not a test line: ${l}`);
       const [, time = '', client, test, verdict, status, duration] = m;
@@ -196,7 +202,6 @@ describe('checker service on a healthy path', needsRoot(), () => {
     assert.ok(logged.every((l) => l.duration < 60_000));
     assert.ok(logged.some((l) => l.test === 'frag' && l.duration > 0));
     // Each stored run was logged, and nothing that was no test (the GET /icmp answered 405, the page, the API).
-    const stored = JSON.parse((await c.curl('client', [c.url(4, '/api/results?limit=1000')])).stdout) as { results: unknown[] };
     assert.equal(logged.filter((l) => l.verdict !== 'none').length, stored.results.length);
     assert.deepEqual(logged.filter((l) => l.verdict === 'none').map((l) => l.status), ['400']);
   });

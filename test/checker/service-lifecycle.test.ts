@@ -192,7 +192,8 @@ describe('checker service lifecycle: rules, restarts, privileges, hostile packet
       assert.match(next.stdout, /\nRESULT: pass\n$/, next.stdout);
       assert.match(harness.stderr, new RegExp(`^harness: POST /icmp from ${client4} failed: injected renderer failure$`, 'm'));
       assert.match(harness.stderr, new RegExp(`^harness: GET /frag from ${client4} failed: injected renderer failure$`, 'm'));
-      // The log line of each test tells how its answer went.
+      // The log line of each test tells how its answer went; the last one is written once its connection closed.
+      await harness.waitForOutput(/test=icmp verdict=pass status=200 /, 5000);
       const tests = harness.stderr.split('\n').filter((l) => / test=/.test(l)).map((l) => l.replace(/^harness: \S+ /, '').replace(/ duration=\d+ms$/, ''));
       assert.deepEqual(tests, [
         `client=${client4} test=icmp verdict=pass status=500`,
