@@ -60,6 +60,28 @@ function rule(forbiddenAreas, forbiddenModules, why) {
   };
 }
 
+/**
+ * Browser code: the checker's web page script, served as one file with no module loader behind it. On top of its
+ * area's directions it may import types only (erased when built), nothing that would have to be loaded at run time;
+ * its own TypeScript project gives it the DOM and no Node types.
+ */
+export const BROWSER_FILES = ['src/checker/page/**/*.ts'];
+
+const browserRule = {
+  '@typescript-eslint/no-restricted-imports': [
+    'error',
+    {
+      patterns: [
+        {
+          regex: '.*',
+          allowTypeImports: true,
+          message: 'browser code is served as one file: it may import types only (import type), no module at run time (see docs/ARCHITECTURE.md)',
+        },
+      ],
+    },
+  ],
+};
+
 export const layeringConfigs = [
   ...Object.entries(AREA_IMPORTS).map(([area, allowed]) => {
     const forbidden = Object.keys(AREA_IMPORTS).filter((a) => a !== area && !allowed.includes(a));
@@ -74,4 +96,5 @@ export const layeringConfigs = [
     files: PURE_FILES,
     rules: rule(HOST_AREAS, [...HOST_MODULES, ...FILE_MODULES], 'verdicts, findings and diagnoses are pure decisions over measured evidence: no host area, no host module (see docs/ARCHITECTURE.md)'),
   },
+  { files: BROWSER_FILES, rules: browserRule },
 ];

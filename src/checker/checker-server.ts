@@ -2,30 +2,52 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import type { ConnectionReport } from '../engine/connection-report.js';
 import type { CheckerEngine } from '../engine/engine-client.js';
+import type { EngineStats } from '../engine/engine-stats.js';
 import type { ConnectionEndpoints } from '../engine/tracked-connection.js';
+import { familyLabel, familyMap, familyOfAddress, type IpFamily } from '../packet/ip-family.js';
+import { errorMessage } from '../util/error-message.js';
 import { connectionEvidence } from './evidence.js';
 import { explain } from './explain.js';
 import { icmpVerdict } from './icmp-verdict.js';
+import { loadPageScript, PAGE_SCRIPT_PATH, type StaticAsset } from './page-asset.js';
 import { renderTextReport } from './report-text.js';
 import { parseResultsQuery, renderResultsJson, renderSummaryPage } from './results-api.js';
 import type { ResultsStore } from './results-store.js';
 import type { ServeOptions } from './serve-options.js';
 import { TestAdmission } from './test-admission.js';
+import { clientForLog, testLogLine, type TestRun } from './test-log.js';
 import type { CheckerTest, TestEvidence, TestResult, Verdict } from './test-result.js';
 import { renderIndexPage, type PageTarget } from './web-page.js';
-import { errorMessage } from '../util/error-message.js';
 
-/** The smallest /icmp body that needs full-sized packets on any common path (the design brief's "at least 4 KB"). */
+/** The smallest /icmp body that needs full-sized packets on any common path ("at least 4 KB", docs/verdicts.md). */
 export const MIN_ICMP_BODY = 4096;
 /** How long a /frag response waits for its verdict beyond the fragment window. */
 const FRAG_VERDICT_GRACE_MS = 5000;
+
+/** The text answer of a test (the JSON answer is the result itself). */
+export type ReportRenderer = (result: TestResult) => string;
 
 export interface CheckerServerDeps {
   readonly options: ServeOptions;
   readonly engine: CheckerEngine;
   readonly store: ResultsStore;
+  /** One line of the service's log. */
   readonly log: (line: string) => void;
+  /** Default renderTextReport. */
+  readonly renderReport?: ReportRenderer;
 }
+
+interface TestRoute {
+  readonly test: CheckerTest;
+  readonly method: 'GET' | 'POST';
+  /** The answer to a request with another method. */
+  readonly usage: string;
+}
+
+const TEST_ROUTES: Readonly<Record<string, TestRoute>> = {
+  '/icmp': { test: 'icmp', method: 'POST', usage: `POST a body of at least ${MIN_ICMP_BODY} bytes, e.g. curl http://HOST/icmp --data @payload.bin` },
+  '/frag': { test: 'frag', method: 'GET', usage: 'use GET, e.g. curl http://HOST/frag' },
+};
 
 /** `::ffff:10.0.0.1` (an IPv4 client of a dual-stack socket) is the IPv4 client 10.0.0.1 to the engine. */
 function plainAddress(address: string | undefined): string {
@@ -73,9 +95,14 @@ function paddingText(bytes: number): string {
 export class CheckerServer {
   private readonly servers: Server[] = [];
   private readonly admission: TestAdmission;
+  private readonly renderReport: ReportRenderer;
+  private readonly pageScript: StaticAsset;
 
+  /** Throws when the web page's script is not built. */
   constructor(private readonly deps: CheckerServerDeps) {
     this.admission = new TestAdmission(deps.options.testRate, deps.options.maxConcurrentTests);
+    this.renderReport = deps.renderReport ?? renderTextReport;
+    this.pageScript = loadPageScript();
   }
 
   /** Listens on every configured address; resolves with those it listens on. */
@@ -130,30 +157,43 @@ export class CheckerServer {
       return;
     }
     const json = wantsJson(req, url);
+    // Whatever a handler throws ends this request only, never the service.
+    this.handle(req, res, url, json).catch((err: unknown) => {
+      const client = clientForLog(plainAddress(req.socket.remoteAddress), this.deps.options.truncateAddresses);
+      this.deps.log(`${req.method ?? 'GET'} ${url.pathname} from ${client} failed: ${errorMessage(err)}`);
+      req.resume();
+      sendError(res, 500, 'the server failed to answer this request (it logged why)', json);
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse, url: URL, json: boolean): Promise<void> {
     const method = req.method ?? 'GET';
     if (method === 'OPTIONS') {
       res.writeHead(204, { ...COMMON_HEADERS, 'Access-Control-Allow-Methods': 'GET, POST', 'Access-Control-Allow-Headers': 'Content-Type, Accept' });
       res.end();
       return;
     }
+    const testRoute = TEST_ROUTES[url.pathname];
+    if (testRoute !== undefined) {
+      if (method !== testRoute.method) {
+        sendError(res, 405, testRoute.usage, json, { Allow: testRoute.method });
+        return;
+      }
+      await this.runTest(testRoute.test, req, res, json);
+      return;
+    }
     switch (url.pathname) {
-      case '/icmp':
-        if (method !== 'POST') {
-          sendError(res, 405, `POST a body of at least ${MIN_ICMP_BODY} bytes, e.g. curl http://HOST/icmp --data @payload.bin`, json, { Allow: 'POST' });
-          return;
-        }
-        this.runIcmp(req, res, json);
-        return;
-      case '/frag':
-        if (method !== 'GET') {
-          sendError(res, 405, 'use GET, e.g. curl http://HOST/frag', json, { Allow: 'GET' });
-          return;
-        }
-        void this.runFrag(req, res, json);
-        return;
       case '/':
       case '/index.html':
         this.page(req, res);
+        return;
+      case PAGE_SCRIPT_PATH:
+        this.asset(req, res, this.pageScript);
+        return;
+      case '/favicon.ico':
+        // Browsers ask for it with every page; the page has no icon, and says so without filling logs with 404s.
+        res.writeHead(204, { ...COMMON_HEADERS, 'Cache-Control': 'public, max-age=86400' });
+        res.end();
         return;
       case '/results':
         this.summary(res);
@@ -162,11 +202,23 @@ export class CheckerServer {
         this.results(res, url);
         return;
       case '/api/stats':
-        this.stats(res);
+        await this.stats(res);
         return;
       default:
         sendError(res, 404, `no such page: ${url.pathname} (try /, /icmp, /frag, /results or /api/results)`, json);
     }
+  }
+
+  /** Runs one test and logs it (testLogLine) once its answer is over, however it ended. */
+  private async runTest(test: CheckerTest, req: IncomingMessage, res: ServerResponse, json: boolean): Promise<void> {
+    const run: TestRun = { test, client: plainAddress(req.socket.remoteAddress), startedAt: new Date(), verdict: undefined };
+    const started = performance.now();
+    res.once('close', () => {
+      const status = !res.headersSent ? undefined : { code: res.statusCode, complete: res.writableFinished };
+      this.deps.log(testLogLine(run, status, performance.now() - started, this.deps.options.truncateAddresses));
+    });
+    if (test === 'icmp') await this.runIcmp(run, req, res, json);
+    else await this.runFrag(run, req, res, json);
   }
 
   /**
@@ -174,12 +226,12 @@ export class CheckerServer {
    * test). Undefined when the request was answered with an error.
    */
   private async begin(
+    run: TestRun,
     req: IncomingMessage,
     res: ServerResponse,
     json: boolean,
-    test: CheckerTest,
   ): Promise<{ endpoints: ConnectionEndpoints; release(): void } | undefined> {
-    const client = plainAddress(req.socket.remoteAddress);
+    const { test, client } = run;
     const admitted = this.admission.admit(client);
     if (!admitted.ok) {
       req.resume();
@@ -194,7 +246,7 @@ export class CheckerServer {
     };
     res.on('close', release);
     const endpoints: ConnectionEndpoints = {
-      family: isIP(client) === 6 ? 6 : 4,
+      family: familyOfAddress(client),
       clientAddress: client,
       clientPort: req.socket.remotePort ?? 0,
       serverAddress: plainAddress(req.socket.localAddress),
@@ -225,7 +277,7 @@ export class CheckerServer {
     return { endpoints, release };
   }
 
-  private runIcmp(req: IncomingMessage, res: ServerResponse, json: boolean): void {
+  private async runIcmp(run: TestRun, req: IncomingMessage, res: ServerResponse, json: boolean): Promise<void> {
     const { options, engine } = this.deps;
     // Counted from the start, while the engine is still being asked: the body flows meanwhile.
     let bytes = 0;
@@ -245,48 +297,47 @@ export class CheckerServer {
       });
       req.on('error', () => resolve());
     });
-    void (async () => {
-      const started = await this.begin(req, res, json, 'icmp');
-      if (started === undefined) return;
-      await bodyDone;
-      if (refused || !ended) {
-        started.release();
-        return;
-      }
-      if (bytes < MIN_ICMP_BODY) {
-        sendError(res, 400, `the body has ${bytes} bytes; the test needs at least ${MIN_ICMP_BODY} so that full-sized packets are sent`, json);
-        return;
-      }
-      let report: ConnectionReport | undefined;
-      try {
-        report = await engine.connection(started.endpoints);
-      } catch (err) {
-        sendEngineUnavailable(res, err, json);
-        return;
-      }
-      if (report === undefined) {
-        sendError(res, 503, 'the packet engine lost track of this connection; please retry', json);
-        return;
-      }
-      const evidence = connectionEvidence(report, options.icmpMtu[report.family]);
-      const verdict = icmpVerdict(
-        {
-          oversized: evidence.oversizedPackets,
-          oversizedWithoutDf: evidence.oversizedWithoutDf,
-          packetTooBigSent: evidence.packetTooBigSent,
-          reactionMs: evidence.reactionMs,
-        },
-        options.reactionWindowMs,
-      );
-      const result = this.finish('icmp', verdict, evidence, report);
-      res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
-      res.end(json ? `${JSON.stringify(result)}\n` : renderTextReport(result));
-    })();
+    const started = await this.begin(run, req, res, json);
+    if (started === undefined) return;
+    await bodyDone;
+    if (refused || !ended) {
+      started.release();
+      return;
+    }
+    if (bytes < MIN_ICMP_BODY) {
+      sendError(res, 400, `the body has ${bytes} bytes; the test needs at least ${MIN_ICMP_BODY} so that full-sized packets are sent`, json);
+      return;
+    }
+    let report: ConnectionReport | undefined;
+    try {
+      report = await engine.connection(started.endpoints);
+    } catch (err) {
+      sendEngineUnavailable(res, err, json);
+      return;
+    }
+    if (report === undefined) {
+      sendError(res, 503, 'the packet engine lost track of this connection; please retry', json);
+      return;
+    }
+    const evidence = connectionEvidence(report, options.icmpMtu[report.family]);
+    const verdict = icmpVerdict(
+      {
+        oversized: evidence.oversizedPackets,
+        oversizedWithoutDf: evidence.oversizedWithoutDf,
+        packetTooBigSent: evidence.packetTooBigSent,
+        reactionMs: evidence.reactionMs,
+      },
+      options.reactionWindowMs,
+    );
+    const result = this.finish(run, verdict, evidence, report);
+    const answer = json ? `${JSON.stringify(result)}\n` : this.renderReport(result);
+    res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
+    res.end(answer);
   }
 
-  private async runFrag(req: IncomingMessage, res: ServerResponse, json: boolean): Promise<void> {
+  private async runFrag(run: TestRun, req: IncomingMessage, res: ServerResponse, json: boolean): Promise<void> {
     req.resume();
-    const started = await this.begin(req, res, json, 'frag');
+    const started = await this.begin(run, req, res, json);
     if (started === undefined) return;
     const { options, engine } = this.deps;
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
@@ -306,12 +357,14 @@ export class CheckerServer {
       return;
     }
     const evidence = connectionEvidence(report, options.fragmentSize[report.family]);
-    const result = this.finish('frag', report.frag?.outcome === 'pass' ? 'pass' : 'blocked', evidence, report);
-    res.end(json ? `${JSON.stringify(result).slice(1)}\n` : renderTextReport(result));
+    const result = this.finish(run, report.frag?.outcome === 'pass' ? 'pass' : 'blocked', evidence, report);
+    res.end(json ? `${JSON.stringify(result).slice(1)}\n` : this.renderReport(result));
   }
 
-  private finish(test: CheckerTest, verdict: Verdict, evidence: TestEvidence, report: ConnectionReport): TestResult {
+  private finish(run: TestRun, verdict: Verdict, evidence: TestEvidence, report: ConnectionReport): TestResult {
     const { options, store, log } = this.deps;
+    const { test } = run;
+    run.verdict = verdict;
     const { explanation, advice } = explain(test, verdict, evidence, test === 'icmp' ? options.icmpWindowMs : options.fragWindowMs);
     const result: TestResult = {
       test,
@@ -332,14 +385,14 @@ export class CheckerServer {
   private page(req: IncomingMessage, res: ServerResponse): void {
     const { options } = this.deps;
     const local = plainAddress(req.socket.localAddress);
-    const localFamily = isIP(local) === 6 ? 'ipv6' : 'ipv4';
-    const specific = (family: 4 | 6): string[] => options.listen.filter((a) => isIP(a) === family && a !== '0.0.0.0' && a !== '::');
-    const serves = (family: 4 | 6): boolean => options.listen.some((a) => isIP(a) === family);
-    const urlFor = (family: 4 | 6): string | undefined => {
+    const localFamily = isIP(local);
+    const specific = (family: IpFamily): string[] => options.listen.filter((a) => isIP(a) === family && a !== '0.0.0.0' && a !== '::');
+    const serves = (family: IpFamily): boolean => options.listen.some((a) => isIP(a) === family);
+    const urlFor = (family: IpFamily): string | undefined => {
       const configured = options.testBaseUrl[family];
       if (configured !== undefined) return configured;
       if (!serves(family)) return undefined;
-      if ((family === 4 ? 'ipv4' : 'ipv6') === localFamily && req.headers.host !== undefined) return `http://${req.headers.host}`;
+      if (family === localFamily && req.headers.host !== undefined) return `http://${req.headers.host}`;
       const address = specific(family)[0];
       if (address === undefined) return undefined;
       return family === 4 ? `http://${address}:${options.port}` : `http://[${address}]:${options.port}`;
@@ -347,22 +400,34 @@ export class CheckerServer {
     const targets: PageTarget[] = [];
     for (const family of [4, 6] as const) {
       const baseUrl = urlFor(family);
-      if (baseUrl !== undefined) targets.push({ family: family === 4 ? 'ipv4' : 'ipv6', label: family === 4 ? 'IPv4' : 'IPv6', baseUrl });
+      if (baseUrl !== undefined) targets.push({ family, label: familyLabel(family), baseUrl });
     }
-    const addresses = (family: 4 | 6): string[] => {
+    const addresses = (family: IpFamily): string[] => {
       const list = specific(family);
-      if (isIP(local) === family && !list.includes(local)) list.push(local);
+      if (localFamily === family && !list.includes(local)) list.push(local);
       return list;
     };
     const html = renderIndexPage({
       targets,
-      icmpMtu: { ipv4: options.icmpMtu[4], ipv6: options.icmpMtu[6] },
-      fragmentSize: { ipv4: options.fragmentSize[4], ipv6: options.fragmentSize[6] },
+      icmpMtu: options.icmpMtu,
+      fragmentSize: options.fragmentSize,
       windowSeconds: Math.round(options.icmpWindowMs / 1000),
-      serverAddresses: { ipv4: addresses(4), ipv6: addresses(6) },
+      serverAddresses: familyMap(addresses),
     });
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': 'text/html; charset=utf-8' });
     res.end(html);
+  }
+
+  /** A file of the page, revalidated by its ETag on every load so that a new build is picked up at once. */
+  private asset(req: IncomingMessage, res: ServerResponse, asset: StaticAsset): void {
+    const headers = { ...COMMON_HEADERS, 'Cache-Control': 'no-cache', ETag: asset.etag, 'X-Content-Type-Options': 'nosniff' };
+    if (req.headers['if-none-match'] === asset.etag) {
+      res.writeHead(304, headers);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { ...headers, 'Content-Type': asset.contentType, 'Content-Length': asset.body.length });
+    res.end(req.method === 'HEAD' ? undefined : asset.body);
   }
 
   private summary(res: ServerResponse): void {
@@ -382,13 +447,15 @@ export class CheckerServer {
     res.end(`${renderResultsJson(runs, parsed.query.limit)}\n`);
   }
 
-  private stats(res: ServerResponse): void {
-    this.deps.engine.stats().then(
-      (stats) => {
-        res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(true) });
-        res.end(`${JSON.stringify({ ...stats, runningTests: this.admission.runningTests })}\n`);
-      },
-      (err: unknown) => sendEngineUnavailable(res, err, true),
-    );
+  private async stats(res: ServerResponse): Promise<void> {
+    let stats: EngineStats;
+    try {
+      stats = await this.deps.engine.stats();
+    } catch (err) {
+      sendEngineUnavailable(res, err, true);
+      return;
+    }
+    res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(true) });
+    res.end(`${JSON.stringify({ ...stats, runningTests: this.admission.runningTests })}\n`);
   }
 }

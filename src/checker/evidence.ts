@@ -1,11 +1,12 @@
 import type { ConnectionReport } from '../engine/connection-report.js';
 import type { TestEvidence } from './test-result.js';
+import { familyName } from '../packet/ip-family.js';
 
-/** The evidence fields of the design brief, from the engine's report of the connection. */
+/** The evidence fields of docs/verdicts.md, from the engine's report of the connection. */
 export function connectionEvidence(r: ConnectionReport, testMtu: number): TestEvidence {
   const { icmp, frag } = r;
   return {
-    family: r.family === 4 ? 'ipv4' : 'ipv6',
+    family: familyName(r.family),
     clientAddress: r.clientAddress,
     clientPort: r.clientPort,
     serverAddress: r.serverAddress,

@@ -1,3 +1,4 @@
+import { familyFromName, familyMap } from '../packet/ip-family.js';
 import { type CaptureFilterId, clientCaptureFilters } from './tcpdump-filters.js';
 import type { CheckerTest, TestEvidence, Verdict } from './test-result.js';
 
@@ -15,15 +16,15 @@ function ptbName(e: TestEvidence): string {
   return e.family === 'ipv4' ? 'ICMP "fragmentation needed" (type 3 code 4)' : 'ICMPv6 "Packet Too Big" (type 2)';
 }
 
-/** The web page's tcpdump command for this test and family, narrowed to the server's address. */
+/** The web page's tcpdump command for this test and family, narrowed to the server's address, as a code span. */
 function captureCommand(e: TestEvidence, test: CheckerTest): string {
   const id: CaptureFilterId =
     test === 'icmp' ? (e.family === 'ipv4' ? 'icmp-frag-needed' : 'icmpv6-packet-too-big') : e.family === 'ipv4' ? 'ipv4-fragments' : 'ipv6-fragments';
-  const only = [e.serverAddress];
-  const filters = clientCaptureFilters({ ipv4: e.family === 'ipv4' ? only : [], ipv6: e.family === 'ipv6' ? only : [] });
+  const family = familyFromName(e.family);
+  const filters = clientCaptureFilters(familyMap((f) => (f === family ? [e.serverAddress] : [])));
   const found = filters.find((f) => f.id === id);
   if (found === undefined) throw new Error(`no capture filter ${id}`);
-  return found.command;
+  return `\`${found.command}\``;
 }
 
 function ms(v: number | null): string {
@@ -65,9 +66,9 @@ export function explain(test: CheckerTest, verdict: Verdict, e: TestEvidence, wi
         advice: [
           `Find what drops or ignores ICMP between you and the server; this shows whether any arrive: ${captureCommand(e, 'icmp')}`,
           e.family === 'ipv4'
-            ? 'Allow ICMP type 3 code 4 in your firewall (iptables -A INPUT -p icmp --icmp-type fragmentation-needed -j ACCEPT).'
-            : 'Allow ICMPv6 type 2 in your firewall (ip6tables -A INPUT -p icmpv6 --icmpv6-type packet-too-big -j ACCEPT); IPv6 depends on it.',
-          'Keep net.ipv4.tcp_mtu_probing=1: it is what saved this connection (the same sysctl covers IPv6).',
+            ? 'Allow ICMP type 3 code 4 in your firewall (`iptables -A INPUT -p icmp --icmp-type fragmentation-needed -j ACCEPT`).'
+            : 'Allow ICMPv6 type 2 in your firewall (`ip6tables -A INPUT -p icmpv6 --icmpv6-type packet-too-big -j ACCEPT`); IPv6 depends on it.',
+          'Keep `net.ipv4.tcp_mtu_probing=1`: it is what saved this connection (the same sysctl covers IPv6).',
         ],
       };
     case 'blackhole':
@@ -76,15 +77,15 @@ export function explain(test: CheckerTest, verdict: Verdict, e: TestEvidence, wi
         advice: [
           `See whether the ICMP messages arrive: ${captureCommand(e, 'icmp')}`,
           e.family === 'ipv4'
-            ? 'If they arrive, a local firewall drops them: allow ICMP type 3 code 4 (iptables -A INPUT -p icmp --icmp-type fragmentation-needed -j ACCEPT); if not, a NAT or firewall on the path filters them.'
-            : 'If they arrive, a local firewall drops them: allow ICMPv6 type 2 (ip6tables -A INPUT -p icmpv6 --icmpv6-type packet-too-big -j ACCEPT); if not, a firewall on the path filters them.',
-          'As a safety net, enable MTU probing: sysctl -w net.ipv4.tcp_mtu_probing=1',
+            ? 'If they arrive, a local firewall drops them: allow ICMP type 3 code 4 (`iptables -A INPUT -p icmp --icmp-type fragmentation-needed -j ACCEPT`); if not, a NAT or firewall on the path filters them.'
+            : 'If they arrive, a local firewall drops them: allow ICMPv6 type 2 (`ip6tables -A INPUT -p icmpv6 --icmpv6-type packet-too-big -j ACCEPT`); if not, a firewall on the path filters them.',
+          'As a safety net, enable MTU probing: `sysctl -w net.ipv4.tcp_mtu_probing=1`',
         ],
       };
     case 'no-df':
       return {
         explanation: `Your host sent packets larger than ${mtu} bytes without the Don't Fragment bit: it does not do path MTU discovery on this connection, so routers on smaller-MTU paths must fragment its packets.`,
-        advice: [`Check sysctl net.ipv4.ip_no_pmtu_disc (0 enables path MTU discovery) and the route: \`${route.get}\` shows "mtu lock" when PMTU discovery is off for it.`],
+        advice: [`Check \`sysctl net.ipv4.ip_no_pmtu_disc\` (0 enables path MTU discovery) and the route: \`${route.get}\` shows "mtu lock" when PMTU discovery is off for it.`],
       };
     default:
       if (e.oversizedPackets > 0) {

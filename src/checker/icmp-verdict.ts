@@ -10,7 +10,7 @@ export interface IcmpObservation {
 }
 
 /**
- * The /icmp verdict (design brief): a client that re-sent the dropped data in packets that fit within
+ * The /icmp verdict (docs/verdicts.md): a client that re-sent the dropped data in packets that fit within
  * `reactionWindowMs` of our first Packet Too Big honoured it (Linux does so at once: the ICMP handler retransmits
  * immediately); one that only did so later found the size by itself, which is RFC 4821 probing (Linux needs several
  * retransmission timeouts, three seconds or more, before it probes).

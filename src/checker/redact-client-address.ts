@@ -1,4 +1,5 @@
 import { formatIpv4, formatIpv6, parseIpv4Text, parseIpv6Text } from '../packet/address.js';
+import { familyFromName } from '../packet/ip-family.js';
 import type { TestResult } from './test-result.js';
 import { ipv4InMapped, truncateAddress } from './truncate-address.js';
 
@@ -9,7 +10,7 @@ import { ipv4InMapped, truncateAddress } from './truncate-address.js';
  */
 export function redactClientAddress(result: TestResult): TestResult {
   const { evidence } = result;
-  const truncated = truncateAddress(evidence.clientAddress, evidence.family);
+  const truncated = truncateAddress(evidence.clientAddress, familyFromName(evidence.family));
   const client = addressKey(withoutZone(evidence.clientAddress.trim()));
   const literals = client === undefined ? [] : usualSpellings(client);
   const scrub = (text: string): string => {

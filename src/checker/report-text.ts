@@ -1,4 +1,11 @@
-import type { TestEvidence, TestResult } from './test-result.js';
+import { familyFromName, familyLabel } from '../packet/ip-family.js';
+import type { CheckerTest, TestEvidence, TestResult } from './test-result.js';
+
+/** The first words of each test's report: the first line of the report, whatever came before it in the answer. */
+export const REPORT_TITLES: Readonly<Record<CheckerTest, string>> = {
+  icmp: 'mtuscope ICMP Packet Too Big test',
+  frag: 'mtuscope IP fragmentation test',
+};
 
 function describeTest(r: TestResult): string {
   const e = r.evidence;
@@ -15,7 +22,7 @@ function describeTest(r: TestResult): string {
 function rows(r: TestResult): [string, string][] {
   const e: TestEvidence = r.evidence;
   const common: [string, string][] = [
-    ['address family', e.family === 'ipv4' ? 'IPv4' : 'IPv6'],
+    ['address family', familyLabel(familyFromName(e.family))],
     ['client', `${e.clientAddress} port ${e.clientPort}`],
     ['server', `${e.serverAddress} port ${e.serverPort}`],
     ['MSS announced by the client', e.clientMss === null ? 'none' : String(e.clientMss)],
@@ -47,11 +54,10 @@ function rows(r: TestResult): [string, string][] {
 
 /** The curl-friendly report: what was tested, what was seen, the verdict in a sentence, what to do, RESULT line. */
 export function renderTextReport(r: TestResult): string {
-  const title = r.test === 'icmp' ? 'ICMP Packet Too Big test' : 'IP fragmentation test';
   const table = rows(r);
   const width = Math.max(...table.map(([k]) => k.length));
   return [
-    `mtuscope ${title} (${r.evidence.family === 'ipv4' ? 'IPv4' : 'IPv6'}), started ${r.startedAt}`,
+    `${REPORT_TITLES[r.test]} (${familyLabel(familyFromName(r.evidence.family))}), started ${r.startedAt}`,
     '',
     `What was tested: ${describeTest(r)}`,
     '',

@@ -1,17 +1,21 @@
 import { escapeHtml } from './escape-html.js';
+import { htmlHead } from './html-head.js';
 import { MAX_RESULTS_LIMIT, type ResultsQuery, type ResultsSummary, type StoredRun } from './results-store.js';
-import {
-  FRAG_VERDICTS,
-  ICMP_VERDICTS,
-  type AddressFamily,
-  type CheckerTest,
-  type Verdict,
-} from './test-result.js';
+import { FRAG_VERDICTS, ICMP_VERDICTS, type CheckerTest, type Verdict } from './test-result.js';
+import { IP_FAMILY_NAMES, type IpFamilyName } from '../packet/ip-family.js';
 
 const TESTS: readonly CheckerTest[] = ['icmp', 'frag'];
-const FAMILIES: readonly AddressFamily[] = ['ipv4', 'ipv6'];
 const VERDICTS_OF: Readonly<Record<CheckerTest, readonly Verdict[]>> = { icmp: ICMP_VERDICTS, frag: FRAG_VERDICTS };
 const ALL_VERDICTS: readonly Verdict[] = [...new Set<Verdict>([...ICMP_VERDICTS, ...FRAG_VERDICTS])];
+
+type MutableQuery = { -readonly [K in keyof ResultsQuery]: ResultsQuery[K] };
+
+/** The query parameters that take one of a list of words, and those words. */
+const CHOICES: { readonly [K in 'test' | 'verdict' | 'family']: readonly NonNullable<ResultsQuery[K]>[] } = {
+  test: TESTS,
+  verdict: ALL_VERDICTS,
+  family: IP_FAMILY_NAMES,
+};
 
 export type ResultsQueryParse =
   | { readonly ok: true; readonly query: ResultsQuery }
@@ -22,7 +26,7 @@ export type ResultsQueryParse =
  * belong to the HTTP layer and are ignored here; each known one may appear at most once.
  */
 export function parseResultsQuery(params: URLSearchParams): ResultsQueryParse {
-  const query: { -readonly [K in keyof ResultsQuery]: ResultsQuery[K] } = {};
+  const query: MutableQuery = {};
   for (const name of ['limit', 'before', 'test', 'verdict', 'family'] as const) {
     const values = params.getAll(name);
     if (values.length === 0) continue;
@@ -44,19 +48,12 @@ export function parseResultsQuery(params: URLSearchParams): ResultsQueryParse {
         break;
       }
       case 'test':
-        if (!isOneOf(value, TESTS)) return { ok: false, error: `test: ${quote(value)} is not one of ${TESTS.join(', ')}` };
-        query.test = value;
-        break;
       case 'verdict':
-        if (!isOneOf(value, ALL_VERDICTS)) {
-          return { ok: false, error: `verdict: ${quote(value)} is not one of ${ALL_VERDICTS.join(', ')}` };
-        }
-        query.verdict = value;
+      case 'family': {
+        const error = setChoice(query, name, value);
+        if (error !== undefined) return { ok: false, error };
         break;
-      case 'family':
-        if (!isOneOf(value, FAMILIES)) return { ok: false, error: `family: ${quote(value)} is not one of ${FAMILIES.join(', ')}` };
-        query.family = value;
-        break;
+      }
     }
   }
   // Such a query could only ever answer nothing; saying why helps whoever typed it.
@@ -65,6 +62,15 @@ export function parseResultsQuery(params: URLSearchParams): ResultsQueryParse {
     return { ok: false, error: `verdict: ${quote(query.verdict)} is not a verdict of test ${query.test} (${allowed})` };
   }
   return { ok: true, query };
+}
+
+/** Sets `query[name]` to `value` if it is one of the parameter's words; else the error. */
+function setChoice<K extends keyof typeof CHOICES>(query: MutableQuery, name: K, value: string): string | undefined {
+  const allowed: readonly NonNullable<ResultsQuery[K]>[] = CHOICES[name];
+  const chosen = allowed.find((word) => word === value);
+  if (chosen === undefined) return `${name}: ${quote(value)} is not one of ${allowed.join(', ')}`;
+  query[name] = chosen;
+  return undefined;
 }
 
 /**
@@ -78,16 +84,10 @@ export function renderResultsJson(runs: readonly StoredRun[], requestedLimit?: n
   return JSON.stringify({ results: runs, next: exhausted ? null : last.id });
 }
 
-/** The results page: verdict counts per test and family, and the most recent runs. Self-contained, no scripts. */
-export function renderSummaryPage(summary: ResultsSummary, recent: readonly StoredRun[]): string {
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>mtuscope results</title>
-<style>
+/** Nothing but the page itself and its inline style. */
+const SUMMARY_PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'";
+
+const SUMMARY_PAGE_STYLE = `
 body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 72rem; padding: 0 1rem; color: #1b1b1b; }
 nav a { margin-right: 1rem; }
 table { border-collapse: collapse; margin: 0.75rem 0 1.5rem; }
@@ -99,9 +99,11 @@ tfoot th, tfoot td { font-weight: 600; }
 .tone-good { color: #13652b; }
 .tone-bad { color: #a3161b; }
 .tone-unclear { color: #8a5a00; }
-</style>
-</head>
-<body>
+`;
+
+/** The results page: verdict counts per test and family, and the most recent runs. Self-contained, no scripts. */
+export function renderSummaryPage(summary: ResultsSummary, recent: readonly StoredRun[]): string {
+  return `${htmlHead({ title: 'mtuscope results', contentSecurityPolicy: SUMMARY_PAGE_POLICY, style: SUMMARY_PAGE_STYLE })}
 <header>
 <h1>mtuscope results</h1>
 <nav><a href="/">Test your connection</a><a href="/api/results">All results as JSON</a></nav>
@@ -139,12 +141,12 @@ function testsIn(summary: ResultsSummary): CheckerTest[] {
 function renderCountsTable(summary: ResultsSummary, test: CheckerTest): string {
   const counts = summary.counts.filter((c) => c.test === test);
   const verdicts = [...new Set([...(VERDICTS_OF[test] ?? []), ...counts.map((c) => c.verdict)])];
-  const families = [...new Set([...FAMILIES, ...counts.map((c) => c.family)])];
-  const countOf = (family: AddressFamily | undefined, verdict: Verdict | undefined): number =>
+  const families = [...new Set([...IP_FAMILY_NAMES, ...counts.map((c) => c.family)])];
+  const countOf = (family: IpFamilyName | undefined, verdict: Verdict | undefined): number =>
     counts
       .filter((c) => (family === undefined || c.family === family) && (verdict === undefined || c.verdict === verdict))
       .reduce((sum, c) => sum + c.count, 0);
-  const row = (label: string, family: AddressFamily | undefined): string =>
+  const row = (label: string, family: IpFamilyName | undefined): string =>
     `<tr><th class="text">${escapeHtml(label)}</th>${verdicts.map((v) => `<td>${countOf(family, v)}</td>`).join('')}` +
     `<td>${countOf(family, undefined)}</td></tr>`;
   return `<table>
@@ -217,10 +219,6 @@ function positiveInteger(text: string): number | undefined {
   if (!/^[0-9]{1,16}$/.test(text)) return undefined;
   const n = Number(text);
   return n >= 1 && Number.isSafeInteger(n) ? n : undefined;
-}
-
-function isOneOf<T extends string>(value: string, allowed: readonly T[]): value is T {
-  return (allowed as readonly string[]).includes(value);
 }
 
 /** The bad value as the error shows it: quoted, and cut short, as a query string can be long. */

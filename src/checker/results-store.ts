@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { redactClientAddress } from './redact-client-address.js';
-import type { AddressFamily, CheckerTest, TestResult, Verdict } from './test-result.js';
+import type { CheckerTest, TestResult, Verdict } from './test-result.js';
+import type { IpFamilyName } from '../packet/ip-family.js';
 import { errorMessage } from '../util/error-message.js';
 
 export interface ResultsStoreOptions {
@@ -23,7 +24,7 @@ export interface ResultsQuery {
   readonly beforeId?: number;
   readonly test?: CheckerTest;
   readonly verdict?: Verdict;
-  readonly family?: AddressFamily;
+  readonly family?: IpFamilyName;
 }
 
 export interface StoredRun {
@@ -32,7 +33,7 @@ export interface StoredRun {
   readonly storedAt: string;
   readonly test: CheckerTest;
   readonly verdict: Verdict;
-  readonly family: AddressFamily;
+  readonly family: IpFamilyName;
   /** As stored: a prefix such as `10.1.2.0/24` when the store truncates addresses. */
   readonly clientAddress: string;
   /** As stored: with truncated address, scrubbed texts and port 0 when the store truncates addresses. */
@@ -41,7 +42,7 @@ export interface StoredRun {
 
 export interface ResultsCount {
   readonly test: CheckerTest;
-  readonly family: AddressFamily;
+  readonly family: IpFamilyName;
   readonly verdict: Verdict;
   readonly count: number;
 }
@@ -88,7 +89,7 @@ interface RunRow {
   readonly stored_at: string;
   readonly test: CheckerTest;
   readonly verdict: Verdict;
-  readonly family: AddressFamily;
+  readonly family: IpFamilyName;
   readonly client_address: string;
   readonly result_json: string;
 }

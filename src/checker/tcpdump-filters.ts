@@ -2,46 +2,44 @@
  * tcpdump filters that show, on the client, what the checker's tests do to its packets: the ICMP errors the
  * server sends for the ICMP test and the fragments it sends for the fragments test.
  */
-import type { AddressFamily } from './test-result.js';
+import type { FamilyMap, IpFamily } from '../packet/ip-family.js';
 
 export type CaptureFilterId = 'icmp-frag-needed' | 'icmpv6-packet-too-big' | 'ipv4-fragments' | 'ipv6-fragments';
 
-export interface CaptureFilter {
+/** What a filter is for, whatever server addresses it is narrowed to. */
+interface CaptureFilterKind {
   readonly id: CaptureFilterId;
-  readonly family: AddressFamily;
+  readonly family: IpFamily;
   readonly title: string;
-  /** The filter expression, narrowed to the server's addresses of this family when there are any. */
-  readonly filter: string;
-  /** The whole tcpdump command line, quoted for a POSIX shell. */
-  readonly command: string;
   /** What the filter matches and where it falls short. */
   readonly note: string;
 }
 
-export interface ServerAddresses {
-  readonly ipv4: readonly string[];
-  readonly ipv6: readonly string[];
+export interface CaptureFilter extends CaptureFilterKind {
+  /** The filter expression, narrowed to the server's addresses of this family when there are any. */
+  readonly filter: string;
+  /** The whole tcpdump command line, quoted for a POSIX shell. */
+  readonly command: string;
 }
 
-interface FilterTemplate {
-  readonly id: CaptureFilterId;
-  readonly family: AddressFamily;
-  readonly title: string;
+/** The server's addresses the filters are narrowed to, per family. */
+export type ServerAddresses = FamilyMap<readonly string[]>;
+
+interface FilterTemplate extends CaptureFilterKind {
   readonly expression: string;
-  readonly note: string;
 }
 
 const TEMPLATES: readonly FilterTemplate[] = [
   {
     id: 'icmp-frag-needed',
-    family: 'ipv4',
+    family: 4,
     title: 'ICMP "fragmentation needed" (IPv4, ICMP test)',
     expression: 'icmp[icmptype] == icmp-unreach and icmp[icmpcode] == 4',
     note: 'Type 3 (destination unreachable), code 4 (fragmentation needed and DF set); the same as icmp[0] == 3 and icmp[1] == 4.',
   },
   {
     id: 'icmpv6-packet-too-big',
-    family: 'ipv6',
+    family: 6,
     title: 'ICMPv6 Packet Too Big (IPv6, ICMP test)',
     expression: 'icmp6 and ip6[40] == 2',
     note:
@@ -50,14 +48,14 @@ const TEMPLATES: readonly FilterTemplate[] = [
   },
   {
     id: 'ipv4-fragments',
-    family: 'ipv4',
+    family: 4,
     title: 'IPv4 fragments (fragments test)',
     expression: 'ip[6:2] & 0x3fff != 0',
     note: 'More-fragments flag or a non-zero fragment offset: every fragment, the first one included.',
   },
   {
     id: 'ipv6-fragments',
-    family: 'ipv6',
+    family: 6,
     title: 'IPv6 fragments (fragments test)',
     expression: 'ip6[6] == 44',
     note: 'Next header 44 (fragment header) directly after the IPv6 header; a fragment header behind other extension headers is missed.',

@@ -1,9 +1,8 @@
 /**
- * The outcome of one checker test run: the verdict contract of the design brief, as it is reported to
- * the client (text or JSON), stored, and shown on the web page.
+ * The outcome of one checker test run: the verdict contract of docs/verdicts.md, as it is reported to the client
+ * (text or JSON), stored, and shown on the web page.
  */
-
-export type AddressFamily = 'ipv4' | 'ipv6';
+import type { IpFamilyName } from '../packet/ip-family.js';
 
 export type CheckerTest = 'icmp' | 'frag';
 
@@ -15,9 +14,9 @@ export type FragVerdict = (typeof FRAG_VERDICTS)[number];
 
 export type Verdict = IcmpVerdict | FragVerdict;
 
-/** Every field the design brief asks to report with a verdict; times in milliseconds. */
+/** Every field docs/verdicts.md asks to report with a verdict; times in milliseconds. */
 export interface TestEvidence {
-  readonly family: AddressFamily;
+  readonly family: IpFamilyName;
   readonly clientAddress: string;
   readonly clientPort: number;
   readonly serverAddress: string;
@@ -51,7 +50,10 @@ export interface TestResult {
   readonly verdict: Verdict;
   /** One sentence: what the verdict means for this client. */
   readonly explanation: string;
-  /** What to run or change next, one suggestion per entry. */
+  /**
+   * What to run or change next, one suggestion per entry. Commands stand between backticks, as code spans do in
+   * Markdown: the text report shows them so, the web page as code.
+   */
   readonly advice: readonly string[];
   /** ISO 8601 time of the test's start. */
   readonly startedAt: string;

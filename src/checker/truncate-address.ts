@@ -1,5 +1,5 @@
 import { formatIpv4, formatIpv6, maskAddress, parseIpv4Text, parseIpv6Text } from '../packet/address.js';
-import type { AddressFamily } from './test-result.js';
+import { familyName, type IpFamily } from '../packet/ip-family.js';
 
 // The prefixes anonymised logs commonly keep: enough to tell networks and providers apart (which is what
 // statistics about broken paths need), too short to single out a subscriber.
@@ -13,16 +13,16 @@ const IPV6_PREFIX_LENGTH = 48;
  * Throws a RangeError for text that is no address, or an address of the other family than `family`: storing it
  * as given could keep the very address the caller asked to hide.
  */
-export function truncateAddress(address: string, family: AddressFamily): string {
+export function truncateAddress(address: string, family: IpFamily): string {
   const text = withoutZone(address.trim());
   const ipv4 = text.includes(':') ? ipv4InMapped(parseIpv6Text(text)) : parseIpv4Text(text);
   if (ipv4) {
-    if (family === 'ipv6' && !text.includes(':')) throw mismatch(address, family);
+    if (family === 6 && !text.includes(':')) throw mismatch(address, family);
     return `${formatIpv4(maskAddress(ipv4, IPV4_PREFIX_LENGTH))}/${IPV4_PREFIX_LENGTH}`;
   }
   const ipv6 = text.includes(':') ? parseIpv6Text(text) : undefined;
   if (!ipv6) throw new RangeError(`cannot truncate client address ${JSON.stringify(address)}: not an IPv4 or IPv6 address`);
-  if (family === 'ipv4') throw mismatch(address, family);
+  if (family === 4) throw mismatch(address, family);
   return `${formatIpv6(maskAddress(ipv6, IPV6_PREFIX_LENGTH))}/${IPV6_PREFIX_LENGTH}`;
 }
 
@@ -39,7 +39,6 @@ export function ipv4InMapped(ipv6: Uint8Array | undefined): Uint8Array | undefin
   return ipv6.slice(12);
 }
 
-
-function mismatch(address: string, family: AddressFamily): RangeError {
-  return new RangeError(`cannot truncate client address ${JSON.stringify(address)}: not an ${family} address`);
+function mismatch(address: string, family: IpFamily): RangeError {
+  return new RangeError(`cannot truncate client address ${JSON.stringify(address)}: not an ${familyName(family)} address`);
 }

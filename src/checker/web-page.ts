@@ -1,16 +1,20 @@
 /**
- * The checker's web page: one self-contained HTML document (inline CSS and JavaScript, nothing fetched from
- * elsewhere) that explains the two tests, runs them from the browser against every configured address of the
- * server, shows each verdict with its explanation, advice and evidence, and lists tcpdump filters to watch the
- * tests on the client.
+ * The checker's web page: an HTML document with inline CSS and one script from this server (PAGE_SCRIPT_PATH, the
+ * build of page/page-script.ts), nothing from elsewhere. It explains the two tests, runs them from the browser
+ * against every configured address of the server, shows each verdict with its explanation, advice and evidence, and
+ * lists tcpdump filters to watch the tests on the client.
  */
+import { type FamilyMap, familyLabel, familyName, type IpFamily } from '../packet/ip-family.js';
 import { escapeHtml } from './escape-html.js';
+import { htmlHead } from './html-head.js';
+import { PAGE_SCRIPT_PATH } from './page-asset.js';
+import type { PageScriptConfig } from './page-script-config.js';
+import { REPORT_TITLES } from './report-text.js';
 import { clientCaptureFilters, shellQuote } from './tcpdump-filters.js';
-import type { AddressFamily, FragVerdict, IcmpVerdict } from './test-result.js';
-import { INDEX_PAGE_SCRIPT } from './web-page-script.js';
+import type { FragVerdict, IcmpVerdict } from './test-result.js';
 
 export interface PageTarget {
-  readonly family: AddressFamily;
+  readonly family: IpFamily;
   /** Shown to the user, e.g. "IPv6". */
   readonly label: string;
   /** Where this target's tests are, e.g. `http://10.0.2.2:8080` or `http://[fd00:0:0:2::2]:8080`. */
@@ -20,13 +24,19 @@ export interface PageTarget {
 export interface IndexPageConfig {
   readonly targets: readonly PageTarget[];
   /** The MTU the ICMP test announces in its Packet Too Big messages. */
-  readonly icmpMtu: { readonly ipv4: number; readonly ipv6: number };
+  readonly icmpMtu: FamilyMap<number>;
   /** The largest fragment the fragments test sends. */
-  readonly fragmentSize: { readonly ipv4: number; readonly ipv6: number };
+  readonly fragmentSize: FamilyMap<number>;
   /** How long the server interferes with one test. */
   readonly windowSeconds: number;
-  readonly serverAddresses: { readonly ipv4: readonly string[]; readonly ipv6: readonly string[] };
+  readonly serverAddresses: FamilyMap<readonly string[]>;
 }
+
+/**
+ * The page's own resources only; the tests may run against the other family's address (another origin), so any
+ * http(s) address may be fetched. (IPv6 literals cannot be written as CSP sources, so the targets cannot be listed.)
+ */
+const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src http: https:; base-uri 'none'; form-action 'none'";
 
 const ICMP_VERDICT_MEANINGS: Readonly<Record<IcmpVerdict, string>> = {
   pass: 'Your system received the Packet Too Big messages and re-sent the data in packets that fit, as it should.',
@@ -82,8 +92,12 @@ export function jsonForScriptElement(value: unknown): string {
   return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-function familyName(family: AddressFamily): string {
-  return family === 'ipv4' ? 'IPv4' : 'IPv6';
+/** What the page's script reads from the `checker-config` element. */
+export function pageScriptConfig(config: IndexPageConfig): PageScriptConfig {
+  return {
+    targets: config.targets.map((t) => ({ family: familyName(t.family), baseUrl: t.baseUrl })),
+    windowSeconds: config.windowSeconds,
+  };
 }
 
 function num(n: number): string {
@@ -96,19 +110,19 @@ function explanation(config: IndexPageConfig): string {
 <p>This page checks whether large packets survive the way between your computer and this server, over IPv4 and IPv6.
 Each test lasts up to about ${num(config.windowSeconds * 2)} seconds; per address family the tests run one after another.</p>
 <ul>
-<li><strong>ICMP test</strong>: your browser uploads 8 KB. The server pretends that the path MTU is ${num(icmpMtu.ipv4)} bytes for
-IPv4 and ${num(icmpMtu.ipv6)} bytes for IPv6: it answers your larger packets with ICMP &quot;fragmentation needed&quot; (IPv4) or
+<li><strong>ICMP test</strong>: your browser uploads 8 KB. The server pretends that the path MTU is ${num(icmpMtu[4])} bytes for
+IPv4 and ${num(icmpMtu[6])} bytes for IPv6: it answers your larger packets with ICMP &quot;fragmentation needed&quot; (IPv4) or
 ICMPv6 &quot;Packet Too Big&quot; (IPv6) and watches whether your system re-sends the data in packets that fit. If something between
 us drops these ICMP messages, the upload stalls: a path MTU black hole.</li>
 <li><strong>Fragments test</strong>: your browser downloads an answer that the server sends as IP fragments of at most
-${num(fragmentSize.ipv4)} bytes (IPv4) and ${num(fragmentSize.ipv6)} bytes (IPv6), and checks whether your system acknowledges
+${num(fragmentSize[4])} bytes (IPv4) and ${num(fragmentSize[6])} bytes (IPv6), and checks whether your system acknowledges
 data that reached it only as fragments. Firewalls, NATs and load balancers often drop fragments.</li>
 </ul>`;
 }
 
 function resultElement(index: number, target: PageTarget, test: 'icmp' | 'frag'): string {
   const name = test === 'icmp' ? 'ICMP Packet Too Big test' : 'Fragments test';
-  return `<div class="result" id="result-${index}-${test}" data-target="${index}" data-family="${escapeHtml(target.family)}" data-test="${test}" data-state="idle">
+  return `<div class="result" id="result-${index}-${test}" data-target="${index}" data-family="${familyName(target.family)}" data-test="${test}" data-state="idle">
 <div class="result-head"><span class="test-name">${name}</span><span class="status">not run yet</span></div>
 <div class="detail"></div>
 </div>`;
@@ -117,7 +131,7 @@ function resultElement(index: number, target: PageTarget, test: 'icmp' | 'frag')
 function targetsSection(config: IndexPageConfig): string {
   const targets = config.targets
     .map(
-      (t, i) => `<section class="target" id="target-${i}" data-target="${i}" data-family="${escapeHtml(t.family)}">
+      (t, i) => `<section class="target" id="target-${i}" data-target="${i}" data-family="${familyName(t.family)}">
 <h3>${escapeHtml(t.label)} <span class="base-url">${escapeHtml(t.baseUrl)}</span></h3>
 ${resultElement(i, t, 'icmp')}
 ${resultElement(i, t, 'frag')}
@@ -149,12 +163,12 @@ ${list('frag', FRAG_VERDICT_MEANINGS)}
 function captureSection(config: IndexPageConfig): string {
   const filters = clientCaptureFilters(config.serverAddresses)
     .map(
-      (f) => `<li id="filter-${f.id}" data-family="${f.family}"><strong>${escapeHtml(f.title)}</strong>
+      (f) => `<li id="filter-${f.id}" data-family="${familyName(f.family)}"><strong>${escapeHtml(f.title)}</strong>
 <pre><code>${escapeHtml(f.command)}</code></pre>
 <p>${escapeHtml(f.note)}</p></li>`,
     )
     .join('\n');
-  const addresses = [...config.serverAddresses.ipv4, ...config.serverAddresses.ipv6];
+  const addresses = [...config.serverAddresses[4], ...config.serverAddresses[6]];
   const routeCommands = addresses.map((a) => `ip route get ${shellQuote(a)}\nip route flush cache to ${shellQuote(a)}`).join('\n');
   return `<h2>Watch the tests on your computer</h2>
 <p>Run one of these while a test runs (as root; <code>-i any</code> captures on every interface):</p>
@@ -170,33 +184,29 @@ the second one forgets it again.</p>
 }`;
 }
 
+/** Prints a /frag answer from its report on: the padding before it is what travelled as fragments. */
+const SKIP_FRAG_PADDING = `sed -n '/^${REPORT_TITLES.frag}/,$p'`;
+
 function curlSection(config: IndexPageConfig): string {
   if (config.targets.length === 0) return '';
   const commands = config.targets
     .map((t) => {
       const base = t.baseUrl.replace(/\/+$/, '');
       // -g: brackets of an IPv6 address are not a curl URL glob.
-      return `curl -sSg --data-binary @payload.bin ${shellQuote(`${base}/icmp`)}\ncurl -sSg -o /dev/null ${shellQuote(`${base}/frag`)}`;
+      return `curl -sSg --data-binary @payload.bin ${shellQuote(`${base}/icmp`)}\ncurl -sSg ${shellQuote(`${base}/frag`)} | ${SKIP_FRAG_PADDING}`;
     })
     .join('\n');
   return `<h2>Without a browser</h2>
-<p>Each answer ends with a line <code>RESULT: &lt;verdict&gt;</code> (add <code>?format=json</code> for JSON).</p>
+<p>Each answer ends with a line <code>RESULT: &lt;verdict&gt;</code>. The fragments answer starts with padding (the part that
+travels as fragments), which the <code>sed</code> skips. Add <code>?format=json</code> to a URL for JSON (then without the <code>sed</code>).</p>
 <pre><code>head -c 8192 /dev/zero | tr '\\0' x &gt; payload.bin
 ${escapeHtml(commands)}</code></pre>`;
 }
 
 /** The complete page; everything taken from `config` is escaped for where it goes. */
 export function renderIndexPage(config: IndexPageConfig): string {
-  const families = [...new Set(config.targets.map((t) => familyName(t.family)))].join(' and ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>mtuscope: path MTU and fragmentation checker</title>
-<style>${STYLE}</style>
-</head>
-<body>
+  const families = [...new Set(config.targets.map((t) => familyLabel(t.family)))].join(' and ');
+  return `${htmlHead({ title: 'mtuscope: path MTU and fragmentation checker', contentSecurityPolicy: CONTENT_SECURITY_POLICY, style: STYLE })}
 <h1>Path MTU and fragmentation checker${families === '' ? '' : ` (${escapeHtml(families)})`}</h1>
 ${explanation(config)}
 ${targetsSection(config)}
@@ -204,8 +214,8 @@ ${targetsSection(config)}
 ${verdictsSection()}
 ${captureSection(config)}
 ${curlSection(config)}
-<script type="application/json" id="checker-config">${jsonForScriptElement(config)}</script>
-<script>${INDEX_PAGE_SCRIPT}</script>
+<script type="application/json" id="checker-config">${jsonForScriptElement(pageScriptConfig(config))}</script>
+<script type="module" src="${PAGE_SCRIPT_PATH}"></script>
 </body>
 </html>
 `;

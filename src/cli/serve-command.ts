@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { CheckerServer } from '../checker/checker-server.js';
+import { CheckerServer, type CheckerServerDeps } from '../checker/checker-server.js';
 import { ResultsStore } from '../checker/results-store.js';
 import {
   DEFAULT_SERVE_OPTIONS as DEFAULTS,
@@ -220,7 +220,18 @@ function urlOf(address: string, port: number): string {
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
-async function serve(options: ServeOptions): Promise<number> {
+/** A running checker service: engine child, results store and HTTP server. */
+export interface RunningService {
+  readonly engine: EngineClient;
+  readonly listening: readonly string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts what `mtuscope serve` runs, in order (store, engine, HTTP), undoing what started when a later step fails.
+ * `deps` replaces parts of the HTTP server's dependencies (tests inject a failing report renderer).
+ */
+export async function startService(options: ServeOptions, deps: Pick<Partial<CheckerServerDeps>, 'renderReport' | 'log'> = {}): Promise<RunningService> {
   const missing = missingEngineCapabilities();
   if (missing.length > 0) {
     throw new CommandFailure(
@@ -228,15 +239,16 @@ async function serve(options: ServeOptions): Promise<number> {
         `this process lacks ${missing.join(' and ')}. Run it as root (sudo) or grant them (e.g. setcap cap_net_admin,cap_net_raw+ep on node).`,
     );
   }
+  const say = deps.log ?? log;
   const store = ResultsStore.open(options.storePath, { truncateClientAddress: options.truncateAddresses });
   const families = [...new Set(options.listen.map(familyOfAddress))];
   // The settings cross to the engine under their own names: ServeOptions is a superset of EngineSettings.
-  const engine = await EngineClient.start(options, { queueNum: options.queueNum, mark: options.mark, families }, log).catch((err: unknown) => {
+  const engine = await EngineClient.start(options, { queueNum: options.queueNum, mark: options.mark, families }, say).catch((err: unknown) => {
     store.close();
     throw err;
   });
-  if (engine.replacedStaleRules) log(`replaced the firewall rules a previous run for port ${options.port} left behind`);
-  const server = new CheckerServer({ options, engine, store, log });
+  if (engine.replacedStaleRules) say(`replaced the firewall rules a previous run for port ${options.port} left behind`);
+  const server = new CheckerServer({ ...deps, options, engine, store, log: say });
   let listening: string[];
   try {
     listening = await server.listen();
@@ -245,7 +257,18 @@ async function serve(options: ServeOptions): Promise<number> {
     store.close();
     throw err;
   }
-  log(`listening on ${listening.map((a) => urlOf(a, options.port)).join(' ')} (results in ${options.storePath})`);
+  const stop = async (): Promise<void> => {
+    await server.close();
+    await engine.stop();
+    store.close();
+  };
+  return { engine, listening, stop };
+}
+
+async function serve(options: ServeOptions): Promise<number> {
+  const service = await startService(options);
+  const { engine } = service;
+  log(`listening on ${service.listening.map((a) => urlOf(a, options.port)).join(' ')} (results in ${options.storePath})`);
   // The engine runs in a process of its own (engine-child.ts) so that packets never wait behind HTTP work; if it
   // dies the service cannot test anything and stops too.
   let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
@@ -257,9 +280,7 @@ async function serve(options: ServeOptions): Promise<number> {
   ]);
   for (const s of STOP_SIGNALS) process.off(s, onSignal);
   log(`${ended.why}: stopping`);
-  await server.close();
-  await engine.stop();
-  store.close();
+  await service.stop();
   // Ctrl-C reaches the engine too (same process group), which may then end first: that is no failure.
   return ended.asked ? 0 : 1;
 }

@@ -10,10 +10,10 @@ const IPV6_FRAGMENT_OVERHEAD = 48;
 const IPV4_HEADER = 20;
 
 /**
- * Fragment size for a segment: at most `maxFragment`, and small enough that even a small segment leaves as at least
+ * Fragment size for a segment: at most `fragmentSize`, and small enough that even a small segment leaves as at least
  * two fragments (a segment that fits in one fragment would test nothing).
  */
-export function fragmentSizeFor(segment: TcpSegment, maxFragment: number): number {
+export function fragmentSizeFor(segment: TcpSegment, fragmentSize: number): number {
   const overhead = segment.family === 4 ? IPV4_HEADER : IPV6_FRAGMENT_OVERHEAD;
   const data = segment.ipLength - (segment.family === 4 ? IPV4_HEADER : 40);
   // Half the data, rounded up to the 8-octet unit fragment offsets count in.
@@ -21,15 +21,15 @@ export function fragmentSizeFor(segment: TcpSegment, maxFragment: number): numbe
   // An IPv6 first fragment must hold the whole header chain, TCP options included (RFC 7112): fragmentIpv6 refuses
   // less, and a 32-byte TCP header (timestamps) is more than half of a small segment.
   const headers = segment.family === 6 ? Math.ceil((data - segment.payloadLength) / 8) * 8 : 8;
-  return Math.min(maxFragment, overhead + Math.max(8, half, headers));
+  return Math.min(fragmentSize, overhead + Math.max(8, half, headers));
 }
 
 /**
  * Replaces one outgoing segment by IP fragments, as a sender on a small-MTU path without path MTU discovery would:
  * IPv4 with DF cleared (and the identification given), IPv6 with a Fragment header carrying `ident`.
  */
-export function fragmentSegment(segment: TcpSegment, maxFragment: number, ident: number): FragmentResult {
-  const size = fragmentSizeFor(segment, maxFragment);
+export function fragmentSegment(segment: TcpSegment, fragmentSize: number, ident: number): FragmentResult {
+  const size = fragmentSizeFor(segment, fragmentSize);
   let result: FragmentResult;
   if (segment.family === 4) {
     const packet = segment.bytes.slice(0, segment.ipLength);

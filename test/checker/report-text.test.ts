@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { explain } from '../../src/checker/explain.js';
 import { renderTextReport } from '../../src/checker/report-text.js';
-import { type AddressFamily, type CheckerTest, FRAG_VERDICTS, ICMP_VERDICTS, type TestEvidence, type TestResult, type Verdict } from '../../src/checker/test-result.js';
+import type { IpFamilyName } from '../../src/packet/ip-family.js';
+import { type CheckerTest, FRAG_VERDICTS, ICMP_VERDICTS, type TestEvidence, type TestResult, type Verdict } from '../../src/checker/test-result.js';
 
 const SERVER = { ipv4: '192.0.2.10', ipv6: '2001:db8::10' } as const;
 
-function evidence(test: CheckerTest, family: AddressFamily, verdict: Verdict): TestEvidence {
+function evidence(test: CheckerTest, family: IpFamilyName, verdict: Verdict): TestEvidence {
   const testMtu = test === 'icmp' ? (family === 'ipv4' ? 905 : 1280) : family === 'ipv4' ? 576 : 1280;
   return {
     family,
@@ -30,7 +31,7 @@ function evidence(test: CheckerTest, family: AddressFamily, verdict: Verdict): T
   };
 }
 
-function result(test: CheckerTest, family: AddressFamily, verdict: Verdict): TestResult {
+function result(test: CheckerTest, family: IpFamilyName, verdict: Verdict): TestResult {
   const e = evidence(test, family, verdict);
   const { explanation, advice } = explain(test, verdict, e, 10_000);
   return { test, verdict, explanation, advice, startedAt: '2024-05-01T12:00:00.000Z', evidence: e };
@@ -71,6 +72,25 @@ describe('renderTextReport', () => {
       assert.ok(text.includes(`\`${ip} route flush cache to ${SERVER[family]}\``));
     });
   }
+
+  it('every command in the advice is a code span (between backticks), so that the web page shows it as code', () => {
+    const commandOutsideCode = /\b(tcpdump -|ip6?tables -|sysctl (-w |net\.)|ip (-6 )?route )/;
+    let spans = 0;
+    for (const family of ['ipv4', 'ipv6'] as const) {
+      for (const [test, verdict] of ALL) {
+        for (const advice of result(test, family, verdict).advice) {
+          const parts = advice.split('`');
+          assert.equal(parts.length % 2, 1, `unpaired backtick in: ${advice}`);
+          const prose = parts.filter((_, i) => i % 2 === 0).join(' ');
+          assert.doesNotMatch(prose, commandOutsideCode, advice);
+          spans += (parts.length - 1) / 2;
+        }
+      }
+    }
+    assert.ok(spans >= 20, `${spans} code spans`);
+    // The check can fail: a command written as prose is found.
+    assert.match('Watch them arrive with: tcpdump -ni any ip', commandOutsideCode);
+  });
 
   it('the table aligns its values and shows absent figures as words', () => {
     const r = result('icmp', 'ipv4', 'inconclusive');

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { parseResultsQuery, renderResultsJson, renderSummaryPage } from '../../src/checker/results-api.js';
 import { ResultsStore, type ResultsSummary, type StoredRun } from '../../src/checker/results-store.js';
 import { sampleResult, steppingClock } from './results-fixtures.js';
+import { unescapeHtml } from '../support/html-text.js';
 
 function parse(query: string): ReturnType<typeof parseResultsQuery> {
   return parseResultsQuery(new URLSearchParams(query));
@@ -12,11 +13,6 @@ function errorOf(query: string): string {
   const parsed = parse(query);
   assert.equal(parsed.ok, false, `${query} should be refused`);
   return parsed.ok ? '' : parsed.error;
-}
-
-/** What a browser shows for an HTML fragment's text: the five escapes read back. */
-function unescapeHtml(html: string): string {
-  return html.replace(/&(lt|gt|quot|#39|amp);/g, (_m, name: string) => ({ lt: '<', gt: '>', quot: '"', '#39': "'", amp: '&' })[name]!);
 }
 
 /** The cells' texts of each body row of the table with this caption (or the first table without caption). */

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LabProcess } from '../../src/lab/running-lab.js';
 import { type CheckerLab, startCheckerLab } from '../support/checker-lab.js';
+import { needsRoot } from '../support/root.js';
 
-const isRoot = process.getuid?.() === 0;
 const WINDOW_S = 10;
 
 /** A router that drops ICMP "fragmentation needed" / Packet Too Big and IP fragments; the client relies on PMTUD alone. */
-describe('checker service on a path that drops ICMP and fragments', { skip: isRoot ? false : 'needs root for network namespaces' }, () => {
+describe('checker service on a path that drops ICMP and fragments', needsRoot(), () => {
   let c: CheckerLab;
   let serve: LabProcess;
 

@@ -3,10 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import type { LabProcess } from '../../src/lab/running-lab.js';
 import { openBrowserInNamespace, waitForVerdicts, type BrowserSession } from '../support/browser.js';
 import { type CheckerLab, startCheckerLab } from '../support/checker-lab.js';
+import { needsRoot } from '../support/root.js';
 
-const isRoot = process.getuid?.() === 0;
-
-describe('checker web page in headless Chromium inside the client namespace', { skip: isRoot ? false : 'needs root for network namespaces' }, () => {
+describe('checker web page in headless Chromium inside the client namespace', needsRoot(), () => {
   let c: CheckerLab;
   let serve: LabProcess;
   let browser: BrowserSession | undefined;

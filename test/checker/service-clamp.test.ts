@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LabProcess } from '../../src/lab/running-lab.js';
 import { type CheckerLab, startCheckerLab } from '../support/checker-lab.js';
+import { needsRoot } from '../support/root.js';
 
-const isRoot = process.getuid?.() === 0;
-
-describe('checker service behind a router that clamps the MSS to 536', { skip: isRoot ? false : 'needs root for network namespaces' }, () => {
+describe('checker service behind a router that clamps the MSS to 536', needsRoot(), () => {
   let c: CheckerLab;
   let serve: LabProcess;
 

@@ -2,13 +2,22 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LabProcess } from '../../src/lab/running-lab.js';
 import { type CheckerLab, PORT, startCheckerLab } from '../support/checker-lab.js';
-
-const isRoot = process.getuid?.() === 0;
+import { unescapeHtml } from '../support/html-text.js';
+import { needsRoot } from '../support/root.js';
 
 /** A healthy path: ICMP and fragments get through. `nodf` has path MTU discovery off (IPv4). */
-describe('checker service on a healthy path', { skip: isRoot ? false : 'needs root for network namespaces' }, () => {
+/** The status line and headers of an answer that curl printed with -D - (header names in lower case). */
+function answerHead(stdout: string): { status: number; headers: Map<string, string>; body: string } {
+  const [head = '', ...body] = stdout.split('\r\n\r\n');
+  const [statusLine = '', ...lines] = head.split('\r\n');
+  const headers = new Map(lines.map((l): [string, string] => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  return { status: Number(statusLine.split(' ')[1]), headers, body: body.join('\r\n\r\n') };
+}
+
+describe('checker service on a healthy path', needsRoot(), () => {
   let c: CheckerLab;
   let serve: LabProcess;
+  const started = new Date();
 
   before(async () => {
     c = await startCheckerLab({
@@ -43,7 +52,7 @@ describe('checker service on a healthy path', { skip: isRoot ? false : 'needs ro
     assert.doesNotMatch((await c.lab.mustExec('client', ['ip', 'route', 'get', c.server4])).stdout, /mtu/);
   });
 
-  it('IPv6 /icmp as JSON: pass with the evidence of the design brief, and the route cache holds mtu 1280', async () => {
+  it('IPv6 /icmp as JSON: pass with the evidence docs/verdicts.md asks for, and the route cache holds mtu 1280', async () => {
     const { result } = await c.icmpJson('client', 6);
     assert.equal(result.test, 'icmp');
     assert.equal(result.verdict, 'pass');
@@ -131,5 +140,69 @@ describe('checker service on a healthy path', { skip: isRoot ? false : 'needs ro
     assert.match(missing.stdout, /no such page: \/nope.*\n404$/s);
     const stats = JSON.parse((await c.curl('client', [c.url(4, '/api/stats')])).stdout) as { counters: { packets: number; malformed: number } };
     assert.ok(stats.counters.packets > 0);
+  });
+
+  it('serves the page, its script as a revalidated asset, and an empty favicon', async () => {
+    const page = await c.curl('client', [c.url(4, '/')]);
+    assert.match(page.stdout, /<script type="module" src="\/page\.js"><\/script>/);
+    const script = answerHead((await c.curl('client', ['-D', '-', c.url(4, '/page.js')])).stdout);
+    assert.equal(script.status, 200);
+    assert.equal(script.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.equal(script.headers.get('cache-control'), 'no-cache');
+    assert.equal(script.headers.get('x-content-type-options'), 'nosniff');
+    assert.match(script.body, /checker-config/);
+    const etag = script.headers.get('etag');
+    assert.match(etag ?? '', /^"[\w-]+"$/);
+    const unchanged = answerHead((await c.curl('client', ['-D', '-', '-H', `If-None-Match: ${etag}`, c.url(6, '/page.js')])).stdout);
+    assert.equal(unchanged.status, 304);
+    assert.equal(unchanged.body, '');
+    const other = answerHead((await c.curl('client', ['-D', '-', '-H', 'If-None-Match: "another-build"', c.url(4, '/page.js')])).stdout);
+    assert.equal(other.status, 200);
+    const icon = await c.curl('client', ['-w', '%{http_code}', c.url(4, '/favicon.ico')]);
+    assert.equal(icon.stdout, '204');
+  });
+
+  it("the page's commands without a browser work as shown: each prints its report and RESULT line", async () => {
+    const html = (await c.curl('client', [c.url(4, '/')])).stdout;
+    const block = /<h2>Without a browser<\/h2>[^]*?<pre><code>([^]*?)<\/code><\/pre>/.exec(html)?.[1];
+    assert.ok(block !== undefined, 'no commands on the page');
+    const commands = unescapeHtml(block);
+    assert.equal(commands.match(/\/frag/g)?.length, 2, commands);
+    const r = await c.lab.exec('client', ['bash', '-ec', `cd ${c.dir}\n${commands}`], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.match(/^RESULT: .*$/gm), ['RESULT: pass', 'RESULT: pass', 'RESULT: pass', 'RESULT: pass']);
+    assert.equal(r.stdout.match(/^mtuscope IP fragmentation test \(IPv[46]\), started/gm)?.length, 2);
+    assert.doesNotMatch(r.stdout, /padding|reaches you as IP fragments/, 'the /frag padding is skipped');
+    await c.lab.mustExec('client', ['ip', 'route', 'flush', 'cache', 'to', c.server4]);
+    await c.lab.mustExec('client', ['ip', '-6', 'route', 'flush', 'cache']);
+  });
+
+  it('logs one line per test: time, client, test, verdict, status and duration', async () => {
+    const stored = JSON.parse((await c.curl('client', [c.url(4, '/api/results?limit=1000')])).stdout) as { results: unknown[] };
+    const line = /^mtuscope serve: (\S+) client=(\S+) test=(icmp|frag) verdict=(\S+) status=(\S+) duration=(\d+)ms$/;
+    const testLines = (): string[] => serve.stderr.split('\n').filter((l) => l.includes(' test='));
+    // A test's line is written once its connection closed, which can be just after its client saw the answer.
+    for (let i = 0; i < 50 && testLines().filter((l) => !l.includes(' verdict=none ')).length < stored.results.length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const logged = testLines().map((l) => {
+      const m = line.exec(l);
+      assert.ok(m, `not a test line: ${l}`);
+      const [, time = '', client, test, verdict, status, duration] = m;
+      assert.ok(new Date(time) >= started && new Date(time) <= new Date(), time);
+      return { client, test, verdict, status, duration: Number(duration) };
+    });
+    const client4 = c.lab.address('client', 4);
+    const has = (client: string, test: string, verdict: string, status: string): boolean =>
+      logged.some((l) => l.client === client && l.test === test && l.verdict === verdict && l.status === status);
+    assert.ok(has(client4, 'icmp', 'pass', '200'));
+    assert.ok(has(c.lab.address('client', 6), 'frag', 'pass', '200'));
+    assert.ok(has(c.lab.address('nodf', 4), 'icmp', 'no-df', '200'));
+    assert.ok(has(client4, 'icmp', 'none', '400'), 'the test with a body too small to test');
+    assert.ok(logged.every((l) => l.duration < 60_000));
+    assert.ok(logged.some((l) => l.test === 'frag' && l.duration > 0));
+    // Each stored run was logged, and nothing that was no test (the GET /icmp answered 405, the page, the API).
+    assert.equal(logged.filter((l) => l.verdict !== 'none').length, stored.results.length);
+    assert.deepEqual(logged.filter((l) => l.verdict === 'none').map((l) => l.status), ['400']);
   });
 });

@@ -1,20 +1,29 @@
 import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { put16 } from '../../src/packet/bytes.js';
 import { IpProtocol } from '../../src/packet/ip-protocol.js';
 import { emitIpv4 } from '../../src/packet/ipv4.js';
 import { emitIpv6 } from '../../src/packet/ipv6.js';
-import { type CheckerLab, CLI, PORT, startCheckerLab } from '../support/checker-lab.js';
+import { type CheckerLab, PORT, startCheckerLab } from '../support/checker-lab.js';
+import { mtuscope } from '../support/cli.js';
 import { RawInjector } from '../support/raw-inject.js';
-
-const isRoot = process.getuid?.() === 0;
+import { needsRoot } from '../support/root.js';
 
 async function rules(c: CheckerLab): Promise<string> {
   const v4 = await c.lab.mustExec('server', ['iptables-save']);
   const v6 = await c.lab.mustExec('server', ['ip6tables-save']);
   return v4.stdout + v6.stdout;
 }
+
+/** Runs `mtuscope` in the server's namespace, through `through` (e.g. setpriv) if given. */
+function inServer(c: CheckerLab, ...through: string[]): { prefix: string[] } {
+  return { prefix: ['ip', 'netns', 'exec', c.lab.namespace('server'), ...through] };
+}
+
+/** The harness of `mtuscope serve` whose report renderer fails the first N times. */
+const FAILING_RENDERER_SERVICE = fileURLToPath(new URL('../support/failing-renderer-service.js', import.meta.url));
 
 /** A 20-byte TCP header whose data offset claims 60 bytes: the kernel's IP layer passes it, our parser must not choke. */
 function badTcp(srcPort: number): Uint8Array {
@@ -26,7 +35,7 @@ function badTcp(srcPort: number): Uint8Array {
   return t;
 }
 
-describe('checker service lifecycle: rules, restarts, privileges, hostile packets', { skip: isRoot ? false : 'needs root for network namespaces' }, () => {
+describe('checker service lifecycle: rules, restarts, privileges, hostile packets', needsRoot(), () => {
   let c: CheckerLab;
 
   before(async () => {
@@ -82,20 +91,20 @@ describe('checker service lifecycle: rules, restarts, privileges, hostile packet
   });
 
   it('refuses to start without CAP_NET_ADMIN and CAP_NET_RAW, saying so', async () => {
-    const r = await c.lab.exec('server', ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'node', CLI, 'serve', '--store', `${c.dir}/x.sqlite`]);
+    const r = await mtuscope(['serve', '--store', `${c.dir}/x.sqlite`], inServer(c, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'));
     assert.equal(r.code, 1);
     assert.match(r.stderr, /needs root, or the capabilities CAP_NET_ADMIN and CAP_NET_RAW/);
-    const dropped = await c.lab.exec('server', ['setpriv', '--inh-caps=-all', '--bounding-set=-net_raw', 'node', CLI, 'serve', '--store', `${c.dir}/x.sqlite`]);
+    const dropped = await mtuscope(['serve', '--store', `${c.dir}/x.sqlite`], inServer(c, 'setpriv', '--inh-caps=-all', '--bounding-set=-net_raw'));
     assert.equal(dropped.code, 1);
     assert.match(dropped.stderr, /lacks CAP_NET_RAW/);
     assert.doesNotMatch(await rules(c), /NFQUEUE/);
   });
 
   it('names a bad flag and exits 2', async () => {
-    const r = await c.lab.exec('server', ['node', CLI, 'serve', '--ipv4-mtu', '500']);
+    const r = await mtuscope(['serve', '--ipv4-mtu', '500'], inServer(c));
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^mtuscope serve: --ipv4-mtu: "500" is not an integer from 576 to 9000; see "mtuscope serve --help"$/m);
-    const help = await c.lab.exec('server', ['node', CLI, 'serve', '--help']);
+    const help = await mtuscope(['serve', '--help'], inServer(c));
     assert.equal(help.code, 0);
     for (const flag of ['--listen', '--port', '--ipv4-mtu', '--ipv6-mtu', '--window', '--store', '--truncate-addresses', '--tests-per-client', '--max-concurrent', '--max-body']) {
       assert.ok(help.stdout.includes(flag), `--help documents ${flag}`);
@@ -161,6 +170,39 @@ describe('checker service lifecycle: rules, restarts, privileges, hostile packet
       assert.match(limited.stdout, /too many tests from your address.*\n429$/s);
     } finally {
       await serve.stop('SIGTERM');
+    }
+  });
+
+  it('a request whose handler throws is answered 500, or cut short once its answer began; the service keeps serving', async () => {
+    const harness = await c.serveWith([process.execPath, FAILING_RENDERER_SERVICE, '2'], [], 'harness.sqlite');
+    try {
+      const client4 = c.lab.address('client', 4);
+      // An earlier upload may have left the lowered path MTU cached, which would make this test inconclusive.
+      await c.lab.mustExec('client', ['ip', 'route', 'flush', 'cache', 'to', c.server4]);
+      const icmp = await c.curl('client', ['-w', '\n%{http_code}', c.url(4, '/icmp'), '--data-binary', `@${c.payloadFile}`]);
+      assert.match(icmp.stdout, /^error: the server failed to answer this request \(it logged why\)\n\n500$/);
+      await c.lab.mustExec('client', ['ip', 'route', 'flush', 'cache', 'to', c.server4]);
+      // /frag sends its padding before the report: a failure after that can only cut the answer short.
+      const frag = await c.curl('client', [c.url(4, '/frag')]);
+      assert.equal(frag.code, 18, `curl: transfer closed with data outstanding (${frag.stderr})`);
+      assert.match(frag.stdout, /^mtuscope: this response reaches you as IP fragments/);
+      assert.doesNotMatch(frag.stdout, /RESULT:/);
+      assert.ok(harness.running, 'the service survived both failures');
+      const next = await c.curl('client', [c.url(4, '/icmp'), '--data-binary', `@${c.payloadFile}`]);
+      assert.match(next.stdout, /\nRESULT: pass\n$/, next.stdout);
+      assert.match(harness.stderr, new RegExp(`^harness: POST /icmp from ${client4} failed: injected renderer failure$`, 'm'));
+      assert.match(harness.stderr, new RegExp(`^harness: GET /frag from ${client4} failed: injected renderer failure$`, 'm'));
+      // The log line of each test tells how its answer went; the last one is written once its connection closed.
+      await harness.waitForOutput(/test=icmp verdict=pass status=200 /, 5000);
+      const tests = harness.stderr.split('\n').filter((l) => / test=/.test(l)).map((l) => l.replace(/^harness: \S+ /, '').replace(/ duration=\d+ms$/, ''));
+      assert.deepEqual(tests, [
+        `client=${client4} test=icmp verdict=pass status=500`,
+        `client=${client4} test=frag verdict=pass status=200-incomplete`,
+        `client=${client4} test=icmp verdict=pass status=200`,
+      ]);
+    } finally {
+      await harness.stop('SIGTERM');
+      await c.lab.mustExec('client', ['ip', 'route', 'flush', 'cache', 'to', c.server4]);
     }
   });
 });

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LabProcess } from '../../src/lab/running-lab.js';
 import { type CheckerLab, startCheckerLab } from '../support/checker-lab.js';
+import { needsRoot } from '../support/root.js';
 
-const isRoot = process.getuid?.() === 0;
 const WINDOW_S = 20;
 
 /**
@@ -15,7 +15,7 @@ const WINDOW_S = 20;
  * 6 or 12.6 s after the first loss, which can be after the default 10 s window (then the verdict is blackhole).
  * This test gives the window 20 s so that both families show what the kernel does: pass-probing.
  */
-describe('checker service: a client whose own MTU probing rescues it', { skip: isRoot ? false : 'needs root for network namespaces' }, () => {
+describe('checker service: a client whose own MTU probing rescues it', needsRoot(), () => {
   let c: CheckerLab;
   let serve: LabProcess;
 

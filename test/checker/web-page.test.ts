@@ -4,15 +4,18 @@ import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { PAGE_SCRIPT_PATH } from '../../src/checker/page-asset.js';
 import { clientCaptureFilters, type CaptureFilter } from '../../src/checker/tcpdump-filters.js';
-import { FRAG_VERDICTS, ICMP_VERDICTS, type AddressFamily, type CheckerTest, type TestResult } from '../../src/checker/test-result.js';
-import { renderIndexPage, type IndexPageConfig } from '../../src/checker/web-page.js';
+import { FRAG_VERDICTS, ICMP_VERDICTS, type CheckerTest, type TestResult } from '../../src/checker/test-result.js';
+import { pageScriptConfig, renderIndexPage, type IndexPageConfig } from '../../src/checker/web-page.js';
 import { startLab } from '../../src/lab/lab.js';
 import type { LabProcess, RunningLab } from '../../src/lab/running-lab.js';
+import type { IpFamilyName } from '../../src/packet/ip-family.js';
 import { livePidsWith, openBrowserInNamespace, waitForVerdicts, type BrowserSession, type VerdictQuery } from '../support/browser.js';
+import { unescapeHtml } from '../support/html-text.js';
+import { needsRoot } from '../support/root.js';
 
 const run = promisify(execFile);
-const isRoot = process.getuid?.() === 0;
 
 const HOSTILE_LABEL = `</script><script>alert(1)</script>"><img src=x onerror=alert(2)>`;
 const HOSTILE_URL = `http://10.0.1.2:8080/"><script>alert(3)</script>`;
@@ -20,14 +23,14 @@ const HOSTILE_URL = `http://10.0.1.2:8080/"><script>alert(3)</script>`;
 function config(over: Partial<IndexPageConfig> = {}): IndexPageConfig {
   return {
     targets: [
-      { family: 'ipv4', label: 'IPv4', baseUrl: 'http://10.0.1.2:8080' },
-      { family: 'ipv6', label: 'IPv6', baseUrl: 'http://[fd00:0:0:1::2]:8080' },
+      { family: 4, label: 'IPv4', baseUrl: 'http://10.0.1.2:8080' },
+      { family: 6, label: 'IPv6', baseUrl: 'http://[fd00:0:0:1::2]:8080' },
     ],
     // Not the defaults (905, 1280), so that a page with hard-coded numbers fails.
-    icmpMtu: { ipv4: 1004, ipv6: 1302 },
-    fragmentSize: { ipv4: 577, ipv6: 1281 },
+    icmpMtu: { 4: 1004, 6: 1302 },
+    fragmentSize: { 4: 577, 6: 1281 },
     windowSeconds: 13,
-    serverAddresses: { ipv4: ['10.0.1.2'], ipv6: ['fd00:0:0:1::2'] },
+    serverAddresses: { 4: ['10.0.1.2'], 6: ['fd00:0:0:1::2'] },
     ...over,
   };
 }
@@ -39,19 +42,12 @@ function embeddedConfig(html: string): unknown {
   return JSON.parse(m[1] ?? '');
 }
 
-function unescapeHtml(text: string): string {
-  const named: Record<string, string> = { lt: '<', gt: '>', quot: '"', amp: '&' };
-  return text.replace(/&(?:#(\d+)|(lt|gt|quot|amp));/g, (_, code: string | undefined, name: string | undefined) =>
-    code === undefined ? (named[name ?? ''] ?? '') : String.fromCharCode(Number(code)),
-  );
-}
-
 describe('renderIndexPage', () => {
   it('escapes hostile labels and URLs everywhere: no markup of theirs survives', () => {
     const html = renderIndexPage(
       config({
-        targets: [{ family: 'ipv4', label: HOSTILE_LABEL, baseUrl: HOSTILE_URL }],
-        serverAddresses: { ipv4: [`10.0.1.2'; rm -rf / #<b>`], ipv6: [] },
+        targets: [{ family: 4, label: HOSTILE_LABEL, baseUrl: HOSTILE_URL }],
+        serverAddresses: { 4: [`10.0.1.2'; rm -rf / #<b>`], 6: [] },
       }),
     );
     assert.equal(html.match(/<script/g)?.length, 2, 'only the config and the page script');
@@ -65,13 +61,14 @@ describe('renderIndexPage', () => {
     assert.ok(text.includes(HOSTILE_URL));
   });
 
-  it('embeds the configuration as JSON that parses back to it, with no "<" in it', () => {
-    const hostile = config({ targets: [{ family: 'ipv6', label: HOSTILE_LABEL, baseUrl: HOSTILE_URL }] });
+  it("embeds the script's configuration as JSON that parses back to it, with no \"<\" in it", () => {
+    const hostile = config({ targets: [{ family: 6, label: HOSTILE_LABEL, baseUrl: HOSTILE_URL }] });
     const html = renderIndexPage(hostile);
     const raw = /id="checker-config">([^]*?)<\/script>/.exec(html)?.[1] ?? '';
     assert.ok(!raw.includes('<'));
     assert.ok(raw.includes('\\u003c/script'));
-    assert.deepEqual(embeddedConfig(html), hostile);
+    assert.deepEqual(embeddedConfig(html), { targets: [{ family: 'ipv6', baseUrl: HOSTILE_URL }], windowSeconds: 13 });
+    assert.deepEqual(embeddedConfig(html), pageScriptConfig(hostile));
   });
 
   it('renders one result element per target and test with the attributes the harness reads', () => {
@@ -96,8 +93,8 @@ describe('renderIndexPage', () => {
   });
 
   it('lists every capture filter, narrowed to the server addresses, and explains every verdict', () => {
-    const html = renderIndexPage(config({ serverAddresses: { ipv4: ['10.0.1.2', '10.0.9.2'], ipv6: ['fd00:0:0:1::2'] } }));
-    const filters = clientCaptureFilters({ ipv4: ['10.0.1.2', '10.0.9.2'], ipv6: ['fd00:0:0:1::2'] });
+    const html = renderIndexPage(config({ serverAddresses: { 4: ['10.0.1.2', '10.0.9.2'], 6: ['fd00:0:0:1::2'] } }));
+    const filters = clientCaptureFilters({ 4: ['10.0.1.2', '10.0.9.2'], 6: ['fd00:0:0:1::2'] });
     assert.equal(filters.length, 4);
     for (const f of filters) assert.ok(unescapeHtml(html).includes(f.command), f.command);
     assert.ok(unescapeHtml(html).includes(`tcpdump -ni any 'icmp6 and ip6[40] == 2 and host fd00:0:0:1::2'`));
@@ -110,16 +107,37 @@ describe('renderIndexPage', () => {
   it('shows curl and ip route commands for every target and address, quoted only where the shell needs it', () => {
     const html = unescapeHtml(renderIndexPage(config()));
     assert.ok(html.includes(`curl -sSg --data-binary @payload.bin http://10.0.1.2:8080/icmp`));
-    assert.ok(html.includes(`curl -sSg -o /dev/null 'http://[fd00:0:0:1::2]:8080/frag'`));
+    assert.ok(html.includes(`curl -sSg 'http://[fd00:0:0:1::2]:8080/frag' | sed -n '/^mtuscope IP fragmentation test/,$p'`));
+    assert.doesNotMatch(html, /-o \/dev\/null/, 'the RESULT line the page points to must reach the reader');
     assert.ok(html.includes(`ip route flush cache to fd00:0:0:1::2`));
   });
 
-  it('links the results summary and API and loads nothing from elsewhere', () => {
+  it('links the results summary and API, loads its script from this server and nothing from elsewhere', () => {
     const html = renderIndexPage(config());
     assert.match(html, /<a href="\/results">/);
     assert.match(html, /<a href="\/api\/results">/);
-    assert.doesNotMatch(html, /<(script|link|img|iframe)\b[^>]*\b(src|href)=/i);
+    assert.equal(PAGE_SCRIPT_PATH, '/page.js');
+    assert.match(html, /<script type="module" src="\/page\.js"><\/script>/);
+    const loaded = [...html.matchAll(/<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)="([^"]*)"/gi)].map((m) => m[1]);
+    assert.deepEqual(loaded, ['/page.js']);
     assert.doesNotMatch(html, /\bimport\s*\(/);
+  });
+
+  it('forbids inline scripts and foreign resources by its Content-Security-Policy', () => {
+    const html = renderIndexPage(config());
+    const attribute = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html)?.[1];
+    assert.ok(attribute !== undefined, 'no Content-Security-Policy');
+    const policy = unescapeHtml(attribute);
+    const directives = new Map(
+      policy.split(';').map((directive) => {
+        const [name = '', ...values] = directive.trim().split(/\s+/);
+        return [name, values];
+      }),
+    );
+    assert.deepEqual(directives.get('default-src'), ["'none'"]);
+    assert.deepEqual(directives.get('script-src'), ["'self'"]);
+    assert.deepEqual(directives.get('base-uri'), ["'none'"]);
+    assert.ok(!policy.includes('unsafe-eval'));
   });
 });
 
@@ -131,9 +149,9 @@ describe('openBrowserInNamespace (no root)', () => {
 
 describe('tcpdump filters on the page', () => {
   const sets: { name: string; filters: CaptureFilter[] }[] = [
-    { name: 'no server addresses', filters: clientCaptureFilters({ ipv4: [], ipv6: [] }) },
-    { name: 'one address per family', filters: clientCaptureFilters({ ipv4: ['10.0.1.2'], ipv6: ['fd00:0:0:1::2'] }) },
-    { name: 'several addresses', filters: clientCaptureFilters({ ipv4: ['10.0.1.2', '10.0.2.2'], ipv6: ['fd00:0:0:1::2', 'fd00:0:0:2::2'] }) },
+    { name: 'no server addresses', filters: clientCaptureFilters({ 4: [], 6: [] }) },
+    { name: 'one address per family', filters: clientCaptureFilters({ 4: ['10.0.1.2'], 6: ['fd00:0:0:1::2'] }) },
+    { name: 'several addresses', filters: clientCaptureFilters({ 4: ['10.0.1.2', '10.0.2.2'], 6: ['fd00:0:0:1::2', 'fd00:0:0:2::2'] }) },
   ];
 
   async function compiles(filter: string): Promise<string> {
@@ -158,12 +176,12 @@ describe('tcpdump filters on the page', () => {
   });
 
   it('several hosts are grouped, so a fragment to another host does not match', async () => {
-    const [ipv4Fragments] = clientCaptureFilters({ ipv4: ['10.0.1.2', '10.0.2.2'], ipv6: [] }).filter((f) => f.id === 'ipv4-fragments');
+    const [ipv4Fragments] = clientCaptureFilters({ 4: ['10.0.1.2', '10.0.2.2'], 6: [] }).filter((f) => f.id === 'ipv4-fragments');
     assert.equal(ipv4Fragments?.filter, 'ip[6:2] & 0x3fff != 0 and (host 10.0.1.2 or host 10.0.2.2)');
   });
 
   it('the shell command passes the filter as one word, even with a quote in an address', async () => {
-    const [f] = clientCaptureFilters({ ipv4: [`10.0.1.2'; echo pwned; '`], ipv6: [] });
+    const [f] = clientCaptureFilters({ 4: [`10.0.1.2'; echo pwned; '`], 6: [] });
     assert.ok(f);
     const r = await run('sh', ['-c', f.command.replace(/^tcpdump /, `printf '%s\\n' `)]);
     assert.deepEqual(r.stdout.split('\n'), ['-ni', 'any', f.filter, '']);
@@ -175,7 +193,8 @@ const CLOSED_PORT = 8081;
 const ICMP_DELAY_MS = 1500;
 
 /**
- * Stands in for the checker service inside the server node: serves the page (renderIndexPage from dist) and answers
+ * Stands in for the checker service inside the server node: serves the page (renderIndexPage and the page's script
+ * from dist) and answers
  * the tests with fixed results, as the real service does (CORS header, /frag streamed with padding first). Refuses
  * a test while another of the same family runs, and an ICMP upload that is small or not text/plain; logs every test
  * request as a JSON line.
@@ -183,8 +202,10 @@ const ICMP_DELAY_MS = 1500;
 const STAND_IN = `
 import http from 'node:http';
 import net from 'node:net';
-const [webPageUrl, configJson, resultsJson, port, ...hosts] = process.argv.slice(1);
+const [webPageUrl, pageAssetUrl, configJson, resultsJson, port, ...hosts] = process.argv.slice(1);
 const { renderIndexPage } = await import(webPageUrl);
+const { loadPageScript, PAGE_SCRIPT_PATH } = await import(pageAssetUrl);
+const script = loadPageScript();
 const pageConfig = JSON.parse(configJson);
 const results = JSON.parse(resultsJson);
 const busy = { ipv4: false, ipv6: false };
@@ -194,6 +215,11 @@ function handle(req, res) {
   if (url.pathname === '/') {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(renderIndexPage(pageConfig));
+    return;
+  }
+  if (url.pathname === PAGE_SCRIPT_PATH) {
+    res.writeHead(200, { 'content-type': script.contentType });
+    res.end(script.body);
     return;
   }
   const test = url.pathname.slice(1);
@@ -238,17 +264,24 @@ for (const host of hosts) http.createServer(handle).listen(Number(port), host, (
 `;
 
 /** Distinct verdicts per family and test, so that a result shown in the wrong place is noticed. */
-const SHOWN: Record<AddressFamily, Record<CheckerTest, TestResult['verdict']>> = {
+const SHOWN: Record<IpFamilyName, Record<CheckerTest, TestResult['verdict']>> = {
   ipv4: { icmp: 'pass', frag: 'blocked' },
   ipv6: { icmp: 'blackhole', frag: 'pass' },
 };
 
-function standInResult(family: AddressFamily, test: CheckerTest, client: string, server: string): TestResult {
+/** The page shows code spans of the advice as code; this advice has none, only a stray backtick. */
+const UNPAIRED_BACKTICK = 'A lone ` stays as it is.';
+
+function routeGet(server: string): string {
+  return `ip route get ${server}`;
+}
+
+function standInResult(family: IpFamilyName, test: CheckerTest, client: string, server: string): TestResult {
   return {
     test,
     verdict: SHOWN[family][test],
     explanation: `Stand-in explanation for ${family} ${test}.`,
-    advice: [`Stand-in advice for ${family} ${test}.`],
+    advice: [`Stand-in advice for ${family} ${test}: run \`${routeGet(server)}\`.`, UNPAIRED_BACKTICK],
     startedAt: '2024-01-01T00:00:00.000Z',
     evidence: {
       family,
@@ -274,7 +307,7 @@ function standInResult(family: AddressFamily, test: CheckerTest, client: string,
 }
 
 interface LoggedRequest {
-  readonly family: AddressFamily;
+  readonly family: IpFamilyName;
   readonly test: CheckerTest;
   readonly method: string;
   readonly bytes: number;
@@ -291,7 +324,7 @@ function loggedRequests(server: LabProcess): LoggedRequest[] {
     .map((l) => JSON.parse(l) as LoggedRequest);
 }
 
-describe('the page in Chromium inside a lab', { skip: isRoot ? false : 'needs root: the browser runs inside a lab network namespace', timeout: 600_000 }, () => {
+describe('the page in Chromium inside a lab', { ...needsRoot('for the browser, which runs inside a lab network namespace'), timeout: 600_000 }, () => {
   let lab: RunningLab | undefined;
   let standIn: LabProcess;
   let session: BrowserSession | undefined;
@@ -321,26 +354,28 @@ describe('the page in Chromium inside a lab', { skip: isRoot ? false : 'needs ro
     clientV6 = lab.address('client', 6);
     const pageConfig: IndexPageConfig = {
       targets: [
-        { family: 'ipv4', label: 'IPv4', baseUrl: `http://${serverV4}:${PORT}` },
-        { family: 'ipv6', label: 'IPv6', baseUrl: `http://[${serverV6}]:${PORT}` },
-        { family: 'ipv4', label: `IPv4, server down <img src=x onerror="document.title='pwned'">`, baseUrl: `http://${serverV4}:${CLOSED_PORT}` },
+        { family: 4, label: 'IPv4', baseUrl: `http://${serverV4}:${PORT}` },
+        { family: 6, label: 'IPv6', baseUrl: `http://[${serverV6}]:${PORT}` },
+        { family: 4, label: `IPv4, server down <img src=x onerror="document.title='pwned'">`, baseUrl: `http://${serverV4}:${CLOSED_PORT}` },
       ],
-      icmpMtu: { ipv4: 905, ipv6: 1280 },
-      fragmentSize: { ipv4: 576, ipv6: 1280 },
+      icmpMtu: { 4: 905, 6: 1280 },
+      fragmentSize: { 4: 576, 6: 1280 },
       windowSeconds: 2,
-      serverAddresses: { ipv4: [serverV4], ipv6: [serverV6] },
+      serverAddresses: { 4: [serverV4], 6: [serverV6] },
     };
     const results = {
       ipv4: { icmp: standInResult('ipv4', 'icmp', clientV4, serverV4), frag: standInResult('ipv4', 'frag', clientV4, serverV4) },
       ipv6: { icmp: standInResult('ipv6', 'icmp', clientV6, serverV6), frag: standInResult('ipv6', 'frag', clientV6, serverV6) },
     };
     const webPageModule = new URL('../../src/checker/web-page.js', import.meta.url).href;
+    const pageAssetModule = new URL('../../src/checker/page-asset.js', import.meta.url).href;
     standIn = lab.spawn('server', [
       process.execPath,
       '--input-type=module',
       '-e',
       STAND_IN,
       webPageModule,
+      pageAssetModule,
       JSON.stringify(pageConfig),
       JSON.stringify(results),
       String(PORT),
@@ -377,7 +412,12 @@ describe('the page in Chromium inside a lab', { skip: isRoot ? false : 'needs ro
         assert.equal(r.state, 'done', r.text);
         assert.equal(r.verdict, SHOWN[family][test]);
         assert.match(r.text, new RegExp(`Stand-in explanation for ${family} ${test}\\.`));
-        assert.match(r.text, new RegExp(`Stand-in advice for ${family} ${test}\\.`));
+        const server = family === 'ipv4' ? serverV4 : serverV6;
+        assert.ok(r.text.includes(`Stand-in advice for ${family} ${test}: run ${routeGet(server)}.`), r.text);
+        assert.ok(r.text.includes(UNPAIRED_BACKTICK), r.text);
+        assert.equal(r.text.split('`').length, 2, 'only the unpaired backtick is shown');
+        const code = page.locator(`#result-${target}-${test} .advice code`);
+        assert.deepEqual(await code.allInnerTexts(), [routeGet(server)]);
         assert.ok(r.text.includes(family === 'ipv4' ? clientV4 : clientV6), 'evidence table shows the client address');
         assert.match(r.text, /Test MTU\s+(905|1280) bytes/);
       }

@@ -18,6 +18,10 @@ const eslint = new ESLint({
 });
 
 async function layeringErrors(filePath: string, code: string): Promise<string[]> {
+  return (await importErrors(filePath, code)).filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+}
+
+async function importErrors(filePath: string, code: string): Promise<ESLint.LintResult['messages']> {
   const [result] = await eslint.lintText(code, { filePath });
   assert.ok(result !== undefined);
   assert.deepEqual(
@@ -25,7 +29,7 @@ async function layeringErrors(filePath: string, code: string): Promise<string[]>
     [],
     'the code must parse',
   );
-  return result.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+  return result.messages.filter((m) => m.ruleId === 'no-restricted-imports' || m.ruleId === '@typescript-eslint/no-restricted-imports');
 }
 
 describe('the layering rule', () => {
@@ -56,5 +60,16 @@ describe('the layering rule', () => {
     assert.deepEqual(await layeringErrors('src/lab/right-way.ts', "import { decodeFrame } from '../packet/frame.js';\nexport const decode = decodeFrame;\n"), []);
     assert.deepEqual(await layeringErrors('src/checker/right-way.ts', "import { runCommand } from '../host/process-runner.js';\nexport const run = runCommand;\n"), []);
     assert.deepEqual(await layeringErrors('src/capture/right-way.ts', "import { open } from 'node:fs/promises';\nexport const openFile = open;\n"), []);
+  });
+
+  it('lets browser code import types only: anything else would have to be loaded by the browser', async () => {
+    const page = 'src/checker/page/wrong-way.ts';
+    const runtime = await importErrors(page, "import { escapeHtml } from '../escape-html.js';\nexport const escape = escapeHtml;\n");
+    assert.equal(runtime.length, 1);
+    assert.match(runtime[0]!.message, /browser code is served as one file/);
+    assert.equal((await importErrors(page, "import { readFileSync } from 'node:fs';\nexport const read = readFileSync;\n")).length, 1);
+    assert.deepEqual(await importErrors(page, "import type { TestResult } from '../test-result.js';\nexport type Shown = TestResult;\n"), []);
+    // Its area's directions hold for types too.
+    assert.equal((await importErrors(page, "import type { LabSpec } from '../../lab/spec.js';\nexport type Spec = LabSpec;\n")).length, 1);
   });
 });

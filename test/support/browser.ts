@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import type { AddressFamily, CheckerTest } from '../../src/checker/test-result.js';
+import type { CheckerTest } from '../../src/checker/test-result.js';
+import type { IpFamilyName } from '../../src/packet/ip-family.js';
 import { errorMessage } from '../../src/util/error-message.js';
 
 export const DEBIAN_CHROMIUM = '/usr/bin/chromium';
@@ -212,7 +213,7 @@ export async function openBrowserInNamespace(namespace: string, options: OpenBro
 }
 
 export interface VerdictQuery {
-  readonly family: AddressFamily;
+  readonly family: IpFamilyName;
   readonly test: CheckerTest;
   /** The result element's data-target (index of the page's target); needed when several targets share a family. */
   readonly target?: number;

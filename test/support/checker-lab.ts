@@ -5,14 +5,15 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { startLab } from '../../src/lab/lab.js';
 import type { CommandResult } from '../../src/host/process-runner.js';
 import type { LabProcess, RunningLab } from '../../src/lab/running-lab.js';
 import type { NodeSpec } from '../../src/lab/spec.js';
 import type { TestResult } from '../../src/checker/test-result.js';
+import type { IpFamily } from '../../src/packet/ip-family.js';
+import { CLI } from './cli.js';
 
-export const CLI = resolve('dist/src/cli/main.js');
 export const PORT = 8080;
 /** The article's payload: 45 bytes x 180 = 8100 bytes. */
 export const ARTICLE_PAYLOAD = 'packettoolongyaithuji6reeNab4XahChaeRah1diej4'.repeat(180);
@@ -33,12 +34,14 @@ export interface CheckerLab {
   readonly payloadFile: string;
   /** Starts `mtuscope serve` on both server addresses; resolves when it listens. */
   serve(extraArgs?: readonly string[], storeName?: string): Promise<LabProcess>;
-  url(family: 4 | 6, path: string): string;
+  /** Like serve(), with another program that takes serve's options and says "listening on" (a test harness). */
+  serveWith(program: readonly string[], extraArgs?: readonly string[], storeName?: string): Promise<LabProcess>;
+  url(family: IpFamily, path: string): string;
   /** curl from a client; never throws (see code/stdout/stderr). */
   curl(client: string, args: readonly string[], timeoutMs?: number): Promise<CommandResult>;
   /** POST the article's payload to /icmp?format=json and parse the result. */
-  icmpJson(client: string, family: 4 | 6, timeoutMs?: number): Promise<{ result: TestResult; ms: number }>;
-  fragJson(client: string, family: 4 | 6, timeoutMs?: number): Promise<{ result: TestResult; ms: number; padding: number }>;
+  icmpJson(client: string, family: IpFamily, timeoutMs?: number): Promise<{ result: TestResult; ms: number }>;
+  fragJson(client: string, family: IpFamily, timeoutMs?: number): Promise<{ result: TestResult; ms: number; padding: number }>;
   destroy(): Promise<void>;
 }
 
@@ -60,7 +63,7 @@ export async function startCheckerLab(spec: CheckerLabSpec): Promise<CheckerLab>
   writeFileSync(payloadFile, ARTICLE_PAYLOAD);
   const server4 = lab.address('server', 4);
   const server6 = lab.address('server', 6);
-  const url = (family: 4 | 6, path: string): string => (family === 4 ? `http://${server4}:${PORT}${path}` : `http://[${server6}]:${PORT}${path}`);
+  const url = (family: IpFamily, path: string): string => (family === 4 ? `http://${server4}:${PORT}${path}` : `http://[${server6}]:${PORT}${path}`);
   const curl = (client: string, args: readonly string[], timeoutMs = 60_000): Promise<CommandResult> =>
     lab.exec(client, ['curl', '-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), ...args], { timeoutMs: timeoutMs + 5000 });
   const parse = (r: CommandResult, what: string): TestResult => {
@@ -70,17 +73,19 @@ export async function startCheckerLab(spec: CheckerLabSpec): Promise<CheckerLab>
       throw new Error(`${what}: not JSON (curl exit ${r.code}): ${r.stdout.slice(0, 400)} ${r.stderr}`);
     }
   };
+  const serveWith = async (program: readonly string[], extraArgs: readonly string[] = [], storeName = 'results.sqlite'): Promise<LabProcess> => {
+    const p = lab.spawn('server', [...program, '--listen', server4, '--listen', server6, '--port', String(PORT), '--store', join(dir, storeName), ...extraArgs]);
+    await p.waitForOutput(/listening on/, 20_000);
+    return p;
+  };
   return {
     lab,
     server4,
     server6,
     dir,
     payloadFile,
-    async serve(extraArgs = [], storeName = 'results.sqlite') {
-      const p = lab.spawn('server', ['node', CLI, 'serve', '--listen', server4, '--listen', server6, '--port', String(PORT), '--store', join(dir, storeName), ...extraArgs]);
-      await p.waitForOutput(/listening on/, 20_000);
-      return p;
-    },
+    serve: (extraArgs, storeName) => serveWith([process.execPath, CLI, 'serve'], extraArgs, storeName),
+    serveWith,
     url,
     curl,
     async icmpJson(client, family, timeoutMs = 60_000) {

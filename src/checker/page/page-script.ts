@@ -1,0 +1,229 @@
+/**
+ * The script of the checker's web page, served as /page.js (a module script; see page-asset.ts). It reads the page's
+ * configuration from the `checker-config` JSON element, runs both tests against every target (one test at a time
+ * per address family, because a test lowers the client's path MTU towards the server and would disturb another test
+ * running at the same time) and fills in the result elements that renderIndexPage() rendered.
+ *
+ * Result elements carry their progress for people and for tests: data-state is idle (not started), queued,
+ * running, done (data-verdict holds the verdict) or error.
+ *
+ * Browser code: it imports types only (there is no module loader behind /page.js), and everything from the network
+ * or the configuration reaches the page as text, never as markup.
+ */
+import type { PageScriptConfig, PageScriptTarget } from '../page-script-config.js';
+import type { CheckerTest, TestEvidence, TestResult } from '../test-result.js';
+
+const ICMP_BODY_BYTES = 8192;
+const TESTS: readonly CheckerTest[] = ['icmp', 'frag'];
+
+type EvidenceRow = readonly [label: string, value: (e: TestEvidence) => string];
+
+const COMMON_EVIDENCE: readonly EvidenceRow[] = [
+  ['Your address', (e) => `${e.clientAddress} port ${e.clientPort}`],
+  ['Server address', (e) => `${e.serverAddress} port ${e.serverPort}`],
+  ['MSS you announced', (e) => (e.clientMss === null ? 'none seen' : `${e.clientMss} bytes`)],
+  ['Largest packet you sent', (e) => `${e.largestClientPacket} bytes`],
+  ['Test MTU', (e) => `${e.testMtu} bytes`],
+];
+const TEST_EVIDENCE: Readonly<Record<CheckerTest, readonly EvidenceRow[]>> = {
+  icmp: [
+    ['Largest packet after the reaction', (e) => (e.largestPacketAfterReaction === null ? '-' : `${e.largestPacketAfterReaction} bytes`)],
+    ['Oversized packets (DF set)', (e) => String(e.oversizedPackets)],
+    ['Oversized packets without DF', (e) => String(e.oversizedWithoutDf)],
+    ['Packet Too Big sent', (e) => String(e.packetTooBigSent)],
+    ['Packet Too Big held back (rate limit)', (e) => String(e.packetTooBigSuppressed)],
+    ['Your retransmissions', (e) => String(e.retransmissions)],
+  ],
+  frag: [
+    ['Segments sent as fragments', (e) => String(e.segmentsFragmented)],
+    ['Fragments sent', (e) => String(e.fragmentsSent)],
+    ['Server retransmissions', (e) => String(e.retransmissions)],
+  ],
+};
+const TIMING_EVIDENCE: readonly EvidenceRow[] = [
+  ['Reaction time', (e) => (e.reactionMs === null ? '-' : `${e.reactionMs} ms`)],
+  ['Test duration', (e) => `${e.durationMs} ms`],
+];
+
+function required<T extends HTMLElement>(id: string, type: new () => T): T {
+  const el = document.getElementById(id);
+  if (!(el instanceof type)) throw new Error(`the page has no ${type.name} #${id}`);
+  return el;
+}
+
+function element<K extends keyof HTMLElementTagNameMap>(tag: K, className = '', text?: string): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  if (className !== '') el.className = className;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+/** Appends `text` to `parent`, its code spans (between backticks, as in Markdown) as code elements. */
+function appendWithCode(parent: HTMLElement, text: string): void {
+  const parts = text.split('`');
+  // An odd number of backticks leaves the last one unpaired: it is text.
+  if (parts.length % 2 === 0) parts.splice(-2, 2, `${parts.at(-2) ?? ''}\`${parts.at(-1) ?? ''}`);
+  parts.forEach((part, i) => {
+    if (i % 2 === 1) parent.appendChild(element('code', '', part));
+    else if (part !== '') parent.appendChild(document.createTextNode(part));
+  });
+}
+
+const config = JSON.parse(required('checker-config', HTMLScriptElement).textContent ?? '') as PageScriptConfig;
+// A test can take about twice the server's window (interference, then letting the transfer complete).
+const TIMEOUT_MS = (Math.max(1, Number(config.windowSeconds) || 10) * 3 + 30) * 1000;
+const button = required('run-tests', HTMLButtonElement);
+let busy = false;
+
+function resultOf(targetIndex: number, test: CheckerTest): HTMLElement {
+  return required(`result-${targetIndex}-${test}`, HTMLElement);
+}
+
+function show(el: HTMLElement, state: string, status: string, verdict?: string): void {
+  el.setAttribute('data-state', state);
+  if (verdict === undefined) el.removeAttribute('data-verdict');
+  else el.setAttribute('data-verdict', verdict);
+  const statusEl = el.querySelector('.status');
+  if (statusEl === null) return;
+  statusEl.textContent = status;
+  statusEl.className = `status${verdict === undefined ? '' : ` verdict-${verdict.replace(/[^a-z-]/g, '')}`}`;
+}
+
+function clearDetail(el: HTMLElement): HTMLElement {
+  const detail = el.querySelector<HTMLElement>('.detail') ?? el.appendChild(element('div', 'detail'));
+  detail.replaceChildren();
+  return detail;
+}
+
+function icmpBody(): string {
+  const chunk = 'mtuscope ICMP test: an upload large enough to need packets bigger than the test MTU.\n';
+  return chunk.repeat(Math.ceil(ICMP_BODY_BYTES / chunk.length)).slice(0, ICMP_BODY_BYTES);
+}
+
+function testUrl(baseUrl: string, test: CheckerTest): string {
+  const url = new URL(baseUrl);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`not an http(s) address: ${baseUrl}`);
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}/${test}?format=json`;
+}
+
+function evidenceTable(test: CheckerTest, evidence: TestEvidence): HTMLTableElement {
+  const table = element('table', 'evidence');
+  const body = element('tbody');
+  for (const [label, valueOf] of [...COMMON_EVIDENCE, ...TEST_EVIDENCE[test], ...TIMING_EVIDENCE]) {
+    let value: string;
+    try {
+      value = valueOf(evidence);
+    } catch {
+      value = '?';
+    }
+    // A server of another version may lack a field: leave its row out rather than show "undefined".
+    if (value.includes('undefined')) continue;
+    const tr = element('tr');
+    tr.appendChild(element('th', '', label));
+    tr.appendChild(element('td', '', value));
+    body.appendChild(tr);
+  }
+  table.appendChild(body);
+  return table;
+}
+
+function showResult(el: HTMLElement, test: CheckerTest, result: TestResult): void {
+  const verdict = String(result.verdict);
+  show(el, 'done', verdict, verdict);
+  const detail = clearDetail(el);
+  if (result.explanation) appendWithCode(detail.appendChild(element('p', 'explanation')), String(result.explanation));
+  if (Array.isArray(result.advice) && result.advice.length > 0) {
+    const list = element('ul', 'advice');
+    for (const advice of result.advice) appendWithCode(list.appendChild(element('li')), String(advice));
+    detail.appendChild(list);
+  }
+  if (typeof result.evidence === 'object' && result.evidence !== null) detail.appendChild(evidenceTable(test, result.evidence));
+}
+
+/** The answer is JSON from the network: only what is checked here is trusted. */
+function asResult(answer: unknown, test: CheckerTest): TestResult {
+  if (typeof answer !== 'object' || answer === null || !('verdict' in answer) || typeof answer.verdict !== 'string') {
+    throw new Error('the answer carries no verdict');
+  }
+  if (!('test' in answer) || answer.test !== test) throw new Error(`the answer is for test ${'test' in answer ? String(answer.test) : 'none'}, not ${test}`);
+  return answer as TestResult;
+}
+
+async function fetchResult(target: PageScriptTarget, test: CheckerTest): Promise<TestResult> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
+  const init: RequestInit =
+    test === 'icmp'
+      ? { method: 'POST', cache: 'no-store', signal: controller.signal, headers: { 'content-type': 'text/plain' }, body: icmpBody() }
+      : { method: 'GET', cache: 'no-store', signal: controller.signal };
+  try {
+    const res = await fetch(testUrl(target.baseUrl, test), init);
+    if (!res.ok) {
+      const text = (await res.text()).slice(0, 300);
+      throw new Error(`HTTP ${res.status} ${res.statusText}${text ? `: ${text}` : ''}`);
+    }
+    // The fragments answer is streamed: padding first, the verdict at the very end, so read the whole body.
+    return asResult(await res.json(), test);
+  } catch (e) {
+    if (controller.signal.aborted) throw new Error(`no answer within ${Math.round(TIMEOUT_MS / 1000)} s`, { cause: e });
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function runTest(target: PageScriptTarget, targetIndex: number, test: CheckerTest): Promise<void> {
+  const el = resultOf(targetIndex, test);
+  const started = Date.now();
+  clearDetail(el);
+  show(el, 'running', 'running\u2026 0 s');
+  const ticker = setInterval(() => show(el, 'running', `running\u2026 ${Math.floor((Date.now() - started) / 1000)} s`), 1000);
+  try {
+    const result = await fetchResult(target, test);
+    clearInterval(ticker);
+    showResult(el, test, result);
+  } catch (e) {
+    clearInterval(ticker);
+    let message = e instanceof Error ? e.message : String(e);
+    if (e instanceof TypeError && /fetch/i.test(message)) message += ' (server unreachable, connection reset, or the answer was refused)';
+    show(el, 'error', `error: ${message}`);
+  }
+}
+
+interface Entry {
+  readonly target: PageScriptTarget;
+  readonly index: number;
+}
+
+async function runFamily(entries: readonly Entry[]): Promise<void> {
+  for (const { target, index } of entries) {
+    for (const test of TESTS) await runTest(target, index, test);
+  }
+}
+
+async function runAll(): Promise<void> {
+  if (busy) return;
+  busy = true;
+  button.disabled = true;
+  button.textContent = 'Running\u2026';
+  const families = new Map<string, Entry[]>();
+  config.targets.forEach((target, index) => {
+    const entries = families.get(target.family) ?? [];
+    entries.push({ target, index });
+    families.set(target.family, entries);
+    for (const test of TESTS) {
+      clearDetail(resultOf(index, test));
+      show(resultOf(index, test), 'queued', 'waiting\u2026');
+    }
+  });
+  try {
+    await Promise.all([...families.values()].map(runFamily));
+  } finally {
+    busy = false;
+    button.disabled = false;
+    button.textContent = 'Run tests again';
+  }
+}
+
+button.addEventListener('click', () => void runAll());
+if (!new URLSearchParams(location.search).has('manual')) void runAll();
