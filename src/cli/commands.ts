@@ -1,5 +1,6 @@
 import type { AnyCommand } from './command.js';
 import { decodeCommand } from './decode-command.js';
+import { labCommand } from './lab-command.js';
 
 /** Every command of `mtuscope`, in the order --help lists them. */
-export const COMMANDS: readonly AnyCommand[] = [decodeCommand];
+export const COMMANDS: readonly AnyCommand[] = [decodeCommand, labCommand];

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { report, runCommand, type CommandGroup } from './command.js';
 import { COMMANDS } from './commands.js';
-import { runLabCommand } from './lab-command.js';
 import { runServe } from './serve-command.js';
 
 export const MTUSCOPE: CommandGroup = {
@@ -11,8 +10,7 @@ export const MTUSCOPE: CommandGroup = {
   subcommands: COMMANDS,
 };
 
-// TEMPORARY while lab and serve move to the command framework.
+// TEMPORARY while serve moves to the command framework.
 const [first, ...rest] = process.argv.slice(2);
-if (first === 'lab') process.exitCode = await runLabCommand(rest).catch((err: unknown) => report('lab', err));
-else if (first === 'serve') process.exitCode = await runServe(rest).catch((err: unknown) => report('serve', err));
+if (first === 'serve') process.exitCode = await runServe(rest).catch((err: unknown) => report('serve', err));
 else process.exitCode = await runCommand(MTUSCOPE, process.argv.slice(2));

@@ -17,6 +17,7 @@ import { claimRecord, readRegistry, removeRecord, writeRecord, type LabRecord } 
 import type { CommandOptions, CommandResult } from '../host/process-runner.js';
 import type { LabProcess, RunningLab } from './running-lab.js';
 import type { LabSpec } from './spec.js';
+import { familyName, type IpFamily } from '../packet/ip-family.js';
 
 export interface StartLabOptions {
   /**
@@ -67,12 +68,12 @@ class Lab implements RunningLab {
     return ns;
   }
 
-  address(node: string, family: 4 | 6, ifname?: string): string {
+  address(node: string, family: IpFamily, ifname?: string): string {
     this.namespace(node);
     const planned = this.plan.nodes.find((n) => n.name === node);
     const iface = ifname === undefined ? planned?.interfaces[0] : planned?.interfaces.find((i) => i.ifname === ifname);
     if (iface === undefined) throw new RangeError(`lab ${this.name}: node ${node} has no interface ${ifname ?? '(none at all)'}`);
-    const cidr = family === 4 ? iface.ipv4 : iface.ipv6;
+    const cidr = iface[familyName(family)];
     if (cidr === '') throw new RangeError(`lab ${this.name}: ${node}:${iface.ifname} has no IPv${family} address`);
     return cidr.split('/')[0] ?? cidr;
   }
