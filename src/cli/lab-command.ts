@@ -14,6 +14,7 @@ import { labPrivilegeProblem } from '../lab/privileges.js';
 import { LabLookupError, resolveLab, tearDownRecordedLab } from '../lab/recorded-lab.js';
 import { findLabs, isLive, processAlive, readRegistry, type LabRecord } from '../lab/registry.js';
 import type { LabSpec } from '../lab/spec.js';
+import { errorMessage } from '../util/error-message.js';
 import { CommandFailure, defineCommand, EXIT_FAILURE, EXIT_OK, UsageError, type CommandGroup } from './command.js';
 import { labRunCommand, labScenariosCommand } from './lab-scenario-command.js';
 
@@ -122,7 +123,7 @@ async function readTopology(file: string): Promise<LabSpec> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
   }
   const parsed = parseLabFile(text);
   if (!parsed.ok) throw new UsageError(`${file} is not a valid topology file:\n${formatLabFileErrors(parsed.errors, file)}`);

@@ -10,16 +10,16 @@ import { ObservationLog, type ScenarioObservations } from './report.js';
  * runs the traffic with a fresh log, and stops the listeners whatever happens (the lab's teardown would kill them
  * too, without waiting for their last output).
  */
-export async function observe<P extends Listener>(
-  peers: readonly Promise<P>[],
-  traffic: (log: ObservationLog, peers: readonly P[]) => Promise<void>,
+export async function observe<L extends Listener>(
+  starting: readonly Promise<L>[],
+  traffic: (log: ObservationLog, listeners: readonly L[]) => Promise<void>,
 ): Promise<ScenarioObservations> {
   const log = new ObservationLog();
-  const started = await Promise.all(peers);
+  const listeners = await Promise.all(starting);
   try {
-    await traffic(log, started);
+    await traffic(log, listeners);
   } finally {
-    await Promise.all(started.map((p) => p.stop()));
+    await Promise.all(listeners.map((l) => l.stop()));
   }
   return log.done();
 }
