@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { startLab } from '../src/lab/lab.js';
 import { listNamespaces } from '../src/lab/namespaces.js';
+import { labPrivilegeProblem } from '../src/lab/privileges.js';
 import type { LabSpec, NodeSpec } from '../src/lab/spec.js';
 import { errorMessage } from '../src/util/error-message.js';
 
@@ -50,8 +51,9 @@ function median(xs: readonly number[]): number {
 }
 
 async function main(): Promise<number> {
-  if (process.getuid?.() !== 0) {
-    process.stderr.write('bench/lab needs root (network namespaces)\n');
+  const problem = labPrivilegeProblem('build labs');
+  if (problem !== undefined) {
+    process.stderr.write(`bench/lab: ${problem}\n`);
     return 1;
   }
   const runs = Number(process.argv[2] ?? 7);

@@ -115,7 +115,8 @@ function optionText(spec: OptionSpec): string {
   return shown === undefined ? spec.description : `${spec.description} (default: ${shown})`;
 }
 
-function wrapText(text: string, width: number, indent: string): string[] {
+/** Words of `text` in lines of at most `width` characters, each starting with `indent`. */
+export function wrapText(text: string, width: number, indent: string): string[] {
   const lines: string[] = [];
   let line = '';
   for (const word of text.split(/\s+/).filter((w) => w !== '')) {
@@ -160,7 +161,7 @@ export function commandHelp(command: AnyCommand): string {
       command.name === '' ? 'Commands:' : 'Subcommands:',
       ...rows,
       '',
-      `Run "${prefixOf(command.name)} <${command.name === '' ? 'command' : 'subcommand'}> --help" for its options.${command.notes === undefined ? '' : ` ${command.notes}`}`,
+      ...wrapText(`Run "${prefixOf(command.name)} <${command.name === '' ? 'command' : 'subcommand'}> --help" for its options.${command.notes === undefined ? '' : ` ${command.notes}`}`, 110, ''),
       '',
     ].join('\n');
   }
@@ -253,7 +254,9 @@ export async function runCommand(command: AnyCommand, args: readonly string[], s
 export function report(commandName: string, err: unknown): number {
   const prefix = prefixOf(commandName);
   if (err instanceof UsageError) {
-    process.stderr.write(`${prefix}: ${err.message}; see "${prefix} --help"\n`);
+    const hint = `see "${prefix} --help"`;
+    // A message of several lines (a topology file's mistakes, one a line) gets the hint on a line of its own.
+    process.stderr.write(err.message.includes('\n') ? `${prefix}: ${err.message}\n${hint}\n` : `${prefix}: ${err.message}; ${hint}\n`);
     return EXIT_USAGE;
   }
   if (err instanceof CommandFailure) {

@@ -1,6 +1,7 @@
 import type { AnyCommand } from './command.js';
 import { decodeCommand } from './decode-command.js';
+import { labCommand } from './lab-command.js';
 import { serveCommand } from './serve-command.js';
 
 /** Every command of `mtuscope`, in the order --help lists them. */
-export const COMMANDS: readonly AnyCommand[] = [decodeCommand, serveCommand];
+export const COMMANDS: readonly AnyCommand[] = [decodeCommand, labCommand, serveCommand];

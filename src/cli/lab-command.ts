@@ -1,75 +1,41 @@
+/**
+ * `mtuscope lab ...`: building, entering, listing and removing network-namespace labs, and (lab-scenario-command.ts)
+ * the scenario catalogue.
+ */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { gcLabs } from '../lab/gc.js';
+import { familyName, familyOfAddress } from '../packet/ip-family.js';
+import { gcLabs, type GcReport } from '../lab/gc.js';
 import { startLab } from '../lab/lab.js';
 import { formatLabFileErrors, parseLabFile } from '../lab/lab-file.js';
-import type { PlannedLab } from '../lab/plan.js';
+import type { PlannedLab, PlannedNode, PlannedRoute } from '../lab/plan.js';
+import { labPrivilegeProblem } from '../lab/privileges.js';
 import { LabLookupError, resolveLab, tearDownRecordedLab } from '../lab/recorded-lab.js';
 import { findLabs, isLive, processAlive, readRegistry, type LabRecord } from '../lab/registry.js';
-import { UsageError } from './command.js';
+import type { LabSpec } from '../lab/spec.js';
+import { errorMessage } from '../util/error-message.js';
+import { CommandFailure, defineCommand, EXIT_FAILURE, EXIT_OK, UsageError, type CommandGroup } from './command.js';
+import { labRunCommand, labScenariosCommand } from './lab-scenario-command.js';
 
-export const LAB_HELP = `Usage: mtuscope lab <subcommand> [arguments]
-
-Builds network-namespace topologies on this machine (root needed) to reproduce path-MTU failures with real
-kernel TCP/IP stacks.
-
-Subcommands:
-  up FILE                   build the topology of a YAML file and leave it up; the lab is named by the file's "name"
-  down NAME                 tear a lab down (NAME may also be a lab id)
-  exec NAME NODE -- CMD...  run a command inside a node of a lab; exits with the command's status
-  list                      the labs that are up: name, id, nodes, age, owner
-  gc                        remove everything labs whose process died left behind (namespaces, processes, registry
-                            entries, trace instances); labs still in use are left alone
-  run SCENARIO              build a scenario's lab, run its traffic, report, tear down
-  scenarios                 list the scenario catalogue
-
-Run "mtuscope lab <subcommand> --help" for one subcommand. Exit status: 0 on success, 1 when the work failed,
-2 for a usage error or an invalid topology file.
-`;
-
-const USAGE: Readonly<Record<string, string>> = {
-  up: `Usage: mtuscope lab up FILE
-
-Builds the topology described by FILE (containerlab style: name, topology.nodes, topology.links) and leaves it up
-until "mtuscope lab down NAME". Prints its nodes, interfaces (MTU, addresses) and routes. An invalid file is
-reported key by key (exit status 2); a name already used by a lab that is up is refused (exit status 1).
-`,
-  down: `Usage: mtuscope lab down NAME
-
-Kills every process inside the lab's nodes and deletes its namespaces (with their interfaces and rules).
-NAME is the lab's name or id (see "mtuscope lab list").
-`,
-  exec: `Usage: mtuscope lab exec NAME NODE -- CMD [ARG...]
-
-Runs CMD inside NODE of lab NAME with this terminal's input and output; exits with CMD's exit status
-(128 + the signal number when it was killed by a signal).
-`,
-  list: `Usage: mtuscope lab list
-
-Lists the labs that are up: name, id, nodes, age, and owner ("lab up" for labs that outlive their command,
-else the owning process).
-`,
-  gc: `Usage: mtuscope lab gc
-
-Removes what labs whose process died left behind: namespaces named mtl-* without a live lab (after killing the
-processes inside them), stale registry entries, and drop-trace instances in tracefs. Labs still in use, including
-those of "lab up", are left alone.
-`,
-};
-
-function wantsHelp(args: readonly string[]): boolean {
-  const end = args.indexOf('--');
-  return (end === -1 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
+/** Refuses, before anything is touched, work that needs root when this process cannot do it. */
+function requireLabPrivileges(task: string, consequence?: string): void {
+  const problem = labPrivilegeProblem(task);
+  if (problem !== undefined) throw new CommandFailure(consequence === undefined ? problem : `${problem} ${consequence}`);
 }
 
-function positionals(sub: string, args: readonly string[], count: number, names: string): string[] {
-  const option = args.find((a) => a.startsWith('-'));
-  if (option !== undefined) throw new UsageError(`lab ${sub}: unknown option "${option}"; see "mtuscope lab ${sub} --help"`);
-  if (args.length !== count) {
-    throw new UsageError(`lab ${sub}: expected ${names}, got ${args.length === 0 ? 'nothing' : args.map((a) => `"${a}"`).join(' ')}`);
+/** The one live lab called `nameOrId`; a name that matches none (or several) is a failure the message explains. */
+function lookUpLab(nameOrId: string): LabRecord {
+  try {
+    return resolveLab(nameOrId);
+  } catch (err) {
+    if (err instanceof LabLookupError) throw new CommandFailure(err.message);
+    throw err;
   }
-  return [...args];
+}
+
+function writeJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 function formatAge(ms: number): string {
@@ -83,9 +49,27 @@ function formatAge(ms: number): string {
 function table(rows: readonly (readonly string[])[]): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n') + '\n';
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n') + '\n';
 }
 
+function features(n: PlannedNode): string[] {
+  const f: string[] = [];
+  if (n.dropPacketTooBig) f.push('drops Packet Too Big');
+  if (n.dropFragments) f.push('drops fragments');
+  if (n.clampMss !== undefined) f.push(`clamps MSS to ${n.clampMss}`);
+  if (n.masquerade.length > 0) f.push(`masquerades out of ${n.masquerade.join(', ')}`);
+  if (n.ecmp) f.push('ECMP');
+  return f;
+}
+
+/** One row per next hop: a multipath route's further next hops leave NODE and TO empty. */
+function routeRows(node: PlannedNode, route: PlannedRoute, first: boolean): string[][] {
+  const to = route.to === 'default' ? `default (IPv${route.family})` : route.to;
+  const extra = route.advmss === undefined ? '' : `advmss ${route.advmss}`;
+  return route.nexthops.map((h, i) => [first && i === 0 ? node.name : '', i === 0 ? to : '', h.via, h.ifname, i === 0 ? extra : '']);
+}
+
+/** What `lab up` prints: nodes, interfaces, the routes the lab installed, features, and how to go on. */
 export function labSummary(plan: PlannedLab, id: string): string {
   let out = `lab ${plan.name} is up (id ${id}): ${plan.nodes.length} nodes, ${plan.links.length} links\n\n`;
   const rows: string[][] = [['NODE', 'KIND', 'INTERFACE', 'MTU', 'IPV4', 'IPV6', 'PEER']];
@@ -94,79 +78,127 @@ export function labSummary(plan: PlannedLab, id: string): string {
       const kind = n === 0 ? node.kind : '';
       rows.push([n === 0 ? node.name : '', kind, i.kind === 'vxlan' ? `${i.ifname} (vxlan)` : i.ifname, String(i.mtu), i.ipv4, i.ipv6, `${i.peer.node}:${i.peer.ifname}`]);
     });
-    for (const cidr of node.loopbackAddresses) rows.push(['', '', 'lo', '', cidr.includes(':') ? '' : cidr, cidr.includes(':') ? cidr : '', '']);
+    for (const cidr of node.loopbackAddresses) {
+      const v6 = familyOfAddress(cidr) === 6;
+      rows.push(['', '', 'lo', '', v6 ? '' : cidr, v6 ? cidr : '', '']);
+    }
   }
   out += table(rows);
-  const routes = plan.nodes.map((n) => `${n.name} ${n.routes.length}`).join(', ');
-  out += `\nroutes: ${routes}\n`;
-  const features = plan.nodes.flatMap((n) => {
-    const f: string[] = [];
-    if (n.dropPacketTooBig) f.push('drops Packet Too Big');
-    if (n.dropFragments) f.push('drops fragments');
-    if (n.clampMss !== undefined) f.push(`clamps MSS to ${n.clampMss}`);
-    if (n.masquerade.length > 0) f.push(`masquerades out of ${n.masquerade.join(', ')}`);
-    if (n.ecmp) f.push('ECMP');
-    return f.length === 0 ? [] : [`${n.name}: ${f.join(', ')}`];
-  });
-  if (features.length > 0) out += `features: ${features.join('; ')}\n`;
+  const routes: string[][] = [['NODE', 'TO', 'VIA', 'DEV', '']];
+  for (const node of plan.nodes) {
+    const byFamily = [...node.routes].sort((a, b) => a.family - b.family);
+    byFamily.forEach((r, i) => routes.push(...routeRows(node, r, i === 0)));
+  }
+  out += routes.length === 1 ? '\nroutes: none besides those of the interfaces\' own subnets\n' : `\nroutes (besides those of the interfaces' own subnets):\n${table(routes)}`;
+  const notable = plan.nodes.flatMap((n) => (features(n).length === 0 ? [] : [`${n.name}: ${features(n).join(', ')}`]));
+  if (notable.length > 0) out += `\nfeatures: ${notable.join('; ')}\n`;
   const first = plan.nodes[0]?.name ?? 'NODE';
   out += `\nmtuscope lab exec ${plan.name} ${first} -- ip addr\nmtuscope lab down ${plan.name}\n`;
   return out;
 }
 
-async function up(args: readonly string[]): Promise<number> {
-  const [file = ''] = positionals('up', args, 1, 'FILE');
+/** What `lab up --json` prints (the shape is in the help of `lab up`). */
+export function labJson(plan: PlannedLab, id: string): unknown {
+  return {
+    name: plan.name,
+    id,
+    nodes: plan.nodes.map((n) => ({
+      name: n.name,
+      kind: n.kind,
+      interfaces: n.interfaces.map((i) => ({ name: i.ifname, kind: i.kind, mtu: i.mtu, ipv4: i.ipv4, ipv6: i.ipv6, peer: `${i.peer.node}:${i.peer.ifname}` })),
+      loopbackAddresses: n.loopbackAddresses,
+      routes: n.routes.map((r) => ({
+        family: familyName(r.family),
+        to: r.to,
+        nexthops: r.nexthops.map((h) => ({ via: h.via, dev: h.ifname })),
+        ...(r.advmss === undefined ? {} : { advmss: r.advmss }),
+      })),
+      features: features(n),
+    })),
+  };
+}
+
+async function readTopology(file: string): Promise<LabSpec> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`lab up: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
   }
   const parsed = parseLabFile(text);
-  if (!parsed.ok) {
-    process.stderr.write(`${formatLabFileErrors(parsed.errors, file)}\n`);
-    return 2;
-  }
-  const name = parsed.spec.name;
-  const taken = findLabs(name).filter((r) => r.name === name && isLive(r));
-  if (taken.length > 0) {
-    process.stderr.write(`mtuscope: lab up: a lab named "${name}" is already up (id ${taken.map((r) => r.id).join(', ')}); "mtuscope lab down ${name}" first\n`);
-    return 1;
-  }
-  const lab = await startLab(parsed.spec, { detached: true });
-  process.stdout.write(labSummary(lab.plan, lab.id));
-  return 0;
+  if (!parsed.ok) throw new UsageError(`${file} is not a valid topology file:\n${formatLabFileErrors(parsed.errors, file)}`);
+  return parsed.spec;
 }
 
-async function down(args: readonly string[]): Promise<number> {
-  const [nameOrId = ''] = positionals('down', args, 1, 'NAME');
-  const record = resolveLab(nameOrId);
-  if (record.ownerPid !== null && record.ownerPid !== process.pid && processAlive(record.ownerPid)) {
-    process.stderr.write(`mtuscope: lab down: lab ${record.name} (${record.id}) belongs to running process ${record.ownerPid}, which tears it down when it ends\n`);
-    return 1;
-  }
-  await tearDownRecordedLab(record);
-  process.stdout.write(`lab ${record.name} (${record.id}) is down\n`);
-  return 0;
-}
+const labUpCommand = defineCommand({
+  name: 'lab up',
+  summary: 'build the topology of a YAML file and leave it up (until lab down)',
+  usage: 'FILE',
+  description:
+    'Builds the topology described by FILE and leaves it up until "mtuscope lab down NAME"; the lab is named by the ' +
+    'file\'s "name". Prints its nodes and interfaces (kind, MTU, IPv4 and IPv6 addresses, peer), the routes it ' +
+    'installed on each node for both families (destination, next hop, device; connected routes of the interfaces\' ' +
+    'own subnets are not repeated), and the node features (ICMP or fragment dropping, MSS clamping, masquerading, ' +
+    'ECMP). FILE is YAML in the style of containerlab: name, topology.nodes (kind: host or router, ' +
+    'drop-packet-too-big, drop-fragments, clamp-mss, masquerade, ecmp, loopback-addresses, sysctls, routes) and ' +
+    'topology.links (endpoints "node:if" or {node, interface, mtu, ipv4, ipv6}, mtu, cost, vxlan); see ' +
+    'examples/labs/. Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN).',
+  options: {
+    json: { type: 'boolean', description: 'print the lab as one JSON object instead of tables' },
+  },
+  positionals: { min: 1, max: 1 },
+  notes:
+    'JSON: {"name", "id", "nodes": [{"name", "kind", "interfaces": [{"name", "kind" (veth|vxlan), "mtu", "ipv4", ' +
+    '"ipv6", "peer" ("node:if")}], "loopbackAddresses": [...], "routes": [{"family" (ipv4|ipv6), "to" (prefix or ' +
+    '"default"), "nexthops": [{"via", "dev"}], "advmss"?}], "features": [...]}]}. Exit status: 0 when the lab is up, ' +
+    '1 when it could not be built (nothing of it is left) or a lab of that name is up already, 2 for a usage error ' +
+    'or an invalid file (reported key by key with its line).',
+  run: async ({ values, positionals }) => {
+    const spec = await readTopology(positionals[0]!);
+    requireLabPrivileges('build a lab (network namespaces, veths, addresses, routes, iptables rules)');
+    const taken = findLabs(spec.name).filter((r) => r.name === spec.name && isLive(r));
+    if (taken.length > 0) {
+      throw new CommandFailure(`a lab named "${spec.name}" is already up (id ${taken.map((r) => r.id).join(', ')}); "mtuscope lab down ${spec.name}" first`);
+    }
+    const lab = await startLab(spec, { detached: true });
+    if (values.json) writeJson(labJson(lab.plan, lab.id));
+    else process.stdout.write(labSummary(lab.plan, lab.id));
+    return EXIT_OK;
+  },
+});
+
+const labDownCommand = defineCommand({
+  name: 'lab down',
+  summary: 'tear a lab down',
+  usage: 'NAME',
+  description:
+    'Kills every process inside the lab\'s nodes and deletes its namespaces (with their interfaces and rules). NAME ' +
+    'is the lab\'s name or id (see "mtuscope lab list"). Needs root.',
+  options: {},
+  positionals: { min: 1, max: 1 },
+  notes:
+    'Exit status: 0 when the lab is gone, 1 when no such lab is up, it belongs to a running process (which tears ' +
+    'it down when it ends) or could not be removed, 2 for a usage error.',
+  run: async ({ positionals }) => {
+    const record = lookUpLab(positionals[0]!);
+    if (record.ownerPid !== null && record.ownerPid !== process.pid && processAlive(record.ownerPid)) {
+      throw new CommandFailure(`lab ${record.name} (${record.id}) belongs to running process ${record.ownerPid}, which tears it down when it ends`);
+    }
+    requireLabPrivileges('remove a lab (kill the processes inside its nodes, delete its namespaces)');
+    await tearDownRecordedLab(record);
+    process.stdout.write(`lab ${record.name} (${record.id}) is down\n`);
+    return EXIT_OK;
+  },
+});
 
 function signalNumber(signal: NodeJS.Signals): number {
   return osConstants.signals[signal] ?? 0;
 }
 
-async function exec(args: readonly string[]): Promise<number> {
-  const sep = args.indexOf('--');
-  if (sep === -1) throw new UsageError('lab exec: expected NAME NODE -- CMD...; the "--" is missing');
-  const [nameOrId = '', node = ''] = positionals('exec', args.slice(0, sep), 2, 'NAME NODE before "--"');
-  const argv = args.slice(sep + 1);
-  if (argv.length === 0) throw new UsageError('lab exec: no command after "--"');
-  const record = resolveLab(nameOrId);
-  const index = record.plan.nodes.findIndex((n) => n.name === node);
-  const ns = record.namespaces[index];
-  if (index === -1 || ns === undefined) {
-    throw new LabLookupError(`lab ${record.name} has no node "${node}" (nodes: ${record.plan.nodes.map((n) => n.name).join(', ')})`);
-  }
-  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: 'inherit' });
+/** Runs argv in the namespace with this terminal; resolves with its exit status (128 + signal when killed). */
+async function execInNamespace(namespace: string, argv: readonly string[]): Promise<number> {
+  // Not host/process-runner: that one collects output; here the command gets this terminal, as a shell would give it.
+  const child = spawn('ip', ['netns', 'exec', namespace, ...argv], { stdio: 'inherit' });
   // The terminal's Ctrl-C reaches the command too; we stay to report how it ended. Other senders are passed on.
   const forward = (sig: NodeJS.Signals): void => {
     if (child.pid !== undefined) {
@@ -189,76 +221,125 @@ async function exec(args: readonly string[]): Promise<number> {
   }
 }
 
+const labExecCommand = defineCommand({
+  name: 'lab exec',
+  summary: 'run a command inside a node of a lab',
+  usage: 'NAME NODE -- CMD [ARG...]',
+  description: 'Runs CMD inside NODE of lab NAME (a name or id) with this terminal\'s input and output. Needs root.',
+  options: {},
+  positionals: { min: 2, max: 2 },
+  passThrough: true,
+  notes:
+    'Exit status: CMD\'s own (128 + the signal number when it was killed by a signal); 1 when the lab or node does ' +
+    'not exist, 2 for a usage error.',
+  run: async ({ positionals, rest }) => {
+    const [nameOrId, node] = positionals as [string, string];
+    if (rest.length === 0) throw new UsageError('no command after "--"');
+    const record = lookUpLab(nameOrId);
+    const index = record.plan.nodes.findIndex((n) => n.name === node);
+    const namespace = record.namespaces[index];
+    if (index === -1 || namespace === undefined) {
+      throw new CommandFailure(`lab ${record.name} has no node "${node}" (nodes: ${record.plan.nodes.map((n) => n.name).join(', ')})`);
+    }
+    requireLabPrivileges("enter a lab node's network namespace");
+    return execInNamespace(namespace, rest);
+  },
+});
+
 function ownerText(r: LabRecord): string {
   if (r.ownerPid === null) return 'lab up';
   return processAlive(r.ownerPid) ? `pid ${r.ownerPid}` : `pid ${r.ownerPid} (gone: run "mtuscope lab gc")`;
 }
 
-function list(args: readonly string[]): number {
-  positionals('list', args, 0, 'no arguments');
-  const { records } = readRegistry();
-  if (records.length === 0) {
-    process.stdout.write('no labs are up\n');
-    return 0;
-  }
-  const now = Date.now();
-  const rows = [['NAME', 'ID', 'NODES', 'AGE', 'OWNER']];
-  for (const r of [...records].sort((a, b) => a.created.localeCompare(b.created))) {
-    rows.push([r.name, r.id, r.plan.nodes.map((n) => n.name).join(','), formatAge(now - Date.parse(r.created)), ownerText(r)]);
-  }
-  process.stdout.write(table(rows));
-  return 0;
-}
+const labListCommand = defineCommand({
+  name: 'lab list',
+  summary: 'the labs that are up: name, id, nodes, age, owner',
+  usage: '',
+  description:
+    'Lists the labs in the registry (/run/mtuscope/labs): name, id, nodes, age, and owner ("lab up" for labs that ' +
+    'outlive their command, else the owning process, marked gone when it died without tearing its lab down).',
+  options: {
+    json: { type: 'boolean', description: 'one JSON array instead of a table' },
+  },
+  positionals: { min: 0, max: 0 },
+  notes:
+    'JSON: [{"name", "id", "nodes": [...], "namespaces": [...], "created" (ISO 8601), "ageSeconds", "ownerPid" ' +
+    '(null for "lab up" labs), "live" (false when the owner died: "mtuscope lab gc" removes it)}], oldest first. ' +
+    'Exit status: 0 (also when no lab is up), 2 for a usage error.',
+  run: ({ values }) => {
+    const records = [...readRegistry().records].sort((a, b) => a.created.localeCompare(b.created));
+    const now = Date.now();
+    if (values.json) {
+      writeJson(
+        records.map((r) => ({
+          name: r.name,
+          id: r.id,
+          nodes: r.plan.nodes.map((n) => n.name),
+          namespaces: r.namespaces,
+          created: r.created,
+          ageSeconds: Math.max(0, Math.round((now - Date.parse(r.created)) / 1000)),
+          ownerPid: r.ownerPid,
+          live: isLive(r),
+        })),
+      );
+      return EXIT_OK;
+    }
+    if (records.length === 0) {
+      process.stdout.write('no labs are up\n');
+      return EXIT_OK;
+    }
+    const rows = [['NAME', 'ID', 'NODES', 'AGE', 'OWNER']];
+    for (const r of records) rows.push([r.name, r.id, r.plan.nodes.map((n) => n.name).join(','), formatAge(now - Date.parse(r.created)), ownerText(r)]);
+    process.stdout.write(table(rows));
+    return EXIT_OK;
+  },
+});
 
-async function gc(args: readonly string[]): Promise<number> {
-  positionals('gc', args, 0, 'no arguments');
-  const report = await gcLabs();
+function gcText(report: GcReport): string {
   const lines: string[] = [];
   for (const n of report.namespaces) lines.push(`removed namespace ${n}`);
   if (report.processes.length > 0) lines.push(`killed ${report.processes.length} process(es) inside them: ${report.processes.join(' ')}`);
   for (const id of report.records) lines.push(`removed registry entry ${id}`);
   for (const t of report.traces) lines.push(`removed trace instance ${t}`);
   for (const n of report.failed) lines.push(`could not remove namespace ${n}`);
-  process.stdout.write(lines.length === 0 ? 'nothing left behind\n' : `${lines.join('\n')}\n`);
-  return report.failed.length === 0 ? 0 : 1;
+  return lines.length === 0 ? 'nothing left behind\n' : `${lines.join('\n')}\n`;
 }
 
-export async function runLabCommand(args: readonly string[]): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-    process.stdout.write(LAB_HELP);
-    return sub === undefined ? 2 : 0;
-  }
-  const usage = USAGE[sub];
-  if (usage !== undefined && wantsHelp(rest)) {
-    process.stdout.write(usage);
-    return 0;
-  }
-  try {
-    switch (sub) {
-      case 'up':
-        return await up(rest);
-      case 'down':
-        return await down(rest);
-      case 'exec':
-        return await exec(rest);
-      case 'list':
-        return list(rest);
-      case 'gc':
-        return await gc(rest);
-      // Loaded on demand: the scenario catalogue (traffic generators, tracers) is not needed for the other subcommands.
-      case 'run':
-        return await (await import('./lab-scenario-command.js')).runScenarioCommand(rest);
-      case 'scenarios':
-        return await (await import('./lab-scenario-command.js')).listScenariosCommand(rest);
-      default:
-        throw new UsageError(`unknown lab subcommand "${sub}"; see "mtuscope lab --help"`);
-    }
-  } catch (err) {
-    if (err instanceof LabLookupError) {
-      process.stderr.write(`mtuscope: lab ${sub}: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
-}
+const labGcCommand = defineCommand({
+  name: 'lab gc',
+  summary: 'remove what labs whose process died left behind',
+  usage: '',
+  description:
+    'Removes what labs whose process died left behind: namespaces named mtl-* without a live lab (after killing the ' +
+    'processes inside them), stale registry entries, and drop-trace instances in tracefs. Labs still in use, ' +
+    'including those of "lab up", are left alone. Needs root: without it gc can neither see everything (processes ' +
+    'inside the namespaces, tracefs) nor remove anything, and says so.',
+  options: {
+    json: { type: 'boolean', description: 'what was removed as one JSON object' },
+  },
+  positionals: { min: 0, max: 0 },
+  notes:
+    'JSON: {"namespaces": [...] (removed), "processes": [pids killed inside them], "records": [registry entries ' +
+    'removed], "traces": [trace instances removed], "failed": [namespaces that could not be removed]}. Exit status: ' +
+    '0 when nothing is left behind any more, 1 when something could not be removed or gc lacks root, 2 for a usage error.',
+  run: async ({ values }) => {
+    requireLabPrivileges(
+      'see and remove what labs left behind (processes inside lab namespaces, the namespaces, trace instances in tracefs)',
+      'Without it gc cannot tell whether anything is left behind: nothing was checked or removed.',
+    );
+    const report = await gcLabs();
+    if (values.json) writeJson(report);
+    else process.stdout.write(gcText(report));
+    return report.failed.length === 0 ? EXIT_OK : EXIT_FAILURE;
+  },
+});
+
+export const labCommand: CommandGroup = {
+  name: 'lab',
+  summary: 'build network-namespace labs and run the scenario catalogue',
+  description:
+    'Builds network-namespace topologies on this machine to reproduce path-MTU failures with real kernel TCP/IP ' +
+    'stacks. Every subcommand but list and scenarios needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN).',
+  subcommands: [labUpCommand, labDownCommand, labExecCommand, labListCommand, labGcCommand, labRunCommand, labScenariosCommand],
+  notes: 'Exit status: 0 on success, 1 when the work failed (for lab run: or the outcome was not the expected one), 2 for a usage error or an invalid topology file.',
+};

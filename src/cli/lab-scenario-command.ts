@@ -1,98 +1,99 @@
 /**
- * `mtuscope lab scenarios` and `mtuscope lab run SCENARIO`: the scenario catalogue from the command line.
+ * `mtuscope lab scenarios` and `mtuscope lab run SCENARIO`: the scenario catalogue from the command line. The
+ * catalogue (traffic generators, tracers) is loaded only when one of them runs.
  */
-import { parseArgs } from 'node:util';
-import { SCENARIOS, findScenario } from '../lab/scenarios/catalogue.js';
-import { formatReport } from '../lab/scenarios/report.js';
-import { runScenario } from '../lab/scenarios/run-scenario.js';
-import { errorMessage } from '../util/error-message.js';
-
-export const LAB_SCENARIOS_HELP = `Usage: mtuscope lab scenarios [--json]
-
-Lists the scenario catalogue: each scenario's name, title and what it shows.
-`;
-
-export const LAB_RUN_HELP = `Usage: mtuscope lab run SCENARIO [options]
-
-Builds the scenario's lab (network namespaces), runs its traffic (curl, DF pings, UDP datagrams), prints
-what happened - transfers completed or stalled, route caches, kernel drops by location and reason - and
-tears the lab down (also on errors and Ctrl-C). Needs root.
-
-Options:
-  --json        the report as one JSON object
-  --no-trace    do not trace kernel drops (skb:kfree_skb via tracefs)
-  -h, --help    this help
-
-Exit status: 0 when the scenario ran (whatever the network did; the report says whether the outcome was
-the expected one), 1 when it could not be run, 2 for a usage error.
-`;
+import { labPrivilegeProblem } from '../lab/privileges.js';
+import { formatReport, type ScenarioReport } from '../lab/scenarios/report.js';
+import { CommandFailure, defineCommand, EXIT_FAILURE, EXIT_OK, UsageError, wrapText } from './command.js';
+import { Progress } from './progress.js';
 
 function wrap(text: string, width: number, indent: string): string {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/)) {
-    if (line !== '' && indent.length + line.length + 1 + word.length > width) {
-      lines.push(indent + line);
-      line = word;
-    } else line = line === '' ? word : `${line} ${word}`;
-  }
-  if (line !== '') lines.push(indent + line);
-  return lines.join('\n');
+  return wrapText(text, width, indent).join('\n');
 }
 
-function usage(message: string): number {
-  process.stderr.write(`mtuscope lab: ${message}\n`);
-  return 2;
-}
-
-export async function listScenariosCommand(args: readonly string[]): Promise<number> {
-  let json: boolean | undefined;
-  try {
-    ({ values: { json } } = parseArgs({ args: [...args], options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
-    if (args.includes('--help') || args.includes('-h')) {
-      process.stdout.write(LAB_SCENARIOS_HELP);
-      return 0;
+export const labScenariosCommand = defineCommand({
+  name: 'lab scenarios',
+  summary: 'list the scenario catalogue, each with its explanation',
+  usage: '',
+  description: 'Lists the scenario catalogue: each scenario\'s name, title, what it shows and the outcome it expects.',
+  options: {
+    json: { type: 'boolean', description: 'one JSON array instead of text' },
+  },
+  positionals: { min: 0, max: 0 },
+  notes: 'JSON: [{"name", "title", "explanation", "expected"}], in catalogue order. Exit status: 0, 2 for a usage error.',
+  run: async ({ values }) => {
+    const { SCENARIOS } = await import('../lab/scenarios/catalogue.js');
+    if (values.json) {
+      const list = SCENARIOS.map((s) => ({ name: s.name, title: s.title, explanation: s.explanation, expected: s.expected }));
+      process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+      return EXIT_OK;
     }
-  } catch (err) {
-    return usage(errorMessage(err));
-  }
-  if (json === true) {
-    const list = SCENARIOS.map((s) => ({ name: s.name, title: s.title, explanation: s.explanation, expected: s.expected }));
-    process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
-    return 0;
-  }
-  const blocks = SCENARIOS.map((s) => `${s.name}\n  ${s.title}\n\n${wrap(s.explanation, 100, '  ')}\n\n${wrap(`Expected: ${s.expected}`, 100, '  ')}\n`);
-  process.stdout.write(`${blocks.join('\n')}\nRun one with: mtuscope lab run NAME\n`);
-  return 0;
+    const blocks = SCENARIOS.map((s) => `${s.name}\n  ${s.title}\n\n${wrap(s.explanation, 100, '  ')}\n\n${wrap(`Expected: ${s.expected}`, 100, '  ')}\n`);
+    process.stdout.write(`${blocks.join('\n')}\nRun one with: mtuscope lab run NAME\n`);
+    return EXIT_OK;
+  },
+});
+
+/** Prints a finished run (text or JSON) and maps its outcome to the exit status: 0 as expected, 1 not. */
+export function printScenarioReport(report: ScenarioReport, json: boolean, out: NodeJS.WritableStream = process.stdout): number {
+  out.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  return report.asExpected ? EXIT_OK : EXIT_FAILURE;
 }
 
-export async function runScenarioCommand(args: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      options: { json: { type: 'boolean' }, 'no-trace': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    return usage(errorMessage(err));
-  }
-  if (parsed.values.help === true) {
-    process.stdout.write(LAB_RUN_HELP);
-    return 0;
-  }
-  const known = SCENARIOS.map((s) => s.name).join(', ');
-  if (parsed.positionals.length !== 1) return usage(`lab run takes one scenario name; known scenarios: ${known}`);
-  const name = parsed.positionals[0]!;
-  const scenario = findScenario(name);
-  if (scenario === undefined) return usage(`unknown scenario "${name}"; known scenarios: ${known}`);
-  let report;
-  try {
-    report = await runScenario(scenario, { traceDrops: parsed.values['no-trace'] !== true });
-  } catch (err) {
-    process.stderr.write(`mtuscope lab run ${name}: ${errorMessage(err)}\n`);
-    return 1;
-  }
-  process.stdout.write(parsed.values.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
-  return 0;
+/** While the scenario runs: what it is doing and for how long, rewritten every second (on a terminal only). */
+function scenarioProgress(name: string): { step(text: string): void; done(): void } {
+  const progress = new Progress();
+  const started = Date.now();
+  let current = '';
+  const show = (): void => progress.update(`lab run ${name}: ${current} (${Math.round((Date.now() - started) / 1000)} s)`);
+  const timer = progress.enabled ? setInterval(show, 1000) : undefined;
+  timer?.unref();
+  return {
+    step: (text) => {
+      current = text;
+      show();
+    },
+    done: () => {
+      clearInterval(timer);
+      progress.done();
+    },
+  };
 }
+
+export const labRunCommand = defineCommand({
+  name: 'lab run',
+  summary: 'build a scenario\'s lab, run its traffic, report, tear down',
+  usage: 'SCENARIO',
+  description:
+    'Builds the scenario\'s lab (network namespaces), runs its traffic (curl, DF pings, UDP datagrams), prints what ' +
+    'happened - transfers completed or stalled, route caches, kernel drops by location and reason - and whether ' +
+    'that is the outcome the scenario expects, and tears the lab down (also on errors and Ctrl-C). On a terminal, a ' +
+    'progress line on standard error says what it is doing meanwhile. "mtuscope lab scenarios" lists the scenarios. ' +
+    'Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN).',
+  options: {
+    json: { type: 'boolean', description: 'the report as one JSON object' },
+    'no-trace': { type: 'boolean', description: 'do not trace kernel drops (skb:kfree_skb via tracefs)' },
+  },
+  positionals: { min: 1, max: 1 },
+  notes:
+    'JSON: {"scenario", "title", "lab": {"name", "id"}, "startedAt", "durationMs", "expected", "asExpected": ' +
+    'true|false (the outcome), "unmet": [the parts of the expected outcome the run did not show], "transfers", ' +
+    '"pings", "datagrams", "routeCache", "findings", "facts", "drops"}. Exit status: 0 when the scenario ran and its outcome was the expected one, 1 when the outcome was not ' +
+    'the expected one or the scenario could not be run, 2 for a usage error (e.g. an unknown scenario).',
+  run: async ({ values, positionals }) => {
+    const name = positionals[0]!;
+    const [{ SCENARIOS, findScenario }, { runScenario }] = await Promise.all([import('../lab/scenarios/catalogue.js'), import('../lab/scenarios/run-scenario.js')]);
+    const scenario = findScenario(name);
+    if (scenario === undefined) throw new UsageError(`unknown scenario "${name}"; known scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+    const problem = labPrivilegeProblem("build the scenario's lab (network namespaces, veths, addresses, routes, iptables rules)");
+    if (problem !== undefined) throw new CommandFailure(problem);
+    const progress = scenarioProgress(name);
+    let report: ScenarioReport;
+    try {
+      report = await runScenario(scenario, { traceDrops: !values['no-trace'], onStep: progress.step });
+    } finally {
+      progress.done();
+    }
+    return printScenarioReport(report, values.json);
+  },
+});

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-import { report, runCommand, type CommandGroup } from './command.js';
+import { runCommand, type CommandGroup } from './command.js';
 import { COMMANDS } from './commands.js';
-import { runLabCommand } from './lab-command.js';
 
 export const MTUSCOPE: CommandGroup = {
   name: '',
@@ -10,7 +9,4 @@ export const MTUSCOPE: CommandGroup = {
   subcommands: COMMANDS,
 };
 
-// TEMPORARY while lab moves to the command framework.
-const [first, ...rest] = process.argv.slice(2);
-if (first === 'lab') process.exitCode = await runLabCommand(rest).catch((err: unknown) => report('lab', err));
-else process.exitCode = await runCommand(MTUSCOPE, process.argv.slice(2));
+process.exitCode = await runCommand(MTUSCOPE, process.argv.slice(2));

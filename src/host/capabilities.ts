@@ -1,18 +1,29 @@
 import { readFileSync } from 'node:fs';
 
-const CAP_NET_ADMIN = 12n;
-const CAP_NET_RAW = 13n;
+/** The capability bits mtuscope needs (linux/capability.h). */
+const CAPABILITY_BITS = { CAP_NET_ADMIN: 12n, CAP_NET_RAW: 13n, CAP_SYS_ADMIN: 21n } as const;
+
+export type Capability = keyof typeof CAPABILITY_BITS;
 
 /**
- * The capabilities the engine needs and this process lacks: CAP_NET_ADMIN (iptables rules, the netfilter queue,
- * SO_MARK) and CAP_NET_RAW (raw sockets). Read from the effective set in /proc/self/status, so a root process
+ * Which of `wanted` this process lacks, read from the effective set in /proc/self/status, so that a root process
  * stripped of them (a container, setpriv) is caught before anything half-starts.
  */
-export function missingEngineCapabilities(statusText = readFileSync('/proc/self/status', 'utf8')): string[] {
+export function missingCapabilities(wanted: readonly Capability[], statusText = readFileSync('/proc/self/status', 'utf8')): Capability[] {
   const line = /^CapEff:\s*([0-9a-f]+)$/m.exec(statusText);
   const effective = line === null ? 0n : BigInt(`0x${line[1]}`);
-  const missing: string[] = [];
-  if ((effective & (1n << CAP_NET_ADMIN)) === 0n) missing.push('CAP_NET_ADMIN');
-  if ((effective & (1n << CAP_NET_RAW)) === 0n) missing.push('CAP_NET_RAW');
-  return missing;
+  return wanted.filter((c) => (effective & (1n << CAPABILITY_BITS[c])) === 0n);
+}
+
+/** The engine's: CAP_NET_ADMIN (iptables rules, the netfilter queue, SO_MARK) and CAP_NET_RAW (raw sockets). */
+export function missingEngineCapabilities(statusText?: string): Capability[] {
+  return missingCapabilities(['CAP_NET_ADMIN', 'CAP_NET_RAW'], statusText);
+}
+
+/**
+ * A lab's: CAP_SYS_ADMIN (creating and entering network namespaces: `ip netns add` mounts them, `ip netns exec`
+ * unshares a mount namespace) and CAP_NET_ADMIN (interfaces, addresses, routes, iptables inside them).
+ */
+export function missingLabCapabilities(statusText?: string): Capability[] {
+  return missingCapabilities(['CAP_SYS_ADMIN', 'CAP_NET_ADMIN'], statusText);
 }

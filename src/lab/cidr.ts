@@ -1,19 +1,17 @@
 import { formatIp, maskAddress, parseIpv4Text, parseIpv6Text } from '../packet/address.js';
+import { familyOfAddress, type IpFamily } from '../packet/ip-family.js';
 
 /** An address with a prefix length, as written on an interface (`10.0.1.1/24`) or as a route's prefix. */
 export interface Cidr {
-  readonly family: 4 | 6;
+  readonly family: IpFamily;
   readonly address: Uint8Array;
   readonly prefixLength: number;
 }
 
-export function parseAddress(text: string): { family: 4 | 6; address: Uint8Array } | undefined {
-  if (text.includes(':')) {
-    const address = parseIpv6Text(text);
-    return address ? { family: 6, address } : undefined;
-  }
-  const address = parseIpv4Text(text);
-  return address ? { family: 4, address } : undefined;
+export function parseAddress(text: string): { family: IpFamily; address: Uint8Array } | undefined {
+  const family = familyOfAddress(text);
+  const address = family === 6 ? parseIpv6Text(text) : parseIpv4Text(text);
+  return address ? { family, address } : undefined;
 }
 
 /** Requires the `/len` part: a bare address on an interface would silently become a /32 or /128. */
@@ -27,7 +25,6 @@ export function parseCidr(text: string): Cidr | undefined {
   if (prefixLength > parsed.address.length * 8) return undefined;
   return { family: parsed.family, address: parsed.address, prefixLength };
 }
-
 
 export function networkOf(c: Cidr): Cidr {
   return { family: c.family, address: maskAddress(c.address, c.prefixLength), prefixLength: c.prefixLength };

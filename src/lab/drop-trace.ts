@@ -10,10 +10,11 @@
  * instance of anyone remains. A crashed run leaves its instance behind; `removeStaleDropTraces` (for `lab gc`)
  * removes those.
  */
-import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { forgetOnExit, tearDownOnExit, type SyncTeardown } from '../host/exit-teardown.js';
+import { commandFailure, runCommand, runCommandSync } from '../host/process-runner.js';
 import { errorMessage } from '../util/error-message.js';
 
 export const TRACEFS_DIR = '/sys/kernel/tracing';
@@ -116,13 +117,9 @@ export function dropReasonNumbers(format: string): Map<string, number> {
   return out;
 }
 
-function run(cmd: string, argv: readonly string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, argv, { timeout: 10_000 }, (err, _stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${argv.join(' ')}: ${stderr.trim() || err.message}`));
-      else resolve();
-    });
-  });
+async function mustRun(cmd: string, argv: readonly string[]): Promise<void> {
+  const r = await runCommand(cmd, argv, { timeoutMs: 10_000 });
+  if (r.code !== 0) throw commandFailure('', cmd, argv, r);
 }
 
 function tracefsMounted(): boolean {
@@ -132,7 +129,7 @@ function tracefsMounted(): boolean {
 async function ensureTracefs(): Promise<void> {
   if (tracefsMounted()) return;
   try {
-    await run('mount', ['-t', 'tracefs', MOUNT_SOURCE, TRACEFS_DIR]);
+    await mustRun('mount', ['-t', 'tracefs', MOUNT_SOURCE, TRACEFS_DIR]);
   } catch (err) {
     // A parallel run may have mounted it in the meantime.
     if (!tracefsMounted()) throw err;
@@ -157,38 +154,20 @@ function releaseTracefs(): void {
   if (!mountedByUs()) return;
   try {
     if (readdirSync(join(TRACEFS_DIR, 'instances')).length > 0) return;
-    execFileSync('umount', [TRACEFS_DIR], { stdio: 'ignore', timeout: 5000 });
   } catch {
-    // Busy (someone started using it): leave it mounted, it is harmless.
+    return;
   }
+  // Busy (someone started using it meanwhile): it stays mounted, which is harmless.
+  runCommandSync('umount', [TRACEFS_DIR], { timeoutMs: 5000 });
 }
-
-const liveTraces = new Set<DropTrace>();
-let handlersInstalled = false;
 
 /**
- * Removes live instances synchronously when the process ends. A signal handler that runs while other handlers (the
- * lab's) are registered leaves re-raising the signal to them; the last one re-raises so the process still dies of it.
+ * A running kfree_skb trace. `start`, run traffic, then always `stop` (a `finally`); an instance still live when the
+ * process exits or gets SIGINT/SIGTERM/SIGHUP is removed then (host/exit-teardown).
  */
-function installExitHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  process.on('exit', () => {
-    for (const t of liveTraces) t.removeSync();
-  });
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const handler = (): void => {
-      for (const t of liveTraces) t.removeSync();
-      process.off(sig, handler);
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-    };
-    process.on(sig, handler);
-  }
-}
-
-/** A running kfree_skb trace. `start`, run traffic, then always `stop` (a `finally`). */
-export class DropTrace {
+export class DropTrace implements SyncTeardown {
   private stopped = false;
+  private live = true;
 
   private constructor(
     readonly instance: string,
@@ -214,7 +193,6 @@ export class DropTrace {
       await ensureTracefs();
       await mkdir(dir);
     }
-    installExitHandlers();
     const event = join(dir, 'events', 'skb', 'kfree_skb');
     let excluded: string[];
     try {
@@ -230,7 +208,7 @@ export class DropTrace {
       throw new Error(`cannot enable skb:kfree_skb in ${dir}: ${errorMessage(err)}`, { cause: err });
     }
     const trace = new DropTrace(name, excluded);
-    liveTraces.add(trace);
+    tearDownOnExit(trace);
     return trace;
   }
 
@@ -258,7 +236,7 @@ export class DropTrace {
     } catch (err) {
       return { available: false, error: errorMessage(err) };
     } finally {
-      this.removeSync();
+      this.destroySync();
     }
   }
 
@@ -276,9 +254,11 @@ export class DropTrace {
   }
 
   /** Synchronous, for exit paths: disables the event, removes the instance, releases tracefs. Idempotent. */
-  removeSync(): void {
+  destroySync(): void {
     this.stopped = true;
-    if (!liveTraces.delete(this)) return;
+    if (!this.live) return;
+    this.live = false;
+    forgetOnExit(this);
     removeInstanceSync(this.dir);
     releaseTracefs();
   }

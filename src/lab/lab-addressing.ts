@@ -1,4 +1,5 @@
 import { cidrsOverlap, formatCidr, hostInNetwork, networkOf, parseCidr, prefixText, sameAddress, type Cidr } from './cidr.js';
+import { familyName, IP_FAMILIES, type IpFamily } from '../packet/ip-family.js';
 import type { LabFileError } from './lab-spec-error.js';
 import type { LabSpec } from './spec.js';
 
@@ -19,7 +20,7 @@ export interface LabAddressing {
 }
 
 /** The n-th automatic subnet (n >= 1): 10.0.1.0/24, 10.0.2.0/24, ... 10.1.0.0/24 ...; fd00:0:0:1::/64 ... */
-function autoSubnet(family: 4 | 6, n: number): Cidr {
+function autoSubnet(family: IpFamily, n: number): Cidr {
   if (family === 4) return { family, address: Uint8Array.of(10, n >> 8, n & 0xff, 0), prefixLength: 24 };
   const address = new Uint8Array(16);
   address[0] = 0xfd;
@@ -44,12 +45,12 @@ interface Reserved {
  */
 export function assignAddresses(spec: LabSpec): LabAddressing {
   const errors: LabFileError[] = [];
-  const families = ([4, 6] as const).map((family) => assignFamily(spec, family, errors));
+  const families = IP_FAMILIES.map((family) => assignFamily(spec, family, errors));
   return { links: spec.links.map((_, i) => ({ ipv4: families[0]![i]!, ipv6: families[1]![i]! })), errors };
 }
 
-function assignFamily(spec: LabSpec, family: 4 | 6, errors: LabFileError[]): LinkFamilyAddressing[] {
-  const key = family === 4 ? 'ipv4' : 'ipv6';
+function assignFamily(spec: LabSpec, family: IpFamily, errors: LabFileError[]): LinkFamilyAddressing[] {
+  const key = familyName(family);
   const reserved: Reserved[] = [];
   const userSubnets: (Cidr | undefined)[] = [];
 

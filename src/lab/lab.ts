@@ -5,16 +5,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import { forgetOnExit, tearDownOnExit } from '../host/exit-teardown.js';
+import { commandFailure, killChild, runCommand, type CommandOptions, type CommandResult } from '../host/process-runner.js';
+import { familyName, type IpFamily } from '../packet/ip-family.js';
 import { checkFeatures } from './apply-features.js';
 import { buildScripts, type NodeScript } from './build-script.js';
-import { commandFailure, killChild, runCommand } from '../host/process-runner.js';
-import { forgetOnExit, tearDownOnExit } from '../host/exit-teardown.js';
 import { NamespaceProcess } from './lab-process.js';
 import { deleteNamespaces, deleteNamespacesSync, killPids, labIdOf, listNamespaces, namespaceName, pidsInNamespaces } from './namespaces.js';
 import type { PlannedLab } from './plan.js';
 import { planLab } from './plan-lab.js';
 import { claimRecord, readRegistry, removeRecord, writeRecord, type LabRecord } from './registry.js';
-import type { CommandOptions, CommandResult } from '../host/process-runner.js';
 import type { LabProcess, RunningLab } from './running-lab.js';
 import type { LabSpec } from './spec.js';
 
@@ -67,12 +67,12 @@ class Lab implements RunningLab {
     return ns;
   }
 
-  address(node: string, family: 4 | 6, ifname?: string): string {
+  address(node: string, family: IpFamily, ifname?: string): string {
     this.namespace(node);
     const planned = this.plan.nodes.find((n) => n.name === node);
     const iface = ifname === undefined ? planned?.interfaces[0] : planned?.interfaces.find((i) => i.ifname === ifname);
     if (iface === undefined) throw new RangeError(`lab ${this.name}: node ${node} has no interface ${ifname ?? '(none at all)'}`);
-    const cidr = family === 4 ? iface.ipv4 : iface.ipv6;
+    const cidr = iface[familyName(family)];
     if (cidr === '') throw new RangeError(`lab ${this.name}: ${node}:${iface.ifname} has no IPv${family} address`);
     return cidr.split('/')[0] ?? cidr;
   }
@@ -90,6 +90,7 @@ class Lab implements RunningLab {
   spawn(node: string, argv: readonly string[]): LabProcess {
     if (this.destroyed) throw new Error(`lab ${this.name} is already torn down`);
     const full = ['netns', 'exec', this.namespace(node), ...argv];
+    // Not host/process-runner, which runs a command to its end: this one runs beside the traffic until stopped.
     const proc = new NamespaceProcess(full, spawn('ip', full, { stdio: ['ignore', 'pipe', 'pipe'] }));
     this.processes.add(proc);
     return proc;

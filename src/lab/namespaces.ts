@@ -4,9 +4,8 @@
  * Every lab namespace is `mtl-<lab id>-<node>`; the prefix is how gc recognises what a crashed lab left behind, and
  * the lab id keeps parallel labs (and parallel tests) from ever sharing a name.
  */
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
-import { runCommand } from '../host/process-runner.js';
+import { runCommand, runCommandSync } from '../host/process-runner.js';
 
 export const LAB_PREFIX = 'mtl-';
 const NETNS_DIR = '/run/netns';
@@ -96,9 +95,6 @@ export function deleteNamespacesSync(names: readonly string[]): void {
   const present = new Set(listNamespaces());
   const targets = names.filter((n) => present.has(n));
   if (targets.length === 0) return;
-  try {
-    execFileSync('ip', ['-force', '-batch', '-'], { input: deleteBatch(targets), stdio: ['pipe', 'ignore', 'ignore'], timeout: 10_000 });
-  } catch {
-    // Best effort: `mtuscope lab gc` removes whatever is left.
-  }
+  // Best effort, so the result does not matter: `mtuscope lab gc` removes whatever is left.
+  runCommandSync('ip', ['-force', '-batch', '-'], { input: deleteBatch(targets), timeoutMs: 10_000 });
 }

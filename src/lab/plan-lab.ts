@@ -1,3 +1,4 @@
+import { familyName, type IpFamily } from '../packet/ip-family.js';
 import { cidrContains, formatCidr, parseAddress, parseCidr, prefixText, type Cidr } from './cidr.js';
 import { assignAddresses, type LinkAddressing } from './lab-addressing.js';
 import { LabSpecError } from './lab-spec-error.js';
@@ -22,7 +23,7 @@ interface Attachment {
 /** Something routes lead to: a link's subnets, or a loopback prefix that one or more nodes (anycast) own. */
 interface Destination {
   readonly owners: ReadonlySet<number>;
-  readonly prefixes: readonly { readonly family: 4 | 6; readonly to: string }[];
+  readonly prefixes: readonly { readonly family: IpFamily; readonly to: string }[];
 }
 
 /**
@@ -119,7 +120,7 @@ function collectDestinations(spec: LabSpec, addressing: readonly LinkAddressing[
     ],
   }));
   // Identical loopback prefixes on several nodes are one anycast destination with several equally valid owners.
-  const loopbacks = new Map<string, { family: 4 | 6; owners: Set<number> }>();
+  const loopbacks = new Map<string, { family: IpFamily; owners: Set<number> }>();
   spec.nodes.forEach((node, n) => {
     for (const text of node.loopbackAddresses ?? []) {
       const c = parseCidr(text)!;
@@ -156,7 +157,7 @@ function routesTo(
     family,
     to,
     nexthops: chosen.map((at): PlannedNexthop => {
-      const addr = addressing[at.link]![family === 4 ? 'ipv4' : 'ipv6'];
+      const addr = addressing[at.link]![familyName(family)];
       return { via: formatAddress(addr.ends[1 - at.side]!), ifname: spec.links[at.link]!.endpoints[at.side].ifname };
     }),
   }));
@@ -196,7 +197,7 @@ function planExplicitRoute(spec: RouteSpec, interfaces: readonly PlannedInterfac
   const to = spec.to === 'default' ? 'default' : prefixText(parseCidr(spec.to)!);
   const nexthops = spec.via.map((via): PlannedNexthop => {
     const address = parseAddress(via)!.address;
-    const intf = interfaces.find((i) => cidrContains(parseCidr(family === 4 ? i.ipv4 : i.ipv6)!, address))!;
+    const intf = interfaces.find((i) => cidrContains(parseCidr(i[familyName(family)])!, address))!;
     return { via: formatAddress({ family, address, prefixLength: 0 }), ifname: intf.ifname };
   });
   return spec.advmss === undefined ? { family, to, nexthops } : { family, to, nexthops, advmss: spec.advmss };

@@ -1,3 +1,4 @@
+import type { IpFamily } from '../packet/ip-family.js';
 import type { NodeKind } from './spec.js';
 
 /** A lab with every default filled in and every address and route decided: what the builder applies. */
@@ -37,7 +38,7 @@ export interface PlannedNexthop {
 }
 
 export interface PlannedRoute {
-  readonly family: 4 | 6;
+  readonly family: IpFamily;
   /** CIDR prefix or 'default'. */
   readonly to: string;
   /** One, or several for a multipath (ECMP) route. */

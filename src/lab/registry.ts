@@ -32,9 +32,18 @@ function recordPath(id: string): string {
 
 function writeTemp(record: LabRecord): string {
   const dir = registryDir();
-  mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${record.id}.${process.pid}.tmp`);
-  writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw err;
+    // Said in words: a bare "EACCES: permission denied, mkdir '/run/mtuscope'" leaves a user guessing what it was for.
+    throw new Error(`cannot write the lab registry in ${dir} (${code}): labs are registered there so that "lab gc" can find what they leave behind; run as root`, {
+      cause: err,
+    });
+  }
   return tmp;
 }
 

@@ -1,5 +1,5 @@
+import type { IpFamily } from '../packet/ip-family.js';
 import type { PlannedLab } from './plan.js';
-
 import type { CommandOptions, CommandResult } from '../host/process-runner.js';
 
 /** A process started inside a lab node; the lab kills it on teardown if it still runs. */
@@ -23,7 +23,7 @@ export interface RunningLab {
   /** The network namespace of a node (for `ip netns exec`). */
   namespace(node: string): string;
   /** A node's address without prefix length: that of `ifname`, else of its first interface. */
-  address(node: string, family: 4 | 6, ifname?: string): string;
+  address(node: string, family: IpFamily, ifname?: string): string;
   /** Runs a command inside a node; never throws for a non-zero exit (see `code`, `timedOut`). */
   exec(node: string, argv: readonly string[], options?: CommandOptions): Promise<CommandResult>;
   /** Like exec, but throws (naming the node, command and stderr) unless the command exits 0. */

@@ -1,3 +1,4 @@
+import { familyName, IP_FAMILIES } from '../packet/ip-family.js';
 import { cidrContains, isLabSpace, isNetworkOrBroadcast, parseAddress, parseCidr, prefixText, sameAddress } from './cidr.js';
 import { assignAddresses } from './lab-addressing.js';
 import type { LabFileError } from './lab-spec-error.js';
@@ -248,8 +249,8 @@ function validateLink(link: LinkSpec, i: number, nodeIndex: Map<string, number>,
       err(`${at}.vxlan.port`, `${String(link.vxlan.port)} must be a UDP port from 1 to 65535`);
     }
   }
-  for (const key of ['ipv4', 'ipv6'] as const) {
-    const family = key === 'ipv4' ? 4 : 6;
+  for (const family of IP_FAMILIES) {
+    const key = familyName(family);
     const given = link.endpoints.map((e, side) => {
       const text = e[key];
       if (text === undefined) return undefined;

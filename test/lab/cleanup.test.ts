@@ -1,23 +1,21 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { DropTrace } from '../../src/lab/drop-trace.js';
-import { gcLabs } from '../../src/lab/gc.js';
+import { gcLabs, type GcReport } from '../../src/lab/gc.js';
 import { startLab } from '../../src/lab/lab.js';
 import { listNamespaces } from '../../src/lab/namespaces.js';
 import { registryDir } from '../../src/lab/registry.js';
 import type { LabSpec } from '../../src/lab/spec.js';
+import { mtuscope } from '../support/cli.js';
+import { needsRoot } from '../support/root.js';
 
-const isRoot = process.getuid?.() === 0;
-const needsRoot = { skip: isRoot ? false : 'needs root for network namespaces' };
 const LAB_MODULE = new URL('../../src/lab/lab.js', import.meta.url).href;
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 const SPEC: LabSpec = {
   name: 'crash',
@@ -105,7 +103,7 @@ after(async () => {
   await gcLabs();
 });
 
-describe('cleanup', needsRoot, () => {
+describe('cleanup', needsRoot(), () => {
   it('gcLabs removes what a SIGKILLed lab process left: namespaces, the process inside, the registry entry', async () => {
     const s = await startChild();
     assert.deepEqual(namespacesOf(s.id), ['a', 'b', 'r'].map((n) => `mtl-${s.id}-${n}`));
@@ -122,13 +120,27 @@ describe('cleanup', needsRoot, () => {
   it('`mtuscope lab gc` does the same', async () => {
     const s = await startChild();
     await killHard(s);
-    const r = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      execFile(process.execPath, [CLI, 'lab', 'gc'], (error, stdout) => resolve({ code: error === null ? 0 : (error.code as number), stdout }));
-    });
-    assert.equal(r.code, 0);
+    const r = await mtuscope(['lab', 'gc']);
+    assert.equal(r.code, 0, r.stderr);
     for (const n of ['a', 'b', 'r']) assert.match(r.stdout, new RegExp(`^removed namespace mtl-${s.id}-${n}$`, 'm'));
     assert.match(r.stdout, new RegExp(`^removed registry entry ${s.id}$`, 'm'));
     assert.match(r.stdout, new RegExp(`killed \\d+ process\\(es\\) inside them: .*\\b${s.sleeper}\\b`));
+    assert.deepEqual(namespacesOf(s.id), []);
+    assert.ok(await gone(s.sleeper));
+    assert.equal(registered(s.id), false);
+  });
+
+  it('`mtuscope lab gc --json` says the same as one object', async () => {
+    const s = await startChild();
+    await killHard(s);
+    const r = await mtuscope(['lab', 'gc', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as GcReport;
+    assert.deepEqual(Object.keys(report).sort(), ['failed', 'namespaces', 'processes', 'records', 'traces']);
+    assert.deepEqual(report.namespaces.filter((n) => n.startsWith(`mtl-${s.id}-`)).sort(), ['a', 'b', 'r'].map((n) => `mtl-${s.id}-${n}`));
+    assert.ok(report.processes.includes(s.sleeper), `killed ${report.processes.join(' ')}`);
+    assert.ok(report.records.includes(s.id));
+    assert.deepEqual(report.failed, []);
     assert.deepEqual(namespacesOf(s.id), []);
     assert.ok(await gone(s.sleeper));
     assert.equal(registered(s.id), false);
@@ -174,7 +186,7 @@ describe('cleanup', needsRoot, () => {
       assert.equal(existsSync(dead.dir), false);
       assert.equal(existsSync(mine.dir), true);
     } finally {
-      dead.removeSync();
+      dead.destroySync();
       await mine.stop();
       await live.destroy();
     }

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,18 +14,15 @@ import {
   removeStaleDropTraces,
   summarizeDrops,
 } from '../../src/lab/drop-trace.js';
+import { runToEnd, type CliRun } from '../support/cli.js';
+import { needsRoot } from '../support/root.js';
 
 const id = randomBytes(3).toString('hex');
 const nsA = `mtl-${id}-a`;
 const nsB = `mtl-${id}-b`;
 
-function sh(cmd: string, argv: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, argv, { timeout: 15_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1;
-      resolve({ code, stdout, stderr });
-    });
-  });
+function sh(cmd: string, argv: readonly string[]): Promise<CliRun> {
+  return runToEnd(cmd, argv, { timeoutMs: 15_000 });
 }
 
 async function must(cmd: string, argv: readonly string[]): Promise<string> {
@@ -71,7 +68,7 @@ describe('parsing kfree_skb trace lines', () => {
   });
 });
 
-describe('drop trace on real kernel drops', () => {
+describe('drop trace on real kernel drops', needsRoot('for network namespaces and tracefs'), () => {
   before(async () => {
     await must('ip', ['netns', 'add', nsA]);
     await must('ip', ['netns', 'add', nsB]);
@@ -136,7 +133,7 @@ describe('drop trace on real kernel drops', () => {
       assert.deepEqual(removeStaleDropTraces((n) => n === name), [name]);
       assert.ok(!listDropTraces().includes(name));
     } finally {
-      trace.removeSync();
+      trace.destroySync();
     }
   });
 });

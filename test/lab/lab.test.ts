@@ -10,9 +10,8 @@ import type { PlannedLab, PlannedNode } from '../../src/lab/plan.js';
 import { registryDir } from '../../src/lab/registry.js';
 import type { LabProcess, RunningLab } from '../../src/lab/running-lab.js';
 import type { LabSpec, NodeSpec } from '../../src/lab/spec.js';
+import { needsRoot } from '../support/root.js';
 
-const isRoot = process.getuid?.() === 0;
-const needsRoot = { skip: isRoot ? false : 'needs root for network namespaces' };
 const PORT = 8080;
 
 /** Answers every request with what it saw: the peer's address and how many body bytes arrived. */
@@ -152,7 +151,7 @@ describe('buildScripts and iptablesInput (no root)', () => {
   });
 });
 
-describe('a 1400-byte link between two routers', needsRoot, () => {
+describe('a 1400-byte link between two routers', needsRoot(), () => {
   let lab: RunningLab;
   let server: LabProcess;
   before(async () => {
@@ -202,7 +201,7 @@ describe('a 1400-byte link between two routers', needsRoot, () => {
   });
 });
 
-describe('dropPacketTooBig on the router that owns the 1400-byte link', needsRoot, () => {
+describe('dropPacketTooBig on the router that owns the 1400-byte link', needsRoot(), () => {
   let lab: RunningLab;
   before(async () => {
     lab = await startLab(chain('blackhole', { dropPacketTooBig: true }, 1400));
@@ -234,7 +233,7 @@ describe('dropPacketTooBig on the router that owns the 1400-byte link', needsRoo
   });
 });
 
-describe('dropFragments', needsRoot, () => {
+describe('dropFragments', needsRoot(), () => {
   let lab: RunningLab;
   let control: RunningLab;
   before(async () => {
@@ -267,7 +266,7 @@ describe('dropFragments', needsRoot, () => {
   });
 });
 
-describe('clampMss 1344', needsRoot, () => {
+describe('clampMss 1344', needsRoot(), () => {
   let lab: RunningLab;
   before(async () => {
     lab = await startLab(short('clamp', { clampMss: 1344 }));
@@ -292,7 +291,7 @@ describe('clampMss 1344', needsRoot, () => {
   });
 });
 
-describe('masquerade', needsRoot, () => {
+describe('masquerade', needsRoot(), () => {
   let lab: RunningLab;
   before(async () => {
     lab = await startLab(short('nat', { masquerade: ['eth2'] }));
@@ -313,7 +312,7 @@ describe('masquerade', needsRoot, () => {
   });
 });
 
-describe('ECMP', needsRoot, () => {
+describe('ECMP', needsRoot(), () => {
   let lab: RunningLab;
   before(async () => {
     lab = await startLab({
@@ -349,7 +348,7 @@ describe('ECMP', needsRoot, () => {
   });
 });
 
-describe('VXLAN', needsRoot, () => {
+describe('VXLAN', needsRoot(), () => {
   let lab: RunningLab;
   before(async () => {
     lab = await startLab({
@@ -388,7 +387,7 @@ describe('VXLAN', needsRoot, () => {
   });
 });
 
-describe('the RunningLab API', needsRoot, () => {
+describe('the RunningLab API', needsRoot(), () => {
   it('exec, mustExec, spawn and destroy', async () => {
     const lab = await startLab(short('api', {}));
     let sleeper: LabProcess | undefined;

@@ -1,7 +1,9 @@
-import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { listDropTraces } from '../../src/lab/drop-trace.js';
 import { listNamespaces } from '../../src/lab/namespaces.js';
 import { SCENARIOS, findScenario } from '../../src/lab/scenarios/catalogue.js';
@@ -9,16 +11,16 @@ import type { ScenarioReport } from '../../src/lab/scenarios/report.js';
 import { formatReport } from '../../src/lab/scenarios/report.js';
 import { runScenario } from '../../src/lab/scenarios/run-scenario.js';
 import type { TransferResult } from '../../src/lab/traffic/curl.js';
+import { CLI, mtuscope, runToEnd } from '../support/cli.js';
+import { needsRoot } from '../support/root.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+function cli(args: readonly string[]): ReturnType<typeof mtuscope> {
+  return mtuscope(args, { timeoutMs: 60_000 });
+}
 
-function cli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile('node', [MAIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** A word for sh -c. */
+function quoted(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 function assertNothingLeft(labId: string): void {
@@ -70,7 +72,7 @@ describe('scenario catalogue', () => {
   });
 });
 
-describe('scenarios with real traffic', () => {
+describe('scenarios with real traffic', needsRoot(), () => {
   it('icmp-blackhole: PTB works when allowed; with it dropped the upload stalls, small request and download complete', async () => {
     const r = await run('icmp-blackhole');
     assert.deepEqual(r.unmet, []);
@@ -111,8 +113,25 @@ describe('scenarios with real traffic', () => {
     }
   });
 
-  it('udp-fragment-firewall: small answers arrive, fragmented ones do not', async () => {
-    const r = await run('udp-fragment-firewall');
+  it('udp-fragment-firewall (through `lab run` on a terminal): progress while it runs; small answers arrive, fragmented ones do not', async () => {
+    // script(1) gives the command a terminal; its standard output goes to a file, so the terminal shows standard error.
+    const json = join(tmpdir(), `mtl-run-${randomBytes(3).toString('hex')}.json`);
+    const command = `${quoted(process.execPath)} ${quoted(CLI)} lab run udp-fragment-firewall --json > ${quoted(json)}`;
+    let r: ScenarioReport;
+    try {
+      const tty = await runToEnd('script', ['-qec', command, '/dev/null'], { timeoutMs: 60_000 });
+      assert.equal(tty.code, 0, tty.stdout);
+      const lines = tty.stdout.split('\r\x1b[K').filter((l) => l !== '');
+      assert.match(lines[0] ?? '', /^lab run udp-fragment-firewall: building the lab \(3 nodes\) \(0 s\)$/);
+      assert.ok(lines.some((l) => /^lab run udp-fragment-firewall: running the traffic \([1-9]\d* s\)$/.test(l)), JSON.stringify(lines));
+      assert.match(lines.at(-1) ?? '', /^lab run udp-fragment-firewall: tearing the lab down \(\d+ s\)$/);
+      assert.ok(tty.stdout.endsWith('\r\x1b[K'), 'the progress line is cleared before the command ends');
+      r = JSON.parse(await readFile(json, 'utf8')) as ScenarioReport;
+    } finally {
+      await rm(json, { force: true });
+    }
+    assertNothingLeft(r.lab.id);
+    assert.equal(r.asExpected, true);
     assert.deepEqual(r.unmet, []);
     for (const family of [4, 6] as const) {
       const got = (size: number) => r.datagrams.find((d) => d.family === family && d.size === size)?.received;
@@ -127,8 +146,10 @@ describe('scenarios with real traffic', () => {
   it('mss-clamp-1344 (through `lab run --json`): the server sees MSS 1344 and every transfer completes', async () => {
     const out = await cli(['lab', 'run', 'mss-clamp-1344', '--json']);
     assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stderr, '', 'no progress line when standard error is not a terminal');
     const r = JSON.parse(out.stdout) as ScenarioReport;
     assertNothingLeft(r.lab.id);
+    assert.equal(r.asExpected, true);
     assert.deepEqual(r.unmet, []);
     assert.equal(r.facts['synsClamped'], r.facts['synsSeen']);
     assert.ok(Number(r.facts['synsSeen']) >= 4);

@@ -5,9 +5,9 @@
 import type { RunningLab } from '../running-lab.js';
 import { routeGet } from '../traffic/route-cache.js';
 import { sendUdpDatagrams, startUdpSink, type UdpSink } from '../traffic/udp.js';
-import { ObservationLog, type ScenarioObservations } from './report.js';
-import type { Scenario } from './scenario.js';
-import { addressToward, Expectations, interfaceToward } from './support.js';
+import type { ScenarioObservations } from './report.js';
+import type { Scenario, Want } from './scenario.js';
+import { addressToward, interfaceToward, observe } from './support.js';
 
 const ANYCAST = '10.99.0.1';
 const SERVERS = ['s1', 's2'] as const;
@@ -54,10 +54,44 @@ async function hashFirstFragments(lab: RunningLab): Promise<void> {
   }
 }
 
+const serverSysctls = { 'net.ipv4.ipfrag_time': String(REASSEMBLY_TIMEOUT_S) };
+
+export const ecmpFragments: Scenario = {
+  name: 'ecmp-fragments',
+  title: 'client→server without DF: fragments through an L4-hashing ECMP router to anycast servers',
+  explanation:
+    'Two servers share the anycast address 10.99.0.1 behind router r, which spreads traffic over them with a multipath ' +
+    'route hashed on the L4 five-tuple (fib_multipath_hash_policy 1). The client sends UDP datagrams of 200 and 3000 ' +
+    'bytes from 16 flows; the large ones leave c as IP fragments (no DF), and only the first fragment carries the ports. ' +
+    'Linux itself hashes every fragment, the first one included, without ports: a datagram stays together and ' +
+    "reassembles, but it lands on a different server than the flow's unfragmented packets, which breaks anything " +
+    'stateful (a QUIC or DNS-over-UDP session, TCP without DF). Many hardware routers, as in the fragmentation article, ' +
+    'hash the first fragment on its ports and the others without: the scenario emulates that on r (iptables u32 on the ' +
+    'ports of non-fragments and first fragments, policy routing per hash value) and the datagrams whose pieces are ' +
+    'split never reassemble, while small datagrams keep arriving. That is why fragments and ECMP/anycast do not mix.',
+  expected:
+    'with kernel ECMP every datagram arrives, the large ones all on one server and some flows split between servers by size; ' +
+    'with first-fragment hashing all small datagrams arrive and some large ones are lost',
+  spec: {
+    name: 'ecmp-fragments',
+    nodes: [
+      { name: 'c', kind: 'host' },
+      { name: 'r', kind: 'router', ecmp: true },
+      { name: 's1', kind: 'host', loopbackAddresses: [`${ANYCAST}/32`], sysctls: serverSysctls },
+      { name: 's2', kind: 'host', loopbackAddresses: [`${ANYCAST}/32`], sysctls: serverSysctls },
+    ],
+    links: [
+      { endpoints: [{ node: 'c', ifname: 'eth1' }, { node: 'r', ifname: 'eth1' }] },
+      { endpoints: [{ node: 'r', ifname: 'eth2' }, { node: 's1', ifname: 'eth1' }] },
+      { endpoints: [{ node: 'r', ifname: 'eth3' }, { node: 's2', ifname: 'eth1' }] },
+    ],
+  },
+  run,
+  check,
+};
+
 async function run(lab: RunningLab): Promise<ScenarioObservations> {
-  const log = new ObservationLog();
-  const sinks = await Promise.all(SERVERS.map((s) => startUdpSink(lab, s)));
-  try {
+  return observe(SERVERS.map((s) => startUdpSink(lab, s)), async (log, sinks) => {
     // Phase 1: the kernel's own ECMP (fib_multipath_hash_policy 1).
     const kernel = await sendPhase(lab, sinks);
     const serverOf = (arrivals: readonly Arrival[], port: number, size: number): string | undefined =>
@@ -104,55 +138,14 @@ async function run(lab: RunningLab): Promise<ScenarioObservations> {
         `the rest (no ports) followed the multipath route to the other; each server dropped its incomplete part after the reassembly timeout ` +
         `(FRAG_REASM_TIMEOUT in the kernel drops, ipfrag_time ${REASSEMBLY_TIMEOUT_S} s here)`,
     );
-  } finally {
-    await Promise.all(sinks.map((s) => s.stop()));
-  }
-  return log.done();
+  });
 }
 
-function check(o: ScenarioObservations): string[] {
-  const e = new Expectations();
-  e.want(o.facts['kernelSmallReceived'] === FLOWS, `kernel ECMP: all ${FLOWS} small datagrams arrived`);
-  e.want(o.facts['kernelLargeReceived'] === FLOWS, `kernel ECMP: all ${FLOWS} large datagrams arrived (fragments kept together)`);
-  e.want(o.facts['kernelLargeServers'] === 1, 'kernel ECMP: all large datagrams (hashed without ports) went to one server');
-  e.want(Number(o.facts['kernelFlowsSplit']) > 0, "kernel ECMP: some flows' small and large datagrams went to different servers");
-  e.want(o.facts['hashedSmallReceived'] === FLOWS, `first-fragment hashing: all ${FLOWS} small datagrams arrived`);
-  e.want(Number(o.facts['hashedLargeLost']) > 0, 'first-fragment hashing: some large datagrams were lost (fragments split across servers)');
-  return e.unmet;
+function check(o: ScenarioObservations, want: Want): void {
+  want(o.facts['kernelSmallReceived'] === FLOWS, `kernel ECMP: all ${FLOWS} small datagrams arrived`);
+  want(o.facts['kernelLargeReceived'] === FLOWS, `kernel ECMP: all ${FLOWS} large datagrams arrived (fragments kept together)`);
+  want(o.facts['kernelLargeServers'] === 1, 'kernel ECMP: all large datagrams (hashed without ports) went to one server');
+  want(Number(o.facts['kernelFlowsSplit']) > 0, "kernel ECMP: some flows' small and large datagrams went to different servers");
+  want(o.facts['hashedSmallReceived'] === FLOWS, `first-fragment hashing: all ${FLOWS} small datagrams arrived`);
+  want(Number(o.facts['hashedLargeLost']) > 0, 'first-fragment hashing: some large datagrams were lost (fragments split across servers)');
 }
-
-const serverSysctls = { 'net.ipv4.ipfrag_time': String(REASSEMBLY_TIMEOUT_S) };
-
-export const ecmpFragments: Scenario = {
-  name: 'ecmp-fragments',
-  title: 'client→server without DF: fragments through an L4-hashing ECMP router to anycast servers',
-  explanation:
-    'Two servers share the anycast address 10.99.0.1 behind router r, which spreads traffic over them with a multipath ' +
-    'route hashed on the L4 five-tuple (fib_multipath_hash_policy 1). The client sends UDP datagrams of 200 and 3000 ' +
-    'bytes from 16 flows; the large ones leave c as IP fragments (no DF), and only the first fragment carries the ports. ' +
-    'Linux itself hashes every fragment, the first one included, without ports: a datagram stays together and ' +
-    "reassembles, but it lands on a different server than the flow's unfragmented packets, which breaks anything " +
-    'stateful (a QUIC or DNS-over-UDP session, TCP without DF). Many hardware routers, as in the fragmentation article, ' +
-    'hash the first fragment on its ports and the others without: the scenario emulates that on r (iptables u32 on the ' +
-    'ports of non-fragments and first fragments, policy routing per hash value) and the datagrams whose pieces are ' +
-    'split never reassemble, while small datagrams keep arriving. That is why fragments and ECMP/anycast do not mix.',
-  expected:
-    'with kernel ECMP every datagram arrives, the large ones all on one server and some flows split between servers by size; ' +
-    'with first-fragment hashing all small datagrams arrive and some large ones are lost',
-  spec: {
-    name: 'ecmp-fragments',
-    nodes: [
-      { name: 'c', kind: 'host' },
-      { name: 'r', kind: 'router', ecmp: true },
-      { name: 's1', kind: 'host', loopbackAddresses: [`${ANYCAST}/32`], sysctls: serverSysctls },
-      { name: 's2', kind: 'host', loopbackAddresses: [`${ANYCAST}/32`], sysctls: serverSysctls },
-    ],
-    links: [
-      { endpoints: [{ node: 'c', ifname: 'eth1' }, { node: 'r', ifname: 'eth1' }] },
-      { endpoints: [{ node: 'r', ifname: 'eth2' }, { node: 's1', ifname: 'eth1' }] },
-      { endpoints: [{ node: 'r', ifname: 'eth3' }, { node: 's2', ifname: 'eth1' }] },
-    ],
-  },
-  run,
-  check,
-};

@@ -2,18 +2,17 @@
  * Packet Too Big hashed to the wrong anycast server: the ICMP error travels from a router near the client to the
  * service address, and an L4-hashing ECMP router has no ports to hash it on (they are only inside the quoted packet).
  */
+import { IP_FAMILIES, type FamilyMap } from '../../packet/ip-family.js';
 import type { RunningLab } from '../running-lab.js';
 import { curlTransfer } from '../traffic/curl.js';
 import { startHttpServer, DEFAULT_HTTP_PORT, type HttpServer } from '../traffic/http-server.js';
-import type { Family } from '../traffic/lab-nodes.js';
 import { routeDevice, routeGet } from '../traffic/route-cache.js';
-import { ObservationLog, type ScenarioObservations } from './report.js';
-import type { Scenario } from './scenario.js';
-import { DOWNLOAD_BYTES, Expectations, interfaceToward, STALL_TIMEOUT_S } from './support.js';
+import type { ScenarioObservations } from './report.js';
+import type { Scenario, Want } from './scenario.js';
+import { DOWNLOAD_BYTES, interfaceToward, observe, STALL_TIMEOUT_S } from './support.js';
 
-const ANYCAST = { 4: '10.99.0.1', 6: 'fd00:99::1' } as const;
+const ANYCAST: FamilyMap<string> = { 4: '10.99.0.1', 6: 'fd00:99::1' };
 const SERVERS = ['s1', 's2'] as const;
-const FAMILIES: readonly Family[] = [4, 6];
 /** Connections per family: with two servers, the chance that all land on one is 2^-(n-1). */
 const CONNECTIONS = 12;
 const CLIENT_SIDE_MTU = 1400;
@@ -26,65 +25,6 @@ const DOWNLOAD_TIMEOUT_S = 2 * STALL_TIMEOUT_S;
 
 function serverOfPort(servers: readonly HttpServer[], port: number): string | undefined {
   return servers.find((s) => s.connections().some((c) => c.remotePort === port))?.node;
-}
-
-async function run(lab: RunningLab): Promise<ScenarioObservations> {
-  const log = new ObservationLog();
-  const servers = await Promise.all(SERVERS.map((s) => startHttpServer(lab, s)));
-  try {
-    const requests = FAMILIES.flatMap((family) =>
-      Array.from({ length: CONNECTIONS }, (_, i) => ({
-        label: `download 1 MB #${i + 1}`,
-        node: 'c',
-        address: ANYCAST[family],
-        port: DEFAULT_HTTP_PORT,
-        downloadBytes: DOWNLOAD_BYTES,
-        maxTimeS: DOWNLOAD_TIMEOUT_S,
-      })),
-    );
-    const results = await Promise.all(requests.map((r) => curlTransfer(lab, r)));
-    log.transfers.push(...results);
-    const rIn = interfaceToward(lab, 'r', 'rc');
-    for (const family of FAMILIES) {
-      const mine = results.filter((t) => t.family === family);
-      const stalled = mine.filter((t) => t.outcome === 'stalled');
-      const completed = mine.filter((t) => t.outcome === 'completed');
-      log.facts[`stalled${family}`] = stalled.length;
-      log.facts[`completed${family}`] = completed.length;
-      log.facts[`failed${family}`] = mine.length - stalled.length - completed.length;
-      const where = (ts: typeof mine): string =>
-        SERVERS.map((s) => `${s}: ${ts.filter((t) => serverOfPort(servers, t.localPort) === s).length}`).join(', ');
-      // Where r sends an ICMP error from rc to the service address (no ports: one path for all of them).
-      const icmp = await routeGet(lab, 'r', ANYCAST[family], ['from', lab.address('rc', family, interfaceToward(lab, 'rc', 'r')), 'iif', rIn, 'ipproto', family === 4 ? 'icmp' : 'ipv6-icmp']);
-      log.routeCache.push(icmp);
-      const icmpDev = routeDevice(icmp);
-      const icmpServer = SERVERS.find((s) => interfaceToward(lab, 'r', s) === icmpDev);
-      log.findings.push(
-        `IPv${family}: ${stalled.length} of ${mine.length} downloads stalled (by server ${where(stalled)}), ${completed.length} completed (${where(completed)}); ` +
-          `r routes ICMP errors for ${ANYCAST[family]} to ${icmpServer ?? icmpDev ?? '?'}`,
-      );
-      log.facts[`stalledOnIcmpServer${family}`] = stalled.filter((t) => serverOfPort(servers, t.localPort) === icmpServer).length;
-      for (const s of SERVERS) log.routeCache.push(await routeGet(lab, s, lab.address('c', family)));
-    }
-    log.findings.push(
-      `rc's link to c is ${CLIENT_SIDE_MTU} bytes: each server's first full-size segment draws a Packet Too Big from rc, addressed to the anycast address; ` +
-        'the server that gets it lowers its path MTU (its route cache shows 1400) and its downloads complete, the other keeps resending 1500-byte segments',
-    );
-  } finally {
-    await Promise.all(servers.map((s) => s.stop()));
-  }
-  return log.done();
-}
-
-function check(o: ScenarioObservations): string[] {
-  const e = new Expectations();
-  for (const family of FAMILIES) {
-    e.want(Number(o.facts[`stalled${family}`]) > 0, `IPv${family}: some downloads stalled`);
-    e.want(Number(o.facts[`completed${family}`]) > 0, `IPv${family}: some downloads completed`);
-    e.want(o.facts[`failed${family}`] === 0, `IPv${family}: no download failed otherwise`);
-    e.want(o.facts[`stalledOnIcmpServer${family}`] === 0, `IPv${family}: no download stalled on the server that gets the ICMP errors`);
-  }
-  return e.unmet;
 }
 
 export const ecmpPtbWrongServer: Scenario = {
@@ -120,3 +60,58 @@ export const ecmpPtbWrongServer: Scenario = {
   run,
   check,
 };
+
+async function run(lab: RunningLab): Promise<ScenarioObservations> {
+  return observe(
+    SERVERS.map((s) => startHttpServer(lab, s)),
+    async (log, servers) => {
+      const requests = IP_FAMILIES.flatMap((family) =>
+        Array.from({ length: CONNECTIONS }, (_, i) => ({
+          label: `download 1 MB #${i + 1}`,
+          node: 'c',
+          address: ANYCAST[family],
+          port: DEFAULT_HTTP_PORT,
+          downloadBytes: DOWNLOAD_BYTES,
+          maxTimeS: DOWNLOAD_TIMEOUT_S,
+        })),
+      );
+      const results = await Promise.all(requests.map((r) => curlTransfer(lab, r)));
+      log.transfers.push(...results);
+      const rIn = interfaceToward(lab, 'r', 'rc');
+      for (const family of IP_FAMILIES) {
+        const mine = results.filter((t) => t.family === family);
+        const stalled = mine.filter((t) => t.outcome === 'stalled');
+        const completed = mine.filter((t) => t.outcome === 'completed');
+        log.facts[`stalled${family}`] = stalled.length;
+        log.facts[`completed${family}`] = completed.length;
+        log.facts[`failed${family}`] = mine.length - stalled.length - completed.length;
+        const where = (ts: typeof mine): string =>
+          SERVERS.map((s) => `${s}: ${ts.filter((t) => serverOfPort(servers, t.localPort) === s).length}`).join(', ');
+        // Where r sends an ICMP error from rc to the service address (no ports: one path for all of them).
+        const icmp = await routeGet(lab, 'r', ANYCAST[family], ['from', lab.address('rc', family, interfaceToward(lab, 'rc', 'r')), 'iif', rIn, 'ipproto', family === 4 ? 'icmp' : 'ipv6-icmp']);
+        log.routeCache.push(icmp);
+        const icmpDev = routeDevice(icmp);
+        const icmpServer = SERVERS.find((s) => interfaceToward(lab, 'r', s) === icmpDev);
+        log.findings.push(
+          `IPv${family}: ${stalled.length} of ${mine.length} downloads stalled (by server ${where(stalled)}), ${completed.length} completed (${where(completed)}); ` +
+            `r routes ICMP errors for ${ANYCAST[family]} to ${icmpServer ?? icmpDev ?? '?'}`,
+        );
+        log.facts[`stalledOnIcmpServer${family}`] = stalled.filter((t) => serverOfPort(servers, t.localPort) === icmpServer).length;
+        for (const s of SERVERS) log.routeCache.push(await routeGet(lab, s, lab.address('c', family)));
+      }
+      log.findings.push(
+        `rc's link to c is ${CLIENT_SIDE_MTU} bytes: each server's first full-size segment draws a Packet Too Big from rc, addressed to the anycast address; ` +
+          'the server that gets it lowers its path MTU (its route cache shows 1400) and its downloads complete, the other keeps resending 1500-byte segments',
+      );
+    },
+  );
+}
+
+function check(o: ScenarioObservations, want: Want): void {
+  for (const family of IP_FAMILIES) {
+    want(Number(o.facts[`stalled${family}`]) > 0, `IPv${family}: some downloads stalled`);
+    want(Number(o.facts[`completed${family}`]) > 0, `IPv${family}: some downloads completed`);
+    want(o.facts[`failed${family}`] === 0, `IPv${family}: no download failed otherwise`);
+    want(o.facts[`stalledOnIcmpServer${family}`] === 0, `IPv${family}: no download stalled on the server that gets the ICMP errors`);
+  }
+}

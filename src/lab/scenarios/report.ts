@@ -3,14 +3,14 @@
  */
 import type { DropTraceResult } from '../drop-trace.js';
 import type { TransferResult } from '../traffic/curl.js';
-import type { Family } from '../traffic/lab-nodes.js';
+import type { IpFamily } from '../../packet/ip-family.js';
 import type { PingResult } from '../traffic/ping.js';
 import type { RouteCacheEntry } from '../traffic/route-cache.js';
 
 /** Datagrams of one size sent in one phase, and how many arrived (whole, i.e. reassembled) anywhere. */
 export interface DatagramTally {
   readonly label: string;
-  readonly family: Family;
+  readonly family: IpFamily;
   readonly size: number;
   readonly sent: number;
   readonly received: number;
@@ -37,6 +37,8 @@ export interface ScenarioReport extends ScenarioObservations {
   readonly expected: string;
   /** Parts of the expected outcome this run did not show; empty when the network behaved as the scenario says. */
   readonly unmet: readonly string[];
+  /** Whether the network behaved as the scenario says (`unmet` is empty): what `lab run`'s exit status reports. */
+  readonly asExpected: boolean;
   readonly drops: DropTraceResult;
 }
 
@@ -118,6 +120,6 @@ export function formatReport(r: ScenarioReport): string {
     out.push(`  (${r.drops.note}${r.drops.overrun > 0 ? ` ${r.drops.overrun} events lost to buffer overrun.` : ''})`);
   }
   out.push('', `expected: ${r.expected}`);
-  out.push(r.unmet.length === 0 ? 'outcome: as expected' : `outcome: NOT as expected:\n${r.unmet.map((u) => `  - ${u}`).join('\n')}`);
+  out.push(r.asExpected ? 'outcome: as expected' : `outcome: NOT as expected:\n${r.unmet.map((u) => `  - ${u}`).join('\n')}`);
   return `${out.join('\n')}\n`;
 }

@@ -5,8 +5,8 @@
 import { DropTrace, type DropTraceResult } from '../drop-trace.js';
 import { startLab } from '../lab.js';
 import type { RunningLab } from '../running-lab.js';
-import type { ScenarioReport } from './report.js';
-import type { Scenario } from './scenario.js';
+import type { ScenarioObservations, ScenarioReport } from './report.js';
+import { unmetExpectations, type Scenario } from './scenario.js';
 import { errorMessage } from '../../util/error-message.js';
 
 export interface RunScenarioOptions {
@@ -14,10 +14,36 @@ export interface RunScenarioOptions {
   readonly traceDrops?: boolean;
   /** Called once the lab is up (tests use it to check afterwards that nothing of the lab remains). */
   readonly onLab?: (lab: RunningLab) => void;
+  /** Called as the run moves on to its next step, with what it is doing, e.g. "running the traffic". */
+  readonly onStep?: (step: string) => void;
+}
+
+/** A run's report: what it observed, judged by the scenario's check. */
+export function scenarioReport(
+  scenario: Scenario,
+  lab: Pick<RunningLab, 'name' | 'id'>,
+  startedMs: number,
+  observations: ScenarioObservations,
+  drops: DropTraceResult,
+): ScenarioReport {
+  const unmet = unmetExpectations(scenario, observations);
+  return {
+    scenario: scenario.name,
+    title: scenario.title,
+    lab: { name: lab.name, id: lab.id },
+    startedAt: new Date(startedMs).toISOString(),
+    durationMs: Date.now() - startedMs,
+    expected: scenario.expected,
+    ...observations,
+    unmet,
+    asExpected: unmet.length === 0,
+    drops,
+  };
 }
 
 export async function runScenario(scenario: Scenario, options: RunScenarioOptions = {}): Promise<ScenarioReport> {
   const started = Date.now();
+  options.onStep?.(`building the lab (${scenario.spec.nodes.length} nodes)`);
   const lab = await startLab(scenario.spec);
   try {
     options.onLab?.(lab);
@@ -31,23 +57,15 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
       }
     }
     let observations;
+    options.onStep?.('running the traffic');
     try {
       observations = await scenario.run(lab);
     } finally {
       if (trace !== undefined) drops = await trace.stop();
     }
-    return {
-      scenario: scenario.name,
-      title: scenario.title,
-      lab: { name: lab.name, id: lab.id },
-      startedAt: new Date(started).toISOString(),
-      durationMs: Date.now() - started,
-      expected: scenario.expected,
-      ...observations,
-      unmet: scenario.check(observations),
-      drops,
-    };
+    return scenarioReport(scenario, lab, started, observations, drops);
   } finally {
+    options.onStep?.('tearing the lab down');
     await lab.destroy();
   }
 }

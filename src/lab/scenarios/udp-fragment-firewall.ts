@@ -2,49 +2,17 @@
  * Large UDP answers through a firewall that drops IP fragments: the answer leaves the server as fragments and none of
  * them gets through, while answers that fit one packet do.
  */
+import { IP_FAMILIES } from '../../packet/ip-family.js';
 import type { RunningLab } from '../running-lab.js';
-import type { Family } from '../traffic/lab-nodes.js';
 import { routeGet } from '../traffic/route-cache.js';
 import { startUdpResponder, udpQueries } from '../traffic/udp.js';
-import { ObservationLog, type ScenarioObservations } from './report.js';
-import type { Scenario } from './scenario.js';
-import { Expectations } from './support.js';
+import type { ScenarioObservations } from './report.js';
+import type { Scenario, Want } from './scenario.js';
+import { observe } from './support.js';
 
-const FAMILIES: readonly Family[] = [4, 6];
 /** Answer sizes: a classic DNS answer, one just fitting a 1500-byte packet, and DNSSEC-sized ones that need fragments. */
 const FITS = [200, 1400];
 const FRAGMENTED = [3000, 8000];
-
-async function run(lab: RunningLab): Promise<ScenarioObservations> {
-  const log = new ObservationLog();
-  const responder = await startUdpResponder(lab, 's');
-  try {
-    for (const family of FAMILIES) {
-      const answers = await udpQueries(lab, { node: 'c', address: lab.address('s', family), sizes: [...FITS, ...FRAGMENTED], timeoutMs: 1000 });
-      for (const a of answers) {
-        log.datagrams.push({ label: 'answer', family, size: a.size, sent: 1, received: a.received ? 1 : 0 });
-        log.facts[`answer${family}_${a.size}`] = a.received;
-      }
-      log.routeCache.push(await routeGet(lab, 's', lab.address('c', family)));
-    }
-    log.findings.push(
-      'answers up to 1400 bytes travel as one packet and arrive; larger ones leave s as IP fragments (s fragments them itself: UDP has no MSS), ' +
-        'fw drops every fragment (NETFILTER_DROP in the kernel drops) and c waits in vain, as a resolver behind such a firewall waits for a large DNSSEC answer',
-    );
-  } finally {
-    await responder.stop('SIGTERM', 1000);
-  }
-  return log.done();
-}
-
-function check(o: ScenarioObservations): string[] {
-  const e = new Expectations();
-  for (const family of FAMILIES) {
-    for (const size of FITS) e.want(o.facts[`answer${family}_${size}`] === true, `IPv${family}: the ${size}-byte answer arrived`);
-    for (const size of FRAGMENTED) e.want(o.facts[`answer${family}_${size}`] === false, `IPv${family}: the ${size}-byte answer (fragmented) never arrived`);
-  }
-  return e.unmet;
-}
 
 export const udpFragmentFirewall: Scenario = {
   name: 'udp-fragment-firewall',
@@ -72,3 +40,27 @@ export const udpFragmentFirewall: Scenario = {
   run,
   check,
 };
+
+async function run(lab: RunningLab): Promise<ScenarioObservations> {
+  return observe([startUdpResponder(lab, 's')], async (log) => {
+    for (const family of IP_FAMILIES) {
+      const answers = await udpQueries(lab, { node: 'c', address: lab.address('s', family), sizes: [...FITS, ...FRAGMENTED], timeoutMs: 1000 });
+      for (const a of answers) {
+        log.datagrams.push({ label: 'answer', family, size: a.size, sent: 1, received: a.received ? 1 : 0 });
+        log.facts[`answer${family}_${a.size}`] = a.received;
+      }
+      log.routeCache.push(await routeGet(lab, 's', lab.address('c', family)));
+    }
+    log.findings.push(
+      'answers up to 1400 bytes travel as one packet and arrive; larger ones leave s as IP fragments (s fragments them itself: UDP has no MSS), ' +
+        'fw drops every fragment (NETFILTER_DROP in the kernel drops) and c waits in vain, as a resolver behind such a firewall waits for a large DNSSEC answer',
+    );
+  });
+}
+
+function check(o: ScenarioObservations, want: Want): void {
+  for (const family of IP_FAMILIES) {
+    for (const size of FITS) want(o.facts[`answer${family}_${size}`] === true, `IPv${family}: the ${size}-byte answer arrived`);
+    for (const size of FRAGMENTED) want(o.facts[`answer${family}_${size}`] === false, `IPv${family}: the ${size}-byte answer (fragmented) never arrived`);
+  }
+}

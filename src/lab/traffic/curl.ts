@@ -2,7 +2,8 @@
  * HTTP transfers with curl from a lab node. Every transfer is bounded by --max-time, so a path that black-holes
  * full-size packets shows up as a timeout ("stalled") rather than a hang.
  */
-import { familyOf, hostPort, type Family, type LabNodes } from './lab-nodes.js';
+import { familyOfAddress, type IpFamily } from '../../packet/ip-family.js';
+import { hostPort, type LabNodes } from './lab-nodes.js';
 
 export type TransferOutcome = 'completed' | 'stalled' | 'failed';
 
@@ -25,7 +26,7 @@ export interface TransferRequest {
 export interface TransferResult {
   readonly label: string;
   readonly node: string;
-  readonly family: Family;
+  readonly family: IpFamily;
   readonly url: string;
   readonly outcome: TransferOutcome;
   readonly uploadBytes: number;
@@ -73,7 +74,7 @@ export async function curlTransfer(lab: LabNodes, request: TransferRequest): Pro
   return {
     label: request.label,
     node: request.node,
-    family: familyOf(request.address),
+    family: familyOfAddress(request.address),
     url,
     outcome,
     uploadBytes: upload,

@@ -4,8 +4,7 @@
  * addresses on `lo` work too, and logs each connection and completed request, so a scenario can tell which of several
  * servers behind an ECMP router got which connection.
  */
-import type { LabProcess } from '../running-lab.js';
-import type { LabNodes } from './lab-nodes.js';
+import { startListener, type LabNodes, type Listener } from './lab-nodes.js';
 
 export const DEFAULT_HTTP_PORT = 8080;
 
@@ -36,33 +35,25 @@ export interface HttpConnectionLog {
   readonly remotePort: number;
 }
 
-export interface HttpServer {
-  readonly node: string;
+export interface HttpServer extends Listener {
   readonly port: number;
-  readonly process: LabProcess;
   /** Connections accepted so far (IPv4 clients appear as ::ffff:a.b.c.d). */
   connections(): HttpConnectionLog[];
   /** Client ports whose request completed (body fully received and answer sent). */
   completedPorts(): number[];
-  stop(): Promise<void>;
 }
 
 export async function startHttpServer(lab: LabNodes, node: string, port = DEFAULT_HTTP_PORT): Promise<HttpServer> {
-  const proc = lab.spawn(node, ['node', '-e', SERVER_SCRIPT, String(port)]);
-  await proc.waitForOutput(/^ready$/m, 10_000);
+  const listener = await startListener(lab, node, SERVER_SCRIPT, port);
   const lines = (kind: string): string[][] =>
-    proc.stdout
+    listener.process.stdout
       .split('\n')
       .filter((l) => l.startsWith(`${kind} `))
       .map((l) => l.split(' '));
   return {
-    node,
+    ...listener,
     port,
-    process: proc,
     connections: () => lines('connection').map(([, address, p]) => ({ remoteAddress: address ?? '', remotePort: Number(p) })),
     completedPorts: () => lines('request').map(([, p]) => Number(p)),
-    stop: async () => {
-      await proc.stop('SIGTERM', 1000);
-    },
   };
 }

@@ -3,7 +3,8 @@
  * "fragmentation needed" / Packet Too Big from the router that cannot forward it (when that ICMP gets through), or a
  * local "message too long" once the kernel has cached the smaller path MTU.
  */
-import { familyOf, type Family, type LabNodes } from './lab-nodes.js';
+import { familyOfAddress, type IpFamily } from '../../packet/ip-family.js';
+import type { LabNodes } from './lab-nodes.js';
 
 export interface PingRequest {
   readonly node: string;
@@ -20,7 +21,7 @@ export interface PingRequest {
 export interface PingResult {
   readonly node: string;
   readonly address: string;
-  readonly family: Family;
+  readonly family: IpFamily;
   readonly packetBytes: number;
   readonly df: boolean;
   readonly sent: number;
@@ -49,7 +50,7 @@ export function parsePing(output: string): { sent: number; received: number; icm
 }
 
 export async function ping(lab: LabNodes, request: PingRequest): Promise<PingResult> {
-  const family = familyOf(request.address);
+  const family = familyOfAddress(request.address);
   const df = request.df ?? true;
   const count = request.count ?? 2;
   const wait = request.waitS ?? 1;

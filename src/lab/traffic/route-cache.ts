@@ -2,7 +2,8 @@
  * What a node's kernel believes about the path to a destination: `ip route get`, whose "cache" line carries a
  * learned path MTU (from ICMP "fragmentation needed" / Packet Too Big) until the exception expires.
  */
-import { familyOf, type LabNodes } from './lab-nodes.js';
+import { familyOfAddress } from '../../packet/ip-family.js';
+import type { LabNodes } from './lab-nodes.js';
 
 export interface RouteCacheEntry {
   readonly node: string;
@@ -17,7 +18,7 @@ export interface RouteCacheEntry {
 
 /** `selectors`: extra `ip route get` arguments, e.g. ['from', A, 'iif', 'eth1', 'ipproto', 'tcp', 'sport', '40000']. */
 export async function routeGet(lab: LabNodes, node: string, destination: string, selectors: readonly string[] = []): Promise<RouteCacheEntry> {
-  const r = await lab.exec(node, ['ip', `-${familyOf(destination)}`, 'route', 'get', destination, ...selectors]);
+  const r = await lab.exec(node, ['ip', `-${familyOfAddress(destination)}`, 'route', 'get', destination, ...selectors]);
   const route = (r.code === 0 ? r.stdout : r.stderr).replace(/\s+/g, ' ').trim();
   const mtu = /\bmtu (?:lock )?(\d+)/.exec(route);
   return {

@@ -6,8 +6,8 @@
  * Datagrams larger than the path are fragmented by the sending kernel (without DF: Linux sets DF only on datagrams
  * that fit), so a large datagram crosses the network as fragments whatever routers in between do.
  */
-import type { LabProcess } from '../running-lab.js';
-import { familyOf, type Family, type LabNodes } from './lab-nodes.js';
+import { familyOfAddress, type IpFamily } from '../../packet/ip-family.js';
+import { startListener, type LabNodes, type Listener } from './lab-nodes.js';
 
 export const DEFAULT_UDP_PORT = 9999;
 
@@ -74,38 +74,29 @@ export interface ReceivedDatagram {
   readonly port: number;
 }
 
-export interface UdpSink {
-  readonly node: string;
-  readonly process: LabProcess;
+export interface UdpSink extends Listener {
   received(): ReceivedDatagram[];
-  stop(): Promise<void>;
 }
 
 /** A UDP server for this node's requests, listening on all addresses of both families. */
 export async function startUdpSink(lab: LabNodes, node: string, port = DEFAULT_UDP_PORT): Promise<UdpSink> {
-  const proc = lab.spawn(node, ['node', '-e', SINK_SCRIPT, String(port)]);
-  await proc.waitForOutput(/^ready$/m, 10_000);
+  const listener = await startListener(lab, node, SINK_SCRIPT, port);
   return {
-    node,
-    process: proc,
+    ...listener,
     received: () =>
-      proc.stdout
+      listener.process.stdout
         .split('\n')
         .filter((l) => l.startsWith('rx '))
         .map((l) => {
           const [, size, from, p] = l.split(' ');
           return { size: Number(size), from: (from ?? '').replace(/^::ffff:/, ''), port: Number(p) };
         }),
-    stop: async () => {
-      await proc.stop('SIGTERM', 1000);
-    },
   };
 }
 
-export async function startUdpResponder(lab: LabNodes, node: string, port = DEFAULT_UDP_PORT): Promise<LabProcess> {
-  const proc = lab.spawn(node, ['node', '-e', RESPONDER_SCRIPT, String(port)]);
-  await proc.waitForOutput(/^ready$/m, 10_000);
-  return proc;
+/** A UDP server that answers a request "N" with N bytes, on all addresses of both families. */
+export function startUdpResponder(lab: LabNodes, node: string, port = DEFAULT_UDP_PORT): Promise<Listener> {
+  return startListener(lab, node, RESPONDER_SCRIPT, port);
 }
 
 export interface UdpSendRequest {
@@ -134,7 +125,7 @@ export async function sendUdpDatagrams(lab: LabNodes, request: UdpSendRequest): 
 }
 
 export interface UdpAnswer {
-  readonly family: Family;
+  readonly family: IpFamily;
   /** Size of answer asked for. */
   readonly size: number;
   readonly received: boolean;
@@ -157,7 +148,7 @@ export async function udpQueries(lab: LabNodes, request: UdpQueryRequest): Promi
   const argv = ['node', '-e', QUERY_SCRIPT, request.address, String(request.port ?? DEFAULT_UDP_PORT), request.sizes.join(','), String(timeout)];
   const r = await lab.exec(request.node, argv, { timeoutMs: request.sizes.length * timeout + 10_000 });
   if (r.code !== 0) throw new Error(`UDP queries from ${request.node} failed: ${r.stderr.trim()}`);
-  const family = familyOf(request.address);
+  const family = familyOfAddress(request.address);
   return r.stdout
     .split('\n')
     .filter((l) => l.startsWith('answer '))
