@@ -7,14 +7,14 @@ import { KERNEL_ADDR, makeKernelCaptures, type KernelCapture } from '../support/
 import { listNamespaces } from '../../src/lab/namespaces.js';
 import { tsharkFields, tsharkVersion } from '../support/tshark.js';
 
-const isRoot = process.getuid?.() === 0;
+import { needsRoot } from '../support/root.js';
 
 /** With occurrence=a the outer layer's value comes first, then those of a packet quoted inside an ICMP error. */
 function outer(value: string | undefined): string {
   return (value ?? '').split(',')[0] ?? '';
 }
 
-describe('makeKernelCaptures', { skip: isRoot ? false : 'needs root for network namespaces' }, () => {
+describe('makeKernelCaptures', needsRoot(), () => {
   let dir = '';
   let prefix = '';
   let captures: KernelCapture[] = [];
