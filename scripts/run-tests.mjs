@@ -2,7 +2,7 @@
 // left nothing of its labs behind (namespaces, registry entries, trace instances named mtl-*).
 // Arguments narrow the run to test files whose path contains one of them.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 function run(cmd, args) {
@@ -39,9 +39,9 @@ function labTraces() {
 
 const filters = process.argv.slice(2);
 // The main project, then the browser code (the checker's web page script, with the DOM instead of Node's types).
-for (const project of ['tsconfig.json', 'src/checker/page/tsconfig.json']) {
-  if (run('npx', ['tsc', '-p', project]) !== 0) process.exit(1);
-}
+// A clean build: a test file that was moved or deleted in src must not keep running from a stale dist/.
+rmSync('dist', { recursive: true, force: true });
+if (run('npm', ['run', '--silent', 'build']) !== 0) process.exit(1);
 if (filters.length === 0 && run('npx', ['eslint', '.']) !== 0) process.exit(1);
 const files = findTests('dist/test').filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 if (files.length === 0) {
