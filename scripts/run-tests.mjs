@@ -38,7 +38,6 @@ function labTraces() {
 }
 
 const filters = process.argv.slice(2);
-// The main project, then the browser code (the checker's web page script, with the DOM instead of Node's types).
 // A clean build: a test file that was moved or deleted in src must not keep running from a stale dist/.
 rmSync('dist', { recursive: true, force: true });
 if (run('npm', ['run', '--silent', 'build']) !== 0) process.exit(1);
