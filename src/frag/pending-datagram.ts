@@ -1,8 +1,10 @@
 import { put16 } from '../packet/bytes.js';
 import { finishChecksum, sum16 } from '../packet/checksum.js';
 import { ArenaPool } from './arena-pool.js';
+import { KeyWords } from './datagram-key.js';
+import { ListLink } from './linked-list.js';
 import { newFragmentWins, type OverlapPolicy } from './overlap-policy.js';
-import type { SourceRecord } from './source-table.js';
+import type { SourceRecord } from './source-record.js';
 
 /**
  * One run of held bytes [start, end) of the fragmentable part, stored in the arena from `at`, taken from a
@@ -45,35 +47,23 @@ const EMPTY = new Uint8Array(0);
  * pieces cover all of it. Fragment data is copied once, on arrival, into a per-datagram arena (from the ArenaPool,
  * growing by size class), and once more into the output when the datagram completes.
  *
- * The record also carries the links of the reassembler's tables (hash chain, age and activity lists, source list),
- * so that a datagram costs one object plus its pieces.
+ * The record also carries its places in the reassembler's tables (hash chain, age and activity lists, source list),
+ * so that joining and leaving them allocates nothing; records are reused (Reassembler.spare) with their links.
  */
-export class PendingDatagram {
-  // Key (see datagram-table.ts): IPv4 (src, dst, protocol, id), IPv6 (src, dst, id).
-  family: 4 | 6 = 4;
-  s0 = 0;
-  s1 = 0;
-  s2 = 0;
-  s3 = 0;
-  d0 = 0;
-  d1 = 0;
-  d2 = 0;
-  d3 = 0;
-  ident = 0;
-  /** IPv4: part of the key. IPv6: the Fragment header's next header, for events (the offset-0 one once seen). */
-  protocol = 0;
+export class PendingDatagram extends KeyWords {
+  // Key (see datagram-key.ts): IPv4 (src, dst, protocol, id), IPv6 (src, dst, id); for IPv6, `protocol` is the
+  // Fragment header's next header, for events (the offset-0 one once seen).
   hash = 0;
   bucketNext: PendingDatagram | null = null;
 
   createdMs = 0;
   deadlineMs = 0;
-  agePrev: PendingDatagram | null = null;
-  ageNext: PendingDatagram | null = null;
-  lruPrev: PendingDatagram | null = null;
-  lruNext: PendingDatagram | null = null;
+  /** Its places in the reassembler's age list (of its family) and activity list (fresh or progressing). */
+  readonly byAge = new ListLink<PendingDatagram>(this);
+  readonly byActivity = new ListLink<PendingDatagram>(this);
   source: SourceRecord | null = null;
-  sourcePrev: PendingDatagram | null = null;
-  sourceNext: PendingDatagram | null = null;
+  /** Its place in its source's list. */
+  readonly inSource = new ListLink<PendingDatagram>(this);
   /** Bytes charged to the memory cap and to the source. */
   charged = 0;
   /** Remembered after an RFC 5722 discard: holds no data, refuses further fragments until its deadline. */
@@ -241,8 +231,9 @@ export class PendingDatagram {
 
   /** Makes a removed record (released, unlinked) like new, for reuse. */
   reset(): void {
-    this.bucketNext = this.agePrev = this.ageNext = this.lruPrev = this.lruNext = null;
-    this.source = this.sourcePrev = this.sourceNext = null;
+    // Its links were cleared when it left its lists.
+    this.bucketNext = null;
+    this.source = null;
     this.charged = 0;
     this.tombstone = false;
     this.headerAt = -1;
