@@ -1,10 +1,10 @@
 import { IpProtocol } from '../packet/ip-protocol.js';
+import { ActivityList, AgeList } from './age-list.js';
 import { ArenaPool } from './arena-pool.js';
 import { datagramHash, formatDestination, formatSource, type KeyFields, sameDatagram, sameSource, sourceHash } from './datagram-key.js';
 import type { FragCause, FragEvent, FragEventKind, ReassemblerStats } from './frag-event.js';
 import { FragmentView, ParseStatus, stripAtomicFragmentHeader } from './fragment-view.js';
 import { KeyTable } from './key-table.js';
-import { LinkedList } from './linked-list.js';
 import {
   DATAGRAM_OVERHEAD,
   DEFAULT_MEMORY_CAP,
@@ -108,19 +108,11 @@ export class Reassembler {
   private readonly idleSources: SourceRecord[] = [];
   private readonly table = new KeyTable<PendingDatagram>(sameDatagram);
   private readonly sources = new KeyTable<SourceRecord>(sameSource);
-  /**
-   * Datagrams of one family in creation order, oldest first. With one timeout per family this is also deadline
-   * order, so expiry only ever looks at the head.
-   */
-  private readonly age4 = new LinkedList<PendingDatagram>();
-  private readonly age6 = new LinkedList<PendingDatagram>();
-  /**
-   * By activity, least recently active first: a datagram moves to the tail whenever it accepts a fragment ("oldest
-   * first" counted from the last sign of life, as Linux's LRU did when it moved a queue on every fragment). First
-   * those that accepted one fragment (and remembered discards), then those that accepted more; see makeGlobalRoom.
-   */
-  private readonly fresh = new LinkedList<PendingDatagram>();
-  private readonly progressing = new LinkedList<PendingDatagram>();
+  private readonly age4 = new AgeList();
+  private readonly age6 = new AgeList();
+  /** Datagrams that accepted one fragment (and remembered discards), then those that accepted more. */
+  private readonly fresh = new ActivityList();
+  private readonly progressing = new ActivityList();
   private used = 0;
   private pending = 0;
   private remembered = 0;
@@ -360,10 +352,10 @@ export class Reassembler {
     }
     d.fragments++;
     if (d.fragments === 2) {
-      this.fresh.remove(d.byActivity);
-      this.progressing.append(d.byActivity);
+      this.fresh.remove(d);
+      this.progressing.append(d);
     } else {
-      (d.fragments === 1 ? this.fresh : this.progressing).moveToTail(d.byActivity);
+      (d.fragments === 1 ? this.fresh : this.progressing).touch(d);
     }
     d.source!.touch(d);
     d.maxEnd = maxEnd;
@@ -385,8 +377,8 @@ export class Reassembler {
     this.expireList(this.age6, nowMs);
   }
 
-  private expireList(list: LinkedList<PendingDatagram>, nowMs: number): void {
-    for (let d = list.head?.item ?? null; d !== null && d.deadlineMs <= nowMs; d = list.head?.item ?? null) {
+  private expireList(list: AgeList, nowMs: number): void {
+    for (let d = list.head; d !== null && d.deadlineMs <= nowMs; d = list.head) {
       if (d.tombstone) {
         this.remove(d);
         continue;
@@ -417,8 +409,8 @@ export class Reassembler {
     d.deadlineMs = nowMs + (f.family === 4 ? this.timeout4 : this.timeout6);
     d.arena = this.pool.acquire(capacity);
     this.table.add(d);
-    this.ageList(d).append(d.byAge);
-    this.fresh.append(d.byActivity);
+    this.ageList(d).append(d);
+    this.fresh.append(d);
     src.append(d);
     this.pending++;
     this.charge(d, DATAGRAM_OVERHEAD + capacity);
@@ -435,11 +427,11 @@ export class Reassembler {
     const sHash = sourceHash(f, this.seed);
     let src = this.sources.find(f, sHash);
     if (src !== null) {
-      while (src.datagrams.size >= this.sourceDatagrams) {
-        this.evict(src.oldestExcept(null)!, 'source-datagrams', this.onEvent && `its source holds ${src.datagrams.size} datagrams, the limit is ${this.sourceDatagrams}`, nowMs);
+      while (src.datagrams >= this.sourceDatagrams) {
+        this.evict(src.oldest!, 'source-datagrams', this.onEvent && `its source holds ${src.datagrams} datagrams, the limit is ${this.sourceDatagrams}`, nowMs);
       }
-      while (src.datagrams.size > 0 && src.bytes + cost > this.sourceCap) {
-        this.evict(src.oldestExcept(null)!, 'source-cap', this.onEvent && `its source holds ${src.bytes} bytes, a new datagram needs ${cost}, the limit is ${this.sourceCap}`, nowMs);
+      while (src.datagrams > 0 && src.bytes + cost > this.sourceCap) {
+        this.evict(src.oldest!, 'source-cap', this.onEvent && `its source holds ${src.bytes} bytes, a new datagram needs ${cost}, the limit is ${this.sourceCap}`, nowMs);
       }
     }
     this.makeGlobalRoom(null, cost, nowMs);
@@ -448,7 +440,7 @@ export class Reassembler {
     if (src === null) {
       src = new SourceRecord(f, sHash);
       this.sources.add(src);
-    } else if (src.datagrams.size === 0) {
+    } else if (src.datagrams === 0) {
       this.idleSources.splice(this.idleSources.indexOf(src), 1);
     }
     return src;
@@ -486,7 +478,7 @@ export class Reassembler {
         this.pool.trim(this.used + this.pool.bytes + delta - this.cap);
         continue;
       }
-      const victim = this.fresh.firstExcept(except) ?? this.progressing.firstExcept(except);
+      const victim = this.fresh.stalest(except) ?? this.progressing.stalest(except);
       if (victim === null) return false;
       this.evict(victim, 'memory-cap', this.onEvent && `pending datagrams hold ${this.used} bytes and ${delta} more are needed, the cap is ${this.cap}`, nowMs);
     }
@@ -525,24 +517,24 @@ export class Reassembler {
     this.pending--;
     this.remembered++;
     // Re-queued as the newest everywhere, among the fresh (the first evicted), with the full timeout from now.
-    this.activityList(d).remove(d.byActivity);
+    this.activityList(d).remove(d);
     d.tombstone = true;
-    this.fresh.append(d.byActivity);
-    this.age6.remove(d.byAge);
+    this.fresh.append(d);
+    this.age6.remove(d);
     d.deadlineMs = nowMs + this.timeout6;
-    this.age6.append(d.byAge);
+    this.age6.append(d);
     d.source!.touch(d);
     return { status: 'dropped', reason: `overlap: ${reason}` };
   }
 
   private remove(d: PendingDatagram): void {
     this.table.remove(d);
-    this.ageList(d).remove(d.byAge);
-    this.activityList(d).remove(d.byActivity);
+    this.ageList(d).remove(d);
+    this.activityList(d).remove(d);
     const src = d.source!;
     src.remove(d);
     this.charge(d, -d.charged);
-    if (src.datagrams.size === 0) {
+    if (src.datagrams === 0) {
       if (this.idleSources.length >= MAX_IDLE_SOURCES) this.sources.remove(this.idleSources.shift()!);
       this.idleSources.push(src);
     }
@@ -553,11 +545,11 @@ export class Reassembler {
     if (this.spare.length < MAX_SPARE_RECORDS) this.spare.push(d);
   }
 
-  private ageList(d: PendingDatagram): LinkedList<PendingDatagram> {
+  private ageList(d: PendingDatagram): AgeList {
     return d.family === 4 ? this.age4 : this.age6;
   }
 
-  private activityList(d: PendingDatagram): LinkedList<PendingDatagram> {
+  private activityList(d: PendingDatagram): ActivityList {
     return d.fragments >= 2 && !d.tombstone ? this.progressing : this.fresh;
   }
 

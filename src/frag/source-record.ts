@@ -1,12 +1,13 @@
 import { type KeyFields, KeyWords } from './datagram-key.js';
-import { LinkedList } from './linked-list.js';
 import type { PendingDatagram } from './pending-datagram.js';
 
 /** What one source address holds: bytes charged, datagrams (remembered discards included), least recently active first. */
 export class SourceRecord extends KeyWords {
   bucketNext: SourceRecord | null = null;
   bytes = 0;
-  readonly datagrams = new LinkedList<PendingDatagram>();
+  datagrams = 0;
+  oldest: PendingDatagram | null = null;
+  newest: PendingDatagram | null = null;
 
   constructor(
     k: KeyFields,
@@ -18,20 +19,33 @@ export class SourceRecord extends KeyWords {
 
   append(d: PendingDatagram): void {
     d.source = this;
-    this.datagrams.append(d.inSource);
+    d.sourcePrev = this.newest;
+    d.sourceNext = null;
+    if (this.newest) this.newest.sourceNext = d;
+    else this.oldest = d;
+    this.newest = d;
+    this.datagrams++;
   }
 
   remove(d: PendingDatagram): void {
-    this.datagrams.remove(d.inSource);
+    if (d.sourcePrev) d.sourcePrev.sourceNext = d.sourceNext;
+    else this.oldest = d.sourceNext;
+    if (d.sourceNext) d.sourceNext.sourcePrev = d.sourcePrev;
+    else this.newest = d.sourcePrev;
+    d.sourcePrev = d.sourceNext = null;
+    this.datagrams--;
   }
 
   /** Moves `d` to the newest end: a source's list is kept in order of activity, like the global one. */
   touch(d: PendingDatagram): void {
-    this.datagrams.moveToTail(d.inSource);
+    if (this.newest === d) return;
+    this.remove(d);
+    this.append(d);
   }
 
   /** The source's least recently active datagram other than `except`. */
   oldestExcept(except: PendingDatagram | null): PendingDatagram | null {
-    return this.datagrams.firstExcept(except);
+    const o = this.oldest;
+    return o !== null && o === except ? o.sourceNext : o;
   }
 }
