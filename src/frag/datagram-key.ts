@@ -19,6 +19,43 @@ export interface KeyFields {
   readonly protocol: number;
 }
 
+/**
+ * The key fields as a record: FragmentView fills them from each packet, PendingDatagram keeps a copy of its first
+ * fragment's, SourceRecord of the source words.
+ */
+export class KeyWords implements KeyFields {
+  family: 4 | 6 = 4;
+  s0 = 0;
+  s1 = 0;
+  s2 = 0;
+  s3 = 0;
+  d0 = 0;
+  d1 = 0;
+  d2 = 0;
+  d3 = 0;
+  ident = 0;
+  /** IPv4: the protocol, part of the key. IPv6: the Fragment header's next header, not part of the key. */
+  protocol = 0;
+
+  copyKey(k: KeyFields): void {
+    this.copySource(k);
+    this.d0 = k.d0;
+    this.d1 = k.d1;
+    this.d2 = k.d2;
+    this.d3 = k.d3;
+    this.ident = k.ident;
+    this.protocol = k.protocol;
+  }
+
+  copySource(k: KeyFields): void {
+    this.family = k.family;
+    this.s0 = k.s0;
+    this.s1 = k.s1;
+    this.s2 = k.s2;
+    this.s3 = k.s3;
+  }
+}
+
 function mix(h: number, w: number): number {
   h = Math.imul(h ^ w, 0x5bd1e995);
   return h ^ (h >>> 15);

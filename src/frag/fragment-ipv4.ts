@@ -1,7 +1,7 @@
 import { put16 } from '../packet/bytes.js';
 import { finishChecksum, sum16 } from '../packet/checksum.js';
 import { emitIpv4Options, IPV4_MIN_HEADER, Ipv4Packet, parseIpv4Options } from '../packet/ipv4.js';
-import { type FragmentResult, MAX_FRAGMENT_OFFSET, refuse, refuseWith } from './fragment-result.js';
+import { floor8, type FragmentResult, MAX_FRAGMENT_OFFSET, refuse, refuseWith } from './fragment-result.js';
 
 export interface Ipv4FragmentOptions {
   /**
@@ -47,53 +47,54 @@ export function fragmentIpv4(packet: Uint8Array, mtu: number, options: Ipv4Fragm
     return refuse('ipv4', 'flags.df', FLAGS_OFFSET, `DF is set and the packet of ${p.totalLength} bytes exceeds mtu ${mtu}`);
   }
 
-  const firstHeader = p.headerLength;
-  const firstRoom = floor8(mtu - firstHeader);
+  const firstHeader = packet.subarray(0, p.headerLength);
+  const firstRoom = floor8(mtu - firstHeader.length);
   if (firstRoom < 8) {
-    return refuse('ipv4', 'mtu', 0, `mtu ${mtu} leaves no room for 8 data bytes after a ${firstHeader}-byte header`);
+    return refuse('ipv4', 'mtu', 0, `mtu ${mtu} leaves no room for 8 data bytes after a ${firstHeader.length}-byte header`);
   }
   const parsedOptions = parseIpv4Options(p.options);
   if (!parsedOptions.ok) return refuseWith(parsedOptions.error);
-  const laterOptions = emitIpv4Options(parsedOptions.value.filter((o) => o.copied));
-  const laterHeader = IPV4_MIN_HEADER + laterOptions.length;
-  const laterRoom = floor8(mtu - laterHeader);
+  const laterHeader = headerWithOptions(packet, emitIpv4Options(parsedOptions.value.filter((o) => o.copied)));
+  const laterRoom = floor8(mtu - laterHeader.length);
 
   const payload = p.payload();
-  const baseOffset = p.fragmentOffset;
-  const lastMf = p.moreFragments;
   const flagBits = (p.reservedFlag ? RESERVED_FLAG : 0) | (p.dontFragment ? DF : 0);
   const fragments: Uint8Array[] = [];
   let at = 0;
   while (at < payload.length) {
-    const first = at === 0;
-    const room = first ? firstRoom : laterRoom;
-    const size = Math.min(room, payload.length - at);
-    const last = at + size === payload.length;
-    const offset = baseOffset + at;
+    const size = Math.min(at === 0 ? firstRoom : laterRoom, payload.length - at);
+    const offset = p.fragmentOffset + at;
     if (offset > MAX_FRAGMENT_OFFSET) {
       return refuse('ipv4', 'fragment_offset', FLAGS_OFFSET, `a fragment would start at ${offset}, beyond the largest offset ${MAX_FRAGMENT_OFFSET}`);
     }
-    const hl = first ? firstHeader : laterHeader;
-    const out = new Uint8Array(hl + size);
-    if (first) {
-      out.set(packet.subarray(0, firstHeader), 0);
-    } else {
-      out.set(packet.subarray(0, IPV4_MIN_HEADER), 0);
-      out.set(laterOptions, IPV4_MIN_HEADER);
-      out[0] = 0x40 | (hl >> 2);
-    }
-    put16(out, 2, hl + size);
-    if (ident !== undefined) put16(out, 4, ident);
-    put16(out, FLAGS_OFFSET, flagBits | (last && !lastMf ? 0 : MF) | (offset / 8));
-    put16(out, 10, 0);
-    put16(out, 10, finishChecksum(sum16(out, 0, hl)));
-    out.set(payload.subarray(at, at + size), hl);
-    fragments.push(out);
+    // The last piece keeps the packet's own MF: the end of a fragment being refragmented is not the datagram's end.
+    const more = at + size < payload.length || p.moreFragments;
+    const header = at === 0 ? firstHeader : laterHeader;
+    fragments.push(ipv4Fragment(header, payload.subarray(at, at + size), flagBits | (more ? MF : 0) | (offset / 8), options.ident));
     at += size;
   }
   return { ok: true, fragments };
 }
 
-function floor8(n: number): number {
-  return n <= 0 ? 0 : n - (n % 8);
+/** The header of the fragments after the first: the packet's fixed header with `options` (padded) in place of its own. */
+function headerWithOptions(packet: Uint8Array, options: Uint8Array): Uint8Array {
+  const header = new Uint8Array(IPV4_MIN_HEADER + options.length);
+  header.set(packet.subarray(0, IPV4_MIN_HEADER), 0);
+  header.set(options, IPV4_MIN_HEADER);
+  header[0] = 0x40 | (header.length >> 2);
+  return header;
+}
+
+/** `header` then `data`, with total length, identification (when given), flags and offset, and checksum rewritten. */
+function ipv4Fragment(header: Uint8Array, data: Uint8Array, flagsAndOffset: number, ident: number | undefined): Uint8Array {
+  const hl = header.length;
+  const out = new Uint8Array(hl + data.length);
+  out.set(header, 0);
+  put16(out, 2, hl + data.length);
+  if (ident !== undefined) put16(out, 4, ident);
+  put16(out, FLAGS_OFFSET, flagsAndOffset);
+  put16(out, 10, 0);
+  put16(out, 10, finishChecksum(sum16(out, 0, hl)));
+  out.set(data, hl);
+  return out;
 }

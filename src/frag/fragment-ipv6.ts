@@ -2,7 +2,7 @@ import { put16, put32 } from '../packet/bytes.js';
 import { IpProtocol } from '../packet/ip-protocol.js';
 import { IPV6_HEADER, Ipv6Packet } from '../packet/ipv6.js';
 import { walkIpv6Extensions } from '../packet/ipv6-ext.js';
-import { type FragmentRefusal, type FragmentResult, MAX_FRAGMENT_OFFSET, refuse, refuseWith } from './fragment-result.js';
+import { floor8, type FragmentRefusal, type FragmentResult, MAX_FRAGMENT_OFFSET, refuse, refuseWith } from './fragment-result.js';
 
 export interface Ipv6FragmentOptions {
   /**
@@ -81,23 +81,28 @@ export function fragmentIpv6(packet: Uint8Array, mtu: number, ident: number, opt
   let at = 0;
   do {
     const size = singlePiece ? fragmentable.length : Math.min(room, fragmentable.length - at);
-    const last = at + size === fragmentable.length;
     if (at > MAX_FRAGMENT_OFFSET) {
       return refuse('ipv6-ext', 'fragment.offset', unfrag + 2, `a fragment would start at ${at}, beyond the largest offset ${MAX_FRAGMENT_OFFSET}`);
     }
-    const out = new Uint8Array(unfrag + FRAGMENT_HEADER + size);
-    out.set(packet.subarray(0, unfrag), 0);
-    put16(out, 4, unfrag - IPV6_HEADER + FRAGMENT_HEADER + size);
-    out[layout.nextHeaderAt] = IpProtocol.Ipv6Frag;
-    out[unfrag] = layout.fragmentableProtocol;
-    out[unfrag + 1] = 0;
-    put16(out, unfrag + 2, at | (last ? 0 : 1));
-    put32(out, unfrag + 4, ident);
-    out.set(fragmentable.subarray(at, at + size), unfrag + FRAGMENT_HEADER);
-    fragments.push(out);
+    fragments.push(ipv6Fragment(packet, layout, fragmentable.subarray(at, at + size), at, at + size < fragmentable.length, ident));
     at += size;
   } while (at < fragmentable.length);
   return { ok: true, fragments };
+}
+
+/** The per-fragment headers (payload length and next header rewritten), a Fragment header, then `data` from `at`. */
+function ipv6Fragment(packet: Uint8Array, layout: Ipv6FragmentLayout, data: Uint8Array, at: number, more: boolean, ident: number): Uint8Array {
+  const unfrag = layout.perFragmentLength;
+  const out = new Uint8Array(unfrag + FRAGMENT_HEADER + data.length);
+  out.set(packet.subarray(0, unfrag), 0);
+  put16(out, 4, unfrag - IPV6_HEADER + FRAGMENT_HEADER + data.length);
+  out[layout.nextHeaderAt] = IpProtocol.Ipv6Frag;
+  out[unfrag] = layout.fragmentableProtocol;
+  out[unfrag + 1] = 0;
+  put16(out, unfrag + 2, at | (more ? 1 : 0));
+  put32(out, unfrag + 4, ident);
+  out.set(data, unfrag + FRAGMENT_HEADER);
+  return out;
 }
 
 /**
@@ -157,9 +162,5 @@ function fragmentHeaderOffset(p: Ipv6Packet): number {
     o += length;
   }
   return o;
-}
-
-function floor8(n: number): number {
-  return n <= 0 ? 0 : n - (n % 8);
 }
 

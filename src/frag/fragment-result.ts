@@ -21,3 +21,8 @@ export function refuseWith(error: DecodeError): FragmentRefusal {
 
 /** Fragment offsets are 13 bits of 8-octet units in both families. */
 export const MAX_FRAGMENT_OFFSET = 0x1fff * 8;
+
+/** The data that fits in `room` bytes, in whole 8-octet units (every fragment but the last carries such a length). */
+export function floor8(room: number): number {
+  return room <= 0 ? 0 : room - (room % 8);
+}

@@ -1,6 +1,7 @@
 import { u16, u32 } from '../packet/bytes.js';
 import { sum16, sumVerifies } from '../packet/checksum.js';
 import { IpProtocol } from '../packet/ip-protocol.js';
+import { KeyWords } from './datagram-key.js';
 import type { FragCause } from './frag-event.js';
 
 export const enum ParseStatus {
@@ -21,20 +22,7 @@ const MAX_UNFRAGMENTABLE_HEADERS = 32;
  * The fields of one fragment, parsed in place. One instance is reused for every push so that the hot path
  * allocates nothing; every field is rewritten by parse() before use.
  */
-export class FragmentView {
-  family: 4 | 6 = 4;
-  /** Source, destination (IPv4 uses word 0 only) and identification, as unsigned 32-bit words. */
-  s0 = 0;
-  s1 = 0;
-  s2 = 0;
-  s3 = 0;
-  d0 = 0;
-  d1 = 0;
-  d2 = 0;
-  d3 = 0;
-  ident = 0;
-  /** IPv4 protocol, part of the IPv4 key; IPv6: the Fragment header's next header (not part of the key). */
-  protocol = 0;
+export class FragmentView extends KeyWords {
   /** In bytes, within the fragmentable part. */
   offset = 0;
   more = false;
@@ -52,6 +40,16 @@ export class FragmentView {
   fragmentHeaderAt = 0;
   cause: FragCause = 'malformed';
   reason = '';
+
+  /** Bytes of data the fragment carries. */
+  get dataLength(): number {
+    return this.dataEnd - this.dataStart;
+  }
+
+  /** Where the fragment's data ends within the fragmentable part. */
+  get end(): number {
+    return this.offset + this.dataEnd - this.dataStart;
+  }
 
   parse(b: Uint8Array): ParseStatus {
     if (b.length < 1) return this.unparsable('empty buffer');

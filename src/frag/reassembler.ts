@@ -1,10 +1,10 @@
 import { IpProtocol } from '../packet/ip-protocol.js';
 import { ActivityList, AgeList } from './age-list.js';
 import { ArenaPool } from './arena-pool.js';
-import { datagramHash, formatDestination, formatSource, type KeyFields, sourceHash } from './datagram-key.js';
-import { DatagramTable } from './datagram-table.js';
+import { datagramHash, formatDestination, formatSource, type KeyFields, sameDatagram, sameSource, sourceHash } from './datagram-key.js';
 import type { FragCause, FragEvent, FragEventKind, ReassemblerStats } from './frag-event.js';
 import { FragmentView, ParseStatus, stripAtomicFragmentHeader } from './fragment-view.js';
+import { KeyTable } from './key-table.js';
 import {
   DATAGRAM_OVERHEAD,
   DEFAULT_MEMORY_CAP,
@@ -18,7 +18,7 @@ import {
 import type { OverlapPolicy } from './overlap-policy.js';
 import { OutputSlab } from './output-slab.js';
 import { PendingDatagram } from './pending-datagram.js';
-import { SourceRecord, SourceTable } from './source-table.js';
+import { SourceRecord } from './source-record.js';
 
 export type { FragCause, FragEvent, FragEventKind, ReassemblerStats } from './frag-event.js';
 export { OVERLAP_POLICIES, type OverlapPolicy } from './overlap-policy.js';
@@ -59,6 +59,8 @@ export type ReassemblyOutcome =
 
 const NOT_FRAGMENT: ReassemblyOutcome = Object.freeze({ status: 'not-fragment' });
 const PENDING: ReassemblyOutcome = Object.freeze({ status: 'pending' });
+const TOO_BIG_FOR_CAP: ReassemblyOutcome = Object.freeze({ status: 'dropped', reason: 'too-big-for-cap: the fragment alone exceeds the per-source limit or the memory cap' });
+const NO_ROOM: ReassemblyOutcome = Object.freeze({ status: 'dropped', reason: 'the datagram no longer fits its source limit or the memory cap; discarded' });
 
 /** RFC 1858 section 4: a TCP first fragment must reach past the flags; 16 is the smallest multiple of 8 that does. */
 const TCP_TMIN = 16;
@@ -104,8 +106,8 @@ export class Reassembler {
    * another would otherwise cost a Map delete and insert per datagram. At most MAX_IDLE_SOURCES linger.
    */
   private readonly idleSources: SourceRecord[] = [];
-  private readonly table = new DatagramTable();
-  private readonly sources = new SourceTable();
+  private readonly table = new KeyTable<PendingDatagram>(sameDatagram);
+  private readonly sources = new KeyTable<SourceRecord>(sameSource);
   private readonly age4 = new AgeList();
   private readonly age6 = new AgeList();
   /** Datagrams that accepted one fragment (and remembered discards), then those that accepted more. */
@@ -193,9 +195,46 @@ export class Reassembler {
       this.counts.completed++;
       return { status: 'complete', datagram: stripAtomicFragmentHeader(packet, f), fragments: 1 };
     }
+    return this.pushFragment(packet, nowMs);
+  }
+
+  /**
+   * A fragment in the view: checked on its own, then against its datagram (created for a new key), stored, and the
+   * datagram assembled when it is whole.
+   */
+  private pushFragment(packet: Uint8Array, nowMs: number): ReassemblyOutcome {
+    const f = this.view;
+    const refused = this.refuseFragment(packet, nowMs);
+    if (refused !== null) return refused;
+    const hash = datagramHash(f, this.seed);
+    const found = this.table.find(f, hash);
+    if (found !== null && found.tombstone) {
+      return this.dropFragment('after-discard', 'RFC 5722: the datagram was discarded for overlapping fragments; its later fragments are discarded too', nowMs);
+    }
+    const maxEnd = found === null ? f.end : Math.max(found.maxEnd, f.end);
+    const tooLong = this.refuseTooLong(found, maxEnd, nowMs);
+    if (tooLong !== null) return tooLong;
+    let d = found;
+    if (d !== null) {
+      const conflict = this.refuseConflictingEnd(d, nowMs);
+      if (conflict !== null) return conflict;
+    } else {
+      d = this.create(hash, nowMs);
+      if (d === null) return TOO_BIG_FOR_CAP;
+    }
+    // The offset-0 fragment's header is kept once, with its data.
+    const header = f.offset === 0 && d.headerAt < 0 ? f.headerLength : 0;
+    const notStored = this.store(d, packet, header, nowMs);
+    if (notStored !== null) return notStored;
+    this.accept(d, header, maxEnd);
+    return d.total >= 0 && d.covered === d.total ? this.complete(d) : PENDING;
+  }
+
+  /** What makes a fragment unusable whatever its datagram holds (RFC 791, 8200, 1858, 7112); null when nothing does. */
+  private refuseFragment(packet: Uint8Array, nowMs: number): ReassemblyOutcome | null {
+    const f = this.view;
     const start = f.offset;
-    const len = f.dataEnd - f.dataStart;
-    const end = start + len;
+    const len = f.dataLength;
     if (len === 0) return this.dropFragment('empty', `fragment at offset ${start} carries no data`, nowMs);
     if (f.more && (len & 7) !== 0) {
       const rfc = f.family === 4 ? 'RFC 791' : 'RFC 8200 section 4.5';
@@ -211,76 +250,99 @@ export class Reassembler {
       const problem = f.headerChainProblem(packet);
       if (problem !== '') return this.dropFragment('header-chain', `RFC 7112: ${problem}`, nowMs);
     }
+    return null;
+  }
 
-    const hash = datagramHash(f, this.seed);
-    let d = this.table.find(f, hash);
-    if (d !== null && d.tombstone) {
-      return this.dropFragment('after-discard', 'RFC 5722: the datagram was discarded for overlapping fragments; its later fragments are discarded too', nowMs);
-    }
-
-    // Length limits: IPv4 total length and IPv6 payload length are 16-bit (no jumbograms, RFC 2675 forbids fragmenting them).
-    const maxEnd = d === null ? end : Math.max(d.maxEnd, end);
-    const hl = d !== null && d.headerAt >= 0 ? d.headerLength : start === 0 ? f.headerLength : f.family === 4 ? 20 : 40;
+  /**
+   * IPv4 total length and IPv6 payload length are 16-bit (no jumbograms: RFC 2675 forbids fragmenting them). A
+   * fragment that would make its datagram longer is dropped, and the datagram discarded with it.
+   */
+  private refuseTooLong(d: PendingDatagram | null, maxEnd: number, nowMs: number): ReassemblyOutcome | null {
+    const f = this.view;
+    const hl = d !== null && d.headerAt >= 0 ? d.headerLength : f.offset === 0 ? f.headerLength : f.family === 4 ? 20 : 40;
     const size = f.family === 4 ? hl + maxEnd : hl - 40 + maxEnd;
-    if (size > (f.family === 4 ? IPV4_MAX_TOTAL : IPV6_MAX_PAYLOAD)) {
-      const what = f.family === 4 ? `total length ${size} exceeds 65535` : `payload length ${size} exceeds 65535`;
-      const reason = `fragment at offset ${start} of ${len} bytes makes the datagram's ${what}`;
-      if (d === null) return this.dropFragment('too-long', reason, nowMs);
-      return this.discardForFragment(d, 'too-long', reason, nowMs);
-    }
+    if (size <= (f.family === 4 ? IPV4_MAX_TOTAL : IPV6_MAX_PAYLOAD)) return null;
+    const what = f.family === 4 ? `total length ${size} exceeds 65535` : `payload length ${size} exceeds 65535`;
+    const reason = `fragment at offset ${f.offset} of ${f.dataLength} bytes makes the datagram's ${what}`;
+    if (d === null) return this.dropFragment('too-long', reason, nowMs);
+    return this.discardForFragment(d, 'too-long', reason, nowMs);
+  }
 
-    if (d !== null) {
-      if (!f.more) {
-        if (d.total >= 0 && end !== d.total) {
-          return this.discardForFragment(d, 'length-conflict', `a second last fragment ends at ${end}, the first at ${d.total}`, nowMs);
-        }
-        if (end < d.maxEnd) {
-          return this.discardForFragment(d, 'length-conflict', `last fragment ends at ${end} but data up to ${d.maxEnd} was already received (teardrop)`, nowMs);
-        }
-      } else if (d.total >= 0 && end > d.total) {
-        return this.discardForFragment(d, 'length-conflict', `fragment ends at ${end}, beyond the datagram's end at ${d.total}`, nowMs);
+  /** A fragment whose end contradicts the datagram's (teardrop and its kin) discards the datagram. */
+  private refuseConflictingEnd(d: PendingDatagram, nowMs: number): ReassemblyOutcome | null {
+    const f = this.view;
+    const end = f.end;
+    if (!f.more) {
+      if (d.total >= 0 && end !== d.total) {
+        return this.discardForFragment(d, 'length-conflict', `a second last fragment ends at ${end}, the first at ${d.total}`, nowMs);
       }
-    } else {
-      d = this.create(f, hash, start, len, nowMs);
-      if (d === null) return { status: 'dropped', reason: 'too-big-for-cap: the fragment alone exceeds the per-source limit or the memory cap' };
+      if (end < d.maxEnd) {
+        return this.discardForFragment(d, 'length-conflict', `last fragment ends at ${end} but data up to ${d.maxEnd} was already received (teardrop)`, nowMs);
+      }
+    } else if (d.total >= 0 && end > d.total) {
+      return this.discardForFragment(d, 'length-conflict', `fragment ends at ${end}, beyond the datagram's end at ${d.total}`, nowMs);
     }
+    return null;
+  }
 
+  /**
+   * Copies the fragment into `d` (with `header` bytes of header first), where it overlaps nothing held as a new piece,
+   * else as an exact duplicate (nothing to copy), an RFC 5722 discard (IPv6) or by the overlap policy (IPv4). Returns
+   * the outcome when the fragment goes no further, null once it is stored and charged.
+   */
+  private store(d: PendingDatagram, packet: Uint8Array, header: number, nowMs: number): ReassemblyOutcome | null {
+    const f = this.view;
+    const start = f.offset;
+    const end = f.end;
     const pieces = d.pieces;
     const n = pieces.length;
     const index = n === 0 || pieces[n - 1]!.end <= start ? n : d.lowerBound(start);
-    const storeHeader = start === 0 && d.headerAt < 0 ? f.headerLength : 0;
     if (index === n || pieces[index]!.start >= end) {
-      const capacity = d.plannedCapacity(storeHeader + len);
+      const capacity = d.plannedCapacity(header + f.dataLength);
       const delta = capacity - d.arena.length + PIECE_OVERHEAD;
-      if (!this.makeRoom(d, delta, nowMs)) return { status: 'dropped', reason: 'the datagram no longer fits its source limit or the memory cap; discarded' };
-      d.insertWhole(packet, f.dataStart, start, end, index, capacity, storeHeader, this.pool);
+      if (!this.makeRoom(d, delta, nowMs)) return NO_ROOM;
+      d.insertWhole(packet, f.dataStart, start, end, index, capacity, header, this.pool);
       this.charge(d, delta);
-    } else {
-      if (d.isExactDuplicate(packet, f.dataStart, start, end, index)) {
-        this.counts.duplicates++;
-        return PENDING;
-      }
-      if (f.family === 6) {
-        return this.entomb(d, `RFC 5722: fragment at offset ${start} of ${len} bytes overlaps data already received`, nowMs, start, len);
-      }
-      const plan = d.planOverlap(this.policy, start, end, index);
-      this.counts.overlaps++;
-      if (this.onEvent) {
-        this.emit('overlap', 'overlap', `fragment at offset ${start} of ${len} bytes overlaps ${plan.overlapBytes} bytes already received; policy ${this.policy} gives the new fragment ${plan.newBytesWon} of them`, d, nowMs, {
-          offset: start,
-          length: len,
-          policy: this.policy,
-          overlapBytes: plan.overlapBytes,
-          newBytesWon: plan.newBytesWon,
-        });
-      }
-      const capacity = d.plannedCapacity(storeHeader + (plan.usesNew ? len : 0));
-      const delta = capacity - d.arena.length + PIECE_OVERHEAD * plan.piecesDelta;
-      if (!this.makeRoom(d, delta, nowMs)) return { status: 'dropped', reason: 'the datagram no longer fits its source limit or the memory cap; discarded' };
-      d.applyOverlap(plan, packet, f.dataStart, start, end, capacity, storeHeader, this.pool);
-      this.charge(d, delta);
+      return null;
     }
-    if (storeHeader > 0) {
+    if (d.isExactDuplicate(packet, f.dataStart, start, end, index)) {
+      this.counts.duplicates++;
+      return PENDING;
+    }
+    if (f.family === 6) {
+      return this.entomb(d, `RFC 5722: fragment at offset ${start} of ${f.dataLength} bytes overlaps data already received`, nowMs, start, f.dataLength);
+    }
+    return this.storeOverlapping(d, packet, header, index, nowMs);
+  }
+
+  /** IPv4: the overlap policy decides, byte run by byte run, whether the new fragment or the data held wins. */
+  private storeOverlapping(d: PendingDatagram, packet: Uint8Array, header: number, index: number, nowMs: number): ReassemblyOutcome | null {
+    const f = this.view;
+    const start = f.offset;
+    const len = f.dataLength;
+    const plan = d.planOverlap(this.policy, start, f.end, index);
+    this.counts.overlaps++;
+    if (this.onEvent) {
+      this.emit('overlap', 'overlap', `fragment at offset ${start} of ${len} bytes overlaps ${plan.overlapBytes} bytes already received; policy ${this.policy} gives the new fragment ${plan.newBytesWon} of them`, d, nowMs, {
+        offset: start,
+        length: len,
+        policy: this.policy,
+        overlapBytes: plan.overlapBytes,
+        newBytesWon: plan.newBytesWon,
+      });
+    }
+    const capacity = d.plannedCapacity(header + (plan.usesNew ? len : 0));
+    const delta = capacity - d.arena.length + PIECE_OVERHEAD * plan.piecesDelta;
+    if (!this.makeRoom(d, delta, nowMs)) return NO_ROOM;
+    d.applyOverlap(plan, packet, f.dataStart, start, f.end, capacity, header, this.pool);
+    this.charge(d, delta);
+    return null;
+  }
+
+  /** Books a stored fragment: the header fields it brought, the datagram's fragment count, activity and extent. */
+  private accept(d: PendingDatagram, header: number, maxEnd: number): void {
+    const f = this.view;
+    if (header > 0) {
       d.headerLength = f.headerLength;
       if (f.family === 6) {
         d.nextHeaderField = f.nextHeaderField;
@@ -297,15 +359,15 @@ export class Reassembler {
     }
     d.source!.touch(d);
     d.maxEnd = maxEnd;
-    if (!f.more) d.total = end;
-    if (d.total >= 0 && d.covered === d.total) {
-      const datagram = d.assemble(this.output.take(d.assembledLength));
-      const fragments = d.fragments;
-      this.remove(d);
-      this.counts.completed++;
-      return { status: 'complete', datagram, fragments };
-    }
-    return PENDING;
+    if (!f.more) d.total = f.end;
+  }
+
+  private complete(d: PendingDatagram): ReassemblyOutcome {
+    const datagram = d.assemble(this.output.take(d.assembledLength));
+    const fragments = d.fragments;
+    this.remove(d);
+    this.counts.completed++;
+    return { status: 'complete', datagram, fragments };
   }
 
   /** Discards datagrams whose time is up, each with an event. */
@@ -327,15 +389,41 @@ export class Reassembler {
     }
   }
 
-  private create(f: FragmentView, hash: number, start: number, len: number, nowMs: number): PendingDatagram | null {
+  /** A new datagram for the fragment in the view, or null (with an event) when the fragment alone cannot fit. */
+  private create(hash: number, nowMs: number): PendingDatagram | null {
+    const f = this.view;
     // Room for the header and two fragments when the first fragment comes first (more follow), else just this one:
     // scattered fragments cost what they carry, not what their offsets suggest.
-    const capacity = ArenaPool.capacityFor(start === 0 ? f.headerLength + (f.more ? 2 * len : len) : len);
+    const len = f.dataLength;
+    const capacity = ArenaPool.capacityFor(f.offset === 0 ? f.headerLength + (f.more ? 2 * len : len) : len);
     const cost = DATAGRAM_OVERHEAD + capacity + PIECE_OVERHEAD;
     if (cost > this.sourceCap || cost > this.cap) {
       this.dropFragment('too-big-for-cap', `a new datagram needs ${cost} bytes; per-source limit ${this.sourceCap}, memory cap ${this.cap}`, nowMs);
       return null;
     }
+    const src = this.sourceWithRoom(cost, nowMs);
+    const d = this.spare.pop() ?? new PendingDatagram();
+    d.copyKey(f);
+    d.hash = hash;
+    d.createdMs = nowMs;
+    d.deadlineMs = nowMs + (f.family === 4 ? this.timeout4 : this.timeout6);
+    d.arena = this.pool.acquire(capacity);
+    this.table.add(d);
+    this.ageList(d).append(d);
+    this.fresh.append(d);
+    src.append(d);
+    this.pending++;
+    this.charge(d, DATAGRAM_OVERHEAD + capacity);
+    return d;
+  }
+
+  /**
+   * The record of the view's source, ready for a new datagram of `cost` bytes: its least recently active datagrams
+   * evicted while it would go over its limits, room made under the memory cap, and the record made (or taken off the
+   * idle ones) if it holds nothing.
+   */
+  private sourceWithRoom(cost: number, nowMs: number): SourceRecord {
+    const f = this.view;
     const sHash = sourceHash(f, this.seed);
     let src = this.sources.find(f, sHash);
     if (src !== null) {
@@ -347,6 +435,7 @@ export class Reassembler {
       }
     }
     this.makeGlobalRoom(null, cost, nowMs);
+    // Evictions may have retired the record (see idleSources): look it up again.
     src = this.sources.find(f, sHash);
     if (src === null) {
       src = new SourceRecord(f, sHash);
@@ -354,29 +443,7 @@ export class Reassembler {
     } else if (src.datagrams === 0) {
       this.idleSources.splice(this.idleSources.indexOf(src), 1);
     }
-    const d = this.spare.pop() ?? new PendingDatagram();
-    d.family = f.family;
-    d.s0 = f.s0;
-    d.s1 = f.s1;
-    d.s2 = f.s2;
-    d.s3 = f.s3;
-    d.d0 = f.d0;
-    d.d1 = f.d1;
-    d.d2 = f.d2;
-    d.d3 = f.d3;
-    d.ident = f.ident;
-    d.protocol = f.protocol;
-    d.hash = hash;
-    d.createdMs = nowMs;
-    d.deadlineMs = nowMs + (f.family === 4 ? this.timeout4 : this.timeout6);
-    d.arena = this.pool.acquire(capacity);
-    this.table.add(d);
-    (f.family === 4 ? this.age4 : this.age6).append(d);
-    this.fresh.append(d);
-    src.append(d);
-    this.pending++;
-    this.charge(d, DATAGRAM_OVERHEAD + capacity);
-    return d;
+    return src;
   }
 
   /** Frees `delta` bytes for `d`: first from its own source's other datagrams, then globally, oldest first. */
@@ -447,23 +514,23 @@ export class Reassembler {
     if (this.onEvent) this.emit('datagram-discarded', 'overlap', reason, d, nowMs, { offset, length, fragments: d.fragments, bytes: d.charged });
     this.charge(d, DATAGRAM_OVERHEAD - d.charged);
     d.release(this.pool);
-    d.tombstone = true;
     this.pending--;
     this.remembered++;
-    // Re-queued as the newest, with the full timeout from now, in both the age list and its source's list.
+    // Re-queued as the newest everywhere, among the fresh (the first evicted), with the full timeout from now.
+    this.activityList(d).remove(d);
+    d.tombstone = true;
+    this.fresh.append(d);
     this.age6.remove(d);
     d.deadlineMs = nowMs + this.timeout6;
     this.age6.append(d);
-    (d.fragments >= 2 ? this.progressing : this.fresh).remove(d);
-    this.fresh.append(d);
     d.source!.touch(d);
     return { status: 'dropped', reason: `overlap: ${reason}` };
   }
 
   private remove(d: PendingDatagram): void {
     this.table.remove(d);
-    (d.family === 4 ? this.age4 : this.age6).remove(d);
-    (d.fragments >= 2 && !d.tombstone ? this.progressing : this.fresh).remove(d);
+    this.ageList(d).remove(d);
+    this.activityList(d).remove(d);
     const src = d.source!;
     src.remove(d);
     this.charge(d, -d.charged);
@@ -476,6 +543,14 @@ export class Reassembler {
     d.release(this.pool);
     d.reset();
     if (this.spare.length < MAX_SPARE_RECORDS) this.spare.push(d);
+  }
+
+  private ageList(d: PendingDatagram): AgeList {
+    return d.family === 4 ? this.age4 : this.age6;
+  }
+
+  private activityList(d: PendingDatagram): ActivityList {
+    return d.fragments >= 2 && !d.tombstone ? this.progressing : this.fresh;
   }
 
   private charge(d: PendingDatagram, delta: number): void {
