@@ -30,8 +30,7 @@ import { emitUdp } from '../../src/packet/udp.js';
 import { prng } from '../support/prng.js';
 import { RawInjector } from '../support/raw-inject.js';
 
-const isRoot = process.getuid?.() === 0;
-const needsRoot = { skip: isRoot ? false : 'needs root for network namespaces' };
+import { needsRoot } from '../support/root.js';
 const PORT = 7777;
 
 /** Prints one JSON line per datagram received: family, source port, length and SHA-256 of the payload. */
@@ -143,7 +142,7 @@ async function waitForHashes(listener: LabProcess, hashes: readonly string[], ti
   }
 }
 
-describe('our fragments → the Linux kernel reassembles and delivers them', needsRoot, () => {
+describe('our fragments → the Linux kernel reassembles and delivers them', needsRoot(), () => {
   let lab: RunningLab;
   let listener: LabProcess;
   let injector: RawInjector;
@@ -332,7 +331,7 @@ function isFragment(ip: Uint8Array): boolean {
   return w.ok && w.value.fragment !== undefined;
 }
 
-describe('the kernel’s fragments → our Reassembler gives back the exact datagrams', needsRoot, () => {
+describe('the kernel’s fragments → our Reassembler gives back the exact datagrams', needsRoot(), () => {
   let dir: string;
   const completed: Completed[] = [];
   const fragmentsSeen: Uint8Array[] = [];
