@@ -16,6 +16,7 @@ function load(o: Partial<LoadReport> = {}): LoadReport {
   return {
     client: 0,
     attemptsByFamily: { 4: 600, 6: 600 },
+    passesByFamily: { 4: 600, 6: 600 },
     verdicts: { pass: 1200 },
     verdictsByFamily: { 4: { pass: 600 }, 6: { pass: 600 } },
     errors: {},
@@ -39,14 +40,14 @@ function capture(delays: Partial<PtbDelays> = {}, droppedByKernel = 0, samples =
 }
 
 function capturePhase(engine: Capture): CapturePhase {
-  const paced = load({ attemptsByFamily: { 4: 250, 6: 250 }, verdicts: { pass: 500 }, verdictsByFamily: { 4: { pass: 250 }, 6: { pass: 250 } } });
+  const paced = load({ attemptsByFamily: { 4: 250, 6: 250 }, passesByFamily: { 4: 250, 6: 250 }, verdicts: { pass: 500 }, verdictsByFamily: { 4: { pass: 250 }, 6: { pass: 250 } } });
   return { name: 'paced at 100 tests/s', load: phase([paced], 5), engine, kernel: capture(), kernelRate: 550, kernelSent: { sent: 2750, errors: 0 } };
 }
 
 function run(changes: { checker?: LoadReport; paced?: Capture } = {}): Run {
   return {
     serverSettings: RAISED_SERVER_SETTINGS,
-    reference: phase([load({ verdicts: { received: 4000 }, verdictsByFamily: { 4: { received: 2000 }, 6: { received: 2000 } } })], 10),
+    reference: phase([load({ passesByFamily: { 4: 0, 6: 0 }, verdicts: { received: 4000 }, verdictsByFamily: { 4: { received: 2000 }, 6: { received: 2000 } } })], 10),
     checker: phase([changes.checker ?? load()], 10),
     stats: {
       counters: { packets: 1000, packetTooBigSent: 500 },
@@ -99,8 +100,16 @@ describe('bench/checker report', () => {
     const { met, text } = printed(run({ checker }));
     assert.equal(met, false);
     assert.match(targetLine(text, '"pass" share'), /: MISSED \(54\.5%, 1200 of 2200\)$/);
-    assert.match(text, /2200 tests started: verdicts pass 1200; failed 900; late 100;/);
+    assert.match(text, /2200 tests started: verdicts pass 1200; failed 900; late 100 \(0 of them "pass"\);/);
     assert.match(targetLine(text, 'completed /icmp tests'), /: met \(120\.0\/s\)$/, 'the rate of passes is another target');
+  });
+
+  it('a late answer counts in the "pass" share by its verdict, and not in the rate of completed tests', () => {
+    const checker = load({ attemptsByFamily: { 4: 650, 6: 650 }, passesByFamily: { 4: 640, 6: 640 }, late: 100 });
+    const { text } = printed(run({ checker }));
+    assert.match(text, /1300 tests started: verdicts pass 1200; failed 0; late 100 \(80 of them "pass"\); "pass" share 98\.5% of the tests started \(IPv4 98\.5% of 650, IPv6 98\.5% of 650\)/);
+    assert.match(targetLine(text, '"pass" share'), /: met \(98\.5%, 1280 of 1300\)$/);
+    assert.match(targetLine(text, 'completed /icmp tests'), /: met \(120\.0\/s\)$/);
   });
 
   it('the Packet Too Big target fails when oversized packets got no answer, whatever the p99 of those that did', () => {
