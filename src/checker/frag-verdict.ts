@@ -8,9 +8,10 @@ export interface FragObservation {
 }
 
 /**
- * The /frag verdict (docs/verdicts.md): "blocked" only when fragments were sent and not acknowledged. A test in which
- * nothing was sent as fragments (the rate limits held back every one), or that the engine never ran on this
- * connection (null), tested nothing: "inconclusive", whatever the engine's clock decided.
+ * The /frag verdict (docs/verdicts.md): "blocked" only when fragments were sent and not acknowledged (the engine says
+ * "blocked" only for fragments the client could have acknowledged). A test in which nothing was sent as fragments
+ * (the rate limits held back every one), or that the engine never ran on this connection (null), tested nothing:
+ * "inconclusive".
  */
 export function fragVerdict(o: FragObservation | null): FragVerdict {
   if (o === null) return 'inconclusive';
