@@ -4,7 +4,9 @@
  * needs a fresh connection) to the next unused server address of the pool, alternating IPv4 and IPv6. Without
  * --rate, CONCURRENCY loops run tests back to back (closed loop: throughput); with --rate, tests start RATE times a
  * second, offset by RATE_PHASE (0..1) of an interval, at most CONCURRENCY at once (open loop: latency at that load).
- * Only tests that complete before the deadline count; those still running then are awaited but reported as late.
+ * Every test started is counted (attempts); it ends as a verdict before the deadline, an error (HTTP error such as a
+ * 503, reset, timeout) or late (completed after the deadline: awaited, and not counted as a verdict of the phase's
+ * throughput; whether it ended "pass" still counts in passesByFamily).
  * Prints one JSON line (LoadReport) and exits.
  *
  *   node dist/bench/checker-load.js --client 0 --port 8080 --path '/icmp?format=json' --concurrency 16 \
@@ -20,6 +22,10 @@ import { errorMessage } from '../src/util/error-message.js';
 
 export interface LoadReport {
   readonly client: number;
+  /** Tests started, per address family: each ends as a verdict, an error or late. */
+  readonly attemptsByFamily: FamilyMap<number>;
+  /** Tests that ended with the verdict "pass", late ones included, per address family. */
+  readonly passesByFamily: FamilyMap<number>;
   /** Completed before the deadline, by verdict (the checker's, or "received" from the plain server). */
   readonly verdicts: Record<string, number>;
   /** The same, per address family. */
@@ -113,6 +119,8 @@ async function main(): Promise<void> {
 
   const report: LoadReport = {
     client,
+    attemptsByFamily: { 4: 0, 6: 0 },
+    passesByFamily: { 4: 0, 6: 0 },
     verdicts: {},
     verdictsByFamily: { 4: {}, 6: {} },
     errors: {},
@@ -122,6 +130,8 @@ async function main(): Promise<void> {
     startSkewMs: 0,
     cacheFlushes: 0,
   };
+  const attempts = { 4: 0, 6: 0 };
+  const passes = { 4: 0, 6: 0 };
   let late = 0;
   let skipped = 0;
   let next = 0;
@@ -141,9 +151,11 @@ async function main(): Promise<void> {
 
   const runTest = async (): Promise<void> => {
     const { family, host } = destination();
+    attempts[family]++;
     const t0 = performance.now();
     const outcome = await post(host, port, path);
     const ms = performance.now() - t0;
+    if (outcome.verdict === 'pass') passes[family]++;
     if (Date.now() > deadline) {
       late++;
     } else if (outcome.verdict !== undefined) {
@@ -180,7 +192,7 @@ async function main(): Promise<void> {
     }
     await Promise.all(running);
   }
-  process.stdout.write(`${JSON.stringify({ ...report, late, skipped, startSkewMs: skew, cacheFlushes })}\n`);
+  process.stdout.write(`${JSON.stringify({ ...report, attemptsByFamily: attempts, passesByFamily: passes, late, skipped, startSkewMs: skew, cacheFlushes })}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -8,6 +8,7 @@ import { familyLabel, familyMap, familyOfAddress, type IpFamily } from '../packe
 import { errorMessage } from '../util/error-message.js';
 import { connectionEvidence } from './evidence.js';
 import { explain } from './explain.js';
+import { fragVerdict } from './frag-verdict.js';
 import { icmpVerdict } from './icmp-verdict.js';
 import { loadPageScript, PAGE_SCRIPT_PATH, type StaticAsset } from './page-asset.js';
 import { renderTextReport } from './report-text.js';
@@ -357,7 +358,7 @@ export class CheckerServer {
       return;
     }
     const evidence = connectionEvidence(report, options.fragmentSize[report.family]);
-    const result = this.finish(run, report.frag?.outcome === 'pass' ? 'pass' : 'blocked', evidence, report);
+    const result = this.finish(run, fragVerdict(report.frag), evidence, report);
     res.end(json ? `${JSON.stringify(result).slice(1)}\n` : this.renderReport(result));
   }
 

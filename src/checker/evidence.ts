@@ -21,6 +21,7 @@ export function connectionEvidence(r: ConnectionReport, testMtu: number): TestEv
     packetTooBigSuppressed: icmp?.packetTooBigSuppressed ?? 0,
     segmentsFragmented: frag?.segmentsFragmented ?? 0,
     fragmentsSent: frag?.fragmentsSent ?? 0,
+    fragmentsSuppressed: frag?.fragmentsSuppressed ?? 0,
     retransmissions: frag !== null ? frag.retransmissions : r.clientRetransmissions,
     reactionMs: icmp !== null ? icmp.reactionMs : (frag?.reactionMs ?? null),
     durationMs: r.ageMs,

@@ -31,6 +31,25 @@ function ms(v: number | null): string {
   return v === null ? 'an unknown time' : `${v} ms`;
 }
 
+function fragUrl(e: TestEvidence): string {
+  const host = e.family === 'ipv6' ? `[${e.serverAddress}]` : e.serverAddress;
+  return `http://${host}:${e.serverPort}/frag`;
+}
+
+/** /frag when no fragment was ever sent: there is nothing to say about fragments on the client's path. */
+function fragNothingTested(e: TestEvidence): Explanation {
+  if (e.fragmentsSuppressed > 0) {
+    return {
+      explanation: `The server's fragment rate limit held back all ${e.fragmentsSuppressed} fragments it would have sent you, so nothing reached you as fragments and there was nothing to test.`,
+      advice: ['Wait a minute and run the test again, one test at a time.'],
+    };
+  }
+  return {
+    explanation: 'The server sent none of this response as IP fragments (and no rate limit held any back): the test did not run on this connection, so there was nothing to test.',
+    advice: [`Run the test again as the first request of a new connection, as \`curl ${fragUrl(e)}\` does.`],
+  };
+}
+
 /** The sentence and the next steps that go with a verdict, filled in with this run's figures. */
 export function explain(test: CheckerTest, verdict: Verdict, e: TestEvidence, windowMs: number): Explanation {
   const route = routeCommands(e);
@@ -42,6 +61,7 @@ export function explain(test: CheckerTest, verdict: Verdict, e: TestEvidence, wi
         advice: [`Watch them arrive with: ${captureCommand(e, 'frag')}`],
       };
     }
+    if (verdict === 'inconclusive') return fragNothingTested(e);
     return {
       explanation: `Your host never acknowledged data sent as IP fragments (${e.fragmentsSent} fragments for ${e.segmentsFragmented} segments, ${e.retransmissions} retransmissions), so the server sent it whole: something between you and the server drops IP fragments.`,
       advice: [

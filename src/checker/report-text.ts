@@ -42,6 +42,7 @@ function rows(r: TestResult): [string, string][] {
       : [
           ['segments sent as fragments', String(e.segmentsFragmented)],
           ['fragments sent', String(e.fragmentsSent)],
+          ['fragments not sent (rate limit)', String(e.fragmentsSuppressed)],
           ['retransmissions by the server', String(e.retransmissions)],
         ];
   return [

@@ -187,7 +187,11 @@ ${rows.join('\n')}
 /** What the server did to the connection: Packet Too Big messages for /icmp, fragments for /frag. */
 function interventions(run: StoredRun): string {
   const e = run.result.evidence;
-  if (run.test === 'frag') return `${e.fragmentsSent} fragments`;
+  if (run.test === 'frag') {
+    // Runs stored before fragmentsSuppressed existed lack it: undefined > 0 is false, so they show none held back.
+    const held = e.fragmentsSuppressed > 0 ? ` (+${e.fragmentsSuppressed} rate-limited)` : '';
+    return `${e.fragmentsSent} fragments${held}`;
+  }
   const suppressed = e.packetTooBigSuppressed > 0 ? ` (+${e.packetTooBigSuppressed} rate-limited)` : '';
   return `${e.packetTooBigSent} PTB${suppressed}`;
 }

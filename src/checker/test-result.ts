@@ -9,7 +9,7 @@ export type CheckerTest = 'icmp' | 'frag';
 export const ICMP_VERDICTS = ['pass', 'pass-probing', 'blackhole', 'no-df', 'inconclusive'] as const;
 export type IcmpVerdict = (typeof ICMP_VERDICTS)[number];
 
-export const FRAG_VERDICTS = ['pass', 'blocked'] as const;
+export const FRAG_VERDICTS = ['pass', 'blocked', 'inconclusive'] as const;
 export type FragVerdict = (typeof FRAG_VERDICTS)[number];
 
 export type Verdict = IcmpVerdict | FragVerdict;
@@ -38,9 +38,11 @@ export interface TestEvidence {
   /** Data segments the server replaced by fragments, and the fragments sent for them. */
   readonly segmentsFragmented: number;
   readonly fragmentsSent: number;
+  /** Fragments not sent because a rate limit was reached (their segments were dropped and resent by TCP). */
+  readonly fragmentsSuppressed: number;
   /** Retransmissions seen: the client's (icmp) or the server's (frag). */
   readonly retransmissions: number;
-  /** From the first intervention (PTB or fragments sent) to the client's reaction. */
+  /** From the first intervention (Packet Too Big or fragments actually sent, not held back) to the client's reaction. */
   readonly reactionMs: number | null;
   readonly durationMs: number;
 }

@@ -57,6 +57,9 @@ const FRAG_VERDICT_MEANINGS: Readonly<Record<FragVerdict, string>> = {
   blocked:
     'Fragments did not get through (a firewall, NAT or load balancer drops them); the server finally sent the data unfragmented so that ' +
     'this answer could arrive. Large UDP answers, e.g. DNS, will fail.',
+  inconclusive:
+    'No fragment was sent to your system (the server\'s rate limits held them all back, or the test did not run on this connection), ' +
+    'so the test could not check anything; run it again in a minute.',
 };
 
 const STYLE = `

@@ -23,12 +23,14 @@ export interface ConnectionReport {
     readonly packetTooBigSent: number;
     readonly packetTooBigSuppressed: number;
     readonly largestAfterReaction: number | null;
-    /** From the first Packet Too Big to the reaction. */
+    /** From the first Packet Too Big sent (not the first drop: its message may have been held back) to the reaction. */
     readonly reactionMs: number | null;
   } | null;
   readonly frag: {
     readonly segmentsFragmented: number;
     readonly fragmentsSent: number;
+    /** Fragments a rate limit held back. */
+    readonly fragmentsSuppressed: number;
     readonly retransmissions: number;
     /** From the first fragments sent to the acknowledgement that proved them received. */
     readonly reactionMs: number | null;
@@ -62,7 +64,7 @@ export function reportConnection(c: TrackedConnection, now: number): ConnectionR
             packetTooBigSent: icmp.packetTooBigSent,
             packetTooBigSuppressed: icmp.packetTooBigSuppressed,
             largestAfterReaction: icmp.largestAfterReaction ?? null,
-            reactionMs: between(icmp.firstInterventionAt, icmp.reactionAt),
+            reactionMs: between(icmp.firstSignalAt, icmp.reactionAt),
           },
     frag:
       frag === undefined
@@ -70,6 +72,7 @@ export function reportConnection(c: TrackedConnection, now: number): ConnectionR
         : {
             segmentsFragmented: frag.segmentsFragmented,
             fragmentsSent: frag.fragmentsSent,
+            fragmentsSuppressed: frag.fragmentsSuppressed,
             retransmissions: frag.retransmissions,
             reactionMs: between(frag.firstInterventionAt, frag.reactionAt),
             outcome: frag.outcome ?? null,

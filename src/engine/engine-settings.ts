@@ -18,15 +18,18 @@ export interface EngineSettings {
   readonly icmpMtu: FamilyMap<number>;
   /** /frag: the largest fragment, IP header(s) included. */
   readonly fragmentSize: FamilyMap<number>;
-  /** /icmp: from the first Packet Too Big; after it the engine lets everything through so the upload completes. */
+  /** /icmp: from the first dropped packet; after it the engine lets everything through so the upload completes. */
   readonly icmpWindowMs: number;
-  /** /frag: from the first fragments; after it the data is sent whole and the verdict is "blocked". */
+  /**
+   * /frag: from the first fragments (while none were sent: from the first segment the rate limits held back); after it
+   * the data is sent whole and the verdict is "blocked" ("inconclusive" if no fragment the client could acknowledge was sent).
+   */
   readonly fragWindowMs: number;
-  /** /frag: retransmissions of fragmented data after which the data is sent whole and the verdict is "blocked". */
+  /** /frag: retransmissions of fragmented data after which the data is sent whole and the test ends as at the window. */
   readonly fragMaxRetransmissions: number;
   /** Packet Too Big messages per second. */
   readonly icmpRate: RateLimits;
-  /** Fragments per second. */
+  /** Fragments per second: a segment takes one token per fragment, all at once. */
   readonly fragmentRate: RateLimits;
   readonly maxConnections: number;
   /** Connections are forgotten this long after their last packet (or after closing). */

@@ -17,8 +17,11 @@ export class IcmpProbe {
   oversizedWithoutDf = 0;
   packetTooBigSent = 0;
   packetTooBigSuppressed = 0;
+  /** The first drop: the window runs from here. */
   firstInterventionAt: number | undefined;
-  /** When the client first re-sent dropped bytes in packets that fit. */
+  /** The first Packet Too Big actually sent (not held back by a rate limit): the reaction time runs from here. */
+  firstSignalAt: number | undefined;
+  /** When the client first re-sent dropped bytes in packets that fit, after it was sent a Packet Too Big. */
   reactionAt: number | undefined;
   /** Largest client packet from the reaction on: at most the test MTU for a client that honoured the signal. */
   largestAfterReaction: number | undefined;
@@ -45,7 +48,8 @@ export class IcmpProbe {
       this.dropped.add(start, end);
       return 'drop-and-signal';
     }
-    if (this.reactionAt === undefined && !this.windowEnded && this.dropped.overlaps(start, end)) this.reactionAt = now;
+    // Before any Packet Too Big was sent, shrinking cannot be a reaction to one.
+    if (this.reactionAt === undefined && this.firstSignalAt !== undefined && !this.windowEnded && this.dropped.overlaps(start, end)) this.reactionAt = now;
     this.noteAfterReaction(ipLength);
     return 'accept';
   }
@@ -54,8 +58,13 @@ export class IcmpProbe {
     if (this.reactionAt !== undefined) this.largestAfterReaction = Math.max(this.largestAfterReaction ?? 0, ipLength);
   }
 
-  noteSignal(sent: boolean): void {
-    if (sent) this.packetTooBigSent++;
-    else this.packetTooBigSuppressed++;
+  /** The engine sent the Packet Too Big for a drop at `now`, or a rate limit held it back. */
+  noteSignal(sent: boolean, now: number): void {
+    if (!sent) {
+      this.packetTooBigSuppressed++;
+      return;
+    }
+    this.packetTooBigSent++;
+    this.firstSignalAt ??= now;
   }
 }

@@ -29,6 +29,7 @@ export interface EngineCounters {
   packetTooBigSuppressed: number;
   segmentsFragmented: number;
   fragmentsSent: number;
+  /** Fragments a rate limit held back (their segments were dropped, not sent whole). */
   fragmentsSuppressed: number;
   sendErrors: number;
   connectionsTracked: number;
@@ -98,12 +99,15 @@ export class PacketEngine {
     return this.connections.get(connectionKey(e));
   }
 
-  /** Resolves with the /frag outcome, deciding "blocked" if none comes within `timeoutMs`. */
+  /**
+   * Resolves with the /frag outcome; if none comes within `timeoutMs`, the test times out ("blocked" if fragments
+   * were sent, "inconclusive" if none were).
+   */
   fragOutcome(connection: TrackedConnection, timeoutMs: number): Promise<FragOutcome | undefined> {
     const probe = connection.frag;
     if (probe === undefined) return Promise.resolve(undefined);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => probe.decide('blocked'), timeoutMs);
+      const timer = setTimeout(() => probe.timeOut(), timeoutMs);
       probe.onOutcome((outcome) => {
         clearTimeout(timer);
         resolve(outcome);
@@ -116,7 +120,7 @@ export class PacketEngine {
     const now = this.clock();
     for (const [key, c] of this.connections) {
       const probe = c.frag;
-      if (probe?.firstInterventionAt !== undefined && now - probe.firstInterventionAt >= this.settings.fragWindowMs) probe.decide('blocked');
+      if (probe !== undefined && probe.outcome === undefined && probe.windowPassed(now)) probe.timeOut();
       const linger = c.closed ? CLOSED_LINGER_MS : this.settings.idleMs;
       if (now - c.lastSeenAt >= linger) this.connections.delete(key);
     }
@@ -183,13 +187,6 @@ export class PacketEngine {
       packet.accept();
       return;
     }
-    if (!this.fragmentLimiter.take(c.clientAddress, now)) {
-      // Dropping rather than sending whole keeps the test honest: TCP retransmits once the budget allows.
-      probe.noteFragmented(start, end, 0, now);
-      this.counters.fragmentsSuppressed++;
-      packet.drop();
-      return;
-    }
     const fragments = fragmentSegment(s, this.settings.fragmentSize[s.family], this.nextIdent());
     if (!fragments.ok) {
       this.counters.malformed++;
@@ -198,6 +195,13 @@ export class PacketEngine {
       return;
     }
     packet.drop();
+    // The limits count fragments, as their flags promise: a segment takes a token for each of its fragments.
+    if (!this.fragmentLimiter.take(c.clientAddress, now, fragments.fragments.length)) {
+      // Dropping rather than sending whole keeps the test honest: TCP retransmits once the budget allows.
+      probe.noteSuppressed(start, fragments.fragments.length, now);
+      this.counters.fragmentsSuppressed += fragments.fragments.length;
+      return;
+    }
     probe.noteFragmented(start, end, fragments.fragments.length, now);
     this.counters.segmentsFragmented++;
     this.counters.fragmentsSent += fragments.fragments.length;
@@ -241,11 +245,11 @@ export class PacketEngine {
 
   private signalPacketTooBig(c: TrackedConnection, probe: IcmpProbe, s: TcpSegment, started: number): void {
     if (!this.icmpLimiter.take(c.clientAddress, started)) {
-      probe.noteSignal(false);
+      probe.noteSignal(false, started);
       this.counters.packetTooBigSuppressed++;
       return;
     }
-    probe.noteSignal(true);
+    probe.noteSignal(true, started);
     this.counters.packetTooBigSent++;
     const ptb = buildPacketTooBig(s, probe.settings.icmpMtu, this.nextIdent());
     this.emit(s.family, ptb, c.clientAddress, started);

@@ -1,6 +1,7 @@
 /**
- * A token bucket: `ratePerSecond` tokens accrue up to `burst`; each send takes one. Time comes from the caller so the
- * engine's limits can be tested without waiting.
+ * A token bucket: `ratePerSecond` tokens accrue up to `burst`; each send takes one, or as many as it counts for (a
+ * segment sent as three fragments takes three). Time comes from the caller so the engine's limits can be tested
+ * without waiting.
  */
 export class TokenBucket {
   private tokens: number;
@@ -15,12 +16,13 @@ export class TokenBucket {
     this.last = nowMs;
   }
 
-  take(nowMs: number): boolean {
+  /** Takes `count` tokens, all or none: a send that needs more than the burst never goes. */
+  take(nowMs: number, count = 1): boolean {
     const elapsed = Math.max(0, nowMs - this.last);
     this.last = nowMs;
     this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.ratePerSecond) / 1000);
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    if (this.tokens < count) return false;
+    this.tokens -= count;
     return true;
   }
 
@@ -35,7 +37,7 @@ export interface RateLimit {
   readonly burst: number;
 }
 
-/** One bucket per client address plus one for everybody; a send needs a token from both. */
+/** One bucket per client address plus one for everybody; a send needs its tokens from both. */
 export class ClientRateLimiter {
   private readonly perClient = new Map<string, TokenBucket>();
   private readonly global: TokenBucket;
@@ -50,7 +52,7 @@ export class ClientRateLimiter {
     this.global = new TokenBucket(global.perSecond, global.burst, nowMs);
   }
 
-  take(clientAddress: string, nowMs: number): boolean {
+  take(clientAddress: string, nowMs: number, count = 1): boolean {
     let bucket = this.perClient.get(clientAddress);
     if (bucket === undefined) {
       if (this.perClient.size >= this.maxClients) this.sweep(nowMs);
@@ -58,8 +60,8 @@ export class ClientRateLimiter {
       this.perClient.set(clientAddress, bucket);
     }
     // The client's own bucket first: a client over its limit must not drain the global budget.
-    if (!bucket.take(nowMs)) return false;
-    return this.global.take(nowMs);
+    if (!bucket.take(nowMs, count)) return false;
+    return this.global.take(nowMs, count);
   }
 
   sweep(nowMs: number): void {

@@ -23,8 +23,9 @@ function evidence(test: CheckerTest, family: IpFamilyName, verdict: Verdict): Te
     oversizedWithoutDf: verdict === 'no-df' ? 6 : 0,
     packetTooBigSent: verdict === 'blackhole' ? 13 : verdict === 'pass' || verdict === 'pass-probing' ? 3 : 0,
     packetTooBigSuppressed: verdict === 'blackhole' ? 4 : 0,
-    segmentsFragmented: test === 'frag' ? 6 : 0,
-    fragmentsSent: test === 'frag' ? 18 : 0,
+    segmentsFragmented: test === 'frag' && verdict !== 'inconclusive' ? 6 : 0,
+    fragmentsSent: test === 'frag' && verdict !== 'inconclusive' ? 18 : 0,
+    fragmentsSuppressed: test === 'frag' && verdict === 'inconclusive' ? 9 : 0,
     retransmissions: verdict === 'blocked' ? 3 : 1,
     reactionMs: verdict === 'pass' ? 42 : verdict === 'pass-probing' ? 6100 : null,
     durationMs: 1234,
@@ -102,6 +103,21 @@ describe('renderTextReport', () => {
     assert.match(text, /MSS announced by the client +none\n/);
     assert.match(text, /time from first intervention to reaction +no reaction\n/);
     assert.match(text, /largest packet after the reaction +-\n/);
+  });
+
+  it('/frag inconclusive says why nothing was tested, from the figures: fragments held back, or none sent at all', () => {
+    const held = result('frag', 'ipv4', 'inconclusive');
+    const text = renderTextReport(held);
+    assert.match(text, /fragments sent +0\n/);
+    assert.match(text, /fragments not sent \(rate limit\) +9\n/);
+    assert.match(held.explanation, /rate limit held back all 9 fragments/);
+    assert.doesNotMatch(held.explanation, /drops IP fragments/, 'says nothing of the path');
+    const e = { ...held.evidence, fragmentsSuppressed: 0 };
+    const none = explain('frag', 'inconclusive', e, 10_000);
+    assert.match(none.explanation, /none of this response as IP fragments/);
+    assert.ok(none.advice.some((a) => a.includes('`curl http://192.0.2.10:8080/frag`')), none.advice.join('\n'));
+    const six = explain('frag', 'inconclusive', { ...e, family: 'ipv6', serverAddress: SERVER.ipv6 }, 10_000);
+    assert.ok(six.advice.some((a) => a.includes('`curl http://[2001:db8::10]:8080/frag`')), six.advice.join('\n'));
   });
 
   it('the /frag report says "largest fragment" and shows fragment figures, not ICMP ones', () => {

@@ -42,6 +42,7 @@ describe('parseResultsQuery', () => {
       query: { limit: 1000, beforeId: 9007199254740991, test: 'frag', verdict: 'blocked', family: 'ipv4' },
     });
     assert.deepEqual(parse('verdict=pass-probing'), { ok: true, query: { verdict: 'pass-probing' } });
+    assert.deepEqual(parse('test=frag&verdict=inconclusive'), { ok: true, query: { test: 'frag', verdict: 'inconclusive' } }, '/frag has an inconclusive verdict too');
   });
 
   it('ignores parameters that are not its own', () => {
@@ -68,7 +69,7 @@ describe('parseResultsQuery', () => {
   });
 
   it('refuses a verdict the chosen test never gives', () => {
-    assert.equal(errorOf('test=frag&verdict=blackhole'), 'verdict: "blackhole" is not a verdict of test frag (pass, blocked)');
+    assert.equal(errorOf('test=frag&verdict=blackhole'), 'verdict: "blackhole" is not a verdict of test frag (pass, blocked, inconclusive)');
     assert.equal(errorOf('verdict=blocked&test=icmp'), 'verdict: "blocked" is not a verdict of test icmp (pass, pass-probing, blackhole, no-df, inconclusive)');
   });
 
@@ -164,10 +165,10 @@ describe('renderSummaryPage', () => {
       ['all', '1', '0', '2', '0', '0', '3'],
     ]);
     assert.deepEqual(tableRows(html, '/frag'), [
-      ['family', 'pass', 'blocked', 'total'],
-      ['ipv4', '0', '1', '1'],
-      ['ipv6', '1', '0', '1'],
-      ['all', '1', '1', '2'],
+      ['family', 'pass', 'blocked', 'inconclusive', 'total'],
+      ['ipv4', '0', '1', '0', '1'],
+      ['ipv6', '1', '0', '0', '1'],
+      ['all', '1', '1', '0', '2'],
     ]);
     assert.match(html, /<p>5 runs from <time datetime="2024-05-01T10:00:00.000Z">2024-05-01 10:00:00Z<\/time> to <time datetime="2024-05-01T10:00:04.000Z">2024-05-01 10:00:04Z<\/time>.<\/p>/);
   });
@@ -183,6 +184,28 @@ describe('renderSummaryPage', () => {
     ]);
   });
 
+  it('a /frag run whose fragments the rate limit held back says so; a run stored before that figure existed shows none', () => {
+    const store = storeWith({ test: 'frag', verdict: 'inconclusive', evidence: { fragmentsSent: 0, fragmentsSuppressed: 9 } });
+    try {
+      const [run] = store.list();
+      assert.ok(run);
+      const older: Record<string, unknown> = { ...run.result.evidence };
+      delete older['fragmentsSuppressed'];
+      const olderRun = { ...run, result: { ...run.result, evidence: older as unknown as typeof run.result.evidence } };
+      const rows = tableRows(renderSummaryPage(store.summary(), [run, olderRun]));
+      assert.deepEqual(
+        rows.slice(1).map((r) => [r[4], r[7]]),
+        [
+          ['inconclusive', '0 fragments (+9 rate-limited)'],
+          ['inconclusive', '0 fragments'],
+        ],
+      );
+      assert.deepEqual(tableRows(renderSummaryPage(store.summary(), []), '/frag').at(-1), ['all', '0', '0', '1', '1']);
+    } finally {
+      store.close();
+    }
+  });
+
   it('escapes a hostile client address and explanation so they show as text', () => {
     const { html } = samplePage();
     assert.ok(!html.includes(hostileAddress));
@@ -196,6 +219,6 @@ describe('renderSummaryPage', () => {
   it('says so when there are no runs yet', () => {
     const html = renderSummaryPage({ total: 0, counts: [], firstStoredAt: null, lastStoredAt: null }, []);
     assert.equal(html.match(/No runs recorded yet\./g)?.length, 2);
-    assert.deepEqual(tableRows(html, '/frag').at(-1), ['all', '0', '0', '0']);
+    assert.deepEqual(tableRows(html, '/frag').at(-1), ['all', '0', '0', '0', '0']);
   });
 });

@@ -20,6 +20,7 @@ export function sampleResult(changes: ResultChanges = {}): TestResult {
     packetTooBigSuppressed: 0,
     segmentsFragmented: 0,
     fragmentsSent: 0,
+    fragmentsSuppressed: 0,
     retransmissions: 3,
     reactionMs: 1.25,
     durationMs: 812,

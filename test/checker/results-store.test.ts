@@ -99,6 +99,9 @@ describe('ResultsStore', () => {
       assert.deepEqual(ids(store.list({ test: 'icmp', verdict: 'blackhole', family: 'ipv4' })), [6, 2]);
       assert.deepEqual(ids(store.list({ test: 'frag', verdict: 'pass', family: 'ipv4' })), []);
       assert.deepEqual(store.list({ limit: 1, family: 'ipv6' }), [runs[4]]);
+      const nothingSent = store.record(sampleResult({ test: 'frag', verdict: 'inconclusive', evidence: { fragmentsSuppressed: 9 } }));
+      assert.deepEqual(ids(store.list({ test: 'frag', verdict: 'inconclusive' })), [nothingSent.id]);
+      assert.equal(store.list({ test: 'frag', verdict: 'inconclusive' })[0]?.result.evidence.fragmentsSuppressed, 9);
     } finally {
       store.close();
     }

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { reportConnection } from '../../src/engine/connection-report.js';
 import { parseTcpSegment } from '../../src/engine/tcp-segment.js';
 import { Reassembler } from '../../src/frag/reassembler.js';
 import { bytesEqual, put16, u16, u32 } from '../../src/packet/bytes.js';
@@ -301,6 +302,43 @@ describe('PacketEngine: /icmp', () => {
     assert.equal(h.engine.counters.packetTooBigSuppressed, 1);
   });
 
+  it('the reaction time runs from the first Packet Too Big sent, not from a drop whose message the rate limit held back', () => {
+    const h = new EngineHarness({ icmpRate: { perClient: { perSecond: 1, burst: 1 }, global: { perSecond: 1000, burst: 1000 } } });
+    // An earlier test of the same client used its one token.
+    const earlier = icmpConnection(h);
+    assert.equal(earlier.c.clientData(earlier.body, filler(FULL4)).decision, 'drop');
+    h.takeSent();
+    const { c, body } = icmpConnection(h);
+    h.now = 1500;
+    assert.equal(c.clientData(body, filler(FULL4)).decision, 'drop');
+    assert.deepEqual(h.sent, [], 'held back: half a token');
+    h.now = 4000;
+    assert.equal(c.clientData(body, filler(FULL4)).decision, 'drop');
+    assert.equal(h.takeSent().length, 1, 'the retransmission is answered');
+    h.now = 4010;
+    assert.equal(c.clientData(body, filler(865)).decision, 'accept');
+    const t = c.tracked;
+    assert.ok(t?.icmp);
+    assert.equal(reportConnection(t, h.now).icmp?.reactionMs, 10, 'the client reacted 10 ms after the one message it received');
+    const probe = t.icmp;
+    assert.deepEqual([probe.firstInterventionAt, probe.firstSignalAt, probe.reactionAt, probe.packetTooBigSent, probe.packetTooBigSuppressed], [1500, 4000, 4010, 1, 1]);
+  });
+
+  it('packets that fit before any Packet Too Big was sent are no reaction (the client was told nothing)', () => {
+    const h = new EngineHarness({ icmpRate: { perClient: { perSecond: 1000, burst: 1000 }, global: { perSecond: 1, burst: 1 } } });
+    const earlier = icmpConnection(h, { client: '10.0.0.9' });
+    earlier.c.clientData(earlier.body, filler(FULL4));
+    const { c, body } = icmpConnection(h);
+    h.now = 1500;
+    assert.equal(c.clientData(body, filler(FULL4)).decision, 'drop');
+    h.now = 1600;
+    assert.equal(c.clientData(body, filler(865)).decision, 'accept');
+    assert.equal(c.tracked?.icmp?.reactionAt, undefined);
+    const t = c.tracked;
+    assert.ok(t);
+    assert.equal(reportConnection(t, h.now).icmp?.reactionMs, null);
+  });
+
   it('a failed send is counted, not thrown', async () => {
     const h = new EngineHarness({}, { failSends: true });
     const { c, body } = icmpConnection(h);
@@ -463,17 +501,126 @@ describe('PacketEngine: /frag', () => {
     assert.equal(b.tracked?.frag?.outcome, 'blocked');
   });
 
-  it('the fragment rate limit drops the segment without sending (TCP retransmits), counted', () => {
-    const h = new EngineHarness({ fragmentRate: { perClient: { perSecond: 1, burst: 1 }, global: { perSecond: 100, burst: 100 } } });
+  it('the fragment rate limit drops the segment without sending (TCP retransmits), counted in fragments', () => {
+    // A 1500-byte IPv4 segment leaves as three fragments of at most 576 bytes: a burst of three sends one segment.
+    const h = new EngineHarness({ fragmentRate: { perClient: { perSecond: 3, burst: 3 }, global: { perSecond: 100, burst: 100 } } });
     const { c } = fragConnection(h);
     assert.equal(c.serverData(0, filler(FULL4)).decision, 'drop');
-    const first = h.takeSent().length;
-    assert.ok(first >= 2);
+    assert.equal(h.takeSent().length, 3);
     assert.equal(c.serverData(FULL4, filler(FULL4)).decision, 'drop');
+    assert.deepEqual(h.sent, [], 'the three tokens went to the first segment\'s three fragments');
+    assert.equal(h.engine.counters.fragmentsSuppressed, 3);
+    assert.deepEqual([c.tracked?.frag?.fragmentsSuppressed, c.tracked?.frag?.segmentsFragmented, c.tracked?.frag?.fragmentsSent], [3, 1, 3]);
+    // A second later the budget holds three fragments again: the retransmission leaves.
+    h.now += 1000;
+    assert.equal(c.serverData(FULL4, filler(FULL4)).decision, 'drop');
+    assert.equal(h.takeSent().length, 3);
+    assert.deepEqual([h.engine.counters.fragmentsSent, h.engine.counters.segmentsFragmented], [6, 2]);
+  });
+
+  it('a segment needs a token for each of its fragments, all at once: two tokens do not send a three-fragment segment', () => {
+    const h = new EngineHarness({ fragmentRate: { perClient: { perSecond: 1000, burst: 1000 }, global: { perSecond: 1, burst: 2 } } });
+    const { c } = fragConnection(h);
+    assert.equal(c.serverData(0, filler(FULL4)).decision, 'drop');
     assert.deepEqual(h.sent, []);
-    assert.equal(h.engine.counters.fragmentsSuppressed, 1);
-    assert.equal(c.tracked?.frag?.fragmentsSuppressed, 1);
-    assert.equal(c.tracked?.frag?.segmentsFragmented, 1);
+    assert.deepEqual([c.tracked?.frag?.segmentsFragmented, c.tracked?.frag?.fragmentsSuppressed], [0, 3]);
+    // A small segment of two fragments fits the two tokens.
+    assert.equal(c.serverData(0, filler(100)).decision, 'drop');
+    assert.equal(h.takeSent().length, 2);
+  });
+
+  it('fragments all held back by the rate limit: the test times out "inconclusive", never "blocked"', async () => {
+    // The global budget is drained by another client's test, so that not one fragment of this test can leave.
+    const h = new EngineHarness({ fragWindowMs: 10_000, fragmentRate: { perClient: { perSecond: 1000, burst: 1000 }, global: { perSecond: 1, burst: 6 } } });
+    const other = fragConnection(h, { client: '10.0.0.9' }).c;
+    for (let i = 0; other.tracked?.frag?.fragmentsSuppressed === 0; i++) other.serverData(i * FULL4, filler(FULL4));
+    h.takeSent();
+    const { c } = fragConnection(h);
+    const t = c.tracked;
+    assert.ok(t);
+    const probe = t.frag;
+    assert.ok(probe);
+    h.now += 100;
+    assert.equal(c.serverData(0, filler(FULL4)).decision, 'drop');
+    assert.deepEqual(h.sent, []);
+    assert.equal(probe.fragmentsSent, 0);
+    assert.equal(await h.engine.fragOutcome(t, 5), 'inconclusive');
+    assert.deepEqual([probe.segmentsFragmented, probe.fragmentsSuppressed, probe.firstSuppressedAt], [0, 3, 1100]);
+    assert.equal(c.serverData(0, filler(FULL4)).decision, 'accept', 'once decided, the data goes whole so that the answer arrives');
+    assert.deepEqual(h.sent, []);
+  });
+
+  it('fragments all held back: the window, counted from the first segment held back, ends the test "inconclusive"', () => {
+    const h = new EngineHarness({ fragWindowMs: 10_000, fragmentRate: { perClient: { perSecond: 0.1, burst: 2 }, global: { perSecond: 1000, burst: 1000 } } });
+    const a = fragConnection(h).c;
+    const b = fragConnection(h, { client: '10.0.0.3' }).c;
+    h.now = 5000;
+    assert.equal(a.serverData(0, filler(FULL4)).decision, 'drop');
+    assert.equal(b.serverData(0, filler(FULL4)).decision, 'drop');
+    assert.deepEqual(h.sent, []);
+    h.now = 14_999;
+    h.engine.sweep();
+    assert.equal(a.tracked?.frag?.outcome, undefined);
+    // A burst of two never holds a segment's three fragments: the retransmission is held back too, until the window ends.
+    assert.equal(a.serverData(0, filler(FULL4)).decision, 'drop');
+    h.now = 15_000;
+    assert.equal(a.serverData(0, filler(FULL4)).decision, 'accept');
+    assert.equal(a.tracked?.frag?.outcome, 'inconclusive');
+    h.engine.sweep();
+    assert.equal(b.tracked?.frag?.outcome, 'inconclusive');
+    assert.deepEqual(h.sent, []);
+  });
+
+  it('fragments sent only behind data the rate limit held back cannot be acknowledged: "inconclusive", not "blocked"', async () => {
+    const h = new EngineHarness({ fragMaxRetransmissions: 3, fragmentRate: { perClient: { perSecond: 1000, burst: 1000 }, global: { perSecond: 0.5, burst: 2 } } });
+    const { c } = fragConnection(h);
+    const t = c.tracked;
+    assert.ok(t?.frag);
+    const probe = t.frag;
+    // The first segment needs three tokens (held back), the small one after it two (sent).
+    assert.equal(c.serverData(0, filler(FULL4)).decision, 'drop');
+    assert.equal(c.serverData(FULL4, filler(100)).decision, 'drop');
+    assert.equal(h.takeSent().length, 2);
+    assert.deepEqual([probe.segmentsFragmented, probe.fragmentsSent, probe.fragmentsSuppressed], [1, 2, 3]);
+    // The client cannot ACK beyond the hole; retransmissions of the hole are not retransmissions of fragmented data.
+    for (let i = 0; i < 3; i++) {
+      h.now += 400;
+      assert.equal(c.serverData(0, filler(FULL4)).decision, 'drop', `retransmission ${i + 1} of the hole, held back again`);
+    }
+    assert.deepEqual([probe.retransmissions, probe.outcome], [0, undefined]);
+    assert.equal(await h.engine.fragOutcome(t, 5), 'inconclusive');
+  });
+
+  it('the hole filled later: the fragments behind it can be acknowledged now, and the test can be "blocked" again', async () => {
+    const h = new EngineHarness({ fragmentRate: { perClient: { perSecond: 1000, burst: 1000 }, global: { perSecond: 1, burst: 3 } } });
+    const other = fragConnection(h, { client: '10.0.0.9' }).c;
+    other.serverData(0, filler(100));
+    h.takeSent();
+    const { c } = fragConnection(h);
+    const t = c.tracked;
+    assert.ok(t?.frag);
+    assert.equal(c.serverData(0, filler(FULL4)).decision, 'drop');
+    assert.deepEqual(h.sent, [], 'one token left: held back');
+    h.now += 1000;
+    assert.equal(c.serverData(FULL4, filler(100)).decision, 'drop');
+    assert.equal(h.takeSent().length, 2);
+    assert.equal(t.frag.fragmentsAwaitAck, false, 'held-back data lies in front of every fragment sent');
+    h.now += 3000;
+    assert.equal(c.serverData(0, filler(FULL4)).decision, 'drop');
+    assert.equal(h.takeSent().length, 3, 'the hole leaves as fragments');
+    assert.deepEqual([t.frag.fragmentsAwaitAck, t.frag.retransmissions], [true, 0]);
+    assert.equal(await h.engine.fragOutcome(t, 5), 'blocked');
+  });
+
+  it('fragments sent, then held back: the test still times out "blocked" (fragments went unacknowledged)', async () => {
+    const h = new EngineHarness({ fragmentRate: { perClient: { perSecond: 1, burst: 3 }, global: { perSecond: 1000, burst: 1000 } } });
+    const { c } = fragConnection(h);
+    c.serverData(0, filler(FULL4));
+    c.serverData(FULL4, filler(FULL4));
+    const t = c.tracked;
+    assert.ok(t?.frag);
+    assert.deepEqual([t.frag.fragmentsSent, t.frag.fragmentsSuppressed], [3, 3]);
+    assert.equal(await h.engine.fragOutcome(t, 5), 'blocked');
   });
 
   it('fragOutcome: blocked after its timeout; undefined for a connection without a /frag test', async () => {

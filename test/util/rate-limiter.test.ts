@@ -32,6 +32,16 @@ describe('TokenBucket', () => {
     assert.equal(b.take(4500), false, 'the half second after the jump back is not a full token');
   });
 
+  it('take(count) takes that many tokens at once, or none; more than the burst never', () => {
+    const b = new TokenBucket(3, 5, 0);
+    assert.equal(b.take(0, 3), true);
+    assert.equal(b.take(0, 3), false, 'two tokens left: a take of three gets none of them');
+    assert.equal(b.take(0, 2), true);
+    assert.equal(b.take(1000, 3), true, 'one second at 3/s');
+    assert.equal(b.take(100_000, 6), false, 'six is more than the burst of five, however long the wait');
+    assert.equal(b.take(100_000, 5), true);
+  });
+
   it('idle() is true exactly when the bucket would be full again', () => {
     const b = new TokenBucket(10, 10, 0);
     assert.equal(b.idle(0), true);
@@ -66,6 +76,14 @@ describe('ClientRateLimiter', () => {
     const l = new ClientRateLimiter({ perSecond: 1, burst: 2 }, { perSecond: 1, burst: 3 }, 0);
     assert.deepEqual([l.take('a', 0), l.take('a', 0), l.take('a', 0)], [true, true, false]);
     assert.deepEqual([l.take('b', 0), l.take('b', 0)], [true, false], 'b has tokens of its own but the global bucket is empty');
+  });
+
+  it('take(count) needs count tokens from the client\'s bucket and from the global one', () => {
+    const l = new ClientRateLimiter({ perSecond: 1, burst: 4 }, { perSecond: 1, burst: 6 }, 0);
+    assert.equal(l.take('a', 0, 3), true);
+    assert.equal(l.take('a', 0, 3), false, 'a has one token left');
+    assert.equal(l.take('b', 0, 3), true);
+    assert.equal(l.take('c', 0, 1), false, 'the global bucket is empty: 3 + 3 of 6');
   });
 
   it('a client over its own limit does not drain the global budget', () => {

@@ -37,6 +37,7 @@ const TEST_EVIDENCE: Readonly<Record<CheckerTest, readonly EvidenceRow[]>> = {
   frag: [
     ['Segments sent as fragments', (e) => String(e.segmentsFragmented)],
     ['Fragments sent', (e) => String(e.fragmentsSent)],
+    ['Fragments held back (rate limit)', (e) => String(e.fragmentsSuppressed)],
     ['Server retransmissions', (e) => String(e.retransmissions)],
   ],
 };
