@@ -108,7 +108,7 @@ export const SERVE_OPTIONS = {
     },
     DEFAULTS.reactionWindowMs,
   ),
-  'frag-retransmissions': integer({ group: TESTS, description: 'retransmissions of fragmented data before "blocked"', min: 1, max: 20 }, DEFAULTS.fragMaxRetransmissions),
+  'frag-retransmissions': integer({ group: TESTS, description: 'retransmissions of fragmented data before "blocked" (or "inconclusive" when no fragment could be sent)', min: 1, max: 20 }, DEFAULTS.fragMaxRetransmissions),
   'frag-response-bytes': integer({ group: TESTS, description: 'size of the /frag response padding', min: 4096, max: 1 << 20 }, DEFAULTS.fragResponseBytes),
   store: { type: 'string', group: RESULTS, value: 'PATH', description: 'SQLite results store', defaultText: DEFAULT_STORE_PATH_TEXT },
   'truncate-addresses': { type: 'boolean', group: RESULTS, description: 'store client addresses truncated to /24 (IPv4) and /48 (IPv6)' },
