@@ -10,6 +10,7 @@
  * together with masquerade on one node: put the NAT on a neighbouring node instead (a real firewall behind a NAT).
  * Verified in test/lab/lab.test.ts ("dropFragments").
  */
+import { FRAGMENT_MATCH, PACKET_TOO_BIG_MATCH, restoreRule } from './iptables-matches.js';
 import type { PlannedNode } from './plan.js';
 import { shellSafeToken } from './tokens.js';
 import { DROP_FRAGMENTS_WITH_NAT } from './validate.js';
@@ -47,13 +48,13 @@ export function iptablesInput(node: PlannedNode): IptablesInput {
   if (node.dropPacketTooBig) {
     // FORWARD for errors from routers behind this one, OUTPUT for the errors this node generates itself.
     for (const chain of ['FORWARD', 'OUTPUT']) {
-      filter4.push(`-A ${chain} -p icmp --icmp-type fragmentation-needed -j DROP`);
-      filter6.push(`-A ${chain} -p ipv6-icmp --icmpv6-type packet-too-big -j DROP`);
+      filter4.push(restoreRule(['-A', chain, ...PACKET_TOO_BIG_MATCH[4], '-j', 'DROP']));
+      filter6.push(restoreRule(['-A', chain, ...PACKET_TOO_BIG_MATCH[6], '-j', 'DROP']));
     }
   }
   if (node.dropFragments) {
-    filter4.push('-A FORWARD -m u32 --u32 "4&0x3FFF=0x1:0x3FFF" -j DROP');
-    filter6.push('-A FORWARD -m frag -j DROP');
+    filter4.push(restoreRule(['-A', 'FORWARD', ...FRAGMENT_MATCH[4], '-j', 'DROP']));
+    filter6.push(restoreRule(['-A', 'FORWARD', ...FRAGMENT_MATCH[6], '-j', 'DROP']));
   }
   if (node.clampMss !== undefined) {
     const rule = `-A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss ${node.clampMss}`;

@@ -149,6 +149,12 @@ describe('buildScripts and iptablesInput (no root)', () => {
     assert.match(r.v4 ?? '', /\*nat\n-A POSTROUTING -o eth2 -j MASQUERADE\nCOMMIT/);
     assert.deepEqual(iptablesInput(node({})), { v4: undefined, v6: undefined });
   });
+
+  it('drops fragments with the u32 match (IPv4, quoted for iptables-restore) and the frag match (IPv6)', () => {
+    const r = iptablesInput(node({ dropFragments: true }));
+    assert.equal(r.v4, '*filter\n-A FORWARD -m u32 --u32 "4&0x3FFF=0x1:0x3FFF" -j DROP\nCOMMIT\n');
+    assert.equal(r.v6, '*filter\n-A FORWARD -m frag -j DROP\nCOMMIT\n');
+  });
 });
 
 describe('a 1400-byte link between two routers', needsRoot(), () => {

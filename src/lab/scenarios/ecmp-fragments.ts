@@ -4,10 +4,11 @@
  */
 import type { RunningLab } from '../running-lab.js';
 import { routeGet } from '../traffic/route-cache.js';
+import { readSnmp, snmpIncrease } from '../traffic/snmp-counters.js';
 import { sendUdpDatagrams, startUdpSink, type UdpSink } from '../traffic/udp.js';
-import type { ScenarioObservations } from './report.js';
+import type { Measurements, ObservationLog } from './report.js';
 import type { Scenario, Want } from './scenario.js';
-import { addressToward, interfaceToward, observe } from './support.js';
+import { addressToward, count, interfaceToward, observe, positive } from './support.js';
 
 const ANYCAST = '10.99.0.1';
 const SERVERS = ['s1', 's2'] as const;
@@ -23,8 +24,14 @@ interface Arrival {
   readonly port: number;
 }
 
-async function sendPhase(lab: RunningLab, sinks: readonly UdpSink[]): Promise<{ flows: number[]; arrivals: Arrival[] }> {
+/**
+ * Sends every flow's datagrams and records, as facts named `<phase>...`, what arrived where: `<phase>Flows` (flows
+ * sent), `<phase>Small_<server>` and `<phase>Large_<server>` (datagrams that arrived whole on each server), and
+ * `<phase>ReasmTimeouts_<server>` (datagrams each server gave up reassembling: its Ip.ReasmTimeout counter).
+ */
+async function sendPhase(lab: RunningLab, log: ObservationLog, sinks: readonly UdpSink[], phase: string, label: string): Promise<{ flows: number[]; arrivals: Arrival[] }> {
   const before = new Map(sinks.map((s) => [s.node, s.received().length]));
+  const countersBefore = await Promise.all(SERVERS.map((s) => readSnmp(lab, s)));
   const flows = await sendUdpDatagrams(lab, { node: 'c', address: ANYCAST, flows: FLOWS, sizes: [SMALL, LARGE] });
   // Let the servers finish (or give up) reassembling.
   await new Promise((r) => setTimeout(r, (REASSEMBLY_TIMEOUT_S + 0.5) * 1000));
@@ -34,6 +41,16 @@ async function sendPhase(lab: RunningLab, sinks: readonly UdpSink[]): Promise<{ 
       .slice(before.get(s.node) ?? 0)
       .map((d) => ({ server: s.node, size: d.size, port: d.port })),
   );
+  log.facts[`${phase}Flows`] = flows.length;
+  for (const [i, server] of SERVERS.entries()) {
+    const here = arrivals.filter((a) => a.server === server);
+    log.facts[`${phase}Small_${server}`] = here.filter((a) => a.size === SMALL).length;
+    log.facts[`${phase}Large_${server}`] = here.filter((a) => a.size === LARGE).length;
+    log.fact(`${phase}ReasmTimeouts_${server}`, snmpIncrease(countersBefore[i]!, await readSnmp(lab, server), 'Ip.ReasmTimeout'));
+  }
+  for (const size of [SMALL, LARGE]) {
+    log.datagrams.push({ label, family: 4, size, sent: flows.length, received: arrivals.filter((a) => a.size === size).length });
+  }
   return { flows, arrivals };
 }
 
@@ -71,7 +88,7 @@ export const ecmpFragments: Scenario = {
     'split never reassemble, while small datagrams keep arriving. That is why fragments and ECMP/anycast do not mix.',
   expected:
     'with kernel ECMP every datagram arrives, the large ones all on one server and some flows split between servers by size; ' +
-    'with first-fragment hashing all small datagrams arrive and some large ones are lost',
+    'with first-fragment hashing all small datagrams arrive, some large ones are lost, and both servers time out reassembling incomplete ones',
   spec: {
     name: 'ecmp-fragments',
     nodes: [
@@ -87,33 +104,20 @@ export const ecmpFragments: Scenario = {
     ],
   },
   run,
+  findings,
   check,
 };
 
-async function run(lab: RunningLab): Promise<ScenarioObservations> {
+async function run(lab: RunningLab): Promise<Measurements> {
   return observe(SERVERS.map((s) => startUdpSink(lab, s)), async (log, sinks) => {
     // Phase 1: the kernel's own ECMP (fib_multipath_hash_policy 1).
-    const kernel = await sendPhase(lab, sinks);
-    const serverOf = (arrivals: readonly Arrival[], port: number, size: number): string | undefined =>
-      arrivals.find((a) => a.port === port && a.size === size)?.server;
-    const split = kernel.flows.filter((p) => {
-      const small = serverOf(kernel.arrivals, p, SMALL);
-      const large = serverOf(kernel.arrivals, p, LARGE);
+    const kernel = await sendPhase(lab, log, sinks, 'kernel', 'kernel ECMP');
+    const serverOf = (port: number, size: number): string | undefined => kernel.arrivals.find((a) => a.port === port && a.size === size)?.server;
+    log.facts['kernelFlowsSplit'] = kernel.flows.filter((p) => {
+      const small = serverOf(p, SMALL);
+      const large = serverOf(p, LARGE);
       return small !== undefined && large !== undefined && small !== large;
     }).length;
-    const largeServers = new Set(kernel.arrivals.filter((a) => a.size === LARGE).map((a) => a.server));
-    for (const size of [SMALL, LARGE]) {
-      log.datagrams.push({ label: 'kernel ECMP', family: 4, size, sent: FLOWS, received: kernel.arrivals.filter((a) => a.size === size).length });
-    }
-    log.facts['kernelLargeReceived'] = kernel.arrivals.filter((a) => a.size === LARGE).length;
-    log.facts['kernelSmallReceived'] = kernel.arrivals.filter((a) => a.size === SMALL).length;
-    log.facts['kernelFlowsSplit'] = split;
-    log.facts['kernelLargeServers'] = largeServers.size;
-    log.findings.push(
-      `kernel ECMP (hash policy 1): the ${SMALL}-byte datagrams spread over the servers by port, every ${LARGE}-byte datagram went to ${[...largeServers].join(', ')}: ` +
-        `Linux hashes all fragments, the first one included, without ports, so a datagram's fragments stay together and reassemble; ` +
-        `but ${split} of ${FLOWS} flows had their small and their large datagrams on different servers (fragmented packets leave the flow's server)`,
-    );
     const first = kernel.flows[0];
     if (first !== undefined) {
       const rIn = interfaceToward(lab, 'r', 'c');
@@ -125,27 +129,68 @@ async function run(lab: RunningLab): Promise<ScenarioObservations> {
 
     // Phase 2: a router that reads the ports of first fragments.
     await hashFirstFragments(lab);
-    const hw = await sendPhase(lab, sinks);
-    for (const size of [SMALL, LARGE]) {
-      log.datagrams.push({ label: 'first-fragment hashing', family: 4, size, sent: FLOWS, received: hw.arrivals.filter((a) => a.size === size).length });
-    }
-    const lost = FLOWS - hw.arrivals.filter((a) => a.size === LARGE).length;
-    log.facts['hashedLargeReceived'] = FLOWS - lost;
-    log.facts['hashedLargeLost'] = lost;
-    log.facts['hashedSmallReceived'] = hw.arrivals.filter((a) => a.size === SMALL).length;
-    log.findings.push(
-      `first-fragment hashing: ${lost} of ${FLOWS} ${LARGE}-byte datagrams never reassembled: their first fragment was hashed on its ports to one server, ` +
-        `the rest (no ports) followed the multipath route to the other; each server dropped its incomplete part after the reassembly timeout ` +
-        `(FRAG_REASM_TIMEOUT in the kernel drops, ipfrag_time ${REASSEMBLY_TIMEOUT_S} s here)`,
-    );
+    await sendPhase(lab, log, sinks, 'hashed', 'first-fragment hashing');
   });
 }
 
-function check(o: ScenarioObservations, want: Want): void {
-  want(o.facts['kernelSmallReceived'] === FLOWS, `kernel ECMP: all ${FLOWS} small datagrams arrived`);
-  want(o.facts['kernelLargeReceived'] === FLOWS, `kernel ECMP: all ${FLOWS} large datagrams arrived (fragments kept together)`);
-  want(o.facts['kernelLargeServers'] === 1, 'kernel ECMP: all large datagrams (hashed without ports) went to one server');
-  want(Number(o.facts['kernelFlowsSplit']) > 0, "kernel ECMP: some flows' small and large datagrams went to different servers");
-  want(o.facts['hashedSmallReceived'] === FLOWS, `first-fragment hashing: all ${FLOWS} small datagrams arrived`);
-  want(Number(o.facts['hashedLargeLost']) > 0, 'first-fragment hashing: some large datagrams were lost (fragments split across servers)');
+/** A phase's datagrams of one kind that arrived, in total and by server; undefined total when a server's count is missing. */
+function arrived(m: Measurements, phase: string, kind: 'Small' | 'Large'): { total: number | undefined; words: string } {
+  const counts = SERVERS.map((s) => count(m, `${phase}${kind}_${s}`));
+  const total = counts.every((n) => n !== undefined) ? counts.reduce((a, n) => a + n, 0) : undefined;
+  return { total, words: SERVERS.map((s, i) => `${s}: ${counts[i] ?? '?'}`).join(', ') };
+}
+
+/** How many servers got any of a phase's datagrams of one kind (undefined when a count is missing). */
+function serversWith(m: Measurements, phase: string, kind: 'Small' | 'Large'): number | undefined {
+  const counts = SERVERS.map((s) => count(m, `${phase}${kind}_${s}`));
+  return counts.every((n) => n !== undefined) ? counts.filter((n) => n > 0).length : undefined;
+}
+
+/** Whether every server timed out reassembling some datagram in a phase, and the counts in words. */
+function reassemblyTimeouts(m: Measurements, phase: string): { each: boolean; words: string } {
+  const counts = SERVERS.map((s) => count(m, `${phase}ReasmTimeouts_${s}`));
+  const words = counts.every((n) => n !== undefined) ? SERVERS.map((s, i) => `${s} ${counts[i]}`).join(', ') : 'cannot tell (counters not read)';
+  return { each: counts.every(positive), words };
+}
+
+function phaseWords(m: Measurements, phase: string): string {
+  const flows = count(m, `${phase}Flows`);
+  const [small, large] = [arrived(m, phase, 'Small'), arrived(m, phase, 'Large')];
+  const datagrams =
+    flows === undefined || small.total === undefined || large.total === undefined
+      ? 'cannot tell what arrived'
+      : `${small.total} of ${flows} ${SMALL}-byte datagrams arrived (${small.words}), ${large.total} of ${flows} ${LARGE}-byte ones (${large.words})`;
+  return `${datagrams}; reassembly timeouts (Ip.ReasmTimeout, ipfrag_time ${REASSEMBLY_TIMEOUT_S} s): ${reassemblyTimeouts(m, phase).words}`;
+}
+
+function findings(m: Measurements): string[] {
+  const flows = count(m, 'kernelFlows');
+  const split = count(m, 'kernelFlowsSplit');
+  const together = positive(flows) && arrived(m, 'kernel', 'Large').total === flows && serversWith(m, 'kernel', 'Large') === 1;
+  const kernel =
+    `kernel ECMP (hash policy 1): ${phaseWords(m, 'kernel')}; ` +
+    (split === undefined || flows === undefined ? 'cannot tell how many flows had their datagrams split' : `${split} of ${flows} flows had their small and their large datagram on different servers`) +
+    (together ? '; every large datagram reassembled, all on one server: the kernel hashed their fragments together, without the ports' : '');
+  const hashedFlows = count(m, 'hashedFlows');
+  const large = arrived(m, 'hashed', 'Large').total;
+  const lost = hashedFlows !== undefined && large !== undefined ? hashedFlows - large : undefined;
+  const hashed =
+    `first-fragment hashing: ${phaseWords(m, 'hashed')}` +
+    (positive(lost) && reassemblyTimeouts(m, 'hashed').each
+      ? `; ${lost} large datagrams never reassembled and both servers gave up incomplete ones: their fragments were split between the servers`
+      : '');
+  return [kernel, hashed];
+}
+
+function check(o: Measurements, want: Want): void {
+  const kernelLarge = arrived(o, 'kernel', 'Large').total;
+  want(arrived(o, 'kernel', 'Small').total === FLOWS, `kernel ECMP: all ${FLOWS} small datagrams arrived`);
+  want(kernelLarge === FLOWS, `kernel ECMP: all ${FLOWS} large datagrams arrived (fragments kept together)`);
+  want(serversWith(o, 'kernel', 'Large') === 1, 'kernel ECMP: all large datagrams (hashed without ports) went to one server');
+  want(positive(count(o, 'kernelFlowsSplit')), "kernel ECMP: some flows' small and large datagrams went to different servers");
+  const hashedFlows = count(o, 'hashedFlows');
+  const hashedLarge = arrived(o, 'hashed', 'Large').total;
+  want(arrived(o, 'hashed', 'Small').total === FLOWS, `first-fragment hashing: all ${FLOWS} small datagrams arrived`);
+  want(hashedFlows === FLOWS && hashedLarge !== undefined && hashedLarge < hashedFlows, 'first-fragment hashing: some large datagrams were lost (fragments split across servers)');
+  want(reassemblyTimeouts(o, 'hashed').each, 'first-fragment hashing: each server timed out reassembling incomplete datagrams');
 }

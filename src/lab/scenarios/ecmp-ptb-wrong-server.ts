@@ -2,14 +2,16 @@
  * Packet Too Big hashed to the wrong anycast server: the ICMP error travels from a router near the client to the
  * service address, and an L4-hashing ECMP router has no ports to hash it on (they are only inside the quoted packet).
  */
-import { IP_FAMILIES, type FamilyMap } from '../../packet/ip-family.js';
+import { familyOfAddress, IP_FAMILIES, type FamilyMap, type IpFamily } from '../../packet/ip-family.js';
+import { PACKET_TOO_BIG_MATCH } from '../iptables-matches.js';
 import type { RunningLab } from '../running-lab.js';
-import { curlTransfer } from '../traffic/curl.js';
+import { curlTransfer, type TransferResult } from '../traffic/curl.js';
 import { startHttpServer, DEFAULT_HTTP_PORT, type HttpServer } from '../traffic/http-server.js';
-import { routeDevice, routeGet } from '../traffic/route-cache.js';
-import type { ScenarioObservations } from './report.js';
+import { learnedMtu, routeDevice, routeGet } from '../traffic/route-cache.js';
+import { countPackets } from '../traffic/rule-counters.js';
+import type { Measurements } from './report.js';
 import type { Scenario, Want } from './scenario.js';
-import { DOWNLOAD_BYTES, interfaceToward, observe, STALL_TIMEOUT_S } from './support.js';
+import { count, DOWNLOAD_BYTES, flag, interfaceToward, mtuWords, observe, positive, STALL_TIMEOUT_S } from './support.js';
 
 const ANYCAST: FamilyMap<string> = { 4: '10.99.0.1', 6: 'fd00:99::1' };
 const SERVERS = ['s1', 's2'] as const;
@@ -23,8 +25,15 @@ const CLIENT_SIDE_MTU = 1400;
  */
 const DOWNLOAD_TIMEOUT_S = 2 * STALL_TIMEOUT_S;
 
-function serverOfPort(servers: readonly HttpServer[], port: number): string | undefined {
-  return servers.find((s) => s.connections().some((c) => c.remotePort === port))?.node;
+const ICMP_NAME: FamilyMap<string> = { 4: '"fragmentation needed"', 6: 'Packet Too Big' };
+
+/**
+ * The server that accepted a download's connection: the one whose log shows the download's source port from an
+ * address of its family (IPv4 clients appear as ::ffff:a.b.c.d; an IPv4 and an IPv6 connection may share a port).
+ */
+function serverOf(servers: readonly HttpServer[], t: TransferResult): string | undefined {
+  const ofFamily = (address: string): boolean => familyOfAddress(address.replace(/^::ffff:/, '')) === t.family;
+  return servers.find((s) => s.connections().some((c) => c.remotePort === t.localPort && ofFamily(c.remoteAddress)))?.node;
 }
 
 export const ecmpPtbWrongServer: Scenario = {
@@ -39,7 +48,9 @@ export const ecmpPtbWrongServer: Scenario = {
     'from rc hashes to one and the same server. Connections on that server adapt and complete; those on the other ' +
     'server never hear of the smaller MTU and stall. This is the third case of the fragmentation article - the reason ' +
     'operators of anycast and ECMP-balanced services run daemons that copy incoming Packet Too Big to every server.',
-  expected: 'both families: some downloads stall and some complete; every stalled one was on the server that does not get the ICMP errors',
+  expected:
+    "both families: rc's ICMP errors reach exactly one of the two servers (counted on arrival); some downloads stall and some complete, " +
+    'and every stalled one was on the other server, the one that got no ICMP errors',
   spec: {
     name: 'ecmp-ptb-wrong-server',
     nodes: [
@@ -58,13 +69,15 @@ export const ecmpPtbWrongServer: Scenario = {
     ],
   },
   run,
+  findings,
   check,
 };
 
-async function run(lab: RunningLab): Promise<ScenarioObservations> {
+async function run(lab: RunningLab): Promise<Measurements> {
   return observe(
     SERVERS.map((s) => startHttpServer(lab, s)),
     async (log, servers) => {
+      const arrivals = await Promise.all(SERVERS.map((s) => countPackets(lab, s, 'INPUT', 'packet-too-big', PACKET_TOO_BIG_MATCH)));
       const requests = IP_FAMILIES.flatMap((family) =>
         Array.from({ length: CONNECTIONS }, (_, i) => ({
           label: `download 1 MB #${i + 1}`,
@@ -77,6 +90,7 @@ async function run(lab: RunningLab): Promise<ScenarioObservations> {
       );
       const results = await Promise.all(requests.map((r) => curlTransfer(lab, r)));
       log.transfers.push(...results);
+      const received = await Promise.all(arrivals.map((a) => a.read()));
       const rIn = interfaceToward(lab, 'r', 'rc');
       for (const family of IP_FAMILIES) {
         const mine = results.filter((t) => t.family === family);
@@ -85,33 +99,85 @@ async function run(lab: RunningLab): Promise<ScenarioObservations> {
         log.facts[`stalled${family}`] = stalled.length;
         log.facts[`completed${family}`] = completed.length;
         log.facts[`failed${family}`] = mine.length - stalled.length - completed.length;
-        const where = (ts: typeof mine): string =>
-          SERVERS.map((s) => `${s}: ${ts.filter((t) => serverOfPort(servers, t.localPort) === s).length}`).join(', ');
         // Where r sends an ICMP error from rc to the service address (no ports: one path for all of them).
         const icmp = await routeGet(lab, 'r', ANYCAST[family], ['from', lab.address('rc', family, interfaceToward(lab, 'rc', 'r')), 'iif', rIn, 'ipproto', family === 4 ? 'icmp' : 'ipv6-icmp']);
         log.routeCache.push(icmp);
-        const icmpDev = routeDevice(icmp);
-        const icmpServer = SERVERS.find((s) => interfaceToward(lab, 'r', s) === icmpDev);
-        log.findings.push(
-          `IPv${family}: ${stalled.length} of ${mine.length} downloads stalled (by server ${where(stalled)}), ${completed.length} completed (${where(completed)}); ` +
-            `r routes ICMP errors for ${ANYCAST[family]} to ${icmpServer ?? icmpDev ?? '?'}`,
-        );
-        log.facts[`stalledOnIcmpServer${family}`] = stalled.filter((t) => serverOfPort(servers, t.localPort) === icmpServer).length;
-        for (const s of SERVERS) log.routeCache.push(await routeGet(lab, s, lab.address('c', family)));
+        for (const [i, s] of SERVERS.entries()) {
+          const on = (ts: typeof mine): number => ts.filter((t) => serverOf(servers, t) === s).length;
+          log.facts[`stalled${family}_${s}`] = on(stalled);
+          log.facts[`completed${family}_${s}`] = on(completed);
+          log.facts[`packetTooBig${family}_${s}`] = received[i]![family];
+          log.fact(`icmpRoutedTo${family}_${s}`, icmp.resolved ? routeDevice(icmp) === interfaceToward(lab, 'r', s) : undefined);
+          const back = await routeGet(lab, s, lab.address('c', family));
+          log.routeCache.push(back);
+          log.fact(`serverMtu${family}_${s}`, learnedMtu(back));
+        }
       }
-      log.findings.push(
-        `rc's link to c is ${CLIENT_SIDE_MTU} bytes: each server's first full-size segment draws a Packet Too Big from rc, addressed to the anycast address; ` +
-          'the server that gets it lowers its path MTU (its route cache shows 1400) and its downloads complete, the other keeps resending 1500-byte segments',
-      );
     },
   );
 }
 
-function check(o: ScenarioObservations, want: Want): void {
+function byServer(m: Measurements, fact: string): string {
+  return SERVERS.map((s) => `${s}: ${count(m, `${fact}_${s}`) ?? '?'}`).join(', ');
+}
+
+/** The servers whose count of arrived ICMP errors is known, split by whether it is zero. */
+function serversByIcmp(m: Measurements, family: IpFamily): { got: string[]; none: string[] } {
+  const got = SERVERS.filter((s) => positive(count(m, `packetTooBig${family}_${s}`)));
+  const none = SERVERS.filter((s) => count(m, `packetTooBig${family}_${s}`) === 0);
+  return { got, none };
+}
+
+/**
+ * Whether every stalled download is known to have been on a server that received no ICMP error: each server's count of
+ * stalls is known, they add up to all stalls, and every server that did receive one has none.
+ */
+function stallsAllWithoutIcmp(m: Measurements, family: IpFamily): boolean {
+  const stalled = count(m, `stalled${family}`);
+  const on = SERVERS.map((s) => count(m, `stalled${family}_${s}`));
+  const { none } = serversByIcmp(m, family);
+  if (stalled === undefined || !on.every((n) => n !== undefined)) return false;
+  return on.reduce((a, n) => a + n, 0) === stalled && SERVERS.every((s, i) => none.includes(s) || on[i] === 0);
+}
+
+function findings(m: Measurements): string[] {
+  return IP_FAMILIES.map((family) => {
+    const total = m.transfers.filter((t) => t.family === family).length;
+    const [stalled, completed, failed] = [count(m, `stalled${family}`), count(m, `completed${family}`), count(m, `failed${family}`)];
+    const downloads =
+      stalled === undefined || completed === undefined
+        ? 'cannot tell how the downloads ended'
+        : `${stalled} of ${total} downloads stalled (${byServer(m, `stalled${family}`)}), ${completed} completed (${byServer(m, `completed${family}`)})` +
+          (positive(failed) ? `, ${failed} failed otherwise` : '');
+    const counts = SERVERS.map((s) => count(m, `packetTooBig${family}_${s}`));
+    const arrived = counts.every((n) => n !== undefined)
+      ? `rc's ${ICMP_NAME[family]} arrived at ${SERVERS.map((s, i) => `${s} ${counts[i]}`).join(', ')} (INPUT counters)`
+      : `cannot tell where rc's ${ICMP_NAME[family]} arrived (INPUT counters not read)`;
+    const routed = SERVERS.find((s) => flag(m, `icmpRoutedTo${family}_${s}`) === true);
+    const mtus = SERVERS.map((s) => `${s} ${mtuWords(count(m, `serverMtu${family}_${s}`))}`).join(', ');
+    const { got, none } = serversByIcmp(m, family);
+    const verdict =
+      got.length === 1 && positive(stalled) && stallsAllWithoutIcmp(m, family)
+        ? `; every stalled download was on ${none.join(', ')}, which never received one`
+        : '';
+    return (
+      `IPv${family}: ${downloads}; ${arrived}` +
+      `${routed === undefined ? '' : `, where r's route lookup for them leads to ${routed}`}; routes back to c: ${mtus}${verdict}`
+    );
+  });
+}
+
+function check(o: Measurements, want: Want): void {
   for (const family of IP_FAMILIES) {
-    want(Number(o.facts[`stalled${family}`]) > 0, `IPv${family}: some downloads stalled`);
-    want(Number(o.facts[`completed${family}`]) > 0, `IPv${family}: some downloads completed`);
-    want(o.facts[`failed${family}`] === 0, `IPv${family}: no download failed otherwise`);
-    want(o.facts[`stalledOnIcmpServer${family}`] === 0, `IPv${family}: no download stalled on the server that gets the ICMP errors`);
+    const stalled = count(o, `stalled${family}`);
+    const { got, none } = serversByIcmp(o, family);
+    const ran = o.transfers.filter((t) => t.family === family).length;
+    const tally = [stalled, count(o, `completed${family}`), count(o, `failed${family}`)];
+    want(ran === CONNECTIONS && tally.every((n) => n !== undefined) && tally.reduce((a, n) => a + n, 0) === ran, `IPv${family}: all ${CONNECTIONS} downloads ran`);
+    want(positive(stalled), `IPv${family}: some downloads stalled`);
+    want(positive(count(o, `completed${family}`)), `IPv${family}: some downloads completed`);
+    want(count(o, `failed${family}`) === 0, `IPv${family}: no download failed otherwise`);
+    want(got.length === 1 && none.length === SERVERS.length - 1, `IPv${family}: rc's ${ICMP_NAME[family]} reached exactly one of the servers`);
+    want(stallsAllWithoutIcmp(o, family), `IPv${family}: every stalled download was on a server that received no ${ICMP_NAME[family]}`);
   }
 }

@@ -2,17 +2,25 @@
  * The encapsulating load balancer of the IPVS/GUE article: packets that fit the client's path no longer fit the
  * underlay once the balancer wraps them, and they vanish without an ICMP error reaching the client.
  */
+import { PACKET_TOO_BIG_MATCH } from '../iptables-matches.js';
 import type { PlannedInterface } from '../plan.js';
 import type { RunningLab } from '../running-lab.js';
 import { curlTransfer, type TransferRequest } from '../traffic/curl.js';
 import { startHttpServer, DEFAULT_HTTP_PORT } from '../traffic/http-server.js';
-import { routeGet } from '../traffic/route-cache.js';
-import type { ScenarioObservations } from './report.js';
+import { learnedMtu, routeDevice, routeGet } from '../traffic/route-cache.js';
+import { countPackets } from '../traffic/rule-counters.js';
+import { readSnmp, snmpIncrease } from '../traffic/snmp-counters.js';
+import type { Measurements } from './report.js';
 import type { Scenario, Want } from './scenario.js';
-import { DOWNLOAD_BYTES, observe, outcomeOf, SMALL_BYTES, STALL_TIMEOUT_S, UPLOAD_BYTES, withoutPrefix } from './support.js';
+import {
+  count, DOWNLOAD_BYTES, mtuWords, observe, outcomeOf, outcomeWords, positive, SMALL_BYTES, STALL_TIMEOUT_S, UPLOAD_BYTES, withoutPrefix,
+} from './support.js';
 
 const VIP = '10.99.0.1';
 const TUNNEL_MTU = 1500;
+const UNDERLAY_MTU = 1500;
+/** Outer IPv4, UDP and VXLAN headers and the inner Ethernet header. */
+const VXLAN_OVERHEAD = 50;
 const TUNNEL = { lb: '10.200.0.1/24', s: '10.200.0.2/24' } as const;
 
 function tunnelInterface(lab: RunningLab): PlannedInterface {
@@ -41,7 +49,9 @@ export const encapLb: Scenario = {
     'downloads work - the exact symptom of the article. (With the VXLAN default `df unset` the outer packet would be ' +
     'fragmented instead and everything would work; the article\'s cause was a miscomputed header length in the ' +
     'encapsulation path, found by tracing where the kernel freed the packet - which is what the drop trace here shows.)',
-  expected: 'the 100-byte request and the 1 MB download complete, the 100 KB upload stalls, the client never learns a smaller MTU',
+  expected:
+    "the 100-byte request and the 1 MB download complete, the 100 KB upload stalls; lb's ip_fragment refuses packets (its FragFails " +
+    'counter rises) and lb learns mtu 1450 for the service, but no "fragmentation needed" reaches the client and it learns no smaller MTU',
   spec: {
     name: 'encap-lb',
     nodes: [
@@ -68,10 +78,11 @@ export const encapLb: Scenario = {
     ],
   },
   run,
+  findings,
   check,
 };
 
-async function run(lab: RunningLab): Promise<ScenarioObservations> {
+async function run(lab: RunningLab): Promise<Measurements> {
   const tunnel = tunnelInterface(lab);
   // The outer header gets DF, so the underlay may not fragment the encapsulated packet. (The lab builds tunnels that way
   // already; said again here because the scenario depends on it.)
@@ -79,6 +90,8 @@ async function run(lab: RunningLab): Promise<ScenarioObservations> {
   const tunnelMtu = await linkMtu(lab, 'lb', tunnel.ifname);
   return observe([startHttpServer(lab, 's')], async (log) => {
     log.facts['tunnelMtu'] = tunnelMtu;
+    const toClient = await countPackets(lab, 'c', 'INPUT', 'packet-too-big', PACKET_TOO_BIG_MATCH);
+    const before = await readSnmp(lab, 'lb');
     const base = { node: 'c', address: VIP, port: DEFAULT_HTTP_PORT, maxTimeS: STALL_TIMEOUT_S };
     const requests: TransferRequest[] = [
       { ...base, label: 'small request', uploadBytes: SMALL_BYTES },
@@ -86,26 +99,51 @@ async function run(lab: RunningLab): Promise<ScenarioObservations> {
       { ...base, label: 'download 1 MB', downloadBytes: DOWNLOAD_BYTES },
     ];
     log.transfers.push(...(await Promise.all(requests.map((r) => curlTransfer(lab, r)))));
+    log.fact('lbFragFails', snmpIncrease(before, await readSnmp(lab, 'lb'), 'Ip.FragFails'));
+    log.facts['clientFragNeeded'] = (await toClient.read())[4];
     const atLb = await routeGet(lab, 'lb', VIP);
     const atClient = await routeGet(lab, 'c', VIP);
-    log.routeCache.push(atLb, atClient, await routeGet(lab, 's', lab.address('c', 4)));
-    log.facts['lbCachedMtu'] = atLb.mtu ?? 0;
-    log.facts['clientCachedMtu'] = atClient.mtu ?? 0;
-    log.findings.push(
-      `lb forwards the client's 1500-byte segments into its ${TUNNEL_MTU}-byte tunnel (they fit), VXLAN adds 50 bytes, and the 1550-byte outer packet ` +
-        'with DF does not fit the 1500-byte underlay: the kernel drops it in ip_fragment (see the kernel drops) and addresses its ' +
-        '"fragmentation needed" to the outer source, lb itself',
-      `lb's route to ${VIP} now carries mtu ${atLb.mtu ?? '(none)'}, but a forwarding router ignores learned path MTUs (net.ipv4.ip_forward_use_pmtu=0), ` +
-        `so it never tells the client; the client's route cache shows ${atClient.mtu === undefined ? 'no learned mtu' : `mtu ${atClient.mtu}`}`,
-      'the download is answered by s directly over the underlay, without encapsulation, and the small request fits with room to spare',
-    );
+    const atServer = await routeGet(lab, 's', lab.address('c', 4));
+    log.routeCache.push(atLb, atClient, atServer);
+    log.fact('lbCachedMtu', learnedMtu(atLb));
+    log.fact('clientCachedMtu', learnedMtu(atClient));
+    log.fact('serverAnswersByTunnel', atServer.resolved ? routeDevice(atServer) === tunnel.ifname : undefined);
   });
 }
 
-function check(o: ScenarioObservations, want: Want): void {
-  want(o.facts['tunnelMtu'] === TUNNEL_MTU, `lb's tunnel has mtu ${TUNNEL_MTU}`);
+function findings(m: Measurements): string[] {
+  const tunnelMtu = count(m, 'tunnelMtu');
+  const fragFails = count(m, 'lbFragFails');
+  const lbMtu = count(m, 'lbCachedMtu');
+  const clientMtu = count(m, 'clientCachedMtu');
+  const toClient = count(m, 'clientFragNeeded');
+  const tunnel =
+    tunnelMtu === undefined
+      ? "cannot tell lb's tunnel mtu"
+      : `lb's tunnel has mtu ${tunnelMtu}: a ${tunnelMtu}-byte packet it forwards into it leaves as ${tunnelMtu + VXLAN_OVERHEAD} bytes with DF, over a ${UNDERLAY_MTU}-byte underlay`;
+  const refused =
+    fragFails === undefined
+      ? "cannot tell whether lb's ip_fragment refused packets (its FragFails counter was not read)"
+      : `lb's FragFails counter (ip_fragment refusing a packet too big with DF) rose by ${fragFails} during the transfers`;
+  const told =
+    `lb's route to ${VIP} afterwards: ${mtuWords(lbMtu)}; the client's: ${mtuWords(clientMtu)}, ` +
+    (toClient === undefined ? 'cannot tell whether "fragmentation needed" reached it' : `and ${toClient} "fragmentation needed" reached it`) +
+    (positive(lbMtu) && clientMtu === 0 && toClient === 0 ? ' (a forwarding router ignores learned path MTUs, net.ipv4.ip_forward_use_pmtu=0, so lb never tells the client)' : '');
+  const byTunnel = m.facts['serverAnswersByTunnel'];
+  const answers =
+    `the small request ${outcomeWords(m.transfers, 'small request', 4)}, the 100 KB upload ${outcomeWords(m.transfers, 'upload 100 KB', 4)}, ` +
+    `the 1 MB download ${outcomeWords(m.transfers, 'download 1 MB', 4)}` +
+    (byTunnel === false ? '; s answers c by the underlay, unencapsulated' : byTunnel === true ? '; s answers c through the tunnel' : '');
+  return [`${tunnel}; ${refused}`, told, answers];
+}
+
+function check(o: Measurements, want: Want): void {
+  want(count(o, 'tunnelMtu') === TUNNEL_MTU, `lb's tunnel has mtu ${TUNNEL_MTU}`);
   want(outcomeOf(o.transfers, 'small request', 4) === 'completed', 'the small request completed');
   want(outcomeOf(o.transfers, 'upload 100 KB', 4) === 'stalled', 'the 100 KB upload stalled');
   want(outcomeOf(o.transfers, 'download 1 MB', 4) === 'completed', 'the 1 MB download completed');
-  want(o.facts['clientCachedMtu'] === 0, "the client's route cache has no learned mtu (no ICMP reached it)");
+  want(positive(count(o, 'lbFragFails')), "lb's ip_fragment refused packets (FragFails rose)");
+  want(count(o, 'lbCachedMtu') === UNDERLAY_MTU - VXLAN_OVERHEAD, `lb's route to the service learned mtu ${UNDERLAY_MTU - VXLAN_OVERHEAD}`);
+  want(count(o, 'clientFragNeeded') === 0, 'no "fragmentation needed" reached the client');
+  want(count(o, 'clientCachedMtu') === 0, "the client's route cache has no learned mtu (no ICMP reached it)");
 }

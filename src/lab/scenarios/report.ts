@@ -16,15 +16,22 @@ export interface DatagramTally {
   readonly received: number;
 }
 
-/** What a scenario's traffic produced; `facts` are the numbers its `check` judges. */
-export interface ScenarioObservations {
+/**
+ * What a scenario's traffic measured. `facts` are the numbers its `check` judges; a fact that could not be measured
+ * is absent (never a stand-in value such as 0), so that missing evidence cannot pass for the expected outcome.
+ */
+export interface Measurements {
   readonly transfers: readonly TransferResult[];
   readonly pings: readonly PingResult[];
   readonly datagrams: readonly DatagramTally[];
   readonly routeCache: readonly RouteCacheEntry[];
-  /** Scenario-specific observations, one readable sentence each. */
-  readonly findings: readonly string[];
   readonly facts: Readonly<Record<string, number | boolean>>;
+}
+
+/** The measurements and what they show in words. */
+export interface ScenarioObservations extends Measurements {
+  /** Scenario-specific observations, one readable sentence each, built from the measurements. */
+  readonly findings: readonly string[];
 }
 
 export interface ScenarioReport extends ScenarioObservations {
@@ -42,22 +49,25 @@ export interface ScenarioReport extends ScenarioObservations {
   readonly drops: DropTraceResult;
 }
 
-/** Collects observations while a scenario runs. */
+/** Collects measurements while a scenario runs. */
 export class ObservationLog {
   readonly transfers: TransferResult[] = [];
   readonly pings: PingResult[] = [];
   readonly datagrams: DatagramTally[] = [];
   readonly routeCache: RouteCacheEntry[] = [];
-  readonly findings: string[] = [];
   readonly facts: Record<string, number | boolean> = {};
 
-  done(): ScenarioObservations {
+  /** Records a fact; `undefined` (not measured) leaves it out. */
+  fact(name: string, value: number | boolean | undefined): void {
+    if (value !== undefined) this.facts[name] = value;
+  }
+
+  done(): Measurements {
     return {
       transfers: this.transfers,
       pings: this.pings,
       datagrams: this.datagrams,
       routeCache: this.routeCache,
-      findings: this.findings,
       facts: this.facts,
     };
   }
@@ -104,7 +114,8 @@ export function formatReport(r: ScenarioReport): string {
     out.push('', 'route cache (ip route get):');
     for (const e of r.routeCache) {
       const sel = e.selectors === undefined ? '' : ` [${e.selectors.join(' ')}]`;
-      out.push(`  ${e.node}: ${e.destination}${sel}: ${e.mtu === undefined ? 'no cached mtu' : `mtu ${e.mtu}`}  | ${e.route}`);
+      const mtu = !e.resolved ? 'lookup failed' : e.mtu === undefined ? 'no cached mtu' : `mtu ${e.mtu}`;
+      out.push(`  ${e.node}: ${e.destination}${sel}: ${mtu}  | ${e.route}`);
     }
   }
   if (r.findings.length > 0) {

@@ -5,7 +5,7 @@
 import { DropTrace, type DropTraceResult } from '../drop-trace.js';
 import { startLab } from '../lab.js';
 import type { RunningLab } from '../running-lab.js';
-import type { ScenarioObservations, ScenarioReport } from './report.js';
+import type { Measurements, ScenarioReport } from './report.js';
 import { unmetExpectations, type Scenario } from './scenario.js';
 import { errorMessage } from '../../util/error-message.js';
 
@@ -18,15 +18,15 @@ export interface RunScenarioOptions {
   readonly onStep?: (step: string) => void;
 }
 
-/** A run's report: what it observed, judged by the scenario's check. */
+/** A run's report: what it measured, in the scenario's words, judged by the scenario's check. */
 export function scenarioReport(
   scenario: Scenario,
   lab: Pick<RunningLab, 'name' | 'id'>,
   startedMs: number,
-  observations: ScenarioObservations,
+  measured: Measurements,
   drops: DropTraceResult,
 ): ScenarioReport {
-  const unmet = unmetExpectations(scenario, observations);
+  const unmet = unmetExpectations(scenario, measured);
   return {
     scenario: scenario.name,
     title: scenario.title,
@@ -34,7 +34,8 @@ export function scenarioReport(
     startedAt: new Date(startedMs).toISOString(),
     durationMs: Date.now() - startedMs,
     expected: scenario.expected,
-    ...observations,
+    ...measured,
+    findings: scenario.findings(measured),
     unmet,
     asExpected: unmet.length === 0,
     drops,
@@ -56,14 +57,14 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
         drops = { available: false, error: errorMessage(err) };
       }
     }
-    let observations;
+    let measured;
     options.onStep?.('running the traffic');
     try {
-      observations = await scenario.run(lab);
+      measured = await scenario.run(lab);
     } finally {
       if (trace !== undefined) drops = await trace.stop();
     }
-    return scenarioReport(scenario, lab, started, observations, drops);
+    return scenarioReport(scenario, lab, started, measured, drops);
   } finally {
     options.onStep?.('tearing the lab down');
     await lab.destroy();

@@ -1,9 +1,11 @@
-/** Small helpers the scenarios share: the frame of a run, finding interfaces in a lab's plan, judging observations. */
+/** Small helpers the scenarios share: the frame of a run, finding interfaces in a lab's plan, reading and judging measurements. */
 import type { IpFamily } from '../../packet/ip-family.js';
 import type { RunningLab } from '../running-lab.js';
 import type { TransferResult } from '../traffic/curl.js';
 import type { Listener } from '../traffic/lab-nodes.js';
-import { ObservationLog, type ScenarioObservations } from './report.js';
+import type { PingResult } from '../traffic/ping.js';
+import { ObservationLog, type Measurements } from './report.js';
+import type { Want } from './scenario.js';
 
 /**
  * The frame of every scenario's run: waits for the listeners its traffic talks to (HTTP servers, UDP sinks) to start,
@@ -13,7 +15,7 @@ import { ObservationLog, type ScenarioObservations } from './report.js';
 export async function observe<L extends Listener>(
   starting: readonly Promise<L>[],
   traffic: (log: ObservationLog, listeners: readonly L[]) => Promise<void>,
-): Promise<ScenarioObservations> {
+): Promise<Measurements> {
   const log = new ObservationLog();
   const listeners = await Promise.all(starting);
   try {
@@ -41,8 +43,61 @@ export function withoutPrefix(cidr: string): string {
   return cidr.split('/')[0] ?? cidr;
 }
 
+/** A numeric fact, or undefined when it was not measured. */
+export function count(m: Measurements, name: string): number | undefined {
+  const value = m.facts[name];
+  return typeof value === 'number' ? value : undefined;
+}
+
+/** A yes/no fact, or undefined when it was not measured. */
+export function flag(m: Measurements, name: string): boolean | undefined {
+  const value = m.facts[name];
+  return typeof value === 'boolean' ? value : undefined;
+}
+
+/** Whether a measured number is above zero (a number that was not measured is not). */
+export function positive(value: number | undefined): value is number {
+  return value !== undefined && value > 0;
+}
+
+/** A learned path MTU in words: "mtu 1400", "no learned mtu", or "cannot tell" (no route lookup succeeded). */
+export function mtuWords(mtu: number | undefined): string {
+  return mtu === undefined ? 'cannot tell' : mtu === 0 ? 'no learned mtu' : `mtu ${mtu}`;
+}
+
+/**
+ * Records a DF ping that the path should swallow: packets sent and, when it sent any, the replies and the mtu of an
+ * ICMP error that came back (0: none).
+ */
+export function recordSwallowedPing(log: ObservationLog, p: PingResult): void {
+  log.facts[`pingsSent${p.family}`] = p.sent;
+  log.fact(`pingReplies${p.family}`, p.sent > 0 ? p.received : undefined);
+  log.fact(`icmpMtu${p.family}`, p.sent > 0 ? (p.icmpMtu ?? 0) : undefined);
+}
+
+/** Judges a ping recorded by recordSwallowedPing: it was sent, and neither a reply nor an ICMP error came back. */
+export function wantSwallowedPing(m: Measurements, want: Want, family: IpFamily, bytes: number): void {
+  const sent = positive(count(m, `pingsSent${family}`));
+  want(sent && count(m, `pingReplies${family}`) === 0, `IPv${family}: the ${bytes}-byte DF ping was sent and got no reply`);
+  want(sent && count(m, `icmpMtu${family}`) === 0, `IPv${family}: the ${bytes}-byte DF ping drew no ICMP error`);
+}
+
+/** A ping recorded by recordSwallowedPing, in words. */
+export function swallowedPingWords(m: Measurements, family: IpFamily, bytes: number): string {
+  const [sent, replies, mtu] = [count(m, `pingsSent${family}`), count(m, `pingReplies${family}`), count(m, `icmpMtu${family}`)];
+  if (!positive(sent)) return `IPv${family}: the ${bytes}-byte DF ping sent nothing: cannot tell whether replies or ICMP errors come back`;
+  const icmp = mtu === undefined ? 'cannot tell whether an ICMP error came back' : mtu === 0 ? 'no ICMP error' : `an ICMP error with mtu ${mtu}`;
+  return `IPv${family}: ${sent} DF pings of ${bytes} bytes: ${replies ?? '?'} replies, ${icmp}`;
+}
+
 export function outcomeOf(transfers: readonly TransferResult[], label: string, family: IpFamily): TransferResult['outcome'] | 'missing' {
   return transfers.find((t) => t.label === label && t.family === family)?.outcome ?? 'missing';
+}
+
+/** What became of a transfer, in words ("completed", "stalled", "failed", "never ran"). */
+export function outcomeWords(transfers: readonly TransferResult[], label: string, family: IpFamily): string {
+  const outcome = outcomeOf(transfers, label, family);
+  return outcome === 'missing' ? 'never ran' : outcome;
 }
 
 export const UPLOAD_BYTES = 100_000;

@@ -8,6 +8,8 @@ import type { LabNodes } from './lab-nodes.js';
 export interface RouteCacheEntry {
   readonly node: string;
   readonly destination: string;
+  /** Whether `ip route get` found a route (when not, `route` is its error message). */
+  readonly resolved: boolean;
   /** `ip route get` output, whitespace-collapsed to one line. */
   readonly route: string;
   /** The MTU the route (cache) carries, if any. */
@@ -20,10 +22,11 @@ export interface RouteCacheEntry {
 export async function routeGet(lab: LabNodes, node: string, destination: string, selectors: readonly string[] = []): Promise<RouteCacheEntry> {
   const r = await lab.exec(node, ['ip', `-${familyOfAddress(destination)}`, 'route', 'get', destination, ...selectors]);
   const route = (r.code === 0 ? r.stdout : r.stderr).replace(/\s+/g, ' ').trim();
-  const mtu = /\bmtu (?:lock )?(\d+)/.exec(route);
+  const mtu = r.code === 0 ? /\bmtu (?:lock )?(\d+)/.exec(route) : null;
   return {
     node,
     destination,
+    resolved: r.code === 0,
     route,
     ...(mtu ? { mtu: Number(mtu[1]) } : {}),
     ...(selectors.length > 0 ? { selectors } : {}),
@@ -33,4 +36,9 @@ export async function routeGet(lab: LabNodes, node: string, destination: string,
 /** The interface a route leaves by (`dev X`), e.g. to see which ECMP next hop a flow hashes to. */
 export function routeDevice(entry: RouteCacheEntry): string | undefined {
   return /\bdev (\S+)/.exec(entry.route)?.[1];
+}
+
+/** The MTU a route carries (a learned path MTU): 0 when it carries none, undefined when the lookup failed. */
+export function learnedMtu(entry: RouteCacheEntry): number | undefined {
+  return entry.resolved ? (entry.mtu ?? 0) : undefined;
 }

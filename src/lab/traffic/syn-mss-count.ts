@@ -1,43 +1,31 @@
 /**
- * Counts the TCP SYNs reaching a node, and those carrying a given MSS, with counting-only iptables rules in its INPUT
- * chain: shows what a clamping router in between did to them. Kernel counters see every packet (a capture started
- * just before the traffic can miss the first one), and rules without a target change nothing.
+ * Counts the TCP SYNs passing a point of a node (its INPUT or OUTPUT chain), and those carrying a given MSS, with
+ * counting rules: shows what a clamping router in between did to them.
  */
+import { familyMap, type FamilyMap } from '../../packet/ip-family.js';
 import type { LabNodes } from './lab-nodes.js';
+import { countPackets } from './rule-counters.js';
 
 export interface SynCount {
   readonly syns: number;
   readonly withMss: number;
 }
 
-const TOOLS = ['iptables', 'ip6tables'] as const;
-
-function rules(port: number, mss: number): string[][] {
-  const base = ['-p', 'tcp', '--dport', String(port), '--syn'];
-  return [base, [...base, '-m', 'tcpmss', '--mss', String(mss)]];
-}
-
-export async function countSynMss(lab: Pick<LabNodes, 'exec'>, node: string, port: number, mss: number): Promise<{ read(): Promise<SynCount> }> {
-  for (const tool of TOOLS) {
-    for (const rule of rules(port, mss)) {
-      const r = await lab.exec(node, [tool, '-A', 'INPUT', ...rule]);
-      if (r.code !== 0) throw new Error(`${tool} on ${node}: ${r.stderr.trim()}`);
-    }
-  }
+/** Counts SYNs to `port` in `chain`, and those of them whose MSS option is `mss[family]`. */
+export async function countSynMss(
+  lab: Pick<LabNodes, 'exec'>,
+  node: string,
+  chain: 'INPUT' | 'OUTPUT',
+  port: number,
+  mss: FamilyMap<number>,
+): Promise<{ read(): Promise<FamilyMap<SynCount>> }> {
+  const syn = ['-p', 'tcp', '--dport', String(port), '--syn'];
+  const syns = await countPackets(lab, node, chain, `syn-${port}`, { 4: syn, 6: syn });
+  const withMss = await countPackets(lab, node, chain, `syn-${port}-mss`, familyMap((f) => [...syn, '-m', 'tcpmss', '--mss', String(mss[f])]));
   return {
     read: async () => {
-      let syns = 0;
-      let withMss = 0;
-      for (const tool of TOOLS) {
-        const r = await lab.exec(node, [tool, '-L', 'INPUT', '-n', '-v', '-x']);
-        for (const line of r.stdout.split('\n')) {
-          if (!line.includes(`dpt:${port}`)) continue;
-          const packets = Number(line.trim().split(/\s+/)[0]);
-          if (line.includes(`tcpmss match ${mss}`)) withMss += packets;
-          else syns += packets;
-        }
-      }
-      return { syns, withMss };
+      const [all, clamped] = [await syns.read(), await withMss.read()];
+      return familyMap((f) => ({ syns: all[f], withMss: clamped[f] }));
     },
   };
 }
