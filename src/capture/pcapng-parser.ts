@@ -13,6 +13,7 @@ import {
   DEFAULT_TSRESOL,
   minBlockLength,
   OPT_ENDOFOPT,
+  OPT_IF_NAME,
   OPT_IF_TSOFFSET,
   OPT_IF_TSRESOL,
   pad4,
@@ -22,6 +23,8 @@ import type { RecordParser } from './record-parser.js';
 import { TimestampResolution } from './timestamp-resolution.js';
 
 const NS_PER_SECOND = 1_000_000_000n;
+/** Option values are UTF-8 (pcapng section 3.5); a damaged name is shown with replacement characters, not rejected. */
+const IF_NAME_DECODER = new TextDecoder('utf-8');
 
 /**
  * EPB and OPB: 28 fixed bytes plus the trailing length. No block type needs more, so a length at least
@@ -44,6 +47,7 @@ class Interface {
     readonly snaplen: number,
     readonly resolution: TimestampResolution,
     readonly offsetNs: bigint,
+    readonly name: string | undefined,
   ) {}
 
   timestampNs(high: number, low: number): bigint {
@@ -161,6 +165,7 @@ export class PcapngParser implements RecordParser {
     const snaplen = dv.getUint32(o + 12, le);
     let tsresol = DEFAULT_TSRESOL;
     let offsetSeconds = 0n;
+    let name: string | undefined;
     const optEnd = o + length - 4;
     let p = o + 16;
     while (optEnd - p >= 4) {
@@ -172,9 +177,10 @@ export class PcapngParser implements RecordParser {
       }
       if (code === OPT_IF_TSRESOL && len >= 1) tsresol = b[p + 4]!;
       else if (code === OPT_IF_TSOFFSET && len >= 8) offsetSeconds = dv.getBigInt64(p + 4, le);
+      else if (code === OPT_IF_NAME) name = IF_NAME_DECODER.decode(b.subarray(p + 4, p + 4 + len)).replace(/\0+$/, '');
       p += 4 + pad4(len);
     }
-    this.interfaces.push(new Interface(linkType, snaplen, new TimestampResolution(tsresol), offsetSeconds * NS_PER_SECOND));
+    this.interfaces.push(new Interface(linkType, snaplen, new TimestampResolution(tsresol), offsetSeconds * NS_PER_SECOND, name));
   }
 
   private packet(b: Uint8Array, dv: DataView, o: number, length: number, id: number, base: number, out: CapturedPacket[], type: number): void {
@@ -191,7 +197,7 @@ export class PcapngParser implements RecordParser {
       throw new CaptureError(`${blockName(type)}: captured length ${captured} does not fit in a block of ${length} bytes`, base + o);
     }
     const ts = iface.timestampNs(dv.getUint32(o + 12, le), dv.getUint32(o + 16, le));
-    out.push(capturedPacket(iface.linkType, id, ts, dv.getUint32(o + 24, le), b.subarray(o + 28, o + 28 + captured)));
+    out.push(capturedPacket(iface.linkType, id, ts, dv.getUint32(o + 24, le), b.subarray(o + 28, o + 28 + captured), iface.name));
   }
 
   private simplePacket(b: Uint8Array, dv: DataView, o: number, length: number, base: number, out: CapturedPacket[]): void {
@@ -202,6 +208,6 @@ export class PcapngParser implements RecordParser {
     const original = dv.getUint32(o + 8, this.littleEndian);
     let captured = Math.min(original, length - 16);
     if (iface.snaplen !== 0) captured = Math.min(captured, iface.snaplen);
-    out.push(capturedPacket(iface.linkType, 0, 0n, original, b.subarray(o + 12, o + 12 + captured)));
+    out.push(capturedPacket(iface.linkType, 0, 0n, original, b.subarray(o + 12, o + 12 + captured), iface.name));
   }
 }
