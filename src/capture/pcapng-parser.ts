@@ -36,6 +36,14 @@ function dataView(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/** The bytes parseRun works through, a view of them, the file offset of their first byte, and where packets go. */
+interface Chunk {
+  readonly b: Uint8Array;
+  readonly dv: DataView;
+  readonly base: number;
+  readonly out: CapturedPacket[];
+}
+
 /** An Interface Description Block as far as packets need it, plus a timestamp cache. */
 class Interface {
   /** ts_high of the previous packet and the ns value of (ts_high << 32) plus the offset. */
@@ -92,6 +100,7 @@ export class PcapngParser implements RecordParser {
 
   parseRun(b: Uint8Array, start: number, end: number, base: number, out: CapturedPacket[]): number {
     const dv = dataView(b);
+    const chunk: Chunk = { b, dv, base, out };
     let o = start;
     while (end - o >= 8) {
       let le = this.littleEndian;
@@ -112,16 +121,16 @@ export class PcapngParser implements RecordParser {
       }
       switch (type) {
         case BLOCK_EPB:
-          this.packet(b, dv, o, length, dv.getUint32(o + 8, le), base, out, type);
+          this.packet(chunk, o, length, dv.getUint32(o + 8, le), type);
           break;
         case BLOCK_OPB:
-          this.packet(b, dv, o, length, dv.getUint16(o + 8, le), base, out, type);
+          this.packet(chunk, o, length, dv.getUint16(o + 8, le), type);
           break;
         case BLOCK_SPB:
-          this.simplePacket(b, dv, o, length, base, out);
+          this.simplePacket(chunk, o, length);
           break;
         case BLOCK_IDB:
-          this.interfaceDescription(b, dv, o, length, base);
+          this.interfaceDescription(chunk, o, length);
           break;
         case BLOCK_SHB:
           this.sectionHeader(dv, o, le, base);
@@ -159,7 +168,7 @@ export class PcapngParser implements RecordParser {
     this.interfaces = [];
   }
 
-  private interfaceDescription(b: Uint8Array, dv: DataView, o: number, length: number, base: number): void {
+  private interfaceDescription({ b, dv, base }: Chunk, o: number, length: number): void {
     const le = this.littleEndian;
     const linkType = dv.getUint16(o + 8, le);
     const snaplen = dv.getUint32(o + 12, le);
@@ -183,7 +192,8 @@ export class PcapngParser implements RecordParser {
     this.interfaces.push(new Interface(linkType, snaplen, new TimestampResolution(tsresol), offsetSeconds * NS_PER_SECOND, name));
   }
 
-  private packet(b: Uint8Array, dv: DataView, o: number, length: number, id: number, base: number, out: CapturedPacket[], type: number): void {
+  /** An Enhanced or obsolete Packet Block at `o`, of `length` bytes, captured on interface `id`. */
+  private packet({ b, dv, base, out }: Chunk, o: number, length: number, id: number, type: number): void {
     const le = this.littleEndian;
     const iface = this.interfaces[id];
     if (iface === undefined) {
@@ -200,7 +210,7 @@ export class PcapngParser implements RecordParser {
     out.push(capturedPacket(iface.linkType, id, ts, dv.getUint32(o + 24, le), b.subarray(o + 28, o + 28 + captured), iface.name));
   }
 
-  private simplePacket(b: Uint8Array, dv: DataView, o: number, length: number, base: number, out: CapturedPacket[]): void {
+  private simplePacket({ b, dv, base, out }: Chunk, o: number, length: number): void {
     const iface = this.interfaces[0];
     if (iface === undefined) {
       throw new CaptureError(`${blockName(BLOCK_SPB)}: the section has no Interface Description Block for it`, base + o);

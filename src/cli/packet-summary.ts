@@ -134,6 +134,41 @@ function laterFragmentText(protocol: number): string {
   return ` | ${ipProtocolName(protocol)} fragment`;
 }
 
+function ipv4Text(l: Extract<Layer, { protocol: 'ipv4' }>): string {
+  const r = l.repr;
+  const parts = [`${r.src} > ${r.dst}`, `ttl=${r.ttl}`, `id=${r.ident}`, `iplen=${20 + r.options.length + r.payloadLength}`];
+  if (r.dontFragment) parts.push('DF');
+  if (r.moreFragments) parts.push('MF');
+  if (r.fragmentOffset !== 0 || r.moreFragments) parts.push(`frag-offset=${r.fragmentOffset}`);
+  if (l.checksum === 'bad') parts.push('bad-ip-checksum');
+  return parts.join(' ') + (r.fragmentOffset !== 0 ? laterFragmentText(r.protocol) : '');
+}
+
+function ipv6Text(l: Extract<Layer, { protocol: 'ipv6' }>): string {
+  const r = l.repr;
+  const parts = [`${r.src} > ${r.dst}`, `hlim=${r.hopLimit}`, `iplen=${40 + r.payloadLength}`];
+  let later: number | undefined;
+  for (const h of l.extensions) {
+    if (h.kind === 'fragment') {
+      parts.push(`frag id=${h.ident} frag-offset=${h.fragmentOffset}`);
+      if (h.moreFragments) parts.push('MF');
+      if (h.fragmentOffset !== 0) later = h.nextHeader;
+    } else parts.push(h.kind);
+  }
+  return parts.join(' ') + (later === undefined ? '' : laterFragmentText(later));
+}
+
+function tcpText(l: Extract<Layer, { protocol: 'tcp' }>): string {
+  const r = l.repr;
+  const flags = TCP_FLAG_LETTERS.filter(([bit]) => (r.flags & bit) !== 0)
+    .map(([, c]) => c)
+    .join('');
+  const opts = tcpOptionSummary(r.options);
+  let s = `${r.srcPort} > ${r.dstPort} [${flags}] seq=${r.seq} ack=${r.ack} win=${r.window} len=${r.payloadLength}`;
+  if (opts.mss !== undefined) s += ` mss=${opts.mss}`;
+  return s + checksumText(l.checksum, 'tcp');
+}
+
 function layerText(l: Layer, pkt: CapturedPacket): string | undefined {
   switch (l.protocol) {
     case 'sll':
@@ -141,38 +176,12 @@ function layerText(l: Layer, pkt: CapturedPacket): string | undefined {
       return cookedText(l.repr, pkt.interfaceName);
     case 'arp':
       return arpText(l.repr);
-    case 'ipv4': {
-      const r = l.repr;
-      const parts = [`${r.src} > ${r.dst}`, `ttl=${r.ttl}`, `id=${r.ident}`, `iplen=${20 + r.options.length + r.payloadLength}`];
-      if (r.dontFragment) parts.push('DF');
-      if (r.moreFragments) parts.push('MF');
-      if (r.fragmentOffset !== 0 || r.moreFragments) parts.push(`frag-offset=${r.fragmentOffset}`);
-      if (l.checksum === 'bad') parts.push('bad-ip-checksum');
-      return parts.join(' ') + (r.fragmentOffset !== 0 ? laterFragmentText(r.protocol) : '');
-    }
-    case 'ipv6': {
-      const r = l.repr;
-      const parts = [`${r.src} > ${r.dst}`, `hlim=${r.hopLimit}`, `iplen=${40 + r.payloadLength}`];
-      let later: number | undefined;
-      for (const h of l.extensions) {
-        if (h.kind === 'fragment') {
-          parts.push(`frag id=${h.ident} frag-offset=${h.fragmentOffset}`);
-          if (h.moreFragments) parts.push('MF');
-          if (h.fragmentOffset !== 0) later = h.nextHeader;
-        } else parts.push(h.kind);
-      }
-      return parts.join(' ') + (later === undefined ? '' : laterFragmentText(later));
-    }
-    case 'tcp': {
-      const r = l.repr;
-      const flags = TCP_FLAG_LETTERS.filter(([bit]) => (r.flags & bit) !== 0)
-        .map(([, c]) => c)
-        .join('');
-      const opts = tcpOptionSummary(r.options);
-      let s = `${r.srcPort} > ${r.dstPort} [${flags}] seq=${r.seq} ack=${r.ack} win=${r.window} len=${r.payloadLength}`;
-      if (opts.mss !== undefined) s += ` mss=${opts.mss}`;
-      return s + checksumText(l.checksum, 'tcp');
-    }
+    case 'ipv4':
+      return ipv4Text(l);
+    case 'ipv6':
+      return ipv6Text(l);
+    case 'tcp':
+      return tcpText(l);
     case 'tcp-head':
       return `${l.repr.srcPort} > ${l.repr.dstPort} seq=${l.repr.seq} (header cut)`;
     case 'udp':

@@ -38,9 +38,17 @@ export function pseudoHeaderSum(src: IpAddress, dst: IpAddress, protocol: number
   return sum;
 }
 
+/** The segment is the first `length` bytes of `b`, of IP protocol `protocol` between the addresses `src` and `dst`. */
+interface Segment {
+  readonly b: Uint8Array;
+  readonly length: number;
+  readonly protocol: number;
+  readonly src: IpAddress;
+  readonly dst: IpAddress;
+}
+
 /**
- * The status of a TCP or UDP checksum over `length` bytes of `b` (the segment, checksum field `field` included) and
- * `pseudo`, its pseudo-header sum.
+ * The status of a TCP or UDP checksum: `field` is the checksum field of the segment (see Segment).
  *
  * A checksum that does not verify is `partial` when the field holds the folded pseudo-header sum: that is the seed a
  * sender writes when it offloads the checksum (Linux writes ~csum_tcpudp_magic(...), FreeBSD in_pseudo(...); the NIC
@@ -49,8 +57,9 @@ export function pseudoHeaderSum(src: IpAddress, dst: IpAddress, protocol: number
  * test/packet show both). The complemented pseudo-header sum is not accepted: it is what a complete, correct checksum
  * looks like when the segment itself sums to zero, so accepting it would hide damage to such segments.
  */
-export function segmentChecksumStatus(b: Uint8Array, length: number, pseudo: number, field: number): ChecksumStatus {
-  if (sumVerifies(sum16(b, 0, length, pseudo))) return 'good';
+export function segmentChecksumStatus(segment: Segment, field: number): ChecksumStatus {
+  const pseudo = pseudoHeaderSum(segment.src, segment.dst, segment.protocol, segment.length);
+  if (sumVerifies(sum16(segment.b, 0, segment.length, pseudo))) return 'good';
   return field === foldSum(pseudo) ? 'partial' : 'bad';
 }
 
@@ -58,6 +67,6 @@ export function segmentChecksumStatus(b: Uint8Array, length: number, pseudo: num
  * What completing a partial checksum adds to any one's-complement sum over the segment's bytes: the NIC replaces the
  * seed in the field by the final checksum, which brings the sum over pseudo-header and segment to 0xffff.
  */
-export function offloadAddend(b: Uint8Array, length: number, pseudo: number): number {
-  return ~foldSum(sum16(b, 0, length, pseudo)) & 0xffff;
+export function offloadAddend(segment: Segment): number {
+  return ~foldSum(sum16(segment.b, 0, segment.length, pseudoHeaderSum(segment.src, segment.dst, segment.protocol, segment.length))) & 0xffff;
 }

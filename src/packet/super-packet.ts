@@ -32,11 +32,14 @@ export interface SuperPacket {
 export function superPacket(frame: DecodedFrame, linkMtu?: number): SuperPacket | undefined {
   const first = frame.layers[0];
   if (first === undefined || isLoopback(first)) return undefined;
-  const ip = frame.layers.find((l) => l.protocol === 'ipv4' || l.protocol === 'ipv6');
-  if (ip === undefined || ip.quoted) return undefined;
-  const ipLength = ip.protocol === 'ipv4' ? 20 + ip.repr.options.length + ip.repr.payloadLength : ip.protocol === 'ipv6' ? 40 + ip.repr.payloadLength : 0;
-  const limit = linkMtu ?? LARGEST_COMMON_MTU;
-  return ipLength > limit ? { ipLength, limit } : undefined;
+  for (const ip of frame.layers) {
+    if (ip.protocol !== 'ipv4' && ip.protocol !== 'ipv6') continue;
+    if (ip.quoted) return undefined;
+    const ipLength = ip.protocol === 'ipv4' ? 20 + ip.repr.options.length + ip.repr.payloadLength : 40 + ip.repr.payloadLength;
+    const limit = linkMtu ?? LARGEST_COMMON_MTU;
+    return ipLength > limit ? { ipLength, limit } : undefined;
+  }
+  return undefined;
 }
 
 function isLoopback(link: Layer): boolean {

@@ -98,14 +98,11 @@ export class TcpPacket extends TcpHeadFields {
   /** `src`/`dst` are the IP addresses (4 or 16 bytes) for the pseudo-header. See segmentChecksumStatus for `partial`. */
   checksumStatus(src: Uint8Array, dst: Uint8Array): ChecksumStatus {
     if (this.truncated) return 'unverified';
-    return segmentChecksumStatus(this.bytes, this.claimed, this.pseudoHeaderSum(src, dst), this.checksum);
+    return segmentChecksumStatus({ b: this.bytes, length: this.claimed, protocol: IpProtocol.Tcp, src, dst }, this.checksum);
   }
   /** Of a segment whose checksum is `partial`: what the NIC completing it adds to a sum over its bytes. */
   offloadAddend(src: Uint8Array, dst: Uint8Array): number {
-    return offloadAddend(this.bytes, this.claimed, this.pseudoHeaderSum(src, dst));
-  }
-  private pseudoHeaderSum(src: Uint8Array, dst: Uint8Array): number {
-    return pseudoHeaderSum(src, dst, IpProtocol.Tcp, this.claimed);
+    return offloadAddend({ b: this.bytes, length: this.claimed, protocol: IpProtocol.Tcp, src, dst });
   }
 }
 

@@ -48,11 +48,11 @@ export class UdpPacket {
   checksumStatus(src: Uint8Array, dst: Uint8Array): ChecksumStatus {
     if (this.checksum === 0) return src.length === 16 ? 'bad' : 'unverified';
     if (this.truncated) return 'unverified';
-    return segmentChecksumStatus(this.bytes, this.length, this.pseudoHeaderSum(src, dst), this.checksum);
+    return segmentChecksumStatus({ b: this.bytes, length: this.length, protocol: IpProtocol.Udp, src, dst }, this.checksum);
   }
   /** Of a datagram whose checksum is `partial`: what the NIC completing it adds to a sum over its bytes. */
   offloadAddend(src: Uint8Array, dst: Uint8Array): number {
-    return offloadAddend(this.bytes, this.length, this.pseudoHeaderSum(src, dst));
+    return offloadAddend({ b: this.bytes, length: this.length, protocol: IpProtocol.Udp, src, dst });
   }
   /**
    * Whether the checksum verifies once an offloaded checksum inside the datagram is completed, adding `addend` to the
@@ -60,10 +60,7 @@ export class UdpPacket {
    * the NIC sees an outer checksum that is right only for the completed packet.
    */
   verifiesAfterOffload(src: Uint8Array, dst: Uint8Array, addend: number): boolean {
-    return !this.truncated && sumVerifies(sum16(this.bytes, 0, this.length, this.pseudoHeaderSum(src, dst)) + addend);
-  }
-  private pseudoHeaderSum(src: Uint8Array, dst: Uint8Array): number {
-    return pseudoHeaderSum(src, dst, IpProtocol.Udp, this.length);
+    return !this.truncated && sumVerifies(sum16(this.bytes, 0, this.length, pseudoHeaderSum(src, dst, IpProtocol.Udp, this.length)) + addend);
   }
 }
 
