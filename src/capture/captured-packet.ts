@@ -12,6 +12,8 @@ export interface CapturedPacket {
   readonly originalLength: number;
   /** May be a view into the chunk the reader was handed: copy it to keep it past the batch. */
   readonly data: Uint8Array;
+  /** The if_name of the pcapng Interface Description Block (e.g. "eth0", or "any" for tcpdump -i any); pcap has none. */
+  readonly interfaceName: string | undefined;
 }
 
 /**
@@ -24,6 +26,7 @@ export function capturedPacket(
   timestampNs: bigint,
   originalLength: number,
   data: Uint8Array,
+  interfaceName?: string,
 ): CapturedPacket {
-  return { linkType, interfaceId, timestampNs, capturedLength: data.length, originalLength, data };
+  return { linkType, interfaceId, timestampNs, capturedLength: data.length, originalLength, data, interfaceName };
 }

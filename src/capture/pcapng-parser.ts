@@ -13,6 +13,7 @@ import {
   DEFAULT_TSRESOL,
   minBlockLength,
   OPT_ENDOFOPT,
+  OPT_IF_NAME,
   OPT_IF_TSOFFSET,
   OPT_IF_TSRESOL,
   pad4,
@@ -22,6 +23,8 @@ import type { RecordParser } from './record-parser.js';
 import { TimestampResolution } from './timestamp-resolution.js';
 
 const NS_PER_SECOND = 1_000_000_000n;
+/** Option values are UTF-8 (pcapng section 3.5); a damaged name is shown with replacement characters, not rejected. */
+const IF_NAME_DECODER = new TextDecoder('utf-8');
 
 /**
  * EPB and OPB: 28 fixed bytes plus the trailing length. No block type needs more, so a length at least
@@ -31,6 +34,14 @@ const EPB_FAST_MIN = 32;
 
 function dataView(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** The bytes parseRun works through, a view of them, the file offset of their first byte, and where packets go. */
+interface Chunk {
+  readonly b: Uint8Array;
+  readonly dv: DataView;
+  readonly base: number;
+  readonly out: CapturedPacket[];
 }
 
 /** An Interface Description Block as far as packets need it, plus a timestamp cache. */
@@ -44,6 +55,7 @@ class Interface {
     readonly snaplen: number,
     readonly resolution: TimestampResolution,
     readonly offsetNs: bigint,
+    readonly name: string | undefined,
   ) {}
 
   timestampNs(high: number, low: number): bigint {
@@ -88,6 +100,7 @@ export class PcapngParser implements RecordParser {
 
   parseRun(b: Uint8Array, start: number, end: number, base: number, out: CapturedPacket[]): number {
     const dv = dataView(b);
+    const chunk: Chunk = { b, dv, base, out };
     let o = start;
     while (end - o >= 8) {
       let le = this.littleEndian;
@@ -108,16 +121,16 @@ export class PcapngParser implements RecordParser {
       }
       switch (type) {
         case BLOCK_EPB:
-          this.packet(b, dv, o, length, dv.getUint32(o + 8, le), base, out, type);
+          this.packet(chunk, o, length, dv.getUint32(o + 8, le), type);
           break;
         case BLOCK_OPB:
-          this.packet(b, dv, o, length, dv.getUint16(o + 8, le), base, out, type);
+          this.packet(chunk, o, length, dv.getUint16(o + 8, le), type);
           break;
         case BLOCK_SPB:
-          this.simplePacket(b, dv, o, length, base, out);
+          this.simplePacket(chunk, o, length);
           break;
         case BLOCK_IDB:
-          this.interfaceDescription(b, dv, o, length, base);
+          this.interfaceDescription(chunk, o, length);
           break;
         case BLOCK_SHB:
           this.sectionHeader(dv, o, le, base);
@@ -155,12 +168,13 @@ export class PcapngParser implements RecordParser {
     this.interfaces = [];
   }
 
-  private interfaceDescription(b: Uint8Array, dv: DataView, o: number, length: number, base: number): void {
+  private interfaceDescription({ b, dv, base }: Chunk, o: number, length: number): void {
     const le = this.littleEndian;
     const linkType = dv.getUint16(o + 8, le);
     const snaplen = dv.getUint32(o + 12, le);
     let tsresol = DEFAULT_TSRESOL;
     let offsetSeconds = 0n;
+    let name: string | undefined;
     const optEnd = o + length - 4;
     let p = o + 16;
     while (optEnd - p >= 4) {
@@ -172,12 +186,14 @@ export class PcapngParser implements RecordParser {
       }
       if (code === OPT_IF_TSRESOL && len >= 1) tsresol = b[p + 4]!;
       else if (code === OPT_IF_TSOFFSET && len >= 8) offsetSeconds = dv.getBigInt64(p + 4, le);
+      else if (code === OPT_IF_NAME) name = IF_NAME_DECODER.decode(b.subarray(p + 4, p + 4 + len)).replace(/\0+$/, '');
       p += 4 + pad4(len);
     }
-    this.interfaces.push(new Interface(linkType, snaplen, new TimestampResolution(tsresol), offsetSeconds * NS_PER_SECOND));
+    this.interfaces.push(new Interface(linkType, snaplen, new TimestampResolution(tsresol), offsetSeconds * NS_PER_SECOND, name));
   }
 
-  private packet(b: Uint8Array, dv: DataView, o: number, length: number, id: number, base: number, out: CapturedPacket[], type: number): void {
+  /** An Enhanced or obsolete Packet Block at `o`, of `length` bytes, captured on interface `id`. */
+  private packet({ b, dv, base, out }: Chunk, o: number, length: number, id: number, type: number): void {
     const le = this.littleEndian;
     const iface = this.interfaces[id];
     if (iface === undefined) {
@@ -191,10 +207,10 @@ export class PcapngParser implements RecordParser {
       throw new CaptureError(`${blockName(type)}: captured length ${captured} does not fit in a block of ${length} bytes`, base + o);
     }
     const ts = iface.timestampNs(dv.getUint32(o + 12, le), dv.getUint32(o + 16, le));
-    out.push(capturedPacket(iface.linkType, id, ts, dv.getUint32(o + 24, le), b.subarray(o + 28, o + 28 + captured)));
+    out.push(capturedPacket(iface.linkType, id, ts, dv.getUint32(o + 24, le), b.subarray(o + 28, o + 28 + captured), iface.name));
   }
 
-  private simplePacket(b: Uint8Array, dv: DataView, o: number, length: number, base: number, out: CapturedPacket[]): void {
+  private simplePacket({ b, dv, base, out }: Chunk, o: number, length: number): void {
     const iface = this.interfaces[0];
     if (iface === undefined) {
       throw new CaptureError(`${blockName(BLOCK_SPB)}: the section has no Interface Description Block for it`, base + o);
@@ -202,6 +218,6 @@ export class PcapngParser implements RecordParser {
     const original = dv.getUint32(o + 8, this.littleEndian);
     let captured = Math.min(original, length - 16);
     if (iface.snaplen !== 0) captured = Math.min(captured, iface.snaplen);
-    out.push(capturedPacket(iface.linkType, 0, 0n, original, b.subarray(o + 12, o + 12 + captured)));
+    out.push(capturedPacket(iface.linkType, 0, 0n, original, b.subarray(o + 12, o + 12 + captured), iface.name));
   }
 }

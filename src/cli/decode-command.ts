@@ -1,12 +1,15 @@
+import { fstatSync, statSync } from 'node:fs';
 import { CaptureError } from '../capture/capture-error.js';
 import { readCaptureBatches } from '../capture/reader.js';
 import { type DecodeOptions, decodeFrame } from '../packet/frame.js';
 import { parseFouPortMap } from '../packet/fou.js';
 import { GUE_PORT } from '../packet/gue.js';
+import { LARGEST_COMMON_MTU } from '../packet/super-packet.js';
 import { VXLAN_PORT } from '../packet/vxlan.js';
 import { packetJson } from './packet-json.js';
 import { packetSummary } from './packet-summary.js';
 import { CommandFailure, defineCommand, UsageError } from './command.js';
+import { LineOutput } from './line-output.js';
 
 function portSet(option: string, text: string): ReadonlySet<number> {
   const out = new Set<number>();
@@ -35,31 +38,75 @@ export const decodeCommand = defineCommand({
   summary: 'print one line (or one JSON object) per packet of a pcap or pcapng file',
   usage: 'FILE',
   description:
-    'Prints one line per packet of a pcap or pcapng file (FILE "-" reads standard input): number, time, addresses, ' +
-    'protocol stack, lengths, IP flags (DF, MF, fragment offset), ICMP type and MTU, TCP flags.',
+    'Prints one line per packet of a pcap or pcapng file, given as FILE or, as tcpdump takes it, -r FILE ("-" reads ' +
+    'standard input): number, time, interface and direction (In, Out, B, M, P) of `tcpdump -i any` captures, addresses, ' +
+    'protocol stack, lengths, IP flags (DF, MF, fragment offset; the protocol of fragments after the first), ICMP type ' +
+    'and MTU, neighbor discovery and ARP messages, TCP flags. A bad checksum is flagged; one that holds only the ' +
+    'pseudo-header sum was left to the NIC (checksum offload: the capture was taken before the NIC completed it) and is ' +
+    'said to be "not verifiable (offload)". An IP packet longer than the link can carry is marked as a GSO/GRO ' +
+    'super-packet (see --link-mtu). Output reaches a terminal line by line; through a pipe it is buffered, and written ' +
+    'whenever the input pauses, so `tcpdump -U -w - | mtuscope decode -` shows packets as they arrive.',
   options: {
+    read: { type: 'string', short: 'r', value: 'FILE', description: 'the capture to read ("-": standard input), instead of FILE' },
     json: { type: 'boolean', description: 'one JSON object per packet instead of text' },
     'vxlan-port': { type: 'string', value: 'PORT,...', default: String(VXLAN_PORT), description: 'UDP ports decoded as VXLAN' },
     'gue-port': { type: 'string', value: 'PORT,...', default: String(GUE_PORT), description: 'UDP ports decoded as GUE' },
     fou: { type: 'string', value: 'PORT:PROTO,...', description: 'UDP ports decoded as Foo-over-UDP carrying IP protocol PROTO (4 or 41)' },
+    'link-mtu': {
+      type: 'string',
+      value: 'N',
+      defaultText: `unknown: only IP packets above ${LARGEST_COMMON_MTU} bytes, the largest common MTU, are marked; never on loopback`,
+      description: 'the largest MTU of the captured links: longer IP packets are marked as GSO/GRO super-packets',
+    },
     count: { type: 'string', short: 'c', value: 'N', description: 'stop after N packets' },
+    numeric: { type: 'boolean', short: 'n', description: 'accepted as tcpdump takes it (-nr FILE): addresses and ports are always numbers' },
   },
-  positionals: { min: 1, max: 1 },
+  positionals: { min: 0, max: 1 },
   notes:
     'Exit status: 0 when the whole file was read, 1 when the file is malformed (the message gives the byte offset; ' +
-    'packets before it are printed), 2 for a usage error.',
-  run: ({ values, positionals }) => decode(positionals[0]!, values),
+    'packets before it are printed), 2 for a usage error. tcpdump buffers what it writes to a pipe unless given -U.',
+  run: ({ values, positionals }) => decode(captureFile(values.read, positionals[0]), values),
 });
 
-async function decode(file: string, values: { json: boolean; count: string | undefined; 'vxlan-port': string; 'gue-port': string; fou: string | undefined }): Promise<number> {
-  let limit = Infinity;
-  if (values.count !== undefined) {
-    limit = Number(values.count);
-    if (!/^\d+$/.test(values.count) || !Number.isSafeInteger(limit)) throw new UsageError(`--count: "${values.count}" is not a whole number`);
+function captureFile(read: string | undefined, positional: string | undefined): string {
+  if (read !== undefined && positional !== undefined) throw new UsageError(`give the capture once, as FILE or as -r FILE, not both ("${read}" and "${positional}")`);
+  const file = read ?? positional;
+  if (file === undefined) throw new UsageError('expected FILE or -r FILE, got nothing');
+  return file;
+}
+
+function wholeNumber(option: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`${option}: "${text}" is not a whole number from ${min} to ${max}`);
+  return n;
+}
+
+/**
+ * A pipe, socket or terminal, given as "-" or by path (a FIFO): something that may pause, after which the packets
+ * decoded so far should be shown. A regular file never pauses.
+ */
+function isLive(file: string): boolean {
+  try {
+    const stat = file === '-' ? fstatSync(0) : statSync(file);
+    return stat.isFIFO() || stat.isSocket() || stat.isCharacterDevice();
+  } catch {
+    // Reading will say what is wrong with it.
+    return false;
   }
+}
+
+async function decode(
+  file: string,
+  values: { json: boolean; count: string | undefined; 'link-mtu': string | undefined; 'vxlan-port': string; 'gue-port': string; fou: string | undefined },
+): Promise<number> {
+  const limit = wholeNumber('--count', values.count, 0, Number.MAX_SAFE_INTEGER) ?? Infinity;
+  const linkMtu = wholeNumber('--link-mtu', values['link-mtu'], 68, 65536);
+  const summary = linkMtu === undefined ? {} : { linkMtu };
   const options = decodeOptionsFrom(values);
   const source = file === '-' ? process.stdin : file;
-  const out = new BufferedStdout();
+  const live = isLive(file);
+  const out = new LineOutput();
   let n = 0;
   try {
     outer: for await (const batch of readCaptureBatches(source)) {
@@ -67,10 +114,12 @@ async function decode(file: string, values: { json: boolean; count: string | und
         if (n >= limit) break outer;
         n++;
         const frame = decodeFrame(pkt.linkType, pkt.data, pkt.originalLength, options);
-        const full = out.write(values.json ? packetJson(n, pkt, frame) : packetSummary(n, pkt, frame));
+        const full = out.write(values.json ? packetJson(n, pkt, frame) : packetSummary(n, pkt, frame, summary));
         if (full) await full;
       }
       if (out.closed) break;
+      // A batch is all the input had ready: from a live input, show it before waiting for more.
+      if (live) await out.flush();
     }
   } catch (err) {
     await out.flush();
@@ -84,47 +133,4 @@ async function decode(file: string, values: { json: boolean; count: string | und
 
 function isNodeError(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && 'code' in err;
-}
-
-/**
- * Lines are encoded into one large buffer and written when it is full: a write per packet, or joining
- * the lines into one string first, costs more than decoding the packet. When the reader goes away
- * (`mtuscope decode f | head`), `closed` turns true and the decode stops quietly.
- */
-class BufferedStdout {
-  private static readonly SIZE = 1 << 20;
-  private buffer = Buffer.allocUnsafe(BufferedStdout.SIZE);
-  private used = 0;
-  closed = false;
-
-  constructor() {
-    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE') throw err;
-      this.closed = true;
-    });
-  }
-
-  /** Returns a promise only when the buffer was full and had to be written out. */
-  write(line: string): Promise<void> | undefined {
-    if (this.closed) return undefined;
-    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
-    const pending = this.used + line.length * 3 > this.buffer.length ? this.flush() : undefined;
-    if (line.length * 3 > this.buffer.length) this.buffer = Buffer.allocUnsafe(line.length * 3);
-    this.used += this.buffer.write(line, this.used, 'utf8');
-    return pending;
-  }
-
-  flush(): Promise<void> | undefined {
-    if (this.used === 0 || this.closed) return undefined;
-    const full = this.buffer.subarray(0, this.used);
-    this.buffer = Buffer.allocUnsafe(this.buffer.length);
-    this.used = 0;
-    return new Promise<void>((resolve, reject) => {
-      process.stdout.write(full, (err) => {
-        if (err && (err as NodeJS.ErrnoException).code === 'EPIPE') this.closed = true;
-        else if (err) return reject(err);
-        resolve();
-      });
-    });
-  }
 }

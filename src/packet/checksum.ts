@@ -1,4 +1,5 @@
 import type { IpAddress } from './address.js';
+import type { ChecksumStatus } from './checksum-status.js';
 
 /** One's-complement sum of 16-bit big-endian words, unfolded (RFC 1071). An odd tail byte is padded with zero. */
 export function sum16(b: Uint8Array, start: number, end: number, initial = 0): number {
@@ -35,4 +36,37 @@ export function pseudoHeaderSum(src: IpAddress, dst: IpAddress, protocol: number
   if (src.length === 16) sum += Math.floor(length / 0x10000) + (length & 0xffff);
   else sum += length & 0xffff;
   return sum;
+}
+
+/** The segment is the first `length` bytes of `b`, of IP protocol `protocol` between the addresses `src` and `dst`. */
+interface Segment {
+  readonly b: Uint8Array;
+  readonly length: number;
+  readonly protocol: number;
+  readonly src: IpAddress;
+  readonly dst: IpAddress;
+}
+
+/**
+ * The status of a TCP or UDP checksum: `field` is the checksum field of the segment (see Segment).
+ *
+ * A checksum that does not verify is `partial` when the field holds the folded pseudo-header sum: that is the seed a
+ * sender writes when it offloads the checksum (Linux writes ~csum_tcpudp_magic(...), FreeBSD in_pseudo(...); the NIC
+ * adds the segment to it and complements). The direction of the packet is not part of the rule: a veth passes the
+ * seed on untouched, so packets received from a veth, and forwarded by a router, carry it too (the kernel captures of
+ * test/packet show both). The complemented pseudo-header sum is not accepted: it is what a complete, correct checksum
+ * looks like when the segment itself sums to zero, so accepting it would hide damage to such segments.
+ */
+export function segmentChecksumStatus(segment: Segment, field: number): ChecksumStatus {
+  const pseudo = pseudoHeaderSum(segment.src, segment.dst, segment.protocol, segment.length);
+  if (sumVerifies(sum16(segment.b, 0, segment.length, pseudo))) return 'good';
+  return field === foldSum(pseudo) ? 'partial' : 'bad';
+}
+
+/**
+ * What completing a partial checksum adds to any one's-complement sum over the segment's bytes: the NIC replaces the
+ * seed in the field by the final checksum, which brings the sum over pseudo-header and segment to 0xffff.
+ */
+export function offloadAddend(segment: Segment): number {
+  return ~foldSum(sum16(segment.b, 0, segment.length, pseudoHeaderSum(segment.src, segment.dst, segment.protocol, segment.length))) & 0xffff;
 }

@@ -1,3 +1,4 @@
+import { ArpPacket, type ArpRepr, parseArp } from './arp.js';
 import type { ChecksumStatus } from './checksum-status.js';
 import { EthernetFrame, type EthernetRepr, parseEthernet } from './ethernet.js';
 import { fouInnerProtocol, type FouPortMap } from './fou.js';
@@ -37,6 +38,7 @@ export type Layer = LayerPlace &
     | { readonly protocol: 'sll'; readonly repr: SllRepr }
     | { readonly protocol: 'sll2'; readonly repr: Sll2Repr }
     | { readonly protocol: 'null'; readonly repr: NullLoopRepr }
+    | { readonly protocol: 'arp'; readonly repr: ArpRepr }
     | { readonly protocol: 'ipv4'; readonly repr: Ipv4Repr; readonly checksum: ChecksumStatus; readonly truncated: boolean }
     | {
         readonly protocol: 'ipv6';
@@ -88,10 +90,33 @@ export function decodeFrame(linkType: number, data: Uint8Array, originalLength =
   return d.result();
 }
 
+/** What an IP header hands the protocol it carries. */
+interface IpPayload {
+  readonly protocol: number;
+  /** The payload bytes present. */
+  readonly bytes: Uint8Array;
+  /** The payload length the IP header promises; of a fragment that is not the last, only the bytes present. */
+  readonly claimed: number;
+  /** Offset of `bytes` in the frame. */
+  readonly base: number;
+  /** The IP addresses (4 or 16 bytes), for the pseudo-header of a checksum. */
+  readonly src: Uint8Array;
+  readonly dst: Uint8Array;
+  readonly depth: number;
+  readonly quoted: boolean;
+  /** The rest of the datagram arrives in other fragments, so checksums cannot be verified here. */
+  readonly fragmented: boolean;
+}
+
 class FrameDecoder {
   private readonly layers: Layer[] = [];
   private truncated = false;
   private error: DecodeError | undefined;
+  /**
+   * Sum of what completing the partial checksums decoded so far will add to a checksum over the bytes around them
+   * (see offloadAddend in checksum.ts); a one's-complement sum, so it may grow past 16 bits.
+   */
+  private offloadAddend = 0;
   private readonly vxlanPorts: ReadonlySet<number>;
   private readonly guePorts: ReadonlySet<number>;
   private readonly fouPorts: FouPortMap;
@@ -162,7 +187,14 @@ class FrameDecoder {
   private etherType(type: number, bytes: Uint8Array, base: number, depth: number, quoted: boolean): void {
     if (type === EtherType.Ipv4) this.ipv4(bytes, base, depth, quoted);
     else if (type === EtherType.Ipv6) this.ipv6(bytes, base, depth, quoted);
+    else if (type === EtherType.Arp) this.arp(bytes, base, depth, quoted);
     else if (type === EtherType.TransparentEthernetBridging && depth < MAX_DEPTH) this.ethernet(bytes, base, depth + 1, quoted);
+  }
+
+  private arp(bytes: Uint8Array, base: number, depth: number, quoted: boolean): void {
+    const v = ArpPacket.check(bytes);
+    if (!v.ok) return this.stop(v.error, base, quoted);
+    this.layers.push({ protocol: 'arp', offset: base, depth, quoted, repr: parseArp(v.value) });
   }
 
   private ipByVersion(bytes: Uint8Array, base: number, depth: number, quoted: boolean): void {
@@ -182,8 +214,18 @@ class FrameDecoder {
     this.layers.push({ protocol: 'ipv4', offset: base, depth, quoted, repr: parseIpv4(p), checksum: p.checksumValid() ? 'good' : 'bad', truncated });
     // Later fragments carry no transport header; the first one does (and it is decoded as far as it goes).
     if (p.fragmentOffset !== 0) return;
-    const claimed = p.moreFragments ? p.payload().length : p.totalLength - p.headerLength;
-    this.transport(p.protocol, p.payload(), claimed, base + p.headerLength, p.src, p.dst, depth, quoted, p.moreFragments);
+    const fragmented = p.moreFragments;
+    this.transport({
+      protocol: p.protocol,
+      bytes: p.payload(),
+      claimed: fragmented ? p.payload().length : p.totalLength - p.headerLength,
+      base: base + p.headerLength,
+      src: p.src,
+      dst: p.dst,
+      depth,
+      quoted,
+      fragmented,
+    });
   }
 
   private ipv6(bytes: Uint8Array, base: number, depth: number, quoted: boolean): void {
@@ -203,85 +245,102 @@ class FrameDecoder {
     const end = Math.min(p.bytes.length, 40 + p.payloadLength);
     const upper = p.bytes.subarray(Math.min(c.upperOffset, end), end);
     const fragmented = c.fragment !== undefined && c.fragment.moreFragments;
-    const claimed = fragmented ? upper.length : 40 + p.payloadLength - c.upperOffset;
-    this.transport(c.upperProtocol, upper, claimed, base + c.upperOffset, p.src, p.dst, depth, quoted, fragmented);
+    this.transport({
+      protocol: c.upperProtocol,
+      bytes: upper,
+      claimed: fragmented ? upper.length : 40 + p.payloadLength - c.upperOffset,
+      base: base + c.upperOffset,
+      src: p.src,
+      dst: p.dst,
+      depth,
+      quoted,
+      fragmented,
+    });
   }
 
-  /**
-   * `claimed` is the transport length the IP header promises; `fragmented` says the rest arrives in
-   * other fragments, so checksums cannot be verified here.
-   */
-  private transport(
-    protocol: number,
-    bytes: Uint8Array,
-    claimed: number,
-    base: number,
-    src: Uint8Array,
-    dst: Uint8Array,
-    depth: number,
-    quoted: boolean,
-    fragmented: boolean,
-  ): void {
-    const verifiable = !fragmented && !quoted;
-    switch (protocol) {
-      case IpProtocol.Tcp: {
-        // A snapped capture or an ICMP quote may end inside the options: show what is there, as tshark does.
-        const v = this.snapped || quoted ? TcpPacket.checkCut(bytes, claimed) : TcpPacket.check(bytes, claimed);
-        if (!v.ok) {
-          const head = v.error.short && (this.snapped || quoted) ? TcpHead.check(bytes) : undefined;
-          if (head?.ok) this.layers.push({ protocol: 'tcp-head', offset: base, depth, quoted, repr: parseTcpHead(head.value) });
-          return this.stop(v.error, base, quoted || fragmented);
-        }
-        const t = v.value;
-        const repr = parseTcp(t);
-        if (!repr.ok) return this.stop(repr.error, base, quoted);
-        const checksum = verifiable ? t.checksumStatus(src, dst) : 'unverified';
-        this.layers.push({ protocol: 'tcp', offset: base, depth, quoted, repr: repr.value, checksum, truncated: t.truncated || t.headerCut });
-        return;
-      }
-      case IpProtocol.Udp: {
-        const v = UdpPacket.check(bytes);
-        if (!v.ok) return this.stop(v.error, base, quoted || fragmented);
-        const u = v.value;
-        const checksum = verifiable ? u.checksumStatus(src, dst) : 'unverified';
-        this.layers.push({ protocol: 'udp', offset: base, depth, quoted, repr: parseUdp(u), checksum, truncated: u.truncated });
-        if (quoted || depth >= MAX_DEPTH) return;
-        return this.udpTunnel(u.dstPort, u.payload(), base + 8, depth);
-      }
-      case IpProtocol.Icmp: {
-        const v = Icmpv4Packet.check(bytes, claimed);
-        if (!v.ok) return this.stop(v.error, base, quoted || fragmented);
-        const repr = parseIcmpv4(v.value);
-        this.layers.push({ protocol: 'icmpv4', offset: base, depth, quoted, repr, checksum: verifiable ? v.value.checksumStatus() : 'unverified' });
-        if (!quoted && depth < MAX_DEPTH && 'quoted' in repr && repr.quoted.length > 0) this.ipv4(repr.quoted, base + 8, depth + 1, true);
-        return;
-      }
-      case IpProtocol.Icmpv6: {
-        const v = Icmpv6Packet.check(bytes, claimed);
-        if (!v.ok) return this.stop(v.error, base, quoted || fragmented);
-        const repr = parseIcmpv6(v.value);
-        this.layers.push({ protocol: 'icmpv6', offset: base, depth, quoted, repr, checksum: verifiable ? v.value.checksumStatus(src, dst) : 'unverified' });
-        if (!quoted && depth < MAX_DEPTH && 'quoted' in repr && repr.quoted.length > 0) this.ipv6(repr.quoted, base + 8, depth + 1, true);
-        return;
-      }
-      case IpProtocol.Gre: {
-        if (quoted || depth >= MAX_DEPTH) return;
-        const v = GrePacket.check(bytes);
-        if (!v.ok) return this.stop(v.error, base, fragmented);
-        const g = v.value;
-        this.layers.push({ protocol: 'gre', offset: base, depth, quoted, repr: parseGre(g), checksum: verifiable ? g.checksumStatus(claimed) : 'unverified' });
-        if (!fragmented) this.etherType(g.protocolType, g.payload(), base + g.headerLength, depth + 1, false);
-        return;
-      }
+  private transport(p: IpPayload): void {
+    switch (p.protocol) {
+      case IpProtocol.Tcp:
+        return this.tcp(p);
+      case IpProtocol.Udp:
+        return this.udp(p);
+      case IpProtocol.Icmp:
+        return this.icmpv4(p);
+      case IpProtocol.Icmpv6:
+        return this.icmpv6(p);
+      case IpProtocol.Gre:
+        return this.gre(p);
       case IpProtocol.IpInIp:
-        if (!quoted && !fragmented && depth < MAX_DEPTH) this.ipv4(bytes, base, depth + 1, false);
+        if (!p.quoted && !p.fragmented && p.depth < MAX_DEPTH) this.ipv4(p.bytes, p.base, p.depth + 1, false);
         return;
       case IpProtocol.Ipv6:
-        if (!quoted && !fragmented && depth < MAX_DEPTH) this.ipv6(bytes, base, depth + 1, false);
+        if (!p.quoted && !p.fragmented && p.depth < MAX_DEPTH) this.ipv6(p.bytes, p.base, p.depth + 1, false);
         return;
       default:
         return;
     }
+  }
+
+  private tcp({ bytes, claimed, base, src, dst, depth, quoted, fragmented }: IpPayload): void {
+    // A snapped capture or an ICMP quote may end inside the options: show what is there, as tshark does.
+    const v = this.snapped || quoted ? TcpPacket.checkCut(bytes, claimed) : TcpPacket.check(bytes, claimed);
+    if (!v.ok) {
+      const head = v.error.short && (this.snapped || quoted) ? TcpHead.check(bytes) : undefined;
+      if (head?.ok) this.layers.push({ protocol: 'tcp-head', offset: base, depth, quoted, repr: parseTcpHead(head.value) });
+      return this.stop(v.error, base, quoted || fragmented);
+    }
+    const t = v.value;
+    const repr = parseTcp(t);
+    if (!repr.ok) return this.stop(repr.error, base, quoted);
+    const checksum = fragmented || quoted ? 'unverified' : t.checksumStatus(src, dst);
+    if (checksum === 'partial') this.offloadAddend += t.offloadAddend(src, dst);
+    this.layers.push({ protocol: 'tcp', offset: base, depth, quoted, repr: repr.value, checksum, truncated: t.truncated || t.headerCut });
+  }
+
+  private udp({ bytes, base, src, dst, depth, quoted, fragmented }: IpPayload): void {
+    const v = UdpPacket.check(bytes);
+    if (!v.ok) return this.stop(v.error, base, quoted || fragmented);
+    const u = v.value;
+    const checksum = fragmented || quoted ? 'unverified' : u.checksumStatus(src, dst);
+    if (checksum === 'partial') this.offloadAddend += u.offloadAddend(src, dst);
+    const at = this.layers.length;
+    const layer = { protocol: 'udp', offset: base, depth, quoted, repr: parseUdp(u), checksum, truncated: u.truncated } as const;
+    this.layers.push(layer);
+    if (quoted || depth >= MAX_DEPTH) return;
+    const outside = this.offloadAddend;
+    this.offloadAddend = 0;
+    this.udpTunnel(u.dstPort, u.payload(), base + 8, depth);
+    const inside = this.offloadAddend;
+    this.offloadAddend = outside + inside;
+    // A tunnel's outer checksum that is right once the offload of the inner one completes is no error either.
+    if (checksum === 'bad' && inside !== 0 && u.verifiesAfterOffload(src, dst, inside)) this.layers[at] = { ...layer, checksum: 'partial' };
+  }
+
+  private icmpv4({ bytes, claimed, base, depth, quoted, fragmented }: IpPayload): void {
+    const v = Icmpv4Packet.check(bytes, claimed);
+    if (!v.ok) return this.stop(v.error, base, quoted || fragmented);
+    const repr = parseIcmpv4(v.value);
+    const checksum = fragmented || quoted ? 'unverified' : v.value.checksumStatus();
+    this.layers.push({ protocol: 'icmpv4', offset: base, depth, quoted, repr, checksum });
+    if (!quoted && depth < MAX_DEPTH && 'quoted' in repr && repr.quoted.length > 0) this.ipv4(repr.quoted, base + 8, depth + 1, true);
+  }
+
+  private icmpv6({ bytes, claimed, base, src, dst, depth, quoted, fragmented }: IpPayload): void {
+    const v = Icmpv6Packet.check(bytes, claimed);
+    if (!v.ok) return this.stop(v.error, base, quoted || fragmented);
+    const repr = parseIcmpv6(v.value);
+    const checksum = fragmented || quoted ? 'unverified' : v.value.checksumStatus(src, dst);
+    this.layers.push({ protocol: 'icmpv6', offset: base, depth, quoted, repr, checksum });
+    if (!quoted && depth < MAX_DEPTH && 'quoted' in repr && repr.quoted.length > 0) this.ipv6(repr.quoted, base + 8, depth + 1, true);
+  }
+
+  private gre({ bytes, claimed, base, depth, quoted, fragmented }: IpPayload): void {
+    if (quoted || depth >= MAX_DEPTH) return;
+    const v = GrePacket.check(bytes);
+    if (!v.ok) return this.stop(v.error, base, fragmented);
+    const g = v.value;
+    this.layers.push({ protocol: 'gre', offset: base, depth, quoted, repr: parseGre(g), checksum: fragmented ? 'unverified' : g.checksumStatus(claimed) });
+    if (!fragmented) this.etherType(g.protocolType, g.payload(), base + g.headerLength, depth + 1, false);
   }
 
   private udpTunnel(port: number, bytes: Uint8Array, base: number, depth: number): void {

@@ -1,4 +1,4 @@
-import { u16, u32 } from './bytes.js';
+import { put32, u16, u32 } from './bytes.js';
 import { fail, type Failed, short } from './result.js';
 
 /** Type, code, checksum and four type-dependent bytes: the header ICMPv4 and ICMPv6 share. */
@@ -28,6 +28,14 @@ export abstract class IcmpMessage {
   get rest(): number {
     return u32(this.bytes, 4);
   }
+  /** The first half of `rest`: an echo's identifier. */
+  get restHigh(): number {
+    return u16(this.bytes, 4);
+  }
+  /** The second half of `rest`: an echo's sequence number, ICMPv4's next-hop MTU. */
+  get restLow(): number {
+    return u16(this.bytes, 6);
+  }
   get truncated(): boolean {
     return this.bytes.length < this.claimed;
   }
@@ -46,4 +54,27 @@ export function checkIcmpLength(protocol: 'icmpv4' | 'icmpv6', bytes: Uint8Array
     return fail(protocol, 'length', 0, `${ip} header gives the message ${claimed} bytes, fewer than the ${ICMP_HEADER}-byte header`);
   }
   return undefined;
+}
+
+/** Bytes 4-7 made of two 16-bit halves (identifier and sequence number of an echo, unused and next-hop MTU). */
+export function restOf(high: number, low: number): number {
+  return (high & 0xffff) * 0x10000 + (low & 0xffff);
+}
+
+/** The whole message with the checksum field zero: the caller fills it in (ICMPv6's covers a pseudo-header). */
+export function icmpMessageBytes(type: number, code: number, rest: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(ICMP_HEADER + body.length);
+  out[0] = type;
+  out[1] = code;
+  put32(out, 4, rest);
+  out.set(body, ICMP_HEADER);
+  return out;
+}
+
+/**
+ * Emitting an `other` repr whose type and code have a kind of their own would give bytes that parse back as that kind,
+ * so such a repr is refused: `parsedKind` is what the bytes emitted for an `other` repr parse as.
+ */
+export function refuseAmbiguousOther(parsedKind: string, type: number, code: number): void {
+  if (parsedKind !== 'other') throw new RangeError(`ICMP type ${type} code ${code} has its own kind, ${parsedKind}, not 'other'`);
 }

@@ -1,7 +1,7 @@
-import { put16, put32, u16 } from './bytes.js';
+import { put16 } from './bytes.js';
 import { finishChecksum, sum16, sumVerifies } from './checksum.js';
 import type { ChecksumStatus } from './checksum-status.js';
-import { checkIcmpLength, ICMP_HEADER, IcmpMessage } from './icmp-message.js';
+import { checkIcmpLength, ICMP_HEADER, IcmpMessage, icmpMessageBytes, refuseAmbiguousOther, restOf } from './icmp-message.js';
 import { type Decoded, ok } from './result.js';
 
 export const ICMPV4_HEADER = ICMP_HEADER;
@@ -62,56 +62,39 @@ export function parseIcmpv4(view: Icmpv4Packet): Icmpv4Repr {
     case Icmpv4Type.EchoRequest:
     case Icmpv4Type.EchoReply:
       if (code !== 0) break;
-      return {
-        kind: type === Icmpv4Type.EchoRequest ? 'echo-request' : 'echo-reply',
-        ident: u16(view.bytes, 4),
-        seq: u16(view.bytes, 6),
-        data: body,
-      };
+      return { kind: type === Icmpv4Type.EchoRequest ? 'echo-request' : 'echo-reply', ident: view.restHigh, seq: view.restLow, data: body };
     case Icmpv4Type.DestinationUnreachable:
-      return { kind: 'destination-unreachable', code, unused: u16(view.bytes, 4), nextHopMtu: u16(view.bytes, 6), quoted: body };
+      return { kind: 'destination-unreachable', code, unused: view.restHigh, nextHopMtu: view.restLow, quoted: body };
     case Icmpv4Type.TimeExceeded:
       return { kind: 'time-exceeded', code, unused: view.rest, quoted: body };
   }
   return { kind: 'other', type, code, rest: view.rest, data: body };
 }
 
-/** The whole message with its checksum filled in. */
-export function emitIcmpv4(repr: Icmpv4Repr): Uint8Array {
-  const body = 'quoted' in repr ? repr.quoted : repr.data;
-  const out = new Uint8Array(ICMPV4_HEADER + body.length);
+/** Type, code and bytes 4-7 of the message a repr stands for. */
+function header(repr: Icmpv4Repr): [type: number, code: number, rest: number] {
   switch (repr.kind) {
     case 'echo-request':
+      return [Icmpv4Type.EchoRequest, 0, restOf(repr.ident, repr.seq)];
     case 'echo-reply':
-      out[0] = repr.kind === 'echo-request' ? Icmpv4Type.EchoRequest : Icmpv4Type.EchoReply;
-      put16(out, 4, repr.ident);
-      put16(out, 6, repr.seq);
-      break;
+      return [Icmpv4Type.EchoReply, 0, restOf(repr.ident, repr.seq)];
     case 'destination-unreachable':
-      out[0] = Icmpv4Type.DestinationUnreachable;
-      out[1] = repr.code;
-      put16(out, 4, repr.unused);
-      put16(out, 6, repr.nextHopMtu);
-      break;
+      return [Icmpv4Type.DestinationUnreachable, repr.code, restOf(repr.unused, repr.nextHopMtu)];
     case 'time-exceeded':
-      out[0] = Icmpv4Type.TimeExceeded;
-      out[1] = repr.code;
-      put32(out, 4, repr.unused);
-      break;
+      return [Icmpv4Type.TimeExceeded, repr.code, repr.unused];
     case 'other':
-      // Such a message would parse back as the specific kind, so the repr is ambiguous.
-      if (repr.type === Icmpv4Type.DestinationUnreachable || repr.type === Icmpv4Type.TimeExceeded) {
-        throw new RangeError(`ICMP type ${repr.type} has its own kind, not 'other'`);
-      }
-      if ((repr.type === Icmpv4Type.EchoRequest || repr.type === Icmpv4Type.EchoReply) && repr.code === 0) {
-        throw new RangeError(`ICMP echo type ${repr.type} with code 0 has its own kind, not 'other'`);
-      }
-      out[0] = repr.type;
-      out[1] = repr.code;
-      put32(out, 4, repr.rest);
-      break;
+      return [repr.type, repr.code, repr.rest];
   }
-  out.set(body, ICMPV4_HEADER);
+}
+
+/** The whole message with its checksum filled in. */
+export function emitIcmpv4(repr: Icmpv4Repr): Uint8Array {
+  const [type, code, rest] = header(repr);
+  const out = icmpMessageBytes(type, code, rest, 'quoted' in repr ? repr.quoted : repr.data);
+  if (repr.kind === 'other') {
+    const back = Icmpv4Packet.check(out, out.length);
+    if (back.ok) refuseAmbiguousOther(parseIcmpv4(back.value).kind, type, code);
+  }
   put16(out, 2, finishChecksum(sum16(out, 0, out.length)));
   return out;
 }

@@ -1,9 +1,9 @@
 import { ipBytes } from './address.js';
-import { put16, put32, u16 } from './bytes.js';
+import { put16 } from './bytes.js';
 import { finishChecksum, pseudoHeaderSum, sum16, sumVerifies } from './checksum.js';
 import type { ChecksumStatus } from './checksum-status.js';
 import { IpProtocol } from './ip-protocol.js';
-import { checkIcmpLength, ICMP_HEADER, IcmpMessage } from './icmp-message.js';
+import { checkIcmpLength, ICMP_HEADER, IcmpMessage, icmpMessageBytes, refuseAmbiguousOther, restOf } from './icmp-message.js';
 import { type Decoded, ok } from './result.js';
 
 export const ICMPV6_HEADER = ICMP_HEADER;
@@ -78,64 +78,39 @@ export function parseIcmpv6(view: Icmpv6Packet): Icmpv6Repr {
     case Icmpv6Type.EchoRequest:
     case Icmpv6Type.EchoReply:
       if (code !== 0) break;
-      return {
-        kind: type === Icmpv6Type.EchoRequest ? 'echo-request' : 'echo-reply',
-        ident: u16(view.bytes, 4),
-        seq: u16(view.bytes, 6),
-        data: body,
-      };
+      return { kind: type === Icmpv6Type.EchoRequest ? 'echo-request' : 'echo-reply', ident: view.restHigh, seq: view.restLow, data: body };
   }
   return { kind: 'other', type, code, rest, data: body };
 }
 
-const ERROR_TYPES: Readonly<Record<'destination-unreachable' | 'packet-too-big' | 'time-exceeded' | 'parameter-problem', number>> = {
-  'destination-unreachable': Icmpv6Type.DestinationUnreachable,
-  'packet-too-big': Icmpv6Type.PacketTooBig,
-  'time-exceeded': Icmpv6Type.TimeExceeded,
-  'parameter-problem': Icmpv6Type.ParameterProblem,
-};
+/** Type, code and bytes 4-7 of the message a repr stands for. */
+function header(repr: Icmpv6Repr): [type: number, code: number, rest: number] {
+  switch (repr.kind) {
+    case 'destination-unreachable':
+      return [Icmpv6Type.DestinationUnreachable, repr.code, repr.unused];
+    case 'packet-too-big':
+      return [Icmpv6Type.PacketTooBig, repr.code, repr.mtu];
+    case 'time-exceeded':
+      return [Icmpv6Type.TimeExceeded, repr.code, repr.unused];
+    case 'parameter-problem':
+      return [Icmpv6Type.ParameterProblem, repr.code, repr.pointer];
+    case 'echo-request':
+      return [Icmpv6Type.EchoRequest, 0, restOf(repr.ident, repr.seq)];
+    case 'echo-reply':
+      return [Icmpv6Type.EchoReply, 0, restOf(repr.ident, repr.seq)];
+    case 'other':
+      return [repr.type, repr.code, repr.rest];
+  }
+}
 
 /** The whole message with its checksum (pseudo-header from `src` and `dst`) filled in. */
 export function emitIcmpv6(repr: Icmpv6Repr, src: string, dst: string): Uint8Array {
-  const body = 'quoted' in repr ? repr.quoted : repr.data;
-  const out = new Uint8Array(ICMPV6_HEADER + body.length);
-  switch (repr.kind) {
-    case 'destination-unreachable':
-    case 'time-exceeded':
-      out[0] = ERROR_TYPES[repr.kind];
-      out[1] = repr.code;
-      put32(out, 4, repr.unused);
-      break;
-    case 'packet-too-big':
-      out[0] = Icmpv6Type.PacketTooBig;
-      out[1] = repr.code;
-      put32(out, 4, repr.mtu);
-      break;
-    case 'parameter-problem':
-      out[0] = Icmpv6Type.ParameterProblem;
-      out[1] = repr.code;
-      put32(out, 4, repr.pointer);
-      break;
-    case 'echo-request':
-    case 'echo-reply':
-      out[0] = repr.kind === 'echo-request' ? Icmpv6Type.EchoRequest : Icmpv6Type.EchoReply;
-      put16(out, 4, repr.ident);
-      put16(out, 6, repr.seq);
-      break;
-    case 'other':
-      // Such a message would parse back as the specific kind, so the repr is ambiguous.
-      if (repr.type >= Icmpv6Type.DestinationUnreachable && repr.type <= Icmpv6Type.ParameterProblem) {
-        throw new RangeError(`ICMPv6 type ${repr.type} has its own kind, not 'other'`);
-      }
-      if ((repr.type === Icmpv6Type.EchoRequest || repr.type === Icmpv6Type.EchoReply) && repr.code === 0) {
-        throw new RangeError(`ICMPv6 echo type ${repr.type} with code 0 has its own kind, not 'other'`);
-      }
-      out[0] = repr.type;
-      out[1] = repr.code;
-      put32(out, 4, repr.rest);
-      break;
+  const [type, code, rest] = header(repr);
+  const out = icmpMessageBytes(type, code, rest, 'quoted' in repr ? repr.quoted : repr.data);
+  if (repr.kind === 'other') {
+    const back = Icmpv6Packet.check(out, out.length);
+    if (back.ok) refuseAmbiguousOther(parseIcmpv6(back.value).kind, type, code);
   }
-  out.set(body, ICMPV6_HEADER);
   const pseudo = pseudoHeaderSum(ipBytes(src, 6), ipBytes(dst, 6), IpProtocol.Icmpv6, out.length);
   put16(out, 2, finishChecksum(sum16(out, 0, out.length, pseudo)));
   return out;

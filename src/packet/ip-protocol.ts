@@ -27,3 +27,22 @@ export const EtherType = {
   Ipv6: 0x86dd,
   TransparentEthernetBridging: 0x6558,
 } as const;
+
+const PROTOCOL_NAMES: ReadonlyMap<number, string> = new Map([
+  [IpProtocol.Icmp, 'icmp'],
+  [IpProtocol.Igmp, 'igmp'],
+  [IpProtocol.IpInIp, 'ipip'],
+  [IpProtocol.Tcp, 'tcp'],
+  [IpProtocol.Udp, 'udp'],
+  [IpProtocol.Ipv6, 'ipv6'],
+  [IpProtocol.Gre, 'gre'],
+  [IpProtocol.Esp, 'esp'],
+  [IpProtocol.Ah, 'ah'],
+  [IpProtocol.Icmpv6, 'icmpv6'],
+  [IpProtocol.Sctp, 'sctp'],
+]);
+
+/** Short lower-case name of an upper-layer protocol, or `ip-proto-N` (as tcpdump writes unknown ones). */
+export function ipProtocolName(protocol: number): string {
+  return PROTOCOL_NAMES.get(protocol) ?? `ip-proto-${protocol}`;
+}

@@ -1,9 +1,10 @@
 import { ipBytes } from './address.js';
 import { put16, put32, u16, u32 } from './bytes.js';
-import { finishChecksum, pseudoHeaderSum, sum16, sumVerifies } from './checksum.js';
+import { finishChecksum, offloadAddend, pseudoHeaderSum, segmentChecksumStatus, sum16 } from './checksum.js';
 import type { ChecksumStatus } from './checksum-status.js';
 import { IpProtocol } from './ip-protocol.js';
 import { type Decoded, fail, ok, short } from './result.js';
+import { TcpHeadFields } from './tcp-head.js';
 import { emitTcpOptions, parseTcpOptions, type TcpOption } from './tcp-options.js';
 
 export const TCP_MIN_HEADER = 20;
@@ -28,14 +29,16 @@ export const TcpFlag = {
  * buffer may hold less (snapped capture, first fragment), in which case the header is still fully
  * readable but the payload and checksum are incomplete and `truncated` is set.
  */
-export class TcpPacket {
+export class TcpPacket extends TcpHeadFields {
   private constructor(
-    readonly bytes: Uint8Array,
+    bytes: Uint8Array,
     readonly claimed: number,
     readonly headerLength: number,
     /** The buffer ends inside the options (only views made by checkCut). */
     readonly headerCut: boolean,
-  ) {}
+  ) {
+    super(bytes);
+  }
 
   static check(bytes: Uint8Array, claimed: number): Decoded<TcpPacket> {
     const v = TcpPacket.checkCut(bytes, claimed);
@@ -61,15 +64,6 @@ export class TcpPacket {
     return ok(new TcpPacket(bytes, claimed, headerLength, headerLength > bytes.length));
   }
 
-  get srcPort(): number {
-    return u16(this.bytes, 0);
-  }
-  get dstPort(): number {
-    return u16(this.bytes, 2);
-  }
-  get seq(): number {
-    return u32(this.bytes, 4);
-  }
   get ack(): number {
     return u32(this.bytes, 8);
   }
@@ -101,11 +95,14 @@ export class TcpPacket {
   payload(): Uint8Array {
     return this.bytes.subarray(Math.min(this.headerLength, this.bytes.length), Math.min(this.claimed, this.bytes.length));
   }
-  /** `src`/`dst` are the IP addresses (4 or 16 bytes) for the pseudo-header. */
+  /** `src`/`dst` are the IP addresses (4 or 16 bytes) for the pseudo-header. See segmentChecksumStatus for `partial`. */
   checksumStatus(src: Uint8Array, dst: Uint8Array): ChecksumStatus {
     if (this.truncated) return 'unverified';
-    const sum = sum16(this.bytes, 0, this.claimed, pseudoHeaderSum(src, dst, IpProtocol.Tcp, this.claimed));
-    return sumVerifies(sum) ? 'good' : 'bad';
+    return segmentChecksumStatus({ b: this.bytes, length: this.claimed, protocol: IpProtocol.Tcp, src, dst }, this.checksum);
+  }
+  /** Of a segment whose checksum is `partial`: what the NIC completing it adds to a sum over its bytes. */
+  offloadAddend(src: Uint8Array, dst: Uint8Array): number {
+    return offloadAddend({ b: this.bytes, length: this.claimed, protocol: IpProtocol.Tcp, src, dst });
   }
 }
 

@@ -1,6 +1,6 @@
 import { ipBytes } from './address.js';
 import { put16, u16 } from './bytes.js';
-import { finishChecksum, pseudoHeaderSum, sum16, sumVerifies } from './checksum.js';
+import { finishChecksum, offloadAddend, pseudoHeaderSum, segmentChecksumStatus, sum16, sumVerifies } from './checksum.js';
 import type { ChecksumStatus } from './checksum-status.js';
 import { IpProtocol } from './ip-protocol.js';
 import { type Decoded, fail, ok, short } from './result.js';
@@ -48,8 +48,19 @@ export class UdpPacket {
   checksumStatus(src: Uint8Array, dst: Uint8Array): ChecksumStatus {
     if (this.checksum === 0) return src.length === 16 ? 'bad' : 'unverified';
     if (this.truncated) return 'unverified';
-    const length = this.length;
-    return sumVerifies(sum16(this.bytes, 0, length, pseudoHeaderSum(src, dst, IpProtocol.Udp, length))) ? 'good' : 'bad';
+    return segmentChecksumStatus({ b: this.bytes, length: this.length, protocol: IpProtocol.Udp, src, dst }, this.checksum);
+  }
+  /** Of a datagram whose checksum is `partial`: what the NIC completing it adds to a sum over its bytes. */
+  offloadAddend(src: Uint8Array, dst: Uint8Array): number {
+    return offloadAddend({ b: this.bytes, length: this.length, protocol: IpProtocol.Udp, src, dst });
+  }
+  /**
+   * Whether the checksum verifies once an offloaded checksum inside the datagram is completed, adding `addend` to the
+   * sum: Linux computes a tunnel's outer UDP checksum that way (local checksum offload, lco_csum), so a capture before
+   * the NIC sees an outer checksum that is right only for the completed packet.
+   */
+  verifiesAfterOffload(src: Uint8Array, dst: Uint8Array, addend: number): boolean {
+    return !this.truncated && sumVerifies(sum16(this.bytes, 0, this.length, pseudoHeaderSum(src, dst, IpProtocol.Udp, this.length)) + addend);
   }
 }
 

@@ -12,9 +12,10 @@ function expected(
   interfaceId: number,
   snaplen: number,
   timestampNs: bigint,
+  interfaceName?: string,
 ): CapturedPacket {
   const data = snaplen !== 0 && p.data.length > snaplen ? p.data.subarray(0, snaplen) : p.data;
-  return { linkType, interfaceId, timestampNs, capturedLength: data.length, originalLength: p.originalLength, data };
+  return { linkType, interfaceId, timestampNs, capturedLength: data.length, originalLength: p.originalLength, data, interfaceName };
 }
 
 /** Chunk sizes: mostly tiny so that every header and record straddles chunks somewhere. */
@@ -79,7 +80,7 @@ describe('capture round trip', () => {
                   got.packets,
                   packets.map((p) => {
                     const iface = interfaces[p.interfaceId]!;
-                    return expected(p, iface.linkType, p.interfaceId, iface.snaplen, encoder.roundTimestamp(p.timestampNs, p.interfaceId));
+                    return expected(p, iface.linkType, p.interfaceId, iface.snaplen, encoder.roundTimestamp(p.timestampNs, p.interfaceId), iface.name);
                   }),
                 );
               },

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseIpText } from '../../src/packet/address.js';
+import { foldSum, pseudoHeaderSum } from '../../src/packet/checksum.js';
+import { IpProtocol } from '../../src/packet/ip-protocol.js';
 import type { Decoded, DecodeError } from '../../src/packet/result.js';
 import { emitTcp, parseTcp, TcpFlag, TcpPacket, type TcpRepr } from '../../src/packet/tcp.js';
 import { emitTcpOptions, parseTcpOptions, type TcpOption, tcpOptionSummary } from '../../src/packet/tcp-options.js';
@@ -109,7 +111,9 @@ describe('tcp', () => {
         const flipped = bytes.slice();
         // The low bit of byte 12 is NS, not the data offset, so every position keeps the view valid.
         flipped[pick % bytes.length]! ^= 0x01;
-        assert.equal(checked(flipped).checksumStatus(ip(src), ip(dst)), 'bad');
+        // Once in 65535 the damaged segment's checksum field is exactly the offload seed: then it is `partial`.
+        const seed = foldSum(pseudoHeaderSum(ip(src), ip(dst), IpProtocol.Tcp, bytes.length));
+        assert.equal(checked(flipped).checksumStatus(ip(src), ip(dst)), checked(flipped).checksum === seed ? 'partial' : 'bad');
       }),
       { numRuns: 1000 },
     );

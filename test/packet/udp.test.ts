@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseIpText } from '../../src/packet/address.js';
+import { foldSum, pseudoHeaderSum } from '../../src/packet/checksum.js';
+import { IpProtocol } from '../../src/packet/ip-protocol.js';
 import { emitUdp, parseUdp, UdpPacket, type UdpRepr } from '../../src/packet/udp.js';
 import { arbIpv4Address, arbIpv6Address } from '../support/arbitraries.js';
 
@@ -39,7 +41,9 @@ describe('udp', () => {
         const at = 8 + (payload.length ? pick % payload.length : 0);
         if (payload.length) {
           flipped[at]! ^= 0x01;
-          assert.equal(check(flipped).checksumStatus(ip(src), ip(dst)), 'bad');
+          // Once in 65535 the checksum field is exactly the offload seed: then it is `partial`.
+          const seed = foldSum(pseudoHeaderSum(ip(src), ip(dst), IpProtocol.Udp, bytes.length));
+          assert.equal(check(flipped).checksumStatus(ip(src), ip(dst)), u.checksum === seed ? 'partial' : 'bad');
         }
       }),
       { numRuns: 1000 },

@@ -26,6 +26,11 @@ export interface KernelCapture {
 export interface KernelCaptureOptions {
   /** Called with the namespace prefix of the lab as soon as it exists (tests check it is gone afterwards). */
   readonly onTopology?: (info: { readonly prefix: string }) => void;
+  /**
+   * Leave segmentation and receive offloads (TSO/GSO/GRO) as the kernel sets them, instead of switching them off, so
+   * that the captures hold what a capture on a real host holds: super-packets of up to 64 KiB on the sending side.
+   */
+  readonly offloads?: boolean;
 }
 
 /** Addresses used by the topology, exported so tests can assert on exact values. */
@@ -234,22 +239,64 @@ async function generateTraffic(lab: RunningLab): Promise<void> {
   await ping(['-4', '-c', '2', '-M', 'dont', '-s', '3000', a.serverFragPingV4]);
   await ping(['-6', '-c', '2', '-s', '3000', a.serverFragPingV6]);
 
+  await uploads(lab, 'cli', [a.serverTcpV4, `[${a.serverTcpV6}]`]);
+  await udpDatagrams(lab, 'cli', [['udp4', a.serverUdpV4], ['udp6', a.serverUdpV6]]);
+}
+
+/** POSTs TCP_BODY_BYTES to SERVER_SCRIPT on each host (IPv6 in brackets) and checks the whole answer came back. */
+async function uploads(lab: RunningLab, node: string, hosts: readonly string[]): Promise<void> {
   const requestBody = 'x'.repeat(TCP_BODY_BYTES);
-  for (const host of [a.serverTcpV4, `[${a.serverTcpV6}]`]) {
+  for (const host of hosts) {
     const url = `http://${host}:${TCP_PORT}/`;
     const r = await lab.mustExec(
-      'cli',
+      node,
       ['curl', '-sS', '-g', '--noproxy', '*', '--max-time', '10', '-H', 'Expect:', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '--data-binary', '@-', url],
       { input: requestBody, timeoutMs: 15_000 },
     );
     if (r.stdout.trim() !== `200 ${TCP_BODY_BYTES}`) throw new Error(`curl ${url}: unexpected result "${r.stdout}"`);
   }
+}
 
-  for (const [type, host] of [['udp4', a.serverUdpV4], ['udp6', a.serverUdpV6]] as const) {
-    await lab.mustExec('cli', [process.execPath, '-e', UDP_CLIENT_SCRIPT, type, host, String(UDP_PORT), String(UDP_DATAGRAM_BYTES), '3'], {
+/** Three UDP_DATAGRAM_BYTES datagrams to each host, fragmented on the way. */
+async function udpDatagrams(lab: RunningLab, node: string, targets: readonly (readonly ['udp4' | 'udp6', string])[]): Promise<void> {
+  for (const [type, host] of targets) {
+    await lab.mustExec(node, [process.execPath, '-e', UDP_CLIENT_SCRIPT, type, host, String(UDP_PORT), String(UDP_DATAGRAM_BYTES), '3'], {
       timeoutMs: 10_000,
     });
   }
+}
+
+/**
+ * Starts a tcpdump for each of `specs`, runs `traffic`, stops the tcpdumps (checking that they lost nothing) and
+ * returns the capture files, written into `dir`.
+ */
+async function recordTraffic(lab: RunningLab, dir: string, specs: readonly CaptureSpec[], ready: Promise<void>, traffic: () => Promise<void>): Promise<KernelCapture[]> {
+  const dumps: { spec: CaptureSpec; path: string; proc: LabProcess }[] = specs.map((spec) => {
+    const path = join(dir, `${spec.name}.pcap`);
+    const proc = lab.spawn(spec.node, ['tcpdump', '-n', '-i', spec.ifname, '-w', path, '-U', '-s', String(spec.snaplen)]);
+    return { spec, path, proc };
+  });
+  await Promise.all([ready, ...dumps.map((d) => d.proc.waitForOutput(/listening on/, 10_000))]);
+
+  await traffic();
+  // tcpdump drops whatever it has not read from the ring when SIGINT arrives; give it a moment to drain.
+  await delay(SETTLE_MS);
+
+  for (const d of dumps) {
+    const exit = await d.proc.stop('SIGINT', 5000);
+    if (exit.code !== 0) throw new Error(`tcpdump ${d.spec.name} exited with ${String(exit.code ?? exit.signal)}: ${d.proc.stderr}`);
+    const dropped = /(\d+) packets? dropped by kernel/.exec(d.proc.stderr);
+    if (dropped === null || dropped[1] !== '0') throw new Error(`tcpdump ${d.spec.name} lost packets: ${d.proc.stderr}`);
+  }
+  const result: KernelCapture[] = [];
+  for (const d of dumps) result.push({ name: d.spec.name, path: d.path, linkType: await readLinkType(d.path) });
+  return result;
+}
+
+/** The HTTP and UDP sink of SERVER_SCRIPT on `node`, listening on the given addresses. */
+function startServer(lab: RunningLab, node: string, addresses: { tcpV4: string; tcpV6: string; udpV4: string; udpV6: string }): LabProcess {
+  const { tcpV4, tcpV6, udpV4, udpV6 } = addresses;
+  return lab.spawn(node, [process.execPath, '-e', SERVER_SCRIPT, tcpV4, tcpV6, udpV4, udpV6, String(TCP_PORT), String(UDP_PORT), String(TCP_BODY_BYTES)]);
 }
 
 /**
@@ -260,52 +307,58 @@ export async function makeKernelCaptures(dir: string, opts: KernelCaptureOptions
   const lab = await startLab(kernelLabPlan());
   try {
     opts.onTopology?.({ prefix: `mtl-${lab.id}-` });
-    await limitAllOffloads(lab);
-
-    const server = lab.spawn('srv', [
-      process.execPath,
-      '-e',
-      SERVER_SCRIPT,
-      KERNEL_ADDR.serverTcpV4,
-      KERNEL_ADDR.serverTcpV6,
-      KERNEL_ADDR.serverUdpV4,
-      KERNEL_ADDR.serverUdpV6,
-      String(TCP_PORT),
-      String(UDP_PORT),
-      String(TCP_BODY_BYTES),
-    ]);
-    const dumps: { spec: CaptureSpec; path: string; proc: LabProcess }[] = CAPTURES.map((spec) => {
-      const path = join(dir, `${spec.name}.pcap`);
-      const proc = lab.spawn(spec.node, [
-        'tcpdump',
-        '-n',
-        '-i',
-        spec.ifname,
-        '-w',
-        path,
-        '-U',
-        '-s',
-        String(spec.snaplen),
-      ]);
-      return { spec, path, proc };
-    });
-    await Promise.all([server.waitForOutput(/^ready$/m, 10_000), ...dumps.map((d) => d.proc.waitForOutput(/listening on/, 10_000))]);
-
-    await generateTraffic(lab);
-    // tcpdump drops whatever it has not read from the ring when SIGINT arrives; give it a moment to drain.
-    await delay(SETTLE_MS);
-
-    for (const d of dumps) {
-      const exit = await d.proc.stop('SIGINT', 5000);
-      if (exit.code !== 0) throw new Error(`tcpdump ${d.spec.name} exited with ${String(exit.code ?? exit.signal)}: ${d.proc.stderr}`);
-      const dropped = /(\d+) packets? dropped by kernel/.exec(d.proc.stderr);
-      if (dropped === null || dropped[1] !== '0') throw new Error(`tcpdump ${d.spec.name} lost packets: ${d.proc.stderr}`);
-    }
+    if (opts.offloads !== true) await limitAllOffloads(lab);
+    const a = KERNEL_ADDR;
+    const server = startServer(lab, 'srv', { tcpV4: a.serverTcpV4, tcpV6: a.serverTcpV6, udpV4: a.serverUdpV4, udpV6: a.serverUdpV6 });
+    const captures = await recordTraffic(lab, dir, CAPTURES, server.waitForOutput(/^ready$/m, 10_000), () => generateTraffic(lab));
     await server.stop('SIGTERM', 2000);
+    return captures;
+  } finally {
+    await lab.destroy();
+  }
+}
 
-    const result: KernelCapture[] = [];
-    for (const d of dumps) result.push({ name: d.spec.name, path: d.path, linkType: await readLinkType(d.path) });
-    return result;
+/** The VXLAN tunnel's MTU: 50 bytes of encapsulation below the underlay's 1500, so no outer packet is fragmented. */
+export const VXLAN_TUNNEL_MTU = 1450;
+export const VXLAN_VNI = 42;
+
+const VXLAN_CAPTURES: readonly CaptureSpec[] = [
+  { name: 'tunnel-a-eth0', node: 'a', ifname: 'eth0', snaplen: 0 },
+  { name: 'tunnel-a-any', node: 'a', ifname: 'any', snaplen: 0 },
+  { name: 'tunnel-b-eth0', node: 'b', ifname: 'eth0', snaplen: 0 },
+];
+
+/**
+ * Two hosts, a and b, with a VXLAN tunnel (vx0, VNI 42) over their veth link (eth0), offloads as the kernel sets them.
+ * a uploads over the tunnel with curl (both families) and sends fragmented UDP through it; captured on both underlay
+ * ends and on a's "any" device. Outer UDP checksums are then either the offload seed (GSO packets) or computed by
+ * Linux for the packet as it will be once the inner checksum is completed (lco_csum), so neither verifies as captured.
+ */
+export async function makeVxlanCaptures(dir: string, opts: Pick<KernelCaptureOptions, 'onTopology'> = {}): Promise<KernelCapture[]> {
+  const lab = await startLab(
+    planLab({
+      name: 'vxlan-captures',
+      nodes: [
+        { name: 'a', kind: 'host' },
+        { name: 'b', kind: 'host' },
+      ],
+      links: [
+        { endpoints: [{ node: 'a', ifname: 'eth0' }, { node: 'b', ifname: 'eth0' }], mtu: CLIENT_LINK_MTU },
+        { endpoints: [{ node: 'a', ifname: 'vx0' }, { node: 'b', ifname: 'vx0' }], mtu: VXLAN_TUNNEL_MTU, vxlan: { vni: VXLAN_VNI } },
+      ],
+    }),
+  );
+  try {
+    opts.onTopology?.({ prefix: `mtl-${lab.id}-` });
+    const v4 = lab.address('b', 4, 'vx0');
+    const v6 = lab.address('b', 6, 'vx0');
+    const server = startServer(lab, 'b', { tcpV4: v4, tcpV6: v6, udpV4: v4, udpV6: v6 });
+    const captures = await recordTraffic(lab, dir, VXLAN_CAPTURES, server.waitForOutput(/^ready$/m, 10_000), async () => {
+      await uploads(lab, 'a', [v4, `[${v6}]`]);
+      await udpDatagrams(lab, 'a', [['udp4', v4], ['udp6', v6]]);
+    });
+    await server.stop('SIGTERM', 2000);
+    return captures;
   } finally {
     await lab.destroy();
   }

@@ -7,7 +7,8 @@
  * tshark conventions mirrored here (checked on TShark 4.0.17, see also tshark.ts):
  * - hex: ip.id (0x%04x), ipv6.fraghdr.ident (0x%08x), tcp.flags (0x%04x), eth.type/vlan.etype/sll.etype (0x%04x),
  *   gre.proto (0x%04x), gre.key (0x%08x); flags print 1/0; offsets print in 8-byte units.
- * - checksum status: 0 bad, 1 good, 2 unverified.
+ * - checksum status: 0 bad, 1 good, 2 unverified. tshark has no notion of a partial (offloaded) checksum: with
+ *   verification on, it calls one bad, so our `partial` must be where tshark says 0.
  * - of a TCP segment quoted in an ICMP error tshark prints no tcp.len and no tcp.seq_raw, and (with tcp.check_checksum
  *   on) calls its checksum bad because the quote is incomplete, where we say unverified. QUOTED_NOT_COMPARED lists
  *   such fields: only their occurrences in layers that are not quoted are compared.
@@ -27,7 +28,7 @@ function bit(b: boolean): string {
 }
 
 function status(s: ChecksumStatus): string {
-  return s === 'bad' ? '0' : s === 'good' ? '1' : '2';
+  return s === 'bad' || s === 'partial' ? '0' : s === 'good' ? '1' : '2';
 }
 
 function on<P extends Layer['protocol']>(protocol: P, f: (l: Extract<Layer, { protocol: P }>) => string | number | undefined): Renderer {
@@ -46,6 +47,11 @@ const RENDERERS: Readonly<Record<string, Renderer>> = {
   'sll.ifindex': on('sll2', (l) => l.repr.interfaceIndex),
   'sll.etype': (l) => (l.protocol === 'sll' || l.protocol === 'sll2' ? hex(l.repr.protocol, 4) : undefined),
   'null.family': on('null', (l) => l.repr.family),
+  'arp.opcode': on('arp', (l) => l.repr.operation),
+  'arp.src.hw_mac': on('arp', (l) => l.repr.senderHardwareAddress),
+  'arp.src.proto_ipv4': on('arp', (l) => l.repr.senderProtocolAddress),
+  'arp.dst.hw_mac': on('arp', (l) => l.repr.targetHardwareAddress),
+  'arp.dst.proto_ipv4': on('arp', (l) => l.repr.targetProtocolAddress),
   'ip.src': on('ipv4', (l) => l.repr.src),
   'ip.dst': on('ipv4', (l) => l.repr.dst),
   'ip.hdr_len': on('ipv4', (l) => 20 + l.repr.options.length),
