@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type KernelCapture, makeKernelCaptures } from '../support/kernel-captures.js';
-import { compareWithTshark, describeMismatches, type OracleComparison } from '../support/oracle-compare.js';
+import { bothSay, compareWithTshark, describeMismatches, type OracleComparison } from '../support/oracle-compare.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -42,7 +42,7 @@ describe('decoder agrees with tshark on real kernel traffic', { skip: isRoot ? f
 
   it('saw the interesting packets, so the agreement means something', () => {
     const client = results.get('client-eth0')!;
-    const has = (field: string, pred: (v: string) => boolean): boolean => client.tshark.some((row) => pred(row[field] ?? ''));
+    const has = (field: string, pred: (v: string) => boolean): boolean => bothSay(client, (row) => pred(row[field] ?? ''));
     assert.ok(has('icmp.mtu', (v) => v === '1400'), 'ICMP fragmentation needed with MTU 1400');
     assert.ok(has('icmpv6.mtu', (v) => v === '1400'), 'ICMPv6 Packet Too Big with MTU 1400');
     assert.ok(has('ip.frag_offset', (v) => v !== '' && v !== '0'), 'IPv4 non-first fragments');
