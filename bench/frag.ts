@@ -4,11 +4,14 @@
 //
 // Four measurements, each in a child process of its own (clean heap, its own peak RSS), on one core, with fragments
 // built before the clock starts:
-//   (a) in order   IPv4 and IPv6 datagrams of 1500..9000 bytes cut at MTU 1500, fragments in order, replayed until N
-//                  fragments (default 3,000,000) have been pushed;
+//   (a) in order   a pool of 512 IPv4 and IPv6 datagrams of 1500..9000 bytes cut at MTU 1500, fragments in order,
+//                  the pool replayed until N fragments (default 3,000,000) have been pushed; each run (warm-up, timed,
+//                  sampled) must complete every datagram of every pass; the untimed runs compare each completed
+//                  datagram's bytes with the original, the timed one its length (a byte compare would be timed too);
 //   (b) shuffled   the same, fragments shuffled within windows of 32 datagrams;
-//   (c) flood      --flood (default 1,000,000) random fragments (random sources, identifications, offsets, sizes 8..1200,
-//                  30% IPv6) with 400 legitimate datagrams interleaved, under the default 4 MiB cap: they start evenly
+//   (c) flood      --flood (default 1,000,000) random fragments, all distinct (each built before the clock starts, none
+//                  pushed twice; random sources, identifications, offsets, sizes 8..1200, 30% IPv6) with 400
+//                  legitimate datagrams interleaved, under the default 4 MiB cap: they start evenly
 //                  spread over the flood and each one's fragments, in random order, follow 1..300 flood fragments
 //                  apart, whatever the flood's size (see floodSchedule);
 //   (d) accounting a table of 200,000 one-fragment datagrams: bytes really retained per datagram against memoryUsed.
@@ -55,6 +58,12 @@ interface Legit {
   readonly whole: Uint8Array;
 }
 
+/** A replay order: the fragments, and for each one the index in the pool of the datagram it belongs to. */
+interface Order {
+  readonly fragments: Uint8Array[];
+  readonly owner: number[];
+}
+
 function legitimate(count: number, identBase: number): Legit[] {
   const out: Legit[] = [];
   for (let i = 0; i < count; i++) {
@@ -88,33 +97,44 @@ interface Result {
   readonly peakHeapGrowth: number;
 }
 
-function replay(name: string, order: Uint8Array[], expectedPerPass: number): Result {
-  const passes = Math.max(1, Math.round(totalFragments / order.length));
-  const run = (sample: boolean): { seconds: number; completed: number; peak: number; heap: number } => {
+function replay(name: string, order: Order): Result {
+  const passes = Math.max(1, Math.round(totalFragments / order.fragments.length));
+  const poolBytes = pool.reduce((sum, l) => sum + l.whole.length, 0);
+  const run = (sample: boolean, compareBytes: boolean): { seconds: number; completed: number; peak: number; heap: number } => {
     const r = new Reassembler({ memoryCap: CAP });
     const base = sample ? retained() : 0;
     let heap = 0;
     let completed = 0;
+    let bytes = 0;
     let n = 0;
     const t0 = process.hrtime.bigint();
     for (let p = 0; p < passes; p++) {
-      for (const f of order) {
-        if (r.push(f, 0).status === 'complete') completed++;
+      for (let i = 0; i < order.fragments.length; i++) {
+        const o = r.push(order.fragments[i]!, 0);
+        if (o.status === 'complete') {
+          completed++;
+          bytes += o.datagram.length;
+          if (compareBytes && !Buffer.from(o.datagram).equals(Buffer.from(pool[order.owner[i]!]!.whole))) {
+            throw new Error(`${name}: datagram ${order.owner[i]!} of pass ${p} came out wrong`);
+          }
+        }
         if (sample && ++n % 20_000 === 0) {
           heap = Math.max(heap, retained() - base);
         }
       }
     }
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (completed !== pool.length * passes || bytes !== poolBytes * passes) {
+      throw new Error(`${name}: ${completed} datagrams of ${bytes} bytes completed, expected ${pool.length * passes} of ${poolBytes * passes}`);
+    }
     return { seconds, completed, peak: r.stats.peakMemory, heap };
   };
-  run(false); // warm-up
-  const timed = run(false);
-  const sampled = run(true);
-  if (timed.completed !== expectedPerPass * passes) throw new Error(`${name}: ${timed.completed} datagrams completed, expected ${expectedPerPass * passes}`);
+  run(false, true); // warm-up, bytes compared
+  const timed = run(false, false);
+  const sampled = run(true, true);
   return {
     name,
-    fragments: order.length * passes,
+    fragments: order.fragments.length * passes,
     seconds: timed.seconds,
     completed: timed.completed,
     peakMemoryUsed: timed.peak,
@@ -126,18 +146,20 @@ function replay(name: string, order: Uint8Array[], expectedPerPass: number): Res
 // fragments) is kept small enough to stay in cache, as packets just read from a socket or a capture are; with 2000
 // datagrams (11 MB) the in-order rate measured memory bandwidth instead (about 1.15 million fragments/s here).
 const pool = legitimate(512, 1);
-const inOrder = (): Uint8Array[] => pool.flatMap((l) => l.parts);
-function shuffled(): Uint8Array[] {
-  const out: Uint8Array[] = [];
+const tagged = (from: number, to: number): { f: Uint8Array; d: number }[] => pool.slice(from, to).flatMap((l, j) => l.parts.map((f) => ({ f, d: from + j })));
+const orderOf = (list: readonly { f: Uint8Array; d: number }[]): Order => ({ fragments: list.map((x) => x.f), owner: list.map((x) => x.d) });
+const inOrder = (): Order => orderOf(tagged(0, pool.length));
+function shuffled(): Order {
+  const out: { f: Uint8Array; d: number }[] = [];
   for (let i = 0; i < pool.length; i += 32) {
-    const window = pool.slice(i, i + 32).flatMap((l) => l.parts);
+    const window = tagged(i, i + 32);
     for (let j = window.length - 1; j > 0; j--) {
       const k = Math.floor(rand() * (j + 1));
       [window[j], window[k]] = [window[k]!, window[j]!];
     }
     out.push(...window);
   }
-  return out;
+  return orderOf(out);
 }
 
 // (c): flood fragments pre-built into one buffer (the pool is part of the baseline), legitimate ones interleaved.
@@ -192,8 +214,7 @@ function floodSchedule(legit: readonly Legit[]): Scheduled[] {
 }
 
 function floodRun(): Result {
-  const distinct = Math.min(floodCount, 200_000);
-  const floodFragments = floodPool(distinct);
+  const floodFragments = floodPool(floodCount);
   const legit = legitimate(400, 10_000);
   const schedule = floodSchedule(legit);
   const run = (sample: boolean): { seconds: number; completed: number; pushed: number; peak: number; heap: number } => {
@@ -206,7 +227,7 @@ function floodRun(): Result {
     let t = 0;
     const t0 = process.hrtime.bigint();
     for (let n = 0; n < floodCount; n++) {
-      r.push(floodFragments[n % distinct]!, t);
+      r.push(floodFragments[n]!, t);
       pushed++;
       for (; q < schedule.length && schedule[q]!.at <= n; q++) {
         const o = r.push(schedule[q]!.p, t);
@@ -270,9 +291,9 @@ if (values.workload !== undefined) {
   const w = values.workload;
   const report: Report =
     w === 'a'
-      ? replay('(a) in order', inOrder(), pool.length)
+      ? replay('(a) in order', inOrder())
       : w === 'b'
-        ? replay('(b) shuffled', shuffled(), pool.length)
+        ? replay('(b) shuffled', shuffled())
         : w === 'c'
           ? floodRun()
           : accounting();
@@ -300,6 +321,11 @@ if (values.workload !== undefined) {
   const ranges = [...speed.map((x) => x.range), 'one run'];
   const acc = child('d');
   process.stdout.write(`node dist/bench/frag.js --fragments ${totalFragments} --flood ${floodCount}   (node ${process.version}, one core, each workload in its own process; (a) and (b): median of ${RUNS} runs)\n\n`);
+  const passes = Math.max(1, Math.round(totalFragments / inOrder().fragments.length));
+  process.stdout.write(
+    `(a), (b): a pool of ${pool.length} datagrams (${inOrder().fragments.length} fragments) pushed ${passes} times over; every datagram must complete in every pass, its bytes compared with the original in the untimed warm-up and sampled runs, its length in the timed run\n` +
+      `(c): ${floodCount.toLocaleString('en-US')} distinct random flood fragments, each pushed once, with 400 legitimate datagrams interleaved, each compared byte for byte; cap ${mib(CAP)}\n\n`,
+  );
   process.stdout.write(`${'workload'.padEnd(26)}${'fragments'.padStart(11)}${'frag/s'.padStart(13)}${'range'.padStart(14)}${'datagrams'.padStart(11)}${'peak memoryUsed'.padStart(17)}${'peak heap growth'.padStart(18)}${'peak RSS'.padStart(13)}\n`);
   for (const [i, r] of results.entries()) {
     process.stdout.write(

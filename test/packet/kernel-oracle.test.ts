@@ -19,7 +19,7 @@ import { decodeFrame, type DecodedFrame, type Layer } from '../../src/packet/fra
 import { IpProtocol } from '../../src/packet/ip-protocol.js';
 import { superPacket } from '../../src/packet/super-packet.js';
 import { CLIENT_LINK_MTU, type KernelCapture, makeKernelCaptures, makeVxlanCaptures } from '../support/kernel-captures.js';
-import { compareWithTshark, describeMismatches, type OracleComparison } from '../support/oracle-compare.js';
+import { bothSay, compareWithTshark, describeMismatches, type OracleComparison } from '../support/oracle-compare.js';
 import { needsRoot } from '../support/root.js';
 
 type Transport = Extract<Layer, { protocol: 'tcp' | 'udp' }>;
@@ -95,7 +95,7 @@ describe('decoder agrees with tshark on real kernel traffic', needsRoot(), () =>
 
   it('saw the interesting packets, so the agreement means something', () => {
     const client = results.get('client-eth0')!;
-    const has = (field: string, pred: (v: string) => boolean): boolean => client.tshark.some((row) => pred(row[field] ?? ''));
+    const has = (field: string, pred: (v: string) => boolean): boolean => bothSay(client, (row) => pred(row[field] ?? ''));
     assert.ok(has('icmp.mtu', (v) => v === '1400'), 'ICMP fragmentation needed with MTU 1400');
     assert.ok(has('icmpv6.mtu', (v) => v === '1400'), 'ICMPv6 Packet Too Big with MTU 1400');
     assert.ok(has('ip.frag_offset', (v) => v !== '' && v !== '0'), 'IPv4 non-first fragments');
