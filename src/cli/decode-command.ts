@@ -78,7 +78,8 @@ function captureFile(read: string | undefined, positional: string | undefined): 
 function wholeNumber(option: string, text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`${option}: "${text}" is not a whole number from ${min} to ${max}`);
+  const range = max < Number.MAX_SAFE_INTEGER ? ` from ${min} to ${max}` : '';
+  if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`${option}: "${text}" is not a whole number${range}`);
   return n;
 }
 
