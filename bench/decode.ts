@@ -42,12 +42,14 @@ if (!Number.isInteger(packets) || packets < 1) throw new Error(`--packets: "${va
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: "${values.runs}" is not a positive whole number`);
 
 /** Replaces the 16-bit word at `at` and updates the checksum at `checksumAt` to match (RFC 1624, eqn. 3). */
-function replaceWord(b: Uint8Array, at: number, value: number, checksumAt: number): void {
+function replaceWord(b: Uint8Array, at: number, value: number, checksumAt: number, udp = false): void {
   const old = u16(b, at);
   put16(b, at, value);
   const checksum = u16(b, checksumAt);
-  if (checksum === 0 && checksumAt !== at) return; // a UDP datagram sent without a checksum stays without one
-  put16(b, checksumAt, ~foldSum((~checksum & 0xffff) + (~old & 0xffff) + value) & 0xffff);
+  if (udp && checksum === 0) return; // a UDP datagram sent without a checksum stays without one
+  const updated = ~foldSum((~checksum & 0xffff) + (~old & 0xffff) + value) & 0xffff;
+  // UDP writes a computed 0 as 0xffff: 0 means "no checksum" there.
+  put16(b, checksumAt, udp && updated === 0 ? 0xffff : updated);
 }
 
 /** A copy of `frame` whose outermost IPv4 identification, ports and TCP sequence numbers are varied by `n` (inner
@@ -58,7 +60,7 @@ function varied(frame: Uint8Array, n: number): Uint8Array {
     if (layer.quoted || layer.depth > 0) continue;
     const at = layer.offset;
     if (layer.protocol === 'ipv4') replaceWord(b, at + 4, (n * 7919) & 0xffff, at + 10);
-    else if (layer.protocol === 'udp') replaceWord(b, at, 1024 + (n % 60_000), at + 6);
+    else if (layer.protocol === 'udp') replaceWord(b, at, 1024 + (n % 60_000), at + 6, true);
     else if (layer.protocol === 'tcp') {
       replaceWord(b, at, 1024 + (n % 60_000), at + 16);
       replaceWord(b, at + 4, (n * 40503) & 0xffff, at + 16);
