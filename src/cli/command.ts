@@ -226,7 +226,7 @@ export function parseInvocation<T extends OptionTable>(command: CommandSpec<T>, 
 }
 
 /** Runs a command (or a group's subcommand) with its arguments; every error becomes a message and an exit status. */
-export async function runCommand(command: AnyCommand, args: readonly string[], stdout: NodeJS.WritableStream = process.stdout): Promise<number> {
+export async function invokeCommand(command: AnyCommand, args: readonly string[], stdout: NodeJS.WritableStream = process.stdout): Promise<number> {
   if (isGroup(command)) {
     const [sub, ...rest] = args;
     if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
@@ -237,7 +237,7 @@ export async function runCommand(command: AnyCommand, args: readonly string[], s
     if (found === undefined) {
       return report(command.name, new UsageError(`unknown ${command.name === '' ? 'command' : 'subcommand'} "${sub}"`));
     }
-    return runCommand(found, rest, stdout);
+    return invokeCommand(found, rest, stdout);
   }
   if (wantsHelp(args)) {
     stdout.write(commandHelp(command));

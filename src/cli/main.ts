@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { runCommand, type CommandGroup } from './command.js';
+import { invokeCommand, type CommandGroup } from './command.js';
 import { COMMANDS } from './commands.js';
 
 export const MTUSCOPE: CommandGroup = {
@@ -9,4 +9,4 @@ export const MTUSCOPE: CommandGroup = {
   subcommands: COMMANDS,
 };
 
-process.exitCode = await runCommand(MTUSCOPE, process.argv.slice(2));
+process.exitCode = await invokeCommand(MTUSCOPE, process.argv.slice(2));
