@@ -8,7 +8,7 @@ import {
   ROOT_STORE_PATH,
   type ServeOptions,
 } from '../../src/checker/serve-options.js';
-import { commandHelp, parseInvocation, runCommand, UsageError } from '../../src/cli/command.js';
+import { commandHelp, parseInvocation, invokeCommand, UsageError } from '../../src/cli/command.js';
 import { SERVE_OPTIONS, serveCommand, serveOptionsFrom } from '../../src/cli/serve-command.js';
 import { DEFAULT_ENGINE_SETTINGS } from '../../src/engine/engine-settings.js';
 
@@ -292,7 +292,7 @@ describe('mtuscope serve options', () => {
       const out = new PassThrough();
       let text = '';
       out.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-      assert.equal(await runCommand(serveCommand, argv, out), 0, argv.join(' '));
+      assert.equal(await invokeCommand(serveCommand, argv, out), 0, argv.join(' '));
       assert.equal(text, commandHelp(serveCommand));
       assert.match(text, /^Usage: mtuscope serve \[options\]\n/);
     }
