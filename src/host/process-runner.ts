@@ -6,7 +6,7 @@
  */
 import { execFile, spawnSync, type ChildProcess } from 'node:child_process';
 
-export const DEFAULT_COMMAND_TIMEOUT_MS = 15_000;
+const DEFAULT_COMMAND_TIMEOUT_MS = 15_000;
 const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 export interface CommandResult {
@@ -74,7 +74,7 @@ export function runCommandSync(cmd: string, argv: readonly string[], options: Co
   };
 }
 
-export function describeCommand(cmd: string, argv: readonly string[]): string {
+function describeCommand(cmd: string, argv: readonly string[]): string {
   return [cmd, ...argv].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
 }
 
