@@ -11,7 +11,7 @@ import {
 } from '../checker/serve-options.js';
 import { EngineClient } from '../engine/engine-client.js';
 import { perSecondRate } from '../engine/engine-settings.js';
-import { missingEngineCapabilities } from '../host/capabilities.js';
+import { ENGINE_CAPABILITIES, privilegeProblem } from '../host/capabilities.js';
 import { familyOfAddress } from '../packet/ip-family.js';
 import { CommandFailure, defineCommand, type OptionValues, type StringOption, UsageError } from './command.js';
 
@@ -232,13 +232,12 @@ export interface RunningService {
  * `deps` replaces parts of the HTTP server's dependencies (tests inject a failing report renderer).
  */
 export async function startService(options: ServeOptions, deps: Pick<Partial<CheckerServerDeps>, 'renderReport' | 'log'> = {}): Promise<RunningService> {
-  const missing = missingEngineCapabilities();
-  if (missing.length > 0) {
-    throw new CommandFailure(
-      `needs root, or the capabilities CAP_NET_ADMIN and CAP_NET_RAW, to install its NFQUEUE rules and send raw packets; ` +
-        `this process lacks ${missing.join(' and ')}. Run it as root (sudo) or grant them (e.g. setcap cap_net_admin,cap_net_raw+ep on node).`,
-    );
-  }
+  const problem = privilegeProblem(
+    ENGINE_CAPABILITIES,
+    'install its NFQUEUE rules and send raw packets',
+    'Run it as root (sudo) or grant them (e.g. setcap cap_net_admin,cap_net_raw+ep on node).',
+  );
+  if (problem !== undefined) throw new CommandFailure(problem);
   const say = deps.log ?? log;
   const store = ResultsStore.open(options.storePath, { truncateClientAddress: options.truncateAddresses });
   const families = [...new Set(options.listen.map(familyOfAddress))];
