@@ -26,6 +26,7 @@
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { Reassembler } from '../src/frag/reassembler.js';
+import { type Order, replayPasses } from './frag-replay.js';
 import { prng } from '../test/support/prng.js';
 import { evenCuts, v4Datagram, v4Split, v6Datagram, v6Split } from '../test/frag/fragment-builders.js';
 import { floodFragmentV4, floodFragmentV6 } from '../test/support/flood-fragment.js';
@@ -56,12 +57,6 @@ const rand = prng(42);
 interface Legit {
   readonly parts: Uint8Array[];
   readonly whole: Uint8Array;
-}
-
-/** A replay order: the fragments, and for each one the index in the pool of the datagram it belongs to. */
-interface Order {
-  readonly fragments: Uint8Array[];
-  readonly owner: number[];
 }
 
 function legitimate(count: number, identBase: number): Legit[] {
@@ -99,34 +94,17 @@ interface Result {
 
 function replay(name: string, order: Order): Result {
   const passes = Math.max(1, Math.round(totalFragments / order.fragments.length));
-  const poolBytes = pool.reduce((sum, l) => sum + l.whole.length, 0);
+  const wholes = pool.map((l) => l.whole);
   const run = (sample: boolean, compareBytes: boolean): { seconds: number; completed: number; peak: number; heap: number } => {
     const r = new Reassembler({ memoryCap: CAP });
     const base = sample ? retained() : 0;
     let heap = 0;
-    let completed = 0;
-    let bytes = 0;
-    let n = 0;
-    const t0 = process.hrtime.bigint();
-    for (let p = 0; p < passes; p++) {
-      for (let i = 0; i < order.fragments.length; i++) {
-        const o = r.push(order.fragments[i]!, 0);
-        if (o.status === 'complete') {
-          completed++;
-          bytes += o.datagram.length;
-          if (compareBytes && !Buffer.from(o.datagram).equals(Buffer.from(pool[order.owner[i]!]!.whole))) {
-            throw new Error(`${name}: datagram ${order.owner[i]!} of pass ${p} came out wrong`);
-          }
+    const afterPush = sample
+      ? (n: number): void => {
+          if (n % 20_000 === 0) heap = Math.max(heap, retained() - base);
         }
-        if (sample && ++n % 20_000 === 0) {
-          heap = Math.max(heap, retained() - base);
-        }
-      }
-    }
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (completed !== pool.length * passes || bytes !== poolBytes * passes) {
-      throw new Error(`${name}: ${completed} datagrams of ${bytes} bytes completed, expected ${pool.length * passes} of ${poolBytes * passes}`);
-    }
+      : undefined;
+    const { seconds, completed } = replayPasses(name, order, wholes, passes, r, { compareBytes, afterPush });
     return { seconds, completed, peak: r.stats.peakMemory, heap };
   };
   run(false, true); // warm-up, bytes compared
