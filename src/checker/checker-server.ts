@@ -1,24 +1,28 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import type { ConnectionReport } from '../engine/connection-report.js';
 import type { CheckerEngine } from '../engine/engine-client.js';
 import type { EngineStats } from '../engine/engine-stats.js';
 import type { ConnectionEndpoints } from '../engine/tracked-connection.js';
-import { familyLabel, familyMap, familyOfAddress, type IpFamily } from '../packet/ip-family.js';
+import { familyOfAddress } from '../packet/ip-family.js';
 import { errorMessage } from '../util/error-message.js';
+import { CheckerMetrics } from './checker-metrics.js';
 import { connectionEvidence } from './evidence.js';
 import { explain } from './explain.js';
 import { fragVerdict } from './frag-verdict.js';
 import { icmpVerdict } from './icmp-verdict.js';
 import { loadPageScript, PAGE_SCRIPT_PATH, type StaticAsset } from './page-asset.js';
+import { pageTargets } from './page-targets.js';
 import { renderTextReport } from './report-text.js';
 import { parseResultsQuery, renderResultsJson, renderSummaryPage } from './results-api.js';
 import type { ResultsStore } from './results-store.js';
 import type { ServeOptions } from './serve-options.js';
+import type { ServiceLog } from './service-log.js';
 import { TestAdmission } from './test-admission.js';
-import { clientForLog, testLogLine, type TestRun } from './test-log.js';
+import { clientForLog, testLogFields, testLogLine, type TestRun } from './test-log.js';
 import type { CheckerTest, TestEvidence, TestResult, Verdict } from './test-result.js';
-import { renderIndexPage, type PageTarget } from './web-page.js';
+import { renderIndexPage } from './web-page.js';
 
 /** The smallest /icmp body that needs full-sized packets on any common path ("at least 4 KB", docs/verdicts.md). */
 export const MIN_ICMP_BODY = 4096;
@@ -33,9 +37,17 @@ export interface CheckerServerDeps {
   readonly engine: CheckerEngine;
   readonly store: ResultsStore;
   /** One line of the service's log. */
-  readonly log: (line: string) => void;
+  readonly log: ServiceLog;
   /** Default renderTextReport. */
   readonly renderReport?: ReportRenderer;
+  /** The store's count of failed writes, for /metrics (a store that counts them plugs it in here). */
+  readonly storeFailures?: () => number;
+  /** The host's addresses, candidates for the web page's other family under a wildcard listen; default: every interface's. */
+  readonly hostAddresses?: () => readonly string[];
+}
+
+function interfaceAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 }
 
 interface TestRoute {
@@ -98,12 +110,15 @@ export class CheckerServer {
   private readonly admission: TestAdmission;
   private readonly renderReport: ReportRenderer;
   private readonly pageScript: StaticAsset;
+  private readonly metrics: CheckerMetrics;
+  private listening: readonly string[] = [];
 
   /** Throws when the web page's script is not built. */
   constructor(private readonly deps: CheckerServerDeps) {
     this.admission = new TestAdmission(deps.options.testRate, deps.options.maxConcurrentTests);
     this.renderReport = deps.renderReport ?? renderTextReport;
     this.pageScript = loadPageScript();
+    this.metrics = new CheckerMetrics({ runningTests: () => this.admission.runningTests, storeFailures: deps.storeFailures });
   }
 
   /** Listens on every configured address; resolves with those it listens on. */
@@ -134,6 +149,7 @@ export class CheckerServer {
       listening.push(address);
     }
     if (listening.length === 0) throw new Error('listens on no address');
+    this.listening = listening;
     return listening;
   }
 
@@ -161,7 +177,7 @@ export class CheckerServer {
     // Whatever a handler throws ends this request only, never the service.
     this.handle(req, res, url, json).catch((err: unknown) => {
       const client = clientForLog(plainAddress(req.socket.remoteAddress), this.deps.options.truncateAddresses);
-      this.deps.log(`${req.method ?? 'GET'} ${url.pathname} from ${client} failed: ${errorMessage(err)}`);
+      this.deps.log(`${req.method ?? 'GET'} ${url.pathname} from ${client} failed: ${errorMessage(err)}`, { level: 'error' });
       req.resume();
       sendError(res, 500, 'the server failed to answer this request (it logged why)', json);
     });
@@ -205,6 +221,9 @@ export class CheckerServer {
       case '/api/stats':
         await this.stats(res);
         return;
+      case '/metrics':
+        await this.metricsText(res);
+        return;
       default:
         sendError(res, 404, `no such page: ${url.pathname} (try /, /icmp, /frag, /results or /api/results)`, json);
     }
@@ -216,7 +235,10 @@ export class CheckerServer {
     const started = performance.now();
     res.once('close', () => {
       const status = !res.headersSent ? undefined : { code: res.statusCode, complete: res.writableFinished };
-      this.deps.log(testLogLine(run, status, performance.now() - started, this.deps.options.truncateAddresses));
+      const durationMs = performance.now() - started;
+      const { truncateAddresses } = this.deps.options;
+      this.metrics.testEnded(run, durationMs);
+      this.deps.log(testLogLine(run, status, durationMs, truncateAddresses), { fields: testLogFields(run, status, durationMs, truncateAddresses) });
     });
     if (test === 'icmp') await this.runIcmp(run, req, res, json);
     else await this.runFrag(run, req, res, json);
@@ -378,42 +400,28 @@ export class CheckerServer {
     try {
       store.record(result);
     } catch (err) {
-      log(`results store: ${errorMessage(err)}`);
+      log(`results store: ${errorMessage(err)}`, { level: 'error' });
     }
     return result;
   }
 
   private page(req: IncomingMessage, res: ServerResponse): void {
-    const { options } = this.deps;
-    const local = plainAddress(req.socket.localAddress);
-    const localFamily = isIP(local);
-    const specific = (family: IpFamily): string[] => options.listen.filter((a) => isIP(a) === family && a !== '0.0.0.0' && a !== '::');
-    const serves = (family: IpFamily): boolean => options.listen.some((a) => isIP(a) === family);
-    const urlFor = (family: IpFamily): string | undefined => {
-      const configured = options.testBaseUrl[family];
-      if (configured !== undefined) return configured;
-      if (!serves(family)) return undefined;
-      if (family === localFamily && req.headers.host !== undefined) return `http://${req.headers.host}`;
-      const address = specific(family)[0];
-      if (address === undefined) return undefined;
-      return family === 4 ? `http://${address}:${options.port}` : `http://[${address}]:${options.port}`;
-    };
-    const targets: PageTarget[] = [];
-    for (const family of [4, 6] as const) {
-      const baseUrl = urlFor(family);
-      if (baseUrl !== undefined) targets.push({ family, label: familyLabel(family), baseUrl });
-    }
-    const addresses = (family: IpFamily): string[] => {
-      const list = specific(family);
-      if (localFamily === family && !list.includes(local)) list.push(local);
-      return list;
-    };
+    const { options, hostAddresses = interfaceAddresses } = this.deps;
+    const { targets, untested, serverAddresses } = pageTargets({
+      configured: options.testBaseUrl,
+      listening: this.listening,
+      hostAddresses: hostAddresses(),
+      port: options.port,
+      pageAddress: plainAddress(req.socket.localAddress),
+      hostHeader: req.headers.host,
+    });
     const html = renderIndexPage({
       targets,
+      untested,
       icmpMtu: options.icmpMtu,
       fragmentSize: options.fragmentSize,
       windowSeconds: Math.round(options.icmpWindowMs / 1000),
-      serverAddresses: familyMap(addresses),
+      serverAddresses,
     });
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': 'text/html; charset=utf-8' });
     res.end(html);
@@ -458,5 +466,13 @@ export class CheckerServer {
     }
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(true) });
     res.end(`${JSON.stringify({ ...stats, runningTests: this.admission.runningTests })}\n`);
+  }
+
+  /** Prometheus text (checker-metrics.ts); the engine's figures are fetched for each scrape, as /api/stats does. */
+  private async metricsText(res: ServerResponse): Promise<void> {
+    const engine = await this.deps.engine.stats().catch(() => undefined);
+    const text = await this.metrics.render(engine);
+    res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': this.metrics.contentType });
+    res.end(text);
   }
 }

@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_ENGINE_SETTINGS, type EngineSettings, perSecondRate, type RateLimits } from '../engine/engine-settings.js';
 import type { FamilyMap } from '../packet/ip-family.js';
+import type { LogFormat } from './service-log.js';
 
 export interface ServeOptions extends EngineSettings {
   readonly listen: readonly string[];
@@ -32,6 +33,8 @@ export interface ServeOptions extends EngineSettings {
   readonly mark: number;
   /** Base URLs the web page runs each family's tests against; derived from the request when undefined. */
   readonly testBaseUrl: FamilyMap<string | undefined>;
+  /** Lines for people (text) or one JSON object per line for log collectors (service-log.ts). */
+  readonly logFormat: LogFormat;
 }
 
 /** The rate of `perMinute` tests per client: a client may start a burst of a few tests (the web page runs four), then waits. */
@@ -53,6 +56,7 @@ export const DEFAULT_SERVE_OPTIONS: Omit<ServeOptions, 'listenIsDefault' | 'stor
   idleTimeoutMs: 30_000,
   mark: 0x6d74,
   testBaseUrl: { 4: undefined, 6: undefined },
+  logFormat: 'text',
 };
 
 /** The default queue number: the port's own, so that services on two ports never share a queue. */

@@ -1,4 +1,5 @@
-import { familyOfAddress } from '../packet/ip-family.js';
+import { familyName, familyOfAddress } from '../packet/ip-family.js';
+import type { LogFields } from './service-log.js';
 import type { CheckerTest, Verdict } from './test-result.js';
 import { truncateAddress } from './truncate-address.js';
 
@@ -32,6 +33,24 @@ export function testLogLine(run: TestRun, status: AnswerStatus | undefined, dura
     `status=${statusText}`,
     `duration=${Math.round(durationMs)}ms`,
   ].join(' ');
+}
+
+/**
+ * The same test as the structured fields of a JSON log line: `startedAt`, `client` (as in the text line), `family`,
+ * `test`, `verdict` (null without one), `status` (the HTTP status, null when no answer went out), `complete` (false for
+ * an answer cut short) and `durationMs`.
+ */
+export function testLogFields(run: TestRun, status: AnswerStatus | undefined, durationMs: number, truncateClient: boolean): LogFields {
+  return {
+    startedAt: run.startedAt.toISOString(),
+    client: clientForLog(run.client, truncateClient),
+    family: run.client === '' ? null : familyName(familyOfAddress(run.client)),
+    test: run.test,
+    verdict: run.verdict ?? null,
+    status: status?.code ?? null,
+    complete: status?.complete ?? null,
+    durationMs: Math.round(durationMs),
+  };
 }
 
 /** The client as the log names it: its network when the service truncates addresses, `unknown` when there is none. */

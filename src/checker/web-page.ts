@@ -8,6 +8,7 @@ import { type FamilyMap, familyLabel, familyName, type IpFamily } from '../packe
 import { escapeHtml } from './escape-html.js';
 import { htmlHead } from './html-head.js';
 import { PAGE_SCRIPT_PATH } from './page-asset.js';
+import type { UntestedFamily } from './page-targets.js';
 import type { PageScriptConfig } from './page-script-config.js';
 import { REPORT_TITLES } from './report-text.js';
 import { clientCaptureFilters, shellQuote } from './tcpdump-filters.js';
@@ -23,6 +24,8 @@ export interface PageTarget {
 
 export interface IndexPageConfig {
   readonly targets: readonly PageTarget[];
+  /** The families the page cannot test, each with the sentence that says why and how to change that. */
+  readonly untested?: readonly UntestedFamily[];
   /** The MTU the ICMP test announces in its Packet Too Big messages. */
   readonly icmpMtu: FamilyMap<number>;
   /** The largest fragment the fragments test sends. */
@@ -72,6 +75,7 @@ button { font-size: 1rem; padding: 0.4rem 1rem; }
 .target { border: 1px solid #ccc; border-radius: 6px; padding: 0.5rem 1rem; margin: 1rem 0; }
 .target h3 { margin: 0.2rem 0; font-size: 1.05rem; }
 .target .base-url { color: #666; font-weight: normal; }
+.target.untested { border-style: dashed; color: #555; }
 .result { border-top: 1px solid #eee; padding: 0.4rem 0; }
 .result-head { display: flex; gap: 1rem; }
 .test-name { min-width: 16rem; font-weight: 600; }
@@ -141,10 +145,18 @@ ${resultElement(i, t, 'frag')}
 </section>`,
     )
     .join('\n');
+  const untested = (config.untested ?? [])
+    .map(
+      (u) => `<section class="target untested" id="untested-${familyName(u.family)}" data-family="${familyName(u.family)}">
+<h3>${escapeHtml(familyLabel(u.family))}</h3>
+<p class="untested-reason">${escapeHtml(u.reason)}</p>
+</section>`,
+    )
+    .join('\n');
   return `<h2>Results</h2>
 <p><button id="run-tests" type="button">Run tests</button></p>
 <noscript><p>The tests need JavaScript; without it, use curl as shown below.</p></noscript>
-${targets}`;
+${targets}${untested === '' ? '' : `\n${untested}`}`;
 }
 
 function verdictsSection(): string {

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { CheckerServer, type CheckerServerDeps } from '../checker/checker-server.js';
 import { ResultsStore } from '../checker/results-store.js';
+import { LOG_FORMATS, type LogFormat, serviceLog, type ServiceLog } from '../checker/service-log.js';
 import {
   DEFAULT_SERVE_OPTIONS as DEFAULTS,
   DEFAULT_STORE_PATH_TEXT,
@@ -65,6 +66,7 @@ const TESTS = 'Tests';
 const RESULTS = 'Results';
 const LIMITS = 'Limits';
 const ENGINE = 'Engine';
+const OPERATIONS = 'Operations';
 const TEST_RATE_RANGE = { min: 1, max: 1_000_000 };
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
@@ -123,6 +125,13 @@ export const SERVE_OPTIONS = {
   'idle-timeout': seconds({ group: LIMITS, description: 'close connections idle this long', min: 1, max: 3600 }, DEFAULTS.idleTimeoutMs),
   'queue-num': { ...numberOption('integer', { group: ENGINE, description: 'netfilter queue number', min: 0, max: 65535 }), defaultText: 'the port' },
   mark: integer({ group: ENGINE, description: "firewall mark of the engine's own packets", min: 1, max: 0xffff_ffff, show: hex }, DEFAULTS.mark),
+  'log-format': {
+    type: 'string',
+    group: OPERATIONS,
+    value: LOG_FORMATS.join('|'),
+    description: 'log lines on standard error as text, or as one JSON object per line (time, level, message and the fields of each test)',
+    default: DEFAULTS.logFormat,
+  },
 } as const;
 
 type ServeValues = OptionValues<typeof SERVE_OPTIONS>;
@@ -152,6 +161,12 @@ function baseUrl(flag: 'ipv4-url' | 'ipv6-url', text: string | undefined): strin
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--${flag}: "${text}" is not an http or https URL`);
   return url.origin;
+}
+
+function logFormat(text: string): LogFormat {
+  const format = LOG_FORMATS.find((f) => f === text);
+  if (format === undefined) throw new UsageError(`--log-format: "${text}" is not one of ${LOG_FORMATS.join(', ')}`);
+  return format;
 }
 
 function listenAddresses(given: readonly string[]): readonly string[] {
@@ -187,6 +202,7 @@ export function serveOptionsFrom(v: ServeValues): ServeOptions {
     idleTimeoutMs: n('idle-timeout'),
     queueNum: v['queue-num'] === undefined ? defaultQueueNum(port) : n('queue-num'),
     mark: n('mark'),
+    logFormat: logFormat(v['log-format']),
     // No flag sets these.
     maxConnections: DEFAULTS.maxConnections,
     idleMs: DEFAULTS.idleMs,
@@ -209,10 +225,6 @@ export const serveCommand = defineCommand({
     'port or queue in use) or when its packet engine dies, 2 for a usage error.',
   run: ({ values }) => serve(serveOptionsFrom(values)),
 });
-
-function log(line: string): void {
-  process.stderr.write(`mtuscope serve: ${line}\n`);
-}
 
 function urlOf(address: string, port: number): string {
   return isIP(address) === 6 ? `http://[${address}]:${port}` : `http://${address}:${port}`;
@@ -238,7 +250,7 @@ export async function startService(options: ServeOptions, deps: Pick<Partial<Che
     'Run it as root (sudo) or grant them (e.g. setcap cap_net_admin,cap_net_raw+ep on node).',
   );
   if (problem !== undefined) throw new CommandFailure(problem);
-  const say = deps.log ?? log;
+  const say = deps.log ?? serviceLog(options.logFormat, (line) => process.stderr.write(line));
   const store = ResultsStore.open(options.storePath, { truncateClientAddress: options.truncateAddresses });
   const families = [...new Set(options.listen.map(familyOfAddress))];
   // The settings cross to the engine under their own names: ServeOptions is a superset of EngineSettings.
@@ -265,7 +277,8 @@ export async function startService(options: ServeOptions, deps: Pick<Partial<Che
 }
 
 async function serve(options: ServeOptions): Promise<number> {
-  const service = await startService(options);
+  const log: ServiceLog = serviceLog(options.logFormat, (line) => process.stderr.write(line));
+  const service = await startService(options, { log });
   const { engine } = service;
   log(`listening on ${service.listening.map((a) => urlOf(a, options.port)).join(' ')} (results in ${options.storePath})`);
   // The engine runs in a process of its own (engine-child.ts) so that packets never wait behind HTTP work; if it

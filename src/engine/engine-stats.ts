@@ -1,9 +1,12 @@
+import type { LatencyHistogram } from './latency-samples.js';
 import type { EngineCounters, PacketEngine } from './packet-engine.js';
 
 export interface LatencySummary {
   readonly p50: number | null;
   readonly p99: number | null;
   readonly samples: number;
+  /** Every duration since the engine started, for /metrics. */
+  readonly histogram: LatencyHistogram;
 }
 
 /** The engine's counters and latencies, as /api/stats shows them. */
@@ -19,7 +22,12 @@ export interface EngineStats {
 }
 
 export function engineStats(engine: PacketEngine): EngineStats {
-  const summary = (s: PacketEngine['decisionLatency']): LatencySummary => ({ p50: s.percentile(50), p99: s.percentile(99), samples: s.size });
+  const summary = (s: PacketEngine['decisionLatency']): LatencySummary => ({
+    p50: s.percentile(50),
+    p99: s.percentile(99),
+    samples: s.size,
+    histogram: s.histogram(),
+  });
   return {
     pid: process.pid,
     counters: { ...engine.counters },

@@ -11,6 +11,7 @@ import {
 import { commandHelp, parseInvocation, invokeCommand, UsageError } from '../../src/cli/command.js';
 import { SERVE_OPTIONS, serveCommand, serveOptionsFrom } from '../../src/cli/serve-command.js';
 import { DEFAULT_ENGINE_SETTINGS } from '../../src/engine/engine-settings.js';
+import { LOG_FORMATS } from '../../src/checker/service-log.js';
 
 function parse(argv: readonly string[]): ServeOptions {
   return serveOptionsFrom(parseInvocation(serveCommand, argv).values);
@@ -86,6 +87,7 @@ describe('mtuscope serve options', () => {
       idleTimeoutMs: 30_000,
       queueNum: 8080,
       mark: 0x6d74,
+      logFormat: 'text',
       maxConnections: 16384,
       idleMs: 120_000,
     });
@@ -112,7 +114,7 @@ describe('mtuscope serve options', () => {
       if (!('default' in spec)) continue;
       assert.deepEqual(parse([`--${flag}`, text]), defaults, `--${flag} ${text} is the default`);
       // And a value that is not the default does change something, so the comparison above can fail.
-      const other = spec.unit === 'seconds' ? String(Number(text) + 1) : String(spec.range.min === Number(text) ? spec.range.min + 1 : spec.range.min);
+      const other = !('unit' in spec) ? (LOG_FORMATS.find((f) => f !== text) ?? '') : spec.unit === 'seconds' ? String(Number(text) + 1) : String(spec.range.min === Number(text) ? spec.range.min + 1 : spec.range.min);
       assert.notDeepEqual(parse([`--${flag}`, other]), defaults, `--${flag} ${other}`);
     }
     // The defaults given in words.
@@ -154,6 +156,7 @@ describe('mtuscope serve options', () => {
       'idle-timeout': [['60'], 'idleTimeoutMs'],
       'queue-num': [['77'], 'queueNum'],
       mark: [['0x10'], 'mark'],
+      'log-format': [['json'], 'logFormat'],
     };
     const defaults = parse([]);
     for (const [flag, [values, ...settings]] of Object.entries(cases)) {
@@ -193,6 +196,7 @@ describe('mtuscope serve options', () => {
       '--idle-timeout', '60',
       '--queue-num', '77',
       '--mark', '0x10',
+      '--log-format', 'json',
     ]);
     assert.deepEqual(o, {
       listen: ['10.0.0.1', 'fd00::1'],
@@ -216,6 +220,7 @@ describe('mtuscope serve options', () => {
       idleTimeoutMs: 60_000,
       queueNum: 77,
       mark: 16,
+      logFormat: 'json',
       maxConnections: 16384,
       idleMs: 120_000,
     });
@@ -272,6 +277,8 @@ describe('mtuscope serve options', () => {
     ['--listen', '10.0.0.256'],
     ['--ipv4-url', 'not a url'],
     ['--ipv6-url', 'ftp://[2001:db8::1]/'],
+    ['--log-format', 'JSON'],
+    ['--log-format', 'syslog'],
   ];
   for (const [flag, value] of bad) {
     it(`${flag} ${JSON.stringify(value)} is refused naming the flag and the value`, () => {
@@ -302,7 +309,7 @@ describe('mtuscope serve options', () => {
     const headings = commandHelp(serveCommand)
       .split('\n')
       .filter((l) => /^[A-Z][a-z]+:$/.test(l));
-    assert.deepEqual(headings, ['Options:', 'Listening:', 'Tests:', 'Results:', 'Limits:', 'Engine:']);
+    assert.deepEqual(headings, ['Options:', 'Listening:', 'Tests:', 'Results:', 'Limits:', 'Engine:', 'Operations:']);
   });
 
   it('the default store does not depend on the current directory', () => {

@@ -21,4 +21,17 @@ describe('LatencySamples', () => {
     l.clear();
     assert.deepEqual([l.size, l.percentile(50)], [0, null]);
   });
+
+  it('counts every duration in its bucket (upper bounds inclusive), beyond the samples kept and across clear()', () => {
+    const l = new LatencySamples(2);
+    for (const v of [0.01, 0.011, 1, 999, 1000.5]) l.add(v);
+    l.clear();
+    const h = l.histogram();
+    assert.equal(h.boundsMs.length + 1, h.counts.length);
+    const inBucket = (boundMs: number): number => h.counts[h.boundsMs.indexOf(boundMs)] ?? -1;
+    assert.deepEqual([inBucket(0.01), inBucket(0.025), inBucket(1), inBucket(1000), h.counts.at(-1)], [1, 1, 1, 1, 1]);
+    assert.equal(h.count, 5);
+    assert.ok(Math.abs(h.sumMs - 2000.521) < 1e-9);
+    assert.equal(h.counts.reduce((a, b) => a + b, 0), 5);
+  });
 });
