@@ -216,7 +216,7 @@ export const serveCommand = defineCommand({
   description:
     'The checker service: POST /icmp (client path MTU discovery: drops your large packets and answers with ICMP ' +
     '"fragmentation needed" / ICMPv6 "Packet Too Big"), GET /frag (response sent as IP fragments), a web page at /, ' +
-    'results at /results and /api/results, engine counters at /api/stats. Needs root, or CAP_NET_ADMIN and ' +
+    'results at /results and /api/results, engine counters at /api/stats, Prometheus metrics at /metrics. Needs root, or CAP_NET_ADMIN and ' +
     'CAP_NET_RAW: it installs iptables/ip6tables NFQUEUE rules for its own port (removed on exit) and sends raw packets.',
   options: SERVE_OPTIONS,
   positionals: { min: 0, max: 0 },

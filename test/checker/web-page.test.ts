@@ -71,6 +71,17 @@ describe('renderIndexPage', () => {
     assert.deepEqual(embeddedConfig(html), pageScriptConfig(hostile));
   });
 
+  it('says in place of a family it cannot test why not, as text, with no result elements for it', () => {
+    const reason = `IPv6 is not tested: ${HOSTILE_LABEL}. Set --ipv6-url to a URL.`;
+    const html = renderIndexPage(config({ targets: [config().targets[0]!], untested: [{ family: 6, reason }] }));
+    const section = /<section class="target untested" id="untested-ipv6" data-family="ipv6">([^]*?)<\/section>/.exec(html);
+    assert.ok(section, 'an untested section for IPv6');
+    assert.ok(unescapeHtml(section[1] ?? '').includes(reason));
+    assert.doesNotMatch(html, /<img/);
+    assert.doesNotMatch(html, /data-family="ipv6" data-test=/);
+    assert.doesNotMatch(renderIndexPage(config()), /untested-/, 'nothing when every family is tested');
+  });
+
   it('renders one result element per target and test with the attributes the harness reads', () => {
     const html = renderIndexPage(config());
     const results = [...html.matchAll(/<div class="result" id="result-(\d)-(\w+)" data-target="(\d)" data-family="(\w+)" data-test="(\w+)" data-state="idle">/g)];
