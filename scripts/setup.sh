@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 # Besides the network tools: g++, make and python3 build the native npm modules (node-gyp) against Node's own headers,
 # libnetfilter-queue-dev is what the nfqueue module links with, chromium runs the web page tests, util-linux gives
 # setpriv (the tests of running without privileges), postgresql the shared results store (the tests start their own
-# server in a temporary directory; the packaged cluster is not used).
-packages=(tshark tcpdump iproute2 iputils-ping iptables curl procps ethtool time python3 g++ make libnetfilter-queue-dev chromium util-linux postgresql)
+# server in a temporary directory; the packaged cluster is not used), systemd gives systemd-analyze (the tests verify the
+# example unit with it; nothing is started).
+packages=(tshark tcpdump iproute2 iputils-ping iptables curl procps ethtool time python3 g++ make libnetfilter-queue-dev chromium util-linux postgresql systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
