@@ -101,7 +101,7 @@ export class CheckerServer {
 
   /** Throws when the web page's script is not built. */
   constructor(private readonly deps: CheckerServerDeps) {
-    this.admission = new TestAdmission(deps.options.testRate, deps.options.maxConcurrentTests);
+    this.admission = new TestAdmission(deps.options.testRate, deps.options.maxConcurrentTests, undefined, deps.options.ipv6ClientPrefix);
     this.renderReport = deps.renderReport ?? renderTextReport;
     this.pageScript = loadPageScript();
   }
