@@ -6,6 +6,7 @@ import type { EngineStats } from '../engine/engine-stats.js';
 import type { ConnectionEndpoints } from '../engine/tracked-connection.js';
 import { familyLabel, familyMap, familyOfAddress, type IpFamily } from '../packet/ip-family.js';
 import { errorMessage } from '../util/error-message.js';
+import { ConnectionRequests, LATER_REQUEST_REFUSAL } from './connection-requests.js';
 import { connectionEvidence } from './evidence.js';
 import { explain } from './explain.js';
 import { fragVerdict } from './frag-verdict.js';
@@ -62,10 +63,11 @@ function wantsJson(req: IncomingMessage, url: URL): boolean {
   return (req.headers.accept ?? '').includes('application/json');
 }
 
+// No Connection header: each test must start on a connection of its own (the engine reads the test from the first
+// request line), and ConnectionRequests makes each answer close its connection unless a later request waits for its
+// refusal.
 const COMMON_HEADERS = {
   'Cache-Control': 'no-store',
-  // Each test must start on a connection of its own: the engine reads the test from the first request line.
-  Connection: 'close',
   'Access-Control-Allow-Origin': '*',
 } as const;
 
@@ -98,6 +100,7 @@ export class CheckerServer {
   private readonly admission: TestAdmission;
   private readonly renderReport: ReportRenderer;
   private readonly pageScript: StaticAsset;
+  private readonly connectionRequests = new ConnectionRequests();
 
   /** Throws when the web page's script is not built. */
   constructor(private readonly deps: CheckerServerDeps) {
@@ -154,10 +157,12 @@ export class CheckerServer {
     try {
       url = new URL(req.url ?? '/', 'http://checker.invalid');
     } catch {
+      res.shouldKeepAlive = false;
       sendError(res, 400, 'malformed request target', false);
       return;
     }
     const json = wantsJson(req, url);
+    if (!this.connectionRequests.arrive(req, res, (later) => sendError(later, 400, LATER_REQUEST_REFUSAL, json))) return;
     // Whatever a handler throws ends this request only, never the service.
     this.handle(req, res, url, json).catch((err: unknown) => {
       const client = clientForLog(plainAddress(req.socket.remoteAddress), this.deps.options.truncateAddresses);
@@ -245,7 +250,9 @@ export class CheckerServer {
       released = true;
       admitted.release();
     };
+    // The connection's close too: an answer that never got to be written (the client went away first) may never close.
     res.on('close', release);
+    req.socket.once('close', release);
     const endpoints: ConnectionEndpoints = {
       family: familyOfAddress(client),
       clientAddress: client,
