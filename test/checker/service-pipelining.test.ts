@@ -2,20 +2,22 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LabProcess } from '../../src/lab/running-lab.js';
 import { ARTICLE_PAYLOAD, type CheckerLab, PORT, startCheckerLab } from '../support/checker-lab.js';
+import { MAX_REQUESTS_PER_CONNECTION } from '../../src/checker/connection-requests.js';
 import { needsRoot } from '../support/root.js';
 
 const PIPELINED = 5;
 
+const ICMP_REQUEST = `POST /icmp?format=json HTTP/1.1\r\nHost: checker\r\nContent-Type: application/octet-stream\r\nContent-Length: ${ARTICLE_PAYLOAD.length}\r\n\r\n${ARTICLE_PAYLOAD}`;
+
 /**
- * A client in the lab that writes `count` POST /icmp requests with the article's payload in one write on one TCP
- * connection, then reads until the server closes it (or closes at once, `hangUp`), and prints what it read.
+ * A client in the lab that writes `count` copies of `request` (by default POST /icmp with the article's payload) in
+ * one write on one TCP connection, then reads until the server closes it (or closes at once, `hangUp`), and prints
+ * what it read.
  */
-function pipeliningClient(host: string, count: number, hangUp: boolean): string[] {
+function pipeliningClient(host: string, count: number, hangUp: boolean, request = ICMP_REQUEST): string[] {
   const script = `
     const net = require('node:net');
-    const [host, port, count, hangUp, payload] = process.argv.slice(1);
-    const request = 'POST /icmp?format=json HTTP/1.1\\r\\nHost: checker\\r\\nContent-Type: application/octet-stream\\r\\n' +
-      'Content-Length: ' + Buffer.byteLength(payload) + '\\r\\n\\r\\n' + payload;
+    const [host, port, count, hangUp, request] = process.argv.slice(1);
     const socket = net.connect({ host, port: Number(port) }, () => {
       socket.write(request.repeat(Number(count)), () => { if (hangUp === 'yes') socket.destroy(); });
     });
@@ -24,7 +26,7 @@ function pipeliningClient(host: string, count: number, hangUp: boolean): string[
     socket.on('close', () => process.stdout.write(Buffer.concat(chunks)));
     socket.on('error', (e) => process.stderr.write(String(e)));
   `;
-  return [process.execPath, '-e', script, host, String(PORT), String(count), hangUp ? 'yes' : 'no', ARTICLE_PAYLOAD];
+  return [process.execPath, '-e', script, host, String(PORT), String(count), hangUp ? 'yes' : 'no', request];
 }
 
 interface Stats {
@@ -92,6 +94,15 @@ describe('checker service: requests pipelined on one connection', needsRoot(), (
     // The service still serves a test as usual.
     await c.lab.mustExec('client', ['ip', 'route', 'flush', 'cache', 'to', c.server4]);
     assert.equal((await c.icmpJson('client', 4)).result.verdict, 'pass');
+    assert.equal(await settledRunningTests(), 0);
+  });
+
+  it(`a connection that pipelines more than ${MAX_REQUESTS_PER_CONNECTION} requests is closed; the service keeps serving`, async () => {
+    const r = await c.lab.exec('client', pipeliningClient(c.server4, 1000, false, 'GET /favicon.ico HTTP/1.1\r\nHost: checker\r\n\r\n'), { timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const answers = [...r.stdout.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].length;
+    assert.ok(answers <= MAX_REQUESTS_PER_CONNECTION, `${answers} answers`);
+    assert.equal((await c.curl('client', ['-o', '/dev/null', '-w', '%{http_code}', c.url(4, '/favicon.ico')])).stdout, '204');
     assert.equal(await settledRunningTests(), 0);
   });
 
