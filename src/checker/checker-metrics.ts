@@ -25,7 +25,8 @@ const ENGINE_COUNTER_HELP: Readonly<Partial<Record<keyof EngineCounters, string>
   fragmentsSuppressed: 'Fragments a rate limit held back.',
   sendErrors: 'Crafted packets the kernel refused to send.',
   connectionsTracked: 'Connections the engine started tracking.',
-  connectionsEvicted: 'Tracked connections evicted because the table was full.',
+  connectionsEvicted: 'Half-open connections evicted because the table was full.',
+  connectionsRefused: 'New connections not tracked because the table was full of established ones.',
 };
 
 /** `packetTooBigSent` → `packet_too_big_sent`. */

@@ -8,6 +8,7 @@ import type { ConnectionEndpoints } from '../engine/tracked-connection.js';
 import { familyOfAddress } from '../packet/ip-family.js';
 import { errorMessage } from '../util/error-message.js';
 import { CheckerMetrics } from './checker-metrics.js';
+import { ConnectionRequests, LATER_REQUEST_REFUSAL } from './connection-requests.js';
 import { connectionEvidence } from './evidence.js';
 import { explain } from './explain.js';
 import { fragVerdict } from './frag-verdict.js';
@@ -74,10 +75,11 @@ function wantsJson(req: IncomingMessage, url: URL): boolean {
   return (req.headers.accept ?? '').includes('application/json');
 }
 
+// No Connection header: each test must start on a connection of its own (the engine reads the test from the first
+// request line), and ConnectionRequests makes each answer close its connection unless a later request waits for its
+// refusal.
 const COMMON_HEADERS = {
   'Cache-Control': 'no-store',
-  // Each test must start on a connection of its own: the engine reads the test from the first request line.
-  Connection: 'close',
   'Access-Control-Allow-Origin': '*',
 } as const;
 
@@ -112,10 +114,11 @@ export class CheckerServer {
   private readonly pageScript: StaticAsset;
   private readonly metrics: CheckerMetrics;
   private listening: readonly string[] = [];
+  private readonly connectionRequests = new ConnectionRequests();
 
   /** Throws when the web page's script is not built. */
   constructor(private readonly deps: CheckerServerDeps) {
-    this.admission = new TestAdmission(deps.options.testRate, deps.options.maxConcurrentTests);
+    this.admission = new TestAdmission(deps.options.testRate, deps.options.maxConcurrentTests, undefined, deps.options.ipv6ClientPrefix);
     this.renderReport = deps.renderReport ?? renderTextReport;
     this.pageScript = loadPageScript();
     this.metrics = new CheckerMetrics({ runningTests: () => this.admission.runningTests, storeFailures: deps.storeFailures });
@@ -170,10 +173,12 @@ export class CheckerServer {
     try {
       url = new URL(req.url ?? '/', 'http://checker.invalid');
     } catch {
+      res.shouldKeepAlive = false;
       sendError(res, 400, 'malformed request target', false);
       return;
     }
     const json = wantsJson(req, url);
+    if (!this.connectionRequests.arrive(req, res, (later) => sendError(later, 400, LATER_REQUEST_REFUSAL, json))) return;
     // Whatever a handler throws ends this request only, never the service.
     this.handle(req, res, url, json).catch((err: unknown) => {
       const client = clientForLog(plainAddress(req.socket.remoteAddress), this.deps.options.truncateAddresses);
@@ -267,7 +272,9 @@ export class CheckerServer {
       released = true;
       admitted.release();
     };
+    // The connection's close too: an answer that never got to be written (the client went away first) may never close.
     res.on('close', release);
+    req.socket.once('close', release);
     const endpoints: ConnectionEndpoints = {
       family: familyOfAddress(client),
       clientAddress: client,

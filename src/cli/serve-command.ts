@@ -10,6 +10,7 @@ import {
   type ServeOptions,
   testsPerMinuteRate,
 } from '../checker/serve-options.js';
+import { IPV6_CLIENT_PREFIX_RANGE } from '../engine/client-key.js';
 import { EngineClient } from '../engine/engine-client.js';
 import { perSecondRate } from '../engine/engine-settings.js';
 import { ENGINE_CAPABILITIES, privilegeProblem } from '../host/capabilities.js';
@@ -120,6 +121,10 @@ export const SERVE_OPTIONS = {
   'icmp-global': integer({ group: LIMITS, description: 'ICMP messages per second in total', min: 1, max: 10_000_000 }, DEFAULTS.icmpRate.global.perSecond),
   'fragments-per-client': integer({ group: LIMITS, description: 'fragments per second per client', min: 1, max: 10_000_000 }, DEFAULTS.fragmentRate.perClient.perSecond),
   'fragments-global': integer({ group: LIMITS, description: 'fragments per second in total', min: 1, max: 100_000_000 }, DEFAULTS.fragmentRate.global.perSecond),
+  'ipv6-client-prefix': integer(
+    { group: LIMITS, description: 'every per-client limit counts an IPv6 client by its prefix of this length (IPv4: by address)', ...IPV6_CLIENT_PREFIX_RANGE },
+    DEFAULTS.ipv6ClientPrefix,
+  ),
   'max-concurrent': integer({ group: LIMITS, description: 'tests running at once', min: 1, max: 100_000 }, DEFAULTS.maxConcurrentTests),
   'max-body': integer({ group: LIMITS, description: 'largest /icmp body accepted', value: 'BYTES', min: 4096, max: 1 << 30 }, DEFAULTS.maxBodyBytes),
   'idle-timeout': seconds({ group: LIMITS, description: 'close connections idle this long', min: 1, max: 3600 }, DEFAULTS.idleTimeoutMs),
@@ -197,6 +202,7 @@ export function serveOptionsFrom(v: ServeValues): ServeOptions {
     testRate: { perClient: testsPerMinuteRate(n('tests-per-client')), global: perSecondRate(n('tests-global')) },
     icmpRate: { perClient: perSecondRate(n('icmp-per-client')), global: perSecondRate(n('icmp-global')) },
     fragmentRate: { perClient: perSecondRate(n('fragments-per-client')), global: perSecondRate(n('fragments-global')) },
+    ipv6ClientPrefix: n('ipv6-client-prefix'),
     maxConcurrentTests: n('max-concurrent'),
     maxBodyBytes: n('max-body'),
     idleTimeoutMs: n('idle-timeout'),

@@ -3,6 +3,8 @@ import type { ConnectionReport } from './connection-report.js';
 import type { EngineEvent, EngineRequest, EngineStartMessage } from './engine-protocol.js';
 import type { EngineStats } from './engine-stats.js';
 import type { HostEngineOptions } from './host-engine.js';
+import { removeStaleQueueRulesOfPort } from './queue-rules.js';
+import { errorMessage } from '../util/error-message.js';
 import type { EngineSettings } from './engine-settings.js';
 import type { ConnectionEndpoints } from './tracked-connection.js';
 
@@ -31,7 +33,8 @@ export class EngineClient implements CheckerEngine {
     private readonly child: ChildProcess,
     readonly replacedStaleRules: boolean,
     readonly pid: number,
-    log: (line: string) => void,
+    private readonly rules: { readonly port: number; readonly families: HostEngineOptions['families'] },
+    private readonly log: (line: string) => void,
   ) {
     child.on('message', (event: EngineEvent) => {
       if (event.kind === 'reply') {
@@ -70,7 +73,7 @@ export class EngineClient implements CheckerEngine {
           clearTimeout(timer);
           child.off('exit', onExit);
           child.off('message', onStart);
-          resolve(new EngineClient(child, event.replacedStaleRules, event.pid, log));
+          resolve(new EngineClient(child, event.replacedStaleRules, event.pid, { port: settings.port, families: options.families }, log));
         } else if (event.kind === 'failed') {
           clearTimeout(timer);
           child.off('exit', onExit);
@@ -105,10 +108,18 @@ export class EngineClient implements CheckerEngine {
     return reply.stats;
   }
 
-  /** Asks the engine to remove its rules and exit; resolves once it has. */
+  /**
+   * Asks the engine to remove its rules and exit; resolves once it has. An engine that was killed (SIGKILL, the
+   * kernel's OOM killer) could not remove its rules: they are removed here instead, so that none outlives the service.
+   */
   async stop(): Promise<void> {
-    if (this.exited) return;
-    await this.request({ kind: 'stop' }).catch(() => undefined);
-    await this.exit;
+    if (!this.exited) await this.request({ kind: 'stop' }).catch(() => undefined);
+    const how = await this.exit;
+    try {
+      const removed = await removeStaleQueueRulesOfPort(this.rules.port, this.rules.families);
+      if (removed.length > 0) this.log(`removed the firewall rules the packet engine (pid ${this.pid}) left when it ${how}`);
+    } catch (err) {
+      this.log(`could not remove the firewall rules the packet engine (pid ${this.pid}) left: ${errorMessage(err)}`);
+    }
   }
 }

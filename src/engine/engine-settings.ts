@@ -31,6 +31,11 @@ export interface EngineSettings {
   readonly icmpRate: RateLimits;
   /** Fragments per second: a segment takes one token per fragment, all at once. */
   readonly fragmentRate: RateLimits;
+  /**
+   * Every per-client limit (Packet Too Big and fragment rates here, test admission in the checker) counts an IPv6
+   * client by its prefix of this length, an IPv4 client by its address (see client-key.ts).
+   */
+  readonly ipv6ClientPrefix: number;
   readonly maxConnections: number;
   /** Connections are forgotten this long after their last packet (or after closing). */
   readonly idleMs: number;
@@ -50,6 +55,7 @@ export const DEFAULT_ENGINE_SETTINGS: Omit<EngineSettings, 'port'> = {
   fragMaxRetransmissions: 3,
   icmpRate: { perClient: perSecondRate(50), global: perSecondRate(5000) },
   fragmentRate: { perClient: perSecondRate(500), global: perSecondRate(50_000) },
+  ipv6ClientPrefix: 64,
   maxConnections: 16384,
   idleMs: 120_000,
 };

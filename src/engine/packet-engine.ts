@@ -1,4 +1,5 @@
 import { formatDecodeError } from '../packet/result.js';
+import { clientKeyFor } from './client-key.js';
 import { FragProbe, type FragOutcome } from './frag-probe.js';
 import { IcmpProbe } from './icmp-probe.js';
 import { LatencySamples } from './latency-samples.js';
@@ -10,10 +11,13 @@ import { ACK, FIN, parseTcpSegment, RST, SYN, type TcpSegment } from './tcp-segm
 import type { IpFamily } from '../packet/ip-family.js';
 import { ClientRateLimiter } from '../util/rate-limiter.js';
 import type { EngineSettings } from './engine-settings.js';
-import { type ConnectionEndpoints, connectionKey, modeOfRequest, TrackedConnection } from './tracked-connection.js';
+import { ConnectionTable } from './connection-table.js';
+import { type ConnectionEndpoints, connectionKey, modeOfRequest, type TrackedConnection } from './tracked-connection.js';
 
 /** A closed connection is kept this long for its last retransmissions and for the HTTP side still reading it. */
 const CLOSED_LINGER_MS = 10_000;
+/** A full table is swept before a SYN is refused, but at most this often: under a SYN flood each sweep is a full scan. */
+const SWEEP_WHEN_FULL_INTERVAL_MS = 100;
 
 /** Where crafted packets go: a raw socket on the host, a recorder in tests. */
 export type PacketSink = (family: IpFamily, packet: Uint8Array, destination: string) => Promise<void>;
@@ -33,7 +37,10 @@ export interface EngineCounters {
   fragmentsSuppressed: number;
   sendErrors: number;
   connectionsTracked: number;
+  /** Half-open entries (SYN seen, handshake not completed) dropped to make room for a new SYN. */
   connectionsEvicted: number;
+  /** SYNs not tracked because every entry of the full table was an established connection. */
+  connectionsRefused: number;
 }
 
 /**
@@ -55,13 +62,15 @@ export class PacketEngine {
     sendErrors: 0,
     connectionsTracked: 0,
     connectionsEvicted: 0,
+    connectionsRefused: 0,
   };
   /** Time spent deciding each packet (ms). */
   readonly decisionLatency = new LatencySamples();
   /** From an oversized packet's arrival in the engine to its Packet Too Big handed to the kernel (ms). */
   readonly packetTooBigLatency = new LatencySamples();
   lastMalformed: string | undefined;
-  private readonly connections = new Map<string, TrackedConnection>();
+  private readonly connections: ConnectionTable;
+  private lastSweepAt = Number.NEGATIVE_INFINITY;
   private readonly icmpLimiter: ClientRateLimiter;
   private readonly fragmentLimiter: ClientRateLimiter;
   private ident = Math.floor(Math.random() * 0x10000);
@@ -71,9 +80,11 @@ export class PacketEngine {
     private readonly sink: PacketSink,
     private readonly clock: () => number = () => performance.now(),
   ) {
+    this.connections = new ConnectionTable(settings.maxConnections);
     const now = clock();
-    this.icmpLimiter = new ClientRateLimiter(settings.icmpRate.perClient, settings.icmpRate.global, now);
-    this.fragmentLimiter = new ClientRateLimiter(settings.fragmentRate.perClient, settings.fragmentRate.global, now);
+    const clientOf = clientKeyFor(settings.ipv6ClientPrefix);
+    this.icmpLimiter = new ClientRateLimiter(settings.icmpRate.perClient, settings.icmpRate.global, now, undefined, clientOf);
+    this.fragmentLimiter = new ClientRateLimiter(settings.fragmentRate.perClient, settings.fragmentRate.global, now, undefined, clientOf);
   }
 
   handle(packet: QueuedPacket): void {
@@ -118,18 +129,24 @@ export class PacketEngine {
   /** Forgets idle and closed connections; decides /frag tests whose window passed without a packet to act on. */
   sweep(): void {
     const now = this.clock();
-    for (const [key, c] of this.connections) {
+    this.lastSweepAt = now;
+    this.connections.sweep((c) => {
       const probe = c.frag;
       if (probe !== undefined && probe.outcome === undefined && probe.windowPassed(now)) probe.timeOut();
       const linger = c.closed ? CLOSED_LINGER_MS : this.settings.idleMs;
-      if (now - c.lastSeenAt >= linger) this.connections.delete(key);
-    }
+      return now - c.lastSeenAt >= linger;
+    });
     this.icmpLimiter.sweep(now);
     this.fragmentLimiter.sweep(now);
   }
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** Connections whose handshake has not completed (what a SYN flood fills the table with). */
+  get halfOpenCount(): number {
+    return this.connections.halfOpenCount;
   }
 
   private fromClient(packet: QueuedPacket, s: TcpSegment, now: number): void {
@@ -144,7 +161,7 @@ export class PacketEngine {
       packet.accept();
       return;
     }
-    if (!c.established && (s.flags & ACK) !== 0 && c.serverIsn !== undefined && s.ack === ((c.serverIsn + 1) >>> 0)) c.established = true;
+    if (!c.established && (s.flags & ACK) !== 0 && c.serverIsn !== undefined && s.ack === ((c.serverIsn + 1) >>> 0)) this.connections.establish(c);
     if (!c.established) {
       packet.accept();
       return;
@@ -221,18 +238,18 @@ export class PacketEngine {
   }
 
   private open(e: ConnectionEndpoints, s: TcpSegment, now: number): void {
-    const key = connectionKey(e);
-    if (!this.connections.has(key) && this.connections.size >= this.settings.maxConnections) {
-      this.sweep();
-      if (this.connections.size >= this.settings.maxConnections) {
-        // Evict the least recently opened: Map keeps insertion order.
-        const oldest = this.connections.keys().next().value;
-        if (oldest !== undefined) this.connections.delete(oldest);
-        this.counters.connectionsEvicted++;
-      }
+    const opened = this.connections.open({ ...e, clientIsn: s.seq, clientMss: s.mss ?? null, openedAt: now }, () => {
+      if (now - this.lastSweepAt >= SWEEP_WHEN_FULL_INTERVAL_MS) this.sweep();
+    });
+    if (opened.kind === 'full') {
+      this.counters.connectionsRefused++;
+      return;
     }
-    this.connections.delete(key);
-    this.connections.set(key, new TrackedConnection({ ...e, clientIsn: s.seq, clientMss: s.mss ?? null, openedAt: now }));
+    if (opened.kind === 'kept') {
+      opened.connection.lastSeenAt = now;
+      return;
+    }
+    if (opened.evicted) this.counters.connectionsEvicted++;
     this.counters.connectionsTracked++;
   }
 

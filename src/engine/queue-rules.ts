@@ -227,9 +227,31 @@ function* removeStale(): XtablesProgram<StaleQueueRules[]> {
   return removed;
 }
 
+function* removeStaleOfPort(port: number, families: readonly IpFamily[]): XtablesProgram<StaleQueueRules[]> {
+  const removed: StaleQueueRules[] = [];
+  for (const family of families) {
+    const gone = yield* retryingOnRace(family, function* (listing) {
+      const set = findQueueRuleSet(listing, port);
+      if (set === undefined || runningOwner(set) !== undefined) return undefined;
+      yield* restoreFilterTable(family, removalLines(set));
+      return staleEntry(set, family);
+    });
+    if (gone !== undefined) removed.push(gone);
+  }
+  return removed;
+}
+
 /** Rule sets (both families, this network namespace) whose owner no longer runs. */
 export function findStaleQueueRules(): Promise<StaleQueueRules[]> {
   return runXtables(findStale());
+}
+
+/**
+ * Removes the set of one port in the given families if its owner no longer runs (a process that started the owner
+ * cleans up after it when it was killed); returns what it removed. A set of a running owner stays.
+ */
+export function removeStaleQueueRulesOfPort(port: number, families: readonly IpFamily[]): Promise<StaleQueueRules[]> {
+  return runXtables(removeStaleOfPort(port, families));
 }
 
 /** Removes every stale set; returns what it removed. Sets of running owners stay. */

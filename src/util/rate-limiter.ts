@@ -37,7 +37,10 @@ export interface RateLimit {
   readonly burst: number;
 }
 
-/** One bucket per client address plus one for everybody; a send needs its tokens from both. */
+/**
+ * One bucket per client plus one for everybody; a send needs its tokens from both. Who is one client is `clientOf`'s
+ * answer for an address (the address itself unless given: the checker counts an IPv6 /64 as one client).
+ */
 export class ClientRateLimiter {
   private readonly perClient = new Map<string, TokenBucket>();
   private readonly global: TokenBucket;
@@ -48,16 +51,18 @@ export class ClientRateLimiter {
     nowMs: number,
     /** Bound on the number of client buckets kept; idle ones are dropped first. */
     private readonly maxClients = 65536,
+    private readonly clientOf: (address: string) => string = (address) => address,
   ) {
     this.global = new TokenBucket(global.perSecond, global.burst, nowMs);
   }
 
   take(clientAddress: string, nowMs: number, count = 1): boolean {
-    let bucket = this.perClient.get(clientAddress);
+    const client = this.clientOf(clientAddress);
+    let bucket = this.perClient.get(client);
     if (bucket === undefined) {
       if (this.perClient.size >= this.maxClients) this.sweep(nowMs);
       bucket = new TokenBucket(this.client.perSecond, this.client.burst, nowMs);
-      this.perClient.set(clientAddress, bucket);
+      this.perClient.set(client, bucket);
     }
     // The client's own bucket first: a client over its limit must not drain the global budget.
     if (!bucket.take(nowMs, count)) return false;
@@ -65,7 +70,7 @@ export class ClientRateLimiter {
   }
 
   sweep(nowMs: number): void {
-    for (const [address, bucket] of this.perClient) if (bucket.idle(nowMs)) this.perClient.delete(address);
+    for (const [client, bucket] of this.perClient) if (bucket.idle(nowMs)) this.perClient.delete(client);
     // Still full of busy clients: forget the oldest; at worst one of them gets a fresh burst.
     while (this.perClient.size >= this.maxClients) {
       const oldest = this.perClient.keys().next().value;

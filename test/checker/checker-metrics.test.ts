@@ -30,6 +30,7 @@ function engineStats(decisions: readonly number[], counters: Partial<EngineStats
       sendErrors: 0,
       connectionsTracked: 5,
       connectionsEvicted: 0,
+      connectionsRefused: 0,
       ...counters,
     },
     connections: 2,

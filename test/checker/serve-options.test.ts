@@ -82,6 +82,7 @@ describe('mtuscope serve options', () => {
       testRate: { perClient: { perSecond: 30 / 60, burst: 10 }, global: { perSecond: 200, burst: 400 } },
       icmpRate: { perClient: { perSecond: 50, burst: 100 }, global: { perSecond: 5000, burst: 10_000 } },
       fragmentRate: { perClient: { perSecond: 500, burst: 1000 }, global: { perSecond: 50_000, burst: 100_000 } },
+      ipv6ClientPrefix: 64,
       maxConcurrentTests: 256,
       maxBodyBytes: 1 << 20,
       idleTimeoutMs: 30_000,
@@ -151,6 +152,7 @@ describe('mtuscope serve options', () => {
       'icmp-global': [['13'], 'icmpRate.global'],
       'fragments-per-client': [['17'], 'fragmentRate.perClient'],
       'fragments-global': [['19'], 'fragmentRate.global'],
+      'ipv6-client-prefix': [['56'], 'ipv6ClientPrefix'],
       'max-concurrent': [['23'], 'maxConcurrentTests'],
       'max-body': [['65536'], 'maxBodyBytes'],
       'idle-timeout': [['60'], 'idleTimeoutMs'],
@@ -191,6 +193,7 @@ describe('mtuscope serve options', () => {
       '--icmp-global', '13',
       '--fragments-per-client', '17',
       '--fragments-global', '19',
+      '--ipv6-client-prefix', '56',
       '--max-concurrent', '23',
       '--max-body', '65536',
       '--idle-timeout', '60',
@@ -215,6 +218,7 @@ describe('mtuscope serve options', () => {
       testRate: { perClient: { perSecond: 3 / 60, burst: 4 }, global: { perSecond: 7, burst: 14 } },
       icmpRate: { perClient: { perSecond: 11, burst: 22 }, global: { perSecond: 13, burst: 26 } },
       fragmentRate: { perClient: { perSecond: 17, burst: 34 }, global: { perSecond: 19, burst: 38 } },
+      ipv6ClientPrefix: 56,
       maxConcurrentTests: 23,
       maxBodyBytes: 65_536,
       idleTimeoutMs: 60_000,
@@ -236,6 +240,7 @@ describe('mtuscope serve options', () => {
     assert.deepEqual([lo.port, lo.icmpMtu[4], lo.icmpMtu[6], lo.icmpWindowMs, lo.reactionWindowMs, lo.mark], [1, 576, 1280, 1000, 10, 1]);
     const hi = parse(['--port', '65535', '--ipv4-mtu', '9000', '--window', '600', '--mark', '0xffffffff', '--idle-timeout', '3600']);
     assert.deepEqual([hi.port, hi.icmpMtu[4], hi.icmpWindowMs, hi.mark, hi.idleTimeoutMs], [65_535, 9000, 600_000, 0xffff_ffff, 3_600_000]);
+    assert.deepEqual([parse(['--ipv6-client-prefix', '32']).ipv6ClientPrefix, parse(['--ipv6-client-prefix', '128']).ipv6ClientPrefix], [32, 128]);
   });
 
   const bad: [string, string][] = [
@@ -266,6 +271,8 @@ describe('mtuscope serve options', () => {
     ['--icmp-global', '10000001'],
     ['--fragments-per-client', '0'],
     ['--fragments-global', '-5'],
+    ['--ipv6-client-prefix', '31'],
+    ['--ipv6-client-prefix', '129'],
     ['--max-concurrent', '0'],
     ['--max-body', '4095'],
     ['--idle-timeout', '0'],

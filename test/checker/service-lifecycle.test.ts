@@ -64,7 +64,7 @@ describe('checker service lifecycle: rules, restarts, privileges, hostile packet
     }
   });
 
-  it('a killed engine leaves its rules and ends the service; the next start replaces them; results survive', async () => {
+  it('a killed engine ends the service with status 1, and the service removes the rules the engine left; results survive', async () => {
     const first = await c.serve([], 'restart.sqlite');
     const { result } = await c.icmpJson('client', 4);
     assert.equal(result.verdict, 'pass');
@@ -75,10 +75,13 @@ describe('checker service lifecycle: rules, restarts, privileges, hostile packet
     for (let i = 0; i < 50 && first.running; i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(first.running, false, 'the service ends when its engine dies');
     assert.equal((await first.stop()).code, 1);
-    assert.match(await rules(c), /NFQUEUE/, 'a SIGKILLed engine cannot remove its rules');
-    // With the owner dead, --queue-bypass keeps the port usable: nothing is queued to a reader that is gone.
+    assert.match(first.stderr, new RegExp(`removed the firewall rules the packet engine \\(pid ${stats.pid}\\) left when it was killed by SIGKILL`));
+    assert.doesNotMatch(await rules(c), /NFQUEUE|MTUSCOPE/, 'no rule of the service is left (iptables-save, ip6tables-save)');
+    const pids = spawnSync('ip', ['netns', 'pids', c.lab.namespace('server')], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(pids, '', `processes left in the server namespace: ${pids}`);
+    // The next start finds nothing to replace, and the run before the kill is stored.
     const second = await c.serve([], 'restart.sqlite');
-    assert.match(second.stderr, /replaced the firewall rules a previous run for port 8080 left behind/);
+    assert.doesNotMatch(second.stderr, /replaced the firewall rules/);
     const stored = JSON.parse((await c.curl('client', [c.url(4, '/api/results')])).stdout) as { results: { verdict: string; result: { evidence: { clientPort: number } } }[] };
     assert.ok(stored.results.some((r) => r.result.evidence.clientPort === result.evidence.clientPort), 'the run before the kill is stored');
     await c.lab.mustExec('client', ['ip', 'route', 'flush', 'cache', 'to', c.server4]);
@@ -86,6 +89,24 @@ describe('checker service lifecycle: rules, restarts, privileges, hostile packet
     // SIGKILL of the service itself: its engine notices the closed channel, removes the rules and exits.
     await second.stop('SIGKILL');
     for (let i = 0; i < 50 && /NFQUEUE/.test(await rules(c)); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.doesNotMatch(await rules(c), /NFQUEUE|MTUSCOPE/);
+    await c.lab.mustExec('client', ['ip', 'route', 'flush', 'cache', 'to', c.server4]);
+  });
+
+  it('rules of a run killed whole (service and engine) are replaced by the next start, which says so', async () => {
+    const first = await c.serve([], 'whole.sqlite');
+    const stats = JSON.parse((await c.curl('client', [c.url(4, '/api/stats')])).stdout) as { pid: number };
+    // Stopped first, so that the engine cannot notice its service going and clean up.
+    process.kill(stats.pid, 'SIGSTOP');
+    await first.stop('SIGKILL');
+    process.kill(stats.pid, 'SIGKILL');
+    for (let i = 0; i < 50 && spawnSync('ip', ['netns', 'pids', c.lab.namespace('server')], { encoding: 'utf8' }).stdout.trim() !== ''; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(await rules(c), new RegExp(`mtuscope pid=${stats.pid} `), 'nobody was left to remove them');
+    // With the owner dead, --queue-bypass keeps the port usable: nothing is queued to a reader that is gone.
+    const second = await c.serve([], 'whole.sqlite');
+    assert.match(second.stderr, /replaced the firewall rules a previous run for port 8080 left behind/);
+    assert.equal((await c.icmpJson('client', 4)).result.verdict, 'pass');
+    assert.equal((await second.stop('SIGTERM')).code, 0);
     assert.doesNotMatch(await rules(c), /NFQUEUE|MTUSCOPE/);
     await c.lab.mustExec('client', ['ip', 'route', 'flush', 'cache', 'to', c.server4]);
   });

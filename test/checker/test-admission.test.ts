@@ -72,4 +72,35 @@ describe('TestAdmission', () => {
     assert.ok(!again.ok && again.status === 503, 'the slot is taken before the rate is asked');
     assert.equal(adm.runningTests, 1);
   });
+
+  it('an IPv6 client is its /64 by default: 145 addresses of one /64 share one budget, another /64 has its own', () => {
+    const rate = { perClient: { perSecond: 0.001, burst: 10 }, global: { perSecond: 1000, burst: 1000 } };
+    const adm = new TestAdmission(rate, 256, () => 0);
+    let admittedCount = 0;
+    for (let i = 1; i <= 145; i++) if (adm.admit(`fd00:1:2:3::${i.toString(16)}`).ok) admittedCount++;
+    assert.equal(admittedCount, 10, 'the burst of one client');
+    assert.equal(adm.runningTests, 10);
+    const refused = adm.admit('fd00:1:2:3:ffff:ffff:ffff:ffff');
+    assert.ok(!refused.ok && refused.status === 429);
+    assert.match(refused.reason, /an IPv6 client counts as its whole \/64/);
+    admitted(adm.admit('fd00:1:2:4::1'));
+    // IPv4: each address on its own, and an IPv4-mapped address is that IPv4 client.
+    for (let i = 0; i < 10; i++) admitted(adm.admit('10.0.0.1'));
+    assert.ok(!adm.admit('::ffff:10.0.0.1').ok);
+    admitted(adm.admit('10.0.0.2'));
+  });
+
+  it('the IPv6 client prefix is a setting: /128 counts every address, /56 joins neighbouring /64s', () => {
+    const rate = { perClient: { perSecond: 0.001, burst: 1 }, global: { perSecond: 1000, burst: 1000 } };
+    const each = new TestAdmission(rate, 256, () => 0, 128);
+    admitted(each.admit('fd00:1:2:3::1'));
+    admitted(each.admit('fd00:1:2:3::2'));
+    assert.ok(!each.admit('fd00:1:2:3::1').ok);
+    const wide = new TestAdmission(rate, 256, () => 0, 56);
+    admitted(wide.admit('fd00:1:2:3::1'));
+    const sameSite = wide.admit('fd00:1:2:ff::1');
+    assert.ok(!sameSite.ok && sameSite.status === 429);
+    assert.match(sameSite.reason, /whole \/56/);
+    admitted(wide.admit('fd00:1:2:100::1'));
+  });
 });

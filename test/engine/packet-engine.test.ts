@@ -287,6 +287,23 @@ describe('PacketEngine: /icmp', () => {
     assert.equal(h.takeSent().length, 1);
   });
 
+  it('IPv6: the per-client ICMP limit counts a /64 as one client; the next /64 has its own budget', () => {
+    const h = new EngineHarness({ icmpRate: { perClient: { perSecond: 1, burst: 2 }, global: { perSecond: 1000, burst: 1000 } } });
+    const conns = ['fd00:1:2:7::2', 'fd00:1:2:7::3', 'fd00:1:2:7:ffff::9'].map((client) => icmpConnection(h, { family: 6, client }));
+    for (const { c, body } of conns) assert.equal(c.clientData(body, filler(FULL6)).decision, 'drop');
+    assert.deepEqual([h.engine.counters.packetTooBigSent, h.engine.counters.packetTooBigSuppressed], [2, 1]);
+    assert.equal(conns[2]!.c.tracked?.icmp?.packetTooBigSuppressed, 1, 'the third address of the /64 found its budget spent');
+    const neighbour = icmpConnection(h, { family: 6, client: 'fd00:1:2:8::2' });
+    assert.equal(neighbour.c.clientData(neighbour.body, filler(FULL6)).decision, 'drop');
+    assert.equal(h.engine.counters.packetTooBigSent, 3);
+    const each = new EngineHarness({ ipv6ClientPrefix: 128, icmpRate: { perClient: { perSecond: 1, burst: 1 }, global: { perSecond: 1000, burst: 1000 } } });
+    for (const client of ['fd00:1:2:7::2', 'fd00:1:2:7::3']) {
+      const t = icmpConnection(each, { family: 6, client });
+      assert.equal(t.c.clientData(t.body, filler(FULL6)).decision, 'drop');
+    }
+    assert.equal(each.engine.counters.packetTooBigSent, 2, 'with /128 each address is a client');
+  });
+
   it('the global ICMP rate limit suppresses across clients', () => {
     const h = new EngineHarness({ icmpRate: { perClient: { perSecond: 1000, burst: 1000 }, global: { perSecond: 1, burst: 2 } } });
     const a = icmpConnection(h, { client: '10.0.0.2' });
@@ -717,22 +734,77 @@ describe('PacketEngine: sequence numbers wrap at 2^32', () => {
 });
 
 describe('PacketEngine: bounds', () => {
-  it('the connection table is bounded: opening past maxConnections evicts the oldest', () => {
+  it('the connection table is bounded: a SYN past maxConnections evicts the oldest half-open entry, never an established one', () => {
     const h = new EngineHarness({ maxConnections: 3 });
-    const conns = [0, 1, 2, 3].map(() => {
+    const established = [0, 1].map(() => {
       h.now += 1;
       return h.connect().handshake();
     });
+    const halfOpen = [0, 1].map(() => {
+      h.now += 1;
+      const c = h.connect();
+      c.syn();
+      return c;
+    });
     assert.equal(h.engine.connectionCount, 3);
+    assert.equal(h.engine.halfOpenCount, 1);
     assert.deepEqual([h.engine.counters.connectionsEvicted, h.engine.counters.connectionsTracked], [1, 4]);
-    assert.equal(conns[0]!.tracked, undefined);
-    for (const c of conns.slice(1)) assert.ok(c.tracked);
-    assert.equal(conns[0]!.clientData(0, ascii('x')).decision, 'accept');
+    assert.equal(halfOpen[0]!.tracked, undefined, 'the older half-open entry went');
+    for (const c of [...established, halfOpen[1]!]) assert.ok(c.tracked);
+    assert.equal(halfOpen[0]!.ack().decision, 'accept');
     assert.equal(h.engine.counters.untracked, 1);
-    // A repeated SYN of a tracked connection takes no new slot.
-    conns[3]!.syn();
-    assert.deepEqual([h.engine.connectionCount, h.engine.counters.connectionsEvicted], [3, 1]);
+    // The last one completes its handshake: the table is all established, and a new SYN is not tracked.
+    halfOpen[1]!.synAck();
+    halfOpen[1]!.ack();
+    assert.equal(h.engine.halfOpenCount, 0);
+    const late = h.connect();
+    assert.equal(late.syn().decision, 'accept');
+    assert.equal(late.tracked, undefined);
+    assert.deepEqual([h.engine.connectionCount, h.engine.counters.connectionsRefused, h.engine.counters.connectionsEvicted], [3, 1, 1]);
+    // A repeated SYN of an established connection (a retransmission, or a spoof of its addresses) changes nothing.
+    const before = established[1]!.tracked;
+    established[1]!.syn();
+    assert.equal(established[1]!.tracked, before);
+    assert.deepEqual([h.engine.connectionCount, h.engine.counters.connectionsEvicted, h.engine.counters.connectionsTracked], [3, 1, 4]);
   });
+
+  for (const family of [4, 6] as const) {
+    it(`IPv${family}: 30,000 spoofed SYNs while a blackholed /icmp test runs: the test keeps its entry and gets its verdict`, () => {
+      const h = new EngineHarness();
+      const full = family === 4 ? FULL4 : FULL6;
+      const { c, body } = icmpConnection(h, { family });
+      assert.equal(c.clientData(body, filler(full)).decision, 'drop');
+      assert.equal(h.takeSent().length, 1, 'one Packet Too Big');
+      // A probing test that will end on time, and a page load: both established before the flood.
+      const page = h.connect({ family }).handshake();
+      page.request('GET / HTTP/1.1');
+      const rnd = prng(0x5f100d + family);
+      const byte = (): number => 1 + Math.floor(rnd() * 254);
+      for (let i = 0; i < 30_000; i++) {
+        if (i % 1000 === 0) h.now += 33;
+        const spoofed = family === 4 ? `10.${byte()}.${byte()}.${byte()}` : `fd00:${byte().toString(16)}:${byte().toString(16)}::${byte().toString(16)}`;
+        const p = h.handle('input', tcpPacket({ src: spoofed, dst: c.server, srcPort: 1024 + (i % 60_000), dstPort: SERVER_PORT, seq: i, flags: SYN }));
+        assert.equal(p.decision, 'accept');
+      }
+      assert.equal(h.engine.connectionCount, h.engine.settings.maxConnections, 'the flood filled the table');
+      assert.equal(h.engine.halfOpenCount, h.engine.settings.maxConnections - 2);
+      assert.ok(h.engine.counters.connectionsEvicted >= 30_000 - h.engine.settings.maxConnections, `evicted ${h.engine.counters.connectionsEvicted}`);
+      assert.ok(c.tracked, 'the test under way is still tracked');
+      assert.ok(page.tracked, 'so is the established page load');
+      // The client keeps retransmitting the same full-sized packet (a black hole eats the ICMP): still dropped, and the
+      // report after the window says what happened.
+      h.now += 1000;
+      assert.equal(c.clientData(body, filler(full)).decision, 'drop');
+      h.now += h.engine.settings.icmpWindowMs;
+      assert.equal(c.clientData(body, filler(full)).decision, 'accept', 'after the window the upload goes through');
+      const report = reportConnection(c.tracked, h.now);
+      assert.equal(report.mode, 'icmp');
+      assert.ok(report.icmp !== null && report.icmp !== undefined && report.icmp.packetTooBigSent >= 2 && report.icmp.reactionMs === null, JSON.stringify(report.icmp));
+      // And a new client after the flood is tracked (it displaces the oldest spoofed entry) and can run its test.
+      const next = icmpConnection(h, { family });
+      assert.equal(next.c.clientData(next.body, filler(full)).decision, 'drop');
+    });
+  }
 
   it('idle connections are swept, and a full table is swept before anything is evicted', () => {
     const h = new EngineHarness({ maxConnections: 2, idleMs: 1000 });

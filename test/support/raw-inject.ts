@@ -10,13 +10,16 @@ import { EtherType } from '../../src/packet/ip-protocol.js';
 import type { RunningLab } from '../../src/lab/running-lab.js';
 
 /**
- * Reads frames as 4-byte big-endian length + bytes from stdin and sends each on the interface named by argv[1];
+ * Reads frames as 4-byte big-endian length + bytes from stdin and sends each on the interface named by argv[1], at
+ * most argv[2] frames a second if given (floods: unpaced, the receiving kernel's backlog would drop most of them);
  * prints how many it sent. A short send is an error: a frame cut by the kernel would make the test meaningless.
  */
 const INJECT_PY = `
-import socket, struct, sys
+import socket, struct, sys, time
 ifname = sys.argv[1]
+rate = float(sys.argv[2]) if len(sys.argv) > 2 else 0
 data = sys.stdin.buffer.read()
+start = time.monotonic()
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind((ifname, 0))
 i = 0
@@ -30,6 +33,10 @@ while i < len(data):
     if sent != length:
         sys.exit('short send: %d of %d bytes' % (sent, length))
     n += 1
+    if rate > 0 and n % 50 == 0:
+        ahead = start + n / rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
 print(n)
 `;
 
@@ -72,8 +79,11 @@ export class RawInjector {
     });
   }
 
-  /** Sends the packets in the order given, as Ethernet frames, in one python3 run; resolves once all are sent. */
-  async send(packets: readonly Uint8Array[]): Promise<void> {
+  /**
+   * Sends the packets in the order given, as Ethernet frames, in one python3 run (at most `perSecond` frames a second
+   * when given); resolves once all are sent.
+   */
+  async send(packets: readonly Uint8Array[], perSecond?: number): Promise<void> {
     const frames = this.frames(packets);
     let total = 0;
     for (const f of frames) total += 4 + f.length;
@@ -84,7 +94,7 @@ export class RawInjector {
       input.set(f, o + 4);
       o += 4 + f.length;
     }
-    const r = await this.lab.mustExec(this.ends.node, ['python3', '-c', INJECT_PY, this.ends.ifname], { input, timeoutMs: 20_000 });
+    const r = await this.lab.mustExec(this.ends.node, ['python3', '-c', INJECT_PY, this.ends.ifname, ...(perSecond === undefined ? [] : [String(perSecond)])], { input, timeoutMs: 20_000 });
     if (r.stdout.trim() !== String(frames.length)) throw new Error(`raw inject sent ${r.stdout.trim()} of ${frames.length} frames: ${r.stderr}`);
   }
 }

@@ -111,4 +111,11 @@ describe('ClientRateLimiter', () => {
     l.sweep(1500);
     assert.equal(l.take('a', 1500), true);
   });
+
+  it('counts clients as clientOf says: addresses it maps to one key share one bucket', () => {
+    const firstLetter = (address: string): string => address.slice(0, 1);
+    const l = new ClientRateLimiter({ perSecond: 1, burst: 2 }, { perSecond: 1000, burst: 1000 }, 0, undefined, firstLetter);
+    assert.deepEqual([l.take('a1', 0), l.take('a2', 0), l.take('a3', 0)], [true, true, false]);
+    assert.equal(l.take('b1', 0), true, 'another key has its own bucket');
+  });
 });
