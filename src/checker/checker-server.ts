@@ -511,6 +511,7 @@ export class CheckerServer {
       return;
     }
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(true) });
-    res.end(`${JSON.stringify({ ...stats, runningTests: this.admission.runningTests })}\n`);
+    const { writes, reads } = this.deps.store.failures;
+    res.end(`${JSON.stringify({ ...stats, runningTests: this.admission.runningTests, storeFailures: { writes, reads } })}\n`);
   }
 }
