@@ -86,8 +86,8 @@ export function renderResultsJson(runs: readonly StoredRun[], requestedLimit?: n
 }
 
 function withoutPublicId(run: StoredRun): Omit<StoredRun, 'publicId'> {
-  const { publicId: _publicId, ...listed } = run;
-  return listed;
+  const { id, node, storedAt, test, verdict, family, clientAddress, result } = run;
+  return { id, node, storedAt, test, verdict, family, clientAddress, result };
 }
 
 /** Nothing but the page itself and its inline style. */

@@ -169,4 +169,27 @@ describe('several checker nodes sharing one PostgreSQL store', needsRoot(), () =
     assert.equal(stored.length, before + 1, 'the runs during the outage are not stored; the one after it is');
     assert.equal(stored[0]?.node, 'node-a');
   });
+
+  it('an unreachable store (its packets dropped) delays a verdict by its timeouts at most; the service reconnects once it is reachable', async (t) => {
+    const rule = ['INPUT', '-p', 'tcp', '--dport', String(db.port), '-j', 'DROP'];
+    const failedBefore = (JSON.parse((await curl([url('srva', 4, '/api/stats')])).stdout) as { storeFailures: { writes: number } }).storeFailures.writes;
+    await lab.mustExec('db', ['iptables', '-I', ...rule]);
+    let ms: number;
+    try {
+      const t = performance.now();
+      const answered = await icmp('srva', 4);
+      ms = performance.now() - t;
+      assert.equal(answered.verdict, 'pass');
+      assert.equal(answered.resultUrl, undefined);
+    } finally {
+      await lab.mustExec('db', ['iptables', '-D', ...rule]);
+    }
+    // A live pooled connection times out after 5 s, a new one after 3 s: the answer waits for one of them.
+    assert.ok(ms < 8000, `the verdict took ${Math.round(ms)} ms`);
+    const failedAfter = (JSON.parse((await curl([url('srva', 4, '/api/stats')])).stdout) as { storeFailures: { writes: number } }).storeFailures.writes;
+    assert.equal(failedAfter, failedBefore + 1);
+    const again = await icmp('srva', 4);
+    assert.match(again.resultUrl ?? '', /\/r\//, 'stored again once reachable');
+    t.diagnostic(`verdict with an unreachable store: ${Math.round(ms)} ms`);
+  });
 });

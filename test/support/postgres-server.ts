@@ -83,7 +83,7 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
         if (Date.now() > deadline) {
           started.kill('SIGKILL');
           await exited;
-          throw new Error(`postgres did not accept connections within 20 s: ${String(e)}\n${stderr}`);
+          throw new Error(`postgres did not accept connections within 20 s: ${String(e)}\n${stderr}`, { cause: e });
         }
         await new Promise((r) => setTimeout(r, 100));
       }
