@@ -76,7 +76,8 @@ describe('several checker nodes sharing one PostgreSQL store', needsRoot(), () =
     await db.createDatabase('shared');
     const store = db.tcpUrl('shared');
     serves['node-a'] = await serve('srva', 'node-a', store);
-    serves['node-b'] = await serve('srvb', 'node-b', store, ['--truncate-addresses']);
+    // With a password, which trust authentication ignores: the service must not print it.
+    serves['node-b'] = await serve('srvb', 'node-b', store.replace('mtuscope@', 'mtuscope:s3cret-word@'), ['--truncate-addresses']);
   });
   after(async () => {
     for (const p of Object.values(serves)) await p.stop('SIGTERM');
@@ -89,6 +90,19 @@ describe('several checker nodes sharing one PostgreSQL store', needsRoot(), () =
     assert.match(serves['node-a']!.stderr, new RegExp(`results in postgres://mtuscope@${lab.address('db', 4).replace(/\./g, '\\.')}:5432/shared, node node-a`));
     const listening = await lab.mustExec('db', ['ss', '-Htln', 'sport', '= :5432']);
     assert.match(listening.stdout, new RegExp(lab.address('db', 4).replace(/\./g, '\\.')));
+    assert.match(serves['node-b']!.stderr, /results in postgres:\/\/mtuscope:\*\*\*@/);
+    assert.ok(!serves['node-b']!.stderr.includes('s3cret-word'), 'the password stays out of the log');
+  });
+
+  it('a node whose store cannot be reached when it starts exits 1, naming the store and the reason', async () => {
+    const unreachable = `postgres://mtuscope:s3cret-word@${lab.address('db', 4)}:1/shared`;
+    const p = lab.spawn('srva', [process.execPath, CLI, 'serve', '--listen', lab.address('srva', 4), '--port', String(PORT + 1), '--store', unreachable]);
+    await p.waitForOutput(/cannot open results store/, 20_000);
+    for (let i = 0; i < 100 && p.running; i++) await new Promise((r) => setTimeout(r, 100));
+    const end = await p.stop('SIGTERM');
+    assert.equal(end.code, 1, p.stderr);
+    assert.match(p.stderr, new RegExp(`cannot open results store postgres://mtuscope:\\*\\*\\*@${lab.address('db', 4).replace(/\./g, '\\.')}:1/shared: connect ECONNREFUSED`));
+    assert.ok(!p.stderr.includes('s3cret-word'));
   });
 
   it('both nodes store their runs in one store; /results counts them together and names the node of each run', async () => {
