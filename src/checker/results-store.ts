@@ -42,9 +42,9 @@ export interface StoredRun {
   readonly test: CheckerTest;
   readonly verdict: Verdict;
   readonly family: IpFamilyName;
-  /** As stored: a prefix such as `10.1.2.0/24` when the store truncates addresses. */
+  /** A prefix such as `10.1.2.0/24` when the store truncates addresses (also for runs another node stored whole). */
   readonly clientAddress: string;
-  /** As stored: with truncated address, scrubbed texts and port 0 when the store truncates addresses. */
+  /** With truncated address, scrubbed texts and port 0 when the store truncates addresses, as clientAddress. */
   readonly result: TestResult;
 }
 
