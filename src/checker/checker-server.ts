@@ -16,8 +16,10 @@ import { icmpVerdict } from './icmp-verdict.js';
 import { loadPageScript, PAGE_SCRIPT_PATH, type StaticAsset } from './page-asset.js';
 import { pageTargets } from './page-targets.js';
 import { renderTextReport } from './report-text.js';
+import { isResultId } from './result-id.js';
+import { renderResultPage, resultPagePath } from './result-page.js';
 import { parseResultsQuery, renderResultsJson, renderSummaryPage } from './results-api.js';
-import type { ResultsStore } from './results-store.js';
+import type { ResultsStore, StoredRun } from './results-store.js';
 import type { ServeOptions } from './serve-options.js';
 import type { ServiceLog } from './service-log.js';
 import { TestAdmission } from './test-admission.js';
@@ -30,8 +32,11 @@ export const MIN_ICMP_BODY = 4096;
 /** How long a /frag response waits for its verdict beyond the fragment window. */
 const FRAG_VERDICT_GRACE_MS = 5000;
 
-/** The text answer of a test (the JSON answer is the result itself). */
-export type ReportRenderer = (result: TestResult) => string;
+/** The text answer of a test, with the address of its page when it was stored (the JSON answer is the result itself). */
+export type ReportRenderer = (result: TestResult, pageUrl?: string) => string;
+
+/** A test's result as it is answered: the JSON answer carries the id and address of its page when it was stored. */
+type AnsweredResult = TestResult & { readonly resultId?: string; readonly resultUrl?: string };
 
 export interface CheckerServerDeps {
   readonly options: ServeOptions;
@@ -101,6 +106,14 @@ function sendEngineUnavailable(res: ServerResponse, err: unknown, json: boolean)
   sendError(res, 503, `the packet engine is not available: ${errorMessage(err)}`, json);
 }
 
+/** The service's address as this request reached it, for links in answers: the Host the client used, else the socket's. */
+function baseUrlOf(req: IncomingMessage): string {
+  const host = req.headers.host;
+  if (host !== undefined && /^[A-Za-z0-9.:[\]-]+$/.test(host)) return `http://${host}`;
+  const local = plainAddress(req.socket.localAddress);
+  return isIP(local) === 6 ? `http://[${local}]:${req.socket.localPort ?? 80}` : `http://${local}:${req.socket.localPort ?? 80}`;
+}
+
 function paddingText(bytes: number): string {
   const line = 'This line is padding, so that the response needs several full-sized packets.\n';
   return line.repeat(Math.ceil(bytes / line.length)).slice(0, bytes);
@@ -121,7 +134,7 @@ export class CheckerServer {
     this.admission = new TestAdmission(deps.options.testRate, deps.options.maxConcurrentTests, undefined, deps.options.ipv6ClientPrefix);
     this.renderReport = deps.renderReport ?? renderTextReport;
     this.pageScript = loadPageScript();
-    this.metrics = new CheckerMetrics({ runningTests: () => this.admission.runningTests, storeFailures: deps.storeFailures });
+    this.metrics = new CheckerMetrics({ runningTests: () => this.admission.runningTests, storeFailures: deps.storeFailures ?? (() => deps.store.failures.writes + deps.store.failures.reads) });
   }
 
   /** Listens on every configured address; resolves with those it listens on. */
@@ -218,10 +231,10 @@ export class CheckerServer {
         res.end();
         return;
       case '/results':
-        this.summary(res);
+        await this.summary(res);
         return;
       case '/api/results':
-        this.results(res, url);
+        await this.results(res, url);
         return;
       case '/api/stats':
         await this.stats(res);
@@ -230,6 +243,14 @@ export class CheckerServer {
         await this.metricsText(res);
         return;
       default:
+        if (url.pathname.startsWith('/r/')) {
+          await this.resultPage(res, url.pathname.slice(3), false);
+          return;
+        }
+        if (url.pathname.startsWith('/api/results/')) {
+          await this.resultPage(res, url.pathname.slice('/api/results/'.length), true);
+          return;
+        }
         sendError(res, 404, `no such page: ${url.pathname} (try /, /icmp, /frag, /results or /api/results)`, json);
     }
   }
@@ -359,8 +380,8 @@ export class CheckerServer {
       },
       options.reactionWindowMs,
     );
-    const result = this.finish(run, verdict, evidence, report);
-    const answer = json ? `${JSON.stringify(result)}\n` : this.renderReport(result);
+    const answered = await this.finish(run, verdict, evidence, report, req);
+    const answer = json ? `${JSON.stringify(answered)}\n` : this.renderReport(answered, answered.resultUrl);
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
     res.end(answer);
   }
@@ -387,11 +408,13 @@ export class CheckerServer {
       return;
     }
     const evidence = connectionEvidence(report, options.fragmentSize[report.family]);
-    const result = this.finish(run, fragVerdict(report.frag), evidence, report);
-    res.end(json ? `${JSON.stringify(result).slice(1)}\n` : this.renderReport(result));
+    const answered = await this.finish(run, fragVerdict(report.frag), evidence, report, req);
+    if (res.destroyed) return;
+    res.end(json ? `${JSON.stringify(answered).slice(1)}\n` : this.renderReport(answered, answered.resultUrl));
   }
 
-  private finish(run: TestRun, verdict: Verdict, evidence: TestEvidence, report: ConnectionReport): TestResult {
+  /** The result, stored; with the address of its page when the store took it (a store that is down costs only the link). */
+  private async finish(run: TestRun, verdict: Verdict, evidence: TestEvidence, report: ConnectionReport, req: IncomingMessage): Promise<AnsweredResult> {
     const { options, store, log } = this.deps;
     const { test } = run;
     run.verdict = verdict;
@@ -404,12 +427,14 @@ export class CheckerServer {
       startedAt: new Date(Date.now() - report.ageMs).toISOString(),
       evidence,
     };
+    let stored: StoredRun;
     try {
-      store.record(result);
+      stored = await store.record(result);
     } catch (err) {
-      log(`results store: ${errorMessage(err)}`, { level: 'error' });
+      log(`results store ${store.location}: this ${test} result was not stored (${store.failures.writes} failed so far): ${errorMessage(err)}`, { level: 'error' });
+      return result;
     }
-    return result;
+    return { ...result, resultId: stored.publicId, resultUrl: `${baseUrlOf(req)}${resultPagePath(stored.publicId)}` };
   }
 
   private page(req: IncomingMessage, res: ServerResponse): void {
@@ -446,21 +471,50 @@ export class CheckerServer {
     res.end(req.method === 'HEAD' ? undefined : asset.body);
   }
 
-  private summary(res: ServerResponse): void {
+  private async summary(res: ServerResponse): Promise<void> {
     const { store } = this.deps;
+    const read = await this.readStore(res, false, () => Promise.all([store.summary(), store.list({ limit: 50 })]));
+    if (read === undefined) return;
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': 'text/html; charset=utf-8' });
-    res.end(renderSummaryPage(store.summary(), store.list({ limit: 50 })));
+    res.end(renderSummaryPage(...read));
   }
 
-  private results(res: ServerResponse, url: URL): void {
+  private async results(res: ServerResponse, url: URL): Promise<void> {
     const parsed = parseResultsQuery(url.searchParams);
     if (!parsed.ok) {
       sendError(res, 400, parsed.error, true);
       return;
     }
-    const runs = this.deps.store.list(parsed.query);
+    const runs = await this.readStore(res, true, () => this.deps.store.list(parsed.query));
+    if (runs === undefined) return;
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(true) });
     res.end(`${renderResultsJson(runs, parsed.query.limit)}\n`);
+  }
+
+  /** /r/ID (HTML) and /api/results/ID (JSON): one stored result, found by the unguessable id of its page. */
+  private async resultPage(res: ServerResponse, id: string, json: boolean): Promise<void> {
+    const run = isResultId(id) ? await this.readStore(res, json, () => this.deps.store.find(id)) : undefined;
+    if (res.headersSent) return;
+    if (run === undefined) {
+      const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id;
+      sendError(res, 404, `no result with id ${JSON.stringify(shown)}: check that the link is complete (ids have 22 characters)`, json);
+      return;
+    }
+    res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': json ? contentType(true) : 'text/html; charset=utf-8' });
+    res.end(json ? `${JSON.stringify(run)}\n` : renderResultPage(run));
+  }
+
+  /** A read of the store; when the store fails, a 503 (logged) and undefined. */
+  private async readStore<T>(res: ServerResponse, json: boolean, read: () => Promise<T>): Promise<T | undefined> {
+    const { store, log } = this.deps;
+    try {
+      return await read();
+    } catch (err) {
+      if (err instanceof RangeError) throw err;
+      log(`results store ${store.location}: read failed (${store.failures.reads} so far): ${errorMessage(err)}`);
+      sendError(res, 503, 'the results store is not available at the moment; please retry later', json, { 'Retry-After': '30' });
+      return undefined;
+    }
   }
 
   private async stats(res: ServerResponse): Promise<void> {
@@ -472,7 +526,8 @@ export class CheckerServer {
       return;
     }
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(true) });
-    res.end(`${JSON.stringify({ ...stats, runningTests: this.admission.runningTests })}\n`);
+    const { writes, reads } = this.deps.store.failures;
+    res.end(`${JSON.stringify({ ...stats, runningTests: this.admission.runningTests, storeFailures: { writes, reads } })}\n`);
   }
 
   /** Prometheus text (checker-metrics.ts); the engine's figures are fetched for each scrape, as /api/stats does. */

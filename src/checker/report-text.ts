@@ -7,7 +7,8 @@ export const REPORT_TITLES: Readonly<Record<CheckerTest, string>> = {
   frag: 'mtuscope IP fragmentation test',
 };
 
-function describeTest(r: TestResult): string {
+/** What the test did to the client's packets, in a sentence or two. */
+export function describeTest(r: TestResult): string {
   const e = r.evidence;
   if (r.test === 'icmp') {
     return e.family === 'ipv4'
@@ -19,7 +20,8 @@ function describeTest(r: TestResult): string {
     : `The server sent this response as IPv6 fragments (Fragment extension header) of at most ${e.testMtu} bytes and watched whether you acknowledged the data.`;
 }
 
-function rows(r: TestResult): [string, string][] {
+/** The evidence as (what, value) rows, in the order the reports show them. */
+export function evidenceRows(r: TestResult): [string, string][] {
   const e: TestEvidence = r.evidence;
   const common: [string, string][] = [
     ['address family', familyLabel(familyFromName(e.family))],
@@ -53,9 +55,12 @@ function rows(r: TestResult): [string, string][] {
   ];
 }
 
-/** The curl-friendly report: what was tested, what was seen, the verdict in a sentence, what to do, RESULT line. */
-export function renderTextReport(r: TestResult): string {
-  const table = rows(r);
+/**
+ * The curl-friendly report: what was tested, what was seen, the verdict in a sentence, what to do, the address of the
+ * result's own page when it was stored (`pageUrl`), RESULT line.
+ */
+export function renderTextReport(r: TestResult, pageUrl?: string): string {
+  const table = evidenceRows(r);
   const width = Math.max(...table.map(([k]) => k.length));
   return [
     `${REPORT_TITLES[r.test]} (${familyLabel(familyFromName(r.evidence.family))}), started ${r.startedAt}`,
@@ -70,6 +75,7 @@ export function renderTextReport(r: TestResult): string {
     'What to do:',
     ...r.advice.map((a) => `  - ${a}`),
     '',
+    ...(pageUrl === undefined ? [] : [`This result's page, to send to your ISP or support team: ${pageUrl}`, '']),
     `RESULT: ${r.verdict}`,
     '',
   ].join('\n');

@@ -76,12 +76,18 @@ function setChoice<K extends keyof typeof CHOICES>(query: MutableQuery, name: K,
 /**
  * `{"results": [...], "next": id}`: `next` is the `before` that fetches the following (older) page, null when
  * there is none. Without `requestedLimit` a page is taken as possibly followed by another unless it is empty
- * or ends at id 1; with it, a short page is known to be the last.
+ * or ends at id 1; with it, a short page is known to be the last. The runs' page ids stay out: a result's page is
+ * for whoever its client sends the link to, not for anyone who lists the results.
  */
 export function renderResultsJson(runs: readonly StoredRun[], requestedLimit?: number): string {
   const last = runs.at(-1);
   const exhausted = last === undefined || last.id <= 1 || (requestedLimit !== undefined && runs.length < requestedLimit);
-  return JSON.stringify({ results: runs, next: exhausted ? null : last.id });
+  return JSON.stringify({ results: runs.map(withoutPublicId), next: exhausted ? null : last.id });
+}
+
+function withoutPublicId(run: StoredRun): Omit<StoredRun, 'publicId'> {
+  const { id, node, storedAt, test, verdict, family, clientAddress, result } = run;
+  return { id, node, storedAt, test, verdict, family, clientAddress, result };
 }
 
 /** Nothing but the page itself and its inline style. */
@@ -129,7 +135,14 @@ function renderTotals(summary: ResultsSummary): string {
     return '<p>No runs recorded yet.</p>';
   }
   const runs = summary.total === 1 ? '1 run' : `${summary.total} runs`;
-  return `<p>${escapeHtml(runs)} from ${renderTime(summary.firstStoredAt)} to ${renderTime(summary.lastStoredAt)}.</p>`;
+  return `<p>${escapeHtml(runs)} from ${renderTime(summary.firstStoredAt)} to ${renderTime(summary.lastStoredAt)}.</p>\n${renderNodes(summary)}`;
+}
+
+/** Which checker nodes ran the runs: a store may be shared by several (--store postgres://…, --node-name). */
+function renderNodes(summary: ResultsSummary): string {
+  const names = summary.nodes.map((n) => `${n.node ?? 'not recorded'} (${n.count})`);
+  const nodes = summary.nodes.length === 1 ? '1 checker node' : `${summary.nodes.length} checker nodes`;
+  return `<p class="nodes">Run by ${escapeHtml(nodes)}: ${escapeHtml(names.join(', '))}.</p>`;
 }
 
 /** The known tests, and any other test a store written by another version holds. */
@@ -161,11 +174,12 @@ ${families.map((f) => row(f, f)).join('\n')}
 
 function renderRecentRuns(recent: readonly StoredRun[]): string {
   if (recent.length === 0) return '<p>No runs recorded yet.</p>';
-  const header = ['time', 'test', 'family', 'client', 'verdict', 'largest packet', 'MTU', 'PTB / fragments sent', 'reaction'];
+  const header = ['time', 'node', 'test', 'family', 'client', 'verdict', 'largest packet', 'MTU', 'PTB / fragments sent', 'reaction'];
   const rows = recent.map((run) => {
     const e = run.result.evidence;
     return (
       `<tr><td class="text">${renderTime(run.storedAt)}</td>` +
+      `<td class="text">${escapeHtml(run.node ?? '—')}</td>` +
       `<td class="text">${escapeHtml(run.test)}</td>` +
       `<td class="text">${escapeHtml(run.family)}</td>` +
       `<td class="text">${escapeHtml(run.clientAddress)}</td>` +
@@ -177,7 +191,7 @@ function renderRecentRuns(recent: readonly StoredRun[]): string {
     );
   });
   return `<table>
-<thead><tr>${header.map((h, i) => `<th${i < 5 ? ' class="text"' : ''}>${escapeHtml(h)}</th>`).join('')}</tr></thead>
+<thead><tr>${header.map((h, i) => `<th${i < 6 ? ' class="text"' : ''}>${escapeHtml(h)}</th>`).join('')}</tr></thead>
 <tbody>
 ${rows.join('\n')}
 </tbody>

@@ -1,16 +1,19 @@
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+/**
+ * The results store: every checker run, recorded and read back the same way whatever holds it. SQLite
+ * (sqlite-results-store.ts) is the embedded default; PostgreSQL (postgres-results-store.ts) lets several checker
+ * nodes share one store. Both keep the schema of results-migrations.ts; open-results-store.ts picks one.
+ */
 import { redactClientAddress } from './redact-client-address.js';
 import type { CheckerTest, TestResult, Verdict } from './test-result.js';
 import type { IpFamilyName } from '../packet/ip-family.js';
-import { errorMessage } from '../util/error-message.js';
 
 export interface ResultsStoreOptions {
   /** Keep only the client's network (/24 or /48), never its full address or port; see redactClientAddress. */
   readonly truncateClientAddress?: boolean;
   /** Where storedAt comes from; tests pin it. */
   readonly now?: () => Date;
+  /** Recorded with every run, so that a store shared by several nodes tells which node ran each test. */
+  readonly nodeName?: string;
 }
 
 export const DEFAULT_RESULTS_LIMIT = 50;
@@ -28,15 +31,20 @@ export interface ResultsQuery {
 }
 
 export interface StoredRun {
+  /** Numbered by the store in the order runs were stored; used for paging. */
   readonly id: number;
+  /** The unguessable id of the run's own page, /r/ID (result-id.ts). /api/results leaves it out. */
+  readonly publicId: string;
+  /** The node that ran the test (--node-name); null for runs stored before nodes were recorded. */
+  readonly node: string | null;
   /** ISO 8601 time the run was recorded. */
   readonly storedAt: string;
   readonly test: CheckerTest;
   readonly verdict: Verdict;
   readonly family: IpFamilyName;
-  /** As stored: a prefix such as `10.1.2.0/24` when the store truncates addresses. */
+  /** A prefix such as `10.1.2.0/24` when the store truncates addresses (also for runs another node stored whole). */
   readonly clientAddress: string;
-  /** As stored: with truncated address, scrubbed texts and port 0 when the store truncates addresses. */
+  /** With truncated address, scrubbed texts and port 0 when the store truncates addresses, as clientAddress. */
   readonly result: TestResult;
 }
 
@@ -47,8 +55,15 @@ export interface ResultsCount {
   readonly count: number;
 }
 
+export interface NodeCount {
+  readonly node: string | null;
+  readonly count: number;
+}
+
 export interface ResultsSummary {
   readonly total: number;
+  /** Runs per node, ordered by node name (null, runs stored before nodes were recorded, last). */
+  readonly nodes: readonly NodeCount[];
   /** Only the combinations that occurred, ordered by test, family and verdict. */
   readonly counts: readonly ResultsCount[];
   /** storedAt of the earliest and latest run; null while the store is empty. */
@@ -56,36 +71,74 @@ export interface ResultsSummary {
   readonly lastStoredAt: string | null;
 }
 
-/**
- * Version 1. `result_json` is the whole TestResult as stored; the other columns repeat what queries and
- * summaries filter and count on, and the main evidence, so that plain `sqlite3` can answer questions too.
- * AUTOINCREMENT keeps ids from ever being reused, so a page boundary (beforeId) stays valid.
- */
-const SCHEMA_VERSION = 1;
-const SCHEMA = `
-  CREATE TABLE runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    stored_at TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    test TEXT NOT NULL CHECK (test IN ('icmp', 'frag')),
-    verdict TEXT NOT NULL,
-    family TEXT NOT NULL CHECK (family IN ('ipv4', 'ipv6')),
-    client_address TEXT NOT NULL,
-    client_mss INTEGER,
-    largest_client_packet INTEGER NOT NULL,
-    test_mtu INTEGER NOT NULL,
-    packet_too_big_sent INTEGER NOT NULL,
-    fragments_sent INTEGER NOT NULL,
-    retransmissions INTEGER NOT NULL,
-    reaction_ms REAL,
-    duration_ms REAL NOT NULL,
-    result_json TEXT NOT NULL
-  );
-  CREATE INDEX runs_by_test_family_verdict ON runs (test, family, verdict, id);
-`;
+/** Operations of a store that failed since it was opened: the service counts them for its operators. */
+export interface StoreFailureCounts {
+  /** Runs not stored (their clients got their verdicts all the same). */
+  readonly writes: number;
+  /** Reads (lists, summaries, pages) that failed. */
+  readonly reads: number;
+}
 
-interface RunRow {
-  readonly id: number;
+/**
+ * Every checker run, stored and read back. Each method rejects when the store fails (its database is down, say),
+ * and counts the failure in `failures`; the store carries on, and the next call tries again.
+ */
+export interface ResultsStore {
+  /** Where the runs are, for the log: a file path, or a PostgreSQL URL without its password. */
+  readonly location: string;
+  readonly failures: StoreFailureCounts;
+  /** Resolves once the run is stored (durably for SQLite: WAL, synchronous=FULL; committed for PostgreSQL). */
+  record(result: TestResult): Promise<StoredRun>;
+  /** Newest first. Rejects with a RangeError for a limit or beforeId out of range (parseResultsQuery checks them). */
+  list(query?: ResultsQuery): Promise<StoredRun[]>;
+  /** The run whose page id is `publicId`, undefined when there is none. */
+  find(publicId: string): Promise<StoredRun | undefined>;
+  summary(): Promise<ResultsSummary>;
+  close(): Promise<void>;
+}
+
+/** Counts the failures of a store's operations (ResultsStore.failures). */
+export class FailureCounter implements StoreFailureCounts {
+  writes = 0;
+  reads = 0;
+
+  /** Runs `operation`, counting it as failed (of `kind`) if it throws or rejects. */
+  async count<T>(kind: keyof StoreFailureCounts, operation: () => T | Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (e) {
+      this[kind]++;
+      throw e;
+    }
+  }
+}
+
+/** A run as `record` stores it: what goes into the columns. */
+export interface RunToStore {
+  readonly publicId: string;
+  readonly node: string | null;
+  readonly storedAt: string;
+  readonly result: TestResult;
+  readonly resultJson: string;
+}
+
+/** The run as a store with these options keeps it: truncated when asked, and as JSON. */
+export function runToStore(result: TestResult, publicId: string, options: ResultsStoreOptions): RunToStore {
+  const asStored = options.truncateClientAddress === true ? redactClientAddress(result) : result;
+  return {
+    publicId,
+    node: options.nodeName ?? null,
+    storedAt: (options.now ?? (() => new Date()))().toISOString(),
+    result: asStored,
+    resultJson: JSON.stringify(asStored),
+  };
+}
+
+/** The columns of a stored run, as both backends read them. */
+export interface RunRow {
+  readonly id: number | string;
+  readonly public_id: string;
+  readonly node: string | null;
   readonly stored_at: string;
   readonly test: CheckerTest;
   readonly verdict: Verdict;
@@ -94,194 +147,52 @@ interface RunRow {
   readonly result_json: string;
 }
 
-/** Every checker run, in SQLite. Writes are durable when `record` returns (WAL, synchronous=FULL). */
-export class ResultsStore {
-  private readonly insert: Database.Statement;
-  private readonly truncate: boolean;
-  private readonly now: () => Date;
+export const RUN_COLUMNS = 'id, public_id, node, stored_at, test, verdict, family, client_address, result_json';
 
-  private constructor(
-    private readonly db: Database,
-    options: ResultsStoreOptions,
-  ) {
-    this.truncate = options.truncateClientAddress ?? false;
-    this.now = options.now ?? (() => new Date());
-    this.insert = db.prepare(`
-      INSERT INTO runs (stored_at, started_at, test, verdict, family, client_address, client_mss,
-        largest_client_packet, test_mtu, packet_too_big_sent, fragments_sent, retransmissions, reaction_ms,
-        duration_ms, result_json)
-      VALUES (@storedAt, @startedAt, @test, @verdict, @family, @clientAddress, @clientMss,
-        @largestClientPacket, @testMtu, @packetTooBigSent, @fragmentsSent, @retransmissions, @reactionMs,
-        @durationMs, @resultJson)`);
+/**
+ * The run as this store shows it. A store that truncates addresses shows networks only, also for runs another node
+ * (or an earlier run of the service) stored whole: a shared store may hold both.
+ */
+export function toStoredRun(row: RunRow, truncate: boolean): StoredRun {
+  // Written by `record` from a TestResult.
+  let result = JSON.parse(row.result_json) as TestResult;
+  let clientAddress = row.client_address;
+  if (truncate && !clientAddress.includes('/')) {
+    result = redactClientAddress(result);
+    clientAddress = result.evidence.clientAddress;
   }
-
-  /**
-   * Opens or creates the store at `path` (`:memory:` for a private in-memory one), creating its directory.
-   * Throws an Error naming the path and the reason when that fails.
-   */
-  static open(path: string, options: ResultsStoreOptions = {}): ResultsStore {
-    let db: Database | undefined;
-    try {
-      const inMemory = path === ':memory:';
-      if (!inMemory) prepareLocation(path);
-      db = new Database(path);
-      configureDurability(db, inMemory);
-      migrate(db);
-      return new ResultsStore(db, options);
-    } catch (e) {
-      if (db?.open) db.close();
-      throw new Error(`cannot open results store ${path}: ${reasonOf(e)}`, { cause: e });
-    }
-  }
-
-  record(result: TestResult): StoredRun {
-    const asStored = this.truncate ? redactClientAddress(result) : result;
-    const resultJson = JSON.stringify(asStored);
-    const storedAt = this.now().toISOString();
-    const e = asStored.evidence;
-    const { lastInsertRowid } = this.insert.run({
-      storedAt,
-      startedAt: asStored.startedAt,
-      test: asStored.test,
-      verdict: asStored.verdict,
-      family: e.family,
-      clientAddress: e.clientAddress,
-      clientMss: e.clientMss,
-      largestClientPacket: e.largestClientPacket,
-      testMtu: e.testMtu,
-      packetTooBigSent: e.packetTooBigSent,
-      fragmentsSent: e.fragmentsSent,
-      retransmissions: e.retransmissions,
-      reactionMs: e.reactionMs,
-      durationMs: e.durationMs,
-      resultJson,
-    });
-    // Parsed back from the JSON so that the caller holds exactly what `list` will return later.
-    return {
-      id: Number(lastInsertRowid),
-      storedAt,
-      test: asStored.test,
-      verdict: asStored.verdict,
-      family: e.family,
-      clientAddress: e.clientAddress,
-      result: JSON.parse(resultJson) as TestResult,
-    };
-  }
-
-  /** Newest first. Throws a RangeError for a limit or beforeId out of range (parseResultsQuery checks them). */
-  list(query: ResultsQuery = {}): StoredRun[] {
-    const limit = query.limit ?? DEFAULT_RESULTS_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RESULTS_LIMIT) {
-      throw new RangeError(`limit must be an integer from 1 to ${MAX_RESULTS_LIMIT}, not ${limit}`);
-    }
-    if (query.beforeId !== undefined && (!Number.isSafeInteger(query.beforeId) || query.beforeId < 1)) {
-      throw new RangeError(`beforeId must be a positive integer, not ${query.beforeId}`);
-    }
-    const conditions: string[] = [];
-    const params: Record<string, string | number> = { limit };
-    if (query.beforeId !== undefined) {
-      conditions.push('id < @beforeId');
-      params.beforeId = query.beforeId;
-    }
-    for (const column of ['test', 'verdict', 'family'] as const) {
-      const value = query[column];
-      if (value === undefined) continue;
-      conditions.push(`${column} = @${column}`);
-      params[column] = value;
-    }
-    const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
-    const rows = this.db
-      .prepare(
-        `SELECT id, stored_at, test, verdict, family, client_address, result_json FROM runs ${where}
-         ORDER BY id DESC LIMIT @limit`,
-      )
-      .all(params) as RunRow[];
-    return rows.map(toStoredRun);
-  }
-
-  summary(): ResultsSummary {
-    // One read transaction: counts and totals from the same snapshot while the checker keeps writing.
-    return this.db.transaction(() => {
-      const counts = this.db
-        .prepare(
-          `SELECT test, family, verdict, COUNT(*) AS count FROM runs
-           GROUP BY test, family, verdict ORDER BY test, family, verdict`,
-        )
-        .all() as ResultsCount[];
-      const totals = this.db
-        .prepare('SELECT COUNT(*) AS total, MIN(stored_at) AS first, MAX(stored_at) AS last FROM runs')
-        .get() as { total: number; first: string | null; last: string | null };
-      return { total: totals.total, counts, firstStoredAt: totals.first, lastStoredAt: totals.last };
-    })();
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close();
-  }
-}
-
-function prepareLocation(path: string): void {
-  const directory = dirname(path);
-  try {
-    mkdirSync(directory, { recursive: true });
-  } catch (e) {
-    // mkdir reports a file in the way as EEXIST on a directory of the path, which reads as if all were fine.
-    const blocker = nearestExisting(directory);
-    if (blocker !== undefined && !statSync(blocker).isDirectory()) throw new Error(`${blocker} is not a directory`, { cause: e });
-    throw e;
-  }
-  // SQLite's own message for this is a bare "unable to open database file".
-  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new Error('it is a directory');
-}
-
-function nearestExisting(path: string): string | undefined {
-  for (let p = path; ; p = dirname(p)) {
-    if (existsSync(p)) return p;
-    if (dirname(p) === p) return undefined;
-  }
-}
-
-function configureDurability(db: Database, inMemory: boolean): void {
-  // WAL: readers (the web page) do not block the checker's writes. synchronous=FULL: a commit is on disk
-  // before `record` returns, so an acknowledged run survives a crash or power loss, not only a killed process.
-  const mode = db.pragma('journal_mode = WAL', { simple: true });
-  if (!inMemory && mode !== 'wal') throw new Error(`write-ahead logging not available (journal mode stays ${String(mode)})`);
-  db.pragma('synchronous = FULL');
-}
-
-function migrate(db: Database): void {
-  // IMMEDIATE takes the write lock before reading the version, so two processes creating the same new file
-  // do not both try to create the schema.
-  db.exec('BEGIN IMMEDIATE');
-  try {
-    const version = db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) {
-      throw new Error(`schema version ${version} was written by a newer mtuscope (this one knows up to ${SCHEMA_VERSION})`);
-    }
-    if (version === 0) {
-      db.exec(SCHEMA);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }
-    db.exec('COMMIT');
-  } catch (e) {
-    if (db.inTransaction) db.exec('ROLLBACK');
-    throw e;
-  }
-}
-
-function toStoredRun(row: RunRow): StoredRun {
   return {
-    id: row.id,
+    id: Number(row.id),
+    publicId: row.public_id,
+    node: row.node,
     storedAt: row.stored_at,
     test: row.test,
     verdict: row.verdict,
     family: row.family,
-    clientAddress: row.client_address,
-    // Written by `record` from a TestResult.
-    result: JSON.parse(row.result_json) as TestResult,
+    clientAddress,
+    result,
   };
 }
 
-function reasonOf(e: unknown): string {
-  return errorMessage(e);
+/** Throws the RangeError `list` promises for a query out of range; returns the limit to use. */
+export function checkedLimit(query: ResultsQuery): number {
+  const limit = query.limit ?? DEFAULT_RESULTS_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RESULTS_LIMIT) {
+    throw new RangeError(`limit must be an integer from 1 to ${MAX_RESULTS_LIMIT}, not ${limit}`);
+  }
+  if (query.beforeId !== undefined && (!Number.isSafeInteger(query.beforeId) || query.beforeId < 1)) {
+    throw new RangeError(`beforeId must be a positive integer, not ${query.beforeId}`);
+  }
+  return limit;
+}
+
+/** The filters of a query, as (column, value) pairs for a WHERE clause; `beforeId` as `id < value`. */
+export function queryConditions(query: ResultsQuery): { column: 'id' | 'test' | 'verdict' | 'family'; value: string | number }[] {
+  const conditions: { column: 'id' | 'test' | 'verdict' | 'family'; value: string | number }[] = [];
+  if (query.beforeId !== undefined) conditions.push({ column: 'id', value: query.beforeId });
+  for (const column of ['test', 'verdict', 'family'] as const) {
+    const value = query[column];
+    if (value !== undefined) conditions.push({ column, value });
+  }
+  return conditions;
 }

@@ -3,7 +3,7 @@
  * names, src/engine/engine-settings.ts) and the service's own. The command's option table (src/cli/serve-command.ts)
  * shows these defaults in --help and maps each flag to one of these names.
  */
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_ENGINE_SETTINGS, type EngineSettings, perSecondRate, type RateLimits } from '../engine/engine-settings.js';
 import type { FamilyMap } from '../packet/ip-family.js';
@@ -17,7 +17,10 @@ export interface ServeOptions extends EngineSettings {
   readonly reactionWindowMs: number;
   /** Size of the /frag response padding. */
   readonly fragResponseBytes: number;
+  /** A SQLite file, or a postgres:// (postgresql://) URL of a database several nodes share. */
   readonly storePath: string;
+  /** Recorded with each run, so that a shared store tells which node ran each test. */
+  readonly nodeName: string;
   /** Store client addresses truncated to /24 (IPv4) and /48 (IPv6). */
   readonly truncateAddresses: boolean;
   /** Tests per client and in total (admission of HTTP test requests). */
@@ -42,8 +45,8 @@ export function testsPerMinuteRate(perMinute: number): RateLimits['perClient'] {
   return { perSecond: perMinute / 60, burst: Math.max(4, Math.min(perMinute, 10)) };
 }
 
-/** The defaults of every setting but the three that depend on others or on the host (see below). */
-export const DEFAULT_SERVE_OPTIONS: Omit<ServeOptions, 'listenIsDefault' | 'storePath' | 'queueNum'> = {
+/** The defaults of every setting but the four that depend on others or on the host (see below). */
+export const DEFAULT_SERVE_OPTIONS: Omit<ServeOptions, 'listenIsDefault' | 'storePath' | 'queueNum' | 'nodeName'> = {
   ...DEFAULT_ENGINE_SETTINGS,
   port: 8080,
   listen: ['0.0.0.0', '::'],
@@ -80,3 +83,8 @@ export function defaultStorePath(uid = process.getuid?.(), env: NodeJS.ProcessEn
 
 /** defaultStorePath() in words, for --help. */
 export const DEFAULT_STORE_PATH_TEXT = `${ROOT_STORE_PATH} as root, else $XDG_STATE_HOME/${STORE_IN_STATE_DIRECTORY} (~/.local/state/${STORE_IN_STATE_DIRECTORY} when unset)`;
+
+/** The node name unless --node-name says otherwise: the host name, which tells nodes apart in a shared store. */
+export function defaultNodeName(): string {
+  return hostname();
+}

@@ -1,10 +1,12 @@
 import { isIP } from 'node:net';
 import { CheckerServer, type CheckerServerDeps } from '../checker/checker-server.js';
-import { ResultsStore } from '../checker/results-store.js';
+import { openResultsStore } from '../checker/open-results-store.js';
+import type { ResultsStore } from '../checker/results-store.js';
 import { LOG_FORMATS, type LogFormat, serviceLog, type ServiceLog } from '../checker/service-log.js';
 import {
   DEFAULT_SERVE_OPTIONS as DEFAULTS,
   DEFAULT_STORE_PATH_TEXT,
+  defaultNodeName,
   defaultQueueNum,
   defaultStorePath,
   type ServeOptions,
@@ -113,7 +115,20 @@ export const SERVE_OPTIONS = {
   ),
   'frag-retransmissions': integer({ group: TESTS, description: 'retransmissions of fragmented data before "blocked" (or "inconclusive" when no fragment could be sent)', min: 1, max: 20 }, DEFAULTS.fragMaxRetransmissions),
   'frag-response-bytes': integer({ group: TESTS, description: 'size of the /frag response padding', min: 4096, max: 1 << 20 }, DEFAULTS.fragResponseBytes),
-  store: { type: 'string', group: RESULTS, value: 'PATH', description: 'SQLite results store', defaultText: DEFAULT_STORE_PATH_TEXT },
+  store: {
+    type: 'string',
+    group: RESULTS,
+    value: 'PATH|URL',
+    description: 'results store: a SQLite file, or postgres://USER:PASSWORD@HOST/DB (postgresql:// too) for a PostgreSQL database several nodes share',
+    defaultText: DEFAULT_STORE_PATH_TEXT,
+  },
+  'node-name': {
+    type: 'string',
+    group: RESULTS,
+    value: 'NAME',
+    description: 'name of this node, stored with each result so that a shared store tells which node ran each test',
+    defaultText: 'the host name',
+  },
   'truncate-addresses': { type: 'boolean', group: RESULTS, description: 'store client addresses truncated to /24 (IPv4) and /48 (IPv6)' },
   'tests-per-client': integer({ group: LIMITS, description: 'tests per minute per client address', ...TEST_RATE_RANGE }, DEFAULTS.testRate.perClient.perSecond * 60),
   'tests-global': integer({ group: LIMITS, description: 'tests per second in total', ...TEST_RATE_RANGE }, DEFAULTS.testRate.global.perSecond),
@@ -174,6 +189,23 @@ function logFormat(text: string): LogFormat {
   return format;
 }
 
+function storeLocation(text: string | undefined): string {
+  if (text === undefined) return defaultStorePath();
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text) && !/^postgres(ql)?:\/\//i.test(text)) {
+    throw new UsageError(`--store: "${text.replace(/:[^:@/]*@/, ':***@')}" is not a postgres:// (postgresql://) URL nor a file path for SQLite`);
+  }
+  return text;
+}
+
+function nodeName(text: string | undefined): string {
+  if (text === undefined) return defaultNodeName();
+  const name = text.trim();
+  if (!/^[\w.:@-]{1,64}$/.test(name)) {
+    throw new UsageError(`--node-name: "${text}" is not 1 to 64 letters, digits and . _ - : @`);
+  }
+  return name;
+}
+
 function listenAddresses(given: readonly string[]): readonly string[] {
   for (const address of given) {
     if (isIP(address) === 0) throw new UsageError(`--listen: "${address}" is not an IPv4 or IPv6 address`);
@@ -197,7 +229,8 @@ export function serveOptionsFrom(v: ServeValues): ServeOptions {
     reactionWindowMs: n('reaction-window'),
     fragMaxRetransmissions: n('frag-retransmissions'),
     fragResponseBytes: n('frag-response-bytes'),
-    storePath: v.store ?? defaultStorePath(),
+    storePath: storeLocation(v.store),
+    nodeName: nodeName(v['node-name']),
     truncateAddresses: v['truncate-addresses'],
     testRate: { perClient: testsPerMinuteRate(n('tests-per-client')), global: perSecondRate(n('tests-global')) },
     icmpRate: { perClient: perSecondRate(n('icmp-per-client')), global: perSecondRate(n('icmp-global')) },
@@ -241,6 +274,8 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 /** A running checker service: engine child, results store and HTTP server. */
 export interface RunningService {
   readonly engine: EngineClient;
+  /** Its failures are counted in store.failures. */
+  readonly store: ResultsStore;
   readonly listening: readonly string[];
   stop(): Promise<void>;
 }
@@ -257,11 +292,11 @@ export async function startService(options: ServeOptions, deps: Pick<Partial<Che
   );
   if (problem !== undefined) throw new CommandFailure(problem);
   const say = deps.log ?? serviceLog(options.logFormat, (line) => process.stderr.write(line));
-  const store = ResultsStore.open(options.storePath, { truncateClientAddress: options.truncateAddresses });
+  const store = await openResultsStore(options.storePath, { truncateClientAddress: options.truncateAddresses, nodeName: options.nodeName, log: say });
   const families = [...new Set(options.listen.map(familyOfAddress))];
   // The settings cross to the engine under their own names: ServeOptions is a superset of EngineSettings.
-  const engine = await EngineClient.start(options, { queueNum: options.queueNum, mark: options.mark, families }, say).catch((err: unknown) => {
-    store.close();
+  const engine = await EngineClient.start(options, { queueNum: options.queueNum, mark: options.mark, families }, say).catch(async (err: unknown) => {
+    await store.close();
     throw err;
   });
   if (engine.replacedStaleRules) say(`replaced the firewall rules a previous run for port ${options.port} left behind`);
@@ -271,22 +306,22 @@ export async function startService(options: ServeOptions, deps: Pick<Partial<Che
     listening = await server.listen();
   } catch (err) {
     await engine.stop();
-    store.close();
+    await store.close();
     throw err;
   }
   const stop = async (): Promise<void> => {
     await server.close();
     await engine.stop();
-    store.close();
+    await store.close();
   };
-  return { engine, listening, stop };
+  return { engine, store, listening, stop };
 }
 
 async function serve(options: ServeOptions): Promise<number> {
   const log: ServiceLog = serviceLog(options.logFormat, (line) => process.stderr.write(line));
   const service = await startService(options, { log });
   const { engine } = service;
-  log(`listening on ${service.listening.map((a) => urlOf(a, options.port)).join(' ')} (results in ${options.storePath})`);
+  log(`listening on ${service.listening.map((a) => urlOf(a, options.port)).join(' ')} (results in ${service.store.location}, node ${options.nodeName})`);
   // The engine runs in a process of its own (engine-child.ts) so that packets never wait behind HTTP work; if it
   // dies the service cannot test anything and stops too.
   let onSignal: (signal: NodeJS.Signals) => void = () => undefined;

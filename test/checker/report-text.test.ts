@@ -127,4 +127,13 @@ describe('renderTextReport', () => {
     assert.match(text, /retransmissions by the server +3\n/);
     assert.doesNotMatch(text, /Packet Too Big messages sent/);
   });
+
+  it('gives the address of the result page, when there is one, just before the RESULT line', () => {
+    const r = result('icmp', 'ipv4', 'pass');
+    const url = 'http://192.0.2.10:8080/r/AbCdEfGhIjKlMnOpQrStUv';
+    const text = renderTextReport(r, url);
+    assert.ok(text.endsWith(`\n\nThis result's page, to send to your ISP or support team: ${url}\n\nRESULT: pass\n`), text);
+    assert.equal(text.match(/^RESULT: /gm)?.length, 1);
+    assert.doesNotMatch(renderTextReport(r), /result's page/, 'a result that was not stored has no page');
+  });
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseResultsQuery, renderResultsJson, renderSummaryPage } from '../../src/checker/results-api.js';
-import { ResultsStore, type ResultsSummary, type StoredRun } from '../../src/checker/results-store.js';
+import type { ResultsStore, ResultsSummary, StoredRun } from '../../src/checker/results-store.js';
+import { freshStore, type StoreBackend, storeBackends } from './results-backends.js';
 import { sampleResult, steppingClock } from './results-fixtures.js';
 import { unescapeHtml } from '../support/html-text.js';
 
@@ -24,9 +25,9 @@ function tableRows(html: string, caption?: string): string[][] {
   return rows.map((row) => [...row.matchAll(/<t[hd][^>]*>([\s\S]*?)<\/t[hd]>/g)].map((c) => unescapeHtml(c[1]!.replace(/<[^>]+>/g, ''))));
 }
 
-function storeWith(...changes: Parameters<typeof sampleResult>[0][]): ResultsStore {
-  const store = ResultsStore.open(':memory:', { now: steppingClock('2024-05-01T10:00:00.000Z') });
-  for (const c of changes) store.record(sampleResult(c));
+async function storeWith(backend: StoreBackend, ...changes: Parameters<typeof sampleResult>[0][]): Promise<ResultsStore> {
+  const store = await freshStore(backend, { now: steppingClock('2024-05-01T10:00:00.000Z'), nodeName: 'node-a' });
+  for (const c of changes) await store.record(sampleResult(c));
   return store;
 }
 
@@ -85,41 +86,48 @@ describe('parseResultsQuery', () => {
   });
 });
 
-describe('renderResultsJson', () => {
-  it('gives the runs and the id to page on from', () => {
-    const store = storeWith({}, { verdict: 'blackhole' }, { test: 'frag', verdict: 'blocked' });
+for (const backend of storeBackends()) {
+describe(`renderResultsJson over ${backend.name}`, { skip: backend.skip }, () => {
+  backend.setUp();
+  it('gives the runs and the id to page on from', async () => {
+    const store = await storeWith(backend, {}, { verdict: 'blackhole' }, { test: 'frag', verdict: 'blocked' });
     try {
-      const page = store.list({ limit: 2 });
-      const body = JSON.parse(renderResultsJson(page, 2)) as { results: StoredRun[]; next: number | null };
-      assert.deepEqual(body, JSON.parse(JSON.stringify({ results: page, next: 2 })));
+      const page = await store.list({ limit: 2 });
+      const text = renderResultsJson(page, 2);
+      const body = JSON.parse(text) as { results: StoredRun[]; next: number | null };
+      const listed = page.map(({ publicId: _publicId, ...rest }) => rest);
+      assert.deepEqual(body, JSON.parse(JSON.stringify({ results: listed, next: 2 })));
+      for (const run of page) assert.ok(!text.includes(run.publicId), 'the page ids stay out of the list');
+      assert.equal(body.results[0]?.node, 'node-a');
       assert.deepEqual(body.results.map((r) => [r.id, r.test, r.verdict]), [[3, 'frag', 'blocked'], [2, 'icmp', 'blackhole']]);
-      const rest = store.list({ limit: 2, beforeId: body.next! });
-      assert.deepEqual(JSON.parse(renderResultsJson(rest, 2)), JSON.parse(JSON.stringify({ results: rest, next: null })));
+      const rest = await store.list({ limit: 2, beforeId: body.next! });
+      assert.deepEqual(JSON.parse(renderResultsJson(rest, 2)), JSON.parse(JSON.stringify({ results: rest.map(({ publicId: _publicId, ...listed }) => listed), next: null })));
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
-  it('says there is no next page when the page is empty, short, or ends at the first run', () => {
-    const store = storeWith({}, {}, {}, {}, {});
+  it('says there is no next page when the page is empty, short, or ends at the first run', async () => {
+    const store = await storeWith(backend, {}, {}, {}, {}, {});
     try {
       assert.equal(JSON.parse(renderResultsJson([])).next, null);
-      assert.equal(JSON.parse(renderResultsJson(store.list({ limit: 3, beforeId: 3 }), 3)).next, null, 'short page');
-      assert.equal(JSON.parse(renderResultsJson(store.list({ limit: 3, beforeId: 3 }))).next, null, 'ends at id 1');
-      assert.equal(JSON.parse(renderResultsJson(store.list({ limit: 3 }))).next, 3);
-      assert.equal(JSON.parse(renderResultsJson(store.list({ limit: 3, test: 'icmp' }), 3)).next, 3);
+      assert.equal(JSON.parse(renderResultsJson(await store.list({ limit: 3, beforeId: 3 }), 3)).next, null, 'short page');
+      assert.equal(JSON.parse(renderResultsJson(await store.list({ limit: 3, beforeId: 3 }))).next, null, 'ends at id 1');
+      assert.equal(JSON.parse(renderResultsJson(await store.list({ limit: 3 }))).next, 3);
+      assert.equal(JSON.parse(renderResultsJson(await store.list({ limit: 3, test: 'icmp' }), 3)).next, 3);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });
 
-describe('renderSummaryPage', () => {
+describe(`renderSummaryPage over ${backend.name}`, { skip: backend.skip }, () => {
+  backend.setUp();
   const hostileAddress = '<script>alert("address")</script>';
   const hostileExplanation = `" onmouseover="alert(1)" x='<img src=x onerror=alert(2)>' & more`;
 
-  function samplePage(): { html: string; summary: ResultsSummary; recent: StoredRun[] } {
-    const store = storeWith(
+  async function samplePage(): Promise<{ html: string; summary: ResultsSummary; recent: StoredRun[] }> {
+    const store = await storeWith(backend, 
       {},
       { verdict: 'blackhole', evidence: { reactionMs: null, packetTooBigSent: 3, packetTooBigSuppressed: 2 } },
       { test: 'frag', verdict: 'pass', evidence: { family: 'ipv6', clientAddress: 'fd00:1:2:3::4', fragmentsSent: 6, reactionMs: 250.4 } },
@@ -127,16 +135,16 @@ describe('renderSummaryPage', () => {
       { verdict: 'blackhole', evidence: { family: 'ipv6', clientAddress: 'fd00:5::6', testMtu: 1280, largestClientPacket: 1500 } },
     );
     try {
-      const summary = store.summary();
-      const recent = store.list({ limit: 4 });
+      const summary = await store.summary();
+      const recent = await store.list({ limit: 4 });
       return { html: renderSummaryPage(summary, recent), summary, recent };
     } finally {
-      store.close();
+      await store.close();
     }
   }
 
-  it('is a complete page titled "mtuscope results" that links to the checker and the API', () => {
-    const { html } = samplePage();
+  it('is a complete page titled "mtuscope results" that links to the checker and the API', async () => {
+    const { html } = await samplePage();
     assert.match(html, /^<!DOCTYPE html>\n<html lang="en">/);
     assert.match(html, /<\/html>\n$/);
     assert.match(html, /<meta charset="utf-8">/);
@@ -145,8 +153,8 @@ describe('renderSummaryPage', () => {
     assert.match(html, /<a href="\/api\/results">/);
   });
 
-  it('needs nothing from elsewhere and runs no script', () => {
-    const { html } = samplePage();
+  it('needs nothing from elsewhere and runs no script', async () => {
+    const { html } = await samplePage();
     assert.doesNotMatch(html, /<script|<link|<img|<iframe|@import|url\(/i);
     // The page's own tags (escaped text holds no `<`, escaped values no `"`), with their attribute values blanked.
     const tags = (html.match(/<[a-z][^>]*>/gi) ?? []).map((tag) => tag.replace(/"[^"]*"/g, '""'));
@@ -156,8 +164,8 @@ describe('renderSummaryPage', () => {
     assert.deepEqual([...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1]), ['/', '/api/results']);
   });
 
-  it('counts verdicts per test and family, with every verdict of the test as a column and totals', () => {
-    const { html } = samplePage();
+  it('counts verdicts per test and family, with every verdict of the test as a column and totals', async () => {
+    const { html } = await samplePage();
     assert.deepEqual(tableRows(html, '/icmp'), [
       ['family', 'pass', 'pass-probing', 'blackhole', 'no-df', 'inconclusive', 'total'],
       ['ipv4', '1', '0', '1', '0', '0', '2'],
@@ -171,43 +179,44 @@ describe('renderSummaryPage', () => {
       ['all', '1', '1', '0', '2'],
     ]);
     assert.match(html, /<p>5 runs from <time datetime="2024-05-01T10:00:00.000Z">2024-05-01 10:00:00Z<\/time> to <time datetime="2024-05-01T10:00:04.000Z">2024-05-01 10:00:04Z<\/time>.<\/p>/);
+    assert.match(html, /<p class="nodes">Run by 1 checker node: node-a \(5\)\.<\/p>/);
   });
 
-  it('lists the recent runs with their evidence, newest first', () => {
-    const { html } = samplePage();
+  it('lists the recent runs with their evidence, newest first', async () => {
+    const { html } = await samplePage();
     assert.deepEqual(tableRows(html), [
-      ['time', 'test', 'family', 'client', 'verdict', 'largest packet', 'MTU', 'PTB / fragments sent', 'reaction'],
-      ['2024-05-01 10:00:04Z', 'icmp', 'ipv6', 'fd00:5::6', 'blackhole', '1500', '1280', '2 PTB', '1.3 ms'],
-      ['2024-05-01 10:00:03Z', 'frag', 'ipv4', hostileAddress, 'blocked', '1500', '905', '12 fragments', '1.3 ms'],
-      ['2024-05-01 10:00:02Z', 'frag', 'ipv6', 'fd00:1:2:3::4', 'pass', '1500', '905', '6 fragments', '250 ms'],
-      ['2024-05-01 10:00:01Z', 'icmp', 'ipv4', '10.1.2.3', 'blackhole', '1500', '905', '3 PTB (+2 rate-limited)', '—'],
+      ['time', 'node', 'test', 'family', 'client', 'verdict', 'largest packet', 'MTU', 'PTB / fragments sent', 'reaction'],
+      ['2024-05-01 10:00:04Z', 'node-a', 'icmp', 'ipv6', 'fd00:5::6', 'blackhole', '1500', '1280', '2 PTB', '1.3 ms'],
+      ['2024-05-01 10:00:03Z', 'node-a', 'frag', 'ipv4', hostileAddress, 'blocked', '1500', '905', '12 fragments', '1.3 ms'],
+      ['2024-05-01 10:00:02Z', 'node-a', 'frag', 'ipv6', 'fd00:1:2:3::4', 'pass', '1500', '905', '6 fragments', '250 ms'],
+      ['2024-05-01 10:00:01Z', 'node-a', 'icmp', 'ipv4', '10.1.2.3', 'blackhole', '1500', '905', '3 PTB (+2 rate-limited)', '—'],
     ]);
   });
 
-  it('a /frag run whose fragments the rate limit held back says so; a run stored before that figure existed shows none', () => {
-    const store = storeWith({ test: 'frag', verdict: 'inconclusive', evidence: { fragmentsSent: 0, fragmentsSuppressed: 9 } });
+  it('a /frag run whose fragments the rate limit held back says so; a run stored before that figure existed shows none', async () => {
+    const store = await storeWith(backend, { test: 'frag', verdict: 'inconclusive', evidence: { fragmentsSent: 0, fragmentsSuppressed: 9 } });
     try {
-      const [run] = store.list();
+      const [run] = await store.list();
       assert.ok(run);
       const older: Record<string, unknown> = { ...run.result.evidence };
       delete older['fragmentsSuppressed'];
       const olderRun = { ...run, result: { ...run.result, evidence: older as unknown as typeof run.result.evidence } };
-      const rows = tableRows(renderSummaryPage(store.summary(), [run, olderRun]));
+      const rows = tableRows(renderSummaryPage(await store.summary(), [run, olderRun]));
       assert.deepEqual(
-        rows.slice(1).map((r) => [r[4], r[7]]),
+        rows.slice(1).map((r) => [r[5], r[8]]),
         [
           ['inconclusive', '0 fragments (+9 rate-limited)'],
           ['inconclusive', '0 fragments'],
         ],
       );
-      assert.deepEqual(tableRows(renderSummaryPage(store.summary(), []), '/frag').at(-1), ['all', '0', '0', '1', '1']);
+      assert.deepEqual(tableRows(renderSummaryPage(await store.summary(), []), '/frag').at(-1), ['all', '0', '0', '1', '1']);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
-  it('escapes a hostile client address and explanation so they show as text', () => {
-    const { html } = samplePage();
+  it('escapes a hostile client address and explanation so they show as text', async () => {
+    const { html } = await samplePage();
     assert.ok(!html.includes(hostileAddress));
     assert.ok(html.includes('&lt;script&gt;alert(&quot;address&quot;)&lt;/script&gt;'));
     assert.ok(!html.includes('" onmouseover='));
@@ -217,8 +226,9 @@ describe('renderSummaryPage', () => {
   });
 
   it('says so when there are no runs yet', () => {
-    const html = renderSummaryPage({ total: 0, counts: [], firstStoredAt: null, lastStoredAt: null }, []);
+    const html = renderSummaryPage({ total: 0, nodes: [], counts: [], firstStoredAt: null, lastStoredAt: null }, []);
     assert.equal(html.match(/No runs recorded yet\./g)?.length, 2);
     assert.deepEqual(tableRows(html, '/frag').at(-1), ['all', '0', '0', '0', '0']);
   });
 });
+}

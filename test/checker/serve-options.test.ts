@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import {
@@ -78,6 +79,7 @@ describe('mtuscope serve options', () => {
       fragMaxRetransmissions: 3,
       fragResponseBytes: 8192,
       storePath: defaultStorePath(),
+      nodeName: hostname(),
       truncateAddresses: false,
       testRate: { perClient: { perSecond: 30 / 60, burst: 10 }, global: { perSecond: 200, burst: 400 } },
       icmpRate: { perClient: { perSecond: 50, burst: 100 }, global: { perSecond: 5000, burst: 10_000 } },
@@ -95,9 +97,12 @@ describe('mtuscope serve options', () => {
   });
 
   it('without flags every setting is the settings modules\' default', () => {
-    const { listenIsDefault, storePath, queueNum, ...rest } = parse([]);
+    const { listenIsDefault, storePath, queueNum, nodeName, ...rest } = parse([]);
     assert.deepEqual(rest, DEFAULT_SERVE_OPTIONS);
-    assert.deepEqual({ listenIsDefault, storePath, queueNum }, { listenIsDefault: true, storePath: defaultStorePath(), queueNum: DEFAULT_SERVE_OPTIONS.port });
+    assert.deepEqual(
+      { listenIsDefault, storePath, queueNum, nodeName },
+      { listenIsDefault: true, storePath: defaultStorePath(), queueNum: DEFAULT_SERVE_OPTIONS.port, nodeName: hostname() },
+    );
     for (const [key, value] of Object.entries(DEFAULT_ENGINE_SETTINGS)) assert.deepEqual(DEFAULT_SERVE_OPTIONS[key as keyof typeof DEFAULT_ENGINE_SETTINGS], value, key);
   });
 
@@ -127,6 +132,7 @@ describe('mtuscope serve options', () => {
     assert.equal(shown.get('ipv6-url'), 'the address the page was loaded from');
     assert.deepEqual(defaults.testBaseUrl, { 4: undefined, 6: undefined });
     assert.equal(shown.get('store'), DEFAULT_STORE_PATH_TEXT);
+    assert.equal(shown.get('node-name'), 'the host name');
   });
 
   it('each flag changes the setting it names, and nothing else', () => {
@@ -145,6 +151,7 @@ describe('mtuscope serve options', () => {
       'frag-retransmissions': [['5'], 'fragMaxRetransmissions'],
       'frag-response-bytes': [['5000'], 'fragResponseBytes'],
       store: [['/tmp/x.sqlite'], 'storePath'],
+      'node-name': [['edge-1'], 'nodeName'],
       'truncate-addresses': [[], 'truncateAddresses'],
       'tests-per-client': [['600'], 'testRate.perClient'],
       'tests-global': [['7'], 'testRate.global'],
@@ -185,7 +192,8 @@ describe('mtuscope serve options', () => {
       '--reaction-window', '0.5',
       '--frag-retransmissions', '5',
       '--frag-response-bytes', '4096',
-      '--store', '/tmp/x.sqlite',
+      '--store', 'postgresql://checker:secret@db.example/results',
+      '--node-name', 'edge-1.example',
       '--truncate-addresses',
       '--tests-per-client', '3',
       '--tests-global', '7',
@@ -213,7 +221,8 @@ describe('mtuscope serve options', () => {
       reactionWindowMs: 500,
       fragMaxRetransmissions: 5,
       fragResponseBytes: 4096,
-      storePath: '/tmp/x.sqlite',
+      storePath: 'postgresql://checker:secret@db.example/results',
+      nodeName: 'edge-1.example',
       truncateAddresses: true,
       testRate: { perClient: { perSecond: 3 / 60, burst: 4 }, global: { perSecond: 7, burst: 14 } },
       icmpRate: { perClient: { perSecond: 11, burst: 22 }, global: { perSecond: 13, burst: 26 } },
@@ -286,6 +295,10 @@ describe('mtuscope serve options', () => {
     ['--ipv6-url', 'ftp://[2001:db8::1]/'],
     ['--log-format', 'JSON'],
     ['--log-format', 'syslog'],
+    ['--store', 'mysql://db.example/results'],
+    ['--node-name', ''],
+    ['--node-name', 'a node'],
+    ['--node-name', 'x'.repeat(65)],
   ];
   for (const [flag, value] of bad) {
     it(`${flag} ${JSON.stringify(value)} is refused naming the flag and the value`, () => {

@@ -139,6 +139,24 @@ function showResult(el: HTMLElement, test: CheckerTest, result: TestResult): voi
     detail.appendChild(list);
   }
   if (typeof result.evidence === 'object' && result.evidence !== null) detail.appendChild(evidenceTable(test, result.evidence));
+  const link = resultLink(result);
+  if (link !== undefined) detail.appendChild(link);
+}
+
+/** The link to the result's own page, when the server stored it; only an http(s) address becomes a link. */
+function resultLink(result: TestResult & { resultUrl?: unknown }): HTMLElement | undefined {
+  if (typeof result.resultUrl !== 'string') return undefined;
+  let url: URL;
+  try {
+    url = new URL(result.resultUrl);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  const p = element('p', 'result-link', 'The page of this result, to send to your ISP or support team: ');
+  const a = p.appendChild(element('a', '', url.href));
+  a.href = url.href;
+  return p;
 }
 
 /** The answer is JSON from the network: only what is checked here is trusted. */
