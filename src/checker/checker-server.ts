@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { ConnectionReport } from '../engine/connection-report.js';
 import type { CheckerEngine } from '../engine/engine-client.js';
 import type { EngineStats } from '../engine/engine-stats.js';
@@ -12,12 +12,14 @@ import { fragVerdict } from './frag-verdict.js';
 import { icmpVerdict } from './icmp-verdict.js';
 import { loadPageScript, PAGE_SCRIPT_PATH, type StaticAsset } from './page-asset.js';
 import { renderTextReport } from './report-text.js';
+import { STALL_GRACE_MS, whenRequestStalls } from './request-stall-watch.js';
+import { type RequestLineRead, stalledFragVerdict, stalledIcmpVerdict, testOfStalledRequest } from './stalled-request-verdict.js';
 import { parseResultsQuery, renderResultsJson, renderSummaryPage } from './results-api.js';
 import type { ResultsStore } from './results-store.js';
 import type { ServeOptions } from './serve-options.js';
 import { TestAdmission } from './test-admission.js';
 import { clientForLog, testLogLine, type TestRun } from './test-log.js';
-import type { CheckerTest, TestEvidence, TestResult, Verdict } from './test-result.js';
+import type { CheckerTest, RequestStall, TestEvidence, TestResult, Verdict } from './test-result.js';
 import { renderIndexPage, type PageTarget } from './web-page.js';
 
 /** The smallest /icmp body that needs full-sized packets on any common path ("at least 4 KB", docs/verdicts.md). */
@@ -98,6 +100,8 @@ export class CheckerServer {
   private readonly admission: TestAdmission;
   private readonly renderReport: ReportRenderer;
   private readonly pageScript: StaticAsset;
+  /** Per connection until its first request arrives: answers a request that never arrives whole (watchConnection). */
+  private readonly requestWatches = new WeakMap<Socket, AbortController>();
 
   /** Throws when the web page's script is not built. */
   constructor(private readonly deps: CheckerServerDeps) {
@@ -112,7 +116,9 @@ export class CheckerServer {
     const listening: string[] = [];
     for (const address of options.listen) {
       const server = createServer((req, res) => this.route(req, res));
-      server.headersTimeout = 10_000;
+      server.on('connection', (socket: Socket) => this.watchConnection(socket));
+      // Headers that stall behind a black hole are answered at the window's end (watchConnection), not with a 408.
+      server.headersTimeout = options.icmpWindowMs + STALL_GRACE_MS + 10_000;
       // Long enough for a blackholed upload: the window, then the client's backed-off retransmission.
       server.requestTimeout = options.icmpWindowMs + options.fragWindowMs + 60_000;
       server.timeout = options.idleTimeoutMs;
@@ -158,6 +164,7 @@ export class CheckerServer {
       return;
     }
     const json = wantsJson(req, url);
+    this.requestWatches.get(req.socket)?.abort();
     // Whatever a handler throws ends this request only, never the service.
     this.handle(req, res, url, json).catch((err: unknown) => {
       const client = clientForLog(plainAddress(req.socket.remoteAddress), this.deps.options.truncateAddresses);
@@ -300,7 +307,28 @@ export class CheckerServer {
     });
     const started = await this.begin(run, req, res, json);
     if (started === undefined) return;
-    await bodyDone;
+    // An upload that stalls (behind a black hole on the client's side, say) is answered at the window's end.
+    const watch = new AbortController();
+    let stalled: ConnectionReport | undefined;
+    try {
+      stalled = await Promise.race([
+        bodyDone.then(() => undefined),
+        whenRequestStalls({ engine, endpoints: started.endpoints, bytesReceived: () => req.socket.bytesRead, windowMs: options.icmpWindowMs, signal: watch.signal }),
+      ]);
+    } catch (err) {
+      sendEngineUnavailable(res, err, json);
+      return;
+    } finally {
+      watch.abort();
+    }
+    if (stalled !== undefined && !ended && !refused && !res.destroyed) {
+      const stall: RequestStall = { bytesReceived: req.socket.bytesRead, bytesSeen: stalled.clientBytesSeen, requestLineSeen: true };
+      const result = this.icmpResult(run, stalled, stall);
+      res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
+      res.end(json ? `${JSON.stringify(result)}\n` : this.renderReport(result));
+      return;
+    }
+    if (!ended) await bodyDone;
     if (refused || !ended) {
       started.release();
       return;
@@ -320,20 +348,84 @@ export class CheckerServer {
       sendError(res, 503, 'the packet engine lost track of this connection; please retry', json);
       return;
     }
-    const evidence = connectionEvidence(report, options.icmpMtu[report.family]);
-    const verdict = icmpVerdict(
-      {
-        oversized: evidence.oversizedPackets,
-        oversizedWithoutDf: evidence.oversizedWithoutDf,
-        packetTooBigSent: evidence.packetTooBigSent,
-        reactionMs: evidence.reactionMs,
-      },
-      options.reactionWindowMs,
-    );
-    const result = this.finish(run, verdict, evidence, report);
+    const result = this.icmpResult(run, report);
     const answer = json ? `${JSON.stringify(result)}\n` : this.renderReport(result);
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
     res.end(answer);
+  }
+
+  /** The /icmp result from the engine's report; `stall` when the upload never arrived whole. */
+  private icmpResult(run: TestRun, report: ConnectionReport, stall?: RequestStall): TestResult {
+    const { options } = this.deps;
+    const measured = connectionEvidence(report, options.icmpMtu[report.family]);
+    const evidence: TestEvidence = stall === undefined ? measured : { ...measured, requestStall: stall };
+    const observation = {
+      oversized: evidence.oversizedPackets,
+      oversizedWithoutDf: evidence.oversizedWithoutDf,
+      packetTooBigSent: evidence.packetTooBigSent,
+      reactionMs: evidence.reactionMs,
+    };
+    const verdict = stall === undefined ? icmpVerdict(observation, options.reactionWindowMs) : stalledIcmpVerdict(observation, stall, options.reactionWindowMs);
+    return this.finish(run, verdict, evidence, report);
+  }
+
+  /**
+   * Watches a new connection until its first request arrives. One that never arrives whole by the window's end (the
+   * client's larger packets die on its side of the path, so the server may not even see the request line) is
+   * answered on the socket itself, as text, if it asked for a test (testOfStalledRequest); otherwise Node's own
+   * timeouts end it.
+   */
+  private watchConnection(socket: Socket): void {
+    const watch = new AbortController();
+    this.requestWatches.set(socket, watch);
+    socket.once('close', () => watch.abort());
+    const client = plainAddress(socket.remoteAddress);
+    if (client === '') return;
+    const endpoints: ConnectionEndpoints = {
+      family: familyOfAddress(client),
+      clientAddress: client,
+      clientPort: socket.remotePort ?? 0,
+      serverAddress: plainAddress(socket.localAddress),
+      serverPort: socket.localPort ?? 0,
+    };
+    const { engine, options } = this.deps;
+    whenRequestStalls({ engine, endpoints, bytesReceived: () => socket.bytesRead, windowMs: options.icmpWindowMs, signal: watch.signal }).then(
+      (report) => {
+        if (report !== undefined && !watch.signal.aborted && !socket.destroyed) this.answerStalledConnection(socket, client, report);
+      },
+      // The engine is gone: nothing can be said, and Node's timeouts end the connection.
+      () => undefined,
+    );
+  }
+
+  private answerStalledConnection(socket: Socket, client: string, report: ConnectionReport): void {
+    const read: RequestLineRead = report.mode === 'pending' ? 'unread' : report.mode;
+    const test = testOfStalledRequest(read, report.clientBytesSeen, MIN_ICMP_BODY);
+    if (test === undefined) return;
+    const admitted = this.admission.admit(client);
+    if (!admitted.ok) {
+      socket.destroy();
+      return;
+    }
+    const run: TestRun = { test, client, startedAt: new Date(Date.now() - report.ageMs), verdict: undefined };
+    const stall: RequestStall = { bytesReceived: socket.bytesRead, bytesSeen: report.clientBytesSeen, requestLineSeen: read !== 'unread' };
+    try {
+      const { options } = this.deps;
+      const result =
+        test === 'icmp'
+          ? this.icmpResult(run, report, stall)
+          : this.finish(run, stalledFragVerdict(), { ...connectionEvidence(report, options.fragmentSize[report.family]), requestStall: stall }, report);
+      const body = this.renderReport(result);
+      const head = [
+        'HTTP/1.1 200 OK',
+        ...Object.entries({ ...COMMON_HEADERS, 'Content-Type': contentType(false), 'Content-Length': String(Buffer.byteLength(body)) }).map(([k, v]) => `${k}: ${v}`),
+      ];
+      // The client's stuck data may still come in after this: closing at once lets the kernel answer it with a reset.
+      socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
+      this.deps.log(testLogLine(run, { code: 200, complete: true }, report.ageMs, options.truncateAddresses));
+    } finally {
+      admitted.release();
+    }
   }
 
   private async runFrag(run: TestRun, req: IncomingMessage, res: ServerResponse, json: boolean): Promise<void> {

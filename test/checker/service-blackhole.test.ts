@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_ENGINE_SETTINGS } from '../../src/engine/engine-settings.js';
+import type { LabProcess } from '../../src/lab/running-lab.js';
+import { type CheckerLab, startCheckerLab } from '../support/checker-lab.js';
+import { needsRoot } from '../support/root.js';
+
+const WINDOW_MS = DEFAULT_ENGINE_SETTINGS.icmpWindowMs;
+/** The window, the look that decides a second later, and time for the answer to travel. */
+const VERDICT_BOUND_MS = WINDOW_MS + 3000;
+
+/**
+ * examples/labs/pmtu-blackhole.yaml as a checker lab: the client's router owns a 1400-byte link toward the server and
+ * drops the Packet Too Big it should send (and every other one). The client's full-size packets die before they reach
+ * the server; with curl's one write of headers and body, even the request line never arrives, only the small last
+ * segment does.
+ */
+describe('checker service: a client behind a real black hole on its own side', needsRoot(), () => {
+  let c: CheckerLab;
+  let serve: LabProcess;
+
+  before(async () => {
+    c = await startCheckerLab({ name: 'chk-bhole', router: { dropPacketTooBig: true }, bottleneckMtu: 1400, clients: [{ name: 'plain' }] });
+    serve = await c.serve();
+  });
+  after(async () => {
+    await serve?.stop('SIGTERM');
+    await c?.destroy();
+  });
+
+  it('/icmp: blackhole for both families, within the window plus a few seconds, with what arrived and what did not', async () => {
+    const results = await Promise.all(
+      ([4, 6] as const).map(async (family) => {
+        const t = performance.now();
+        const r = await c.curl('plain', [c.url(family, '/icmp'), '--data-binary', `@${c.payloadFile}`], VERDICT_BOUND_MS + 10_000);
+        return { family, r, ms: performance.now() - t };
+      }),
+    );
+    for (const { family, r, ms } of results) {
+      const what = `IPv${family}: curl exit ${r.code}, ${Math.round(ms)} ms\n${r.stdout}\n${r.stderr}`;
+      assert.match(r.stdout, /\nRESULT: blackhole\n$/, what);
+      assert.ok(ms >= WINDOW_MS && ms < VERDICT_BOUND_MS, what);
+      assert.match(r.stdout, /request line received +no\n/, what);
+      assert.match(r.stdout, /request bytes received in order +0\n/, what);
+      // The last segment of the 8 KB upload is the only one small enough to pass the 1400-byte link.
+      const seen = /request bytes that arrived \(highest\) +(\d+)\n/.exec(r.stdout);
+      assert.ok(seen !== null && Number(seen[1]) > 8100, what);
+      const largest = /largest packet from the client +(\d+) bytes\n/.exec(r.stdout);
+      assert.ok(largest !== null && Number(largest[1]) <= 1400 && Number(largest[1]) > 0, what);
+      assert.match(r.stdout, /Packet Too Big messages sent +0\n/, what);
+      assert.match(r.stdout, /not even the start of your request reached the server/, what);
+    }
+  });
+
+  it('/icmp stored: the results say blackhole for both families', async () => {
+    const r = await c.curl('plain', [c.url(4, '/api/results?test=icmp')]);
+    const runs = (JSON.parse(r.stdout) as { results: { result: { verdict: string; evidence: { family: string; requestStall?: unknown } } }[] }).results;
+    const families = runs.filter((x) => x.result.verdict === 'blackhole' && x.result.evidence.requestStall !== undefined).map((x) => x.result.evidence.family);
+    assert.deepEqual([...families].sort(), ['ipv4', 'ipv6'], r.stdout.slice(0, 600));
+  });
+
+  it('/frag: pass for both families, at once: the request is small, and fragments of the response fit the path', async () => {
+    const [v4, v6] = await Promise.all([c.fragJson('plain', 4, 20_000), c.fragJson('plain', 6, 20_000)]);
+    for (const { result, padding, ms } of [v4, v6]) {
+      assert.equal(result.verdict, 'pass', JSON.stringify(result.evidence));
+      assert.equal(padding, 8192);
+      assert.equal(result.evidence.requestStall, undefined);
+      assert.ok(ms < 5000, `response took ${ms} ms`);
+    }
+  });
+});
