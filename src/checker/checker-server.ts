@@ -12,6 +12,7 @@ import { fragVerdict } from './frag-verdict.js';
 import { icmpVerdict } from './icmp-verdict.js';
 import { loadPageScript, PAGE_SCRIPT_PATH, type StaticAsset } from './page-asset.js';
 import { renderTextReport } from './report-text.js';
+import { asksForJson, requestHeadAsksForJson } from './request-head.js';
 import { STALL_GRACE_MS, whenRequestStalls } from './request-stall-watch.js';
 import { type RequestLineRead, stalledFragVerdict, stalledIcmpVerdict, testOfStalledRequest } from './stalled-request-verdict.js';
 import { parseResultsQuery, renderResultsJson, renderSummaryPage } from './results-api.js';
@@ -59,9 +60,7 @@ function plainAddress(address: string | undefined): string {
 }
 
 function wantsJson(req: IncomingMessage, url: URL): boolean {
-  const format = url.searchParams.get('format');
-  if (format !== null) return format === 'json';
-  return (req.headers.accept ?? '').includes('application/json');
+  return asksForJson(url.searchParams.get('format'), req.headers.accept ?? '');
 }
 
 const COMMON_HEADERS = {
@@ -389,6 +388,9 @@ export class CheckerServer {
       serverPort: socket.localPort ?? 0,
     };
     const { engine, options } = this.deps;
+    // Packets the engine drops leave the socket idle: it must outlive the window and the look that decides.
+    const needed = options.icmpWindowMs + STALL_GRACE_MS + 5000;
+    if (options.idleTimeoutMs > 0 && options.idleTimeoutMs < needed) socket.setTimeout(needed);
     whenRequestStalls({ engine, endpoints, bytesReceived: () => socket.bytesRead, windowMs: options.icmpWindowMs, signal: watch.signal }).then(
       (report) => {
         if (report !== undefined && !watch.signal.aborted && !socket.destroyed) this.answerStalledConnection(socket, client, report);
@@ -415,10 +417,12 @@ export class CheckerServer {
         test === 'icmp'
           ? this.icmpResult(run, report, stall)
           : this.finish(run, stalledFragVerdict(), { ...connectionEvidence(report, options.fragmentSize[report.family]), requestStall: stall }, report);
-      const body = this.renderReport(result);
+      // The engine may have read the request's first bytes although the server's TCP never delivered them.
+      const json = report.requestHead !== null && requestHeadAsksForJson(report.requestHead);
+      const body = json ? `${JSON.stringify(result)}\n` : this.renderReport(result);
       const head = [
         'HTTP/1.1 200 OK',
-        ...Object.entries({ ...COMMON_HEADERS, 'Content-Type': contentType(false), 'Content-Length': String(Buffer.byteLength(body)) }).map(([k, v]) => `${k}: ${v}`),
+        ...Object.entries({ ...COMMON_HEADERS, 'Content-Type': contentType(json), 'Content-Length': String(Buffer.byteLength(body)) }).map(([k, v]) => `${k}: ${v}`),
       ];
       // The client's stuck data may still come in after this: closing at once lets the kernel answer it with a reset.
       socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());

@@ -50,7 +50,7 @@ function rows(r: TestResult): [string, string][] {
     stall === undefined
       ? []
       : [
-          ['request line received', stall.requestLineSeen ? 'yes' : 'no'],
+          ['request line seen', stall.requestLineSeen ? 'yes' : 'no'],
           ['request bytes received in order', String(stall.bytesReceived)],
           ['highest request byte that arrived', String(stall.bytesSeen)],
         ];

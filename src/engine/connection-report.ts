@@ -22,6 +22,8 @@ export interface ConnectionReport {
    * ones did not.
    */
   readonly clientBytesSeen: number;
+  /** The start of a test's request as the engine read it (it may never reach the HTTP side); null for other connections. */
+  readonly requestHead: string | null;
   readonly ageMs: number;
   readonly icmp: {
     readonly oversized: number;
@@ -63,6 +65,7 @@ export function reportConnection(c: TrackedConnection, now: number): ConnectionR
     largestClientPacket: c.largestClientPacket,
     clientRetransmissions: c.clientRetransmissions,
     clientBytesSeen: c.clientHigh,
+    requestHead: c.requestHead ?? null,
     ageMs: Math.round(now - c.openedAt),
     icmp:
       icmp === undefined
