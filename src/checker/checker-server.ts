@@ -388,9 +388,6 @@ export class CheckerServer {
       serverPort: socket.localPort ?? 0,
     };
     const { engine, options } = this.deps;
-    // Packets the engine drops leave the socket idle: it must outlive the window and the look that decides.
-    const needed = options.icmpWindowMs + STALL_GRACE_MS + 5000;
-    if (options.idleTimeoutMs > 0 && options.idleTimeoutMs < needed) socket.setTimeout(needed);
     whenRequestStalls({ engine, endpoints, bytesReceived: () => socket.bytesRead, windowMs: options.icmpWindowMs, signal: watch.signal }).then(
       (report) => {
         if (report !== undefined && !watch.signal.aborted && !socket.destroyed) this.answerStalledConnection(socket, client, report);

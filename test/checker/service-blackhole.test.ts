@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_ENGINE_SETTINGS } from '../../src/engine/engine-settings.js';
+import type { TestResult } from '../../src/checker/test-result.js';
 import type { LabProcess } from '../../src/lab/running-lab.js';
-import { type CheckerLab, startCheckerLab } from '../support/checker-lab.js';
+import { type CheckerLab, PORT, startCheckerLab } from '../support/checker-lab.js';
 import { needsRoot } from '../support/root.js';
 
 const WINDOW_MS = DEFAULT_ENGINE_SETTINGS.icmpWindowMs;
@@ -49,6 +50,29 @@ describe('checker service: a client behind a real black hole on its own side', n
       assert.ok(largest !== null && Number(largest[1]) <= 1400 && Number(largest[1]) > 0, what);
       assert.match(r.stdout, /Packet Too Big messages sent +0\n/, what);
       assert.match(r.stdout, /not even the start of your request reached the server/, what);
+    }
+  });
+
+  it('/icmp: a client that stops sending part-way, in packets that pass, is inconclusive, not blackhole', async () => {
+    const answers = await Promise.all(
+      ([4, 6] as const).map(async (family) => {
+        const host = family === 4 ? c.server4 : c.server6;
+        // Headers that promise 8100 bytes and 500 of them, in one small packet; then it waits for the answer.
+        const script = `exec 3<>/dev/tcp/${host}/${PORT}; printf 'POST /icmp?format=json HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 8100\\r\\n\\r\\n' >&3; head -c 500 ${c.payloadFile} >&3; cat <&3`;
+        const t = performance.now();
+        const r = await c.lab.exec('plain', ['bash', '-c', script], { timeoutMs: VERDICT_BOUND_MS + 10_000 });
+        return { r, ms: performance.now() - t };
+      }),
+    );
+    for (const { r, ms } of answers) {
+      // The raw HTTP answer (its body may be chunked): the JSON object in it.
+      const body = r.stdout.slice(r.stdout.indexOf('{'), r.stdout.lastIndexOf('}') + 1);
+      const result = JSON.parse(body) as TestResult;
+      assert.equal(result.verdict, 'inconclusive', body);
+      assert.deepEqual(result.evidence.requestStall, { bytesReceived: result.evidence.requestStall?.bytesSeen, bytesSeen: result.evidence.requestStall?.bytesSeen, requestLineSeen: true }, body);
+      assert.ok((result.evidence.requestStall?.bytesSeen ?? 0) > 500, body);
+      assert.match(result.explanation, /cannot tell which/);
+      assert.ok(ms >= WINDOW_MS && ms < VERDICT_BOUND_MS, `${ms} ms`);
     }
   });
 
