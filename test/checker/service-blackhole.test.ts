@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import { DEFAULT_ENGINE_SETTINGS } from '../../src/engine/engine-settings.js';
 import type { TestResult } from '../../src/checker/test-result.js';
 import type { LabProcess } from '../../src/lab/running-lab.js';
@@ -23,6 +23,12 @@ describe('checker service: a client behind a real black hole on its own side', n
   before(async () => {
     c = await startCheckerLab({ name: 'chk-bhole', router: { dropPacketTooBig: true }, bottleneckMtu: 1400, clients: [{ name: 'plain' }] });
     serve = await c.serve();
+  });
+  // The server learns the 1400-byte path toward the client from the core router's Packet Too Big for its own answers,
+  // and then announces MSS 1360: the client's packets would fit the path and reach the engine. Each test starts fresh.
+  beforeEach(async () => {
+    await c.lab.mustExec('server', ['ip', 'route', 'flush', 'cache']);
+    await c.lab.mustExec('server', ['ip', '-6', 'route', 'flush', 'cache']);
   });
   after(async () => {
     await serve?.stop('SIGTERM');
@@ -53,6 +59,30 @@ describe('checker service: a client behind a real black hole on its own side', n
     }
   });
 
+  it('/icmp: headers first and the body after them (as browsers send it): blackhole in JSON, with the headers received', async () => {
+    const answers = await Promise.all(
+      ([4, 6] as const).map(async (family) => {
+        const host = family === 4 ? c.server4 : c.server6;
+        // 5 full-size segments and a last one of 300 bytes, which passes both the link and the test MTU.
+        const length = 5 * (family === 4 ? 1448 : 1428) + 300;
+        const script = `exec 3<>/dev/tcp/${host}/${PORT}; printf 'POST /icmp?format=json HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: ${length}\\r\\n\\r\\n' >&3; sleep 0.2; head -c ${length} ${c.payloadFile} >&3; cat <&3`;
+        const t = performance.now();
+        const r = await c.lab.exec('plain', ['bash', '-c', script], { timeoutMs: VERDICT_BOUND_MS + 10_000 });
+        return { r, ms: performance.now() - t };
+      }),
+    );
+    for (const { r, ms } of answers) {
+      const body = r.stdout.slice(r.stdout.indexOf('{'), r.stdout.lastIndexOf('}') + 1);
+      const result = JSON.parse(body) as TestResult;
+      const stall = result.evidence.requestStall;
+      assert.equal(result.verdict, 'blackhole', body);
+      assert.ok(stall !== undefined && stall.requestLineSeen && stall.bytesReceived > 40 && stall.bytesReceived < 200 && stall.bytesSeen > stall.bytesReceived + 7000, body);
+      assert.equal(result.evidence.packetTooBigSent, 0, body);
+      assert.match(result.explanation, /^In \d+ s only the first \d+ bytes of your request reached the server in order, although later bytes/);
+      assert.ok(ms >= WINDOW_MS && ms < VERDICT_BOUND_MS, `${ms} ms`);
+    }
+  });
+
   it('/icmp: a client that stops sending part-way, in packets that pass, is inconclusive, not blackhole', async () => {
     const answers = await Promise.all(
       ([4, 6] as const).map(async (family) => {
@@ -80,7 +110,7 @@ describe('checker service: a client behind a real black hole on its own side', n
     const r = await c.curl('plain', [c.url(4, '/api/results?test=icmp')]);
     const runs = (JSON.parse(r.stdout) as { results: { result: { verdict: string; evidence: { family: string; requestStall?: unknown } } }[] }).results;
     const families = runs.filter((x) => x.result.verdict === 'blackhole' && x.result.evidence.requestStall !== undefined).map((x) => x.result.evidence.family);
-    assert.deepEqual([...families].sort(), ['ipv4', 'ipv6'], r.stdout.slice(0, 600));
+    assert.deepEqual([...new Set(families)].sort(), ['ipv4', 'ipv6'], r.stdout.slice(0, 600));
   });
 
   it('/frag: pass for both families, at once: the request is small, and fragments of the response fit the path', async () => {
