@@ -106,6 +106,26 @@ describe('checker service: a client behind a real black hole on its own side', n
     }
   });
 
+  it('/frag whose long headers never arrive whole: inconclusive, saying what arrived, in the window plus a few seconds', async () => {
+    const answers = await Promise.all(
+      ([4, 6] as const).map(async (family) => {
+        const host = family === 4 ? c.server4 : c.server6;
+        // The request line in a packet of its own, then 3 KB of headers: two full-size segments and a small last one.
+        const script = `exec 3<>/dev/tcp/${host}/${PORT}; printf 'GET /frag HTTP/1.1\\r\\n' >&3; sleep 0.2; printf 'X-Pad: %03000d\\r\\nHost: x\\r\\n\\r\\n' 0 >&3; cat <&3`;
+        const t = performance.now();
+        const r = await c.lab.exec('plain', ['bash', '-c', script], { timeoutMs: VERDICT_BOUND_MS + 10_000 });
+        return { r, ms: performance.now() - t };
+      }),
+    );
+    for (const { r, ms } of answers) {
+      assert.match(r.stdout, /\nRESULT: inconclusive\n$/, r.stdout);
+      assert.match(r.stdout, /request line seen +yes\n/, r.stdout);
+      assert.match(r.stdout, /request bytes received in order +20\n/, r.stdout);
+      assert.match(r.stdout, /Verdict: inconclusive\. In \d+ s only the first 20 bytes of your request reached the server in order, although later bytes .*nothing was tested\.\n/, r.stdout);
+      assert.ok(ms >= WINDOW_MS && ms < VERDICT_BOUND_MS, `${ms} ms`);
+    }
+  });
+
   it('/icmp stored: the results say blackhole for both families', async () => {
     const r = await c.curl('plain', [c.url(4, '/api/results?test=icmp')]);
     const runs = (JSON.parse(r.stdout) as { results: { result: { verdict: string; evidence: { family: string; requestStall?: unknown } } }[] }).results;
