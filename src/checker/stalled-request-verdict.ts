@@ -10,9 +10,9 @@ export type RequestLineRead = CheckerTest | 'unread' | 'other';
  * takes a body; anything else asked for no test, or for one nobody can tell.
  */
 export function testOfStalledRequest(read: RequestLineRead, bytesSeen: number, minUpload: number): CheckerTest | undefined {
-  if (read === 'icmp' || read === 'frag') return read;
-  if (read === 'unread' && bytesSeen >= minUpload) return 'icmp';
-  return undefined;
+  if (read === 'other') return undefined;
+  if (read === 'unread') return bytesSeen >= minUpload ? 'icmp' : undefined;
+  return read;
 }
 
 /**
@@ -27,7 +27,10 @@ export function stalledIcmpVerdict(o: IcmpObservation, stall: RequestStall, reac
   return stall.bytesSeen > stall.bytesReceived ? 'blackhole' : 'inconclusive';
 }
 
-/** A stalled /frag request: the response, the only thing the test sends as fragments, never went out. */
+/**
+ * A stalled request of a test that works on the server's response (/frag; /download alike): the response never went
+ * out, so nothing was tested.
+ */
 export function stalledFragVerdict(): FragVerdict {
   return 'inconclusive';
 }
