@@ -371,8 +371,8 @@ export class CheckerServer {
   /**
    * Watches a new connection until its first request arrives. One that never arrives whole by the window's end (the
    * client's larger packets die on its side of the path, so the server may not even see the request line) is
-   * answered on the socket itself, as text, if it asked for a test (testOfStalledRequest); otherwise Node's own
-   * timeouts end it.
+   * answered on the socket itself if it asked for a test (testOfStalledRequest), in JSON when the request's first bytes,
+   * as the engine read them, asked for it; otherwise Node's own timeouts end it.
    */
   private watchConnection(socket: Socket): void {
     const watch = new AbortController();
