@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { ConnectionReport } from '../engine/connection-report.js';
 import type { CheckerEngine } from '../engine/engine-client.js';
@@ -18,13 +18,16 @@ import { pageTargets } from './page-targets.js';
 import { renderTextReport } from './report-text.js';
 import { isResultId } from './result-id.js';
 import { renderResultPage, resultPagePath } from './result-page.js';
+import { asksForJson, requestHeadAsksForJson } from './request-head.js';
+import { STALL_GRACE_MS, whenRequestStalls } from './request-stall-watch.js';
+import { type RequestLineRead, stalledFragVerdict, stalledIcmpVerdict, testOfStalledRequest } from './stalled-request-verdict.js';
 import { parseResultsQuery, renderResultsJson, renderSummaryPage } from './results-api.js';
 import type { ResultsStore, StoredRun } from './results-store.js';
 import type { ServeOptions } from './serve-options.js';
 import type { ServiceLog } from './service-log.js';
 import { TestAdmission } from './test-admission.js';
 import { clientForLog, testLogFields, testLogLine, type TestRun } from './test-log.js';
-import type { CheckerTest, TestEvidence, TestResult, Verdict } from './test-result.js';
+import type { CheckerTest, RequestStall, TestEvidence, TestResult, Verdict } from './test-result.js';
 import { renderIndexPage } from './web-page.js';
 
 /** The smallest /icmp body that needs full-sized packets on any common path ("at least 4 KB", docs/verdicts.md). */
@@ -75,9 +78,7 @@ function plainAddress(address: string | undefined): string {
 }
 
 function wantsJson(req: IncomingMessage, url: URL): boolean {
-  const format = url.searchParams.get('format');
-  if (format !== null) return format === 'json';
-  return (req.headers.accept ?? '').includes('application/json');
+  return asksForJson(url.searchParams.get('format'), req.headers.accept ?? '');
 }
 
 // No Connection header: each test must start on a connection of its own (the engine reads the test from the first
@@ -128,6 +129,8 @@ export class CheckerServer {
   private readonly metrics: CheckerMetrics;
   private listening: readonly string[] = [];
   private readonly connectionRequests = new ConnectionRequests();
+  /** Per connection until its first request arrives: answers a request that never arrives whole (watchConnection). */
+  private readonly requestWatches = new WeakMap<Socket, AbortController>();
 
   /** Throws when the web page's script is not built. */
   constructor(private readonly deps: CheckerServerDeps) {
@@ -143,7 +146,9 @@ export class CheckerServer {
     const listening: string[] = [];
     for (const address of options.listen) {
       const server = createServer((req, res) => this.route(req, res));
-      server.headersTimeout = 10_000;
+      server.on('connection', (socket: Socket) => this.watchConnection(socket));
+      // Headers that stall behind a black hole are answered at the window's end (watchConnection), not with a 408.
+      server.headersTimeout = options.icmpWindowMs + STALL_GRACE_MS + 10_000;
       // Long enough for a blackholed upload: the window, then the client's backed-off retransmission.
       server.requestTimeout = options.icmpWindowMs + options.fragWindowMs + 60_000;
       server.timeout = options.idleTimeoutMs;
@@ -191,6 +196,7 @@ export class CheckerServer {
       return;
     }
     const json = wantsJson(req, url);
+    this.requestWatches.get(req.socket)?.abort();
     if (!this.connectionRequests.arrive(req, res, (later) => sendError(later, 400, LATER_REQUEST_REFUSAL, json))) return;
     // Whatever a handler throws ends this request only, never the service.
     this.handle(req, res, url, json).catch((err: unknown) => {
@@ -350,7 +356,29 @@ export class CheckerServer {
     });
     const started = await this.begin(run, req, res, json);
     if (started === undefined) return;
-    await bodyDone;
+    // An upload that stalls (behind a black hole on the client's side, say) is answered at the window's end.
+    const watch = new AbortController();
+    let stalled: ConnectionReport | undefined;
+    try {
+      stalled = await Promise.race([
+        bodyDone.then(() => undefined),
+        whenRequestStalls({ engine, endpoints: started.endpoints, bytesReceived: () => req.socket.bytesRead, windowMs: options.icmpWindowMs, signal: watch.signal }),
+      ]);
+    } catch (err) {
+      sendEngineUnavailable(res, err, json);
+      return;
+    } finally {
+      watch.abort();
+    }
+    if (stalled !== undefined && !ended && !refused && !res.destroyed) {
+      const stall: RequestStall = { bytesReceived: req.socket.bytesRead, bytesSeen: stalled.clientBytesSeen, requestLineSeen: true };
+      const answered = await this.icmpResult(run, stalled, baseUrlOf(req), stall);
+      if (res.destroyed) return;
+      res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
+      res.end(json ? `${JSON.stringify(answered)}\n` : this.renderReport(answered, answered.resultUrl));
+      return;
+    }
+    if (!ended) await bodyDone;
     if (refused || !ended) {
       started.release();
       return;
@@ -370,20 +398,95 @@ export class CheckerServer {
       sendError(res, 503, 'the packet engine lost track of this connection; please retry', json);
       return;
     }
-    const evidence = connectionEvidence(report, options.icmpMtu[report.family]);
-    const verdict = icmpVerdict(
-      {
-        oversized: evidence.oversizedPackets,
-        oversizedWithoutDf: evidence.oversizedWithoutDf,
-        packetTooBigSent: evidence.packetTooBigSent,
-        reactionMs: evidence.reactionMs,
-      },
-      options.reactionWindowMs,
-    );
-    const answered = await this.finish(run, verdict, evidence, report, req);
+    const answered = await this.icmpResult(run, report, baseUrlOf(req));
     const answer = json ? `${JSON.stringify(answered)}\n` : this.renderReport(answered, answered.resultUrl);
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
     res.end(answer);
+  }
+
+  /** The /icmp result from the engine's report; `stall` when the upload never arrived whole. */
+  private icmpResult(run: TestRun, report: ConnectionReport, baseUrl: string, stall?: RequestStall): Promise<AnsweredResult> {
+    const { options } = this.deps;
+    const measured = connectionEvidence(report, options.icmpMtu[report.family]);
+    const evidence: TestEvidence = stall === undefined ? measured : { ...measured, requestStall: stall };
+    const observation = {
+      oversized: evidence.oversizedPackets,
+      oversizedWithoutDf: evidence.oversizedWithoutDf,
+      packetTooBigSent: evidence.packetTooBigSent,
+      reactionMs: evidence.reactionMs,
+    };
+    const verdict = stall === undefined ? icmpVerdict(observation, options.reactionWindowMs) : stalledIcmpVerdict(observation, stall, options.reactionWindowMs);
+    return this.finish(run, verdict, evidence, report, baseUrl);
+  }
+
+  /**
+   * Watches a new connection until its first request arrives. One that never arrives whole by the window's end (the
+   * client's larger packets die on its side of the path, so the server may not even see the request line) is
+   * answered on the socket itself if it asked for a test (testOfStalledRequest), in JSON when the request's first bytes,
+   * as the engine read them, asked for it; otherwise Node's own timeouts end it.
+   */
+  private watchConnection(socket: Socket): void {
+    const watch = new AbortController();
+    this.requestWatches.set(socket, watch);
+    socket.once('close', () => watch.abort());
+    const client = plainAddress(socket.remoteAddress);
+    if (client === '') return;
+    const endpoints: ConnectionEndpoints = {
+      family: familyOfAddress(client),
+      clientAddress: client,
+      clientPort: socket.remotePort ?? 0,
+      serverAddress: plainAddress(socket.localAddress),
+      serverPort: socket.localPort ?? 0,
+    };
+    const { engine, options } = this.deps;
+    whenRequestStalls({ engine, endpoints, bytesReceived: () => socket.bytesRead, windowMs: options.icmpWindowMs, signal: watch.signal }).then(
+      (report) => {
+        if (report === undefined || watch.signal.aborted || socket.destroyed) return;
+        this.answerStalledConnection(socket, client, report).catch((err: unknown) => {
+          this.deps.log(`answering the stalled connection of ${clientForLog(client, options.truncateAddresses)} failed: ${errorMessage(err)}`, { level: 'error' });
+          socket.destroy();
+        });
+      },
+      // The engine is gone: nothing can be said, and Node's timeouts end the connection.
+      () => undefined,
+    );
+  }
+
+  private async answerStalledConnection(socket: Socket, client: string, report: ConnectionReport): Promise<void> {
+    const read: RequestLineRead = report.mode === 'pending' ? 'unread' : report.mode;
+    const test = testOfStalledRequest(read, report.clientBytesSeen, MIN_ICMP_BODY);
+    if (test === undefined) return;
+    const admitted = this.admission.admit(client);
+    if (!admitted.ok) {
+      socket.destroy();
+      return;
+    }
+    const run: TestRun = { test, client, startedAt: new Date(Date.now() - report.ageMs), verdict: undefined };
+    const stall: RequestStall = { bytesReceived: socket.bytesRead, bytesSeen: report.clientBytesSeen, requestLineSeen: read !== 'unread' };
+    try {
+      const { options } = this.deps;
+      const local = plainAddress(socket.localAddress);
+      const baseUrl = isIP(local) === 6 ? `http://[${local}]:${socket.localPort ?? 80}` : `http://${local}:${socket.localPort ?? 80}`;
+      const result =
+        test === 'icmp'
+          ? await this.icmpResult(run, report, baseUrl, stall)
+          : await this.finish(run, stalledFragVerdict(), { ...connectionEvidence(report, options.fragmentSize[report.family]), requestStall: stall }, report, baseUrl);
+      if (socket.destroyed) return;
+      // The engine may have read the request's first bytes although the server's TCP never delivered them.
+      const json = report.requestHead !== null && requestHeadAsksForJson(report.requestHead);
+      const body = json ? `${JSON.stringify(result)}\n` : this.renderReport(result, result.resultUrl);
+      const head = [
+        'HTTP/1.1 200 OK',
+        ...Object.entries({ ...COMMON_HEADERS, 'Content-Type': contentType(json), 'Content-Length': String(Buffer.byteLength(body)) }).map(([k, v]) => `${k}: ${v}`),
+      ];
+      // The client's stuck data may still come in after this: closing at once lets the kernel answer it with a reset.
+      socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
+      const status = { code: 200, complete: true };
+      this.metrics.testEnded(run, report.ageMs);
+      this.deps.log(testLogLine(run, status, report.ageMs, options.truncateAddresses), { fields: testLogFields(run, status, report.ageMs, options.truncateAddresses) });
+    } finally {
+      admitted.release();
+    }
   }
 
   private async runFrag(run: TestRun, req: IncomingMessage, res: ServerResponse, json: boolean): Promise<void> {
@@ -408,13 +511,13 @@ export class CheckerServer {
       return;
     }
     const evidence = connectionEvidence(report, options.fragmentSize[report.family]);
-    const answered = await this.finish(run, fragVerdict(report.frag), evidence, report, req);
+    const answered = await this.finish(run, fragVerdict(report.frag), evidence, report, baseUrlOf(req));
     if (res.destroyed) return;
     res.end(json ? `${JSON.stringify(answered).slice(1)}\n` : this.renderReport(answered, answered.resultUrl));
   }
 
   /** The result, stored; with the address of its page when the store took it (a store that is down costs only the link). */
-  private async finish(run: TestRun, verdict: Verdict, evidence: TestEvidence, report: ConnectionReport, req: IncomingMessage): Promise<AnsweredResult> {
+  private async finish(run: TestRun, verdict: Verdict, evidence: TestEvidence, report: ConnectionReport, baseUrl: string): Promise<AnsweredResult> {
     const { options, store, log } = this.deps;
     const { test } = run;
     run.verdict = verdict;
@@ -434,7 +537,7 @@ export class CheckerServer {
       log(`results store ${store.location}: this ${test} result was not stored (${store.failures.writes} failed so far): ${errorMessage(err)}`, { level: 'error' });
       return result;
     }
-    return { ...result, resultId: stored.publicId, resultUrl: `${baseUrlOf(req)}${resultPagePath(stored.publicId)}` };
+    return { ...result, resultId: stored.publicId, resultUrl: `${baseUrl}${resultPagePath(stored.publicId)}` };
   }
 
   private page(req: IncomingMessage, res: ServerResponse): void {

@@ -1,4 +1,5 @@
 import { familyFromName, familyMap } from '../packet/ip-family.js';
+import { explainStalledRequest } from './explain-stall.js';
 import { type CaptureFilterId, clientCaptureFilters } from './tcpdump-filters.js';
 import type { CheckerTest, TestEvidence, Verdict } from './test-result.js';
 
@@ -52,6 +53,8 @@ function fragNothingTested(e: TestEvidence): Explanation {
 
 /** The sentence and the next steps that go with a verdict, filled in with this run's figures. */
 export function explain(test: CheckerTest, verdict: Verdict, e: TestEvidence, windowMs: number): Explanation {
+  // A stalled request on which the server dropped nothing: what did not arrive is the story (packets it dropped are told below).
+  if (e.requestStall !== undefined && e.oversizedPackets === 0 && e.oversizedWithoutDf === 0) return explainStalledRequest(test, verdict, e, e.requestStall);
   const route = routeCommands(e);
   const mtu = e.testMtu;
   if (test === 'frag') {

@@ -47,9 +47,19 @@ export function evidenceRows(r: TestResult): [string, string][] {
           ['fragments not sent (rate limit)', String(e.fragmentsSuppressed)],
           ['retransmissions by the server', String(e.retransmissions)],
         ];
+  const stall = e.requestStall;
+  const stalled: [string, string][] =
+    stall === undefined
+      ? []
+      : [
+          ['request line seen', stall.requestLineSeen ? 'yes' : 'no'],
+          ['request bytes received in order', String(stall.bytesReceived)],
+          ['highest request byte that arrived', String(stall.bytesSeen)],
+        ];
   return [
     ...common,
     ...specific,
+    ...stalled,
     ['time from first intervention to reaction', e.reactionMs === null ? 'no reaction' : `${e.reactionMs} ms`],
     ['test duration', `${e.durationMs} ms`],
   ];

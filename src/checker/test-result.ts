@@ -14,6 +14,20 @@ export type FragVerdict = (typeof FRAG_VERDICTS)[number];
 
 export type Verdict = IcmpVerdict | FragVerdict;
 
+/**
+ * What reached the server of a request that never arrived whole: the test was decided at the end of its window from
+ * what had arrived (docs/verdicts.md, "A request that stalls"). Byte counts are offsets in the client's stream: request
+ * line, headers and body, counted from 0.
+ */
+export interface RequestStall {
+  /** Bytes the server's TCP received in order: the request stalled here. */
+  readonly bytesReceived: number;
+  /** End of the highest byte that reached the server, in order or not: more than bytesReceived is a gap. */
+  readonly bytesSeen: number;
+  /** The server read the request line; false: it never did, and took the upload for /icmp, the one test that takes a body. */
+  readonly requestLineSeen: boolean;
+}
+
 /** Every field docs/verdicts.md asks to report with a verdict; times in milliseconds. */
 export interface TestEvidence {
   readonly family: IpFamilyName;
@@ -45,6 +59,8 @@ export interface TestEvidence {
   /** From the first intervention (Packet Too Big or fragments actually sent, not held back) to the client's reaction. */
   readonly reactionMs: number | null;
   readonly durationMs: number;
+  /** Present only when the request never arrived whole (see RequestStall). */
+  readonly requestStall?: RequestStall;
 }
 
 export interface TestResult {

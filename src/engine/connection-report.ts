@@ -16,6 +16,14 @@ export interface ConnectionReport {
   readonly clientMss: number | null;
   readonly largestClientPacket: number;
   readonly clientRetransmissions: number;
+  /**
+   * End of the highest byte of the client's stream that reached the server, in order or not (the request line, headers
+   * and body count from 0). More than the server's TCP delivered in order means a gap: later bytes arrived, earlier
+   * ones did not.
+   */
+  readonly clientBytesSeen: number;
+  /** The start of a test's request as the engine read it (it may never reach the HTTP side); null for other connections. */
+  readonly requestHead: string | null;
   readonly ageMs: number;
   readonly icmp: {
     readonly oversized: number;
@@ -23,6 +31,8 @@ export interface ConnectionReport {
     readonly packetTooBigSent: number;
     readonly packetTooBigSuppressed: number;
     readonly largestAfterReaction: number | null;
+    /** When the first oversized packet was dropped (the window runs from here); null if none was. */
+    readonly firstDropMs: number | null;
     /** From the first Packet Too Big sent (not the first drop: its message may have been held back) to the reaction. */
     readonly reactionMs: number | null;
   } | null;
@@ -54,6 +64,8 @@ export function reportConnection(c: TrackedConnection, now: number): ConnectionR
     clientMss: c.clientMss,
     largestClientPacket: c.largestClientPacket,
     clientRetransmissions: c.clientRetransmissions,
+    clientBytesSeen: c.clientHigh,
+    requestHead: c.requestHead ?? null,
     ageMs: Math.round(now - c.openedAt),
     icmp:
       icmp === undefined
@@ -64,6 +76,7 @@ export function reportConnection(c: TrackedConnection, now: number): ConnectionR
             packetTooBigSent: icmp.packetTooBigSent,
             packetTooBigSuppressed: icmp.packetTooBigSuppressed,
             largestAfterReaction: icmp.largestAfterReaction ?? null,
+            firstDropMs: between(c.openedAt, icmp.firstInterventionAt),
             reactionMs: between(icmp.firstSignalAt, icmp.reactionAt),
           },
     frag:

@@ -32,8 +32,12 @@ export class IcmpProbe {
 
   /** A client data segment: bytes [start, end) of the client's stream in an IP packet of `ipLength` bytes. */
   onClientData(start: number, end: number, ipLength: number, dontFragment: boolean, now: number): IcmpAction {
-    if (this.firstInterventionAt !== undefined) {
-      if (now - this.firstInterventionAt >= this.settings.icmpWindowMs) this.windowEnded = true;
+    // A client in retransmission backoff is silent for seconds: its first packet after the window is the attempt it
+    // decided on during the window (Linux's MTU probing shrinks the packet at that very timeout), so it still counts.
+    let firstAfterWindow = false;
+    if (this.firstInterventionAt !== undefined && !this.windowEnded && now - this.firstInterventionAt >= this.settings.icmpWindowMs) {
+      this.windowEnded = true;
+      firstAfterWindow = true;
     }
     if (ipLength > this.settings.icmpMtu) {
       this.noteAfterReaction(ipLength);
@@ -49,7 +53,9 @@ export class IcmpProbe {
       return 'drop-and-signal';
     }
     // Before any Packet Too Big was sent, shrinking cannot be a reaction to one.
-    if (this.reactionAt === undefined && this.firstSignalAt !== undefined && !this.windowEnded && this.dropped.overlaps(start, end)) this.reactionAt = now;
+    if (this.reactionAt === undefined && this.firstSignalAt !== undefined && (!this.windowEnded || firstAfterWindow) && this.dropped.overlaps(start, end)) {
+      this.reactionAt = now;
+    }
     this.noteAfterReaction(ipLength);
     return 'accept';
   }

@@ -12,7 +12,7 @@ import type { IpFamily } from '../packet/ip-family.js';
 import { ClientRateLimiter } from '../util/rate-limiter.js';
 import type { EngineSettings } from './engine-settings.js';
 import { ConnectionTable } from './connection-table.js';
-import { type ConnectionEndpoints, connectionKey, modeOfRequest, type TrackedConnection } from './tracked-connection.js';
+import { type ConnectionEndpoints, connectionKey, modeOfRequest, requestHeadText, TrackedConnection } from './tracked-connection.js';
 
 /** A closed connection is kept this long for its last retransmissions and for the HTTP side still reading it. */
 const CLOSED_LINGER_MS = 10_000;
@@ -255,6 +255,7 @@ export class PacketEngine {
 
   private classify(c: TrackedConnection, s: TcpSegment): void {
     c.mode = modeOfRequest(s.payload);
+    if (c.mode === 'icmp' || c.mode === 'frag') c.requestHead = requestHeadText(s.payload);
     const { settings } = this;
     if (c.mode === 'icmp') c.icmp = new IcmpProbe({ icmpMtu: settings.icmpMtu[c.family], icmpWindowMs: settings.icmpWindowMs });
     if (c.mode === 'frag') c.frag = new FragProbe({ fragMaxRetransmissions: settings.fragMaxRetransmissions, fragWindowMs: settings.fragWindowMs });

@@ -47,6 +47,8 @@ export class TrackedConnection implements ConnectionOpening {
   largestClientPacket = 0;
   icmp: IcmpProbe | undefined;
   frag: FragProbe | undefined;
+  /** The start of a test's request (REQUEST_HEAD_BYTES at most), for answering it if the rest never arrives. */
+  requestHead: string | undefined;
 
   constructor(opening: ConnectionOpening) {
     this.family = opening.family;
@@ -60,6 +62,14 @@ export class TrackedConnection implements ConnectionOpening {
     this.key = connectionKey(opening);
     this.lastSeenAt = opening.openedAt;
   }
+}
+
+/** Enough for the request line and the usual headers of a test request. */
+export const REQUEST_HEAD_BYTES = 1024;
+
+/** The first bytes of a request as text (latin1: every byte stays one character). */
+export function requestHeadText(firstBytes: Uint8Array): string {
+  return Buffer.from(firstBytes.buffer, firstBytes.byteOffset, Math.min(firstBytes.byteLength, REQUEST_HEAD_BYTES)).toString('latin1');
 }
 
 const REQUEST_LINE = /^(?:GET|POST|PUT|HEAD) \/(icmp|frag)(?:[?# ]|$)/;

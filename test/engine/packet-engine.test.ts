@@ -270,6 +270,54 @@ describe('PacketEngine: /icmp', () => {
     assert.equal(h.sent.length, 2);
   });
 
+  it("the client's first packet after the window still counts as its reaction if it fits: the attempt its backoff delayed", () => {
+    const h = new EngineHarness({ icmpWindowMs: 10_000 });
+    const { c, body } = icmpConnection(h);
+    h.now = 5000;
+    assert.equal(c.clientData(body, filler(FULL4)).decision, 'drop');
+    h.now = 5000 + 6400;
+    assert.equal(c.clientData(body, filler(1036)).decision, 'drop');
+    // Linux with tcp_mtu_probing=1 halves its MSS at its next retransmission timeout, 13.1 s after the first drop.
+    h.now = 5000 + 13_100;
+    assert.equal(c.clientData(body, filler(512)).decision, 'accept');
+    const probe = c.tracked?.icmp;
+    assert.deepEqual([probe?.windowEnded, probe?.reactionAt], [true, 5000 + 13_100]);
+    assert.equal(reportConnection(c.tracked!, h.now).icmp?.reactionMs, 13_100);
+  });
+
+  it('only the first packet after the window can be a late reaction: a full-size one there means none came', () => {
+    const h = new EngineHarness({ icmpWindowMs: 10_000 });
+    const { c, body } = icmpConnection(h);
+    h.now = 5000;
+    assert.equal(c.clientData(body, filler(FULL4)).decision, 'drop');
+    h.now = 5000 + 12_600;
+    assert.equal(c.clientData(body, filler(FULL4)).decision, 'accept');
+    h.now += 100;
+    assert.equal(c.clientData(body, filler(512)).decision, 'accept');
+    assert.equal(c.tracked?.icmp?.reactionAt, undefined);
+  });
+
+  it("reports the first drop, the highest client byte seen and the test's request head", () => {
+    const h = new EngineHarness();
+    const { c, body } = icmpConnection(h);
+    h.now += 7;
+    c.clientData(body + 3000, filler(400));
+    h.now += 3;
+    c.clientData(body, filler(FULL4));
+    const report = reportConnection(c.tracked!, h.now);
+    assert.equal(report.clientBytesSeen, body + 3400);
+    assert.equal(report.icmp?.firstDropMs, report.ageMs);
+    assert.match(report.requestHead ?? '', /^POST \/icmp HTTP\/1\.1/);
+  });
+
+  it('keeps no request head for connections that are not tests', () => {
+    const h = new EngineHarness();
+    const c = h.connect().handshake();
+    c.request('GET / HTTP/1.1');
+    const report = reportConnection(c.tracked!, h.now);
+    assert.deepEqual([report.mode, report.requestHead, report.icmp], ['other', null, null]);
+  });
+
   it('the per-client ICMP rate limit suppresses Packet Too Big (counted) but still drops', () => {
     const h = new EngineHarness({ icmpRate: { perClient: { perSecond: 1, burst: 2 }, global: { perSecond: 1000, burst: 1000 } } });
     const { c, body } = icmpConnection(h);

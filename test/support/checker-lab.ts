@@ -23,6 +23,12 @@ export interface CheckerLabSpec {
   readonly router?: Partial<NodeSpec>;
   readonly server?: Partial<NodeSpec>;
   readonly clients: readonly (Partial<NodeSpec> & { readonly name: string })[];
+  /**
+   * A second router ('core') between the router and the server, joined to the router by a link of this MTU: the
+   * router then owns a smaller link toward the server, as r1 of examples/labs/pmtu-blackhole.yaml does (with
+   * `router: { dropPacketTooBig: true }`, a real black hole on the client's side).
+   */
+  readonly bottleneckMtu?: number;
 }
 
 export interface CheckerLab {
@@ -51,11 +57,17 @@ export async function startCheckerLab(spec: CheckerLabSpec): Promise<CheckerLab>
     nodes: [
       ...spec.clients.map((c) => ({ kind: 'host' as const, ...c })),
       { name: 'router', kind: 'router', ...spec.router },
+      ...(spec.bottleneckMtu === undefined ? [] : [{ name: 'core', kind: 'router' as const }]),
       { name: 'server', kind: 'host', ...spec.server },
     ],
     links: [
       ...spec.clients.map((c, i) => ({ endpoints: [{ node: c.name, ifname: 'eth1' }, { node: 'router', ifname: `eth${i + 2}` }] as const })),
-      { endpoints: [{ node: 'router', ifname: 'eth1' }, { node: 'server', ifname: 'eth1' }] },
+      ...(spec.bottleneckMtu === undefined
+        ? [{ endpoints: [{ node: 'router', ifname: 'eth1' }, { node: 'server', ifname: 'eth1' }] as const }]
+        : [
+            { endpoints: [{ node: 'router', ifname: 'eth1' }, { node: 'core', ifname: 'eth1' }] as const, mtu: spec.bottleneckMtu },
+            { endpoints: [{ node: 'core', ifname: 'eth2' }, { node: 'server', ifname: 'eth1' }] as const },
+          ]),
     ],
   });
   const dir = mkdtempSync(join(tmpdir(), 'mtuscope-checker-'));

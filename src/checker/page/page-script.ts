@@ -44,6 +44,9 @@ const TEST_EVIDENCE: Readonly<Record<CheckerTest, readonly EvidenceRow[]>> = {
 const TIMING_EVIDENCE: readonly EvidenceRow[] = [
   ['Reaction time', (e) => (e.reactionMs === null ? '-' : `${e.reactionMs} ms`)],
   ['Test duration', (e) => `${e.durationMs} ms`],
+  // Only a request that never arrived whole has these (the rows of an absent field are left out).
+  ['Request bytes received in order', (e) => String(e.requestStall?.bytesReceived)],
+  ['Highest request byte that arrived', (e) => String(e.requestStall?.bytesSeen)],
 ];
 
 function required<T extends HTMLElement>(id: string, type: new () => T): T {
