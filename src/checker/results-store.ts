@@ -57,17 +57,17 @@ export interface ResultsSummary {
 }
 
 /**
- * Version 1. `result_json` is the whole TestResult as stored; the other columns repeat what queries and
+ * Version 2 (version 1 allowed only the tests 'icmp' and 'frag'). `result_json` is the whole TestResult as stored; the other columns repeat what queries and
  * summaries filter and count on, and the main evidence, so that plain `sqlite3` can answer questions too.
  * AUTOINCREMENT keeps ids from ever being reused, so a page boundary (beforeId) stays valid.
  */
-const SCHEMA_VERSION = 1;
-const SCHEMA = `
-  CREATE TABLE runs (
+const SCHEMA_VERSION = 2;
+const runsTable = (name: string): string => `
+  CREATE TABLE ${name} (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     stored_at TEXT NOT NULL,
     started_at TEXT NOT NULL,
-    test TEXT NOT NULL CHECK (test IN ('icmp', 'frag')),
+    test TEXT NOT NULL CHECK (test IN ('icmp', 'frag', 'download')),
     verdict TEXT NOT NULL,
     family TEXT NOT NULL CHECK (family IN ('ipv4', 'ipv6')),
     client_address TEXT NOT NULL,
@@ -80,9 +80,15 @@ const SCHEMA = `
     reaction_ms REAL,
     duration_ms REAL NOT NULL,
     result_json TEXT NOT NULL
-  );
-  CREATE INDEX runs_by_test_family_verdict ON runs (test, family, verdict, id);
-`;
+  );`;
+const RUNS_INDEX = 'CREATE INDEX runs_by_test_family_verdict ON runs (test, family, verdict, id);';
+const SCHEMA = `${runsTable('runs')}\n${RUNS_INDEX}`;
+/** A CHECK constraint cannot be altered in SQLite: the table is copied into one with the new constraint. */
+const MIGRATE_1_TO_2 = `${runsTable('runs_v2')}
+  INSERT INTO runs_v2 SELECT * FROM runs;
+  DROP TABLE runs;
+  ALTER TABLE runs_v2 RENAME TO runs;
+  ${RUNS_INDEX}`;
 
 interface RunRow {
   readonly id: number;
@@ -260,6 +266,9 @@ function migrate(db: Database): void {
     }
     if (version === 0) {
       db.exec(SCHEMA);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    } else if (version === 1) {
+      db.exec(MIGRATE_1_TO_2);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }
     db.exec('COMMIT');

@@ -1,4 +1,5 @@
 import { formatDecodeError } from '../packet/result.js';
+import { DownloadProbe, type DownloadOutcome } from './download-probe.js';
 import { FragProbe, type FragOutcome } from './frag-probe.js';
 import { IcmpProbe } from './icmp-probe.js';
 import { LatencySamples } from './latency-samples.js';
@@ -9,7 +10,8 @@ import { seqOffset } from './sequence.js';
 import { ACK, FIN, parseTcpSegment, RST, SYN, type TcpSegment } from './tcp-segment.js';
 import type { IpFamily } from '../packet/ip-family.js';
 import { ClientRateLimiter } from '../util/rate-limiter.js';
-import type { EngineSettings } from './engine-settings.js';
+import { DOWNLOAD_RESCUE_MTU, type EngineSettings } from './engine-settings.js';
+import { parseReceivedPacketTooBig } from './received-packet-too-big.js';
 import { type ConnectionEndpoints, connectionKey, modeOfRequest, TrackedConnection } from './tracked-connection.js';
 
 /** A closed connection is kept this long for its last retransmissions and for the HTTP side still reading it. */
@@ -17,6 +19,9 @@ const CLOSED_LINGER_MS = 10_000;
 
 /** Where crafted packets go: a raw socket on the host, a recorder in tests. */
 export type PacketSink = (family: IpFamily, packet: Uint8Array, destination: string) => Promise<void>;
+
+/** Has the server's kernel forget the path MTU it learnt toward a client (path-mtu-cache-flush.ts on the host). */
+export type PathMtuForgetter = (family: IpFamily, clientAddress: string) => void;
 
 export interface EngineCounters {
   packets: number;
@@ -32,6 +37,10 @@ export interface EngineCounters {
   /** Fragments a rate limit held back (their segments were dropped, not sent whole). */
   fragmentsSuppressed: number;
   sendErrors: number;
+  /** ICMP "fragmentation needed" / Packet Too Big messages that reached the server (for any connection). */
+  packetTooBigReceived: number;
+  /** /download tests whose path was a black hole, for which the engine told its own kernel a small path MTU. */
+  downloadRescues: number;
   connectionsTracked: number;
   connectionsEvicted: number;
 }
@@ -53,6 +62,8 @@ export class PacketEngine {
     fragmentsSent: 0,
     fragmentsSuppressed: 0,
     sendErrors: 0,
+    packetTooBigReceived: 0,
+    downloadRescues: 0,
     connectionsTracked: 0,
     connectionsEvicted: 0,
   };
@@ -70,6 +81,7 @@ export class PacketEngine {
     readonly settings: EngineSettings,
     private readonly sink: PacketSink,
     private readonly clock: () => number = () => performance.now(),
+    private readonly forgetPathMtu: PathMtuForgetter = () => undefined,
   ) {
     const now = clock();
     this.icmpLimiter = new ClientRateLimiter(settings.icmpRate.perClient, settings.icmpRate.global, now);
@@ -81,6 +93,12 @@ export class PacketEngine {
     this.counters.packets++;
     const parsed = parseTcpSegment(packet.bytes);
     if (!parsed.ok) {
+      if (packet.hook === 'input' && this.packetTooBigArrived(packet.bytes, started)) {
+        // The kernel must still see it: that is how the server's own TCP learns the smaller MTU.
+        packet.accept();
+        this.decisionLatency.add(this.clock() - started);
+        return;
+      }
       this.counters.malformed++;
       this.lastMalformed = formatDecodeError(parsed.error);
       packet.accept();
@@ -115,14 +133,32 @@ export class PacketEngine {
     });
   }
 
+  /** Resolves with the /download outcome; if none comes within `timeoutMs`, the test times out. */
+  downloadOutcome(connection: TrackedConnection, timeoutMs: number): Promise<DownloadOutcome | undefined> {
+    const probe = connection.download;
+    if (probe === undefined) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => probe.timeOut(), timeoutMs);
+      probe.onOutcome((outcome) => {
+        clearTimeout(timer);
+        resolve(outcome);
+      });
+    });
+  }
+
   /** Forgets idle and closed connections; decides /frag tests whose window passed without a packet to act on. */
   sweep(): void {
     const now = this.clock();
     for (const [key, c] of this.connections) {
       const probe = c.frag;
       if (probe !== undefined && probe.outcome === undefined && probe.windowPassed(now)) probe.timeOut();
+      const download = c.download;
+      if (download !== undefined && download.outcome === undefined && download.windowPassed(now)) download.timeOut();
       const linger = c.closed ? CLOSED_LINGER_MS : this.settings.idleMs;
-      if (now - c.lastSeenAt >= linger) this.connections.delete(key);
+      if (now - c.lastSeenAt >= linger) {
+        this.connections.delete(key);
+        this.forgetPathOf(c);
+      }
     }
     this.icmpLimiter.sweep(now);
     this.fragmentLimiter.sweep(now);
@@ -150,6 +186,9 @@ export class PacketEngine {
       return;
     }
     if ((s.flags & ACK) !== 0 && c.frag !== undefined && c.serverIsn !== undefined) c.frag.onClientAck(seqOffset(s.ack, c.serverIsn + 1), now);
+    if ((s.flags & ACK) !== 0 && c.download !== undefined && c.serverIsn !== undefined && c.download.onClientAck(seqOffset(s.ack, c.serverIsn + 1))) {
+      this.forgetPathOf(c);
+    }
     if (s.payloadLength === 0) {
       packet.accept();
       return;
@@ -175,7 +214,17 @@ export class PacketEngine {
       packet.accept();
       return;
     }
-    if ((s.flags & (SYN | ACK)) === (SYN | ACK)) c.serverIsn = s.seq;
+    if ((s.flags & (SYN | ACK)) === (SYN | ACK)) {
+      c.serverIsn = s.seq;
+      c.serverMss = s.mss;
+    }
+    if (c.download !== undefined && c.established && c.serverIsn !== undefined) {
+      if ((s.flags & FIN) !== 0) c.download.noteServerFin(seqOffset(s.seq, c.serverIsn + 1) + s.payloadLength);
+      if (s.payloadLength > 0) {
+        this.downloadData(packet, c, c.download, s, now);
+        return;
+      }
+    }
     const probe = c.frag;
     if (probe === undefined || !c.established || c.serverIsn === undefined || s.payloadLength === 0) {
       packet.accept();
@@ -206,6 +255,50 @@ export class PacketEngine {
     this.counters.segmentsFragmented++;
     this.counters.fragmentsSent += fragments.fragments.length;
     for (const f of fragments.fragments) this.emit(s.family, f, c.clientAddress);
+  }
+
+  private downloadData(packet: QueuedPacket, c: TrackedConnection, probe: DownloadProbe, s: TcpSegment, now: number): void {
+    const start = seqOffset(s.seq, (c.serverIsn ?? 0) + 1);
+    if (probe.onServerData(start, start + s.payloadLength, s.ipLength, now) === 'accept') {
+      packet.accept();
+      return;
+    }
+    // A black hole toward the client: no Packet Too Big will come, so the engine plays the router that should have sent
+    // one, to its own kernel, which then re-sends the data in segments that fit any path and completes the response.
+    packet.drop();
+    this.counters.dropped++;
+    this.counters.downloadRescues++;
+    const mtu = DOWNLOAD_RESCUE_MTU[s.family];
+    probe.noteRescue(mtu);
+    this.emit(s.family, buildPacketTooBig(s, mtu, this.nextIdent()), c.serverAddress);
+  }
+
+  /**
+   * Once a /download response has arrived whole (or its connection is forgotten), the path MTU the server's kernel learnt
+   * during the test must not decide the client's next test. Only tests that taught the kernel anything are flushed.
+   */
+  private forgetPathOf(c: TrackedConnection): void {
+    const probe = c.download;
+    if (probe === undefined || probe.pathForgotten || !probe.taughtTheKernel) return;
+    probe.pathForgotten = true;
+    this.forgetPathMtu(c.family, c.clientAddress);
+  }
+
+  /**
+   * An ICMP "fragmentation needed" / Packet Too Big for a segment the server sent: noted for the connection's /download
+   * test, if it has one. False when the packet is no such message.
+   */
+  private packetTooBigArrived(bytes: Uint8Array, now: number): boolean {
+    const parsed = parseReceivedPacketTooBig(bytes);
+    if (!parsed.ok) return false;
+    this.counters.packetTooBigReceived++;
+    const p = parsed.value;
+    if (p.serverPort !== this.settings.port) return true;
+    const key = connectionKey({ family: p.family, clientAddress: p.clientAddress, clientPort: p.clientPort, serverAddress: p.serverAddress, serverPort: p.serverPort });
+    const c = this.connections.get(key);
+    if (c !== undefined) c.lastSeenAt = now;
+    c?.download?.onPacketTooBig(p.router, p.mtu, now);
+    return true;
   }
 
   /** The connection a segment belongs to, marked as seen (and closed on FIN or RST); undefined if untracked. */
@@ -241,6 +334,12 @@ export class PacketEngine {
     const { settings } = this;
     if (c.mode === 'icmp') c.icmp = new IcmpProbe({ icmpMtu: settings.icmpMtu[c.family], icmpWindowMs: settings.icmpWindowMs });
     if (c.mode === 'frag') c.frag = new FragProbe({ fragMaxRetransmissions: settings.fragMaxRetransmissions, fragWindowMs: settings.fragWindowMs });
+    if (c.mode === 'download') {
+      c.download = new DownloadProbe(
+        { downloadWindowMs: settings.downloadWindowMs, downloadMaxRetransmissions: settings.downloadMaxRetransmissions },
+        fullSegmentSize(c),
+      );
+    }
   }
 
   private signalPacketTooBig(c: TrackedConnection, probe: IcmpProbe, s: TcpSegment, started: number): void {
@@ -270,4 +369,14 @@ export class PacketEngine {
     this.ident = (this.ident + 1) >>> 0;
     return this.ident;
   }
+}
+
+/**
+ * The IP size of a full-size server segment on this connection: the smaller of the two MSS options plus the IP and TCP
+ * headers they leave out (TCP options come out of the payload, so the packet still reaches this size).
+ */
+function fullSegmentSize(c: TrackedConnection): number | undefined {
+  const known = [c.clientMss, c.serverMss].filter((m): m is number => m !== null && m !== undefined);
+  if (known.length === 0) return undefined;
+  return Math.min(...known) + (c.family === 4 ? 40 : 60);
 }

@@ -79,7 +79,7 @@ describe('ResultsStore', () => {
         db.prepare('SELECT test, verdict, family, client_address, test_mtu, client_mss, reaction_ms, fragments_sent FROM runs').get(),
         { test: 'icmp', verdict: 'pass', family: 'ipv4', client_address: '10.1.2.3', test_mtu: 1280, client_mss: null, reaction_ms: 2.5, fragments_sent: 7 },
       );
-      assert.equal(db.pragma('user_version', { simple: true }), 1);
+      assert.equal(db.pragma('user_version', { simple: true }), 2);
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     } finally {
       db.close();
@@ -252,6 +252,41 @@ describe('ResultsStore', () => {
     writeFileSync(path, text);
     assert.throws(() => ResultsStore.open(path), (e: unknown) => e instanceof Error && e.message.startsWith(`cannot open results store ${path}: `) && /not a database/.test(e.message));
     assert.equal(readFileSync(path, 'utf8'), text);
+  });
+
+  it('migrates a version 1 store (icmp and frag only): its runs stay, ids go on, and /download runs can be stored', () => {
+    const path = join(freshDir(), 'results.db');
+    const old = new Database(path);
+    old.exec(`CREATE TABLE runs (
+      id INTEGER PRIMARY KEY AUTOINCREMENT, stored_at TEXT NOT NULL, started_at TEXT NOT NULL,
+      test TEXT NOT NULL CHECK (test IN ('icmp', 'frag')), verdict TEXT NOT NULL,
+      family TEXT NOT NULL CHECK (family IN ('ipv4', 'ipv6')), client_address TEXT NOT NULL, client_mss INTEGER,
+      largest_client_packet INTEGER NOT NULL, test_mtu INTEGER NOT NULL, packet_too_big_sent INTEGER NOT NULL,
+      fragments_sent INTEGER NOT NULL, retransmissions INTEGER NOT NULL, reaction_ms REAL, duration_ms REAL NOT NULL,
+      result_json TEXT NOT NULL);
+      CREATE INDEX runs_by_test_family_verdict ON runs (test, family, verdict, id);`);
+    const first = sampleResult({ test: 'frag', verdict: 'blocked' });
+    old.prepare(`INSERT INTO runs VALUES (1, '2024-05-01T10:00:00.000Z', @startedAt, 'frag', 'blocked', 'ipv4', '10.1.2.3', 1460, 1500, 576, 0, 7, 3, NULL, 900, @json)`).run({
+      startedAt: first.startedAt,
+      json: JSON.stringify(first),
+    });
+    old.pragma('user_version = 1');
+    old.close();
+    const store = ResultsStore.open(path);
+    try {
+      assert.deepEqual(store.list().map((r) => [r.id, r.test, r.verdict]), [[1, 'frag', 'blocked']]);
+      const added = store.record(sampleResult({ test: 'download', verdict: 'clear' }));
+      assert.equal(added.id, 2);
+      assert.deepEqual(store.list({ test: 'download' }).map((r) => r.verdict), ['clear']);
+    } finally {
+      store.close();
+    }
+    const db = new Database(path, { readonly: true });
+    try {
+      assert.equal(db.pragma('user_version', { simple: true }), 2);
+    } finally {
+      db.close();
+    }
   });
 
   it('refuses a store written by a newer version of its schema', () => {

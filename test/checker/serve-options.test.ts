@@ -141,6 +141,8 @@ describe('mtuscope serve options', () => {
       'reaction-window': [['5'], 'reactionWindowMs'],
       'frag-retransmissions': [['5'], 'fragMaxRetransmissions'],
       'frag-response-bytes': [['5000'], 'fragResponseBytes'],
+      'download-window': [['5'], 'downloadWindowMs'],
+      'download-retransmissions': [['5'], 'downloadMaxRetransmissions'],
       store: [['/tmp/x.sqlite'], 'storePath'],
       'truncate-addresses': [[], 'truncateAddresses'],
       'tests-per-client': [['600'], 'testRate.perClient'],

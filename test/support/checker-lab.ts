@@ -22,7 +22,11 @@ export interface CheckerLabSpec {
   readonly name: string;
   readonly router?: Partial<NodeSpec>;
   readonly server?: Partial<NodeSpec>;
-  readonly clients: readonly (Partial<NodeSpec> & { readonly name: string })[];
+  readonly clients: readonly (Partial<NodeSpec> & {
+    readonly name: string;
+    /** The MTU of the router's end of this client's link (the client's end stays 1500): a smaller link toward it. */
+    readonly routerSideMtu?: number;
+  })[];
 }
 
 export interface CheckerLab {
@@ -49,12 +53,14 @@ export async function startCheckerLab(spec: CheckerLabSpec): Promise<CheckerLab>
   const lab = await startLab({
     name: spec.name,
     nodes: [
-      ...spec.clients.map((c) => ({ kind: 'host' as const, ...c })),
+      ...spec.clients.map(({ routerSideMtu: _mtu, ...c }) => ({ kind: 'host' as const, ...c })),
       { name: 'router', kind: 'router', ...spec.router },
       { name: 'server', kind: 'host', ...spec.server },
     ],
     links: [
-      ...spec.clients.map((c, i) => ({ endpoints: [{ node: c.name, ifname: 'eth1' }, { node: 'router', ifname: `eth${i + 2}` }] as const })),
+      ...spec.clients.map((c, i) => ({
+        endpoints: [{ node: c.name, ifname: 'eth1' }, { node: 'router', ifname: `eth${i + 2}`, ...(c.routerSideMtu === undefined ? {} : { mtu: c.routerSideMtu }) }] as const,
+      })),
       { endpoints: [{ node: 'router', ifname: 'eth1' }, { node: 'server', ifname: 'eth1' }] },
     ],
   });
