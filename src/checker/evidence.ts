@@ -6,12 +6,25 @@ import { familyName } from '../packet/ip-family.js';
 export function connectionEvidence(r: ConnectionReport, testMtu: number): TestEvidence {
   const { icmp, frag, download } = r;
   if (download !== null) {
-    const { reactionMs, retransmissions, outcome: _outcome, ...downloadEvidence } = download;
+    const { reactionMs, retransmissions } = download;
     return {
       ...commonEvidence(r, download.fullSize ?? download.largestBeforeSignal),
       retransmissions,
       reactionMs,
-      download: downloadEvidence,
+      download: {
+        fullSize: download.fullSize,
+        dataSegments: download.dataSegments,
+        fullSizeSegments: download.fullSizeSegments,
+        fullSizeAcknowledged: download.fullSizeAcknowledged,
+        largestAcknowledged: download.largestAcknowledged,
+        fullSizeRetransmissions: download.fullSizeRetransmissions,
+        largestBeforeSignal: download.largestBeforeSignal,
+        packetTooBigReceived: download.packetTooBigReceived,
+        router: download.router,
+        reportedMtu: download.reportedMtu,
+        largestAfterSignal: download.largestAfterSignal,
+        rescueMtu: download.rescueMtu,
+      },
     };
   }
   return {

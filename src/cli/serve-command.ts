@@ -202,11 +202,12 @@ export function serveOptionsFrom(v: ServeValues): ServeOptions {
 
 export const serveCommand = defineCommand({
   name: 'serve',
-  summary: 'the checker service: tests whether ICMP Packet Too Big and IP fragments reach a client',
+  summary: 'the checker service: tests whether ICMP Packet Too Big and IP fragments reach a client, and PMTUD toward it',
   usage: '',
   description:
     'The checker service: POST /icmp (client path MTU discovery: drops your large packets and answers with ICMP ' +
-    '"fragmentation needed" / ICMPv6 "Packet Too Big"), GET /frag (response sent as IP fragments), a web page at /, ' +
+    '"fragmentation needed" / ICMPv6 "Packet Too Big"), GET /frag (response sent as IP fragments), GET /download (path MTU ' +
+    'discovery toward the client: full-size segments, and the Packet Too Big a router sends the server), a web page at /, ' +
     'results at /results and /api/results, engine counters at /api/stats. Needs root, or CAP_NET_ADMIN and ' +
     'CAP_NET_RAW: it installs iptables/ip6tables NFQUEUE rules for its own port (removed on exit) and sends raw packets.',
   options: SERVE_OPTIONS,

@@ -67,7 +67,6 @@ describe('checker service: GET /download (scenario 3, server to client)', needsR
     serve = await c.serve();
   });
   after(async () => {
-    if (process.env.SHOW === '1') console.error(serve?.stderr);
     await serve?.stop('SIGTERM');
     await c?.destroy();
   });
@@ -104,9 +103,9 @@ describe('checker service: GET /download (scenario 3, server to client)', needsR
         assert.ok(d.largestAfterSignal !== null && d.largestAfterSignal <= NARROW_MTU, String(d.largestAfterSignal));
         assert.ok(result.evidence.reactionMs !== null && result.evidence.reactionMs < 1000, String(result.evidence.reactionMs));
         const text = await c.curl('narrow', [c.url(family, '/download')]);
-        if (process.env.SHOW === '1') console.log(text.stdout.slice(text.stdout.indexOf(REPORT_TITLES.download)));
         assert.match(text.stdout, new RegExp(`from router\\s+${routerAddress.replaceAll('.', '\\.')}\\n`));
         assert.match(text.stdout, /MTU reported\s+1400 bytes\n/);
+        assert.ok(text.stdout.includes(`\n${REPORT_TITLES.download} (IPv${family}), started `), 'the report follows the padding');
         assert.match(text.stdout, /\nRESULT: pass\n$/);
         await assertNoCachedMtu('narrow', family);
       }
@@ -120,7 +119,6 @@ describe('checker service: GET /download (scenario 3, server to client)', needsR
       for (const [i, { result, padding, ms }] of runs.entries()) {
         const family = i === 0 ? 4 : 6;
         const d = result.evidence.download;
-        if (process.env.SHOW === '1') console.log(JSON.stringify({ ...result, padding: undefined }, null, 1), Math.round(ms));
         assert.equal(result.verdict, 'blackhole', JSON.stringify(result.evidence));
         assert.equal(padding, DOWNLOAD_RESPONSE_BYTES);
         assert.ok(d);

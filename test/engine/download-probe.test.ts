@@ -72,7 +72,9 @@ for (const family of [4, 6] as const) {
       assert.equal(c.serverData(0, filler(1400 - (family === 4 ? 40 : 60))).decision, 'accept');
       assert.equal(probe.outcome, 'shrank');
       assert.equal(verdictOf(c, h), 'pass');
-      assert.equal(reportConnection(c.tracked!, h.now).download?.reactionMs, 1);
+      const tracked = c.tracked;
+      assert.ok(tracked);
+      assert.equal(reportConnection(tracked, h.now).download?.reactionMs, 1);
       assert.deepEqual(h.forgotten, []);
       finishResponse(h, c, 3 * full + 100);
       assert.deepEqual(h.forgotten, [c.client]);
