@@ -52,6 +52,11 @@ describe('checker service: GET /download (scenario 3, server to client)', needsR
     assert.fail(`the server still caches a path MTU toward ${address} after ${FLUSH_POLLS * FLUSH_POLL_MS} ms: ${route}`);
   }
 
+  async function engineCounters(): Promise<Record<string, number>> {
+    const r = await c.curl('wide', [c.url(4, '/api/stats')]);
+    return (JSON.parse(r.stdout) as { counters: Record<string, number> }).counters;
+  }
+
   async function routerDropsItsPacketTooBig(drop: boolean): Promise<void> {
     for (const family of [4, 6] as const) {
       const tool = family === 4 ? 'iptables' : 'ip6tables';
@@ -114,6 +119,7 @@ describe('checker service: GET /download (scenario 3, server to client)', needsR
 
   it('blackhole when that router drops its own Packet Too Big; the response still completes within the bound', async () => {
     await routerDropsItsPacketTooBig(true);
+    const before = await engineCounters();
     try {
       const runs = await Promise.all([download('narrow', 4), download('narrow', 6)]);
       for (const [i, { result, padding, ms }] of runs.entries()) {
@@ -129,6 +135,10 @@ describe('checker service: GET /download (scenario 3, server to client)', needsR
         assert.ok(ms < BLACKHOLE_BOUND_MS, `IPv${family}: the answer took ${Math.round(ms)} ms`);
         await assertNoCachedMtu('narrow', family);
       }
+      const counted = await engineCounters();
+      assert.ok((counted['downloadRescues'] ?? 0) - (before['downloadRescues'] ?? 0) >= 2, JSON.stringify(counted));
+      // The engine's own messages to its kernel carry its mark and are not queued back to it as if a router sent them.
+      assert.equal(counted['packetTooBigReceived'], before['packetTooBigReceived']);
     } finally {
       await routerDropsItsPacketTooBig(false);
     }
