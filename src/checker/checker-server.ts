@@ -375,6 +375,11 @@ export class CheckerServer {
     if (started === undefined) return;
     const { options, engine } = this.deps;
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
+    // The headers leave alone first: sending them makes the kernel look up the route again, so that a cached path MTU the
+    // engine has just flushed (see PacketEngine.classify) no longer sizes the padding's segments.
+    res.flushHeaders();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (res.destroyed) return;
     // The verdict is known only once this part has travelled (or got stuck) in full-size segments, so it goes first.
     const padding = paddingText(DOWNLOAD_RESPONSE_BYTES);
     res.write(json ? `{"padding":${JSON.stringify(padding)},` : `mtuscope: this response starts with ${DOWNLOAD_RESPONSE_BYTES} bytes of padding in full-size packets; its last line is the verdict.\n\n${padding}\n`);

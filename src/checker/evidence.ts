@@ -24,6 +24,7 @@ export function connectionEvidence(r: ConnectionReport, testMtu: number): TestEv
         reportedMtu: download.reportedMtu,
         largestAfterSignal: download.largestAfterSignal,
         rescueMtu: download.rescueMtu,
+        flushedBeforeStart: download.flushedBeforeStart,
       },
     };
   }

@@ -42,6 +42,7 @@ function downloadRows(e: TestEvidence): [string, string][] {
     ['MTU reported', bytesOrDash(d.reportedMtu)],
     ['largest packet after a Packet Too Big', bytesOrDash(d.largestAfterSignal)],
     ['path MTU the server assumed to finish', bytesOrDash(d.rescueMtu)],
+    ['earlier path MTU flushed before the test', d.flushedBeforeStart ? 'yes' : 'no'],
     ['retransmissions by the server', String(e.retransmissions)],
   ];
 }

@@ -19,7 +19,7 @@ export type Verdict = IcmpVerdict | FragVerdict | DownloadVerdict;
 
 /** What /download saw of the server's own segments toward the client (docs/verdicts.md); sizes are IP packet sizes. */
 export interface DownloadEvidence {
-  /** A full-size segment: the smaller of the two MSS options plus headers; null when neither side announced one. */
+  /** A full-size segment: the client's MSS plus headers; null when the client announced none. */
   readonly fullSize: number | null;
   /** Data segments the server sent for the first time, and how many of all its segments were full-size. */
   readonly dataSegments: number;
@@ -37,6 +37,8 @@ export interface DownloadEvidence {
   readonly largestAfterSignal: number | null;
   /** Set when the path was a black hole: the path MTU the engine told the server's kernel so the response completes. */
   readonly rescueMtu: number | null;
+  /** The server's kernel had a path MTU toward the client from an earlier Packet Too Big; it was flushed before the test. */
+  readonly flushedBeforeStart: boolean;
 }
 
 /** Every field docs/verdicts.md asks to report with a verdict; times in milliseconds. */

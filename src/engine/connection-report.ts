@@ -58,6 +58,8 @@ export interface DownloadReport {
   /** From the first Packet Too Big that arrived to the first retransmission of full-size data in packets that fit. */
   readonly reactionMs: number | null;
   readonly rescueMtu: number | null;
+  /** A Packet Too Big for this client had reached the server before: its cached path MTU was flushed before the test. */
+  readonly flushedBeforeStart: boolean;
   readonly outcome: DownloadOutcome | null;
 }
 
@@ -118,6 +120,7 @@ export function reportConnection(c: TrackedConnection, now: number): ConnectionR
             largestAfterSignal: download.largestAfterSignal ?? null,
             reactionMs: between(download.firstSignalAt, download.shrankAt),
             rescueMtu: download.rescueMtu ?? null,
+            flushedBeforeStart: download.flushedBeforeStart,
             outcome: download.outcome ?? null,
           },
   };

@@ -44,6 +44,8 @@ export class DownloadProbe {
   largestBeforeSignal = 0;
   largestAcknowledged: number | undefined;
   packetTooBigReceived = 0;
+  /** Packet Too Big messages that arrived once the outcome was known (they do not count for the verdict). */
+  packetTooBigAfterOutcome = 0;
   /** The first Packet Too Big: who sent it and what it announced. */
   router: string | undefined;
   reportedMtu: number | undefined;
@@ -60,12 +62,14 @@ export class DownloadProbe {
   private deliveredYet = false;
   /** The engine had the server's kernel forget the path MTU it learnt during this test. */
   pathForgotten = false;
+  /** A Packet Too Big for this client had reached the server before the test: its cached path MTU was flushed first. */
+  flushedBeforeStart = false;
   private readonly sent = new ByteRanges();
   private readonly sentFullSize = new ByteRanges();
   private readonly pending: PendingSegment[] = [];
   private readonly listeners: ((outcome: DownloadOutcome) => void)[] = [];
 
-  /** `fullSize`: the IP size of a full-size segment, min(client MSS, server MSS) plus headers; undefined when unknown. */
+  /** `fullSize`: the IP size of a full-size segment, the client's MSS plus headers; undefined when it announced none. */
   constructor(
     readonly settings: DownloadProbeSettings,
     readonly fullSize: number | undefined,
@@ -134,7 +138,7 @@ export class DownloadProbe {
 
   /** The test changed what the server's kernel knows of the path: a Packet Too Big reached it, or the engine's own did. */
   get taughtTheKernel(): boolean {
-    return this.packetTooBigReceived > 0 || this.rescueMtu !== undefined;
+    return this.packetTooBigReceived > 0 || this.packetTooBigAfterOutcome > 0 || this.rescueMtu !== undefined;
   }
 
   private noteAck(ackOffset: number): void {
@@ -149,7 +153,11 @@ export class DownloadProbe {
 
   /** A router reported `mtu` for a segment of this connection. */
   onPacketTooBig(router: string, mtu: number, now: number): void {
-    if (this.outcome !== undefined) return;
+    if (this.outcome !== undefined) {
+      // Too late for the verdict, but the kernel learnt from it all the same.
+      this.packetTooBigAfterOutcome++;
+      return;
+    }
     this.packetTooBigReceived++;
     if (this.firstSignalAt === undefined) {
       this.firstSignalAt = now;

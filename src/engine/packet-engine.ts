@@ -12,6 +12,7 @@ import type { IpFamily } from '../packet/ip-family.js';
 import { ClientRateLimiter } from '../util/rate-limiter.js';
 import { DOWNLOAD_RESCUE_MTU, type EngineSettings } from './engine-settings.js';
 import { parseReceivedPacketTooBig } from './received-packet-too-big.js';
+import { PMTU_EXPIRY_MS } from '../pmtu/constants.js';
 import { type ConnectionEndpoints, connectionKey, modeOfRequest, TrackedConnection } from './tracked-connection.js';
 
 /** A closed connection is kept this long for its last retransmissions and for the HTTP side still reading it. */
@@ -21,7 +22,10 @@ const CLOSED_LINGER_MS = 10_000;
 export type PacketSink = (family: IpFamily, packet: Uint8Array, destination: string) => Promise<void>;
 
 /** Has the server's kernel forget the path MTU it learnt toward a client (path-mtu-cache-flush.ts on the host). */
-export type PathMtuForgetter = (family: IpFamily, clientAddress: string) => void;
+export type PathMtuForgetter = (family: IpFamily, clientAddress: string) => Promise<void> | void;
+
+/** Clients whose recent Packet Too Big the engine remembers; the oldest is forgotten first. */
+const MAX_CLIENTS_WITH_PACKET_TOO_BIG = 4096;
 
 export interface EngineCounters {
   packets: number;
@@ -76,6 +80,12 @@ export class PacketEngine {
   private readonly icmpLimiter: ClientRateLimiter;
   private readonly fragmentLimiter: ClientRateLimiter;
   private ident = Math.floor(Math.random() * 0x10000);
+  /**
+   * When a Packet Too Big about a segment of the service's port last reached the server, per client address: the
+   * kernel may still cache a path MTU toward that client (for PMTU_EXPIRY_MS), learnt on any connection, the page's too.
+   */
+  private readonly packetTooBigSeenAt = new Map<string, number>();
+  private readonly pathFlushes = new Map<string, Promise<void>>();
 
   constructor(
     readonly settings: EngineSettings,
@@ -133,6 +143,17 @@ export class PacketEngine {
     });
   }
 
+  /**
+   * Resolves once the connection is ready for its test: a /download whose client's cached path MTU is being flushed
+   * (see classify) waits for the flush, so that its response starts with full-size segments.
+   */
+  async ready(connection: TrackedConnection): Promise<void> {
+    const flush = this.pathFlushes.get(connection.key);
+    if (flush === undefined) return;
+    await flush;
+    this.pathFlushes.delete(connection.key);
+  }
+
   /** Resolves with the /download outcome; if none comes within `timeoutMs`, the test times out. */
   downloadOutcome(connection: TrackedConnection, timeoutMs: number): Promise<DownloadOutcome | undefined> {
     const probe = connection.download;
@@ -157,6 +178,7 @@ export class PacketEngine {
       const linger = c.closed ? CLOSED_LINGER_MS : this.settings.idleMs;
       if (now - c.lastSeenAt >= linger) {
         this.connections.delete(key);
+        this.pathFlushes.delete(key);
         this.forgetPathOf(c);
       }
     }
@@ -195,7 +217,7 @@ export class PacketEngine {
     }
     const start = seqOffset(s.seq, c.clientIsn + 1);
     const end = start + s.payloadLength;
-    if (start === 0 && c.mode === 'pending') this.classify(c, s);
+    if (start === 0 && c.mode === 'pending') this.classify(c, s, now);
     if (end <= c.clientHigh) c.clientRetransmissions++;
     c.clientHigh = Math.max(c.clientHigh, end);
     c.largestClientPacket = Math.max(c.largestClientPacket, s.ipLength);
@@ -214,10 +236,7 @@ export class PacketEngine {
       packet.accept();
       return;
     }
-    if ((s.flags & (SYN | ACK)) === (SYN | ACK)) {
-      c.serverIsn = s.seq;
-      c.serverMss = s.mss;
-    }
+    if ((s.flags & (SYN | ACK)) === (SYN | ACK)) c.serverIsn = s.seq;
     if (c.download !== undefined && c.established && c.serverIsn !== undefined) {
       if ((s.flags & FIN) !== 0) c.download.noteServerFin(seqOffset(s.seq, c.serverIsn + 1) + s.payloadLength);
       if (s.payloadLength > 0) {
@@ -294,6 +313,12 @@ export class PacketEngine {
     this.counters.packetTooBigReceived++;
     const p = parsed.value;
     if (p.serverPort !== this.settings.port) return true;
+    this.packetTooBigSeenAt.delete(p.clientAddress);
+    this.packetTooBigSeenAt.set(p.clientAddress, now);
+    if (this.packetTooBigSeenAt.size > MAX_CLIENTS_WITH_PACKET_TOO_BIG) {
+      const oldest = this.packetTooBigSeenAt.keys().next().value;
+      if (oldest !== undefined) this.packetTooBigSeenAt.delete(oldest);
+    }
     const key = connectionKey({ family: p.family, clientAddress: p.clientAddress, clientPort: p.clientPort, serverAddress: p.serverAddress, serverPort: p.serverPort });
     const c = this.connections.get(key);
     if (c !== undefined) c.lastSeenAt = now;
@@ -329,16 +354,25 @@ export class PacketEngine {
     this.counters.connectionsTracked++;
   }
 
-  private classify(c: TrackedConnection, s: TcpSegment): void {
+  private classify(c: TrackedConnection, s: TcpSegment, now: number): void {
     c.mode = modeOfRequest(s.payload);
     const { settings } = this;
     if (c.mode === 'icmp') c.icmp = new IcmpProbe({ icmpMtu: settings.icmpMtu[c.family], icmpWindowMs: settings.icmpWindowMs });
     if (c.mode === 'frag') c.frag = new FragProbe({ fragMaxRetransmissions: settings.fragMaxRetransmissions, fragWindowMs: settings.fragWindowMs });
     if (c.mode === 'download') {
-      c.download = new DownloadProbe(
+      const probe = new DownloadProbe(
         { downloadWindowMs: settings.downloadWindowMs, downloadMaxRetransmissions: settings.downloadMaxRetransmissions },
         fullSegmentSize(c),
       );
+      c.download = probe;
+      // A path MTU the kernel learnt before this test (the page's own responses are large) would make it start small.
+      // Flushed now, before the response is written, the connection's next segments are full-size again.
+      const seenAt = this.packetTooBigSeenAt.get(c.clientAddress);
+      if (seenAt !== undefined && now - seenAt < PMTU_EXPIRY_MS) {
+        this.packetTooBigSeenAt.delete(c.clientAddress);
+        probe.flushedBeforeStart = true;
+        this.pathFlushes.set(c.key, Promise.resolve(this.forgetPathMtu(c.family, c.clientAddress)).catch(() => undefined));
+      }
     }
   }
 
@@ -372,11 +406,10 @@ export class PacketEngine {
 }
 
 /**
- * The IP size of a full-size server segment on this connection: the smaller of the two MSS options plus the IP and TCP
- * headers they leave out (TCP options come out of the payload, so the packet still reaches this size).
+ * The IP size of a full-size server segment on this connection: the client's MSS plus the IP and TCP headers it leaves
+ * out (TCP options come out of the payload, so the packet still reaches this size). Not the server's own MSS option:
+ * Linux lowers that to a path MTU it has cached for the client, which is exactly what must not hide a smaller link.
  */
 function fullSegmentSize(c: TrackedConnection): number | undefined {
-  const known = [c.clientMss, c.serverMss].filter((m): m is number => m !== null && m !== undefined);
-  if (known.length === 0) return undefined;
-  return Math.min(...known) + (c.family === 4 ? 40 : 60);
+  return c.clientMss === null ? undefined : c.clientMss + (c.family === 4 ? 40 : 60);
 }

@@ -37,8 +37,6 @@ export class TrackedConnection implements ConnectionOpening {
   readonly clientMss: number | null;
   readonly openedAt: number;
   serverIsn: number | undefined;
-  /** MSS option of the server's SYN-ACK (its interface MTU less headers; a cached path MTU does not lower it). */
-  serverMss: number | undefined;
   /** The client acknowledged our SYN-ACK: only now may the engine send ICMP or fragments for this connection. */
   established = false;
   closed = false;

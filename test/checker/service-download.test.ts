@@ -117,6 +117,20 @@ describe('checker service: GET /download (scenario 3, server to client)', needsR
     }
   });
 
+  it("a path MTU the server learnt from the page's own response is flushed before the test, which then passes", async () => {
+    for (const family of [4, 6] as const) {
+      const page = await c.curl('narrow', ['-o', '/dev/null', '-w', '%{size_download}', c.url(family, '/page.js')]);
+      assert.ok(Number(page.stdout) > 3 * FULL_SIZE, `the script is large enough to need full-size segments (${page.stdout} bytes)`);
+      const cached = (await c.lab.mustExec('server', ['ip', `-${family}`, 'route', 'get', c.lab.address('narrow', family)])).stdout;
+      assert.match(cached, /\bmtu 1400\b/, 'the page taught the server the smaller MTU');
+      const { result } = await download('narrow', family);
+      assert.equal(result.verdict, 'pass', JSON.stringify(result.evidence));
+      assert.equal(result.evidence.download?.flushedBeforeStart, true);
+      assert.equal(result.evidence.download?.largestBeforeSignal, FULL_SIZE);
+      await assertNoCachedMtu('narrow', family);
+    }
+  });
+
   it('blackhole when that router drops its own Packet Too Big; the response still completes within the bound', async () => {
     await routerDropsItsPacketTooBig(true);
     const before = await engineCounters();

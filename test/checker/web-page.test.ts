@@ -326,6 +326,7 @@ const STAND_IN_DOWNLOAD = {
   reportedMtu: 1400,
   largestAfterSignal: 1400,
   rescueMtu: null,
+  flushedBeforeStart: false,
 } as const;
 
 interface LoggedRequest {

@@ -81,6 +81,23 @@ for (const family of [4, 6] as const) {
       assert.equal(h.engine.counters.packetTooBigReceived, 1);
     });
 
+    it('a Packet Too Big for another connection of the client (the page) has the kernel forget it before the test starts', async () => {
+      const h = new EngineHarness();
+      const page = h.connect({ family, mss: full }).handshake();
+      page.request('GET / HTTP/1.1');
+      page.serverData(0, filler(full));
+      h.handle('input', routerPacketTooBig(family, page.serverPacket(0, filler(full)), 1400));
+      assert.deepEqual(h.forgotten, [], 'not a /download connection');
+      const c = downloadConnection(h, family);
+      assert.deepEqual(h.forgotten, [c.client]);
+      assert.equal(c.tracked?.download?.flushedBeforeStart, true);
+      const tracked = c.tracked;
+      assert.ok(tracked);
+      await h.engine.ready(tracked);
+      const again = downloadConnection(h, family);
+      assert.equal(again.tracked?.download?.flushedBeforeStart, false, 'forgotten once, not at every test');
+    });
+
     it('a Packet Too Big after which nothing shrinks is no pass', () => {
       const h = new EngineHarness({ downloadWindowMs: 1000 });
       const c = downloadConnection(h, family);

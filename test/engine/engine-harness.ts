@@ -65,7 +65,9 @@ export class EngineHarness {
         return sink.failSends === true ? Promise.reject(new Error('EPERM (test)')) : Promise.resolve();
       },
       () => this.now,
-      (_family, clientAddress) => this.forgotten.push(clientAddress),
+      (_family, clientAddress) => {
+        this.forgotten.push(clientAddress);
+      },
     );
   }
 
