@@ -49,6 +49,7 @@ const TEST_EVIDENCE: Readonly<Record<CheckerTest, readonly EvidenceRow[]>> = {
     ['MTU it reported', (e) => (e.download?.reportedMtu == null ? '-' : `${e.download.reportedMtu} bytes`)],
     ['Largest packet after it', (e) => (e.download?.largestAfterSignal == null ? '-' : `${e.download.largestAfterSignal} bytes`)],
     ['Path MTU the server assumed to finish', (e) => (e.download?.rescueMtu == null ? '-' : `${e.download.rescueMtu} bytes`)],
+    ['Earlier path MTU flushed before the test', (e) => (e.download === undefined ? '-' : e.download.flushedBeforeStart ? 'yes' : 'no')],
   ],
 };
 const TIMING_EVIDENCE: readonly EvidenceRow[] = [
