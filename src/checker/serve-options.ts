@@ -34,7 +34,7 @@ export interface ServeOptions extends EngineSettings {
   readonly testBaseUrl: FamilyMap<string | undefined>;
 }
 
-/** The rate of `perMinute` tests per client: a client may start a burst of a few tests (the web page runs four), then waits. */
+/** The rate of `perMinute` tests per client: a client may start a burst of a few tests (the web page runs six), then waits. */
 export function testsPerMinuteRate(perMinute: number): RateLimits['perClient'] {
   return { perSecond: perMinute / 60, burst: Math.max(4, Math.min(perMinute, 10)) };
 }
