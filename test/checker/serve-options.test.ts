@@ -216,7 +216,7 @@ describe('mtuscope serve options', () => {
       downloadMaxRetransmissions: 6,
       storePath: '/tmp/x.sqlite',
       truncateAddresses: true,
-      testRate: { perClient: { perSecond: 3 / 60, burst: 4 }, global: { perSecond: 7, burst: 14 } },
+      testRate: { perClient: { perSecond: 3 / 60, burst: 6 }, global: { perSecond: 7, burst: 14 } },
       icmpRate: { perClient: { perSecond: 11, burst: 22 }, global: { perSecond: 13, burst: 26 } },
       fragmentRate: { perClient: { perSecond: 17, burst: 34 }, global: { perSecond: 19, burst: 38 } },
       maxConcurrentTests: 23,
