@@ -16,7 +16,7 @@ const RESCUE_MTU = { 4: 576, 6: 1280 } as const;
 /** Behind a black hole: three retransmission timeouts (0.2 + 0.4 + 0.8 s at lab round-trip times), then the rest. */
 const BLACKHOLE_BOUND_MS = 6000;
 
-const FLUSH_POLLS = 20;
+const FLUSH_POLLS = 50;
 const FLUSH_POLL_MS = 100;
 
 const PACKET_TOO_BIG_MATCH = { 4: ['-p', 'icmp', '--icmp-type', 'fragmentation-needed'], 6: ['-p', 'ipv6-icmp', '--icmpv6-type', 'packet-too-big'] } as const;
