@@ -26,6 +26,8 @@ const ENGINE_COUNTER_HELP: Readonly<Partial<Record<keyof EngineCounters, string>
   sendErrors: 'Crafted packets the kernel refused to send.',
   connectionsTracked: 'Connections the engine started tracking.',
   connectionsEvicted: 'Half-open connections evicted because the table was full.',
+  packetTooBigReceived: 'ICMP fragmentation needed / Packet Too Big messages that reached the server (for any connection).',
+  downloadRescues: '/download tests on a black-holed path, for which the engine told its own kernel a small path MTU.',
   connectionsRefused: 'New connections not tracked because the table was full of established ones.',
 };
 

@@ -9,6 +9,7 @@ import { familyOfAddress } from '../packet/ip-family.js';
 import { errorMessage } from '../util/error-message.js';
 import { CheckerMetrics } from './checker-metrics.js';
 import { ConnectionRequests, LATER_REQUEST_REFUSAL } from './connection-requests.js';
+import { downloadVerdict } from './download-verdict.js';
 import { connectionEvidence } from './evidence.js';
 import { explain } from './explain.js';
 import { fragVerdict } from './frag-verdict.js';
@@ -34,6 +35,10 @@ import { renderIndexPage } from './web-page.js';
 export const MIN_ICMP_BODY = 4096;
 /** How long a /frag response waits for its verdict beyond the fragment window. */
 const FRAG_VERDICT_GRACE_MS = 5000;
+/** The /download padding: "at least 64 KB", several windows of full-size segments (docs/verdicts.md). */
+export const DOWNLOAD_RESPONSE_BYTES = 65536;
+/** How long a /download response waits for its verdict beyond the download window. */
+const DOWNLOAD_VERDICT_GRACE_MS = 5000;
 
 /** The text answer of a test, with the address of its page when it was stored (the JSON answer is the result itself). */
 export type ReportRenderer = (result: TestResult, pageUrl?: string) => string;
@@ -69,6 +74,7 @@ interface TestRoute {
 const TEST_ROUTES: Readonly<Record<string, TestRoute>> = {
   '/icmp': { test: 'icmp', method: 'POST', usage: `POST a body of at least ${MIN_ICMP_BODY} bytes, e.g. curl http://HOST/icmp --data @payload.bin` },
   '/frag': { test: 'frag', method: 'GET', usage: 'use GET, e.g. curl http://HOST/frag' },
+  '/download': { test: 'download', method: 'GET', usage: 'use GET, e.g. curl http://HOST/download' },
 };
 
 /** `::ffff:10.0.0.1` (an IPv4 client of a dual-stack socket) is the IPv4 client 10.0.0.1 to the engine. */
@@ -150,7 +156,7 @@ export class CheckerServer {
       // Headers that stall behind a black hole are answered at the window's end (watchConnection), not with a 408.
       server.headersTimeout = options.icmpWindowMs + STALL_GRACE_MS + 10_000;
       // Long enough for a blackholed upload: the window, then the client's backed-off retransmission.
-      server.requestTimeout = options.icmpWindowMs + options.fragWindowMs + 60_000;
+      server.requestTimeout = options.icmpWindowMs + options.fragWindowMs + options.downloadWindowMs + 60_000;
       server.timeout = options.idleTimeoutMs;
       server.keepAliveTimeout = 1000;
       try {
@@ -257,7 +263,7 @@ export class CheckerServer {
           await this.resultPage(res, url.pathname.slice('/api/results/'.length), true);
           return;
         }
-        sendError(res, 404, `no such page: ${url.pathname} (try /, /icmp, /frag, /results or /api/results)`, json);
+        sendError(res, 404, `no such page: ${url.pathname} (try /, /icmp, /frag, /download, /results or /api/results)`, json);
     }
   }
 
@@ -273,6 +279,7 @@ export class CheckerServer {
       this.deps.log(testLogLine(run, status, durationMs, truncateAddresses), { fields: testLogFields(run, status, durationMs, truncateAddresses) });
     });
     if (test === 'icmp') await this.runIcmp(run, req, res, json);
+    else if (test === 'download') await this.runDownload(run, req, res, json);
     else await this.runFrag(run, req, res, json);
   }
 
@@ -516,12 +523,46 @@ export class CheckerServer {
     res.end(json ? `${JSON.stringify(answered).slice(1)}\n` : this.renderReport(answered, answered.resultUrl));
   }
 
+  private async runDownload(run: TestRun, req: IncomingMessage, res: ServerResponse, json: boolean): Promise<void> {
+    req.resume();
+    const started = await this.begin(run, req, res, json);
+    if (started === undefined) return;
+    const { options, engine } = this.deps;
+    res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
+    // The headers leave alone first: sending them makes the kernel look up the route again, so that a cached path MTU the
+    // engine has just flushed (see PacketEngine.classify) no longer sizes the padding's segments.
+    res.flushHeaders();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (res.destroyed) return;
+    // The verdict is known only once this part has travelled (or got stuck) in full-size segments, so it goes first.
+    const padding = paddingText(DOWNLOAD_RESPONSE_BYTES);
+    res.write(json ? `{"padding":${JSON.stringify(padding)},` : `mtuscope: this response starts with ${DOWNLOAD_RESPONSE_BYTES} bytes of padding in full-size packets; its last line is the verdict.\n\n${padding}\n`);
+    let report: ConnectionReport | undefined;
+    try {
+      report = await engine.downloadOutcome(started.endpoints, options.downloadWindowMs + DOWNLOAD_VERDICT_GRACE_MS);
+    } catch {
+      report = undefined;
+    }
+    if (res.destroyed) return;
+    if (report === undefined) {
+      // Nothing true can be said any more; cutting the response short tells the client so.
+      res.destroy();
+      return;
+    }
+    const evidence = connectionEvidence(report, 0);
+    const verdict = downloadVerdict(report.download, options.downloadMaxRetransmissions);
+    const answered = await this.finish(run, verdict, evidence, report, baseUrlOf(req));
+    if (res.destroyed) return;
+    res.end(json ? `${JSON.stringify(answered).slice(1)}\n` : this.renderReport(answered, answered.resultUrl));
+  }
+
   /** The result, stored; with the address of its page when the store took it (a store that is down costs only the link). */
   private async finish(run: TestRun, verdict: Verdict, evidence: TestEvidence, report: ConnectionReport, baseUrl: string): Promise<AnsweredResult> {
     const { options, store, log } = this.deps;
     const { test } = run;
     run.verdict = verdict;
-    const { explanation, advice } = explain(test, verdict, evidence, test === 'icmp' ? options.icmpWindowMs : options.fragWindowMs);
+    const windowMs = test === 'icmp' ? options.icmpWindowMs : test === 'frag' ? options.fragWindowMs : options.downloadWindowMs;
+    const { explanation, advice } = explain(test, verdict, evidence, windowMs);
     const result: TestResult = {
       test,
       verdict,

@@ -19,8 +19,12 @@ function ptbName(e: TestEvidence): string {
 
 /** The web page's tcpdump command for this test and family, narrowed to the server's address, as a code span. */
 function captureCommand(e: TestEvidence, test: CheckerTest): string {
-  const id: CaptureFilterId =
-    test === 'icmp' ? (e.family === 'ipv4' ? 'icmp-frag-needed' : 'icmpv6-packet-too-big') : e.family === 'ipv4' ? 'ipv4-fragments' : 'ipv6-fragments';
+  const ids: Readonly<Record<CheckerTest, readonly [CaptureFilterId, CaptureFilterId]>> = {
+    icmp: ['icmp-frag-needed', 'icmpv6-packet-too-big'],
+    frag: ['ipv4-fragments', 'ipv6-fragments'],
+    download: ['ipv4-large-tcp', 'ipv6-large-tcp'],
+  };
+  const id = ids[test][e.family === 'ipv4' ? 0 : 1];
   const family = familyFromName(e.family);
   const filters = clientCaptureFilters(familyMap((f) => (f === family ? [e.serverAddress] : [])));
   const found = filters.find((f) => f.id === id);
@@ -51,8 +55,62 @@ function fragNothingTested(e: TestEvidence): Explanation {
   };
 }
 
+function bytes(v: number | null): string {
+  return v === null ? 'an unknown number of' : String(v);
+}
+
+/** /download: the server's own path MTU discovery toward the client. */
+function explainDownload(verdict: Verdict, e: TestEvidence, windowMs: number): Explanation {
+  const d = e.download;
+  if (d === undefined) throw new Error('a /download result without its download evidence');
+  const ptb = e.family === 'ipv4' ? 'ICMP "fragmentation needed"' : 'ICMPv6 Packet Too Big';
+  const watch = `See whether full-size packets reach you: ${captureCommand(e, 'download')}`;
+  switch (verdict) {
+    case 'pass':
+      return {
+        explanation: `A router on the way to you (${d.router ?? 'unknown'}) reported an MTU of ${bytes(d.reportedMtu)} bytes for the server's ${bytes(d.fullSize)}-byte packets; its ${ptb} reached the server, which re-sent the data in packets that fit ${ms(e.reactionMs)} later: path MTU discovery toward you works.`,
+        advice: [
+          `The link with MTU ${bytes(d.reportedMtu)} is yours or your provider's (a tunnel, PPPoE, a VPN): \`tracepath ${e.serverAddress}\` shows where.`,
+          "Servers behind an ECMP load balancer or anycast can still miss such messages (the article's scenario 3): a Packet Too Big relay fixes that.",
+        ],
+      };
+    case 'clear':
+      return {
+        explanation: `Full-size packets of ${bytes(d.largestAcknowledged)} bytes (the most your MSS of ${e.clientMss ?? 'none'} allows) reached you and were acknowledged, and no router reported a smaller MTU: nothing on the path toward you is smaller, so there was nothing to discover.`,
+        advice: ['Run the ICMP test (/icmp) too: it checks the other direction, your host honouring Packet Too Big.'],
+      };
+    case 'blackhole':
+      return {
+        explanation: `The server's full-size packets of ${bytes(d.fullSize)} bytes were retransmitted ${d.fullSizeRetransmissions} times without an acknowledgement and no router sent an ${ptb}: something on the way to you has a smaller MTU and its signal is lost (a PMTU black hole). The server then assumed a path MTU of ${bytes(d.rescueMtu)} bytes so that this answer still reached you; servers that do not will stall on large downloads to you.`,
+        advice: [
+          watch,
+          `\`tracepath ${e.serverAddress}\` shows where the path gets smaller; the router there, or a firewall between it and the server, drops the ${ptb} (an ECMP load balancer in front of a server can also deliver it to the wrong one).`,
+          'On a router of your own with the small link (a tunnel, PPPoE), clamping the MSS hides the problem for TCP: `iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu`.',
+        ],
+      };
+    default:
+      if (d.packetTooBigReceived > 0) {
+        return {
+          explanation: `A router (${d.router ?? 'unknown'}) reported an MTU of ${bytes(d.reportedMtu)} bytes, but the server's packets did not shrink below it (largest afterwards ${bytes(d.largestAfterSignal)} bytes, full size ${bytes(d.fullSize)}): the message could not be tied to a reaction, so there is nothing to conclude.`,
+          advice: ['Run the test again.'],
+        };
+      }
+      if (d.fullSizeSegments === 0) {
+        return {
+          explanation: `The server sent no full-size packet (largest ${d.largestBeforeSignal} bytes, full size ${bytes(d.fullSize)}): its kernel already used a smaller path MTU toward you (perhaps learnt from an earlier connection), so there was nothing to test.`,
+          advice: ['Run the test again in a few minutes.'],
+        };
+      }
+      return {
+        explanation: `The server sent ${d.fullSizeSegments} full-size packets but within ${Math.round(windowMs / 1000)} s neither an acknowledgement of one, nor a Packet Too Big, nor ${d.fullSizeRetransmissions < 1 ? 'any' : 'enough'} retransmissions (${d.fullSizeRetransmissions}) to call it a black hole: there is nothing to conclude.`,
+        advice: ['Run the test again.', watch],
+      };
+  }
+}
+
 /** The sentence and the next steps that go with a verdict, filled in with this run's figures. */
 export function explain(test: CheckerTest, verdict: Verdict, e: TestEvidence, windowMs: number): Explanation {
+  if (test === 'download') return explainDownload(verdict, e, windowMs);
   // A stalled request on which the server dropped nothing: what did not arrive is the story (packets it dropped are told below).
   if (e.requestStall !== undefined && e.oversizedPackets === 0 && e.oversizedWithoutDf === 0) return explainStalledRequest(test, verdict, e, e.requestStall);
   const route = routeCommands(e);

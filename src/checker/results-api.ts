@@ -1,12 +1,12 @@
 import { escapeHtml } from './escape-html.js';
 import { htmlHead } from './html-head.js';
 import { MAX_RESULTS_LIMIT, type ResultsQuery, type ResultsSummary, type StoredRun } from './results-store.js';
-import { FRAG_VERDICTS, ICMP_VERDICTS, type CheckerTest, type Verdict } from './test-result.js';
+import { DOWNLOAD_VERDICTS, FRAG_VERDICTS, ICMP_VERDICTS, type CheckerTest, type Verdict } from './test-result.js';
 import { IP_FAMILY_NAMES, type IpFamilyName } from '../packet/ip-family.js';
 
-const TESTS: readonly CheckerTest[] = ['icmp', 'frag'];
-const VERDICTS_OF: Readonly<Record<CheckerTest, readonly Verdict[]>> = { icmp: ICMP_VERDICTS, frag: FRAG_VERDICTS };
-const ALL_VERDICTS: readonly Verdict[] = [...new Set<Verdict>([...ICMP_VERDICTS, ...FRAG_VERDICTS])];
+const TESTS: readonly CheckerTest[] = ['icmp', 'frag', 'download'];
+const VERDICTS_OF: Readonly<Record<CheckerTest, readonly Verdict[]>> = { icmp: ICMP_VERDICTS, frag: FRAG_VERDICTS, download: DOWNLOAD_VERDICTS };
+const ALL_VERDICTS: readonly Verdict[] = [...new Set<Verdict>([...ICMP_VERDICTS, ...FRAG_VERDICTS, ...DOWNLOAD_VERDICTS])];
 
 type MutableQuery = { -readonly [K in keyof ResultsQuery]: ResultsQuery[K] };
 
@@ -198,9 +198,14 @@ ${rows.join('\n')}
 </table>`;
 }
 
-/** What the server did to the connection: Packet Too Big messages for /icmp, fragments for /frag. */
+/** What the server did to the connection: Packet Too Big messages for /icmp, fragments for /frag; what it got for /download. */
 function interventions(run: StoredRun): string {
   const e = run.result.evidence;
+  if (run.test === 'download') {
+    const d = e.download;
+    if (d === undefined) return '—';
+    return d.packetTooBigReceived > 0 ? `${d.packetTooBigReceived} PTB received (MTU ${d.reportedMtu ?? '?'})` : `${d.fullSizeAcknowledged} full-size acked`;
+  }
   if (run.test === 'frag') {
     // Runs stored before fragmentsSuppressed existed lack it: undefined > 0 is false, so they show none held back.
     const held = e.fragmentsSuppressed > 0 ? ` (+${e.fragmentsSuppressed} rate-limited)` : '';
@@ -224,6 +229,7 @@ function toneClass(verdict: Verdict): string {
   switch (verdict) {
     case 'pass':
     case 'pass-probing':
+    case 'clear':
       return 'tone-good';
     case 'blackhole':
     case 'blocked':

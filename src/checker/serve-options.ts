@@ -40,9 +40,9 @@ export interface ServeOptions extends EngineSettings {
   readonly logFormat: LogFormat;
 }
 
-/** The rate of `perMinute` tests per client: a client may start a burst of a few tests (the web page runs four), then waits. */
+/** The rate of `perMinute` tests per client: a client may start a burst of a few tests (the web page runs six), then waits. */
 export function testsPerMinuteRate(perMinute: number): RateLimits['perClient'] {
-  return { perSecond: perMinute / 60, burst: Math.max(4, Math.min(perMinute, 10)) };
+  return { perSecond: perMinute / 60, burst: Math.max(6, Math.min(perMinute, 10)) };
 }
 
 /** The defaults of every setting but the four that depend on others or on the host (see below). */

@@ -1,10 +1,11 @@
 /**
  * tcpdump filters that show, on the client, what the checker's tests do to its packets: the ICMP errors the
- * server sends for the ICMP test and the fragments it sends for the fragments test.
+ * server sends for the ICMP test, the fragments it sends for the fragments test, and the full-size segments of the
+ * download test.
  */
 import type { FamilyMap, IpFamily } from '../packet/ip-family.js';
 
-export type CaptureFilterId = 'icmp-frag-needed' | 'icmpv6-packet-too-big' | 'ipv4-fragments' | 'ipv6-fragments';
+export type CaptureFilterId = 'icmp-frag-needed' | 'icmpv6-packet-too-big' | 'ipv4-fragments' | 'ipv6-fragments' | 'ipv4-large-tcp' | 'ipv6-large-tcp';
 
 /** What a filter is for, whatever server addresses it is narrowed to. */
 interface CaptureFilterKind {
@@ -59,6 +60,22 @@ const TEMPLATES: readonly FilterTemplate[] = [
     title: 'IPv6 fragments (fragments test)',
     expression: 'ip6[6] == 44',
     note: 'Next header 44 (fragment header) directly after the IPv6 header; a fragment header behind other extension headers is missed.',
+  },
+  {
+    id: 'ipv4-large-tcp',
+    family: 4,
+    title: 'Large TCP packets (IPv4, download test)',
+    expression: 'tcp and ip[2:2] > 1280',
+    note:
+      'TCP packets of more than 1280 bytes (IP total length), such as the full-size segments of the download test. None arriving while ' +
+      'the server keeps retransmitting means they die on the way (a black hole); smaller ones after a while mean the server learnt a smaller MTU.',
+  },
+  {
+    id: 'ipv6-large-tcp',
+    family: 6,
+    title: 'Large TCP packets (IPv6, download test)',
+    expression: 'ip6 and tcp and ip6[4:2] > 1240',
+    note: 'A payload length above 1240 bytes: IPv6 packets larger than 1280 bytes. Only TCP directly after the IPv6 header is matched.',
   },
 ];
 

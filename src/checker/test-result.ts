@@ -4,7 +4,7 @@
  */
 import type { IpFamilyName } from '../packet/ip-family.js';
 
-export type CheckerTest = 'icmp' | 'frag';
+export type CheckerTest = 'icmp' | 'frag' | 'download';
 
 export const ICMP_VERDICTS = ['pass', 'pass-probing', 'blackhole', 'no-df', 'inconclusive'] as const;
 export type IcmpVerdict = (typeof ICMP_VERDICTS)[number];
@@ -12,7 +12,34 @@ export type IcmpVerdict = (typeof ICMP_VERDICTS)[number];
 export const FRAG_VERDICTS = ['pass', 'blocked', 'inconclusive'] as const;
 export type FragVerdict = (typeof FRAG_VERDICTS)[number];
 
-export type Verdict = IcmpVerdict | FragVerdict;
+export const DOWNLOAD_VERDICTS = ['pass', 'clear', 'blackhole', 'inconclusive'] as const;
+export type DownloadVerdict = (typeof DOWNLOAD_VERDICTS)[number];
+
+export type Verdict = IcmpVerdict | FragVerdict | DownloadVerdict;
+
+/** What /download saw of the server's own segments toward the client (docs/verdicts.md); sizes are IP packet sizes. */
+export interface DownloadEvidence {
+  /** A full-size segment: the client's MSS plus headers; null when the client announced none. */
+  readonly fullSize: number | null;
+  /** Data segments the server sent for the first time, and how many of all its segments were full-size. */
+  readonly dataSegments: number;
+  readonly fullSizeSegments: number;
+  /** Full-size segments the client acknowledged that were never sent again (the full-size copy arrived). */
+  readonly fullSizeAcknowledged: number;
+  readonly largestAcknowledged: number | null;
+  readonly fullSizeRetransmissions: number;
+  /** Largest segment the server sent before a Packet Too Big arrived. */
+  readonly largestBeforeSignal: number;
+  readonly packetTooBigReceived: number;
+  /** The router that sent the first Packet Too Big, and the smallest MTU the messages announced. */
+  readonly router: string | null;
+  readonly reportedMtu: number | null;
+  readonly largestAfterSignal: number | null;
+  /** Set when the path was a black hole: the path MTU the engine told the server's kernel so the response completes. */
+  readonly rescueMtu: number | null;
+  /** The server's kernel had a path MTU toward the client from an earlier Packet Too Big; it was flushed before the test. */
+  readonly flushedBeforeStart: boolean;
+}
 
 /**
  * What reached the server of a request that never arrived whole: the test was decided at the end of its window from
@@ -61,6 +88,8 @@ export interface TestEvidence {
   readonly durationMs: number;
   /** Present only when the request never arrived whole (see RequestStall). */
   readonly requestStall?: RequestStall;
+  /** /download only. */
+  readonly download?: DownloadEvidence;
 }
 
 export interface TestResult {

@@ -1,6 +1,6 @@
 /**
  * The checker's web page: an HTML document with inline CSS and one script from this server (PAGE_SCRIPT_PATH, the
- * build of page/page-script.ts), nothing from elsewhere. It explains the two tests, runs them from the browser
+ * build of page/page-script.ts), nothing from elsewhere. It explains the three tests, runs them from the browser
  * against every configured address of the server, shows each verdict with its explanation, advice and evidence, and
  * lists tcpdump filters to watch the tests on the client.
  */
@@ -12,7 +12,7 @@ import type { UntestedFamily } from './page-targets.js';
 import type { PageScriptConfig } from './page-script-config.js';
 import { REPORT_TITLES } from './report-text.js';
 import { clientCaptureFilters, shellQuote } from './tcpdump-filters.js';
-import type { FragVerdict, IcmpVerdict } from './test-result.js';
+import type { CheckerTest, DownloadVerdict, FragVerdict, IcmpVerdict } from './test-result.js';
 
 export interface PageTarget {
   readonly family: IpFamily;
@@ -63,6 +63,25 @@ const FRAG_VERDICT_MEANINGS: Readonly<Record<FragVerdict, string>> = {
   inconclusive:
     'No fragment was sent to your system (the server\'s rate limits held them all back, or the test did not run on this connection), ' +
     'so the test could not check anything; run it again in a minute.',
+};
+
+const DOWNLOAD_VERDICT_MEANINGS: Readonly<Record<DownloadVerdict, string>> = {
+  pass:
+    'A router on the way to you reported a smaller MTU, its Packet Too Big reached the server and the server re-sent the data in smaller ' +
+    'packets: path MTU discovery toward you works (the report names the router and the MTU).',
+  clear: 'Full-size packets from the server reached you and were acknowledged: nothing on the way to you has a smaller MTU.',
+  blackhole:
+    'Full-size packets from the server were lost again and again and no router said why: something on the way to you has a smaller MTU ' +
+    'and its Packet Too Big is lost. The server then used small packets so that this answer arrived; other servers stall.',
+  inconclusive:
+    'The server sent no full-size packet (it already knew a smaller path MTU toward you), or a Packet Too Big arrived without the server\'s ' +
+    'packets shrinking, or the test ended before anything could be concluded; run it again in a few minutes.',
+};
+
+const TEST_NAMES: Readonly<Record<CheckerTest, string>> = {
+  icmp: 'ICMP Packet Too Big test',
+  frag: 'Fragments test',
+  download: 'Download test',
 };
 
 const STYLE = `
@@ -124,11 +143,14 @@ us drops these ICMP messages, the upload stalls: a path MTU black hole.</li>
 <li><strong>Fragments test</strong>: your browser downloads an answer that the server sends as IP fragments of at most
 ${num(fragmentSize[4])} bytes (IPv4) and ${num(fragmentSize[6])} bytes (IPv6), and checks whether your system acknowledges
 data that reached it only as fragments. Firewalls, NATs and load balancers often drop fragments.</li>
+<li><strong>Download test</strong>: your browser downloads 64 KB that the server sends in full-size packets with DF set, and the
+server watches what comes back: your acknowledgements, or a router&#39;s ICMP &quot;fragmentation needed&quot; / &quot;Packet Too
+Big&quot; saying that a link on the way to you is smaller. If that message is lost, downloads stall: a black hole on the way to you.</li>
 </ul>`;
 }
 
-function resultElement(index: number, target: PageTarget, test: 'icmp' | 'frag'): string {
-  const name = test === 'icmp' ? 'ICMP Packet Too Big test' : 'Fragments test';
+function resultElement(index: number, target: PageTarget, test: CheckerTest): string {
+  const name = TEST_NAMES[test];
   return `<div class="result" id="result-${index}-${test}" data-target="${index}" data-family="${familyName(target.family)}" data-test="${test}" data-state="idle">
 <div class="result-head"><span class="test-name">${name}</span><span class="status">not run yet</span></div>
 <div class="detail"></div>
@@ -142,6 +164,7 @@ function targetsSection(config: IndexPageConfig): string {
 <h3>${escapeHtml(t.label)} <span class="base-url">${escapeHtml(t.baseUrl)}</span></h3>
 ${resultElement(i, t, 'icmp')}
 ${resultElement(i, t, 'frag')}
+${resultElement(i, t, 'download')}
 </section>`,
     )
     .join('\n');
@@ -172,6 +195,10 @@ ${list('icmp', ICMP_VERDICT_MEANINGS)}
 <h3>Fragments test</h3>
 <dl>
 ${list('frag', FRAG_VERDICT_MEANINGS)}
+</dl>
+<h3>Download test</h3>
+<dl>
+${list('download', DOWNLOAD_VERDICT_MEANINGS)}
 </dl>`;
 }
 
@@ -201,6 +228,8 @@ the second one forgets it again.</p>
 
 /** Prints a /frag answer from its report on: the padding before it is what travelled as fragments. */
 const SKIP_FRAG_PADDING = `sed -n '/^${REPORT_TITLES.frag}/,$p'`;
+/** The same for /download, whose padding is what travelled in full-size segments. */
+const SKIP_DOWNLOAD_PADDING = `sed -n '/^${REPORT_TITLES.download}/,$p'`;
 
 function curlSection(config: IndexPageConfig): string {
   if (config.targets.length === 0) return '';
@@ -208,12 +237,16 @@ function curlSection(config: IndexPageConfig): string {
     .map((t) => {
       const base = t.baseUrl.replace(/\/+$/, '');
       // -g: brackets of an IPv6 address are not a curl URL glob.
-      return `curl -sSg --data-binary @payload.bin ${shellQuote(`${base}/icmp`)}\ncurl -sSg ${shellQuote(`${base}/frag`)} | ${SKIP_FRAG_PADDING}`;
+      return [
+        `curl -sSg --data-binary @payload.bin ${shellQuote(`${base}/icmp`)}`,
+        `curl -sSg ${shellQuote(`${base}/frag`)} | ${SKIP_FRAG_PADDING}`,
+        `curl -sSg ${shellQuote(`${base}/download`)} | ${SKIP_DOWNLOAD_PADDING}`,
+      ].join('\n');
     })
     .join('\n');
   return `<h2>Without a browser</h2>
-<p>Each answer ends with a line <code>RESULT: &lt;verdict&gt;</code>. The fragments answer starts with padding (the part that
-travels as fragments), which the <code>sed</code> skips. Add <code>?format=json</code> to a URL for JSON (then without the <code>sed</code>).</p>
+<p>Each answer ends with a line <code>RESULT: &lt;verdict&gt;</code>. The fragments and download answers start with padding (the
+part that travels as fragments, or in full-size packets), which the <code>sed</code> skips. Add <code>?format=json</code> to a URL for JSON (then without the <code>sed</code>).</p>
 <pre><code>head -c 8192 /dev/zero | tr '\\0' x &gt; payload.bin
 ${escapeHtml(commands)}</code></pre>`;
 }

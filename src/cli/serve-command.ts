@@ -115,6 +115,11 @@ export const SERVE_OPTIONS = {
   ),
   'frag-retransmissions': integer({ group: TESTS, description: 'retransmissions of fragmented data before "blocked" (or "inconclusive" when no fragment could be sent)', min: 1, max: 20 }, DEFAULTS.fragMaxRetransmissions),
   'frag-response-bytes': integer({ group: TESTS, description: 'size of the /frag response padding', min: 4096, max: 1 << 20 }, DEFAULTS.fragResponseBytes),
+  'download-window': seconds({ group: TESTS, description: '/download bound from the first data segment: a test without an outcome by then is "inconclusive"', min: 1, max: 600 }, DEFAULTS.downloadWindowMs),
+  'download-retransmissions': integer(
+    { group: TESTS, description: 'retransmissions of full-size /download segments, none acknowledged and no Packet Too Big, before "blackhole"', min: 1, max: 20 },
+    DEFAULTS.downloadMaxRetransmissions,
+  ),
   store: {
     type: 'string',
     group: RESULTS,
@@ -229,6 +234,8 @@ export function serveOptionsFrom(v: ServeValues): ServeOptions {
     reactionWindowMs: n('reaction-window'),
     fragMaxRetransmissions: n('frag-retransmissions'),
     fragResponseBytes: n('frag-response-bytes'),
+    downloadWindowMs: n('download-window'),
+    downloadMaxRetransmissions: n('download-retransmissions'),
     storePath: storeLocation(v.store),
     nodeName: nodeName(v['node-name']),
     truncateAddresses: v['truncate-addresses'],
@@ -250,11 +257,12 @@ export function serveOptionsFrom(v: ServeValues): ServeOptions {
 
 export const serveCommand = defineCommand({
   name: 'serve',
-  summary: 'the checker service: tests whether ICMP Packet Too Big and IP fragments reach a client',
+  summary: 'the checker service: tests whether ICMP Packet Too Big and IP fragments reach a client, and PMTUD toward it',
   usage: '',
   description:
     'The checker service: POST /icmp (client path MTU discovery: drops your large packets and answers with ICMP ' +
-    '"fragmentation needed" / ICMPv6 "Packet Too Big"), GET /frag (response sent as IP fragments), a web page at /, ' +
+    '"fragmentation needed" / ICMPv6 "Packet Too Big"), GET /frag (response sent as IP fragments), GET /download (path MTU ' +
+    'discovery toward the client: full-size segments, and the Packet Too Big a router sends the server), a web page at /, ' +
     'results at /results and /api/results, engine counters at /api/stats, Prometheus metrics at /metrics. Needs root, or CAP_NET_ADMIN and ' +
     'CAP_NET_RAW: it installs iptables/ip6tables NFQUEUE rules for its own port (removed on exit) and sends raw packets.',
   options: SERVE_OPTIONS,

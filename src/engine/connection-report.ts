@@ -1,3 +1,4 @@
+import type { DownloadOutcome } from './download-probe.js';
 import type { FragOutcome } from './frag-probe.js';
 import type { IpFamily } from '../packet/ip-family.js';
 import type { ConnectionMode, TrackedConnection } from './tracked-connection.js';
@@ -46,6 +47,30 @@ export interface ConnectionReport {
     readonly reactionMs: number | null;
     readonly outcome: FragOutcome | null;
   } | null;
+  readonly download: DownloadReport | null;
+}
+
+/** What the engine saw of a /download test (see DownloadProbe). */
+export interface DownloadReport {
+  /** IP size of a full-size segment (the smaller MSS plus headers); null when neither side announced an MSS. */
+  readonly fullSize: number | null;
+  readonly dataSegments: number;
+  readonly fullSizeSegments: number;
+  readonly fullSizeAcknowledged: number;
+  readonly largestAcknowledged: number | null;
+  readonly fullSizeRetransmissions: number;
+  readonly retransmissions: number;
+  readonly largestBeforeSignal: number;
+  readonly packetTooBigReceived: number;
+  readonly router: string | null;
+  readonly reportedMtu: number | null;
+  readonly largestAfterSignal: number | null;
+  /** From the first Packet Too Big that arrived to the first retransmission of full-size data in packets that fit. */
+  readonly reactionMs: number | null;
+  readonly rescueMtu: number | null;
+  /** A Packet Too Big for this client had reached the server before: its cached path MTU was flushed before the test. */
+  readonly flushedBeforeStart: boolean;
+  readonly outcome: DownloadOutcome | null;
 }
 
 function between(from: number | undefined, to: number | undefined): number | null {
@@ -53,7 +78,7 @@ function between(from: number | undefined, to: number | undefined): number | nul
 }
 
 export function reportConnection(c: TrackedConnection, now: number): ConnectionReport {
-  const { icmp, frag } = c;
+  const { icmp, frag, download } = c;
   return {
     family: c.family,
     clientAddress: c.clientAddress,
@@ -89,6 +114,27 @@ export function reportConnection(c: TrackedConnection, now: number): ConnectionR
             retransmissions: frag.retransmissions,
             reactionMs: between(frag.firstInterventionAt, frag.reactionAt),
             outcome: frag.outcome ?? null,
+          },
+    download:
+      download === undefined
+        ? null
+        : {
+            fullSize: download.fullSize ?? null,
+            dataSegments: download.dataSegments,
+            fullSizeSegments: download.fullSizeSegments,
+            fullSizeAcknowledged: download.fullSizeAcknowledged,
+            largestAcknowledged: download.largestAcknowledged ?? null,
+            fullSizeRetransmissions: download.fullSizeRetransmissions,
+            retransmissions: download.retransmissions,
+            largestBeforeSignal: download.largestBeforeSignal,
+            packetTooBigReceived: download.packetTooBigReceived,
+            router: download.router ?? null,
+            reportedMtu: download.reportedMtu ?? null,
+            largestAfterSignal: download.largestAfterSignal ?? null,
+            reactionMs: between(download.firstSignalAt, download.shrankAt),
+            rescueMtu: download.rescueMtu ?? null,
+            flushedBeforeStart: download.flushedBeforeStart,
+            outcome: download.outcome ?? null,
           },
   };
 }

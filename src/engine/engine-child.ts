@@ -32,9 +32,12 @@ async function answer(request: EngineRequest, h: HostEngine): Promise<void> {
   const engine = h.engine;
   switch (request.kind) {
     case 'connection':
-    case 'frag-outcome': {
+    case 'frag-outcome':
+    case 'download-outcome': {
       const c = engine.connection(request.endpoints);
+      if (c !== undefined) await engine.ready(c);
       if (c !== undefined && request.kind === 'frag-outcome') await engine.fragOutcome(c, request.timeoutMs);
+      if (c !== undefined && request.kind === 'download-outcome') await engine.downloadOutcome(c, request.timeoutMs);
       send({ kind: 'reply', id: request.id, ...(c === undefined ? {} : { report: reportConnection(c, performance.now()) }) });
       return;
     }

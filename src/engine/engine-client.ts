@@ -13,6 +13,8 @@ export interface CheckerEngine {
   connection(endpoints: ConnectionEndpoints): Promise<ConnectionReport | undefined>;
   /** Resolves once the /frag test of the connection has its outcome (at the latest after `timeoutMs`). */
   fragOutcome(endpoints: ConnectionEndpoints, timeoutMs: number): Promise<ConnectionReport | undefined>;
+  /** Resolves once the /download test of the connection has its outcome (at the latest after `timeoutMs`). */
+  downloadOutcome(endpoints: ConnectionEndpoints, timeoutMs: number): Promise<ConnectionReport | undefined>;
   stats(): Promise<EngineStats>;
 }
 
@@ -100,6 +102,10 @@ export class EngineClient implements CheckerEngine {
 
   async fragOutcome(endpoints: ConnectionEndpoints, timeoutMs: number): Promise<ConnectionReport | undefined> {
     return (await this.request({ kind: 'frag-outcome', endpoints, timeoutMs })).report;
+  }
+
+  async downloadOutcome(endpoints: ConnectionEndpoints, timeoutMs: number): Promise<ConnectionReport | undefined> {
+    return (await this.request({ kind: 'download-outcome', endpoints, timeoutMs })).report;
   }
 
   async stats(): Promise<EngineStats> {

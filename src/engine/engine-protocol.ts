@@ -14,6 +14,7 @@ export interface EngineStartMessage {
 export type EngineRequest =
   | { readonly kind: 'connection'; readonly id: number; readonly endpoints: ConnectionEndpoints }
   | { readonly kind: 'frag-outcome'; readonly id: number; readonly endpoints: ConnectionEndpoints; readonly timeoutMs: number }
+  | { readonly kind: 'download-outcome'; readonly id: number; readonly endpoints: ConnectionEndpoints; readonly timeoutMs: number }
   | { readonly kind: 'stats'; readonly id: number }
   | { readonly kind: 'stop'; readonly id: number };
 

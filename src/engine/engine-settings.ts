@@ -27,6 +27,13 @@ export interface EngineSettings {
   readonly fragWindowMs: number;
   /** /frag: retransmissions of fragmented data after which the data is sent whole and the test ends as at the window. */
   readonly fragMaxRetransmissions: number;
+  /** /download: from the server's first data segment; a test without an outcome by then ends inconclusive. */
+  readonly downloadWindowMs: number;
+  /**
+   * /download: retransmissions of full-size segments, without an acknowledgement of one or a Packet Too Big, after which
+   * the path is a black hole toward the client and the engine tells its own kernel a small path MTU (DOWNLOAD_RESCUE_MTU).
+   */
+  readonly downloadMaxRetransmissions: number;
   /** Packet Too Big messages per second. */
   readonly icmpRate: RateLimits;
   /** Fragments per second: a segment takes one token per fragment, all at once. */
@@ -41,6 +48,12 @@ export interface EngineSettings {
   readonly idleMs: number;
 }
 
+/**
+ * The path MTU the engine announces to its own kernel for a client behind a black hole, so that the /download response
+ * still completes: the smallest every path carries (IPv4: 576, which every host must accept, RFC 791; IPv6: 1280).
+ */
+export const DOWNLOAD_RESCUE_MTU: FamilyMap<number> = { 4: 576, 6: 1280 };
+
 /** A rate of `perSecond` that allows a burst of two seconds' worth. */
 export function perSecondRate(perSecond: number): RateLimit {
   return { perSecond, burst: Math.max(1, perSecond * 2) };
@@ -53,6 +66,8 @@ export const DEFAULT_ENGINE_SETTINGS: Omit<EngineSettings, 'port'> = {
   icmpWindowMs: 10_000,
   fragWindowMs: 10_000,
   fragMaxRetransmissions: 3,
+  downloadWindowMs: 10_000,
+  downloadMaxRetransmissions: 3,
   icmpRate: { perClient: perSecondRate(50), global: perSecondRate(5000) },
   fragmentRate: { perClient: perSecondRate(500), global: perSecondRate(50_000) },
   ipv6ClientPrefix: 64,

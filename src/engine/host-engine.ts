@@ -3,6 +3,7 @@ import type { EngineSettings } from './engine-settings.js';
 import { PacketEngine } from './packet-engine.js';
 import type { IpFamily } from '../packet/ip-family.js';
 import { installQueueRules, registerRuleCleanup, type InstalledQueueRules } from './queue-rules.js';
+import { forgetPathMtu } from './path-mtu-cache-flush.js';
 import { RawSender } from './raw-sender.js';
 
 export interface HostEngineOptions {
@@ -30,7 +31,12 @@ const SWEEP_INTERVAL_MS = 1000;
  */
 export async function startHostEngine(settings: EngineSettings, options: HostEngineOptions): Promise<HostEngine> {
   const sender = RawSender.open(options.mark, options.onError);
-  const engine = new PacketEngine(settings, (family, packet, destination) => sender.send(family, packet, destination));
+  const engine = new PacketEngine(
+    settings,
+    (family, packet, destination) => sender.send(family, packet, destination),
+    undefined,
+    (family, clientAddress) => forgetPathMtu(family, clientAddress).catch(options.onError),
+  );
   openPacketQueue(options.queueNum, (p) => engine.handle(p), options.onError);
   let rules: InstalledQueueRules;
   try {

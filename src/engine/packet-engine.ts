@@ -1,5 +1,6 @@
 import { formatDecodeError } from '../packet/result.js';
 import { clientKeyFor } from './client-key.js';
+import { DownloadProbe, type DownloadOutcome } from './download-probe.js';
 import { FragProbe, type FragOutcome } from './frag-probe.js';
 import { IcmpProbe } from './icmp-probe.js';
 import { LatencySamples } from './latency-samples.js';
@@ -10,8 +11,10 @@ import { seqOffset } from './sequence.js';
 import { ACK, FIN, parseTcpSegment, RST, SYN, type TcpSegment } from './tcp-segment.js';
 import type { IpFamily } from '../packet/ip-family.js';
 import { ClientRateLimiter } from '../util/rate-limiter.js';
-import type { EngineSettings } from './engine-settings.js';
+import { DOWNLOAD_RESCUE_MTU, type EngineSettings } from './engine-settings.js';
 import { ConnectionTable } from './connection-table.js';
+import { parseReceivedPacketTooBig } from './received-packet-too-big.js';
+import { PMTU_EXPIRY_MS } from '../pmtu/constants.js';
 import { type ConnectionEndpoints, connectionKey, modeOfRequest, requestHeadText, TrackedConnection } from './tracked-connection.js';
 
 /** A closed connection is kept this long for its last retransmissions and for the HTTP side still reading it. */
@@ -21,6 +24,12 @@ const SWEEP_WHEN_FULL_INTERVAL_MS = 100;
 
 /** Where crafted packets go: a raw socket on the host, a recorder in tests. */
 export type PacketSink = (family: IpFamily, packet: Uint8Array, destination: string) => Promise<void>;
+
+/** Has the server's kernel forget the path MTU it learnt toward a client (path-mtu-cache-flush.ts on the host). */
+export type PathMtuForgetter = (family: IpFamily, clientAddress: string) => Promise<void> | void;
+
+/** Clients whose recent Packet Too Big the engine remembers; the oldest is forgotten first. */
+const MAX_CLIENTS_WITH_PACKET_TOO_BIG = 4096;
 
 export interface EngineCounters {
   packets: number;
@@ -36,6 +45,10 @@ export interface EngineCounters {
   /** Fragments a rate limit held back (their segments were dropped, not sent whole). */
   fragmentsSuppressed: number;
   sendErrors: number;
+  /** ICMP "fragmentation needed" / Packet Too Big messages that reached the server (for any connection). */
+  packetTooBigReceived: number;
+  /** /download tests whose path was a black hole, for which the engine told its own kernel a small path MTU. */
+  downloadRescues: number;
   connectionsTracked: number;
   /** Half-open entries (SYN seen, handshake not completed) dropped to make room for a new SYN. */
   connectionsEvicted: number;
@@ -60,6 +73,8 @@ export class PacketEngine {
     fragmentsSent: 0,
     fragmentsSuppressed: 0,
     sendErrors: 0,
+    packetTooBigReceived: 0,
+    downloadRescues: 0,
     connectionsTracked: 0,
     connectionsEvicted: 0,
     connectionsRefused: 0,
@@ -74,11 +89,18 @@ export class PacketEngine {
   private readonly icmpLimiter: ClientRateLimiter;
   private readonly fragmentLimiter: ClientRateLimiter;
   private ident = Math.floor(Math.random() * 0x10000);
+  /**
+   * When a Packet Too Big about a segment of the service's port last reached the server, per client address: the
+   * kernel may still cache a path MTU toward that client (for PMTU_EXPIRY_MS), learnt on any connection, the page's too.
+   */
+  private readonly packetTooBigSeenAt = new Map<string, number>();
+  private readonly pathFlushes = new Map<string, Promise<void>>();
 
   constructor(
     readonly settings: EngineSettings,
     private readonly sink: PacketSink,
     private readonly clock: () => number = () => performance.now(),
+    private readonly forgetPathMtu: PathMtuForgetter = () => undefined,
   ) {
     this.connections = new ConnectionTable(settings.maxConnections);
     const now = clock();
@@ -92,6 +114,12 @@ export class PacketEngine {
     this.counters.packets++;
     const parsed = parseTcpSegment(packet.bytes);
     if (!parsed.ok) {
+      if (packet.hook === 'input' && this.packetTooBigArrived(packet.bytes, started)) {
+        // The kernel must still see it: that is how the server's own TCP learns the smaller MTU.
+        packet.accept();
+        this.decisionLatency.add(this.clock() - started);
+        return;
+      }
       this.counters.malformed++;
       this.lastMalformed = formatDecodeError(parsed.error);
       packet.accept();
@@ -126,6 +154,30 @@ export class PacketEngine {
     });
   }
 
+  /**
+   * Resolves once the connection is ready for its test: a /download whose client's cached path MTU is being flushed
+   * (see classify) waits for the flush, so that its response starts with full-size segments.
+   */
+  async ready(connection: TrackedConnection): Promise<void> {
+    const flush = this.pathFlushes.get(connection.key);
+    if (flush === undefined) return;
+    await flush;
+    this.pathFlushes.delete(connection.key);
+  }
+
+  /** Resolves with the /download outcome; if none comes within `timeoutMs`, the test times out. */
+  downloadOutcome(connection: TrackedConnection, timeoutMs: number): Promise<DownloadOutcome | undefined> {
+    const probe = connection.download;
+    if (probe === undefined) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => probe.timeOut(), timeoutMs);
+      probe.onOutcome((outcome) => {
+        clearTimeout(timer);
+        resolve(outcome);
+      });
+    });
+  }
+
   /** Forgets idle and closed connections; decides /frag tests whose window passed without a packet to act on. */
   sweep(): void {
     const now = this.clock();
@@ -133,8 +185,13 @@ export class PacketEngine {
     this.connections.sweep((c) => {
       const probe = c.frag;
       if (probe !== undefined && probe.outcome === undefined && probe.windowPassed(now)) probe.timeOut();
+      const download = c.download;
+      if (download !== undefined && download.outcome === undefined && download.windowPassed(now)) download.timeOut();
       const linger = c.closed ? CLOSED_LINGER_MS : this.settings.idleMs;
-      return now - c.lastSeenAt >= linger;
+      if (now - c.lastSeenAt < linger) return false;
+      this.pathFlushes.delete(c.key);
+      this.forgetPathOf(c);
+      return true;
     });
     this.icmpLimiter.sweep(now);
     this.fragmentLimiter.sweep(now);
@@ -167,13 +224,16 @@ export class PacketEngine {
       return;
     }
     if ((s.flags & ACK) !== 0 && c.frag !== undefined && c.serverIsn !== undefined) c.frag.onClientAck(seqOffset(s.ack, c.serverIsn + 1), now);
+    if ((s.flags & ACK) !== 0 && c.download !== undefined && c.serverIsn !== undefined && c.download.onClientAck(seqOffset(s.ack, c.serverIsn + 1))) {
+      this.forgetPathOf(c);
+    }
     if (s.payloadLength === 0) {
       packet.accept();
       return;
     }
     const start = seqOffset(s.seq, c.clientIsn + 1);
     const end = start + s.payloadLength;
-    if (start === 0 && c.mode === 'pending') this.classify(c, s);
+    if (start === 0 && c.mode === 'pending') this.classify(c, s, now);
     if (end <= c.clientHigh) c.clientRetransmissions++;
     c.clientHigh = Math.max(c.clientHigh, end);
     c.largestClientPacket = Math.max(c.largestClientPacket, s.ipLength);
@@ -193,6 +253,13 @@ export class PacketEngine {
       return;
     }
     if ((s.flags & (SYN | ACK)) === (SYN | ACK)) c.serverIsn = s.seq;
+    if (c.download !== undefined && c.established && c.serverIsn !== undefined) {
+      if ((s.flags & FIN) !== 0) c.download.noteServerFin(seqOffset(s.seq, c.serverIsn + 1) + s.payloadLength);
+      if (s.payloadLength > 0) {
+        this.downloadData(packet, c, c.download, s, now);
+        return;
+      }
+    }
     const probe = c.frag;
     if (probe === undefined || !c.established || c.serverIsn === undefined || s.payloadLength === 0) {
       packet.accept();
@@ -225,6 +292,56 @@ export class PacketEngine {
     for (const f of fragments.fragments) this.emit(s.family, f, c.clientAddress);
   }
 
+  private downloadData(packet: QueuedPacket, c: TrackedConnection, probe: DownloadProbe, s: TcpSegment, now: number): void {
+    const start = seqOffset(s.seq, (c.serverIsn ?? 0) + 1);
+    if (probe.onServerData(start, start + s.payloadLength, s.ipLength, now) === 'accept') {
+      packet.accept();
+      return;
+    }
+    // A black hole toward the client: no Packet Too Big will come, so the engine plays the router that should have sent
+    // one, to its own kernel, which then re-sends the data in segments that fit any path and completes the response.
+    packet.drop();
+    this.counters.dropped++;
+    this.counters.downloadRescues++;
+    const mtu = DOWNLOAD_RESCUE_MTU[s.family];
+    probe.noteRescue(mtu);
+    this.emit(s.family, buildPacketTooBig(s, mtu, this.nextIdent()), c.serverAddress);
+  }
+
+  /**
+   * Once a /download response has arrived whole (or its connection is forgotten), the path MTU the server's kernel learnt
+   * during the test must not decide the client's next test. Only tests that taught the kernel anything are flushed.
+   */
+  private forgetPathOf(c: TrackedConnection): void {
+    const probe = c.download;
+    if (probe === undefined || probe.pathForgotten || !probe.taughtTheKernel) return;
+    probe.pathForgotten = true;
+    this.forgetPathMtu(c.family, c.clientAddress);
+  }
+
+  /**
+   * An ICMP "fragmentation needed" / Packet Too Big for a segment the server sent: noted for the connection's /download
+   * test, if it has one. False when the packet is no such message.
+   */
+  private packetTooBigArrived(bytes: Uint8Array, now: number): boolean {
+    const parsed = parseReceivedPacketTooBig(bytes);
+    if (!parsed.ok) return false;
+    this.counters.packetTooBigReceived++;
+    const p = parsed.value;
+    if (p.serverPort !== this.settings.port) return true;
+    this.packetTooBigSeenAt.delete(p.clientAddress);
+    this.packetTooBigSeenAt.set(p.clientAddress, now);
+    if (this.packetTooBigSeenAt.size > MAX_CLIENTS_WITH_PACKET_TOO_BIG) {
+      const oldest = this.packetTooBigSeenAt.keys().next().value;
+      if (oldest !== undefined) this.packetTooBigSeenAt.delete(oldest);
+    }
+    const key = connectionKey({ family: p.family, clientAddress: p.clientAddress, clientPort: p.clientPort, serverAddress: p.serverAddress, serverPort: p.serverPort });
+    const c = this.connections.get(key);
+    if (c !== undefined) c.lastSeenAt = now;
+    c?.download?.onPacketTooBig(p.router, p.mtu, now);
+    return true;
+  }
+
   /** The connection a segment belongs to, marked as seen (and closed on FIN or RST); undefined if untracked. */
   private touch(key: string, s: TcpSegment, now: number): TrackedConnection | undefined {
     const c = this.connections.get(key);
@@ -253,12 +370,27 @@ export class PacketEngine {
     this.counters.connectionsTracked++;
   }
 
-  private classify(c: TrackedConnection, s: TcpSegment): void {
+  private classify(c: TrackedConnection, s: TcpSegment, now: number): void {
     c.mode = modeOfRequest(s.payload);
     if (c.mode === 'icmp' || c.mode === 'frag') c.requestHead = requestHeadText(s.payload);
     const { settings } = this;
     if (c.mode === 'icmp') c.icmp = new IcmpProbe({ icmpMtu: settings.icmpMtu[c.family], icmpWindowMs: settings.icmpWindowMs });
     if (c.mode === 'frag') c.frag = new FragProbe({ fragMaxRetransmissions: settings.fragMaxRetransmissions, fragWindowMs: settings.fragWindowMs });
+    if (c.mode === 'download') {
+      const probe = new DownloadProbe(
+        { downloadWindowMs: settings.downloadWindowMs, downloadMaxRetransmissions: settings.downloadMaxRetransmissions },
+        fullSegmentSize(c),
+      );
+      c.download = probe;
+      // A path MTU the kernel learnt before this test (the page's own responses are large) would make it start small.
+      // Flushed now, before the response is written, the connection's next segments are full-size again.
+      const seenAt = this.packetTooBigSeenAt.get(c.clientAddress);
+      if (seenAt !== undefined && now - seenAt < PMTU_EXPIRY_MS) {
+        this.packetTooBigSeenAt.delete(c.clientAddress);
+        probe.flushedBeforeStart = true;
+        this.pathFlushes.set(c.key, Promise.resolve(this.forgetPathMtu(c.family, c.clientAddress)).catch(() => undefined));
+      }
+    }
   }
 
   private signalPacketTooBig(c: TrackedConnection, probe: IcmpProbe, s: TcpSegment, started: number): void {
@@ -288,4 +420,13 @@ export class PacketEngine {
     this.ident = (this.ident + 1) >>> 0;
     return this.ident;
   }
+}
+
+/**
+ * The IP size of a full-size server segment on this connection: the client's MSS plus the IP and TCP headers it leaves
+ * out (TCP options come out of the payload, so the packet still reaches this size). Not the server's own MSS option:
+ * Linux lowers that to a path MTU it has cached for the client, which is exactly what must not hide a smaller link.
+ */
+function fullSegmentSize(c: TrackedConnection): number | undefined {
+  return c.clientMss === null ? undefined : c.clientMss + (c.family === 4 ? 40 : 60);
 }

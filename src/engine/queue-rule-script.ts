@@ -12,6 +12,11 @@ import type { FamilyMap, IpFamily } from '../packet/ip-family.js';
 /** The largest packet without payload: IP header (IPv4 without options) plus a TCP header with 40 bytes of options. */
 const PURE_ACK_MAX: FamilyMap<number> = { 4: 20 + 60, 6: 40 + 60 };
 
+const PACKET_TOO_BIG: FamilyMap<readonly string[]> = {
+  4: ['-p', 'icmp', '--icmp-type', 'fragmentation-needed'],
+  6: ['-p', 'ipv6-icmp', '--icmpv6-type', 'packet-too-big'],
+};
+
 export function installLines(spec: CheckedQueueRuleSpec, family: IpFamily, owner: RuleOwner): string[] {
   const chains = queueChainNames(spec.port);
   const signed = ['-m', 'comment', '--comment', ownerComment(owner)];
@@ -23,6 +28,16 @@ export function installLines(spec: CheckedQueueRuleSpec, family: IpFamily, owner
     joinRuleWords(['-N', chains.input]),
     joinRuleWords(['-N', chains.output]),
     ...addresses.map((a) => joinRuleWords(['-A', chains.input, '-p', 'tcp', ...only('-d', a), '--dport', String(spec.port), ...signed, ...toQueue])),
+    // Packet Too Big messages for the server's own segments (/download): few, and the engine accepts every one after
+    // reading it. Which port the quoted segment came from is checked by the engine. Those the engine sends to its own
+    // kernel (to complete a response behind a black hole) carry its mark and stay out.
+    ...addresses.map((a) =>
+      joinRuleWords([
+        '-A', chains.input, ...PACKET_TOO_BIG[family], ...only('-d', a),
+        '-m', 'mark', '!', '--mark', String(spec.mark),
+        ...signed, ...toQueue,
+      ]),
+    ),
     // The server's pure ACKs (no SYN, FIN or RST, no room for data after a full 60-byte TCP header) tell the engine
     // nothing and are most of what it would read: they skip the queue.
     ...addresses.map((a) =>

@@ -1,9 +1,10 @@
+import type { DownloadProbe } from './download-probe.js';
 import type { FragProbe } from './frag-probe.js';
 import type { IcmpProbe } from './icmp-probe.js';
 import type { IpFamily } from '../packet/ip-family.js';
 
 /** What the client asked for, read from the request line of its first data segment. */
-export type ConnectionMode = 'pending' | 'icmp' | 'frag' | 'other';
+export type ConnectionMode = 'pending' | 'icmp' | 'frag' | 'download' | 'other';
 
 export interface ConnectionEndpoints {
   readonly family: IpFamily;
@@ -49,6 +50,7 @@ export class TrackedConnection implements ConnectionOpening {
   frag: FragProbe | undefined;
   /** The start of a test's request (REQUEST_HEAD_BYTES at most), for answering it if the rest never arrives. */
   requestHead: string | undefined;
+  download: DownloadProbe | undefined;
 
   constructor(opening: ConnectionOpening) {
     this.family = opening.family;
@@ -72,12 +74,12 @@ export function requestHeadText(firstBytes: Uint8Array): string {
   return Buffer.from(firstBytes.buffer, firstBytes.byteOffset, Math.min(firstBytes.byteLength, REQUEST_HEAD_BYTES)).toString('latin1');
 }
 
-const REQUEST_LINE = /^(?:GET|POST|PUT|HEAD) \/(icmp|frag)(?:[?# ]|$)/;
+const REQUEST_LINE = /^(?:GET|POST|PUT|HEAD) \/(icmp|frag|download)(?:[?# ]|$)/;
 
 /** The test a request line asks for; anything else (the page, the API, a split request line) is left alone. */
 export function modeOfRequest(firstBytes: Uint8Array): ConnectionMode {
   const text = Buffer.from(firstBytes.buffer, firstBytes.byteOffset, Math.min(firstBytes.byteLength, 64)).toString('latin1');
   const m = REQUEST_LINE.exec(text);
   if (m === null) return 'other';
-  return m[1] === 'icmp' ? 'icmp' : 'frag';
+  return m[1] as 'icmp' | 'frag' | 'download';
 }

@@ -31,6 +31,8 @@ function engineStats(decisions: readonly number[], counters: Partial<EngineStats
       connectionsTracked: 5,
       connectionsEvicted: 0,
       connectionsRefused: 0,
+      packetTooBigReceived: 0,
+      downloadRescues: 0,
       ...counters,
     },
     connections: 2,

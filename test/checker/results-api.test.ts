@@ -63,9 +63,9 @@ describe('parseResultsQuery', () => {
   });
 
   it('refuses unknown tests, verdicts and families, listing the allowed ones', () => {
-    assert.equal(errorOf('test=tcp'), 'test: "tcp" is not one of icmp, frag');
-    assert.equal(errorOf('test=ICMP'), 'test: "ICMP" is not one of icmp, frag');
-    assert.equal(errorOf('verdict=ok'), 'verdict: "ok" is not one of pass, pass-probing, blackhole, no-df, inconclusive, blocked');
+    assert.equal(errorOf('test=tcp'), 'test: "tcp" is not one of icmp, frag, download');
+    assert.equal(errorOf('test=ICMP'), 'test: "ICMP" is not one of icmp, frag, download');
+    assert.equal(errorOf('verdict=ok'), 'verdict: "ok" is not one of pass, pass-probing, blackhole, no-df, inconclusive, blocked, clear');
     assert.equal(errorOf('family=inet6'), 'family: "inet6" is not one of ipv4, ipv6');
   });
 
@@ -82,7 +82,7 @@ describe('parseResultsQuery', () => {
     const error = errorOf(`family=${'x'.repeat(5000)}`);
     assert.ok(error.length < 200, error);
     assert.ok(error.startsWith(`family: "${'x'.repeat(64)}"…`), error);
-    assert.equal(errorOf('test=%22%0A'), 'test: "\\"\\n" is not one of icmp, frag');
+    assert.equal(errorOf('test=%22%0A'), 'test: "\\"\\n" is not one of icmp, frag, download');
   });
 });
 

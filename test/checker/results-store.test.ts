@@ -405,6 +405,41 @@ describe('ResultsStore in SQLite: the file', () => {
     assert.equal(readFileSync(path, 'utf8'), text);
   });
 
+  it('migrates a version 1 store (icmp and frag only): its runs stay, ids go on, and /download runs can be stored', async () => {
+    const path = join(freshDir(), 'results.db');
+    const old = new Database(path);
+    old.exec(`CREATE TABLE runs (
+      id INTEGER PRIMARY KEY AUTOINCREMENT, stored_at TEXT NOT NULL, started_at TEXT NOT NULL,
+      test TEXT NOT NULL CHECK (test IN ('icmp', 'frag')), verdict TEXT NOT NULL,
+      family TEXT NOT NULL CHECK (family IN ('ipv4', 'ipv6')), client_address TEXT NOT NULL, client_mss INTEGER,
+      largest_client_packet INTEGER NOT NULL, test_mtu INTEGER NOT NULL, packet_too_big_sent INTEGER NOT NULL,
+      fragments_sent INTEGER NOT NULL, retransmissions INTEGER NOT NULL, reaction_ms REAL, duration_ms REAL NOT NULL,
+      result_json TEXT NOT NULL);
+      CREATE INDEX runs_by_test_family_verdict ON runs (test, family, verdict, id);`);
+    const first = sampleResult({ test: 'frag', verdict: 'blocked' });
+    old.prepare(`INSERT INTO runs VALUES (1, '2024-05-01T10:00:00.000Z', @startedAt, 'frag', 'blocked', 'ipv4', '10.1.2.3', 1460, 1500, 576, 0, 7, 3, NULL, 900, @json)`).run({
+      startedAt: first.startedAt,
+      json: JSON.stringify(first),
+    });
+    old.pragma('user_version = 1');
+    old.close();
+    const store = SqliteResultsStore.open(path);
+    try {
+      assert.deepEqual((await store.list()).map((r) => [r.id, r.test, r.verdict]), [[1, 'frag', 'blocked']]);
+      const added = await store.record(sampleResult({ test: 'download', verdict: 'clear' }));
+      assert.equal(added.id, 2);
+      assert.deepEqual((await store.list({ test: 'download' })).map((r) => r.verdict), ['clear']);
+    } finally {
+      await store.close();
+    }
+    const db = new Database(path, { readonly: true });
+    try {
+      assert.equal(db.pragma('user_version', { simple: true }), LATEST_SCHEMA_VERSION);
+    } finally {
+      db.close();
+    }
+  });
+
   it('refuses a store written by a newer version of its schema', () => {
     const path = join(freshDir(), 'results.db');
     const db = new Database(path);

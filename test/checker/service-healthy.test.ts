@@ -170,16 +170,18 @@ describe('checker service on a healthy path', needsRoot(), () => {
     assert.equal(commands.match(/\/frag/g)?.length, 2, commands);
     const r = await c.lab.exec('client', ['bash', '-ec', `cd ${c.dir}\n${commands}`], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.stdout.match(/^RESULT: .*$/gm), ['RESULT: pass', 'RESULT: pass', 'RESULT: pass', 'RESULT: pass']);
+    // Per family /icmp, /frag and /download; a healthy 1500-byte path is "clear" for /download.
+    assert.deepEqual(r.stdout.match(/^RESULT: .*$/gm), ['RESULT: pass', 'RESULT: pass', 'RESULT: clear', 'RESULT: pass', 'RESULT: pass', 'RESULT: clear']);
     assert.equal(r.stdout.match(/^mtuscope IP fragmentation test \(IPv[46]\), started/gm)?.length, 2);
-    assert.doesNotMatch(r.stdout, /padding|reaches you as IP fragments/, 'the /frag padding is skipped');
+    assert.equal(r.stdout.match(/^mtuscope download path MTU test \(IPv[46]\), started/gm)?.length, 2);
+    assert.doesNotMatch(r.stdout, /padding|reaches you as IP fragments/, 'the /frag and /download padding is skipped');
     await c.lab.mustExec('client', ['ip', 'route', 'flush', 'cache', 'to', c.server4]);
     await c.lab.mustExec('client', ['ip', '-6', 'route', 'flush', 'cache']);
   });
 
   it('logs one line per test: time, client, test, verdict, status and duration', async () => {
     const stored = JSON.parse((await c.curl('client', [c.url(4, '/api/results?limit=1000')])).stdout) as { results: unknown[] };
-    const line = /^mtuscope serve: (\S+) client=(\S+) test=(icmp|frag) verdict=(\S+) status=(\S+) duration=(\d+)ms$/;
+    const line = /^mtuscope serve: (\S+) client=(\S+) test=(icmp|frag|download) verdict=(\S+) status=(\S+) duration=(\d+)ms$/;
     const testLines = (): string[] => serve.stderr.split('\n').filter((l) => l.includes(' test='));
     // A test's line is written once its connection closed, which can be just after its client saw the answer.
     for (let i = 0; i < 50 && testLines().filter((l) => !l.includes(' verdict=none ')).length < stored.results.length; i++) {

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { PAGE_SCRIPT_PATH } from '../../src/checker/page-asset.js';
 import { clientCaptureFilters, type CaptureFilter } from '../../src/checker/tcpdump-filters.js';
-import { FRAG_VERDICTS, ICMP_VERDICTS, type CheckerTest, type TestResult } from '../../src/checker/test-result.js';
+import { DOWNLOAD_VERDICTS, FRAG_VERDICTS, ICMP_VERDICTS, type CheckerTest, type TestResult } from '../../src/checker/test-result.js';
 import { pageScriptConfig, renderIndexPage, type IndexPageConfig } from '../../src/checker/web-page.js';
 import { startLab } from '../../src/lab/lab.js';
 import type { LabProcess, RunningLab } from '../../src/lab/running-lab.js';
@@ -90,8 +90,10 @@ describe('renderIndexPage', () => {
       [
         ['0', 'icmp', 'ipv4', 'icmp'],
         ['0', 'frag', 'ipv4', 'frag'],
+        ['0', 'download', 'ipv4', 'download'],
         ['1', 'icmp', 'ipv6', 'icmp'],
         ['1', 'frag', 'ipv6', 'frag'],
+        ['1', 'download', 'ipv6', 'download'],
       ],
     );
     assert.match(html, /<button id="run-tests"/);
@@ -106,19 +108,22 @@ describe('renderIndexPage', () => {
   it('lists every capture filter, narrowed to the server addresses, and explains every verdict', () => {
     const html = renderIndexPage(config({ serverAddresses: { 4: ['10.0.1.2', '10.0.9.2'], 6: ['fd00:0:0:1::2'] } }));
     const filters = clientCaptureFilters({ 4: ['10.0.1.2', '10.0.9.2'], 6: ['fd00:0:0:1::2'] });
-    assert.equal(filters.length, 4);
+    assert.equal(filters.length, 6);
     for (const f of filters) assert.ok(unescapeHtml(html).includes(f.command), f.command);
     assert.ok(unescapeHtml(html).includes(`tcpdump -ni any 'icmp6 and ip6[40] == 2 and host fd00:0:0:1::2'`));
     assert.ok(unescapeHtml(html).includes(`'ip[6:2] & 0x3fff != 0 and (host 10.0.1.2 or host 10.0.9.2)'`));
     assert.match(html, /extension headers/);
     for (const v of ICMP_VERDICTS) assert.match(html, new RegExp(`<dt id="verdict-icmp-${v}">`), v);
     for (const v of FRAG_VERDICTS) assert.match(html, new RegExp(`<dt id="verdict-frag-${v}">`), v);
+    for (const v of DOWNLOAD_VERDICTS) assert.match(html, new RegExp(`<dt id="verdict-download-${v}">`), v);
+    assert.ok(unescapeHtml(html).includes(`tcpdump -ni any 'ip6 and tcp and ip6[4:2] > 1240 and host fd00:0:0:1::2'`));
   });
 
   it('shows curl and ip route commands for every target and address, quoted only where the shell needs it', () => {
     const html = unescapeHtml(renderIndexPage(config()));
     assert.ok(html.includes(`curl -sSg --data-binary @payload.bin http://10.0.1.2:8080/icmp`));
     assert.ok(html.includes(`curl -sSg 'http://[fd00:0:0:1::2]:8080/frag' | sed -n '/^mtuscope IP fragmentation test/,$p'`));
+    assert.ok(html.includes(`curl -sSg http://10.0.1.2:8080/download | sed -n '/^mtuscope download path MTU test/,$p'`));
     assert.doesNotMatch(html, /-o \/dev\/null/, 'the RESULT line the page points to must reach the reader');
     assert.ok(html.includes(`ip route flush cache to fd00:0:0:1::2`));
   });
@@ -234,7 +239,7 @@ function handle(req, res) {
     return;
   }
   const test = url.pathname.slice(1);
-  if (test !== 'icmp' && test !== 'frag') { res.writeHead(404).end(); return; }
+  if (test !== 'icmp' && test !== 'frag' && test !== 'download') { res.writeHead(404).end(); return; }
   const family = net.isIPv6(req.socket.localAddress) && !req.socket.localAddress.startsWith('::ffff:') ? 'ipv6' : 'ipv4';
   const overlap = busy[family];
   busy[family] = true;
@@ -246,7 +251,7 @@ function handle(req, res) {
     const refuse = overlap ? 'another test of this family is running'
       : url.searchParams.get('format') !== 'json' ? 'format=json missing'
       : test === 'icmp' && (req.method !== 'POST' || bytes < 8192 || !String(entry.contentType).startsWith('text/plain')) ? 'icmp needs a text/plain POST of 8 KB'
-      : test === 'frag' && req.method !== 'GET' ? 'frag needs GET' : null;
+      : test !== 'icmp' && req.method !== 'GET' ? test + ' needs GET' : null;
     const headers = { 'content-type': 'application/json', 'access-control-allow-origin': '*' };
     if (refuse !== null) {
       if (!overlap) busy[family] = false;
@@ -261,7 +266,7 @@ function handle(req, res) {
         res.end(body);
         return;
       }
-      // As the real /frag: a long padding field first, the verdict only at the end.
+      // As the real /frag and /download: a long padding field first, the verdict only at the end.
       res.write('{"padding":"' + 'x'.repeat(100000) + '",');
       setTimeout(() => {
         busy[family] = false;
@@ -276,8 +281,8 @@ for (const host of hosts) http.createServer(handle).listen(Number(port), host, (
 
 /** Distinct verdicts per family and test, so that a result shown in the wrong place is noticed. */
 const SHOWN: Record<IpFamilyName, Record<CheckerTest, TestResult['verdict']>> = {
-  ipv4: { icmp: 'pass', frag: 'blocked' },
-  ipv6: { icmp: 'blackhole', frag: 'pass' },
+  ipv4: { icmp: 'pass', frag: 'blocked', download: 'clear' },
+  ipv6: { icmp: 'blackhole', frag: 'pass', download: 'pass' },
 };
 
 /** The page shows code spans of the advice as code; this advice has none, only a stray backtick. */
@@ -314,9 +319,26 @@ function standInResult(family: IpFamilyName, test: CheckerTest, client: string, 
       retransmissions: 1,
       reactionMs: 12,
       durationMs: 1234,
+      ...(test === 'download' ? { download: STAND_IN_DOWNLOAD } : {}),
     },
   };
 }
+
+const STAND_IN_DOWNLOAD = {
+  fullSize: 1500,
+  dataSegments: 46,
+  fullSizeSegments: 10,
+  fullSizeAcknowledged: 0,
+  largestAcknowledged: null,
+  fullSizeRetransmissions: 0,
+  largestBeforeSignal: 1500,
+  packetTooBigReceived: 1,
+  router: '10.0.1.1',
+  reportedMtu: 1400,
+  largestAfterSignal: 1400,
+  rescueMtu: null,
+  flushedBeforeStart: false,
+} as const;
 
 interface LoggedRequest {
   readonly family: IpFamilyName;
@@ -348,7 +370,7 @@ describe('the page in Chromium inside a lab', { ...needsRoot('for the browser, w
 
   // Targets 0 and 1 are the stand-in over IPv4 and IPv6; target 2 is a port nobody listens on.
   const everyResult: VerdictQuery[] = [0, 1, 2].flatMap((target) =>
-    (['icmp', 'frag'] as const).map((test) => ({ family: target === 1 ? ('ipv6' as const) : ('ipv4' as const), test, target })),
+    (['icmp', 'frag', 'download'] as const).map((test) => ({ family: target === 1 ? ('ipv6' as const) : ('ipv4' as const), test, target })),
   );
 
   before(async () => {
@@ -376,8 +398,16 @@ describe('the page in Chromium inside a lab', { ...needsRoot('for the browser, w
       serverAddresses: { 4: [serverV4], 6: [serverV6] },
     };
     const results = {
-      ipv4: { icmp: standInResult('ipv4', 'icmp', clientV4, serverV4), frag: standInResult('ipv4', 'frag', clientV4, serverV4) },
-      ipv6: { icmp: standInResult('ipv6', 'icmp', clientV6, serverV6), frag: standInResult('ipv6', 'frag', clientV6, serverV6) },
+      ipv4: {
+        icmp: standInResult('ipv4', 'icmp', clientV4, serverV4),
+        frag: standInResult('ipv4', 'frag', clientV4, serverV4),
+        download: standInResult('ipv4', 'download', clientV4, serverV4),
+      },
+      ipv6: {
+        icmp: standInResult('ipv6', 'icmp', clientV6, serverV6),
+        frag: standInResult('ipv6', 'frag', clientV6, serverV6),
+        download: standInResult('ipv6', 'download', clientV6, serverV6),
+      },
     };
     const webPageModule = new URL('../../src/checker/web-page.js', import.meta.url).href;
     const pageAssetModule = new URL('../../src/checker/page-asset.js', import.meta.url).href;
@@ -418,7 +448,7 @@ describe('the page in Chromium inside a lab', { ...needsRoot('for the browser, w
     const shown = await waitForVerdicts(page, everyResult, 90_000);
     for (const family of ['ipv4', 'ipv6'] as const) {
       const target = family === 'ipv4' ? 0 : 1;
-      for (const test of ['icmp', 'frag'] as const) {
+      for (const test of ['icmp', 'frag', 'download'] as const) {
         const r = shown[`${family}/${test}#${target}`];
         assert.ok(r);
         assert.equal(r.state, 'done', r.text);
@@ -434,7 +464,7 @@ describe('the page in Chromium inside a lab', { ...needsRoot('for the browser, w
         assert.match(r.text, /Test MTU\s+(905|1280) bytes/);
       }
     }
-    for (const test of ['icmp', 'frag'] as const) {
+    for (const test of ['icmp', 'frag', 'download'] as const) {
       const down = shown[`ipv4/${test}#2`];
       assert.ok(down);
       assert.equal(down.state, 'error');
@@ -443,7 +473,7 @@ describe('the page in Chromium inside a lab', { ...needsRoot('for the browser, w
     }
 
     const requests = loggedRequests(standIn);
-    assert.equal(requests.length, 4, standIn.stdout);
+    assert.equal(requests.length, 6, standIn.stdout);
     assert.ok(requests.every((r) => !r.overlap && r.format === 'json'), 'one test at a time per family, all with format=json');
     for (const r of requests.filter((x) => x.test === 'icmp')) {
       assert.equal(r.method, 'POST');

@@ -53,6 +53,9 @@ export class EngineHarness {
   readonly sent: SentPacket[] = [];
   readonly engine: PacketEngine;
 
+  /** The clients whose path MTU the engine had the kernel forget, in order. */
+  readonly forgotten: string[] = [];
+
   constructor(overrides: Partial<EngineSettings> = {}, sink: { readonly failSends?: boolean } = {}) {
     const settings: EngineSettings = { ...DEFAULT_ENGINE_SETTINGS, port: SERVER_PORT, ...overrides };
     this.engine = new PacketEngine(
@@ -62,6 +65,9 @@ export class EngineHarness {
         return sink.failSends === true ? Promise.reject(new Error('EPERM (test)')) : Promise.resolve();
       },
       () => this.now,
+      (_family, clientAddress) => {
+        this.forgotten.push(clientAddress);
+      },
     );
   }
 

@@ -229,6 +229,10 @@ function expectedLines(e: Expected, family: IpFamily): string[] {
     ...addresses.map((a) => `-A MTUSCOPE-IN-${e.port}${a === undefined ? '' : ` -d ${a}`} -p tcp -m tcp --dport ${e.port} ${signed} ${toQueue}`),
     ...addresses.map(
       (a) =>
+        `-A MTUSCOPE-IN-${e.port}${a === undefined ? '' : ` -d ${a}`} ${family === 4 ? '-p icmp -m icmp --icmp-type 3/4' : '-p ipv6-icmp -m icmp6 --icmpv6-type 2'} -m mark ! --mark 0x${e.mark.toString(16)} ${signed} ${toQueue}`,
+    ),
+    ...addresses.map(
+      (a) =>
         `-A MTUSCOPE-OUT-${e.port}${a === undefined ? '' : ` -s ${a}`} -p tcp -m tcp --sport ${e.port} --tcp-flags FIN,SYN,RST NONE -m length --length 0:${family === 4 ? 80 : 100} ${signed} -j RETURN`,
     ),
     ...addresses.map(

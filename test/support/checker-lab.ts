@@ -22,7 +22,11 @@ export interface CheckerLabSpec {
   readonly name: string;
   readonly router?: Partial<NodeSpec>;
   readonly server?: Partial<NodeSpec>;
-  readonly clients: readonly (Partial<NodeSpec> & { readonly name: string })[];
+  readonly clients: readonly (Partial<NodeSpec> & {
+    readonly name: string;
+    /** The MTU of the router's end of this client's link (the client's end stays 1500): a smaller link toward it. */
+    readonly routerSideMtu?: number;
+  })[];
   /**
    * A second router ('core') between the router and the server, joined to the router by a link of this MTU: the
    * router then owns a smaller link toward the server, as r1 of examples/labs/pmtu-blackhole.yaml does (with
@@ -55,13 +59,15 @@ export async function startCheckerLab(spec: CheckerLabSpec): Promise<CheckerLab>
   const lab = await startLab({
     name: spec.name,
     nodes: [
-      ...spec.clients.map((c) => ({ kind: 'host' as const, ...c })),
+      ...spec.clients.map(({ routerSideMtu: _mtu, ...c }) => ({ kind: 'host' as const, ...c })),
       { name: 'router', kind: 'router', ...spec.router },
       ...(spec.bottleneckMtu === undefined ? [] : [{ name: 'core', kind: 'router' as const }]),
       { name: 'server', kind: 'host', ...spec.server },
     ],
     links: [
-      ...spec.clients.map((c, i) => ({ endpoints: [{ node: c.name, ifname: 'eth1' }, { node: 'router', ifname: `eth${i + 2}` }] as const })),
+      ...spec.clients.map((c, i) => ({
+        endpoints: [{ node: c.name, ifname: 'eth1' }, { node: 'router', ifname: `eth${i + 2}`, ...(c.routerSideMtu === undefined ? {} : { mtu: c.routerSideMtu }) }] as const,
+      })),
       ...(spec.bottleneckMtu === undefined
         ? [{ endpoints: [{ node: 'router', ifname: 'eth1' }, { node: 'server', ifname: 'eth1' }] as const }]
         : [

@@ -14,7 +14,7 @@ import type { PageScriptConfig, PageScriptTarget } from '../page-script-config.j
 import type { CheckerTest, TestEvidence, TestResult } from '../test-result.js';
 
 const ICMP_BODY_BYTES = 8192;
-const TESTS: readonly CheckerTest[] = ['icmp', 'frag'];
+const TESTS: readonly CheckerTest[] = ['icmp', 'frag', 'download'];
 
 type EvidenceRow = readonly [label: string, value: (e: TestEvidence) => string];
 
@@ -39,6 +39,17 @@ const TEST_EVIDENCE: Readonly<Record<CheckerTest, readonly EvidenceRow[]>> = {
     ['Fragments sent', (e) => String(e.fragmentsSent)],
     ['Fragments held back (rate limit)', (e) => String(e.fragmentsSuppressed)],
     ['Server retransmissions', (e) => String(e.retransmissions)],
+  ],
+  download: [
+    ['Full-size segments sent', (e) => String(e.download?.fullSizeSegments ?? '-')],
+    ['Full-size segments acknowledged', (e) => String(e.download?.fullSizeAcknowledged ?? '-')],
+    ['Full-size retransmissions', (e) => String(e.download?.fullSizeRetransmissions ?? '-')],
+    ['Packet Too Big received', (e) => String(e.download?.packetTooBigReceived ?? '-')],
+    ['Router that sent it', (e) => e.download?.router ?? '-'],
+    ['MTU it reported', (e) => (e.download?.reportedMtu == null ? '-' : `${e.download.reportedMtu} bytes`)],
+    ['Largest packet after it', (e) => (e.download?.largestAfterSignal == null ? '-' : `${e.download.largestAfterSignal} bytes`)],
+    ['Path MTU the server assumed to finish', (e) => (e.download?.rescueMtu == null ? '-' : `${e.download.rescueMtu} bytes`)],
+    ['Earlier path MTU flushed before the test', (e) => (e.download === undefined ? '-' : e.download.flushedBeforeStart ? 'yes' : 'no')],
   ],
 };
 const TIMING_EVIDENCE: readonly EvidenceRow[] = [
