@@ -1,5 +1,6 @@
 import type { FragOutcome } from './frag-probe.js';
 import type { IpFamily } from '../packet/ip-family.js';
+import type { PacketTimeline } from './timeline-event.js';
 import type { ConnectionMode, TrackedConnection } from './tracked-connection.js';
 
 /**
@@ -36,6 +37,8 @@ export interface ConnectionReport {
     readonly reactionMs: number | null;
     readonly outcome: FragOutcome | null;
   } | null;
+  /** What the engine saw and did, packet by packet, from the test's request on; null for connections that are no test. */
+  readonly timeline: PacketTimeline | null;
 }
 
 function between(from: number | undefined, to: number | undefined): number | null {
@@ -77,5 +80,6 @@ export function reportConnection(c: TrackedConnection, now: number): ConnectionR
             reactionMs: between(frag.firstInterventionAt, frag.reactionAt),
             outcome: frag.outcome ?? null,
           },
+    timeline: c.timeline?.report(icmp?.reactionAt ?? frag?.reactionAt) ?? null,
   };
 }

@@ -4,6 +4,7 @@ import { FragProbe, type FragOutcome } from './frag-probe.js';
 import { IcmpProbe } from './icmp-probe.js';
 import { LatencySamples } from './latency-samples.js';
 import { buildPacketTooBig } from './packet-too-big.js';
+import { TimelineRecorder } from './packet-timeline.js';
 import type { QueuedPacket } from './packet-queue.js';
 import { fragmentSegment } from './segment-fragments.js';
 import { seqOffset } from './sequence.js';
@@ -166,7 +167,11 @@ export class PacketEngine {
       packet.accept();
       return;
     }
-    if ((s.flags & ACK) !== 0 && c.frag !== undefined && c.serverIsn !== undefined) c.frag.onClientAck(seqOffset(s.ack, c.serverIsn + 1), now);
+    if ((s.flags & ACK) !== 0 && c.serverIsn !== undefined) {
+      const ackOffset = seqOffset(s.ack, c.serverIsn + 1);
+      c.frag?.onClientAck(ackOffset, now);
+      c.timeline?.clientAck(now, s.ipLength, s.dontFragment, ackOffset, s.payloadLength > 0);
+    }
     if (s.payloadLength === 0) {
       packet.accept();
       return;
@@ -174,16 +179,19 @@ export class PacketEngine {
     const start = seqOffset(s.seq, c.clientIsn + 1);
     const end = start + s.payloadLength;
     if (start === 0 && c.mode === 'pending') this.classify(c, s);
-    if (end <= c.clientHigh) c.clientRetransmissions++;
+    const retransmission = end <= c.clientHigh;
+    if (retransmission) c.clientRetransmissions++;
     c.clientHigh = Math.max(c.clientHigh, end);
     c.largestClientPacket = Math.max(c.largestClientPacket, s.ipLength);
     if (c.icmp === undefined || c.icmp.onClientData(start, end, s.ipLength, s.dontFragment, now) === 'accept') {
       packet.accept();
+      c.timeline?.clientData(now, s.ipLength, s.dontFragment, start, end, retransmission, 'accepted');
       return;
     }
     packet.drop();
     this.counters.dropped++;
-    this.signalPacketTooBig(c, c.icmp, s, now);
+    const signalled = this.signalPacketTooBig(c, c.icmp, s, now);
+    c.timeline?.clientData(now, s.ipLength, s.dontFragment, start, end, retransmission, signalled ? 'dropped-ptb-sent' : 'dropped-ptb-held-back', c.icmp.settings.icmpMtu);
   }
 
   private fromServer(packet: QueuedPacket, s: TcpSegment, now: number): void {
@@ -194,14 +202,15 @@ export class PacketEngine {
     }
     if ((s.flags & (SYN | ACK)) === (SYN | ACK)) c.serverIsn = s.seq;
     const probe = c.frag;
-    if (probe === undefined || !c.established || c.serverIsn === undefined || s.payloadLength === 0) {
+    if (!c.established || c.serverIsn === undefined || s.payloadLength === 0) {
       packet.accept();
       return;
     }
     const start = seqOffset(s.seq, c.serverIsn + 1);
     const end = start + s.payloadLength;
-    if (probe.onServerData(start, end, now) === 'accept') {
+    if (probe === undefined || probe.onServerData(start, end, now) === 'accept') {
       packet.accept();
+      c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'accepted');
       return;
     }
     const fragments = fragmentSegment(s, this.settings.fragmentSize[s.family], this.nextIdent());
@@ -209,20 +218,24 @@ export class PacketEngine {
       this.counters.malformed++;
       this.lastMalformed = fragments.reason;
       packet.accept();
+      c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'accepted');
       return;
     }
     packet.drop();
+    const count = fragments.fragments.length;
     // The limits count fragments, as their flags promise: a segment takes a token for each of its fragments.
-    if (!this.fragmentLimiter.take(c.clientAddress, now, fragments.fragments.length)) {
+    if (!this.fragmentLimiter.take(c.clientAddress, now, count)) {
       // Dropping rather than sending whole keeps the test honest: TCP retransmits once the budget allows.
-      probe.noteSuppressed(start, fragments.fragments.length, now);
-      this.counters.fragmentsSuppressed += fragments.fragments.length;
+      probe.noteSuppressed(start, count, now);
+      this.counters.fragmentsSuppressed += count;
+      c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'fragments-held-back', count);
       return;
     }
-    probe.noteFragmented(start, end, fragments.fragments.length, now);
+    probe.noteFragmented(start, end, count, now);
     this.counters.segmentsFragmented++;
-    this.counters.fragmentsSent += fragments.fragments.length;
+    this.counters.fragmentsSent += count;
     for (const f of fragments.fragments) this.emit(s.family, f, c.clientAddress);
+    c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'fragmented', count);
   }
 
   /** The connection a segment belongs to, marked as seen (and closed on FIN or RST); undefined if untracked. */
@@ -258,18 +271,21 @@ export class PacketEngine {
     const { settings } = this;
     if (c.mode === 'icmp') c.icmp = new IcmpProbe({ icmpMtu: settings.icmpMtu[c.family], icmpWindowMs: settings.icmpWindowMs });
     if (c.mode === 'frag') c.frag = new FragProbe({ fragMaxRetransmissions: settings.fragMaxRetransmissions, fragWindowMs: settings.fragWindowMs });
+    if (c.mode !== 'other') c.timeline = new TimelineRecorder(c.openedAt);
   }
 
-  private signalPacketTooBig(c: TrackedConnection, probe: IcmpProbe, s: TcpSegment, started: number): void {
+  /** Whether the Packet Too Big went out (a rate limit may hold it back). */
+  private signalPacketTooBig(c: TrackedConnection, probe: IcmpProbe, s: TcpSegment, started: number): boolean {
     if (!this.icmpLimiter.take(c.clientAddress, started)) {
       probe.noteSignal(false, started);
       this.counters.packetTooBigSuppressed++;
-      return;
+      return false;
     }
     probe.noteSignal(true, started);
     this.counters.packetTooBigSent++;
     const ptb = buildPacketTooBig(s, probe.settings.icmpMtu, this.nextIdent());
     this.emit(s.family, ptb, c.clientAddress, started);
+    return true;
   }
 
   private emit(family: IpFamily, packet: Uint8Array, destination: string, measureFrom?: number): void {

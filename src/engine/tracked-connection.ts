@@ -1,5 +1,6 @@
 import type { FragProbe } from './frag-probe.js';
 import type { IcmpProbe } from './icmp-probe.js';
+import type { TimelineRecorder } from './packet-timeline.js';
 import type { IpFamily } from '../packet/ip-family.js';
 
 /** What the client asked for, read from the request line of its first data segment. */
@@ -47,6 +48,8 @@ export class TrackedConnection implements ConnectionOpening {
   largestClientPacket = 0;
   icmp: IcmpProbe | undefined;
   frag: FragProbe | undefined;
+  /** What the engine saw and did, packet by packet, from the request of a test on (none for other connections). */
+  timeline: TimelineRecorder | undefined;
 
   constructor(opening: ConnectionOpening) {
     this.family = opening.family;

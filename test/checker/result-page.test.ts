@@ -91,8 +91,8 @@ describe('results migrations', () => {
   it('are numbered 1, 2, ... without gaps, and a database gets those it lacks, in order', () => {
     assert.deepEqual(RESULTS_MIGRATIONS.map((m) => m.version), Array.from({ length: LATEST_SCHEMA_VERSION }, (_, i) => i + 1));
     assert.deepEqual(pendingMigrations(0).map((m) => m.version), RESULTS_MIGRATIONS.map((m) => m.version));
-    assert.deepEqual(pendingMigrations(1).map((m) => m.version), [2]);
+    assert.deepEqual(pendingMigrations(1).map((m) => m.version), [2, 3]);
     assert.deepEqual(pendingMigrations(LATEST_SCHEMA_VERSION), []);
-    assert.throws(() => pendingMigrations(LATEST_SCHEMA_VERSION + 1), /schema version 3 was written by a newer mtuscope \(this one knows up to 2\)/);
+    assert.throws(() => pendingMigrations(LATEST_SCHEMA_VERSION + 1), /schema version 4 was written by a newer mtuscope \(this one knows up to 3\)/);
   });
 });
