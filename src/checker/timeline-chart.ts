@@ -64,6 +64,11 @@ function num(n: number): string {
   return String(Math.round(n * 10) / 10);
 }
 
+/** A time as the timeline has it: to 0.01 ms. */
+function ms(n: number): string {
+  return String(Math.round(n * 100) / 100);
+}
+
 function finite(n: unknown, min = 0): n is number {
   return typeof n === 'number' && Number.isFinite(n) && n >= min;
 }
@@ -139,7 +144,7 @@ export function timelineChart(input: TimelineChartInput): string {
   const right = CHART.left + PLOT_WIDTH;
 
   const out: string[] = [];
-  const summary = `Packet timeline: ${events.length} packets over ${num(lastAt)} ms${testMtu === undefined ? '' : `, ${input.testMtuLabel} ${testMtu} bytes`}`;
+  const summary = `Packet timeline: ${events.length} packets over ${ms(lastAt)} ms${testMtu === undefined ? '' : `, ${input.testMtuLabel} ${testMtu} bytes`}`;
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" class="timeline-chart" viewBox="0 0 ${CHART.width} ${CHART.height}" width="${CHART.width}" height="${CHART.height}" role="img" aria-label="${esc(summary)}" font-family="system-ui, sans-serif" font-size="11">`,
     `<title>${esc(summary)}</title>`,
@@ -167,7 +172,7 @@ export function timelineChart(input: TimelineChartInput): string {
   }
   if (reactionAt !== undefined) {
     out.push(
-      `<line class="reaction" x1="${num(x(reactionAt))}" y1="${CHART.top}" x2="${num(x(reactionAt))}" y2="${bottom}" stroke="${REACTION_COLOR}" stroke-width="1.5" data-at-ms="${num(reactionAt)}"/>`,
+      `<line class="reaction" x1="${num(x(reactionAt))}" y1="${CHART.top}" x2="${num(x(reactionAt))}" y2="${bottom}" stroke="${REACTION_COLOR}" stroke-width="1.5" data-at-ms="${ms(reactionAt)}"/>`,
       `<text x="${num(x(reactionAt) + 4)}" y="${CHART.top + 12}" fill="${REACTION_COLOR}">reaction</text>`,
     );
   }
@@ -176,7 +181,7 @@ export function timelineChart(input: TimelineChartInput): string {
     const style = styleOf(e.action)!;
     const shape = e.action === 'accepted' && e.direction === 'out' ? OUT_SHAPE : style.shape;
     out.push(
-      `<g class="event event-${e.action}" transform="translate(${num(x(e.atMs))},${num(y(e.ipLength))})" data-at-ms="${num(e.atMs)}" data-ip-length="${e.ipLength}" data-action="${e.action}" data-direction="${e.direction}">${e.retransmission === true ? RETRANSMISSION_RING : ''}${shape}<title>${esc(`${num(e.atMs)} ms: ${describeTimelineEvent(e)}`)}</title></g>`,
+      `<g class="event event-${e.action}" transform="translate(${num(x(e.atMs))},${num(y(e.ipLength))})" data-at-ms="${ms(e.atMs)}" data-ip-length="${e.ipLength}" data-action="${e.action}" data-direction="${e.direction}">${e.retransmission === true ? RETRANSMISSION_RING : ''}${shape}<title>${esc(`${ms(e.atMs)} ms: ${describeTimelineEvent(e)}`)}</title></g>`,
     );
   }
   out.push('</g>');

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isResultId, newResultId } from '../../src/checker/result-id.js';
-import { renderResultPage, resultApiPath, resultPagePath } from '../../src/checker/result-page.js';
+import { renderResultPage, renderResultSection, resultApiPath, resultPagePath } from '../../src/checker/result-page.js';
 import { LATEST_SCHEMA_VERSION, pendingMigrations, RESULTS_MIGRATIONS } from '../../src/checker/results-migrations.js';
 import type { StoredRun } from '../../src/checker/results-store.js';
 import { unescapeHtml } from '../support/html-text.js';
-import { sampleResult } from './results-fixtures.js';
+import { sampleResult, sampleTimeline } from './results-fixtures.js';
+import { NO_TIMELINE_TEXT, resultTimelineChart } from '../../src/checker/timeline-chart.js';
 
 function storedRun(changes: Partial<StoredRun> = {}, result = sampleResult()): StoredRun {
   return {
@@ -62,6 +63,17 @@ describe('renderResultPage', () => {
     assert.match(text, /stored 2024-05-01T10:00:01\.000Z/);
     assert.deepEqual([...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1]), ['/', '/api/results/AbCdEfGhIjKlMnOpQrStUv']);
     assert.doesNotMatch(html, /<script|<link|<img|<iframe|@import|url\(/i);
+  });
+
+  it('draws the packet timeline in the result, the same chart as the web page, and says when the run has none', () => {
+    const result = { ...sampleResult(), timeline: sampleTimeline() };
+    const html = renderResultSection(storedRun({}, result));
+    const chart = resultTimelineChart(result);
+    assert.ok(html.includes(`<figure class="timeline">\n${chart}\n<figcaption>`));
+    assert.equal(html.match(/<g class="event /g)?.length, 5);
+    const without = visibleText(renderResultPage(storedRun()));
+    assert.ok(without.includes(NO_TIMELINE_TEXT), 'a run stored without a timeline says so');
+    assert.ok(!visibleText(html).includes(NO_TIMELINE_TEXT));
   });
 
   it('says when the node was not recorded', () => {
