@@ -119,7 +119,7 @@ describe('the packet timeline chart in headless Chromium', needsRoot(), () => {
       // As the browser laid them out: packets above the test MTU above its line, the others on or below it; later to the right.
       assert.ok(chart.mtuLineY !== null);
       for (const m of chart.marks) {
-        if (m.ipLength > chart.mtu!) assert.ok(m.centreY < chart.mtuLineY - 1, `${key}: ${m.ipLength} bytes drawn above the line: ${JSON.stringify(m)}`);
+        if (m.ipLength > chart.mtu) assert.ok(m.centreY < chart.mtuLineY - 1, `${key}: ${m.ipLength} bytes drawn above the line: ${JSON.stringify(m)}`);
         else assert.ok(m.centreY > chart.mtuLineY - 1, `${key}: ${m.ipLength} bytes drawn on or below the line: ${JSON.stringify(m)}`);
       }
       for (let i = 1; i < chart.marks.length; i++) assert.ok(chart.marks[i]!.centreX >= chart.marks[i - 1]!.centreX - 0.01, `${key}: mark ${i} left of mark ${i - 1}`);

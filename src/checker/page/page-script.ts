@@ -141,7 +141,8 @@ function showResult(el: HTMLElement, test: CheckerTest, result: TestResult): voi
     detail.appendChild(list);
   }
   if (typeof result.evidence === 'object' && result.evidence !== null) {
-    const chart = chartFigure(test, result);
+    // A server of an earlier version answers without a timeline: nothing to draw, nothing to say.
+    const chart = result.timeline === undefined ? undefined : chartFigure(test, result);
     if (chart !== undefined) detail.appendChild(chart);
     detail.appendChild(evidenceTable(test, result.evidence));
   }
