@@ -222,20 +222,19 @@ export class PacketEngine {
       return;
     }
     packet.drop();
-    const count = fragments.fragments.length;
     // The limits count fragments, as their flags promise: a segment takes a token for each of its fragments.
-    if (!this.fragmentLimiter.take(c.clientAddress, now, count)) {
+    if (!this.fragmentLimiter.take(c.clientAddress, now, fragments.fragments.length)) {
       // Dropping rather than sending whole keeps the test honest: TCP retransmits once the budget allows.
-      probe.noteSuppressed(start, count, now);
-      this.counters.fragmentsSuppressed += count;
-      c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'fragments-held-back', count);
+      probe.noteSuppressed(start, fragments.fragments.length, now);
+      this.counters.fragmentsSuppressed += fragments.fragments.length;
+      c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'fragments-held-back', fragments.fragments.length);
       return;
     }
-    probe.noteFragmented(start, end, count, now);
+    probe.noteFragmented(start, end, fragments.fragments.length, now);
     this.counters.segmentsFragmented++;
-    this.counters.fragmentsSent += count;
+    this.counters.fragmentsSent += fragments.fragments.length;
     for (const f of fragments.fragments) this.emit(s.family, f, c.clientAddress);
-    c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'fragmented', count);
+    c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'fragmented', fragments.fragments.length);
   }
 
   /** The connection a segment belongs to, marked as seen (and closed on FIN or RST); undefined if untracked. */
