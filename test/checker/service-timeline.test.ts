@@ -118,6 +118,17 @@ describe('the packet timeline of tests run with curl', needsRoot(), () => {
     assert.ok(list.results.every((r) => r.result?.timeline === undefined), 'lists leave timelines out');
   });
 
+  it('serves the chart module the page script imports, as JavaScript that loads nothing further', async () => {
+    const r = await c.curl('client', ['-D', '-', c.url(4, '/timeline-chart.js')]);
+    assert.match(r.stdout, /^HTTP\/1\.1 200 /);
+    assert.match(r.stdout, /\r\ncontent-type: text\/javascript; charset=utf-8\r\n/i);
+    assert.match(r.stdout, /\r\netag: "[A-Za-z0-9_-]{22}"\r\n/i);
+    assert.match(r.stdout, /export function resultTimelineChart\(/);
+    assert.doesNotMatch(r.stdout, /^\s*import\b/m);
+    const page = await c.curl('client', [c.url(4, '/page.js')]);
+    assert.match(page.stdout, /^import \{ resultTimelineChart \} from '\.\.\/timeline-chart\.js';$/m, 'which /page.js resolves to /timeline-chart.js');
+  });
+
   it('IPv6 /frag with ?verbose=1: segments sent as fragments and the ACKs, as text lines', async () => {
     const r = await c.curl('client', ['-g', c.url(6, '/frag?verbose=1')]);
     assert.equal(r.code, 0, r.stderr);
