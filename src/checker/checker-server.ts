@@ -14,7 +14,7 @@ import { connectionEvidence } from './evidence.js';
 import { explain } from './explain.js';
 import { fragVerdict } from './frag-verdict.js';
 import { icmpVerdict } from './icmp-verdict.js';
-import { loadPageScript, PAGE_SCRIPT_PATH, type StaticAsset } from './page-asset.js';
+import { loadPageScripts, type StaticAsset } from './page-asset.js';
 import { pageTargets } from './page-targets.js';
 import { renderTextReport } from './report-text.js';
 import { isResultId } from './result-id.js';
@@ -41,7 +41,7 @@ export const DOWNLOAD_RESPONSE_BYTES = 65536;
 const DOWNLOAD_VERDICT_GRACE_MS = 5000;
 
 /** The text answer of a test, with the address of its page when it was stored (the JSON answer is the result itself). */
-export type ReportRenderer = (result: TestResult, pageUrl?: string) => string;
+export type ReportRenderer = (result: TestResult, pageUrl?: string, verbose?: boolean) => string;
 
 /** A test's result as it is answered: the JSON answer carries the id and address of its page when it was stored. */
 type AnsweredResult = TestResult & { readonly resultId?: string; readonly resultUrl?: string };
@@ -81,6 +81,12 @@ const TEST_ROUTES: Readonly<Record<string, TestRoute>> = {
 function plainAddress(address: string | undefined): string {
   if (address === undefined) return '';
   return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+/** `?verbose=1`: the text answer lists the test's packets too (the JSON answer always carries them). */
+function wantsVerbose(req: IncomingMessage): boolean {
+  const verbose = new URL(req.url ?? '/', 'http://checker.invalid').searchParams.get('verbose');
+  return verbose !== null && verbose !== '0' && verbose !== 'false';
 }
 
 function wantsJson(req: IncomingMessage, url: URL): boolean {
@@ -131,7 +137,7 @@ export class CheckerServer {
   private readonly servers: Server[] = [];
   private readonly admission: TestAdmission;
   private readonly renderReport: ReportRenderer;
-  private readonly pageScript: StaticAsset;
+  private readonly pageScripts: ReadonlyMap<string, StaticAsset>;
   private readonly metrics: CheckerMetrics;
   private listening: readonly string[] = [];
   private readonly connectionRequests = new ConnectionRequests();
@@ -142,7 +148,7 @@ export class CheckerServer {
   constructor(private readonly deps: CheckerServerDeps) {
     this.admission = new TestAdmission(deps.options.testRate, deps.options.maxConcurrentTests, undefined, deps.options.ipv6ClientPrefix);
     this.renderReport = deps.renderReport ?? renderTextReport;
-    this.pageScript = loadPageScript();
+    this.pageScripts = loadPageScripts();
     this.metrics = new CheckerMetrics({ runningTests: () => this.admission.runningTests, storeFailures: deps.storeFailures ?? (() => deps.store.failures.writes + deps.store.failures.reads) });
   }
 
@@ -229,13 +235,15 @@ export class CheckerServer {
       await this.runTest(testRoute.test, req, res, json);
       return;
     }
+    const script = this.pageScripts.get(url.pathname);
+    if (script !== undefined) {
+      this.asset(req, res, script);
+      return;
+    }
     switch (url.pathname) {
       case '/':
       case '/index.html':
         this.page(req, res);
-        return;
-      case PAGE_SCRIPT_PATH:
-        this.asset(req, res, this.pageScript);
         return;
       case '/favicon.ico':
         // Browsers ask for it with every page; the page has no icon, and says so without filling logs with 404s.
@@ -382,7 +390,7 @@ export class CheckerServer {
       const answered = await this.icmpResult(run, stalled, baseUrlOf(req), stall);
       if (res.destroyed) return;
       res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
-      res.end(json ? `${JSON.stringify(answered)}\n` : this.renderReport(answered, answered.resultUrl));
+      res.end(json ? `${JSON.stringify(answered)}\n` : this.renderReport(answered, answered.resultUrl, wantsVerbose(req)));
       return;
     }
     if (!ended) await bodyDone;
@@ -406,7 +414,7 @@ export class CheckerServer {
       return;
     }
     const answered = await this.icmpResult(run, report, baseUrlOf(req));
-    const answer = json ? `${JSON.stringify(answered)}\n` : this.renderReport(answered, answered.resultUrl);
+    const answer = json ? `${JSON.stringify(answered)}\n` : this.renderReport(answered, answered.resultUrl, wantsVerbose(req));
     res.writeHead(200, { ...COMMON_HEADERS, 'Content-Type': contentType(json) });
     res.end(answer);
   }
@@ -520,7 +528,7 @@ export class CheckerServer {
     const evidence = connectionEvidence(report, options.fragmentSize[report.family]);
     const answered = await this.finish(run, fragVerdict(report.frag), evidence, report, baseUrlOf(req));
     if (res.destroyed) return;
-    res.end(json ? `${JSON.stringify(answered).slice(1)}\n` : this.renderReport(answered, answered.resultUrl));
+    res.end(json ? `${JSON.stringify(answered).slice(1)}\n` : this.renderReport(answered, answered.resultUrl, wantsVerbose(req)));
   }
 
   private async runDownload(run: TestRun, req: IncomingMessage, res: ServerResponse, json: boolean): Promise<void> {
@@ -553,7 +561,7 @@ export class CheckerServer {
     const verdict = downloadVerdict(report.download, options.downloadMaxRetransmissions);
     const answered = await this.finish(run, verdict, evidence, report, baseUrlOf(req));
     if (res.destroyed) return;
-    res.end(json ? `${JSON.stringify(answered).slice(1)}\n` : this.renderReport(answered, answered.resultUrl));
+    res.end(json ? `${JSON.stringify(answered).slice(1)}\n` : this.renderReport(answered, answered.resultUrl, wantsVerbose(req)));
   }
 
   /** The result, stored; with the address of its page when the store took it (a store that is down costs only the link). */
@@ -570,6 +578,7 @@ export class CheckerServer {
       advice,
       startedAt: new Date(Date.now() - report.ageMs).toISOString(),
       evidence,
+      ...(report.timeline === null ? {} : { timeline: report.timeline }),
     };
     let stored: StoredRun;
     try {

@@ -17,20 +17,37 @@ export interface StaticAsset {
   readonly etag: string;
 }
 
-/** This file is dist/src/checker/page-asset.js once built; the browser build sits beside dist/src. */
-const PAGE_SCRIPT_FILE = new URL('../../browser/src/checker/page/page-script.js', import.meta.url);
+/**
+ * The modules the page's script imports at run time, by the path the browser asks for: `../timeline-chart.js` from
+ * /page.js is /timeline-chart.js. Each is pure, imports types only, and is shared with the server (the result page
+ * draws the same chart), which is why the page is not one file.
+ */
+export const PAGE_MODULE_PATHS = ['/timeline-chart.js'] as const;
 
-/** Throws, naming the file, when the browser build is missing (a build that skipped src/checker/page/tsconfig.json). */
-export function loadPageScript(): StaticAsset {
+/** This file is dist/src/checker/page-asset.js once built; the browser build sits beside dist/src. */
+const BROWSER_BUILD = new URL('../../browser/src/checker/', import.meta.url);
+const PAGE_SCRIPT_FILE = new URL('page/page-script.js', BROWSER_BUILD);
+
+function loadAsset(file: URL): StaticAsset {
   let body: Buffer;
   try {
-    body = readFileSync(PAGE_SCRIPT_FILE);
+    body = readFileSync(file);
   } catch (err) {
-    throw new Error(`the web page's script ${fileURLToPath(PAGE_SCRIPT_FILE)} is missing: build with npm run build`, { cause: err });
+    throw new Error(`the web page's script ${fileURLToPath(file)} is missing: build with npm run build`, { cause: err });
   }
   return {
     body,
     contentType: 'text/javascript; charset=utf-8',
     etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
   };
+}
+
+/** Throws, naming the file, when the browser build is missing (a build that skipped src/checker/page/tsconfig.json). */
+export function loadPageScript(): StaticAsset {
+  return loadAsset(PAGE_SCRIPT_FILE);
+}
+
+/** The page's script and the modules it imports, by path; throws as loadPageScript does. */
+export function loadPageScripts(): ReadonlyMap<string, StaticAsset> {
+  return new Map([[PAGE_SCRIPT_PATH, loadPageScript()], ...PAGE_MODULE_PATHS.map((path) => [path, loadAsset(new URL(`.${path}`, BROWSER_BUILD))] as const)]);
 }

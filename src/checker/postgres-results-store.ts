@@ -6,6 +6,7 @@ import {
   FailureCounter,
   queryConditions,
   RUN_COLUMNS,
+  RUN_WITH_TIMELINE_COLUMNS,
   type ResultsQuery,
   type ResultsStore,
   type ResultsStoreOptions,
@@ -91,8 +92,8 @@ export class PostgresResultsStore implements ResultsStore {
       const inserted = await this.pool.query<{ id: string }>(
         `INSERT INTO runs (public_id, node, stored_at, started_at, test, verdict, family, client_address, client_mss,
            largest_client_packet, test_mtu, packet_too_big_sent, fragments_sent, retransmissions, reaction_ms,
-           duration_ms, result_json)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id`,
+           duration_ms, result_json, timeline_json)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id`,
         [
           run.publicId,
           run.node,
@@ -111,6 +112,7 @@ export class PostgresResultsStore implements ResultsStore {
           e.reactionMs,
           e.durationMs,
           run.resultJson,
+          run.timelineJson,
         ],
       );
       return toStoredRun(
@@ -124,6 +126,7 @@ export class PostgresResultsStore implements ResultsStore {
           family: e.family,
           client_address: e.clientAddress,
           result_json: run.resultJson,
+          timeline_json: run.timelineJson,
         },
         false,
       );
@@ -148,7 +151,7 @@ export class PostgresResultsStore implements ResultsStore {
 
   find(publicId: string): Promise<StoredRun | undefined> {
     return this.failures.count('reads', async () => {
-      const { rows } = await this.pool.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE public_id = $1`, [publicId]);
+      const { rows } = await this.pool.query<RunRow>(`SELECT ${RUN_WITH_TIMELINE_COLUMNS} FROM runs WHERE public_id = $1`, [publicId]);
       const row = rows[0];
       return row === undefined ? undefined : toStoredRun(row, this.truncate);
     });

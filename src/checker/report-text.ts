@@ -1,5 +1,6 @@
 import { familyFromName, familyLabel } from '../packet/ip-family.js';
 import type { CheckerTest, TestEvidence, TestResult } from './test-result.js';
+import { timelineTextLines } from './timeline-text.js';
 
 /** The first words of each test's report: the first line of the report, whatever came before it in the answer. */
 export const REPORT_TITLES: Readonly<Record<CheckerTest, string>> = {
@@ -105,10 +106,10 @@ export function evidenceRows(r: TestResult): [string, string][] {
 }
 
 /**
- * The curl-friendly report: what was tested, what was seen, the verdict in a sentence, what to do, the address of the
- * result's own page when it was stored (`pageUrl`), RESULT line.
+ * The curl-friendly report: what was tested, what was seen (`verbose`: packet by packet too), the verdict in a
+ * sentence, what to do, the address of the result's own page when it was stored (`pageUrl`), RESULT line.
  */
-export function renderTextReport(r: TestResult, pageUrl?: string): string {
+export function renderTextReport(r: TestResult, pageUrl?: string, verbose = false): string {
   const table = evidenceRows(r);
   const width = Math.max(...table.map(([k]) => k.length));
   return [
@@ -119,6 +120,7 @@ export function renderTextReport(r: TestResult, pageUrl?: string): string {
     'What was seen:',
     ...table.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`),
     '',
+    ...(verbose ? [...timelineTextLines(r.timeline), ''] : []),
     `Verdict: ${r.verdict}. ${r.explanation}`,
     '',
     'What to do:',

@@ -1,12 +1,13 @@
 /**
  * The page of one stored result, /r/ID, and its JSON twin /api/results/ID: what a user sends to their ISP or support
- * team. Self-contained HTML, no script. renderResultSection() draws the result itself; pictures of the run (issue 12,
- * item 3) belong in it, so that every place showing a stored result shows them.
+ * team. Self-contained HTML, no script. renderResultSection() draws the result itself, with the chart of its packet
+ * timeline (timeline-chart.ts), so that every place showing a stored result shows it.
  */
 import { escapeHtml } from './escape-html.js';
 import { htmlHead } from './html-head.js';
 import { describeTest, evidenceRows, REPORT_TITLES } from './report-text.js';
 import type { StoredRun } from './results-store.js';
+import { resultTimelineChart } from './timeline-chart.js';
 
 const RESULT_PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
 
@@ -15,6 +16,7 @@ body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 1rem auto; 
 nav a { margin-right: 1rem; }
 code { font-family: ui-monospace, monospace; font-size: 0.9em; }
 table { border-collapse: collapse; margin: 0.75rem 0; }
+.timeline svg { max-width: 100%; height: auto; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left; }
 th { background: #f3f3f3; font-weight: normal; }
 .verdict { font-weight: 700; }
@@ -74,6 +76,10 @@ ${r.advice.map((a) => `<li>${withCode(a)}</li>`).join('\n')}
 <h3>What was tested</h3>
 <p>${escapeHtml(describeTest(r))}</p>
 <h3>What was seen</h3>
+<figure class="timeline">
+${resultTimelineChart(r)}
+<figcaption>Every packet of the test as the server saw it, by size and time, and what the server did with it.</figcaption>
+</figure>
 ${table(evidenceRows(r))}
 ${table(facts)}
 </section>`;

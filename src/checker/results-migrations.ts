@@ -78,6 +78,14 @@ export const RESULTS_MIGRATIONS: readonly ResultsMigration[] = [
       ALTER TABLE runs ALTER COLUMN public_id SET NOT NULL;
       CREATE UNIQUE INDEX runs_by_public_id ON runs (public_id);`,
   },
+  {
+    version: 3,
+    description: 'the packet timeline of each run',
+    // A column of its own rather than inside result_json: lists of many runs do not read it, a result's page does.
+    // Runs stored before version 3 have none (NULL).
+    sqlite: 'ALTER TABLE runs ADD COLUMN timeline_json TEXT;',
+    postgres: 'ALTER TABLE runs ADD COLUMN timeline_json TEXT;',
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = RESULTS_MIGRATIONS.at(-1)?.version ?? 0;

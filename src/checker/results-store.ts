@@ -6,6 +6,7 @@
 import { redactClientAddress } from './redact-client-address.js';
 import type { CheckerTest, TestResult, Verdict } from './test-result.js';
 import type { IpFamilyName } from '../packet/ip-family.js';
+import type { PacketTimeline } from '../engine/timeline-event.js';
 
 export interface ResultsStoreOptions {
   /** Keep only the client's network (/24 or /48), never its full address or port; see redactClientAddress. */
@@ -118,19 +119,24 @@ export interface RunToStore {
   readonly publicId: string;
   readonly node: string | null;
   readonly storedAt: string;
+  /** Without its timeline, which goes into a column of its own. */
   readonly result: TestResult;
   readonly resultJson: string;
+  /** null when the result has no timeline. */
+  readonly timelineJson: string | null;
 }
 
 /** The run as a store with these options keeps it: truncated when asked, and as JSON. */
 export function runToStore(result: TestResult, publicId: string, options: ResultsStoreOptions): RunToStore {
-  const asStored = options.truncateClientAddress === true ? redactClientAddress(result) : result;
+  const { timeline, ...withoutTimeline } = result;
+  const asStored = options.truncateClientAddress === true ? redactClientAddress(withoutTimeline) : withoutTimeline;
   return {
     publicId,
     node: options.nodeName ?? null,
     storedAt: (options.now ?? (() => new Date()))().toISOString(),
     result: asStored,
     resultJson: JSON.stringify(asStored),
+    timelineJson: timeline === undefined ? null : JSON.stringify(timeline),
   };
 }
 
@@ -145,17 +151,22 @@ export interface RunRow {
   readonly family: IpFamilyName;
   readonly client_address: string;
   readonly result_json: string;
+  /** Read by `find` only (RUN_WITH_TIMELINE_COLUMNS); null for runs stored without a timeline. */
+  readonly timeline_json?: string | null;
 }
 
 export const RUN_COLUMNS = 'id, public_id, node, stored_at, test, verdict, family, client_address, result_json';
+/** A run with its packet timeline: what a result's own page shows. Lists leave the timeline out (RUN_COLUMNS). */
+export const RUN_WITH_TIMELINE_COLUMNS = `${RUN_COLUMNS}, timeline_json`;
 
 /**
  * The run as this store shows it. A store that truncates addresses shows networks only, also for runs another node
  * (or an earlier run of the service) stored whole: a shared store may hold both.
  */
 export function toStoredRun(row: RunRow, truncate: boolean): StoredRun {
-  // Written by `record` from a TestResult.
+  // Written by `record` from a TestResult, and its timeline.
   let result = JSON.parse(row.result_json) as TestResult;
+  if (typeof row.timeline_json === 'string') result = { ...result, timeline: JSON.parse(row.timeline_json) as PacketTimeline };
   let clientAddress = row.client_address;
   if (truncate && !clientAddress.includes('/')) {
     result = redactClientAddress(result);

@@ -8,6 +8,7 @@ import {
   FailureCounter,
   queryConditions,
   RUN_COLUMNS,
+  RUN_WITH_TIMELINE_COLUMNS,
   type ResultsQuery,
   type ResultsStore,
   type ResultsStoreOptions,
@@ -35,10 +36,10 @@ export class SqliteResultsStore implements ResultsStore {
     this.insert = db.prepare(`
       INSERT INTO runs (public_id, node, stored_at, started_at, test, verdict, family, client_address, client_mss,
         largest_client_packet, test_mtu, packet_too_big_sent, fragments_sent, retransmissions, reaction_ms,
-        duration_ms, result_json)
+        duration_ms, result_json, timeline_json)
       VALUES (@publicId, @node, @storedAt, @startedAt, @test, @verdict, @family, @clientAddress, @clientMss,
         @largestClientPacket, @testMtu, @packetTooBigSent, @fragmentsSent, @retransmissions, @reactionMs,
-        @durationMs, @resultJson)`);
+        @durationMs, @resultJson, @timelineJson)`);
   }
 
   /**
@@ -82,6 +83,7 @@ export class SqliteResultsStore implements ResultsStore {
         reactionMs: e.reactionMs,
         durationMs: e.durationMs,
         resultJson: run.resultJson,
+        timelineJson: run.timelineJson,
       });
       // Built from the stored JSON so that the caller holds exactly what `list` will return later.
       return toStoredRun(
@@ -95,6 +97,7 @@ export class SqliteResultsStore implements ResultsStore {
           family: e.family,
           client_address: e.clientAddress,
           result_json: run.resultJson,
+          timeline_json: run.timelineJson,
         },
         false,
       );
@@ -115,7 +118,7 @@ export class SqliteResultsStore implements ResultsStore {
 
   find(publicId: string): Promise<StoredRun | undefined> {
     return this.failures.count('reads', () => {
-      const row = this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE public_id = ?`).get(publicId) as RunRow | undefined;
+      const row = this.db.prepare(`SELECT ${RUN_WITH_TIMELINE_COLUMNS} FROM runs WHERE public_id = ?`).get(publicId) as RunRow | undefined;
       return row === undefined ? undefined : toStoredRun(row, this.truncate);
     });
   }

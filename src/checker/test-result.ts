@@ -2,6 +2,7 @@
  * The outcome of one checker test run: the verdict contract of docs/verdicts.md, as it is reported to the client
  * (text or JSON), stored, and shown on the web page.
  */
+import type { PacketTimeline } from '../engine/timeline-event.js';
 import type { IpFamilyName } from '../packet/ip-family.js';
 
 export type CheckerTest = 'icmp' | 'frag' | 'download';
@@ -105,4 +106,9 @@ export interface TestResult {
   /** ISO 8601 time of the test's start. */
   readonly startedAt: string;
   readonly evidence: TestEvidence;
+  /**
+   * The test's packets as the server saw them and what it did with each (the first ones; docs/serve.md). Absent from
+   * results stored before timelines were, and from /api/results lists: a result's own page carries it.
+   */
+  readonly timeline?: PacketTimeline;
 }

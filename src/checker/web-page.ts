@@ -107,6 +107,8 @@ button { font-size: 1rem; padding: 0.4rem 1rem; }
 table.evidence { border-collapse: collapse; font-size: 0.9em; margin: 0.3rem 0; }
 table.evidence th, table.evidence td { text-align: left; padding: 0.1rem 0.8rem 0.1rem 0; border-bottom: 1px solid #eee; }
 table.evidence th { font-weight: normal; color: #555; }
+figure.timeline { margin: 0.4rem 0; }
+figure.timeline svg { max-width: 100%; height: auto; }
 dt { font-weight: 600; }
 `;
 

@@ -1,6 +1,7 @@
 import type { DownloadOutcome } from './download-probe.js';
 import type { FragOutcome } from './frag-probe.js';
 import type { IpFamily } from '../packet/ip-family.js';
+import type { PacketTimeline } from './timeline-event.js';
 import type { ConnectionMode, TrackedConnection } from './tracked-connection.js';
 
 /**
@@ -48,6 +49,8 @@ export interface ConnectionReport {
     readonly outcome: FragOutcome | null;
   } | null;
   readonly download: DownloadReport | null;
+  /** What the engine saw and did, packet by packet, from the test's request on; null for connections that are no test. */
+  readonly timeline: PacketTimeline | null;
 }
 
 /** What the engine saw of a /download test (see DownloadProbe). */
@@ -136,5 +139,6 @@ export function reportConnection(c: TrackedConnection, now: number): ConnectionR
             flushedBeforeStart: download.flushedBeforeStart,
             outcome: download.outcome ?? null,
           },
+    timeline: c.timeline?.report(icmp?.reactionAt ?? frag?.reactionAt ?? download?.shrankAt) ?? null,
   };
 }

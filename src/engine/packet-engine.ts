@@ -5,6 +5,7 @@ import { FragProbe, type FragOutcome } from './frag-probe.js';
 import { IcmpProbe } from './icmp-probe.js';
 import { LatencySamples } from './latency-samples.js';
 import { buildPacketTooBig } from './packet-too-big.js';
+import { TimelineRecorder } from './packet-timeline.js';
 import type { QueuedPacket } from './packet-queue.js';
 import { fragmentSegment } from './segment-fragments.js';
 import { seqOffset } from './sequence.js';
@@ -223,9 +224,11 @@ export class PacketEngine {
       packet.accept();
       return;
     }
-    if ((s.flags & ACK) !== 0 && c.frag !== undefined && c.serverIsn !== undefined) c.frag.onClientAck(seqOffset(s.ack, c.serverIsn + 1), now);
-    if ((s.flags & ACK) !== 0 && c.download !== undefined && c.serverIsn !== undefined && c.download.onClientAck(seqOffset(s.ack, c.serverIsn + 1))) {
-      this.forgetPathOf(c);
+    if ((s.flags & ACK) !== 0 && c.serverIsn !== undefined) {
+      const ackOffset = seqOffset(s.ack, c.serverIsn + 1);
+      c.frag?.onClientAck(ackOffset, now);
+      if (c.download?.onClientAck(ackOffset) === true) this.forgetPathOf(c);
+      c.timeline?.clientAck(now, s.ipLength, s.dontFragment, ackOffset, s.payloadLength > 0);
     }
     if (s.payloadLength === 0) {
       packet.accept();
@@ -234,16 +237,19 @@ export class PacketEngine {
     const start = seqOffset(s.seq, c.clientIsn + 1);
     const end = start + s.payloadLength;
     if (start === 0 && c.mode === 'pending') this.classify(c, s, now);
-    if (end <= c.clientHigh) c.clientRetransmissions++;
+    const retransmission = end <= c.clientHigh;
+    if (retransmission) c.clientRetransmissions++;
     c.clientHigh = Math.max(c.clientHigh, end);
     c.largestClientPacket = Math.max(c.largestClientPacket, s.ipLength);
     if (c.icmp === undefined || c.icmp.onClientData(start, end, s.ipLength, s.dontFragment, now) === 'accept') {
       packet.accept();
+      c.timeline?.clientData(now, s.ipLength, s.dontFragment, start, end, retransmission, 'accepted');
       return;
     }
     packet.drop();
     this.counters.dropped++;
-    this.signalPacketTooBig(c, c.icmp, s, now);
+    const signalled = this.signalPacketTooBig(c, c.icmp, s, now);
+    c.timeline?.clientData(now, s.ipLength, s.dontFragment, start, end, retransmission, signalled ? 'dropped-ptb-sent' : 'dropped-ptb-held-back', c.icmp.settings.icmpMtu);
   }
 
   private fromServer(packet: QueuedPacket, s: TcpSegment, now: number): void {
@@ -261,14 +267,15 @@ export class PacketEngine {
       }
     }
     const probe = c.frag;
-    if (probe === undefined || !c.established || c.serverIsn === undefined || s.payloadLength === 0) {
+    if (!c.established || c.serverIsn === undefined || s.payloadLength === 0) {
       packet.accept();
       return;
     }
     const start = seqOffset(s.seq, c.serverIsn + 1);
     const end = start + s.payloadLength;
-    if (probe.onServerData(start, end, now) === 'accept') {
+    if (probe === undefined || probe.onServerData(start, end, now) === 'accept') {
       packet.accept();
+      c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'accepted');
       return;
     }
     const fragments = fragmentSegment(s, this.settings.fragmentSize[s.family], this.nextIdent());
@@ -276,6 +283,7 @@ export class PacketEngine {
       this.counters.malformed++;
       this.lastMalformed = fragments.reason;
       packet.accept();
+      c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'accepted');
       return;
     }
     packet.drop();
@@ -284,18 +292,22 @@ export class PacketEngine {
       // Dropping rather than sending whole keeps the test honest: TCP retransmits once the budget allows.
       probe.noteSuppressed(start, fragments.fragments.length, now);
       this.counters.fragmentsSuppressed += fragments.fragments.length;
+      c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'fragments-held-back', fragments.fragments.length);
       return;
     }
     probe.noteFragmented(start, end, fragments.fragments.length, now);
     this.counters.segmentsFragmented++;
     this.counters.fragmentsSent += fragments.fragments.length;
     for (const f of fragments.fragments) this.emit(s.family, f, c.clientAddress);
+    c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'fragmented', fragments.fragments.length);
   }
 
   private downloadData(packet: QueuedPacket, c: TrackedConnection, probe: DownloadProbe, s: TcpSegment, now: number): void {
     const start = seqOffset(s.seq, (c.serverIsn ?? 0) + 1);
-    if (probe.onServerData(start, start + s.payloadLength, s.ipLength, now) === 'accept') {
+    const end = start + s.payloadLength;
+    if (probe.onServerData(start, end, s.ipLength, now) === 'accept') {
       packet.accept();
+      c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'accepted');
       return;
     }
     // A black hole toward the client: no Packet Too Big will come, so the engine plays the router that should have sent
@@ -306,6 +318,8 @@ export class PacketEngine {
     const mtu = DOWNLOAD_RESCUE_MTU[s.family];
     probe.noteRescue(mtu);
     this.emit(s.family, buildPacketTooBig(s, mtu, this.nextIdent()), c.serverAddress);
+    // Dropped, and answered with a Packet Too Big: to the server's own kernel here.
+    c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'dropped-ptb-sent');
   }
 
   /**
@@ -339,6 +353,7 @@ export class PacketEngine {
     const c = this.connections.get(key);
     if (c !== undefined) c.lastSeenAt = now;
     c?.download?.onPacketTooBig(p.router, p.mtu, now);
+    c?.timeline?.packetTooBigReceived(now, bytes.length, p.mtu);
     return true;
   }
 
@@ -391,18 +406,21 @@ export class PacketEngine {
         this.pathFlushes.set(c.key, Promise.resolve(this.forgetPathMtu(c.family, c.clientAddress)).catch(() => undefined));
       }
     }
+    if (c.mode !== 'other') c.timeline = new TimelineRecorder(c.openedAt);
   }
 
-  private signalPacketTooBig(c: TrackedConnection, probe: IcmpProbe, s: TcpSegment, started: number): void {
+  /** Whether the Packet Too Big went out (a rate limit may hold it back). */
+  private signalPacketTooBig(c: TrackedConnection, probe: IcmpProbe, s: TcpSegment, started: number): boolean {
     if (!this.icmpLimiter.take(c.clientAddress, started)) {
       probe.noteSignal(false, started);
       this.counters.packetTooBigSuppressed++;
-      return;
+      return false;
     }
     probe.noteSignal(true, started);
     this.counters.packetTooBigSent++;
     const ptb = buildPacketTooBig(s, probe.settings.icmpMtu, this.nextIdent());
     this.emit(s.family, ptb, c.clientAddress, started);
+    return true;
   }
 
   private emit(family: IpFamily, packet: Uint8Array, destination: string, measureFrom?: number): void {

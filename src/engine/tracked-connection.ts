@@ -1,6 +1,7 @@
 import type { DownloadProbe } from './download-probe.js';
 import type { FragProbe } from './frag-probe.js';
 import type { IcmpProbe } from './icmp-probe.js';
+import type { TimelineRecorder } from './packet-timeline.js';
 import type { IpFamily } from '../packet/ip-family.js';
 
 /** What the client asked for, read from the request line of its first data segment. */
@@ -51,6 +52,8 @@ export class TrackedConnection implements ConnectionOpening {
   /** The start of a test's request (REQUEST_HEAD_BYTES at most), for answering it if the rest never arrives. */
   requestHead: string | undefined;
   download: DownloadProbe | undefined;
+  /** What the engine saw and did, packet by packet, from the request of a test on (none for other connections). */
+  timeline: TimelineRecorder | undefined;
 
   constructor(opening: ConnectionOpening) {
     this.family = opening.family;

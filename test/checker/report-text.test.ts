@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { explain } from '../../src/checker/explain.js';
 import { renderTextReport } from '../../src/checker/report-text.js';
+import { timelineTextLines } from '../../src/checker/timeline-text.js';
 import type { IpFamilyName } from '../../src/packet/ip-family.js';
 import { type CheckerTest, FRAG_VERDICTS, ICMP_VERDICTS, type TestEvidence, type TestResult, type Verdict } from '../../src/checker/test-result.js';
+
+import { sampleTimeline } from './results-fixtures.js';
 
 const SERVER = { ipv4: '192.0.2.10', ipv6: '2001:db8::10' } as const;
 
@@ -135,5 +138,14 @@ describe('renderTextReport', () => {
     assert.ok(text.endsWith(`\n\nThis result's page, to send to your ISP or support team: ${url}\n\nRESULT: pass\n`), text);
     assert.equal(text.match(/^RESULT: /gm)?.length, 1);
     assert.doesNotMatch(renderTextReport(r), /result's page/, 'a result that was not stored has no page');
+  });
+
+  it('verbose: lists the packets after what was seen and before the verdict; not verbose: leaves them out', () => {
+    const r = { ...result('icmp', 'ipv4', 'pass'), timeline: sampleTimeline() };
+    const text = renderTextReport(r, undefined, true);
+    const lines = timelineTextLines(r.timeline);
+    assert.ok(text.includes(`  test duration                             1234 ms\n\n${lines.join('\n')}\n\nVerdict: pass.`), text);
+    assert.ok(!renderTextReport(r).includes(lines[0]!));
+    assert.ok(renderTextReport(result('icmp', 'ipv4', 'pass'), undefined, true).includes('\nThis result was stored without its packet timeline.\n\nVerdict'));
   });
 });

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isResultId, newResultId } from '../../src/checker/result-id.js';
-import { renderResultPage, resultApiPath, resultPagePath } from '../../src/checker/result-page.js';
+import { renderResultPage, renderResultSection, resultApiPath, resultPagePath } from '../../src/checker/result-page.js';
 import { LATEST_SCHEMA_VERSION, pendingMigrations, RESULTS_MIGRATIONS } from '../../src/checker/results-migrations.js';
 import type { StoredRun } from '../../src/checker/results-store.js';
 import { unescapeHtml } from '../support/html-text.js';
-import { sampleResult } from './results-fixtures.js';
+import { sampleResult, sampleTimeline } from './results-fixtures.js';
+import { NO_TIMELINE_TEXT, resultTimelineChart } from '../../src/checker/timeline-chart.js';
 
 function storedRun(changes: Partial<StoredRun> = {}, result = sampleResult()): StoredRun {
   return {
@@ -64,6 +65,17 @@ describe('renderResultPage', () => {
     assert.doesNotMatch(html, /<script|<link|<img|<iframe|@import|url\(/i);
   });
 
+  it('draws the packet timeline in the result, the same chart as the web page, and says when the run has none', () => {
+    const result = { ...sampleResult(), timeline: sampleTimeline() };
+    const html = renderResultSection(storedRun({}, result));
+    const chart = resultTimelineChart(result);
+    assert.ok(html.includes(`<figure class="timeline">\n${chart}\n<figcaption>`));
+    assert.equal(html.match(/<g class="event /g)?.length, 5);
+    const without = visibleText(renderResultPage(storedRun()));
+    assert.ok(without.includes(NO_TIMELINE_TEXT), 'a run stored without a timeline says so');
+    assert.ok(!visibleText(html).includes(NO_TIMELINE_TEXT));
+  });
+
   it('says when the node was not recorded', () => {
     assert.match(visibleText(renderResultPage(storedRun({ node: null }))), /checker node not recorded/);
   });
@@ -91,8 +103,8 @@ describe('results migrations', () => {
   it('are numbered 1, 2, ... without gaps, and a database gets those it lacks, in order', () => {
     assert.deepEqual(RESULTS_MIGRATIONS.map((m) => m.version), Array.from({ length: LATEST_SCHEMA_VERSION }, (_, i) => i + 1));
     assert.deepEqual(pendingMigrations(0).map((m) => m.version), RESULTS_MIGRATIONS.map((m) => m.version));
-    assert.deepEqual(pendingMigrations(1).map((m) => m.version), [2]);
+    assert.deepEqual(pendingMigrations(1).map((m) => m.version), [2, 3]);
     assert.deepEqual(pendingMigrations(LATEST_SCHEMA_VERSION), []);
-    assert.throws(() => pendingMigrations(LATEST_SCHEMA_VERSION + 1), /schema version 3 was written by a newer mtuscope \(this one knows up to 2\)/);
+    assert.throws(() => pendingMigrations(LATEST_SCHEMA_VERSION + 1), /schema version 4 was written by a newer mtuscope \(this one knows up to 3\)/);
   });
 });

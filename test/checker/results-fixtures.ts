@@ -1,3 +1,4 @@
+import type { PacketTimeline } from '../../src/engine/timeline-event.js';
 import type { TestEvidence, TestResult } from '../../src/checker/test-result.js';
 
 export type ResultChanges = Partial<Omit<TestResult, 'evidence'>> & { readonly evidence?: Partial<TestEvidence> };
@@ -44,5 +45,20 @@ export function steppingClock(start = '2024-05-01T10:00:00.000Z'): () => Date {
     const now = new Date(t);
     t += 1000;
     return now;
+  };
+}
+
+/** The timeline of an /icmp pass: the request, two segments dropped with a Packet Too Big, their data again in 905-byte packets. */
+export function sampleTimeline(): PacketTimeline {
+  return {
+    events: [
+      { atMs: 1.5, direction: 'in', ipLength: 221, df: true, action: 'accepted', retransmission: false, offset: 0, length: 181 },
+      { atMs: 2, direction: 'in', ipLength: 1500, df: true, action: 'dropped-ptb-sent', retransmission: false, offset: 181, length: 1460, mtu: 905 },
+      { atMs: 2.25, direction: 'in', ipLength: 1500, df: true, action: 'dropped-ptb-sent', retransmission: false, offset: 1641, length: 1460, mtu: 905 },
+      { atMs: 4, direction: 'in', ipLength: 905, df: true, action: 'accepted', retransmission: true, offset: 181, length: 865 },
+      { atMs: 4.5, direction: 'in', ipLength: 905, df: true, action: 'accepted', retransmission: true, offset: 1046, length: 865 },
+    ],
+    omitted: 0,
+    reactionAtMs: 4,
   };
 }

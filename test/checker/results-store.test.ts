@@ -13,7 +13,7 @@ import type { ResultsStore, StoredRun } from '../../src/checker/results-store.js
 import { SqliteResultsStore } from '../../src/checker/sqlite-results-store.js';
 import type { TestResult } from '../../src/checker/test-result.js';
 import { freshStore, storeBackends } from './results-backends.js';
-import { sampleResult, steppingClock } from './results-fixtures.js';
+import { sampleResult, sampleTimeline, steppingClock } from './results-fixtures.js';
 
 const STORE_MODULE = new URL('../../src/checker/sqlite-results-store.js', import.meta.url).href;
 
@@ -182,6 +182,26 @@ for (const backend of storeBackends()) {
       }
     });
 
+    it("keeps each run's packet timeline in a column of its own: its page has it, lists leave it out", async () => {
+      const location = await backend.freshLocation();
+      await using(await backend.open(location, { truncateClientAddress: true }), async (store) => {
+        const timeline = sampleTimeline();
+        const withTimeline = await store.record({ ...sampleResult(), timeline });
+        const without = await store.record(sampleResult({ verdict: 'blackhole' }));
+        assert.deepEqual(withTimeline.result.timeline, timeline, 'record gives back what find will');
+        assert.deepEqual((await store.find(withTimeline.publicId))?.result.timeline, timeline);
+        assert.equal((await store.find(without.publicId))?.result.timeline, undefined, 'a run without a timeline has none, not an empty one');
+        assert.deepEqual(
+          (await store.list()).map((r) => 'timeline' in r.result),
+          [false, false],
+        );
+        const rows = await backend.rawQuery(location, 'SELECT timeline_json, result_json FROM runs ORDER BY id');
+        assert.deepEqual(JSON.parse(String(rows[0]?.['timeline_json'])), timeline);
+        assert.equal(rows[1]?.['timeline_json'], null);
+        assert.ok(!String(rows[0]?.['result_json']).includes('"events"'), 'the result column does not repeat it');
+      });
+    });
+
     it('keeps its runs across close and reopen, and numbers on', async () => {
       const location = await backend.freshLocation();
       const first = await backend.open(location);
@@ -204,7 +224,7 @@ for (const backend of storeBackends()) {
         rows.map((r) => [Number(r['version']), r['description']]),
         RESULTS_MIGRATIONS.map((m) => [m.version, m.description]),
       );
-      assert.equal(LATEST_SCHEMA_VERSION, 2);
+      assert.equal(LATEST_SCHEMA_VERSION, 3);
     });
 
     it('refuses a store written by a newer version of its schema, naming it', async () => {
@@ -322,7 +342,7 @@ describe('ResultsStore in SQLite: the file', () => {
     }
     const check = new Database(path, { readonly: true });
     try {
-      assert.deepEqual(check.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }]);
+      assert.deepEqual(check.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }, { version: 3 }]);
       assert.equal(check.pragma('integrity_check', { simple: true }), 'ok');
     } finally {
       check.close();

@@ -220,8 +220,8 @@ import http from 'node:http';
 import net from 'node:net';
 const [webPageUrl, pageAssetUrl, configJson, resultsJson, port, ...hosts] = process.argv.slice(1);
 const { renderIndexPage } = await import(webPageUrl);
-const { loadPageScript, PAGE_SCRIPT_PATH } = await import(pageAssetUrl);
-const script = loadPageScript();
+const { loadPageScripts } = await import(pageAssetUrl);
+const scripts = loadPageScripts();
 const pageConfig = JSON.parse(configJson);
 const results = JSON.parse(resultsJson);
 const busy = { ipv4: false, ipv6: false };
@@ -233,7 +233,8 @@ function handle(req, res) {
     res.end(renderIndexPage(pageConfig));
     return;
   }
-  if (url.pathname === PAGE_SCRIPT_PATH) {
+  const script = scripts.get(url.pathname);
+  if (script !== undefined) {
     res.writeHead(200, { 'content-type': script.contentType });
     res.end(script.body);
     return;

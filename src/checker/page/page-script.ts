@@ -7,11 +7,13 @@
  * Result elements carry their progress for people and for tests: data-state is idle (not started), queued,
  * running, done (data-verdict holds the verdict) or error.
  *
- * Browser code: it imports types only (there is no module loader behind /page.js), and everything from the network
- * or the configuration reaches the page as text, never as markup.
+ * Browser code: besides types it imports only the chart module (../timeline-chart.js, served as /timeline-chart.js),
+ * and everything from the network or the configuration reaches the page as text, never as markup — but for the
+ * chart, whose SVG timelineChart() builds from checked numbers and escaped text.
  */
 import type { PageScriptConfig, PageScriptTarget } from '../page-script-config.js';
 import type { CheckerTest, TestEvidence, TestResult } from '../test-result.js';
+import { resultTimelineChart } from '../timeline-chart.js';
 
 const ICMP_BODY_BYTES = 8192;
 const TESTS: readonly CheckerTest[] = ['icmp', 'frag', 'download'];
@@ -152,9 +154,30 @@ function showResult(el: HTMLElement, test: CheckerTest, result: TestResult): voi
     for (const advice of result.advice) appendWithCode(list.appendChild(element('li')), String(advice));
     detail.appendChild(list);
   }
-  if (typeof result.evidence === 'object' && result.evidence !== null) detail.appendChild(evidenceTable(test, result.evidence));
+  if (typeof result.evidence === 'object' && result.evidence !== null) {
+    // A server of an earlier version answers without a timeline: nothing to draw, nothing to say.
+    const chart = result.timeline === undefined ? undefined : chartFigure(test, result);
+    if (chart !== undefined) detail.appendChild(chart);
+    detail.appendChild(evidenceTable(test, result.evidence));
+  }
   const link = resultLink(result);
   if (link !== undefined) detail.appendChild(link);
+}
+
+/** The chart of the test's packets, as the result page draws it; undefined if it cannot be drawn. */
+function chartFigure(test: CheckerTest, result: TestResult): HTMLElement | undefined {
+  let svg: Element;
+  try {
+    const parsed = new DOMParser().parseFromString(resultTimelineChart({ test, evidence: result.evidence, timeline: result.timeline }), 'image/svg+xml');
+    svg = parsed.documentElement;
+  } catch {
+    return undefined;
+  }
+  // A parse error comes back as a document of its own, not as an exception.
+  if (svg.namespaceURI !== 'http://www.w3.org/2000/svg' || svg.localName !== 'svg') return undefined;
+  const figure = element('figure', 'timeline');
+  figure.appendChild(document.importNode(svg, true));
+  return figure;
 }
 
 /** The link to the result's own page, when the server stored it; only an http(s) address becomes a link. */
