@@ -319,7 +319,7 @@ export class PacketEngine {
     probe.noteRescue(mtu);
     this.emit(s.family, buildPacketTooBig(s, mtu, this.nextIdent()), c.serverAddress);
     // Dropped, and answered with a Packet Too Big: to the server's own kernel here.
-    c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'dropped-ptb-sent');
+    c.timeline?.serverData(now, s.ipLength, s.dontFragment, start, end, 'dropped-ptb-sent', mtu);
   }
 
   /**

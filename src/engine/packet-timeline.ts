@@ -52,13 +52,14 @@ export class TimelineRecorder {
   }
 
   /**
-   * A server data segment [start, end) and what the engine did with it; `fragments` for one sent as fragments. Data
+   * A server data segment [start, end) and what the engine did with it; `value` is the fragment count of one sent as
+   * fragments, the announced MTU of one dropped and answered with a Packet Too Big (to the server's own kernel: /download). Data
    * below the highest seen so far is a retransmission.
    */
-  serverData(now: number, ipLength: number, df: boolean, start: number, end: number, action: TimelineAction, fragments = 0): void {
+  serverData(now: number, ipLength: number, df: boolean, start: number, end: number, action: TimelineAction, value = 0): void {
     const retransmission = start < this.serverHigh;
     if (end > this.serverHigh) this.serverHigh = end;
-    this.add(now, action, OUT | (df ? DF : 0) | (retransmission ? RETRANSMISSION : 0), ipLength, start, end - start, fragments);
+    this.add(now, action, OUT | (df ? DF : 0) | (retransmission ? RETRANSMISSION : 0), ipLength, start, end - start, value);
   }
 
   /** The client acknowledged the server's data up to `ackOffset`; recorded when a packet without data advances it. */

@@ -107,6 +107,13 @@ describe('checker service: GET /download (scenario 3, server to client)', needsR
         assert.equal(d.largestBeforeSignal, FULL_SIZE, 'the second round starts full-size again: the first left no cached MTU');
         assert.ok(d.largestAfterSignal !== null && d.largestAfterSignal <= NARROW_MTU, String(d.largestAfterSignal));
         assert.ok(result.evidence.reactionMs !== null && result.evidence.reactionMs < 1000, String(result.evidence.reactionMs));
+        // The timeline shows it: full-size segments out, the router's Packet Too Big in, then segments that fit.
+        const events = result.timeline?.events ?? [];
+        const ptb = events.findIndex((e) => e.action === 'ptb-received');
+        assert.ok(ptb > 0, JSON.stringify(events.slice(0, 20)));
+        assert.equal(events[ptb]!.mtu, NARROW_MTU);
+        assert.ok(events.slice(0, ptb).some((e) => e.direction === 'out' && e.ipLength === FULL_SIZE));
+        assert.ok(events.slice(ptb).some((e) => e.direction === 'out' && e.retransmission && e.ipLength <= NARROW_MTU));
         const text = await c.curl('narrow', [c.url(family, '/download')]);
         assert.match(text.stdout, new RegExp(`from router\\s+${routerAddress.replaceAll('.', '\\.')}\\n`));
         assert.match(text.stdout, /MTU reported\s+1400 bytes\n/);
@@ -146,6 +153,8 @@ describe('checker service: GET /download (scenario 3, server to client)', needsR
         assert.equal(d.fullSizeAcknowledged, 0);
         assert.ok(d.fullSizeRetransmissions >= 3, String(d.fullSizeRetransmissions));
         assert.equal(d.rescueMtu, RESCUE_MTU[family]);
+        const rescued = (result.timeline?.events ?? []).filter((e) => e.action === 'dropped-ptb-sent');
+        assert.ok(rescued.length >= 1 && rescued.every((e) => e.direction === 'out' && e.mtu === RESCUE_MTU[family]), JSON.stringify(rescued));
         assert.ok(ms < BLACKHOLE_BOUND_MS, `IPv${family}: the answer took ${Math.round(ms)} ms`);
         await assertNoCachedMtu('narrow', family);
       }
