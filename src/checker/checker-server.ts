@@ -485,7 +485,7 @@ export class CheckerServer {
       const result =
         test === 'icmp'
           ? await this.icmpResult(run, report, baseUrl, stall)
-          : await this.finish(run, stalledFragVerdict(), { ...connectionEvidence(report, options.fragmentSize[report.family]), requestStall: stall }, report, baseUrl);
+          : await this.finish(run, stalledFragVerdict(), { ...connectionEvidence(report, test === 'frag' ? options.fragmentSize[report.family] : 0), requestStall: stall }, report, baseUrl);
       if (socket.destroyed) return;
       // The engine may have read the request's first bytes although the server's TCP never delivered them.
       const json = report.requestHead !== null && requestHeadAsksForJson(report.requestHead);

@@ -29,9 +29,10 @@ export function explainStalledRequest(test: CheckerTest, verdict: Verdict, e: Te
   const seconds = Math.round(e.durationMs / 1000);
   const gap = s.bytesSeen > s.bytesReceived;
   const later = `later bytes of it (up to byte ${s.bytesSeen}) did arrive, in packets of at most ${e.largestClientPacket} bytes`;
-  if (test === 'frag') {
+  if (test !== 'icmp') {
+    const unsent = test === 'frag' ? 'nothing was sent as fragments' : 'no full-size response was sent';
     return {
-      explanation: `${whatArrived(s, seconds)}${gap ? `, although ${later}: your larger packets are lost on the way to the server (a PMTU black hole on your side)` : ', and nothing after them'}. The server never answered the request, so nothing was sent as fragments and nothing was tested.`,
+      explanation: `${whatArrived(s, seconds)}${gap ? `, although ${later}: your larger packets are lost on the way to the server (a PMTU black hole on your side)` : ', and nothing after them'}. The server never answered the request, so ${unsent} and nothing was tested.`,
       advice: [...advice(e), 'Run the test again with a smaller request (fewer or shorter headers).'],
     };
   }

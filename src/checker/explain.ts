@@ -110,9 +110,9 @@ function explainDownload(verdict: Verdict, e: TestEvidence, windowMs: number): E
 
 /** The sentence and the next steps that go with a verdict, filled in with this run's figures. */
 export function explain(test: CheckerTest, verdict: Verdict, e: TestEvidence, windowMs: number): Explanation {
-  if (test === 'download') return explainDownload(verdict, e, windowMs);
   // A stalled request on which the server dropped nothing: what did not arrive is the story (packets it dropped are told below).
   if (e.requestStall !== undefined && e.oversizedPackets === 0 && e.oversizedWithoutDf === 0) return explainStalledRequest(test, verdict, e, e.requestStall);
+  if (test === 'download') return explainDownload(verdict, e, windowMs);
   const route = routeCommands(e);
   const mtu = e.testMtu;
   if (test === 'frag') {

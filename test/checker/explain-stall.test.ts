@@ -40,7 +40,14 @@ describe('explanations of a stalled request', () => {
 
   it('/frag: nothing was tested, because the server never answered', () => {
     const e = stalledEvidence({ bytesReceived: 1448, bytesSeen: 2100, requestLineSeen: true }, { testMtu: 576 });
-    assert.match(explain('frag', 'inconclusive', e, 10_000).explanation, /up to byte 2100.*nothing was tested\.$/);
+    assert.match(explain('frag', 'inconclusive', e, 10_000).explanation, /up to byte 2100.*nothing was sent as fragments and nothing was tested\.$/);
+  });
+
+  it('/download: the stalled request is told, not the download rows it never had', () => {
+    const e = stalledEvidence({ bytesReceived: 1448, bytesSeen: 2100, requestLineSeen: true }, { testMtu: 0 });
+    const said = explain('download', 'inconclusive', e, 10_000).explanation;
+    assert.match(said, /up to byte 2100.*no full-size response was sent and nothing was tested\.$/);
+    assert.doesNotMatch(said, /fragments/);
   });
 
   it('packets the server dropped keep the usual explanation, and the report shows the stall rows', () => {
