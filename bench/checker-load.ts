@@ -2,9 +2,9 @@
  * Load generator of bench/checker, run inside one client namespace (`ip netns exec`): from START_AT (epoch ms) for
  * DURATION seconds, each test POSTs an 8 KB body (or, with --method GET, GETs PATH: /frag, /download) on a connection
  * of its own (`agent: false`, as every test needs a fresh connection) to the next unused server address of the pool,
- * alternating IPv4 and IPv6. Without
- * --rate, CONCURRENCY loops run tests back to back (closed loop: throughput); with --rate, tests start RATE times a
- * second, offset by RATE_PHASE (0..1) of an interval, at most CONCURRENCY at once (open loop: latency at that load).
+ * alternating IPv4 and IPv6. Without --rate, CONCURRENCY loops run tests back to back (closed loop: throughput); with
+ * --rate, tests start RATE times a second, offset by RATE_PHASE (0..1) of an interval, at most CONCURRENCY at once
+ * (open loop: latency at that load).
  * Every test started is counted (attempts); it ends as a verdict before the deadline, an error (HTTP error such as a
  * 503, reset, timeout) or late (completed after the deadline: awaited, and not counted as a verdict of the phase's
  * throughput; the verdict it ended with is kept apart, in lateVerdictsByFamily, so that the share of tests that ended
