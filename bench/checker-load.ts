@@ -1,16 +1,18 @@
 /**
  * Load generator of bench/checker, run inside one client namespace (`ip netns exec`): from START_AT (epoch ms) for
- * DURATION seconds, each test POSTs an 8 KB body on a connection of its own (`agent: false`, as every /icmp test
- * needs a fresh connection) to the next unused server address of the pool, alternating IPv4 and IPv6. Without
- * --rate, CONCURRENCY loops run tests back to back (closed loop: throughput); with --rate, tests start RATE times a
- * second, offset by RATE_PHASE (0..1) of an interval, at most CONCURRENCY at once (open loop: latency at that load).
+ * DURATION seconds, each test POSTs an 8 KB body (or, with --method GET, GETs PATH: /frag, /download) on a connection
+ * of its own (`agent: false`, as every test needs a fresh connection) to the next unused server address of the pool,
+ * alternating IPv4 and IPv6. Without --rate, CONCURRENCY loops run tests back to back (closed loop: throughput); with
+ * --rate, tests start RATE times a second, offset by RATE_PHASE (0..1) of an interval, at most CONCURRENCY at once
+ * (open loop: latency at that load).
  * Every test started is counted (attempts); it ends as a verdict before the deadline, an error (HTTP error such as a
  * 503, reset, timeout) or late (completed after the deadline: awaited, and not counted as a verdict of the phase's
- * throughput; whether it ended "pass" still counts in passesByFamily).
+ * throughput; the verdict it ended with is kept apart, in lateVerdictsByFamily, so that the share of tests that ended
+ * with the test's verdict of success counts it too).
  * Prints one JSON line (LoadReport) and exits.
  *
  *   node dist/bench/checker-load.js --client 0 --port 8080 --path '/icmp?format=json' --concurrency 16 \
- *     --duration 10 --start-at 1700000000000 [--rate 25 --rate-phase 0.25]
+ *     --duration 10 --start-at 1700000000000 [--method GET] [--rate 25 --rate-phase 0.25]
  */
 import { execFileSync } from 'node:child_process';
 import { request } from 'node:http';
@@ -24,16 +26,16 @@ export interface LoadReport {
   readonly client: number;
   /** Tests started, per address family: each ends as a verdict, an error or late. */
   readonly attemptsByFamily: FamilyMap<number>;
-  /** Tests that ended with the verdict "pass", late ones included, per address family. */
-  readonly passesByFamily: FamilyMap<number>;
   /** Completed before the deadline, by verdict (the checker's, or "received" from the plain server). */
   readonly verdicts: Record<string, number>;
   /** The same, per address family. */
   readonly verdictsByFamily: FamilyMap<Record<string, number>>;
   /** Failed requests (HTTP errors, resets, timeouts) by message. */
   readonly errors: Record<string, number>;
-  /** Completed after the deadline: not counted. */
+  /** Completed after the deadline (with a verdict or not): not counted in the figures above. */
   readonly late: number;
+  /** The verdicts of the late tests that had one, per address family. */
+  readonly lateVerdictsByFamily: FamilyMap<Record<string, number>>;
   /** Paced mode: scheduled tests not started because CONCURRENCY tests were still running. */
   readonly skipped: number;
   /** Milliseconds from request to full response, of the tests that count. */
@@ -48,21 +50,23 @@ const BODY = Buffer.from('packettoolongyaithuji6reeNab4XahChaeRah1diej4'.repeat(
 /** Longer than the checker's test window (10 s), so that a blackholed test still ends with its verdict. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
+type Method = 'GET' | 'POST';
+
 interface Outcome {
   readonly verdict?: string;
   readonly error?: string;
 }
 
-function post(host: string, port: number, path: string): Promise<Outcome> {
+function runRequest(host: string, port: number, path: string, method: Method): Promise<Outcome> {
   return new Promise((resolve) => {
     const req = request(
       {
         host,
         port,
         path,
-        method: 'POST',
+        method,
         agent: false,
-        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': BODY.length },
+        headers: method === 'POST' ? { 'Content-Type': 'application/octet-stream', 'Content-Length': BODY.length } : {},
         timeout: REQUEST_TIMEOUT_MS,
       },
       (res) => {
@@ -85,7 +89,8 @@ function post(host: string, port: number, path: string): Promise<Outcome> {
     );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
     req.on('error', (err) => resolve({ error: err.message }));
-    req.end(BODY);
+    if (method === 'POST') req.end(BODY);
+    else req.end();
   });
 }
 
@@ -99,6 +104,7 @@ async function main(): Promise<void> {
       client: { type: 'string' },
       port: { type: 'string' },
       path: { type: 'string' },
+      method: { type: 'string', default: 'POST' },
       concurrency: { type: 'string' },
       duration: { type: 'string' },
       'start-at': { type: 'string' },
@@ -109,6 +115,8 @@ async function main(): Promise<void> {
   const client = Number(values.client);
   const port = Number(values.port);
   const path = values.path ?? '/';
+  const method = values.method;
+  if (method !== 'GET' && method !== 'POST') throw new Error(`--method: "${method}" is not GET or POST`);
   const concurrency = Number(values.concurrency);
   const startAt = Number(values['start-at']);
   const deadline = startAt + Number(values.duration) * 1000;
@@ -120,18 +128,17 @@ async function main(): Promise<void> {
   const report: LoadReport = {
     client,
     attemptsByFamily: { 4: 0, 6: 0 },
-    passesByFamily: { 4: 0, 6: 0 },
     verdicts: {},
     verdictsByFamily: { 4: {}, 6: {} },
     errors: {},
     late: 0,
+    lateVerdictsByFamily: { 4: {}, 6: {} },
     skipped: 0,
     durationsMs: [],
     startSkewMs: 0,
     cacheFlushes: 0,
   };
   const attempts = { 4: 0, 6: 0 };
-  const passes = { 4: 0, 6: 0 };
   let late = 0;
   let skipped = 0;
   let next = 0;
@@ -153,11 +160,11 @@ async function main(): Promise<void> {
     const { family, host } = destination();
     attempts[family]++;
     const t0 = performance.now();
-    const outcome = await post(host, port, path);
+    const outcome = await runRequest(host, port, path, method);
     const ms = performance.now() - t0;
-    if (outcome.verdict === 'pass') passes[family]++;
     if (Date.now() > deadline) {
       late++;
+      if (outcome.verdict !== undefined) bump(report.lateVerdictsByFamily[family], outcome.verdict);
     } else if (outcome.verdict !== undefined) {
       bump(report.verdicts, outcome.verdict);
       bump(report.verdictsByFamily[family], outcome.verdict);
@@ -192,7 +199,7 @@ async function main(): Promise<void> {
     }
     await Promise.all(running);
   }
-  process.stdout.write(`${JSON.stringify({ ...report, attemptsByFamily: attempts, passesByFamily: passes, late, skipped, startSkewMs: skew, cacheFlushes })}\n`);
+  process.stdout.write(`${JSON.stringify({ ...report, attemptsByFamily: attempts, late, skipped, startSkewMs: skew, cacheFlushes })}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -5,6 +5,7 @@
 import { cpus, loadavg } from 'node:os';
 import type { LoadReport } from './checker-load.js';
 import { CHECKER_PORT, KERNEL_LINK_MTU, PLAIN_PORT } from './checker-lab.js';
+import type { DownloadVerdict, FragVerdict, IcmpVerdict } from '../src/checker/test-result.js';
 import type { IpFamily } from '../src/packet/ip-family.js';
 import { percentile } from '../src/util/percentile.js';
 import type { ServerSetting } from './checker-settings.js';
@@ -15,6 +16,17 @@ const TARGET_PASS_SHARE = 0.95;
 const TARGET_PTB_P99_MS = 2;
 /** A p99 from fewer packets rests on a handful of them (1000: ten above it). */
 export const MIN_PTB_SAMPLES = 1000;
+
+/**
+ * The verdict each test gives on the bench's healthy path (1500 bytes all the way, every ICMP delivered, fragments
+ * not filtered), so the one that counts as a completed test: /icmp and /frag "pass", /download "clear" (no smaller
+ * MTU toward the client, docs/verdicts.md).
+ */
+export const SUCCESS_VERDICT = { icmp: 'pass', frag: 'pass', download: 'clear' } as const satisfies {
+  readonly icmp: IcmpVerdict;
+  readonly frag: FragVerdict;
+  readonly download: DownloadVerdict;
+};
 
 export interface BenchOptions {
   readonly duration: number;
@@ -87,6 +99,9 @@ export interface Run {
   readonly ptbSent: number;
   readonly paced: CapturePhase;
   readonly saturated: CapturePhase;
+  /** Closed loops of GET /frag and GET /download, with the checker phase's clients and connections. */
+  readonly frag: PhaseResult;
+  readonly download: PhaseResult;
 }
 
 export function sum(reports: readonly LoadReport[], pick: (r: LoadReport) => Record<string, number>): Record<string, number> {
@@ -104,19 +119,21 @@ function attempts(reports: readonly LoadReport[], family?: IpFamily): number {
   return reports.reduce((a, r) => a + (family === undefined ? r.attemptsByFamily[4] + r.attemptsByFamily[6] : r.attemptsByFamily[family]), 0);
 }
 
-/** Tests that ended "pass" before the deadline: what the rate of completed tests counts. */
-function onTimePasses(reports: readonly LoadReport[]): number {
-  return sum(reports, (r) => r.verdicts).pass ?? 0;
+/** Tests that ended with the verdict `success` before the deadline: what the rate of completed tests counts. */
+function onTimeSuccesses(reports: readonly LoadReport[], success: string): number {
+  return sum(reports, (r) => r.verdicts)[success] ?? 0;
 }
 
 /**
- * The tests that ended "pass" among every test started: a failed request (a 503 included) counts as not passed, and
- * a late answer by what it said (its verdict is right or wrong whenever it comes; the rate of passes is another figure).
+ * The tests that ended with the verdict `success` among every test started: a failed request (a 503 included) counts
+ * as a failure, and a late answer by what it said (its verdict is right or wrong whenever it comes; the rate of
+ * completed tests is another figure).
  */
-function passShare(reports: readonly LoadReport[], family?: IpFamily): { passes: number; attempts: number; share: number } {
-  const passes = reports.reduce((a, r) => a + (family === undefined ? r.passesByFamily[4] + r.passesByFamily[6] : r.passesByFamily[family]), 0);
+function successShare(reports: readonly LoadReport[], success: string, family?: IpFamily): { successes: number; attempts: number; share: number } {
+  const families: readonly IpFamily[] = family === undefined ? [4, 6] : [family];
+  const successes = reports.reduce((a, r) => a + families.reduce((b, f) => b + (r.verdictsByFamily[f][success] ?? 0) + (r.lateVerdictsByFamily[f][success] ?? 0), 0), 0);
   const started = attempts(reports, family);
-  return { passes, attempts: started, share: started === 0 ? 0 : passes / started };
+  return { successes, attempts: started, share: started === 0 ? 0 : successes / started };
 }
 
 function describeCounts(counts: Record<string, number>): string {
@@ -140,18 +157,18 @@ function loadProblems(name: string, phase: PhaseResult): string | undefined {
   );
 }
 
-function describeAttempts(phase: PhaseResult): string {
+function describeAttempts(phase: PhaseResult, success: string): string {
   const errors = total(sum(phase.reports, (r) => r.errors));
   const late = phase.reports.reduce((a, r) => a + r.late, 0);
-  const share = passShare(phase.reports);
-  const latePasses = share.passes - onTimePasses(phase.reports);
+  const share = successShare(phase.reports, success);
+  const lateSuccesses = share.successes - onTimeSuccesses(phase.reports, success);
   const byFamily = (f: IpFamily): string => {
-    const s = passShare(phase.reports, f);
+    const s = successShare(phase.reports, success, f);
     return `IPv${f} ${pct(s.share)} of ${s.attempts}`;
   };
   return (
-    `${share.attempts} tests started: verdicts ${describeCounts(sum(phase.reports, (r) => r.verdicts))}; failed ${errors}; late ${late} (${latePasses} of them "pass"); ` +
-    `"pass" share ${pct(share.share)} of the tests started (${byFamily(4)}, ${byFamily(6)})`
+    `${share.attempts} tests started: verdicts ${describeCounts(sum(phase.reports, (r) => r.verdicts))}; failed ${errors}; late ${late} (${lateSuccesses} of them "${success}"); ` +
+    `"${success}" share ${pct(share.share)} of the tests started (${byFamily(4)}, ${byFamily(6)})`
   );
 }
 
@@ -194,12 +211,13 @@ export function report(o: BenchOptions, run: Run): boolean {
   };
   const command = `node dist/bench/checker.js --duration ${o.duration} --clients ${o.clients} --concurrency ${o.concurrency}${o.cpuProfDir === undefined ? '' : ` --cpu-prof ${o.cpuProfDir}`}`;
   say(`${command}   (node ${process.version}, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)} at the end)`);
-  say(`${o.clients} clients, 8192-byte POST bodies, IPv4 and IPv6 alternating, a fresh server address per test, offloads off`);
+  say(`${o.clients} clients, 8192-byte POST bodies (/icmp, plain; GET for /frag and /download), IPv4 and IPv6 alternating, a fresh server address per test, offloads off`);
   say(`server: ${describeSettings(run.serverSettings)}`);
   say();
 
-  const checkerShare = passShare(run.checker.reports);
-  const testsPerS = onTimePasses(run.checker.reports) / run.checker.seconds;
+  const icmpSuccess = SUCCESS_VERDICT.icmp;
+  const checkerShare = successShare(run.checker.reports, icmpSuccess);
+  const testsPerS = onTimeSuccesses(run.checker.reports, icmpSuccess) / run.checker.seconds;
   const received = sum(run.reference.reports, (r) => r.verdicts).received ?? 0;
   const plainPerS = received / run.reference.seconds;
   const durations = (p: PhaseResult): number[] => p.reports.flatMap((r) => r.durationsMs);
@@ -210,9 +228,28 @@ export function report(o: BenchOptions, run: Run): boolean {
   say(row(`/icmp on the checker (:${CHECKER_PORT}), "pass" verdicts`, testsPerS.toFixed(1), percentile(checkerDurations, 50), percentile(checkerDurations, 99)));
   say(row(`plain 8 KB POST (:${PLAIN_PORT}, no engine)`, plainPerS.toFixed(1), percentile(plainDurations, 50), percentile(plainDurations, 99)));
   say(`ratio checker / plain: ${(testsPerS / Math.max(plainPerS, Number.MIN_VALUE)).toFixed(2)}`);
-  say(`/icmp: ${describeAttempts(run.checker)}`);
+  say(`/icmp: ${describeAttempts(run.checker, icmpSuccess)}`);
   say(describeServer(run.checker));
   for (const problem of [loadProblems('checker', run.checker), loadProblems('plain', run.reference)]) if (problem !== undefined) say(problem);
+  say();
+
+  const getTests = [
+    { path: '/frag', success: SUCCESS_VERDICT.frag, phase: run.frag },
+    { path: '/download', success: SUCCESS_VERDICT.download, phase: run.download },
+  ];
+  const getSeconds = [...new Set(getTests.map((t) => t.phase.seconds))].join('/');
+  say(`${`GET tests (closed loop, ${o.clients}x${o.concurrency} connections, ${getSeconds} s each)`.padEnd(52)}${'tests/s'.padStart(9)}${'test p50'.padStart(12)}${'test p99'.padStart(12)}`);
+  for (const { path, success, phase } of getTests) {
+    const d = durations(phase);
+    say(row(`${path} on the checker (:${CHECKER_PORT}), "${success}" verdicts`, (onTimeSuccesses(phase.reports, success) / phase.seconds).toFixed(1), percentile(d, 50), percentile(d, 99)));
+  }
+  for (const { path, success, phase } of getTests) {
+    say(`${path}: ${describeAttempts(phase, success)}`);
+    const server = describeServer(phase);
+    if (server !== '') say(`  ${server}`);
+    const problem = loadProblems(path, phase);
+    if (problem !== undefined) say(problem);
+  }
   say();
 
   const c = run.stats.counters;
@@ -241,7 +278,7 @@ export function report(o: BenchOptions, run: Run): boolean {
   const seconds = run.paced.load.seconds;
   say(`${`Packet Too Big on the wire (tcpdump, ${seconds} s each)`.padEnd(52)}${'p50'.padStart(12)}${'p99'.padStart(12)}${'matched'.padStart(10)}`);
   for (const phase of [run.paced, run.saturated]) {
-    say(`${phase.name}: ${(onTimePasses(phase.load.reports) / seconds).toFixed(1)} "pass" tests/s; ${describeAttempts(phase.load)}`);
+    say(`${phase.name}: ${(onTimeSuccesses(phase.load.reports, icmpSuccess) / seconds).toFixed(1)} "${icmpSuccess}" tests/s; ${describeAttempts(phase.load, icmpSuccess)}`);
     say(wire('  checker: server eth1, oversized in -> PTB out', phase.engine));
     say(wire(`  kernel: router onto ${KERNEL_LINK_MTU} MTU, ${phase.kernelRate} segments/s`, phase.kernel));
     say(`  ${describeServer(phase.load)}`);
@@ -257,7 +294,7 @@ export function report(o: BenchOptions, run: Run): boolean {
     {
       name: `"pass" share of /icmp tests started >= ${pct(TARGET_PASS_SHARE)}`,
       ok: checkerShare.attempts > 0 && checkerShare.share >= TARGET_PASS_SHARE,
-      value: `${pct(checkerShare.share)}, ${checkerShare.passes} of ${checkerShare.attempts}`,
+      value: `${pct(checkerShare.share)}, ${checkerShare.successes} of ${checkerShare.attempts}`,
     },
     {
       name: `Packet Too Big p99 on the wire at ${TARGET_TESTS_PER_S} tests/s < ${TARGET_PTB_P99_MS} ms (at least ${MIN_PTB_SAMPLES} packets, all answered, none lost by tcpdump)`,

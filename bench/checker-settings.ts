@@ -1,5 +1,5 @@
 /**
- * The settings bench/checker runs `mtuscope serve` with: the defaults, but the admission and ICMP limits, which
+ * The settings bench/checker runs `mtuscope serve` with: the defaults, but the admission, ICMP and fragment limits, which
  * would refuse or rate limit the load of a few client addresses running hundreds of tests a second. The printout
  * names each one with its default, so that nobody takes the figures for those of a server with the defaults.
  */
@@ -20,6 +20,8 @@ export const RAISED_SERVER_SETTINGS: readonly ServerSetting[] = [
   { flag: '--tests-global', value: RAISED, defaultValue: `${defaults.testRate.global.perSecond} per second` },
   { flag: '--icmp-per-client', value: RAISED, defaultValue: `${defaults.icmpRate.perClient.perSecond} per second` },
   { flag: '--icmp-global', value: RAISED, defaultValue: `${defaults.icmpRate.global.perSecond} per second` },
+  { flag: '--fragments-per-client', value: RAISED, defaultValue: `${defaults.fragmentRate.perClient.perSecond} per second` },
+  { flag: '--fragments-global', value: RAISED, defaultValue: `${defaults.fragmentRate.global.perSecond} per second` },
   { flag: '--max-concurrent', value: '100000', defaultValue: String(defaults.maxConcurrentTests) },
 ];
 

@@ -7,8 +7,8 @@
  * In the lab of bench/checker-lab.ts (clients -- router -- server, kref -- router -- 1280 -- sink), the server runs
  * mtuscope serve on :8080 and a plain upload server (bench/plain-upload-server.ts) on :8081.
  * Offloads (TSO, GSO, GRO) are off on every interface, so that each captured packet is one wire packet.
- * Phases, each with a load generator (bench/checker-load.ts) in every client namespace whose tests each POST 8 KB to
- * a server address that client has not used before, alternately IPv4 and IPv6:
+ * Phases, each with a load generator (bench/checker-load.ts) in every client namespace whose tests each POST 8 KB (GET
+ * for /frag and /download) to a server address that client has not used before, alternately IPv4 and IPv6:
  *   warm-up    /icmp for 2 s (not reported);
  *   reference  closed loop (CONCURRENCY connections per client, back to back) of the same POSTs to the plain server,
  *              which only reads the body (no engine, no verdict, no store);
@@ -20,8 +20,12 @@
  *              loop, 100 tests/s: the latency the target is judged on), then closed loop as in the checker phase
  *              (latency at saturation, where it is mostly queueing and grows with CONCURRENCY). Alongside each, kref
  *              sends 1500-byte IPv6 segments (bench/oversized-sender.ts) at the same Packet Too Big rate through the
- *              router onto the 1280-byte link, with tcpdump on router:kref: the kernel's own Packet Too Big delay.
- * The server runs with its defaults but for the admission and ICMP rate limits and --max-concurrent, raised
+ *              router onto the 1280-byte link, with tcpdump on router:kref: the kernel's own Packet Too Big delay;
+ *   GET tests  min(DURATION, 5) s each of GET /frag?format=json and GET /download?format=json, closed loop as in the
+ *              checker phase; the verdict the healthy path gives (SUCCESS_VERDICT: /frag "pass", /download "clear")
+ *              counts as completed, and its share is of every test started, as for /icmp. They run last, so that the
+ *              /icmp figures are measured as before.
+ * The server runs with its defaults but for the admission, ICMP and fragment rate limits and --max-concurrent, raised
  * (bench/checker-settings.ts) because a few client addresses run hundreds of tests a second; the printout says so.
  * Targets: at least 100 completed /icmp tests per second, at least 95% of /icmp tests started end "pass", Packet Too
  * Big p99 on the wire under 2 ms at 100 tests/s, from at least 1000 matched packets, with every oversized packet
@@ -69,6 +73,9 @@ const TEST_MTU = DEFAULT_ENGINE_SETTINGS.icmpMtu;
 const ICMP_PATH = '/icmp?format=json';
 const WARM_UP_S = 2;
 const CAPTURE_MAX_S = 5;
+const GET_TEST_MAX_S = 5;
+const FRAG_PATH = '/frag?format=json';
+const DOWNLOAD_PATH = '/download?format=json';
 /** Generators are told to start this long after they are spawned, so that all of them (node's start-up) are ready. */
 const START_LEAD_MS = 1500;
 /** tcpdump hands over a partly filled ring block only after its 1 s retire timeout; what is left at SIGINT is lost. */
@@ -110,6 +117,7 @@ function lastJsonLine<T>(proc: LabProcess, what: string): T {
 interface LoadShape {
   readonly port: number;
   readonly path: string;
+  readonly method: 'GET' | 'POST';
   readonly concurrency: number;
   readonly seconds: number;
   readonly rate?: number;
@@ -121,7 +129,7 @@ function schedstat(pid: number): { cpuNs: number; waitNs: number; atMs: number }
 }
 
 async function runLoad(lab: RunningLab, clients: readonly string[], shape: LoadShape, serverPid?: number): Promise<PhaseResult> {
-  const { port, path, concurrency, seconds, rate } = shape;
+  const { port, path, method, concurrency, seconds, rate } = shape;
   await flushRouteCaches(lab, clients);
   const startAt = Date.now() + START_LEAD_MS;
   const dropsBefore = serverPid === undefined ? undefined : await queueDrops(lab);
@@ -136,6 +144,8 @@ async function runLoad(lab: RunningLab, clients: readonly string[], shape: LoadS
       String(port),
       '--path',
       path,
+      '--method',
+      method,
       '--concurrency',
       String(concurrency),
       '--duration',
@@ -251,9 +261,10 @@ async function measure(lab: RunningLab, clients: readonly string[], dir: string,
   const serverPid = checker.pid;
   if (serverPid === undefined) throw new Error('mtuscope serve has no pid');
 
-  const icmp = (seconds: number, rate?: number): LoadShape => ({ port: CHECKER_PORT, path: ICMP_PATH, concurrency: o.concurrency, seconds, ...(rate === undefined ? {} : { rate }) });
+  const icmp = (seconds: number, rate?: number): LoadShape => ({ port: CHECKER_PORT, path: ICMP_PATH, method: 'POST', concurrency: o.concurrency, seconds, ...(rate === undefined ? {} : { rate }) });
+  const getTest = (path: string): LoadShape => ({ port: CHECKER_PORT, path, method: 'GET', concurrency: o.concurrency, seconds: Math.min(o.duration, GET_TEST_MAX_S) });
   await runLoad(lab, clients, icmp(WARM_UP_S));
-  const reference = await runLoad(lab, clients, { port: PLAIN_PORT, path: '/upload', concurrency: o.concurrency, seconds: o.duration });
+  const reference = await runLoad(lab, clients, { port: PLAIN_PORT, path: '/upload', method: 'POST', concurrency: o.concurrency, seconds: o.duration });
   const before = await engineStats(lab, clients[0]!);
   const checked = await runLoad(lab, clients, icmp(o.duration), serverPid);
   const stats = await engineStats(lab, clients[0]!);
@@ -265,6 +276,8 @@ async function measure(lab: RunningLab, clients: readonly string[], dir: string,
   const kernelRate = (testsPerS: number): number => Math.min(5000, Math.max(50, Math.round((ptbSent / testsRun) * testsPerS)));
   const paced = await capturePhase(lab, clients, dir, `paced at ${TARGET_TESTS_PER_S} tests/s`, icmp(seconds, TARGET_TESTS_PER_S), kernelRate(TARGET_TESTS_PER_S), serverPid);
   const saturated = await capturePhase(lab, clients, dir, `closed loop, ${o.clients}x${o.concurrency} connections`, icmp(seconds), kernelRate(testsRun / o.duration), serverPid);
+  const frag = await runLoad(lab, clients, getTest(FRAG_PATH), serverPid);
+  const download = await runLoad(lab, clients, getTest(DOWNLOAD_PATH), serverPid);
   // SIGTERM lets the server remove its rules and, with --cpu-prof, write its profile.
   await checker.stop('SIGTERM', 15_000);
   return {
@@ -275,6 +288,8 @@ async function measure(lab: RunningLab, clients: readonly string[], dir: string,
     ptbSent,
     paced,
     saturated,
+    frag,
+    download,
   };
 }
 

@@ -16,11 +16,11 @@ function load(o: Partial<LoadReport> = {}): LoadReport {
   return {
     client: 0,
     attemptsByFamily: { 4: 600, 6: 600 },
-    passesByFamily: { 4: 600, 6: 600 },
     verdicts: { pass: 1200 },
     verdictsByFamily: { 4: { pass: 600 }, 6: { pass: 600 } },
     errors: {},
     late: 0,
+    lateVerdictsByFamily: { 4: {}, 6: {} },
     skipped: 0,
     durationsMs: [40, 50, 60],
     startSkewMs: 0,
@@ -40,14 +40,19 @@ function capture(delays: Partial<PtbDelays> = {}, droppedByKernel = 0, samples =
 }
 
 function capturePhase(engine: Capture): CapturePhase {
-  const paced = load({ attemptsByFamily: { 4: 250, 6: 250 }, passesByFamily: { 4: 250, 6: 250 }, verdicts: { pass: 500 }, verdictsByFamily: { 4: { pass: 250 }, 6: { pass: 250 } } });
+  const paced = load({ attemptsByFamily: { 4: 250, 6: 250 }, verdicts: { pass: 500 }, verdictsByFamily: { 4: { pass: 250 }, 6: { pass: 250 } } });
   return { name: 'paced at 100 tests/s', load: phase([paced], 5), engine, kernel: capture(), kernelRate: 550, kernelSent: { sent: 2750, errors: 0 } };
 }
 
-function run(changes: { checker?: LoadReport; paced?: Capture } = {}): Run {
+/** A closed loop of 5 s of a GET test in which all 1000 tests started ended `verdict` in time. */
+function getLoad(verdict: string, o: Partial<LoadReport> = {}): LoadReport {
+  return load({ attemptsByFamily: { 4: 500, 6: 500 }, verdicts: { [verdict]: 1000 }, verdictsByFamily: { 4: { [verdict]: 500 }, 6: { [verdict]: 500 } }, ...o });
+}
+
+function run(changes: { checker?: LoadReport; paced?: Capture; frag?: LoadReport; download?: LoadReport } = {}): Run {
   return {
     serverSettings: RAISED_SERVER_SETTINGS,
-    reference: phase([load({ passesByFamily: { 4: 0, 6: 0 }, verdicts: { received: 4000 }, verdictsByFamily: { 4: { received: 2000 }, 6: { received: 2000 } } })], 10),
+    reference: phase([load({ verdicts: { received: 4000 }, verdictsByFamily: { 4: { received: 2000 }, 6: { received: 2000 } } })], 10),
     checker: phase([changes.checker ?? load()], 10),
     stats: {
       counters: { packets: 1000, packetTooBigSent: 500 },
@@ -57,6 +62,8 @@ function run(changes: { checker?: LoadReport; paced?: Capture } = {}): Run {
     ptbSent: 500,
     paced: capturePhase(changes.paced ?? capture()),
     saturated: capturePhase(capture()),
+    frag: phase([changes.frag ?? getLoad('pass')], 5),
+    download: phase([changes.download ?? getLoad('clear')], 5),
   };
 }
 
@@ -76,6 +83,12 @@ function printed(r: Run): { met: boolean; text: string } {
   }
 }
 
+function line(text: string, startsWith: string): string {
+  const found = text.split('\n').find((l) => l.startsWith(startsWith));
+  assert.ok(found, `no line "${startsWith}" in:\n${text}`);
+  return found;
+}
+
 function targetLine(text: string, startsWith: string): string {
   const line = text.split('\n').find((l) => l.startsWith(`target ${startsWith}`));
   assert.ok(line, `no target line "${startsWith}" in:\n${text}`);
@@ -86,7 +99,10 @@ describe('bench/checker report', () => {
   it('a run that shows what the targets ask meets them all, and the printout names the raised settings with their defaults', () => {
     const { met, text } = printed(run());
     assert.equal(met, true, text);
-    assert.match(text, /server: mtuscope serve --tests-per-client 1000000 --tests-global 1000000 --icmp-per-client 1000000 --icmp-global 1000000 --max-concurrent 100000, raised from the defaults \(--tests-per-client 30 per minute, --tests-global 200 per second, --icmp-per-client 50 per second, --icmp-global 5000 per second, --max-concurrent 256\)/);
+    assert.match(
+      text,
+      /server: mtuscope serve --tests-per-client 1000000 --tests-global 1000000 --icmp-per-client 1000000 --icmp-global 1000000 --fragments-per-client 1000000 --fragments-global 1000000 --max-concurrent 100000, raised from the defaults \(--tests-per-client 30 per minute, --tests-global 200 per second, --icmp-per-client 50 per second, --icmp-global 5000 per second, --fragments-per-client 500 per second, --fragments-global 50000 per second, --max-concurrent 256\)/,
+    );
     assert.match(targetLine(text, '"pass" share'), /: met \(100\.0%, 1200 of 1200\)$/);
     assert.match(targetLine(text, 'Packet Too Big p99'), /: met \(/);
   });
@@ -105,7 +121,7 @@ describe('bench/checker report', () => {
   });
 
   it('a late answer counts in the "pass" share by its verdict, and not in the rate of completed tests', () => {
-    const checker = load({ attemptsByFamily: { 4: 650, 6: 650 }, passesByFamily: { 4: 640, 6: 640 }, late: 100 });
+    const checker = load({ attemptsByFamily: { 4: 650, 6: 650 }, late: 100, lateVerdictsByFamily: { 4: { pass: 40, inconclusive: 10 }, 6: { pass: 40, inconclusive: 10 } } });
     const { text } = printed(run({ checker }));
     assert.match(text, /1300 tests started: verdicts pass 1200; failed 0; late 100 \(80 of them "pass"\); "pass" share 98\.5% of the tests started \(IPv4 98\.5% of 650, IPv6 98\.5% of 650\)/);
     assert.match(targetLine(text, '"pass" share'), /: met \(98\.5%, 1280 of 1300\)$/);
@@ -126,5 +142,46 @@ describe('bench/checker report', () => {
     assert.equal(lossy.met, false);
     assert.match(targetLine(lossy.text, 'Packet Too Big p99'), /: MISSED \(.*tcpdump lost 12 packets\)$/);
     assert.equal(printed(run({ paced: capture({}, 0, MIN_PTB_SAMPLES) })).met, true, 'exactly the minimum is enough');
+  });
+
+  it('the /frag and /download rows count their own verdict of success: "pass" and "clear", per family, of every test started', () => {
+    const { met, text } = printed(run());
+    assert.equal(met, true, text);
+    assert.match(line(text, 'GET tests'), /^GET tests \(closed loop, 4x8 connections, 5 s each\)\s+tests\/s\s+test p50\s+test p99$/);
+    assert.match(line(text, '/frag on the checker'), /^\/frag on the checker \(:8080\), "pass" verdicts\s+200\.0\s+50\.000 ms\s+60\.000 ms$/);
+    assert.match(line(text, '/download on the checker'), /^\/download on the checker \(:8080\), "clear" verdicts\s+200\.0\s+/);
+    assert.match(text, /\/frag: 1000 tests started: verdicts pass 1000; failed 0; late 0 \(0 of them "pass"\); "pass" share 100\.0% of the tests started \(IPv4 100\.0% of 500, IPv6 100\.0% of 500\)/);
+    assert.match(text, /\/download: 1000 tests started: verdicts clear 1000; failed 0; late 0 \(0 of them "clear"\); "clear" share 100\.0% of the tests started \(IPv4 100\.0% of 500, IPv6 100\.0% of 500\)/);
+  });
+
+  it('failed, refused and late /download tests lower its "clear" share and count in neither its rate nor its latencies', () => {
+    const download = getLoad('clear', {
+      attemptsByFamily: { 4: 600, 6: 500 },
+      verdicts: { clear: 950, inconclusive: 10 },
+      verdictsByFamily: { 4: { clear: 450, inconclusive: 10 }, 6: { clear: 500 } },
+      errors: { 'HTTP 503: 256 tests are running': 60, 'socket hang up': 20 },
+      late: 60,
+      lateVerdictsByFamily: { 4: { clear: 50 }, 6: {} },
+      durationsMs: [100, 200],
+    });
+    const { met, text } = printed(run({ download }));
+    assert.equal(met, true, 'the GET tests have rows, not targets');
+    assert.match(line(text, '/download on the checker'), /"clear" verdicts\s+190\.0\s+100\.000 ms\s+200\.000 ms$/);
+    assert.match(
+      text,
+      /\/download: 1100 tests started: verdicts clear 950, inconclusive 10; failed 80; late 60 \(50 of them "clear"\); "clear" share 90\.9% of the tests started \(IPv4 83\.3% of 600, IPv6 100\.0% of 500\)/,
+    );
+    assert.match(text, / {2}\/download: failed requests: HTTP 503: 256 tests are running 60, socket hang up 20; 60 finished after the deadline/);
+    assert.match(text, /\/frag: 1000 tests started: .*"pass" share 100\.0%/, 'the other test is counted on its own');
+  });
+
+  it('a /download verdict other than "clear" and a /frag verdict other than "pass" are not successes', () => {
+    const download = getLoad('pass');
+    const frag = getLoad('inconclusive');
+    const { text } = printed(run({ download, frag }));
+    assert.match(line(text, '/download on the checker'), /"clear" verdicts\s+0\.0\s/);
+    assert.match(line(text, '/frag on the checker'), /"pass" verdicts\s+0\.0\s/);
+    assert.match(text, /\/download: 1000 tests started: verdicts pass 1000; .*"clear" share 0\.0% of the tests started \(IPv4 0\.0% of 500, IPv6 0\.0% of 500\)/);
+    assert.match(text, /\/frag: 1000 tests started: verdicts inconclusive 1000; .*"pass" share 0\.0% of the tests started/);
   });
 });
