@@ -14,16 +14,17 @@ export const MAX_REQUESTS_PER_CONNECTION = 16;
 
 interface ConnectionState {
   requests: number;
-  /** The answer of the latest request, which is the one that closes the connection. */
+  /** The answer of the latest request. */
   latest: ServerResponse;
 }
 
 /**
  * Only the first request of an HTTP connection is served: a test is one request on a connection of its own (the
  * engine reads it from the connection's first data segment), and requests a client pipelines behind it must never be
- * stored or counted as tests of their own. They are answered, in order, with a refusal. Every answer closes the
- * connection unless another request is already waiting behind it, so the connection closes after the answer to the
- * last request that arrived.
+ * stored or counted as tests of their own. They are answered, in order, with a refusal. The first answer closes the
+ * connection unless another request is already waiting behind it; a refusal never does, because more pipelined
+ * requests may still be on their way (a test's upload is re-sent in smaller packets, so the requests behind it arrive
+ * late): the server's keep-alive timeout closes the connection once the client has sent nothing for a while.
  */
 export class ConnectionRequests {
   private readonly states = new WeakMap<Socket, ConnectionState>();
@@ -50,7 +51,7 @@ export class ConnectionRequests {
     // The first answer, not begun yet, can still leave the connection open for this one.
     if (!previous.headersSent) previous.shouldKeepAlive = true;
     const answer = (): void => {
-      res.shouldKeepAlive = state.latest !== res;
+      res.shouldKeepAlive = true;
       refuse(res);
     };
     if (previous.writableFinished) answer();

@@ -74,7 +74,9 @@ describe('checker service: requests pipelined on one connection', needsRoot(), (
       assert.match(answers[0]!, /"verdict":"pass"/);
       assert.match(answers[0]!, /^Connection: keep-alive\r$/im, 'the test answer leaves the connection open for the refusals behind it');
       for (const refusal of answers.slice(1)) assert.match(refusal, /"error":"one request per connection: this server answers only the first request of a connection/);
-      assert.match(answers[PIPELINED - 1]!, /^Connection: close\r$/im, 'the last answer closes the connection');
+      // Refusals leave the connection open for requests still on their way; the server's keep-alive timeout closes it
+      // (the client reads until then, so the exec's timeout would catch a connection left open).
+      for (const refusal of answers.slice(1)) assert.match(refusal, /^Connection: keep-alive\r$/im);
       const results = await stored();
       assert.equal(results.length - before, 1, 'one result stored, not five');
       assert.equal(results[0]!.result.evidence.family, `ipv${family}`);
