@@ -513,22 +513,10 @@ export class CheckerServer {
     // The verdict can only be known once this part has travelled as fragments (or failed to), so it goes first.
     const padding = paddingText(options.fragResponseBytes);
     res.write(json ? `{"padding":${JSON.stringify(padding)},` : `mtuscope: this response reaches you as IP fragments; its last line says whether they arrived.\n\n${padding}\n`);
-    let report: ConnectionReport | undefined;
-    try {
-      report = await engine.fragOutcome(started.endpoints, options.fragWindowMs + FRAG_VERDICT_GRACE_MS);
-    } catch {
-      report = undefined;
-    }
-    if (res.destroyed) return;
-    if (report === undefined) {
-      // Nothing true can be said any more; cutting the response short tells the client so.
-      res.destroy();
-      return;
-    }
-    const evidence = connectionEvidence(report, options.fragmentSize[report.family]);
-    const answered = await this.finish(run, fragVerdict(report.frag), evidence, report, baseUrlOf(req));
-    if (res.destroyed) return;
-    res.end(json ? `${JSON.stringify(answered).slice(1)}\n` : this.renderReport(answered, answered.resultUrl, wantsVerbose(req)));
+    await this.endPaddedTest(run, req, res, json, engine.fragOutcome(started.endpoints, options.fragWindowMs + FRAG_VERDICT_GRACE_MS), (report) => ({
+      verdict: fragVerdict(report.frag),
+      evidence: connectionEvidence(report, options.fragmentSize[report.family]),
+    }));
   }
 
   private async runDownload(run: TestRun, req: IncomingMessage, res: ServerResponse, json: boolean): Promise<void> {
@@ -545,9 +533,27 @@ export class CheckerServer {
     // The verdict is known only once this part has travelled (or got stuck) in full-size segments, so it goes first.
     const padding = paddingText(DOWNLOAD_RESPONSE_BYTES);
     res.write(json ? `{"padding":${JSON.stringify(padding)},` : `mtuscope: this response starts with ${DOWNLOAD_RESPONSE_BYTES} bytes of padding in full-size packets; its last line is the verdict.\n\n${padding}\n`);
+    await this.endPaddedTest(run, req, res, json, engine.downloadOutcome(started.endpoints, options.downloadWindowMs + DOWNLOAD_VERDICT_GRACE_MS), (report) => ({
+      verdict: downloadVerdict(report.download, options.downloadMaxRetransmissions),
+      evidence: connectionEvidence(report, 0),
+    }));
+  }
+
+  /**
+   * The end of a test whose response began with its padding: once the engine has the outcome, the result closes the
+   * response (the rest of the JSON object, or the text report).
+   */
+  private async endPaddedTest(
+    run: TestRun,
+    req: IncomingMessage,
+    res: ServerResponse,
+    json: boolean,
+    outcome: Promise<ConnectionReport | undefined>,
+    decide: (report: ConnectionReport) => { verdict: Verdict; evidence: TestEvidence },
+  ): Promise<void> {
     let report: ConnectionReport | undefined;
     try {
-      report = await engine.downloadOutcome(started.endpoints, options.downloadWindowMs + DOWNLOAD_VERDICT_GRACE_MS);
+      report = await outcome;
     } catch {
       report = undefined;
     }
@@ -557,8 +563,7 @@ export class CheckerServer {
       res.destroy();
       return;
     }
-    const evidence = connectionEvidence(report, 0);
-    const verdict = downloadVerdict(report.download, options.downloadMaxRetransmissions);
+    const { verdict, evidence } = decide(report);
     const answered = await this.finish(run, verdict, evidence, report, baseUrlOf(req));
     if (res.destroyed) return;
     res.end(json ? `${JSON.stringify(answered).slice(1)}\n` : this.renderReport(answered, answered.resultUrl, wantsVerbose(req)));

@@ -14,6 +14,7 @@ import {
   type RunRow,
   runToStore,
   type StoredRun,
+  insertedRun,
   toStoredRun,
 } from './results-store.js';
 import type { CheckerTest, TestResult, Verdict } from './test-result.js';
@@ -115,21 +116,7 @@ export class PostgresResultsStore implements ResultsStore {
           run.timelineJson,
         ],
       );
-      return toStoredRun(
-        {
-          id: inserted.rows[0]?.id ?? 0,
-          public_id: run.publicId,
-          node: run.node,
-          stored_at: run.storedAt,
-          test: run.result.test,
-          verdict: run.result.verdict,
-          family: e.family,
-          client_address: e.clientAddress,
-          result_json: run.resultJson,
-          timeline_json: run.timelineJson,
-        },
-        false,
-      );
+      return insertedRun(Number(inserted.rows[0]?.id ?? 0), run);
     });
   }
 

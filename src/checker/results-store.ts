@@ -185,6 +185,29 @@ export function toStoredRun(row: RunRow, truncate: boolean): StoredRun {
   };
 }
 
+/**
+ * The run just inserted under `id`, built from what was stored so that the caller holds exactly what `list` will
+ * return later (never truncated again: `run` already is when the store truncates).
+ */
+export function insertedRun(id: number, run: RunToStore): StoredRun {
+  const e = run.result.evidence;
+  return toStoredRun(
+    {
+      id,
+      public_id: run.publicId,
+      node: run.node,
+      stored_at: run.storedAt,
+      test: run.result.test,
+      verdict: run.result.verdict,
+      family: e.family,
+      client_address: e.clientAddress,
+      result_json: run.resultJson,
+      timeline_json: run.timelineJson,
+    },
+    false,
+  );
+}
+
 /** Throws the RangeError `list` promises for a query out of range; returns the limit to use. */
 export function checkedLimit(query: ResultsQuery): number {
   const limit = query.limit ?? DEFAULT_RESULTS_LIMIT;

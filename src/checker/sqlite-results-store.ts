@@ -16,6 +16,7 @@ import {
   type RunRow,
   runToStore,
   type StoredRun,
+  insertedRun,
   toStoredRun,
 } from './results-store.js';
 import type { TestResult } from './test-result.js';
@@ -85,22 +86,7 @@ export class SqliteResultsStore implements ResultsStore {
         resultJson: run.resultJson,
         timelineJson: run.timelineJson,
       });
-      // Built from the stored JSON so that the caller holds exactly what `list` will return later.
-      return toStoredRun(
-        {
-          id: Number(lastInsertRowid),
-          public_id: run.publicId,
-          node: run.node,
-          stored_at: run.storedAt,
-          test: run.result.test,
-          verdict: run.result.verdict,
-          family: e.family,
-          client_address: e.clientAddress,
-          result_json: run.resultJson,
-          timeline_json: run.timelineJson,
-        },
-        false,
-      );
+      return insertedRun(Number(lastInsertRowid), run);
     });
   }
 

@@ -57,6 +57,24 @@ export interface EngineCounters {
   connectionsRefused: number;
 }
 
+/** A probe that decides its test once, and decides it as timed out when told to. */
+interface DecidingProbe<T> {
+  timeOut(): void;
+  onOutcome(listener: (outcome: T) => void): void;
+}
+
+/** The probe's outcome; the probe is timed out if it has none within `timeoutMs`. */
+function outcomeWithin<T>(probe: DecidingProbe<T> | undefined, timeoutMs: number): Promise<T | undefined> {
+  if (probe === undefined) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => probe.timeOut(), timeoutMs);
+    probe.onOutcome((outcome) => {
+      clearTimeout(timer);
+      resolve(outcome);
+    });
+  });
+}
+
 /**
  * The packet engine's logic: tracks the service's TCP connections from the packets the kernel queues, runs the /icmp
  * and /frag interventions on them, and decides each packet's fate. It knows nothing of netlink or sockets: packets
@@ -144,15 +162,7 @@ export class PacketEngine {
    * were sent, "inconclusive" if none were).
    */
   fragOutcome(connection: TrackedConnection, timeoutMs: number): Promise<FragOutcome | undefined> {
-    const probe = connection.frag;
-    if (probe === undefined) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => probe.timeOut(), timeoutMs);
-      probe.onOutcome((outcome) => {
-        clearTimeout(timer);
-        resolve(outcome);
-      });
-    });
+    return outcomeWithin(connection.frag, timeoutMs);
   }
 
   /**
@@ -168,15 +178,7 @@ export class PacketEngine {
 
   /** Resolves with the /download outcome; if none comes within `timeoutMs`, the test times out. */
   downloadOutcome(connection: TrackedConnection, timeoutMs: number): Promise<DownloadOutcome | undefined> {
-    const probe = connection.download;
-    if (probe === undefined) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => probe.timeOut(), timeoutMs);
-      probe.onOutcome((outcome) => {
-        clearTimeout(timer);
-        resolve(outcome);
-      });
-    });
+    return outcomeWithin(connection.download, timeoutMs);
   }
 
   /** Forgets idle and closed connections; decides /frag tests whose window passed without a packet to act on. */

@@ -105,7 +105,9 @@ describe('checker service: GET /download (scenario 3, server to client)', needsR
         assert.equal(d.reportedMtu, NARROW_MTU);
         assert.equal(d.fullSize, FULL_SIZE);
         assert.equal(d.largestBeforeSignal, FULL_SIZE, 'the second round starts full-size again: the first left no cached MTU');
-        assert.ok(d.largestAfterSignal !== null && d.largestAfterSignal <= NARROW_MTU, String(d.largestAfterSignal));
+        // Not necessarily at most 1400: segments the kernel had already handed to the output path when the Packet Too
+        // Big came in still leave full-size after it. The reaction is the re-sent data in packets that fit (below).
+        assert.ok(d.largestAfterSignal !== null && d.largestAfterSignal <= FULL_SIZE, String(d.largestAfterSignal));
         assert.ok(result.evidence.reactionMs !== null && result.evidence.reactionMs < 1000, String(result.evidence.reactionMs));
         // The timeline shows it: full-size segments out, the router's Packet Too Big in, then segments that fit.
         const events = result.timeline?.events ?? [];
