@@ -1,17 +1,27 @@
 /**
- * A private PostgreSQL server for tests (Debian's postgresql 15): a fresh data directory in a temp dir, a Unix socket
+ * A private PostgreSQL server for tests (Debian's postgresql, its newest installed version): a fresh data directory in a temp dir, a Unix socket
  * in that dir, and TCP on the given address only (none by default), run as the unprivileged `postgres` user, since
  * postgres refuses to run as root. stop() (and, should a test forget it or fail before, the process's exit) stops the
  * server and removes the directory.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdtempSync, appendFileSync, rmSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 
-const BIN = '/usr/lib/postgresql/15/bin';
+/** Where Debian installs each PostgreSQL version's programs (/usr/lib/postgresql/VERSION/bin). */
+const DEBIAN_POSTGRESQL = '/usr/lib/postgresql';
+
+function serverPrograms(): string {
+  const versions = existsSync(DEBIAN_POSTGRESQL) ? readdirSync(DEBIAN_POSTGRESQL).filter((v) => /^\d+$/.test(v)) : [];
+  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
+  if (newest === undefined) throw new Error(`no PostgreSQL server under ${DEBIAN_POSTGRESQL} (the set-up installs Debian's postgresql: bash scripts/setup.sh)`);
+  return join(DEBIAN_POSTGRESQL, newest, 'bin');
+}
+
+const BIN = serverPrograms();
 const SERVER_USER = 'postgres';
 /** The superuser the tests connect as (trust authentication: the server is private to the test). */
 const DB_USER = 'mtuscope';
