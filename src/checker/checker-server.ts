@@ -27,7 +27,7 @@ import type { ResultsStore, StoredRun } from './results-store.js';
 import type { ServeOptions } from './serve-options.js';
 import type { ServiceLog } from './service-log.js';
 import { TestAdmission } from './test-admission.js';
-import { clientForLog, testLogFields, testLogLine, type TestRun } from './test-log.js';
+import { type AnswerStatus, clientForLog, testLogFields, testLogLine, type TestRun } from './test-log.js';
 import type { CheckerTest, RequestStall, TestEvidence, TestResult, Verdict } from './test-result.js';
 import { renderIndexPage } from './web-page.js';
 
@@ -54,8 +54,6 @@ export interface CheckerServerDeps {
   readonly log: ServiceLog;
   /** Default renderTextReport. */
   readonly renderReport?: ReportRenderer;
-  /** The store's count of failed writes, for /metrics (a store that counts them plugs it in here). */
-  readonly storeFailures?: () => number;
   /** The host's addresses, candidates for the web page's other family under a wildcard listen; default: every interface's. */
   readonly hostAddresses?: () => readonly string[];
 }
@@ -94,8 +92,8 @@ function wantsJson(req: IncomingMessage, url: URL): boolean {
 }
 
 // No Connection header: each test must start on a connection of its own (the engine reads the test from the first
-// request line), and ConnectionRequests makes each answer close its connection unless a later request waits for its
-// refusal.
+// request line), and ConnectionRequests makes a test's answer close its connection unless a later request waits for
+// its refusal.
 const COMMON_HEADERS = {
   'Cache-Control': 'no-store',
   'Access-Control-Allow-Origin': '*',
@@ -119,12 +117,28 @@ function sendEngineUnavailable(res: ServerResponse, err: unknown, json: boolean)
   sendError(res, 503, `the packet engine is not available: ${errorMessage(err)}`, json);
 }
 
+/** The service's address as the connection reached it. */
+function socketBaseUrl(socket: Socket): string {
+  const local = plainAddress(socket.localAddress);
+  return isIP(local) === 6 ? `http://[${local}]:${socket.localPort ?? 80}` : `http://${local}:${socket.localPort ?? 80}`;
+}
+
 /** The service's address as this request reached it, for links in answers: the Host the client used, else the socket's. */
 function baseUrlOf(req: IncomingMessage): string {
   const host = req.headers.host;
   if (host !== undefined && /^[A-Za-z0-9.:[\]-]+$/.test(host)) return `http://${host}`;
-  const local = plainAddress(req.socket.localAddress);
-  return isIP(local) === 6 ? `http://[${local}]:${req.socket.localPort ?? 80}` : `http://${local}:${req.socket.localPort ?? 80}`;
+  return socketBaseUrl(req.socket);
+}
+
+/** The connection as the engine knows it; `client` is its remote address, an IPv4-mapped one as plain IPv4. */
+function socketEndpoints(socket: Socket, client: string): ConnectionEndpoints {
+  return {
+    family: familyOfAddress(client),
+    clientAddress: client,
+    clientPort: socket.remotePort ?? 0,
+    serverAddress: plainAddress(socket.localAddress),
+    serverPort: socket.localPort ?? 0,
+  };
 }
 
 function paddingText(bytes: number): string {
@@ -149,7 +163,7 @@ export class CheckerServer {
     this.admission = new TestAdmission(deps.options.testRate, deps.options.maxConcurrentTests, undefined, deps.options.ipv6ClientPrefix);
     this.renderReport = deps.renderReport ?? renderTextReport;
     this.pageScripts = loadPageScripts();
-    this.metrics = new CheckerMetrics({ runningTests: () => this.admission.runningTests, storeFailures: deps.storeFailures ?? (() => deps.store.failures.writes + deps.store.failures.reads) });
+    this.metrics = new CheckerMetrics({ runningTests: () => this.admission.runningTests, storeFailures: () => deps.store.failures.writes });
   }
 
   /** Listens on every configured address; resolves with those it listens on. */
@@ -279,16 +293,17 @@ export class CheckerServer {
   private async runTest(test: CheckerTest, req: IncomingMessage, res: ServerResponse, json: boolean): Promise<void> {
     const run: TestRun = { test, client: plainAddress(req.socket.remoteAddress), startedAt: new Date(), verdict: undefined };
     const started = performance.now();
-    res.once('close', () => {
-      const status = !res.headersSent ? undefined : { code: res.statusCode, complete: res.writableFinished };
-      const durationMs = performance.now() - started;
-      const { truncateAddresses } = this.deps.options;
-      this.metrics.testEnded(run, durationMs);
-      this.deps.log(testLogLine(run, status, durationMs, truncateAddresses), { fields: testLogFields(run, status, durationMs, truncateAddresses) });
-    });
+    res.once('close', () => this.testEnded(run, !res.headersSent ? undefined : { code: res.statusCode, complete: res.writableFinished }, performance.now() - started));
     if (test === 'icmp') await this.runIcmp(run, req, res, json);
     else if (test === 'download') await this.runDownload(run, req, res, json);
     else await this.runFrag(run, req, res, json);
+  }
+
+  /** A test's answer is over, however it ended: counted and logged. */
+  private testEnded(run: TestRun, status: AnswerStatus | undefined, durationMs: number): void {
+    const { truncateAddresses } = this.deps.options;
+    this.metrics.testEnded(run, durationMs);
+    this.deps.log(testLogLine(run, status, durationMs, truncateAddresses), { fields: testLogFields(run, status, durationMs, truncateAddresses) });
   }
 
   /**
@@ -317,13 +332,7 @@ export class CheckerServer {
     // The connection's close too: an answer that never got to be written (the client went away first) may never close.
     res.on('close', release);
     req.socket.once('close', release);
-    const endpoints: ConnectionEndpoints = {
-      family: familyOfAddress(client),
-      clientAddress: client,
-      clientPort: req.socket.remotePort ?? 0,
-      serverAddress: plainAddress(req.socket.localAddress),
-      serverPort: req.socket.localPort ?? 0,
-    };
+    const endpoints = socketEndpoints(req.socket, client);
     let report: ConnectionReport | undefined;
     try {
       report = await this.deps.engine.connection(endpoints);
@@ -446,15 +455,8 @@ export class CheckerServer {
     socket.once('close', () => watch.abort());
     const client = plainAddress(socket.remoteAddress);
     if (client === '') return;
-    const endpoints: ConnectionEndpoints = {
-      family: familyOfAddress(client),
-      clientAddress: client,
-      clientPort: socket.remotePort ?? 0,
-      serverAddress: plainAddress(socket.localAddress),
-      serverPort: socket.localPort ?? 0,
-    };
     const { engine, options } = this.deps;
-    whenRequestStalls({ engine, endpoints, bytesReceived: () => socket.bytesRead, windowMs: options.icmpWindowMs, signal: watch.signal }).then(
+    whenRequestStalls({ engine, endpoints: socketEndpoints(socket, client), bytesReceived: () => socket.bytesRead, windowMs: options.icmpWindowMs, signal: watch.signal }).then(
       (report) => {
         if (report === undefined || watch.signal.aborted || socket.destroyed) return;
         this.answerStalledConnection(socket, client, report).catch((err: unknown) => {
@@ -480,8 +482,7 @@ export class CheckerServer {
     const stall: RequestStall = { bytesReceived: socket.bytesRead, bytesSeen: report.clientBytesSeen, requestLineSeen: read !== 'unread' };
     try {
       const { options } = this.deps;
-      const local = plainAddress(socket.localAddress);
-      const baseUrl = isIP(local) === 6 ? `http://[${local}]:${socket.localPort ?? 80}` : `http://${local}:${socket.localPort ?? 80}`;
+      const baseUrl = socketBaseUrl(socket);
       const result =
         test === 'icmp'
           ? await this.icmpResult(run, report, baseUrl, stall)
@@ -496,9 +497,7 @@ export class CheckerServer {
       ];
       // The client's stuck data may still come in after this: closing at once lets the kernel answer it with a reset.
       socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
-      const status = { code: 200, complete: true };
-      this.metrics.testEnded(run, report.ageMs);
-      this.deps.log(testLogLine(run, status, report.ageMs, options.truncateAddresses), { fields: testLogFields(run, status, report.ageMs, options.truncateAddresses) });
+      this.testEnded(run, { code: 200, complete: true }, report.ageMs);
     } finally {
       admitted.release();
     }

@@ -12,6 +12,7 @@ import type { IpFamily } from '../../src/packet/ip-family.js';
 import { ARTICLE_PAYLOAD, PORT } from '../support/checker-lab.js';
 import { CLI } from '../support/cli.js';
 import { type PostgresServer, startPostgres } from '../support/postgres-server.js';
+import { parsePrometheusText, sampleValue } from '../support/prometheus-text.js';
 import { needsRoot } from '../support/root.js';
 
 type Answer = TestResult & { resultId?: string; resultUrl?: string };
@@ -171,6 +172,9 @@ describe('several checker nodes sharing one PostgreSQL store', needsRoot(), () =
       const stats = JSON.parse((await curl([url('srva', 4, '/api/stats')])).stdout) as { storeFailures: { writes: number; reads: number } };
       // Two writes (the /icmp and /frag runs), and the summary page's two reads (counts and recent runs).
       assert.deepEqual(stats.storeFailures, { writes: 2, reads: 2 });
+      // /metrics counts the results not stored: the writes, not the failed reads of pages.
+      const metrics = parsePrometheusText((await curl([url('srva', 4, '/metrics')])).stdout);
+      assert.equal(sampleValue(metrics, 'mtuscope_store_failures_total'), 2);
       assert.match(serves['node-a']!.stderr, /results store postgres:\/\/\S+: this icmp result was not stored \(1 failed so far\)/);
       assert.equal(serves['node-a']!.running, true);
       assert.equal(serves['node-b']!.running, true);
