@@ -4,30 +4,36 @@ import { familyName } from '../packet/ip-family.js';
 
 /** The evidence fields of docs/verdicts.md, from the engine's report of the connection. */
 export function connectionEvidence(r: ConnectionReport, testMtu: number): TestEvidence {
-  const { icmp, frag, download } = r;
-  if (download !== null) {
-    const { reactionMs, retransmissions } = download;
-    return {
-      ...commonEvidence(r, download.fullSize ?? download.largestBeforeSignal),
-      retransmissions,
-      reactionMs,
-      download: {
-        fullSize: download.fullSize,
-        dataSegments: download.dataSegments,
-        fullSizeSegments: download.fullSizeSegments,
-        fullSizeAcknowledged: download.fullSizeAcknowledged,
-        largestAcknowledged: download.largestAcknowledged,
-        fullSizeRetransmissions: download.fullSizeRetransmissions,
-        largestBeforeSignal: download.largestBeforeSignal,
-        packetTooBigReceived: download.packetTooBigReceived,
-        router: download.router,
-        reportedMtu: download.reportedMtu,
-        largestAfterSignal: download.largestAfterSignal,
-        rescueMtu: download.rescueMtu,
-        flushedBeforeStart: download.flushedBeforeStart,
-      },
-    };
-  }
+  const { download } = r;
+  if (download === null) return clientEvidence(r, testMtu);
+  // /download: what the client did is not the point (a connection runs one test, so it has no /icmp or /frag part);
+  // the server's segments are, and the test MTU is their full size.
+  const { reactionMs, retransmissions } = download;
+  return {
+    ...clientEvidence(r, download.fullSize ?? download.largestBeforeSignal),
+    retransmissions,
+    reactionMs,
+    download: {
+      fullSize: download.fullSize,
+      dataSegments: download.dataSegments,
+      fullSizeSegments: download.fullSizeSegments,
+      fullSizeAcknowledged: download.fullSizeAcknowledged,
+      largestAcknowledged: download.largestAcknowledged,
+      fullSizeRetransmissions: download.fullSizeRetransmissions,
+      largestBeforeSignal: download.largestBeforeSignal,
+      packetTooBigReceived: download.packetTooBigReceived,
+      router: download.router,
+      reportedMtu: download.reportedMtu,
+      largestAfterSignal: download.largestAfterSignal,
+      rescueMtu: download.rescueMtu,
+      flushedBeforeStart: download.flushedBeforeStart,
+    },
+  };
+}
+
+/** The evidence of what the client sent and how it reacted (/icmp, /frag). */
+function clientEvidence(r: ConnectionReport, testMtu: number): TestEvidence {
+  const { icmp, frag } = r;
   return {
     family: familyName(r.family),
     clientAddress: r.clientAddress,
@@ -47,31 +53,6 @@ export function connectionEvidence(r: ConnectionReport, testMtu: number): TestEv
     fragmentsSuppressed: frag?.fragmentsSuppressed ?? 0,
     retransmissions: frag !== null ? frag.retransmissions : r.clientRetransmissions,
     reactionMs: icmp !== null ? icmp.reactionMs : (frag?.reactionMs ?? null),
-    durationMs: r.ageMs,
-  };
-}
-
-/** /download: what the client did is not the point; the server's segments are. */
-function commonEvidence(r: ConnectionReport, testMtu: number): TestEvidence {
-  return {
-    family: familyName(r.family),
-    clientAddress: r.clientAddress,
-    clientPort: r.clientPort,
-    serverAddress: r.serverAddress,
-    serverPort: r.serverPort,
-    clientMss: r.clientMss,
-    largestClientPacket: r.largestClientPacket,
-    largestPacketAfterReaction: null,
-    testMtu,
-    oversizedPackets: 0,
-    oversizedWithoutDf: 0,
-    packetTooBigSent: 0,
-    packetTooBigSuppressed: 0,
-    segmentsFragmented: 0,
-    fragmentsSent: 0,
-    fragmentsSuppressed: 0,
-    retransmissions: 0,
-    reactionMs: null,
     durationMs: r.ageMs,
   };
 }

@@ -1,7 +1,7 @@
-import { formatIpv4, formatIpv6, parseIpv4Text, parseIpv6Text } from '../packet/address.js';
+import { formatIpv4, formatIpv6, ipv4InMapped, parseIpv4Text, parseIpv6Text } from '../packet/address.js';
 import { familyFromName } from '../packet/ip-family.js';
 import type { TestResult } from './test-result.js';
-import { ipv4InMapped, truncateAddress } from './truncate-address.js';
+import { truncateAddress } from './truncate-address.js';
 
 /**
  * The result with its client reduced to a network (see truncateAddress) everywhere it appears: the evidence's

@@ -1,4 +1,4 @@
-import { formatIpv4, formatIpv6, maskAddress, parseIpv4Text, parseIpv6Text } from '../packet/address.js';
+import { formatIpv4, formatIpv6, ipv4InMapped, maskAddress, parseIpv4Text, parseIpv6Text } from '../packet/address.js';
 import { familyName, type IpFamily } from '../packet/ip-family.js';
 
 // The prefixes anonymised logs commonly keep: enough to tell networks and providers apart (which is what
@@ -29,14 +29,6 @@ export function truncateAddress(address: string, family: IpFamily): string {
 function withoutZone(text: string): string {
   const percent = text.indexOf('%');
   return percent < 0 ? text : text.slice(0, percent);
-}
-
-/** The IPv4 address inside `::ffff:a.b.c.d` (::ffff:0:0/96), undefined for any other IPv6 address. */
-export function ipv4InMapped(ipv6: Uint8Array | undefined): Uint8Array | undefined {
-  if (!ipv6) return undefined;
-  for (let i = 0; i < 10; i++) if (ipv6[i] !== 0) return undefined;
-  if (ipv6[10] !== 0xff || ipv6[11] !== 0xff) return undefined;
-  return ipv6.slice(12);
 }
 
 function mismatch(address: string, family: IpFamily): RangeError {

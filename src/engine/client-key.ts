@@ -1,4 +1,4 @@
-import { formatIpv4, formatIpv6, maskAddress, parseIpv6Text } from '../packet/address.js';
+import { formatIpv4, formatIpv6, ipv4InMapped, maskAddress, parseIpv6Text } from '../packet/address.js';
 
 /** The prefix lengths `--ipv6-client-prefix` accepts: from a site's /32 allocation to single addresses. */
 export const IPV6_CLIENT_PREFIX_RANGE = { min: 32, max: 128 } as const;
@@ -13,16 +13,12 @@ export function clientKey(address: string, ipv6Prefix: number): string {
   if (!address.includes(':')) return address;
   const ipv6 = parseIpv6Text(address);
   if (ipv6 === undefined) return address;
-  if (isIpv4Mapped(ipv6)) return formatIpv4(ipv6, 12);
+  const ipv4 = ipv4InMapped(ipv6);
+  if (ipv4 !== undefined) return formatIpv4(ipv4);
   return `${formatIpv6(maskAddress(ipv6, ipv6Prefix))}/${ipv6Prefix}`;
 }
 
 /** clientKey with the prefix fixed, for the limiters (src/util/rate-limiter.ts). */
 export function clientKeyFor(ipv6Prefix: number): (address: string) => string {
   return (address) => clientKey(address, ipv6Prefix);
-}
-
-function isIpv4Mapped(ipv6: Uint8Array): boolean {
-  for (let i = 0; i < 10; i++) if (ipv6[i] !== 0) return false;
-  return ipv6[10] === 0xff && ipv6[11] === 0xff;
 }

@@ -126,3 +126,11 @@ export function maskAddress(address: IpAddress, prefixLength: number): IpAddress
   }
   return out;
 }
+
+/** The IPv4 address inside `::ffff:a.b.c.d` (::ffff:0:0/96), undefined for any other IPv6 address. */
+export function ipv4InMapped(ipv6: Uint8Array | undefined): Uint8Array | undefined {
+  if (!ipv6) return undefined;
+  for (let i = 0; i < 10; i++) if (ipv6[i] !== 0) return undefined;
+  if (ipv6[10] !== 0xff || ipv6[11] !== 0xff) return undefined;
+  return ipv6.slice(12);
+}
