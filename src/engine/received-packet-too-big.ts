@@ -1,13 +1,13 @@
 import { formatIpv4, formatIpv6 } from '../packet/address.js';
-import { u16, u32 } from '../packet/bytes.js';
 import { ICMPV4_FRAG_NEEDED_CODE, Icmpv4Packet, Icmpv4Type, parseIcmpv4 } from '../packet/icmpv4.js';
 import { Icmpv6Packet, parseIcmpv6 } from '../packet/icmpv6.js';
 import type { IpFamily } from '../packet/ip-family.js';
 import { IpProtocol } from '../packet/ip-protocol.js';
 import { Ipv4Packet } from '../packet/ipv4.js';
-import { Ipv6Packet } from '../packet/ipv6.js';
+import { IPV6_HEADER, Ipv6Packet } from '../packet/ipv6.js';
 import { walkIpv6Extensions } from '../packet/ipv6-ext.js';
 import { fail, ok, type Decoded } from '../packet/result.js';
+import { TcpHead } from '../packet/tcp-head.js';
 
 /**
  * An ICMP "fragmentation needed" (IPv4) or ICMPv6 Packet Too Big that reached the server, reduced to what the
@@ -26,9 +26,6 @@ export interface ReceivedPacketTooBig {
   /** Sequence number of the quoted segment. */
   readonly seq: number;
 }
-
-/** IP header of the quote, then the TCP ports and sequence number: the 8 bytes RFC 792 promises at the least. */
-const QUOTED_TCP_BYTES = 8;
 
 /** Parses a queued packet as a Packet Too Big quoting a TCP segment; anything else is an error value. */
 export function parseReceivedPacketTooBig(bytes: Uint8Array): Decoded<ReceivedPacketTooBig> {
@@ -51,25 +48,25 @@ function parseV4(bytes: Uint8Array): Decoded<ReceivedPacketTooBig> {
   if (m.kind !== 'destination-unreachable' || icmp.value.type !== Icmpv4Type.DestinationUnreachable || m.code !== ICMPV4_FRAG_NEEDED_CODE) {
     return fail('icmpv4', 'type', ip.headerLength, 'not "fragmentation needed"');
   }
-  const quote = m.quoted;
   const base = ip.headerLength + 8;
-  if (quote.length < 20 || quote[0]! >> 4 !== 4) return fail('icmpv4', 'quoted', base, 'the quote is not an IPv4 header');
-  const ihl = (quote[0]! & 0x0f) * 4;
-  if (quote[9] !== IpProtocol.Tcp) return fail('icmpv4', 'quoted', base + 9, 'the quoted packet is not TCP');
-  if (quote.length < ihl + QUOTED_TCP_BYTES) return fail('icmpv4', 'quoted', base, `the quote ends before the TCP sequence number`);
+  const quoted = Ipv4Packet.check(m.quoted);
+  if (!quoted.ok) return fail('icmpv4', 'quoted', base, `the quote is not an IPv4 header: ${quoted.error.reason}`);
+  const q = quoted.value;
+  if (q.protocol !== IpProtocol.Tcp) return fail('icmpv4', 'quoted', base + 9, 'the quoted packet is not TCP');
+  // The ports and sequence number, the 8 bytes RFC 792 promises at the least.
+  const tcp = TcpHead.check(q.payload());
+  if (!tcp.ok) return fail('icmpv4', 'quoted', base + q.headerLength, 'the quote ends before the TCP sequence number');
   return ok({
     family: 4,
     router: formatIpv4(bytes, 12),
     mtu: m.nextHopMtu,
-    serverAddress: formatIpv4(quote, 12),
-    clientAddress: formatIpv4(quote, 16),
-    serverPort: u16(quote, ihl),
-    clientPort: u16(quote, ihl + 2),
-    seq: u32(quote, ihl + 4),
+    serverAddress: formatIpv4(q.src),
+    clientAddress: formatIpv4(q.dst),
+    serverPort: tcp.value.srcPort,
+    clientPort: tcp.value.dstPort,
+    seq: tcp.value.seq,
   });
 }
-
-const IPV6_HEADER = 40;
 
 function parseV6(bytes: Uint8Array): Decoded<ReceivedPacketTooBig> {
   const checked = Ipv6Packet.check(bytes);
@@ -85,19 +82,22 @@ function parseV6(bytes: Uint8Array): Decoded<ReceivedPacketTooBig> {
   if (!icmp.ok) return icmp;
   const m = parseIcmpv6(icmp.value);
   if (m.kind !== 'packet-too-big') return fail('icmpv6', 'type', c.upperOffset, 'not Packet Too Big');
-  const quote = m.quoted;
   const base = c.upperOffset + 8;
+  const quoted = Ipv6Packet.check(m.quoted);
+  if (!quoted.ok) return fail('icmpv6', 'quoted', base, `the quote is not an IPv6 header: ${quoted.error.reason}`);
+  const q = quoted.value;
   // The server's own packets carry no extension headers: a quote whose next header is not TCP is not ours.
-  if (quote.length < IPV6_HEADER + QUOTED_TCP_BYTES || quote[0]! >> 4 !== 6) return fail('icmpv6', 'quoted', base, 'the quote is not an IPv6 packet with its TCP ports');
-  if (quote[6] !== IpProtocol.Tcp) return fail('icmpv6', 'quoted', base + 6, 'the quoted packet is not TCP right after its IPv6 header');
+  if (q.nextHeader !== IpProtocol.Tcp) return fail('icmpv6', 'quoted', base + 6, 'the quoted packet is not TCP right after its IPv6 header');
+  const tcp = TcpHead.check(q.bytes.subarray(IPV6_HEADER));
+  if (!tcp.ok) return fail('icmpv6', 'quoted', base + IPV6_HEADER, 'the quote ends before the TCP sequence number');
   return ok({
     family: 6,
     router: formatIpv6(bytes, 8),
     mtu: m.mtu,
-    serverAddress: formatIpv6(quote, 8),
-    clientAddress: formatIpv6(quote, 24),
-    serverPort: u16(quote, IPV6_HEADER),
-    clientPort: u16(quote, IPV6_HEADER + 2),
-    seq: u32(quote, IPV6_HEADER + 4),
+    serverAddress: formatIpv6(q.src),
+    clientAddress: formatIpv6(q.dst),
+    serverPort: tcp.value.srcPort,
+    clientPort: tcp.value.dstPort,
+    seq: tcp.value.seq,
   });
 }
