@@ -1,5 +1,6 @@
 import { ByteRanges } from './byte-ranges.js';
 import type { EngineSettings } from './engine-settings.js';
+import { DecidingProbe } from './deciding-probe.js';
 
 export type DownloadProbeSettings = Pick<EngineSettings, 'downloadWindowMs' | 'downloadMaxRetransmissions'>;
 
@@ -34,7 +35,7 @@ interface PendingSegment {
  * A full-size segment counts as acknowledged only when an ACK covers it and none of its bytes was ever sent again:
  * then the full-size copy is the one that arrived.
  */
-export class DownloadProbe {
+export class DownloadProbe extends DecidingProbe<DownloadOutcome> {
   dataSegments = 0;
   fullSizeSegments = 0;
   fullSizeAcknowledged = 0;
@@ -56,7 +57,6 @@ export class DownloadProbe {
   firstSegmentAt: number | undefined;
   /** The MTU the engine told its own kernel when it declared a black hole, so that the response still completes. */
   rescueMtu: number | undefined;
-  outcome: DownloadOutcome | undefined;
   /** Stream offset just past the server's FIN, once it was sent. */
   private finEnd: number | undefined;
   private deliveredYet = false;
@@ -67,13 +67,14 @@ export class DownloadProbe {
   private readonly sent = new ByteRanges();
   private readonly sentFullSize = new ByteRanges();
   private readonly pending: PendingSegment[] = [];
-  private readonly listeners: ((outcome: DownloadOutcome) => void)[] = [];
 
   /** `fullSize`: the IP size of a full-size segment, the client's MSS plus headers; undefined when it announced none. */
   constructor(
     readonly settings: DownloadProbeSettings,
     readonly fullSize: number | undefined,
-  ) {}
+  ) {
+    super();
+  }
 
   /** A server data segment: bytes [start, end) of its stream in an IP packet of `ipLength` bytes. */
   onServerData(start: number, end: number, ipLength: number, now: number): DownloadAction {
@@ -179,17 +180,5 @@ export class DownloadProbe {
 
   timeOut(): void {
     this.decide('timed-out');
-  }
-
-  /** Calls back once, when the outcome is known (at once if it already is). */
-  onOutcome(listener: (outcome: DownloadOutcome) => void): void {
-    if (this.outcome !== undefined) listener(this.outcome);
-    else this.listeners.push(listener);
-  }
-
-  private decide(outcome: DownloadOutcome): void {
-    if (this.outcome !== undefined) return;
-    this.outcome = outcome;
-    for (const l of this.listeners.splice(0)) l(outcome);
   }
 }

@@ -1,5 +1,6 @@
 import { ByteRanges } from './byte-ranges.js';
 import type { EngineSettings } from './engine-settings.js';
+import { DecidingProbe } from './deciding-probe.js';
 
 /** `fragWindowMs` bounds the test from the first intervention, whatever the retransmission timer does. */
 export type FragProbeSettings = Pick<EngineSettings, 'fragMaxRetransmissions' | 'fragWindowMs'>;
@@ -16,7 +17,7 @@ export type FragOutcome = 'pass' | 'blocked' | 'inconclusive';
  * The /frag test's state for one connection: which server segments to send as fragments, and whether the client
  * acknowledged bytes that reached it only as fragments. Pure and clock-free.
  */
-export class FragProbe {
+export class FragProbe extends DecidingProbe<FragOutcome> {
   segmentsFragmented = 0;
   fragmentsSent = 0;
   /** Fragments a rate limit held back (their segment was dropped, not sent whole; TCP resends it). */
@@ -27,16 +28,16 @@ export class FragProbe {
   /** When a rate limit first held a segment back: the window runs from here as long as nothing was sent. */
   firstSuppressedAt: number | undefined;
   reactionAt: number | undefined;
-  outcome: FragOutcome | undefined;
   /** Lowest stream offset sent only as fragments: an ACK beyond it proves fragments arrived. */
   private fragmentedFrom: number | undefined;
   /** What was sent as fragments: a segment that carries any of it again is a retransmission of fragmented data. */
   private readonly fragmented = new ByteRanges();
   /** Lowest stream offset a rate limit held back. */
   private heldBackFrom: number | undefined;
-  private readonly listeners: ((outcome: FragOutcome) => void)[] = [];
 
-  constructor(readonly settings: FragProbeSettings) {}
+  constructor(readonly settings: FragProbeSettings) {
+    super();
+  }
 
   /** A server data segment carrying bytes [start, end) of the server's stream. */
   onServerData(start: number, end: number, now: number): FragAction {
@@ -101,17 +102,5 @@ export class FragProbe {
    */
   timeOut(): void {
     this.decide(this.fragmentsAwaitAck ? 'blocked' : 'inconclusive');
-  }
-
-  /** Calls back once, when the outcome is known (at once if it already is). */
-  onOutcome(listener: (outcome: FragOutcome) => void): void {
-    if (this.outcome !== undefined) listener(this.outcome);
-    else this.listeners.push(listener);
-  }
-
-  decide(outcome: FragOutcome): void {
-    if (this.outcome !== undefined) return;
-    this.outcome = outcome;
-    for (const l of this.listeners.splice(0)) l(outcome);
   }
 }

@@ -17,6 +17,7 @@ import { ConnectionTable } from './connection-table.js';
 import { parseReceivedPacketTooBig } from './received-packet-too-big.js';
 import { PMTU_EXPIRY_MS } from '../pmtu/constants.js';
 import { type ConnectionEndpoints, connectionKey, modeOfRequest, requestHeadText, TrackedConnection } from './tracked-connection.js';
+import type { DecidingProbe } from './deciding-probe.js';
 
 /** A closed connection is kept this long for its last retransmissions and for the HTTP side still reading it. */
 const CLOSED_LINGER_MS = 10_000;
@@ -55,12 +56,6 @@ export interface EngineCounters {
   connectionsEvicted: number;
   /** SYNs not tracked because every entry of the full table was an established connection. */
   connectionsRefused: number;
-}
-
-/** A probe that decides its test once, and decides it as timed out when told to. */
-interface DecidingProbe<T> {
-  timeOut(): void;
-  onOutcome(listener: (outcome: T) => void): void;
 }
 
 /** The probe's outcome; the probe is timed out if it has none within `timeoutMs`. */
