@@ -1,7 +1,7 @@
 /**
  * What GET /metrics shows, in the Prometheus text format (prom-client): the tests by test, verdict and family, their
  * durations, the tests running, the packet engine's counters and latencies (fetched from the engine process at each
- * scrape) and, when the results store counts them, its failures. Each service has a registry of its own, so that
+ * scrape) and the results the store failed to write. Each service has a registry of its own, so that
  * several services in one process (tests) never share or clash over a metric.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';

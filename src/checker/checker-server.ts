@@ -30,6 +30,7 @@ import { TestAdmission } from './test-admission.js';
 import { type AnswerStatus, clientForLog, testLogFields, testLogLine, type TestRun } from './test-log.js';
 import type { CheckerTest, RequestStall, TestEvidence, TestResult, Verdict } from './test-result.js';
 import { renderIndexPage } from './web-page.js';
+import { serviceUrl } from './service-url.js';
 
 /** The smallest /icmp body that needs full-sized packets on any common path ("at least 4 KB", docs/verdicts.md). */
 export const MIN_ICMP_BODY = 4096;
@@ -119,8 +120,7 @@ function sendEngineUnavailable(res: ServerResponse, err: unknown, json: boolean)
 
 /** The service's address as the connection reached it. */
 function socketBaseUrl(socket: Socket): string {
-  const local = plainAddress(socket.localAddress);
-  return isIP(local) === 6 ? `http://[${local}]:${socket.localPort ?? 80}` : `http://${local}:${socket.localPort ?? 80}`;
+  return serviceUrl(plainAddress(socket.localAddress), socket.localPort ?? 80);
 }
 
 /** The service's address as this request reached it, for links in answers: the Host the client used, else the socket's. */

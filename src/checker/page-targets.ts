@@ -9,6 +9,7 @@
 import { parseIpv4Text, parseIpv6Text } from '../packet/address.js';
 import { type FamilyMap, familyLabel, familyMap, familyOfAddress, type IpFamily } from '../packet/ip-family.js';
 import type { PageTarget } from './web-page.js';
+import { serviceUrl } from './service-url.js';
 
 /** How far an address reaches, from the best candidate for a test URL to the worst. */
 export type AddressReach = 'global' | 'private' | 'link-local' | 'loopback' | 'none';
@@ -68,10 +69,6 @@ export interface PageTargets {
 
 const WILDCARD: FamilyMap<string> = { 4: '0.0.0.0', 6: '::' };
 
-function urlOf(address: string, port: number): string {
-  return familyOfAddress(address) === 6 ? `http://[${address}]:${port}` : `http://${address}:${port}`;
-}
-
 /** Why no address of `family` is usable (the server listens on it), as the start of a sentence. */
 function noUsableAddress(family: IpFamily, wildcard: boolean, specific: readonly string[]): string {
   if (wildcard) return `this host has no ${familyLabel(family)} address that clients can reach (only loopback or link-local ones, or none)`;
@@ -106,7 +103,7 @@ export function pageTargets(input: PageTargetsInput): PageTargets {
       continue;
     }
     if (family === pageFamily) {
-      add(hostHeader !== undefined ? `http://${hostHeader}` : urlOf(pageAddress, port));
+      add(hostHeader !== undefined ? `http://${hostHeader}` : serviceUrl(pageAddress, port));
       continue;
     }
     const flag = `--ipv${family}-url`;
@@ -121,7 +118,7 @@ export function pageTargets(input: PageTargetsInput): PageTargets {
       untested.push({ family, reason: `${familyLabel(family)} is not tested: ${noUsableAddress(family, wildcard, specific)}. Set ${flag} to a URL of this server that clients reach over ${familyLabel(family)}.` });
       continue;
     }
-    add(urlOf(chosen, port));
+    add(serviceUrl(chosen, port));
     if (!serverAddresses[family].includes(chosen)) serverAddresses[family].push(chosen);
   }
   return { targets, untested, serverAddresses };

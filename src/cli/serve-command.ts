@@ -18,6 +18,7 @@ import { perSecondRate } from '../engine/engine-settings.js';
 import { ENGINE_CAPABILITIES, privilegeProblem } from '../host/capabilities.js';
 import { familyOfAddress } from '../packet/ip-family.js';
 import { CommandFailure, defineCommand, type OptionValues, type StringOption, UsageError } from './command.js';
+import { serviceUrl } from '../checker/service-url.js';
 
 interface NumberRange {
   readonly min: number;
@@ -273,10 +274,6 @@ export const serveCommand = defineCommand({
   run: ({ values }) => serve(serveOptionsFrom(values)),
 });
 
-function urlOf(address: string, port: number): string {
-  return isIP(address) === 6 ? `http://[${address}]:${port}` : `http://${address}:${port}`;
-}
-
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 /** A running checker service: engine child, results store and HTTP server. */
@@ -329,7 +326,7 @@ async function serve(options: ServeOptions): Promise<number> {
   const log: ServiceLog = serviceLog(options.logFormat, (line) => process.stderr.write(line));
   const service = await startService(options, { log });
   const { engine } = service;
-  log(`listening on ${service.listening.map((a) => urlOf(a, options.port)).join(' ')} (results in ${service.store.location}, node ${options.nodeName})`);
+  log(`listening on ${service.listening.map((a) => serviceUrl(a, options.port)).join(' ')} (results in ${service.store.location}, node ${options.nodeName})`);
   // The engine runs in a process of its own (engine-child.ts) so that packets never wait behind HTTP work; if it
   // dies the service cannot test anything and stops too.
   let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
