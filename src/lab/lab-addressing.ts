@@ -1,4 +1,4 @@
-import { cidrsOverlap, formatCidr, hostInNetwork, networkOf, parseCidr, prefixText, sameAddress, type Cidr } from './cidr.js';
+import { cidrsOverlap, formatCidr, hostInNetwork, networkOf, parseCidr, prefixText, sameAddress, type Cidr } from '../packet/cidr.js';
 import { familyName, IP_FAMILIES, type IpFamily } from '../packet/ip-family.js';
 import type { LabFileError } from './lab-spec-error.js';
 import type { LabSpec } from './spec.js';

@@ -1,5 +1,5 @@
 import { familyName, type IpFamily } from '../packet/ip-family.js';
-import { cidrContains, formatCidr, parseAddress, parseCidr, prefixText, type Cidr } from './cidr.js';
+import { cidrContains, formatCidr, parseAddress, parseCidr, prefixText, type Cidr } from '../packet/cidr.js';
 import { assignAddresses, type LinkAddressing } from './lab-addressing.js';
 import { LabSpecError } from './lab-spec-error.js';
 import type { PlannedInterface, PlannedLab, PlannedLink, PlannedNexthop, PlannedNode, PlannedRoute } from './plan.js';

@@ -1,5 +1,5 @@
 import { familyName, IP_FAMILIES } from '../packet/ip-family.js';
-import { cidrContains, isLabSpace, isNetworkOrBroadcast, parseAddress, parseCidr, prefixText, sameAddress } from './cidr.js';
+import { cidrContains, isLabSpace, isNetworkOrBroadcast, parseAddress, parseCidr, prefixText, sameAddress } from '../packet/cidr.js';
 import { assignAddresses } from './lab-addressing.js';
 import type { LabFileError } from './lab-spec-error.js';
 import type { LabSpec, LinkSpec, NodeSpec, RouteSpec } from './spec.js';

@@ -1,5 +1,5 @@
-import { formatIp, maskAddress, parseIpv4Text, parseIpv6Text } from '../packet/address.js';
-import { familyOfAddress, type IpFamily } from '../packet/ip-family.js';
+import { formatIp, maskAddress, parseIpv4Text, parseIpv6Text } from './address.js';
+import { familyOfAddress, type IpFamily } from './ip-family.js';
 
 /** An address with a prefix length, as written on an interface (`10.0.1.1/24`) or as a route's prefix. */
 export interface Cidr {
@@ -39,11 +39,32 @@ export function prefixText(c: Cidr): string {
   return formatCidr(networkOf(c));
 }
 
-export function cidrContains(net: Cidr, address: Uint8Array): boolean {
-  if (net.address.length !== address.length) return false;
-  const a = maskAddress(net.address, net.prefixLength);
-  const b = maskAddress(address, net.prefixLength);
-  return a.every((v, i) => v === b[i]);
+/**
+ * Whether `address` (4 or 16 bytes) lies in `prefix`. The byte length decides the family: an IPv4 address never lies
+ * in an IPv6 prefix, not even as ::ffff:a.b.c.d, and the reverse. Allocates nothing: the relay asks this of every
+ * Packet Too Big it receives.
+ */
+export function cidrContains(prefix: Cidr, address: Uint8Array): boolean {
+  const length = prefix.address.length;
+  if (length !== address.length) return false;
+  const bits = Math.max(0, Math.min(prefix.prefixLength, length * 8));
+  const whole = bits >> 3;
+  for (let i = 0; i < whole; i++) if (prefix.address[i] !== address[i]) return false;
+  const rest = bits & 7;
+  if (rest === 0) return true;
+  const mask = (0xff << (8 - rest)) & 0xff;
+  return ((prefix.address[whole]! ^ address[whole]!) & mask) === 0;
+}
+
+/**
+ * A prefix (`10.99.0.0/24`, `2001:db8::/64`) or a bare address, which stands for itself alone (`10.99.0.1` is
+ * 10.99.0.1/32, `2001:db8::1` is /128): how `--served` is written. Unlike parseCidr, which refuses a bare address
+ * because on an interface it would silently become a host route.
+ */
+export function parseCidrOrAddress(text: string): Cidr | undefined {
+  if (text.includes('/')) return parseCidr(text);
+  const parsed = parseAddress(text);
+  return parsed ? { family: parsed.family, address: parsed.address, prefixLength: parsed.address.length * 8 } : undefined;
 }
 
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
