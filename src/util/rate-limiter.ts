@@ -18,12 +18,25 @@ export class TokenBucket {
 
   /** Takes `count` tokens, all or none: a send that needs more than the burst never goes. */
   take(nowMs: number, count = 1): boolean {
-    const elapsed = Math.max(0, nowMs - this.last);
+    this.tokens = this.level(nowMs);
     this.last = nowMs;
-    this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.ratePerSecond) / 1000);
     if (this.tokens < count) return false;
     this.tokens -= count;
     return true;
+  }
+
+  /**
+   * Whether take(nowMs, count) would succeed, changing nothing: a send that must pass several buckets checks them all
+   * before it takes from any, so that one bucket refusing it does not drain the others.
+   */
+  has(nowMs: number, count = 1): boolean {
+    return this.level(nowMs) >= count;
+  }
+
+  /** The tokens there are at `nowMs`; time before the last take adds none. */
+  private level(nowMs: number): number {
+    const elapsed = Math.max(0, nowMs - this.last);
+    return Math.min(this.burst, this.tokens + (elapsed * this.ratePerSecond) / 1000);
   }
 
   /** True when the bucket is full again, i.e. it holds no information worth keeping. */

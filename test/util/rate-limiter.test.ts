@@ -42,6 +42,40 @@ describe('TokenBucket', () => {
     assert.equal(b.take(100_000, 5), true);
   });
 
+  it('has() says whether take() would succeed, and takes nothing however often it is asked', () => {
+    const b = new TokenBucket(10, 2, 0);
+    for (let i = 0; i < 5; i++) assert.equal(b.has(0), true);
+    assert.equal(b.has(0, 2), true);
+    assert.equal(b.has(0, 3), false, 'more than the burst');
+    assert.equal(takes(b, 2, 0), 2, 'the asking took none of the two tokens');
+    assert.equal(b.has(0), false);
+    assert.equal(b.has(99), false, '0.99 tokens is not one');
+    assert.equal(b.has(100), true);
+    assert.equal(b.has(-500), false, 'a clock that went back adds nothing');
+    assert.equal(b.take(100), true);
+    assert.equal(b.take(100), false);
+  });
+
+  it('property: has(t, n) is exactly what take(t, n) returns next', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 100 }),
+        fc.integer({ min: 0, max: 10 }),
+        fc.array(fc.tuple(fc.integer({ min: -50, max: 300 }), fc.integer({ min: 0, max: 4 })), { maxLength: 100 }),
+        (rate, burst, steps) => {
+          const b = new TokenBucket(rate, burst, 0);
+          let now = 0;
+          for (const [gap, count] of steps) {
+            now += gap;
+            const predicted = b.has(now, count);
+            assert.equal(b.has(now, count), predicted, 'asking twice gives the same answer');
+            assert.equal(b.take(now, count), predicted);
+          }
+        },
+      ),
+    );
+  });
+
   it('idle() is true exactly when the bucket would be full again', () => {
     const b = new TokenBucket(10, 10, 0);
     assert.equal(b.idle(0), true);
