@@ -9,7 +9,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { RawSender } from '../src/engine/raw-sender.js';
+import { RawSender } from '../src/host/raw-sender.js';
 import { IpProtocol } from '../src/packet/ip-protocol.js';
 import { emitIpv6, IPV6_HEADER } from '../src/packet/ipv6.js';
 import { emitTcp, TCP_MIN_HEADER, TcpFlag } from '../src/packet/tcp.js';

@@ -1,7 +1,8 @@
 import type { AnyCommand } from './command.js';
 import { decodeCommand } from './decode-command.js';
 import { labCommand } from './lab-command.js';
+import { relayCommand } from './relay-command.js';
 import { serveCommand } from './serve-command.js';
 
 /** Every command of `mtuscope`, in the order --help lists them. */
-export const COMMANDS: readonly AnyCommand[] = [decodeCommand, labCommand, serveCommand];
+export const COMMANDS: readonly AnyCommand[] = [decodeCommand, labCommand, relayCommand, serveCommand];

@@ -17,53 +17,9 @@ import { EngineClient } from '../engine/engine-client.js';
 import { perSecondRate } from '../engine/engine-settings.js';
 import { ENGINE_CAPABILITIES, privilegeProblem } from '../host/capabilities.js';
 import { familyOfAddress } from '../packet/ip-family.js';
-import { CommandFailure, defineCommand, type OptionValues, type StringOption, UsageError } from './command.js';
+import { CommandFailure, defineCommand, type OptionValues, UsageError } from './command.js';
+import { hex, integer, numberOption, numberOptionValue, seconds, type NumberOption } from './number-options.js';
 import { serviceUrl } from '../checker/service-url.js';
-
-interface NumberRange {
-  readonly min: number;
-  readonly max: number;
-  /** How a number of this option is written in --help and messages (the mark in hex). */
-  readonly show?: (n: number) => string;
-}
-
-/** An option holding a whole number (decimal or 0x hex) or a number of seconds (kept in milliseconds). */
-interface NumberOption extends StringOption {
-  readonly unit: 'integer' | 'seconds';
-  readonly range: NumberRange;
-}
-
-interface NumberOptionSpec extends NumberRange {
-  readonly group: string;
-  readonly description: string;
-  readonly value?: string;
-}
-
-function shown(range: NumberRange, n: number): string {
-  return (range.show ?? String)(n);
-}
-
-function numberOption(unit: NumberOption['unit'], spec: NumberOptionSpec): NumberOption {
-  const { group, description, value, ...range } = spec;
-  return {
-    type: 'string',
-    unit,
-    range,
-    group,
-    value: value ?? (unit === 'seconds' ? 'SECONDS' : 'N'),
-    description: `${description} (${shown(range, range.min)}-${shown(range, range.max)})`,
-  };
-}
-
-/** A whole-number option whose default is `defaultValue`. */
-function integer(spec: NumberOptionSpec, defaultValue: number): NumberOption & { readonly default: string } {
-  return { ...numberOption('integer', spec), default: shown(spec, defaultValue) };
-}
-
-/** A number of seconds whose default is `defaultMs` milliseconds. */
-function seconds(spec: NumberOptionSpec, defaultMs: number): NumberOption & { readonly default: string } {
-  return { ...numberOption('seconds', spec), default: shown(spec, defaultMs / 1000) };
-}
 
 const LISTENING = 'Listening';
 const TESTS = 'Tests';
@@ -72,7 +28,6 @@ const LIMITS = 'Limits';
 const ENGINE = 'Engine';
 const OPERATIONS = 'Operations';
 const TEST_RATE_RANGE = { min: 1, max: 1_000_000 };
-const hex = (n: number): string => `0x${n.toString(16)}`;
 
 /** The flags of `mtuscope serve`; serveOptionsFrom() maps each to the setting it sets. Defaults: serve-options.ts. */
 export const SERVE_OPTIONS = {
@@ -164,17 +119,7 @@ type ServeValues = OptionValues<typeof SERVE_OPTIONS>;
 type NumberFlag = { [K in keyof typeof SERVE_OPTIONS]: (typeof SERVE_OPTIONS)[K] extends NumberOption ? K : never }[keyof typeof SERVE_OPTIONS];
 
 function numberValue(flag: NumberFlag, text: string): number {
-  const { unit, range } = SERVE_OPTIONS[flag];
-  const t = text.trim();
-  const between = `from ${shown(range, range.min)} to ${shown(range, range.max)}`;
-  if (unit === 'seconds') {
-    const n = /^\d+(\.\d+)?$/.test(t) ? Number(t) : Number.NaN;
-    if (!(n >= range.min && n <= range.max)) throw new UsageError(`--${flag}: "${t}" is not a number of seconds ${between}`);
-    return Math.round(n * 1000);
-  }
-  const n = /^0x[0-9a-f]+$/i.test(t) ? Number.parseInt(t, 16) : /^\d+$/.test(t) ? Number(t) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < range.min || n > range.max) throw new UsageError(`--${flag}: "${t}" is not an integer ${between}`);
-  return n;
+  return numberOptionValue(flag, SERVE_OPTIONS[flag], text);
 }
 
 function baseUrl(flag: 'ipv4-url' | 'ipv6-url', text: string | undefined): string | undefined {

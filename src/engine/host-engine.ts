@@ -1,10 +1,10 @@
-import { openPacketQueue } from './packet-queue.js';
+import { openPacketQueue } from '../host/packet-queue.js';
 import type { EngineSettings } from './engine-settings.js';
 import { PacketEngine } from './packet-engine.js';
 import type { IpFamily } from '../packet/ip-family.js';
 import { installQueueRules, registerRuleCleanup, type InstalledQueueRules } from './queue-rules.js';
 import { forgetPathMtu } from './path-mtu-cache-flush.js';
-import { RawSender } from './raw-sender.js';
+import { RawSender } from '../host/raw-sender.js';
 
 export interface HostEngineOptions {
   readonly queueNum: number;

@@ -6,7 +6,7 @@ import { IcmpProbe } from './icmp-probe.js';
 import { LatencySamples } from './latency-samples.js';
 import { buildPacketTooBig } from './packet-too-big.js';
 import { TimelineRecorder } from './packet-timeline.js';
-import type { QueuedPacket } from './packet-queue.js';
+import type { QueuedPacket } from '../host/packet-queue.js';
 import { fragmentSegment } from './segment-fragments.js';
 import { seqOffset } from './sequence.js';
 import { ACK, FIN, parseTcpSegment, RST, SYN, type TcpSegment } from './tcp-segment.js';

@@ -3,7 +3,7 @@
  * Installing creates the chains with `-N`, which fails if they exist: two processes racing for one port cannot both
  * succeed, because the loser's whole batch is rejected.
  */
-import { joinRuleWords } from './iptables-rule-text.js';
+import { joinRuleWords } from '../host/iptables-rule-text.js';
 import type { CheckedQueueRuleSpec } from './queue-rule-spec.js';
 import { queueChainNames, type QueueRuleSet } from './queue-rule-sets.js';
 import { ownerComment, type RuleOwner } from '../host/rule-owner.js';

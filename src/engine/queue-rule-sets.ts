@@ -3,7 +3,7 @@
  * MTUSCOPE-IN-<port> and MTUSCOPE-OUT-<port>, the rules in them, the jumps to them from elsewhere, and the owners
  * their comments name. Parsed from the kernel's table every time, so it describes what is there, whoever put it there.
  */
-import { splitRuleLine } from './iptables-rule-text.js';
+import { splitRuleLine } from '../host/iptables-rule-text.js';
 import { parseOwnerComment, sameOwner, type RuleOwner } from '../host/rule-owner.js';
 
 const CHAIN = /^MTUSCOPE-(?:IN|OUT)-([1-9]\d{0,4})$/;

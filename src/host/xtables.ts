@@ -1,5 +1,5 @@
 /**
- * The filter table of iptables / ip6tables, read with `-S` and changed with `iptables-restore --noflush`, which
+ * A table of iptables / ip6tables (filter or mangle), read with `-S` and changed with `iptables-restore --noflush`, which
  * applies a whole batch as one transaction: a batch that fails leaves the table as it was, so no half-installed or
  * half-removed rule set is ever visible. Every command waits for the xtables lock (`-w`).
  *
@@ -10,21 +10,32 @@ import type { IpFamily } from '../packet/ip-family.js';
 import { howCommandEnded, runCommand, runCommandSync, type CommandResult } from './process-runner.js';
 
 
+/** The tables mtuscope changes: the checker's engine queues in filter, the relay marks and queues in mangle. */
+export type XtablesTable = 'filter' | 'mangle';
+
 export type XtablesStep =
-  | { readonly kind: 'list'; readonly family: IpFamily }
-  | { readonly kind: 'restore'; readonly family: IpFamily; readonly lines: readonly string[] };
+  | { readonly kind: 'list'; readonly family: IpFamily; readonly table: XtablesTable }
+  | { readonly kind: 'restore'; readonly family: IpFamily; readonly table: XtablesTable; readonly lines: readonly string[] };
 
 /** Receives each step's output: the listing for 'list', '' for 'restore'. A failed step is thrown into it. */
 export type XtablesProgram<T> = Generator<XtablesStep, T, string>;
 
 const COMMAND_TIMEOUT_MS = 60_000;
 
-export function* listFilterTable(family: IpFamily): XtablesProgram<string> {
-  return yield { kind: 'list', family };
+export function* listTable(family: IpFamily, table: XtablesTable): XtablesProgram<string> {
+  return yield { kind: 'list', family, table };
 }
 
-export function* restoreFilterTable(family: IpFamily, lines: readonly string[]): XtablesProgram<void> {
-  if (lines.length > 0) yield { kind: 'restore', family, lines };
+export function* restoreTable(family: IpFamily, table: XtablesTable, lines: readonly string[]): XtablesProgram<void> {
+  if (lines.length > 0) yield { kind: 'restore', family, table, lines };
+}
+
+export function listFilterTable(family: IpFamily): XtablesProgram<string> {
+  return listTable(family, 'filter');
+}
+
+export function restoreFilterTable(family: IpFamily, lines: readonly string[]): XtablesProgram<void> {
+  return restoreTable(family, 'filter', lines);
 }
 
 export class XtablesCommandError extends Error {
@@ -49,8 +60,8 @@ interface Invocation {
 
 function invocation(step: XtablesStep): Invocation {
   const tool = step.family === 4 ? 'iptables' : 'ip6tables';
-  if (step.kind === 'list') return { cmd: tool, args: ['-w', '-t', 'filter', '-S'], input: undefined };
-  return { cmd: `${tool}-restore`, args: ['-w', '--noflush'], input: ['*filter', ...step.lines, 'COMMIT', ''].join('\n') };
+  if (step.kind === 'list') return { cmd: tool, args: ['-w', '-t', step.table, '-S'], input: undefined };
+  return { cmd: `${tool}-restore`, args: ['-w', '--noflush'], input: [`*${step.table}`, ...step.lines, 'COMMIT', ''].join('\n') };
 }
 
 function describe(inv: Invocation): string {

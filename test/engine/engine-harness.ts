@@ -5,7 +5,7 @@
  */
 import { DEFAULT_ENGINE_SETTINGS, type EngineSettings } from '../../src/engine/engine-settings.js';
 import { PacketEngine } from '../../src/engine/packet-engine.js';
-import type { QueuedPacket, QueueHook } from '../../src/engine/packet-queue.js';
+import type { QueuedPacket, QueueHook } from '../../src/host/packet-queue.js';
 import type { TrackedConnection } from '../../src/engine/tracked-connection.js';
 import type { IpFamily } from '../../src/packet/ip-family.js';
 import type { TcpOption } from '../../src/packet/tcp-options.js';
@@ -15,6 +15,7 @@ export type Decision = { readonly kind: 'accept' } | { readonly kind: 'drop' } |
 
 export class FakePacket implements QueuedPacket {
   readonly decisions: Decision[] = [];
+  readonly mark = 0;
 
   constructor(
     readonly hook: QueueHook,
@@ -23,6 +24,9 @@ export class FakePacket implements QueuedPacket {
 
   accept(): void {
     this.decisions.push({ kind: 'accept' });
+  }
+  acceptMarked(): void {
+    throw new Error('the checker engine never sets a mark on a queued packet');
   }
   replace(bytes: Uint8Array): void {
     this.decisions.push({ kind: 'replace', bytes });

@@ -7,8 +7,12 @@ export type QueueHook = 'input' | 'output';
 export interface QueuedPacket {
   readonly hook: QueueHook;
   readonly bytes: Uint8Array;
+  /** The packet's firewall mark as the queue received it (0: none). */
+  readonly mark: number;
   /** Let the packet continue as it is. */
   accept(): void;
+  /** Let the packet continue as it is with this firewall mark (policy routing after the queue sees it). */
+  acceptMarked(mark: number): void;
   /** Let the packet continue with these bytes instead (same or different length). */
   replace(bytes: Uint8Array): void;
   drop(): void;
@@ -22,6 +26,7 @@ interface NfqInfo {
   readonly id: number;
   readonly indev: number;
   readonly outdev: number;
+  readonly nfmark?: number;
 }
 
 interface NfqPacket {
@@ -59,16 +64,18 @@ export function openPacketQueue(queueNum: number, onPacket: (packet: QueuedPacke
   try {
     mod.createQueueHandler(queueNum, NETLINK_BUFFER, (p: NfqPacket) => {
       let decided = false;
-      const once = (verdict: number, bytes?: Uint8Array): void => {
+      const once = (verdict: number, bytes?: Uint8Array, mark: number | null = null): void => {
         if (decided) return;
         decided = true;
         const buffer = bytes === undefined ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        p.setVerdict(verdict, null, buffer);
+        p.setVerdict(verdict, mark, buffer);
       };
       const packet: QueuedPacket = {
         hook: p.info.outdev !== 0 ? 'output' : 'input',
         bytes: p.payload,
+        mark: p.info.nfmark ?? 0,
         accept: () => once(NF_ACCEPT),
+        acceptMarked: (mark) => once(NF_ACCEPT, undefined, mark),
         replace: (bytes) => once(NF_ACCEPT, bytes),
         drop: () => once(NF_DROP),
       };

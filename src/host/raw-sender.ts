@@ -31,10 +31,15 @@ const SO_MARK = 36;
  * engine's OUTPUT rule skips, so our own packets are never queued back to us.
  */
 export class RawSender {
+  private readonly marks: { 4: number; 6: number };
+
   private constructor(
     private readonly v4: RawSocket,
     private readonly v6: RawSocket,
-  ) {}
+    mark: number,
+  ) {
+    this.marks = { 4: mark, 6: mark };
+  }
 
   static open(mark: number, onError: (err: Error) => void): RawSender {
     const raw = createRequire(import.meta.url)('raw-socket') as RawSocketModule;
@@ -50,7 +55,7 @@ export class RawSender {
       socket.setOption(SOL_SOCKET, SO_MARK, mark);
       return socket;
     };
-    return new RawSender(make(raw.AddressFamily.IPv4), make(raw.AddressFamily.IPv6));
+    return new RawSender(make(raw.AddressFamily.IPv4), make(raw.AddressFamily.IPv6), mark);
   }
 
   /**
@@ -58,10 +63,15 @@ export class RawSender {
    * unless the send buffer is full): raw-socket's own send() would wait for the next turn of the event loop, and a
    * Packet Too Big is worth most when it leaves right behind the packet it answers. Rejects with the kernel's error.
    */
-  send(family: IpFamily, packet: Uint8Array, destination: string): Promise<void> {
+  send(family: IpFamily, packet: Uint8Array, destination: string, mark?: number): Promise<void> {
     const socket = family === 4 ? this.v4 : this.v6;
     const buffer = Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
     try {
+      // A different mark picks a different policy route (the relay sends one copy per next hop this way).
+      if (mark !== undefined && mark !== this.marks[family]) {
+        socket.setOption(SOL_SOCKET, SO_MARK, mark);
+        this.marks[family] = mark;
+      }
       socket.wrap.send(buffer, 0, buffer.length, destination, () => undefined);
       return Promise.resolve();
     } catch (err) {

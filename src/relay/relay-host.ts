@@ -1,0 +1,105 @@
+/**
+ * The relay on its host: the rules (relay-rules.ts), the netfilter queue the Packet Too Big messages arrive on, a raw
+ * socket for the copies it sends and the messages it hands to its own kernel, UDP sockets for envelopes between
+ * relays (`broadcast` mode) and the optional metrics server, all bound to one RelayCore.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import type { Server } from 'node:http';
+import { openPacketQueue } from '../host/packet-queue.js';
+import { RawSender } from '../host/raw-sender.js';
+import { currentOwner, type RuleOwner } from '../host/rule-owner.js';
+import type { Cidr } from '../packet/cidr.js';
+import { errorMessage } from '../util/error-message.js';
+import { RelayCore, type RelayCoreSettings, type RelayCounters, type RelayEvent } from './relay-core.js';
+import { INJECTED_MARK, peerRouteMark } from './relay-marks.js';
+import { relayRegistry, serveMetrics } from './relay-metrics.js';
+import { relayRulePlan, type RelayRulePlan } from './relay-rule-plan.js';
+import { installRelayRules, type InstalledRelayRules } from './relay-rules.js';
+
+export interface RelayHostSettings extends RelayCoreSettings {
+  readonly served: readonly Cidr[];
+  readonly queueNum: number;
+  /** UDP port of the envelopes between relays. */
+  readonly port: number;
+  readonly metrics?: { readonly host: string; readonly port: number };
+}
+
+export interface RunningRelay {
+  readonly counters: RelayCounters;
+  readonly plan: RelayRulePlan;
+  readonly owner: RuleOwner;
+  readonly replacedStale: boolean;
+  /** Where /metrics is served, when it is. */
+  readonly metricsAddress?: string;
+  /** Removes the rules and closes the sockets. The queue binding stays until the process ends (it cannot be closed). */
+  stop(): Promise<void>;
+}
+
+function closeServer(server: Server | undefined): Promise<void> {
+  return new Promise((resolve) => (server === undefined ? resolve() : server.close(() => resolve())));
+}
+
+function bindUdp(type: 'udp4' | 'udp6', port: number, onMessage: (from: string, bytes: Uint8Array) => void, onError: (err: unknown) => void): Promise<Socket> {
+  const socket = createSocket({ type, ipv6Only: type === 'udp6' });
+  socket.on('message', (msg, rinfo) => onMessage(rinfo.address, msg));
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, () => {
+      socket.off('error', reject);
+      socket.on('error', onError);
+      resolve(socket);
+    });
+  });
+}
+
+export async function startRelay(settings: RelayHostSettings, onEvent: (e: RelayEvent) => void, onError: (err: unknown) => void): Promise<RunningRelay> {
+  const owner = currentOwner();
+  const plan = relayRulePlan({ ...settings, withoutRoutes: settings.dryRun }, owner);
+  let rules: InstalledRelayRules | undefined;
+  let sender: RawSender | undefined;
+  const sockets: Socket[] = [];
+  let metrics: Server | undefined;
+  const stop = async (): Promise<void> => {
+    for (const s of sockets.splice(0)) s.close();
+    sender?.close();
+    sender = undefined;
+    await closeServer(metrics);
+    metrics = undefined;
+    rules?.removeSync();
+  };
+  try {
+    sender = RawSender.open(INJECTED_MARK, (err) => onError(err));
+    const raw = sender;
+    const udp = (family: 4 | 6): Socket | undefined => sockets[family === 4 ? 0 : 1];
+    const core = new RelayCore(
+      settings,
+      {
+        forward: (peer, packet, destination) => void raw.send(peer.family, packet, destination, peerRouteMark(peer.index)).catch(onError),
+        inject: (family, packet, destination) => void raw.send(family, packet, destination, INJECTED_MARK).catch(onError),
+        envelope: (peer, payload) => udp(peer.family)?.send(payload, settings.port, peer.address, (err) => (err ? onError(err) : undefined)),
+        event: onEvent,
+      },
+      () => performance.now(),
+    );
+    if (settings.mode === 'broadcast') {
+      sockets.push(await bindUdp('udp4', settings.port, (from, bytes) => core.onEnvelope(from, bytes), onError));
+      sockets.push(await bindUdp('udp6', settings.port, (from, bytes) => core.onEnvelope(from, bytes), onError));
+    }
+    rules = installRelayRules(plan);
+    openPacketQueue(settings.queueNum, (p) => core.onQueued(p), onError);
+    let metricsAddress: string | undefined;
+    if (settings.metrics !== undefined) {
+      metrics = await serveMetrics(relayRegistry(core.counters), settings.metrics.host, settings.metrics.port);
+      const a = metrics.address();
+      metricsAddress = typeof a === 'object' && a !== null ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : String(a);
+    }
+    return { counters: core.counters, plan, owner, replacedStale: rules.replacedStale, ...(metricsAddress === undefined ? {} : { metricsAddress }), stop };
+  } catch (err) {
+    try {
+      await stop();
+    } catch (cleanup) {
+      throw new AggregateError([err, cleanup], `${errorMessage(err)}; and removing what was installed failed: ${errorMessage(cleanup)}`, { cause: cleanup });
+    }
+    throw err;
+  }
+}

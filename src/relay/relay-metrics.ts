@@ -1,0 +1,58 @@
+/**
+ * `mtuscope relay --metrics ADDR:PORT`: the relay's counters in the Prometheus text format (prom-client), read from
+ * the core at each scrape, so the figures are the same the final summary prints.
+ */
+import { createServer, type Server } from 'node:http';
+import { Counter, Registry } from 'prom-client';
+import type { RelayCounters } from './relay-core.js';
+
+function collected(registry: Registry, name: string, help: string, labelNames: readonly string[], fill: (c: Counter) => void): void {
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect(this: Counter) {
+      this.reset();
+      fill(this);
+    },
+  });
+}
+
+export function relayRegistry(counters: RelayCounters): Registry {
+  const registry = new Registry();
+  collected(registry, 'mtuscope_relay_messages_total', 'Packet Too Big messages taken from the netfilter queue.', [], (c) => c.inc(counters.queued));
+  collected(registry, 'mtuscope_relay_envelopes_total', 'Envelopes received from peer relays (UDP).', [], (c) => c.inc(counters.envelopes));
+  collected(registry, 'mtuscope_relay_relayed_total', 'Messages relayed, by method: owner (steered to the one next hop carrying the flow), broadcast (to every peer relay), fallback (owner not known: to every candidate).', ['method'], (c) => {
+    for (const [method, n] of Object.entries(counters.relayed)) c.inc({ method }, n);
+  });
+  collected(registry, 'mtuscope_relay_fallback_total', 'Messages sent to every candidate because the owner of the flow was not known, by why.', ['reason'], (c) => {
+    for (const [reason, n] of Object.entries(counters.fallback)) c.inc({ reason }, n);
+  });
+  collected(registry, 'mtuscope_relay_copies_total', 'Copies sent: fallback copies, envelopes to peers, peer messages handed to this host\'s kernel.', [], (c) => c.inc(counters.copies));
+  collected(registry, 'mtuscope_relay_injected_total', 'Messages from peer relays handed to this host\'s kernel.', [], (c) => c.inc(counters.injected));
+  collected(registry, 'mtuscope_relay_ignored_total', 'Messages left alone, by reason (validation, limits, loop marker, unknown sender).', ['reason'], (c) => {
+    for (const [reason, n] of Object.entries(counters.ignored)) c.inc({ reason }, n ?? 0);
+  });
+  return registry;
+}
+
+export function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the relay serves GET /metrics\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(err)}\n`),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
