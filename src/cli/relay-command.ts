@@ -225,12 +225,16 @@ function eventText(e: RelayEvent): string {
   return `${time} relayed  ${head} ${how} to ${e.peers.join(', ')}${would}`;
 }
 
-function summaryText(c: RelayCounters): string {
+function summaryText(c: RelayCounters, kernelDropped: { queueFull: number; socketFull: number } | null): string {
   const ignored = Object.entries(c.ignored).map(([r, n]) => `${r} ${n}`).join(', ');
+  const lost =
+    kernelDropped === null
+      ? 'cannot tell whether the kernel dropped any before the relay read them'
+      : `the kernel dropped ${kernelDropped.queueFull + kernelDropped.socketFull} before the relay could read them (queue full ${kernelDropped.queueFull}, socket full ${kernelDropped.socketFull})`;
   return (
     `relay summary: ${c.queued} messages queued, ${c.envelopes} envelopes from peers; relayed: owner ${c.relayed.owner}, broadcast ${c.relayed.broadcast}, ` +
     `fallback ${c.relayed.fallback} (owner unknown ${c.fallback['owner-unknown']}, shared interface ${c.fallback['shared-interface']}); ` +
-    `${c.copies} copies sent, ${c.injected} handed to this host's kernel; ignored: ${ignored === '' ? 'none' : ignored}`
+    `${c.copies} copies sent, ${c.injected} handed to this host's kernel; ignored: ${ignored === '' ? 'none' : ignored}; ${lost}`
   );
 }
 
@@ -308,9 +312,12 @@ async function relay(options: RelayOptions): Promise<number> {
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
   await Promise.race([signalled, failed]);
   for (const s of STOP_SIGNALS) process.off(s, onSignal);
+  // Read before the rules go: the queue's line stays while the process is bound, but say what it was at the end.
+  const queue = running.queueCounters();
   await running.stop();
-  if (options.json) out(JSON.stringify({ time: new Date().toISOString(), event: 'summary', ...running.counters }));
-  else out(summaryText(running.counters));
+  const kernelDropped = queue === undefined ? null : { queueFull: queue.queueFull, socketFull: queue.socketFull };
+  if (options.json) out(JSON.stringify({ time: new Date().toISOString(), event: 'summary', ...running.counters, kernelDropped }));
+  else out(summaryText(running.counters, kernelDropped));
   if (failure !== undefined) throw new CommandFailure(`stopped: ${errorMessage(failure)}`);
   // The netfilter queue binding cannot be closed: leave now that the rules are gone.
   process.exit(0);

@@ -6,6 +6,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import type { Server } from 'node:http';
 import { openPacketQueue } from '../host/packet-queue.js';
+import { readQueueCounters, type QueueKernelCounters } from '../host/queue-counters.js';
 import { RawSender } from '../host/raw-sender.js';
 import { currentOwner, type RuleOwner } from '../host/rule-owner.js';
 import type { Cidr } from '../packet/cidr.js';
@@ -31,6 +32,8 @@ export interface RunningRelay {
   readonly replacedStale: boolean;
   /** Where /metrics is served, when it is. */
   readonly metricsAddress?: string;
+  /** The kernel's counters of the relay's queue: messages dropped before the relay could read them. */
+  queueCounters(): QueueKernelCounters | undefined;
   /** Removes the rules and closes the sockets. The queue binding stays until the process ends (it cannot be closed). */
   stop(): Promise<void>;
 }
@@ -89,11 +92,11 @@ export async function startRelay(settings: RelayHostSettings, onEvent: (e: Relay
     openPacketQueue(settings.queueNum, (p) => core.onQueued(p), onError);
     let metricsAddress: string | undefined;
     if (settings.metrics !== undefined) {
-      metrics = await serveMetrics(relayRegistry(core.counters), settings.metrics.host, settings.metrics.port);
+      metrics = await serveMetrics(relayRegistry(core.counters, () => readQueueCounters(settings.queueNum)), settings.metrics.host, settings.metrics.port);
       const a = metrics.address();
       metricsAddress = typeof a === 'object' && a !== null ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : String(a);
     }
-    return { counters: core.counters, plan, owner, replacedStale: rules.replacedStale, ...(metricsAddress === undefined ? {} : { metricsAddress }), stop };
+    return { counters: core.counters, plan, owner, replacedStale: rules.replacedStale, queueCounters: () => readQueueCounters(settings.queueNum), ...(metricsAddress === undefined ? {} : { metricsAddress }), stop };
   } catch (err) {
     try {
       await stop();

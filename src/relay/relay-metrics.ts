@@ -4,6 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Registry } from 'prom-client';
+import type { QueueKernelCounters } from '../host/queue-counters.js';
 import type { RelayCounters } from './relay-core.js';
 
 function collected(registry: Registry, name: string, help: string, labelNames: readonly string[], fill: (c: Counter) => void): void {
@@ -19,7 +20,7 @@ function collected(registry: Registry, name: string, help: string, labelNames: r
   });
 }
 
-export function relayRegistry(counters: RelayCounters): Registry {
+export function relayRegistry(counters: RelayCounters, queue: () => QueueKernelCounters | undefined): Registry {
   const registry = new Registry();
   collected(registry, 'mtuscope_relay_messages_total', 'Packet Too Big messages taken from the netfilter queue.', [], (c) => c.inc(counters.queued));
   collected(registry, 'mtuscope_relay_envelopes_total', 'Envelopes received from peer relays (UDP).', [], (c) => c.inc(counters.envelopes));
@@ -33,6 +34,12 @@ export function relayRegistry(counters: RelayCounters): Registry {
   collected(registry, 'mtuscope_relay_injected_total', 'Messages from peer relays handed to this host\'s kernel.', [], (c) => c.inc(counters.injected));
   collected(registry, 'mtuscope_relay_ignored_total', 'Messages left alone, by reason (validation, limits, loop marker, unknown sender).', ['reason'], (c) => {
     for (const [reason, n] of Object.entries(counters.ignored)) c.inc({ reason }, n ?? 0);
+  });
+  collected(registry, 'mtuscope_relay_queue_dropped_total', 'Packet Too Big messages the kernel dropped before the relay could read them, by why: queue-full (too many waiting for a verdict), socket-full (the relay\'s socket buffer).', ['reason'], (c) => {
+    const q = queue();
+    if (q === undefined) return;
+    c.inc({ reason: 'queue-full' }, q.queueFull);
+    c.inc({ reason: 'socket-full' }, q.socketFull);
   });
   return registry;
 }
