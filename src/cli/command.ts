@@ -62,6 +62,8 @@ export interface Invocation<T extends OptionTable> {
   readonly positionals: readonly string[];
   /** What followed a lone "--", untouched (e.g. the command of `lab exec`). */
   readonly rest: readonly string[];
+  /** The options written on the command line (the others hold their defaults): a config file yields to these only. */
+  readonly explicit: ReadonlySet<string>;
 }
 
 export interface CommandSpec<T extends OptionTable = OptionTable> {
@@ -206,7 +208,7 @@ export function parseInvocation<T extends OptionTable>(command: CommandSpec<T>, 
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: [...own], options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: [...own], options, allowPositionals: true, strict: true, tokens: true });
   } catch (err) {
     throw new UsageError(errorMessage(err).replace(/\. To specify a positional argument.*$/s, ''));
   }
@@ -222,7 +224,8 @@ export function parseInvocation<T extends OptionTable>(command: CommandSpec<T>, 
     throw new UsageError(`expected ${expected}, got ${got.length === 0 ? 'nothing' : got.map((a) => JSON.stringify(a)).join(' ')}`);
   }
   if (command.passThrough === true && end === -1) throw new UsageError(`expected ${command.usage}; the "--" is missing`);
-  return { values: values as OptionValues<T>, positionals: got, rest };
+  const explicit = new Set(parsed.tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : [])));
+  return { values: values as OptionValues<T>, positionals: got, rest, explicit };
 }
 
 /** Runs a command (or a group's subcommand) with its arguments; every error becomes a message and an exit status. */

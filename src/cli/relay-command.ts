@@ -155,7 +155,7 @@ function metricsAddress(text: string, at: string): { host: string; port: number 
   return { host, port };
 }
 
-export function relayOptionsFrom(values: RelayValues): RelayOptions {
+export function relayOptionsFrom(values: RelayValues, explicit: ReadonlySet<string> = new Set()): RelayOptions {
   const config = values.config === undefined ? { scalars: {}, lists: {} } : readConfig(values.config);
   const given = (flag: ScalarFlag, fromFlag: string | boolean | undefined): { text: string; at: string } | undefined => {
     if (fromFlag !== undefined && fromFlag !== false) return { text: String(fromFlag), at: `--${flag}` };
@@ -164,8 +164,8 @@ export function relayOptionsFrom(values: RelayValues): RelayOptions {
   const number = (flag: NumberFlag): number => {
     const option = RELAY_OPTIONS[flag];
     const g = config.scalars[flag];
-    // A flag left at its default yields to the file; the flag's text is its default then.
-    const text = values[flag] !== option.default || g === undefined ? values[flag] : g.text;
+    // A flag not written on the command line yields to the file.
+    const text = explicit.has(flag) || g === undefined ? values[flag] : g.text;
     try {
       return numberOptionValue(flag, option, text);
     } catch (err) {
@@ -179,7 +179,7 @@ export function relayOptionsFrom(values: RelayValues): RelayOptions {
     if (!/^(true|false)$/.test(g.text)) throw new UsageError(`${g.at}: ${flag}: "${g.text}" is not true or false`);
     return g.text === 'true';
   };
-  const modeText = values.mode !== RELAY_OPTIONS.mode.default || config.scalars.mode === undefined ? { text: values.mode, at: '--mode' } : config.scalars.mode;
+  const modeText = explicit.has('mode') || config.scalars.mode === undefined ? { text: values.mode, at: '--mode' } : config.scalars.mode;
   const mode = (['auto', ...RELAY_MODES] as const).find((m) => m === modeText.text);
   if (mode === undefined) throw new UsageError(`${modeText.at}: "${modeText.text}" is not one of auto, ${RELAY_MODES.join(', ')}`);
   const servedTexts = values.served.length > 0 ? { texts: values.served, at: values.served.map(() => '--served') } : config.lists.served;
@@ -341,7 +341,7 @@ export const relayCommand = defineCommand({
     'Runs until SIGINT or SIGTERM, then removes its rules and routes, prints a summary and exits 0. Exit status 1 when it ' +
     'cannot start (privileges, another relay running, iptables failing) or its queue fails, 2 for a usage error. `--cleanup` ' +
     'removes what a killed relay left (exit 0 whether or not there was anything). The JSON schema is in docs/relay.md.',
-  run: async ({ values }) => {
+  run: async ({ values, explicit }) => {
     if (values.cleanup) {
       try {
         const found = removeStaleRelayRules();
@@ -351,6 +351,6 @@ export const relayCommand = defineCommand({
         throw new CommandFailure(errorMessage(err));
       }
     }
-    return relay(relayOptionsFrom(values));
+    return relay(relayOptionsFrom(values, explicit));
   },
 });

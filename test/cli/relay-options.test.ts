@@ -11,7 +11,8 @@ const dir = mkdtempSync(join(tmpdir(), 'mtuscope-relay-options-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function options(...args: string[]): RelayOptions {
-  return relayOptionsFrom(parseInvocation(relayCommand, args).values);
+  const invocation = parseInvocation(relayCommand, args);
+  return relayOptionsFrom(invocation.values, invocation.explicit);
 }
 
 function config(name: string, text: string): string {
@@ -58,6 +59,9 @@ describe('mtuscope relay options', () => {
     assert.equal(over.port, 9100);
     assert.equal(over.mode, 'owner');
     assert.deepEqual(over.served.map(formatCidr), ['10.98.0.0/24']);
+    // A flag written with its default value still overrides the file.
+    assert.equal(options('--config', path, '--port', String(RELAY_DEFAULTS.port), '--mode', 'auto').port, RELAY_DEFAULTS.port);
+    assert.equal(options('--config', path, '--mode', 'auto').mode, 'auto');
   });
 
   it('names the file and line of a bad setting in a config file', () => {
