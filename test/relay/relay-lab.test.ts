@@ -10,6 +10,7 @@ import { IP_FAMILIES } from '../../src/packet/ip-family.js';
 import type { RunningLab } from '../../src/lab/running-lab.js';
 import type { TransferResult } from '../../src/lab/traffic/curl.js';
 import type { HttpServer } from '../../src/lab/traffic/http-server.js';
+import { routeGet } from '../../src/lab/traffic/route-cache.js';
 import { needsRoot } from '../support/root.js';
 import {
   ANYCAST,
@@ -182,10 +183,12 @@ describe('mtuscope relay in owner mode on the ECMP router', needsRoot('for netwo
 
 describe('mtuscope relay in broadcast mode on the servers', needsRoot('for network namespaces, iptables and raw sockets'), () => {
   const cases = [
-    { name: 'routed peers (each other\'s address on the link toward r)', lab: 'relay-bc-routed', peers: (lab: RunningLab, s: ServerName) => [serverAddress(lab, s, 4)] },
+    // One address carries envelopes of both families.
+    { name: 'routed peers (each other\'s address on the link toward r)', lab: 'relay-bc-routed', routed: true, peers: (lab: RunningLab, s: ServerName) => [serverAddress(lab, s, 4)] },
     {
       name: 'L2-adjacent peers (both addresses on the direct s1-s2 link)',
       lab: 'relay-bc-l2',
+      routed: false,
       peers: (lab: RunningLab, s: ServerName) => IP_FAMILIES.map((f) => serverLinkAddress(lab, s, f)),
     },
   ];
@@ -198,6 +201,12 @@ describe('mtuscope relay in broadcast mode on the servers', needsRoot('for netwo
             s1: await RelayRun.start(lab, 's1', ['--mode', 'broadcast', ...SERVED_ARGS, ...c.peers(lab, 's2').flatMap((p) => ['--peer', p])]),
             s2: await RelayRun.start(lab, 's2', ['--mode', 'broadcast', ...SERVED_ARGS, ...c.peers(lab, 's1').flatMap((p) => ['--peer', p])]),
           };
+          for (const s of SERVERS) {
+            for (const peer of c.peers(lab, otherServer(s))) {
+              const route = await routeGet(lab, s, peer);
+              assert.equal(/ via /.test(route.route), c.routed, `${s} reaches its peer ${peer} ${c.routed ? 'through r' : 'on the direct link'}: ${route.route}`);
+            }
+          }
           const counting = await countDelivery(lab, 'broadcast');
           const results = await downloadsOnBothServers(lab, servers, BATCH);
           const delivery = await counting.read();
@@ -240,6 +249,10 @@ describe('mtuscope relay in broadcast mode on the servers', needsRoot('for netwo
             assert.equal(exits[s].summary!.injected, relays[s].received().length);
           }
           assert.ok(SERVERS.some((s) => exits[s].summary!.injected > 0), 'envelopes were injected');
+          if (!c.routed) {
+            // Each message went to both addresses of the one peer; the peer handed it to its kernel once.
+            for (const s of SERVERS) assert.equal(exits[s].summary!.ignored.duplicate ?? 0, exits[s].summary!.injected, `${s}: the second envelope of each message was a duplicate`);
+          }
           for (const m of mtus) assert.match(m, new RegExp(` ${CLIENT_SIDE_MTU}$`), `the carrier learned the path MTU: ${m}`);
         } finally {
           await stopServers(servers);
