@@ -70,7 +70,9 @@ export const RELAY_OPTIONS = {
 type RelayValues = OptionValues<typeof RELAY_OPTIONS>;
 type NumberFlag = { [K in keyof typeof RELAY_OPTIONS]: (typeof RELAY_OPTIONS)[K] extends NumberOption ? K : never }[keyof typeof RELAY_OPTIONS];
 type ListFlag = 'served' | 'peer';
-type ScalarFlag = Exclude<keyof typeof RELAY_OPTIONS, ListFlag | 'config'>;
+/** Options that are not settings of a --config file: the file itself, and --cleanup, which is another thing to do. */
+type NotInConfig = 'config' | 'cleanup';
+type ScalarFlag = Exclude<keyof typeof RELAY_OPTIONS, ListFlag | NotInConfig>;
 
 /** The settings of a --config file, as flag texts, each with where it was written (for error messages). */
 interface ConfigValues {
@@ -78,7 +80,8 @@ interface ConfigValues {
   readonly lists: Partial<Record<ListFlag, { texts: string[]; at: string[] }>>;
 }
 
-const CONFIG_KEYS: ReadonlySet<string> = new Set(Object.keys(RELAY_OPTIONS).filter((k) => k !== 'config'));
+const NOT_IN_CONFIG: ReadonlySet<string> = new Set<NotInConfig>(['config', 'cleanup']);
+const CONFIG_KEYS: ReadonlySet<string> = new Set(Object.keys(RELAY_OPTIONS).filter((k) => !NOT_IN_CONFIG.has(k)));
 const LIST_KEYS: Readonly<Record<string, ListFlag>> = { served: 'served', peer: 'peer', peers: 'peer' };
 
 function readConfig(path: string): ConfigValues {

@@ -1,0 +1,260 @@
+/**
+ * Hostile input for the relay in owner mode on r: rc floods the anycast address with 100,000 crafted Packet Too Big
+ * (test/support/ptb-flood.ts, half IPv4, half IPv6) mixing forged messages for flows nobody carries, one message
+ * repeated, bad checksums, quotes of an unserved address, MTUs below the minimum and quotes cut inside the IP header.
+ * The relay's counters by reason are held against what was sent per kind and against the kernel's own queue counters,
+ * every relayed message is traced back to the flood's loop index (only forged and duplicate messages may be relayed),
+ * and the copies that reach the servers are held against the bound the rate limits set.
+ */
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import { IP_FAMILIES, type IpFamily } from '../../src/packet/ip-family.js';
+import type { RunningLab } from '../../src/lab/running-lab.js';
+import type { IgnoreReason } from '../../src/relay/relay-core.js';
+import { RELAY_DEFAULTS } from '../../src/cli/relay-command.js';
+import { floodMessage, type FloodKind } from '../support/ptb-flood.js';
+import { judgePacketTooBig } from '../../src/relay/relay-verdict.js';
+import { parseCidrOrAddress } from '../../src/packet/cidr.js';
+import { needsRoot } from '../support/root.js';
+import {
+  ANYCAST,
+  arrivedTotal,
+  BATCH,
+  carriers,
+  conntrackStats,
+  countDelivery,
+  downloads,
+  FLOOD,
+  floodBound,
+  floodIndexOf,
+  nextHops,
+  notCompleted,
+  ownerDeliveryProblems,
+  parseConntrackStats,
+  parseQueueStats,
+  queueStats,
+  RelayRun,
+  SERVED_ARGS,
+  serverAddress,
+  SERVERS,
+  spread,
+  startServers,
+  stopServers,
+  withRelayLab,
+} from './relay-lab.js';
+
+const KINDS: readonly FloodKind[] = ['forged', 'duplicate', 'bad-checksum', 'unserved-quote', 'below-minimum', 'truncated'];
+const PER_FAMILY = 50_000;
+const LIMITS = { routerRate: 50, flowRate: 2, totalRate: 80 } as const;
+/** The reason the relay must give for each kind it may not relay. */
+const REJECTED: Partial<Record<FloodKind, IgnoreReason>> = {
+  'bad-checksum': 'bad-checksum',
+  'unserved-quote': 'quote-not-served',
+  'below-minimum': 'mtu-below-minimum',
+  truncated: 'quote-unparsable',
+};
+/** What may become of a valid message (forged, duplicate): relayed as a fallback, or refused by a limit. */
+const LIMIT_REASONS: readonly IgnoreReason[] = ['duplicate', 'router-limit', 'flow-limit', 'total-limit'];
+
+interface FloodReport {
+  readonly sent: Partial<Record<FloodKind, number>>;
+  readonly errors: number;
+  readonly seconds: number;
+}
+
+async function flood(lab: RunningLab, family: IpFamily): Promise<FloodReport> {
+  const argv = [process.execPath, FLOOD, ANYCAST[family], lab.address('rc', family, 'eth2'), String(PER_FAMILY), KINDS.join(',')];
+  const r = await lab.mustExec('rc', argv, { timeoutMs: 120_000 });
+  return JSON.parse(r.stdout) as FloodReport;
+}
+
+/** Waits until the relay has taken everything from its queue and printed every event (its output stands still). */
+async function quiet(lab: RunningLab, relay: RelayRun): Promise<void> {
+  let length = -1;
+  for (let i = 0; i < 200; i++) {
+    const waiting = (await queueStats(lab, 'r', RELAY_DEFAULTS.queueNum)).waiting;
+    if (waiting === 0 && relay.process.stdout.length === length) return;
+    length = relay.process.stdout.length;
+    await delay(250);
+  }
+  throw new Error('the relay did not become idle within 50 s');
+}
+
+describe('flood checks', () => {
+  it('traces a flood message back to its index from its quoted flow, and no other message to that index', () => {
+    const policy4 = { served: [parseCidrOrAddress(ANYCAST[4])!], maxMtu: { 4: 1500, 6: 1500 } };
+    const policy6 = { served: [parseCidrOrAddress(ANYCAST[6])!], maxMtu: { 4: 1500, 6: 1500 } };
+    for (const i of [0, 1, 249, 250, 32_767, 32_768, 49_999]) {
+      for (const [to, policy] of [[ANYCAST[4], policy4], [ANYCAST[6], policy6]] as const) {
+        const v = judgePacketTooBig(floodMessage('forged', i, to, to === ANYCAST[4] ? '10.0.2.1' : 'fd00:0:0:2::1'), policy);
+        assert.ok(v.ok, `message ${i} to ${to} is valid`);
+        assert.equal(floodIndexOf(v.message.flow.peer, v.message.flow.peerPort!, PER_FAMILY), i, `${to} #${i}`);
+      }
+    }
+    assert.equal(floodIndexOf('192.0.2.1', 20_000, PER_FAMILY), undefined, 'a port without the flood\'s top bit is none of its');
+    assert.equal(floodIndexOf('192.0.2.251', 0x8000, PER_FAMILY), undefined, 'nor an address byte it never uses');
+    assert.equal(floodIndexOf('192.0.2.2', 0x8000, PER_FAMILY), undefined, 'nor a pair no index below the limit gives');
+  });
+
+  it('bounds the copies by the smallest of the router, flow and total buckets over the flood\'s duration', () => {
+    const b = floodBound({ sent: 100_000, seconds: 10, routers: 2, flows: 50_001, copiesPerFallback: 2, ...LIMITS });
+    // Routers: 2 x (100 + 500) = 1200; total: 160 + 800 = 960; flows: plenty.
+    assert.equal(b.fallbacks, 960);
+    assert.equal(b.arrivals, 100_960);
+    assert.equal(b.amplification, 1.0096);
+    assert.equal(floodBound({ sent: 1000, seconds: 1, routers: 1, flows: 2, copiesPerFallback: 3, routerRate: 100, flowRate: 4, totalRate: 1000 }).fallbacks, 24, 'two flows of 8 + 4');
+  });
+
+  it('reads the kernel\'s queue and conntrack counters', () => {
+    const q = parseQueueStats(' 7361  20628     0 2 65531 12233     0    27767  1\n    5  1     3 2 65531 0     0    4  1\n', 7361);
+    assert.deepEqual(q, { waiting: 0, queueDropped: 12233, userDropped: 0, idSequence: 27767 });
+    assert.equal(parseQueueStats(' 5  1     3 2 65531 0     0    4  1\n', 7361), undefined);
+    const ct = parseConntrackStats('entries  clashres found new invalid ignore\n00000002  00000000 00000000 00000001 0000000a 00000000\n00000002  00000000 00000000 00000000 00000010 00000000\n');
+    assert.equal(ct.invalid, 26);
+    assert.equal(ct.new, 1);
+  });
+});
+
+describe('mtuscope relay under a flood of hostile Packet Too Big', needsRoot('for network namespaces, iptables and raw sockets'), () => {
+  it('relays only the valid messages, within its limits, accounts for every message by reason, and keeps running', { timeout: 150_000 }, async (t) => {
+    await withRelayLab('relay-flood', {}, async (lab) => {
+      const relay = await RelayRun.start(lab, 'r', [
+        '--served', ANYCAST[4], '--served', ANYCAST[6],
+        '--router-rate', String(LIMITS.routerRate), '--flow-rate', String(LIMITS.flowRate), '--total-rate', String(LIMITS.totalRate),
+      ]);
+      const counting = await countDelivery(lab, 'flood');
+      const queueBefore = await queueStats(lab, 'r', RELAY_DEFAULTS.queueNum);
+      const conntrackBefore = await conntrackStats(lab, 'r');
+      const start = performance.now();
+      const reports = await Promise.all(IP_FAMILIES.map((f) => flood(lab, f)));
+      await quiet(lab, relay);
+      const seconds = (performance.now() - start) / 1000;
+      const delivery = await counting.read();
+      const queueAfter = await queueStats(lab, 'r', RELAY_DEFAULTS.queueNum);
+      const conntrackAfter = await conntrackStats(lab, 'r');
+      const stillRunning = relay.process.running;
+      const relayed = relay.relayed();
+      const exit = await relay.stop('SIGTERM');
+      const summary = exit.summary;
+
+      const sentOf = (k: FloodKind): number => reports.reduce((n, r) => n + (r.sent[k] ?? 0), 0);
+      const sent = KINDS.reduce((n, k) => n + sentOf(k), 0);
+      const queued = queueAfter.idSequence - queueBefore.idSequence;
+      const queueDropped = queueAfter.queueDropped - queueBefore.queueDropped;
+      const userDropped = queueAfter.userDropped - queueBefore.userDropped;
+      const arrived = IP_FAMILIES.reduce((n, f) => n + arrivedTotal(delivery, f), 0);
+      const fallbacks = summary?.relayed.fallback ?? 0;
+      const ignored = (reason: IgnoreReason): number => summary?.ignored[reason] ?? 0;
+      const bound = floodBound({
+        sent,
+        seconds,
+        routers: IP_FAMILIES.length,
+        flows: IP_FAMILIES.length * (sentOf('forged') / 2 + 1),
+        copiesPerFallback: SERVERS.length,
+        ...LIMITS,
+      });
+      const ct = (name: string): number => (conntrackAfter[name] ?? 0) - (conntrackBefore[name] ?? 0);
+      t.diagnostic(`flood: ${sent} messages (${KINDS.map((k) => `${k} ${sentOf(k)}`).join(', ')}), send errors ${reports.map((r) => r.errors).join('+')}, sent in ${reports.map((r) => r.seconds.toFixed(1)).join(' s and ')} s (both families at once); relay idle ${seconds.toFixed(1)} s after the start`);
+      t.diagnostic(`rc's OUTPUT counted IPv4 ${delivery.sent[4]}, IPv6 ${delivery.sent[6]}; r's queue took ${queued}, the kernel dropped ${queueDropped} at the full queue and ${userDropped} at the full netlink socket`);
+      t.diagnostic(`r's conntrack during the flood: invalid +${ct('invalid')}, icmp_error +${ct('icmp_error')}, drop +${ct('drop')}, new +${ct('new')}`);
+      t.diagnostic(`relay summary: ${JSON.stringify(summary)}`);
+      t.diagnostic(
+        `limits --router-rate ${LIMITS.routerRate} --flow-rate ${LIMITS.flowRate} --total-rate ${LIMITS.totalRate} over ${seconds.toFixed(1)} s: at most ${bound.fallbacks} fallbacks, ` +
+          `${bound.arrivals} arrivals, amplification ${bound.amplification.toFixed(4)}; measured ${fallbacks} fallbacks, ${arrived} Packet Too Big arrived at s1+s2 ` +
+          `(IPv4 ${arrivedTotal(delivery, 4)}, IPv6 ${arrivedTotal(delivery, 6)}): amplification ${(arrived / sent).toFixed(4)}`,
+      );
+
+      // The flood went out (a send refused with ENOBUFS is counted as an error, not sent), and rc's kernel saw each
+      // message it sent once.
+      for (const [i, f] of IP_FAMILIES.entries()) {
+        const r = reports[i]!;
+        const total = KINDS.reduce((n, k) => n + (r.sent[k] ?? 0), 0);
+        assert.equal(total + r.errors, PER_FAMILY, `IPv${f}: the flood tried every message`);
+        assert.equal(delivery.sent[f], total, `IPv${f}: rc's OUTPUT counted every message sent`);
+      }
+      assert.ok(sent >= 0.99 * IP_FAMILIES.length * PER_FAMILY, `${sent} of ${IP_FAMILIES.length * PER_FAMILY} sent`);
+
+      // The relay is still there and ends as it should.
+      assert.ok(stillRunning, 'the relay still ran after the flood');
+      assert.equal(exit.code, 0, relay.process.stderr);
+      assert.ok(summary !== undefined, 'the summary was printed');
+
+      // Every message is accounted for: taken by the relay, or dropped by the kernel's full queue (nothing else
+      // stood between rc and the queue: conntrack marks ICMP errors without a connection invalid but drops none).
+      assert.equal(queued + queueDropped, sent, 'every message reached r\'s queue or was dropped there by the kernel');
+      assert.equal(summary.queued, queued - userDropped, 'the relay took every message the queue held');
+      const handled = (k: FloodKind): number => ignored(REJECTED[k]!);
+      for (const k of KINDS.filter((x) => REJECTED[x] !== undefined)) {
+        assert.ok(handled(k) <= sentOf(k) && handled(k) > 0, `${k}: ${handled(k)} ignored as ${REJECTED[k]}, of ${sentOf(k)} sent`);
+      }
+      const valid = fallbacks + LIMIT_REASONS.reduce((n, r) => n + ignored(r), 0);
+      assert.ok(valid <= sentOf('forged') + sentOf('duplicate'));
+      const known = new Set<string>([...Object.values(REJECTED), ...LIMIT_REASONS]);
+      assert.deepEqual(Object.keys(summary.ignored).filter((r) => !known.has(r)), [], 'no other reason');
+      const accounted = valid + KINDS.filter((k) => REJECTED[k] !== undefined).reduce((n, k) => n + handled(k), 0);
+      assert.equal(accounted, summary.queued, 'each message the relay took has one outcome');
+      assert.equal(sent - accounted, queueDropped + userDropped, 'what the relay never saw is what the kernel dropped');
+
+      // Nothing relayed that should not be: only fallbacks (no flow is known), each a forged message (or the one
+      // repeated message, which quotes message 0's flow), to both next hops of its family.
+      assert.equal(summary.relayed.owner, 0);
+      assert.equal(summary.relayed.broadcast, 0);
+      assert.equal(relayed.length, fallbacks);
+      for (const e of relayed) {
+        const index = floodIndexOf(e.flow.peer, e.flow.peerPort ?? 0, PER_FAMILY);
+        assert.ok(index !== undefined && KINDS[index % KINDS.length] === 'forged', `relayed flow ${JSON.stringify(e.flow)} is that of a forged message (index ${index})`);
+        assert.equal(e.method, 'fallback');
+        assert.equal(e.fallback, 'owner-unknown');
+        assert.equal(e.flow.served, ANYCAST[e.family]);
+        assert.equal(e.router, lab.address('rc', e.family, 'eth2'));
+        assert.deepEqual([...e.peers].sort(), SERVERS.map((s) => serverAddress(lab, s, e.family)).sort());
+      }
+      assert.ok(ignored('router-limit') + ignored('total-limit') > 0, 'the limits refused some');
+      assert.ok(ignored('duplicate') > 0, 'the repeated message was de-duplicated');
+
+      // Copies: one per next hop for each fallback, the original dropped; everything else went on once.
+      assert.equal(summary.copies, SERVERS.length * fallbacks);
+      assert.equal(arrived, summary.queued - fallbacks + summary.copies, 'the servers got each message taken once, a fallback once per next hop');
+      assert.ok(fallbacks <= bound.fallbacks, `${fallbacks} fallbacks within the limits' ${bound.fallbacks}`);
+      assert.ok(arrived <= bound.arrivals, `amplification ${(arrived / sent).toFixed(4)} within ${bound.amplification.toFixed(4)}`);
+    });
+  });
+
+  it('lets downloads complete that run during a flood sent in the name of their own router', { timeout: 150_000 }, async (t) => {
+    await withRelayLab('relay-flood-dl', {}, async (lab) => {
+      const servers = await startServers(lab);
+      try {
+        const relay = await RelayRun.start(lab, 'r', SERVED_ARGS);
+        const queueBefore = await queueStats(lab, 'r', RELAY_DEFAULTS.queueNum);
+        const start = performance.now();
+        const flooding = Promise.all(IP_FAMILIES.map((f) => flood(lab, f)));
+        // The downloads start once the flood is under way (r's queue has taken a few thousand of its messages).
+        while ((await queueStats(lab, 'r', RELAY_DEFAULTS.queueNum)).idSequence - queueBefore.idSequence < 5000) await delay(20);
+        const into = (performance.now() - start) / 1000;
+        const results = await downloads(lab, { ...BATCH, maxTimeS: 20 });
+        const reports = await flooding;
+        const seconds = (performance.now() - start) / 1000;
+        await quiet(lab, relay);
+        const queueAfter = await queueStats(lab, 'r', RELAY_DEFAULTS.queueNum);
+        const exit = await relay.stop();
+        const carrierOf = carriers(servers);
+        const genuine = relay.relayed().filter((e) => e.method === 'owner');
+        t.diagnostic(`flood of ${reports.map((r) => r.seconds.toFixed(1)).join(' s and ')} s, downloads from ${into.toFixed(1)} s on, all over after ${seconds.toFixed(1)} s; the kernel dropped ${queueAfter.queueDropped - queueBefore.queueDropped} at r's full queue`);
+        for (const f of IP_FAMILIES) {
+          const mine = results.filter((r) => r.family === f);
+          t.diagnostic(
+            `during the flood IPv${f}: connections ${spread(results, carrierOf, f)}; ${genuine.filter((e) => e.family === f).length} of rc's own errors steered to their owner; ` +
+              `downloads ${mine.map((r) => `${r.outcome} ${r.seconds.toFixed(1)} s`).join(', ')}`,
+          );
+        }
+        t.diagnostic(`relay summary: ${JSON.stringify(exit.summary)}`);
+        assert.equal(exit.code, 0, relay.process.stderr);
+        assert.deepEqual(notCompleted(results), [], 'every download completed');
+        assert.deepEqual(ownerDeliveryProblems(genuine, carrierOf, nextHops(lab)), []);
+      } finally {
+        await stopServers(servers);
+      }
+    });
+  });
+});
