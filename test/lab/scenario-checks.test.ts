@@ -358,7 +358,7 @@ describe('scenario findings, built from what was measured', () => {
     const [v4, v6] = ecmpPtbWrongServer.findings(ptbHealthy);
     assert.equal(
       v4,
-      'IPv4: 8 of 12 downloads stalled (s1: 0, s2: 8), 4 completed (s1: 4, s2: 0); rc\'s "fragmentation needed" arrived at s1 86, s2 0 (INPUT counters), ' +
+      'IPv4: 8 of 12 downloads stalled (s1: 0, s2: 8), 4 completed (s1: 4, s2: 0); rc\'s "fragmentation needed" arrived at s1 86, s2 0 (INPUT counters on their links from r), ' +
         "where r's route lookup for them leads to s1; routes back to c: s1 mtu 1400, s2 no learned mtu; every stalled download was on s2, which never received one",
     );
     assert.match(v6 ?? '', /Packet Too Big arrived at s1 0, s2 86 .* every stalled download was on s1, which never received one$/);
