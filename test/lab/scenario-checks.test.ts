@@ -9,6 +9,8 @@ import { describe, it } from 'node:test';
 import type { IpFamily } from '../../src/packet/ip-family.js';
 import { SCENARIOS } from '../../src/lab/scenarios/catalogue.js';
 import { ecmpFragments } from '../../src/lab/scenarios/ecmp-fragments.js';
+import { ecmpPtbRelay } from '../../src/lab/scenarios/ecmp-ptb-relay.js';
+import { ecmpPtbRelayServers } from '../../src/lab/scenarios/ecmp-ptb-relay-servers.js';
 import { ecmpPtbWrongServer } from '../../src/lab/scenarios/ecmp-ptb-wrong-server.js';
 import { encapLb } from '../../src/lab/scenarios/encap-lb.js';
 import { icmpBlackhole } from '../../src/lab/scenarios/icmp-blackhole.js';
@@ -187,6 +189,171 @@ const ptb: ScenarioCases = {
   }),
 };
 
+// ---- ecmp-ptb-relay ----------------------------------------------------------------------------------------------
+
+const relayFacts = (node: string, counts: Partial<Record<string, number>>): Facts =>
+  Object.fromEntries(
+    ['relayQueued', 'relayEnvelopes', 'relayedOwner', 'relayedBroadcast', 'relayedFallback', 'relayCopies', 'relayInjected', 'relayIgnored', 'relayIgnoredDuplicate', 'relayEnvelopesIgnored', 'relayEnvelopeDuplicates'].map(
+      (name) => [`${name}_${node}`, counts[name] ?? 0],
+    ),
+  );
+
+const withoutRelay = (m: Measurements, node: string): Measurements => without(m, ...Object.keys(relayFacts(node, {})));
+
+/** Every download completed, as `carried` says per server. */
+const healedDownloads = (f: IpFamily, carried: { s1: number; s2: number }): Facts => ({
+  [`stalled${f}`]: 0, [`completed${f}`]: 12, [`failed${f}`]: 0,
+  [`stalled${f}_s1`]: 0, [`stalled${f}_s2`]: 0, [`completed${f}_s1`]: carried.s1, [`completed${f}_s2`]: carried.s2,
+  [`carried${f}_s1`]: carried.s1, [`carried${f}_s2`]: carried.s2, [`serverMtu${f}_s1`]: 1400, [`serverMtu${f}_s2`]: 1400,
+});
+
+const allCompleted = FAMILIES.flatMap((f) => Array.from({ length: 12 }, (_, i) => transfer(`download 1 MB #${i + 1}`, f, 'completed')));
+
+/** As in a real run: 6 errors per family, spread over both servers by flow; the relay on r steered all 12. */
+const ownerHealthy = measured(
+  {
+    ...healedDownloads(4, { s1: 6, s2: 6 }),
+    ...healedDownloads(6, { s1: 7, s2: 5 }),
+    packetTooBigSent4: 6, packetTooBig4_s1: 2, packetTooBig4_s2: 4,
+    packetTooBigSent6: 6, packetTooBig6_s1: 3, packetTooBig6_s2: 3,
+    ...relayFacts('r', { relayQueued: 12, relayedOwner: 12 }),
+  },
+  allCompleted,
+);
+
+/** The first download of the family stalled on s1. */
+const oneStalled = (m: Measurements, f: IpFamily): Measurements =>
+  withFacts(withOutcome(m, 'download 1 MB #1', f, 'stalled'), {
+    [`stalled${f}`]: 1, [`completed${f}`]: 11, [`stalled${f}_s1`]: 1, [`completed${f}_s1`]: Number(m.facts[`completed${f}_s1`]) - 1,
+  });
+
+const owner: ScenarioCases = {
+  scenario: ecmpPtbRelay,
+  healthy: ownerHealthy,
+  informational: [
+    ...FAMILIES.flatMap((f) => ['s1', 's2'].flatMap((s) => [`stalled${f}_${s}`, `completed${f}_${s}`])),
+    ...['relayQueued', 'relayEnvelopes', 'relayedBroadcast', 'relayCopies', 'relayInjected', 'relayIgnored', 'relayIgnoredDuplicate', 'relayEnvelopesIgnored', 'relayEnvelopeDuplicates'].map((n) => `${n}_r`),
+  ],
+  violations: [
+    ...FAMILIES.flatMap((f): Violation[] => {
+      const once = `IPv${f}: each of rc's ${icmpName(f)} reached the servers once (arrivals at s1 and s2 add up to what rc sent)`;
+      const relayedAll = "the relay on r relayed every ICMP error rc sent to the server of its flow (relayed owner = rc's count, both families)";
+      return [
+        { what: 'a download stalled', measured: oneStalled(ownerHealthy, f), unmet: [`IPv${f}: every download completed`] },
+        { what: 'a download failed', measured: withFacts(withOutcome(ownerHealthy, 'download 1 MB #2', f, 'failed'), { [`failed${f}`]: 1, [`completed${f}`]: 11 }), unmet: [`IPv${f}: every download completed`] },
+        { what: 'a download never ran', measured: withoutTransfer(ownerHealthy, 'download 1 MB #12', f), unmet: [`IPv${f}: all 12 downloads ran`, `IPv${f}: every download completed`] },
+        { what: 'a server that carried downloads learned no mtu', measured: withFacts(ownerHealthy, { [`serverMtu${f}_s2`]: 0 }), unmet: [`IPv${f}: every server that carried a download has mtu 1400 toward c`] },
+        { what: "a server's route lookup failed", measured: without(ownerHealthy, `serverMtu${f}_s1`), unmet: [`IPv${f}: every server that carried a download has mtu 1400 toward c`] },
+        { what: "a server's share of the downloads is unknown", measured: without(ownerHealthy, `carried${f}_s1`), unmet: [`IPv${f}: every server that carried a download has mtu 1400 toward c`] },
+        {
+          what: 'rc sent no error of the family (nothing for the relay to do)',
+          measured: withFacts(ownerHealthy, { [`packetTooBigSent${f}`]: 0, [`packetTooBig${f}_s1`]: 0, [`packetTooBig${f}_s2`]: 0, relayedOwner_r: 6, relayQueued_r: 6 }),
+          unmet: [`IPv${f}: rc sent ${icmpName(f)} (its link toward c is 1400 bytes)`, once],
+        },
+        { what: 'a duplicated Packet Too Big: one error reached both servers', measured: withFacts(ownerHealthy, { [`packetTooBig${f}_s1`]: Number(ownerHealthy.facts[`packetTooBig${f}_s1`]) + 1 }), unmet: [once] },
+        { what: 'an error was lost on the way', measured: withFacts(ownerHealthy, { [`packetTooBig${f}_s2`]: Number(ownerHealthy.facts[`packetTooBig${f}_s2`]) - 1 }), unmet: [once] },
+        { what: "a server's counter was not read", measured: without(ownerHealthy, `packetTooBig${f}_s1`), unmet: [once] },
+        { what: "rc's counter was not read", measured: without(ownerHealthy, `packetTooBigSent${f}`), unmet: [`IPv${f}: rc sent ${icmpName(f)} (its link toward c is 1400 bytes)`, once, relayedAll] },
+      ];
+    }),
+    {
+      what: 'a fallback: two messages went to every server',
+      measured: withFacts(ownerHealthy, { relayedOwner_r: 10, relayedFallback_r: 2, relayCopies_r: 4 }),
+      unmet: ["the relay on r relayed every ICMP error rc sent to the server of its flow (relayed owner = rc's count, both families)", 'the relay on r sent nothing to every server (fallback 0)'],
+    },
+    {
+      what: 'a message left to the kernel by a rate limit',
+      measured: withFacts(ownerHealthy, { relayedOwner_r: 11, relayIgnored_r: 1 }),
+      unmet: ["the relay on r relayed every ICMP error rc sent to the server of its flow (relayed owner = rc's count, both families)"],
+    },
+    {
+      what: 'the relay printed no summary',
+      measured: withoutRelay(ownerHealthy, 'r'),
+      unmet: ["the relay on r relayed every ICMP error rc sent to the server of its flow (relayed owner = rc's count, both families)", 'the relay on r sent nothing to every server (fallback 0)'],
+    },
+  ],
+};
+
+// ---- ecmp-ptb-relay-servers ------------------------------------------------------------------------------------
+
+/**
+ * As in a real run: r's seed sends IPv4's errors to s2 and IPv6's to s1. s2's relay sent s1 the 5 of its 7 IPv4 errors
+ * that were for s1's flows, s1's relay sent s2 3 of its 5 IPv6 errors; each in two envelopes, one per address.
+ */
+const serversHealthy = measured(
+  {
+    hashSeed: 1, icmpRoutedTo4_s1: false, icmpRoutedTo4_s2: true, icmpRoutedTo6_s1: true, icmpRoutedTo6_s2: false,
+    ...healedDownloads(4, { s1: 5, s2: 7 }),
+    ...healedDownloads(6, { s1: 2, s2: 10 }),
+    packetTooBigSent4: 7, packetTooBig4_s1: 0, packetTooBig4_s2: 7, packetTooBigHandedOn4_s1: 5, packetTooBigHandedOn4_s2: 0,
+    packetTooBigSent6: 5, packetTooBig6_s1: 5, packetTooBig6_s2: 0, packetTooBigHandedOn6_s1: 0, packetTooBigHandedOn6_s2: 3,
+    ...relayFacts('s1', { relayQueued: 3, relayEnvelopes: 10, relayedBroadcast: 3, relayCopies: 11, relayInjected: 5, relayIgnored: 5, relayIgnoredDuplicate: 5, relayEnvelopesIgnored: 5, relayEnvelopeDuplicates: 5 }),
+    ...relayFacts('s2', { relayQueued: 5, relayEnvelopes: 6, relayedBroadcast: 5, relayCopies: 13, relayInjected: 3, relayIgnored: 3, relayIgnoredDuplicate: 3, relayEnvelopesIgnored: 3, relayEnvelopeDuplicates: 3 }),
+  },
+  allCompleted,
+);
+
+const serverConditions = (s: string, peer: string): string[] => [
+  `${s}: its relay received envelopes from ${peer}'s and handed messages to its kernel`,
+  `${s}: every message ${peer}'s relay sent arrived in two envelopes (one per address)`,
+  `${s}: its relay handed each message ${peer}'s relay sent to its kernel once`,
+  `${s}: its relay ignored every other envelope as a duplicate, and none for another reason`,
+  `${s}: its kernel received through lo exactly what its relay handed on (INPUT counter)`,
+  `${s}: its relay queued only messages that came from r, never one it handed on itself`,
+];
+const [S1_GOT, S1_TWO, S1_ONCE, S1_DUPLICATES, S1_LO, S1_QUEUED] = serverConditions('s1', 's2');
+const [, S2_TWO, S2_ONCE] = serverConditions('s2', 's1');
+
+const servers: ScenarioCases = {
+  scenario: ecmpPtbRelayServers,
+  healthy: serversHealthy,
+  informational: [
+    'hashSeed',
+    ...FAMILIES.flatMap((f) => ['s1', 's2'].flatMap((s) => [`icmpRoutedTo${f}_${s}`, `stalled${f}_${s}`, `completed${f}_${s}`])),
+    ...['s1', 's2'].flatMap((s) => ['relayedOwner', 'relayedFallback', 'relayCopies', 'relayIgnored', 'relayIgnoredDuplicate'].map((n) => `${n}_${s}`)),
+  ],
+  violations: [
+    ...FAMILIES.flatMap((f): Violation[] => [
+      { what: 'a download stalled', measured: oneStalled(serversHealthy, f), unmet: [`IPv${f}: every download completed`] },
+      { what: 'a server that carried downloads learned no mtu', measured: withFacts(serversHealthy, { [`serverMtu${f}_s1`]: 0 }), unmet: [`IPv${f}: every server that carried a download has mtu 1400 toward c`] },
+      {
+        what: 'a duplicated Packet Too Big: r sent one error to both servers',
+        measured: withFacts(serversHealthy, { [`packetTooBig${f}_s1`]: Number(serversHealthy.facts[`packetTooBig${f}_s1`]) + 1 }),
+        unmet: [`IPv${f}: each of rc's ${icmpName(f)} reached the servers from r once (arrivals at s1 and s2 add up to what rc sent)`],
+      },
+    ]),
+    {
+      what: "s2's relay sent s1 nothing",
+      measured: withFacts(serversHealthy, { relayedBroadcast_s2: 0, relayEnvelopes_s1: 0, relayInjected_s1: 0, relayEnvelopesIgnored_s1: 0, relayEnvelopeDuplicates_s1: 0, packetTooBigHandedOn4_s1: 0 }),
+      unmet: [S1_GOT!],
+    },
+    { what: 'an envelope was lost', measured: withFacts(serversHealthy, { relayEnvelopes_s1: 9, relayEnvelopesIgnored_s1: 4, relayEnvelopeDuplicates_s1: 4 }), unmet: [S1_TWO!] },
+    {
+      what: 'a message was handed to the kernel twice (both its envelopes injected)',
+      measured: withFacts(serversHealthy, { relayInjected_s1: 6, packetTooBigHandedOn4_s1: 6, relayEnvelopesIgnored_s1: 4, relayEnvelopeDuplicates_s1: 4 }),
+      unmet: [S1_ONCE!],
+    },
+    {
+      what: 'a message was never handed on: both its envelopes ignored as duplicates',
+      measured: withFacts(serversHealthy, { relayInjected_s1: 4, packetTooBigHandedOn4_s1: 4, relayEnvelopesIgnored_s1: 6, relayEnvelopeDuplicates_s1: 6 }),
+      unmet: [S1_ONCE!],
+    },
+    {
+      what: 'an envelope was refused by a rate limit',
+      measured: withFacts(serversHealthy, { relayInjected_s1: 4, packetTooBigHandedOn4_s1: 4, relayEnvelopesIgnored_s1: 6 }),
+      unmet: [S1_ONCE!, S1_DUPLICATES!],
+    },
+    { what: 'the kernel got a handed-on message twice', measured: withFacts(serversHealthy, { packetTooBigHandedOn4_s1: 6 }), unmet: [S1_LO!] },
+    { what: 'the counters on lo were not read', measured: without(serversHealthy, 'packetTooBigHandedOn6_s1'), unmet: [S1_LO!] },
+    { what: 'the relay queued a copy it had handed on itself', measured: withFacts(serversHealthy, { relayQueued_s1: 6 }), unmet: [S1_QUEUED!] },
+    {
+      what: "s1's relay printed no summary",
+      measured: withoutRelay(serversHealthy, 's1'),
+      unmet: [S1_GOT!, S1_TWO!, S1_ONCE!, S1_DUPLICATES!, S1_LO!, S1_QUEUED!, S2_TWO!, S2_ONCE!],
+    },
+  ],
+};
+
 // ---- udp-fragment-firewall ---------------------------------------------------------------------------------------
 
 const firewallHealthy = measured(
@@ -294,7 +461,7 @@ const encap: ScenarioCases = {
   ],
 };
 
-const CASES: readonly ScenarioCases[] = [blackhole, fragments, ptb, firewall, clamp, encap];
+const CASES: readonly ScenarioCases[] = [blackhole, fragments, ptb, owner, servers, firewall, clamp, encap];
 
 describe('scenario checks, on measurements stated here', () => {
   it('cover every scenario of the catalogue', () => {
@@ -358,13 +525,58 @@ describe('scenario findings, built from what was measured', () => {
     const [v4, v6] = ecmpPtbWrongServer.findings(ptbHealthy);
     assert.equal(
       v4,
-      'IPv4: 8 of 12 downloads stalled (s1: 0, s2: 8), 4 completed (s1: 4, s2: 0); rc\'s "fragmentation needed" arrived at s1 86, s2 0 (INPUT counters), ' +
+      'IPv4: 8 of 12 downloads stalled (s1: 0, s2: 8), 4 completed (s1: 4, s2: 0); rc\'s "fragmentation needed" arrived at s1 86, s2 0 (INPUT counters on their links from r), ' +
         "where r's route lookup for them leads to s1; routes back to c: s1 mtu 1400, s2 no learned mtu; every stalled download was on s2, which never received one",
     );
     assert.match(v6 ?? '', /Packet Too Big arrived at s1 0, s2 86 .* every stalled download was on s1, which never received one$/);
     const [none] = ecmpPtbWrongServer.findings(withFacts(ptbHealthy, { packetTooBig4_s1: 0 }));
     assert.doesNotMatch(none ?? '', /every stalled download/);
     assert.match(none ?? '', /arrived at s1 0, s2 0/);
+  });
+
+  it('ecmp-ptb-relay: the downloads, the errors counted leaving rc and arriving, and the relay\'s summary; "cannot tell" for what is missing', () => {
+    const [v4, v6, relay] = ecmpPtbRelay.findings(ownerHealthy);
+    assert.equal(
+      v4,
+      'IPv4: 12 of 12 downloads completed (s1: 6, s2: 6); routes back to c: s1 mtu 1400, s2 mtu 1400; rc sent 6 "fragmentation needed" (OUTPUT counter), ' +
+        's1 got 2, s2 got 4 (INPUT counters on their links from r): one copy of each',
+    );
+    assert.match(v6 ?? '', /^IPv6: 12 of 12 downloads completed \(s1: 7, s2: 5\); .* rc sent 6 Packet Too Big \(OUTPUT counter\), s1 got 3, s2 got 3 .*: one copy of each$/);
+    assert.equal(
+      relay,
+      'the relay on r queued 12 and received 0 envelopes; relayed: owner 12, broadcast 0, fallback 0; handed 0 to its kernel; ignored 0 (duplicates 0): ' +
+        '12 of the 12 ICMP errors rc sent went to the server of their flow',
+    );
+    const [stalled] = ecmpPtbRelay.findings(oneStalled(ownerHealthy, 4));
+    assert.match(stalled ?? '', /^IPv4: 11 of 12 downloads completed \(s1: 5, s2: 6\), 1 stalled \(s1: 1, s2: 0\);/);
+    const [twice] = ecmpPtbRelay.findings(withFacts(ownerHealthy, { packetTooBig4_s1: 3 }));
+    assert.match(twice ?? '', /s1 got 3, s2 got 4 \(INPUT counters on their links from r\)$/, 'no "one copy of each" when the counts say otherwise');
+    const unread = ecmpPtbRelay.findings(without(ownerHealthy, 'packetTooBigSent6', 'packetTooBig4_s2'));
+    assert.match(unread[0] ?? '', /rc sent 6 "fragmentation needed" \(OUTPUT counter\), cannot tell where they arrived \(INPUT counters not read\)$/);
+    assert.match(unread[1] ?? '', /cannot tell how many Packet Too Big rc sent \(OUTPUT counter not read\), s1 got 3, s2 got 3 \(INPUT counters on their links from r\)$/);
+    assert.equal(unread[2], 'the relay on r queued 12 and received 0 envelopes; relayed: owner 12, broadcast 0, fallback 0; handed 0 to its kernel; ignored 0 (duplicates 0)');
+    assert.deepEqual(ecmpPtbRelay.findings(withoutRelay(ownerHealthy, 'r')).slice(2), ['cannot tell what the relay on r did (no summary)']);
+  });
+
+  it('ecmp-ptb-relay-servers: the pinned seed, the errors from r and through lo, and what each relay sent and handed on; "cannot tell" for what is missing', () => {
+    const [seed, v4, , s1, s2] = ecmpPtbRelayServers.findings(serversHealthy);
+    assert.equal(seed, "r's hash seed pinned to 1: r's route lookup sends rc's IPv4 errors to s2, IPv6 errors to s1");
+    assert.equal(
+      v4,
+      'IPv4: 12 of 12 downloads completed (s1: 5, s2: 7); routes back to c: s1 mtu 1400, s2 mtu 1400; rc sent 7 "fragmentation needed" (OUTPUT counter); ' +
+        'from r, s1 got 0, s2 got 7 (one copy of each); handed on by a relay, through lo: s1 5, s2 0',
+    );
+    assert.equal(
+      s1,
+      'the relay on s1 queued 3 and received 10 envelopes; relayed: owner 0, broadcast 3, fallback 0; handed 5 to its kernel; ignored 5 (duplicates 5); ' +
+        "s2's relay sent 5 messages, which arrived as 10 envelopes: 5 handed to the kernel, 5 ignored as duplicates",
+    );
+    assert.match(s2 ?? '', /^the relay on s2 queued 5 and received 6 envelopes; .* s1's relay sent 3 messages, which arrived as 6 envelopes: 3 handed to the kernel, 3 ignored as duplicates$/);
+    const missing = ecmpPtbRelayServers.findings(without(withoutRelay(serversHealthy, 's2'), 'hashSeed', 'packetTooBigHandedOn6_s2'));
+    assert.match(missing[0] ?? '', /^r's hash seed was not pinned .*: cannot tell beforehand where each family's ICMP errors go$/);
+    assert.match(missing[2] ?? '', /; cannot tell what the relays handed to their kernels \(INPUT counters on lo not read\)$/);
+    assert.equal(missing[3], 'the relay on s1 queued 3 and received 10 envelopes; relayed: owner 0, broadcast 3, fallback 0; handed 5 to its kernel; ignored 5 (duplicates 5)');
+    assert.equal(missing[4], 'cannot tell what the relay on s2 did (no summary)');
   });
 
   it("udp-fragment-firewall: each answer with what fw's DROP rule dropped meanwhile", () => {

@@ -67,10 +67,10 @@ function dropsAt(report: ScenarioReport, pred: (d: { function: string; reason: s
 }
 
 describe('scenario catalogue', () => {
-  it('has the six scenarios of the issue, each explained', () => {
+  it("has the six scenarios of the issue and the relay's two, each explained", () => {
     assert.deepEqual(
       SCENARIOS.map((s) => s.name),
-      ['icmp-blackhole', 'ecmp-fragments', 'ecmp-ptb-wrong-server', 'udp-fragment-firewall', 'mss-clamp-1344', 'encap-lb'],
+      ['icmp-blackhole', 'ecmp-fragments', 'ecmp-ptb-wrong-server', 'ecmp-ptb-relay', 'ecmp-ptb-relay-servers', 'udp-fragment-firewall', 'mss-clamp-1344', 'encap-lb'],
     );
     for (const s of SCENARIOS) {
       assert.ok(s.explanation.length > 300, `${s.name} explains itself`);
@@ -135,6 +135,47 @@ describe('scenarios with real traffic', needsRoot(), () => {
       assert.equal(fact(r, `packetTooBig${family}_${other}`), 0);
       assert.equal(fact(r, `stalled${family}_${told}`), 0);
       assert.equal(fact(r, `stalled${family}_${other}`), mine.filter((t) => t.outcome === 'stalled').length);
+    }
+  });
+
+  it('ecmp-ptb-relay: with the relay on r every download completes and both servers learn 1400 from one copy of each error', async () => {
+    const r = await run('ecmp-ptb-relay');
+    let sent = 0;
+    for (const family of [4, 6] as const) {
+      const mine = r.transfers.filter((t) => t.family === family);
+      assert.equal(mine.length, 12);
+      assert.ok(mine.every((t) => t.outcome === 'completed'), `IPv${family}`);
+      const servers = r.routeCache.filter((e) => e.node.startsWith('s') && e.destination === (family === 4 ? '10.0.1.1' : 'fd00:0:0:1::1'));
+      assert.deepEqual(servers.map((e) => [e.node, e.mtu]), [['s1', 1400], ['s2', 1400]], JSON.stringify(r.routeCache));
+      // Without the relay one server gets every error (ecmp-ptb-wrong-server); steered by flow, both get some.
+      for (const s of ['s1', 's2']) assert.ok(Number(fact(r, `packetTooBig${family}_${s}`)) > 0, `IPv${family} ${s}: ${JSON.stringify(r.facts)}`);
+      sent += Number(fact(r, `packetTooBigSent${family}`));
+    }
+    assert.equal(fact(r, 'relayedOwner_r'), sent);
+    assert.equal(fact(r, 'relayQueued_r'), sent);
+    assert.equal(fact(r, 'relayedFallback_r'), 0);
+    assert.equal(fact(r, 'relayCopies_r'), 0, 'an owner delivery is not a copy');
+    assert.ok(r.findings.some((f) => f.startsWith(`the relay on r queued ${sent} `)), r.findings.join('\n'));
+  });
+
+  it('ecmp-ptb-relay-servers: each server relays the errors for the other\'s flows, which its relay hands to its kernel once', async () => {
+    const r = await run('ecmp-ptb-relay-servers');
+    assert.ok(Number(fact(r, 'hashSeed')) > 0, "r's hash seed was pinned");
+    for (const family of [4, 6] as const) {
+      assert.ok(r.transfers.filter((t) => t.family === family).every((t) => t.outcome === 'completed'), `IPv${family}`);
+      // The server r's route lookup names gets every error from r; the other learns 1400 from what its peer relayed.
+      const [told, other] = fact(r, `icmpRoutedTo${family}_s1`) === true ? ['s1', 's2'] : ['s2', 's1'];
+      assert.equal(fact(r, `packetTooBig${family}_${told}`), fact(r, `packetTooBigSent${family}`));
+      assert.equal(fact(r, `packetTooBig${family}_${other}`), 0);
+      assert.ok(Number(fact(r, `packetTooBigHandedOn${family}_${other}`)) > 0, JSON.stringify(r.facts));
+      assert.equal(fact(r, `packetTooBigHandedOn${family}_${told}`), 0);
+      assert.equal(fact(r, `serverMtu${family}_${other}`), 1400);
+    }
+    for (const [s, peer] of [['s1', 's2'], ['s2', 's1']] as const) {
+      assert.equal(fact(r, `relayInjected_${s}`), fact(r, `relayedBroadcast_${peer}`));
+      assert.equal(fact(r, `relayEnvelopeDuplicates_${s}`), fact(r, `relayInjected_${s}`));
+      assert.equal(fact(r, `relayedOwner_${s}`), 0);
+      assert.equal(fact(r, `relayedFallback_${s}`), 0);
     }
   });
 

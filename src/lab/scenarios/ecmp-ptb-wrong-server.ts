@@ -2,39 +2,15 @@
  * Packet Too Big hashed to the wrong anycast server: the ICMP error travels from a router near the client to the
  * service address, and an L4-hashing ECMP router has no ports to hash it on (they are only inside the quoted packet).
  */
-import { familyOfAddress, IP_FAMILIES, type FamilyMap, type IpFamily } from '../../packet/ip-family.js';
-import { PACKET_TOO_BIG_MATCH } from '../iptables-matches.js';
+import { IP_FAMILIES, type IpFamily } from '../../packet/ip-family.js';
 import type { RunningLab } from '../running-lab.js';
-import { curlTransfer, type TransferResult } from '../traffic/curl.js';
-import { startHttpServer, DEFAULT_HTTP_PORT, type HttpServer } from '../traffic/http-server.js';
+import { curlTransfer } from '../traffic/curl.js';
+import { startHttpServer } from '../traffic/http-server.js';
 import { learnedMtu, routeDevice, routeGet } from '../traffic/route-cache.js';
-import { countPackets } from '../traffic/rule-counters.js';
+import { ANYCAST, byServer, CONNECTIONS, countServerPacketTooBig, ecmpPtbFarmSpec, farmDownloads, ICMP_NAME, recordDownloads, SERVERS } from './ecmp-ptb-farm.js';
 import type { Measurements } from './report.js';
 import type { Scenario, Want } from './scenario.js';
-import { count, DOWNLOAD_BYTES, flag, interfaceToward, mtuWords, observe, positive, STALL_TIMEOUT_S } from './support.js';
-
-const ANYCAST: FamilyMap<string> = { 4: '10.99.0.1', 6: 'fd00:99::1' };
-const SERVERS = ['s1', 's2'] as const;
-/** Connections per family: with two servers, the chance that all land on one is 2^-(n-1). */
-const CONNECTIONS = 12;
-const CLIENT_SIDE_MTU = 1400;
-/**
- * Longer than the other scenarios' bound: connections on the server that does get a Packet Too Big may still wait
- * for a retransmission timeout or two (rc rate-limits its ICMP errors per destination, and all of them go to the one
- * service address), and on a loaded machine that can pass STALL_TIMEOUT_S without the path being broken.
- */
-const DOWNLOAD_TIMEOUT_S = 2 * STALL_TIMEOUT_S;
-
-const ICMP_NAME: FamilyMap<string> = { 4: '"fragmentation needed"', 6: 'Packet Too Big' };
-
-/**
- * The server that accepted a download's connection: the one whose log shows the download's source port from an
- * address of its family (IPv4 clients appear as ::ffff:a.b.c.d; an IPv4 and an IPv6 connection may share a port).
- */
-function serverOf(servers: readonly HttpServer[], t: TransferResult): string | undefined {
-  const ofFamily = (address: string): boolean => familyOfAddress(address.replace(/^::ffff:/, '')) === t.family;
-  return servers.find((s) => s.connections().some((c) => c.remotePort === t.localPort && ofFamily(c.remoteAddress)))?.node;
-}
+import { count, flag, interfaceToward, mtuWords, observe, positive } from './support.js';
 
 export const ecmpPtbWrongServer: Scenario = {
   name: 'ecmp-ptb-wrong-server',
@@ -51,23 +27,7 @@ export const ecmpPtbWrongServer: Scenario = {
   expected:
     "both families: rc's ICMP errors reach exactly one of the two servers (counted on arrival); some downloads stall and some complete, " +
     'and every stalled one was on the other server, the one that got no ICMP errors',
-  spec: {
-    name: 'ecmp-ptb-wrong-server',
-    nodes: [
-      { name: 'c', kind: 'host' },
-      { name: 'rc', kind: 'router' },
-      { name: 'r', kind: 'router', ecmp: true },
-      { name: 's1', kind: 'host', loopbackAddresses: [`${ANYCAST[4]}/32`, `${ANYCAST[6]}/128`] },
-      { name: 's2', kind: 'host', loopbackAddresses: [`${ANYCAST[4]}/32`, `${ANYCAST[6]}/128`] },
-    ],
-    links: [
-      // Only rc's end is small: c still announces a 1460-byte MSS, as a host behind a PPPoE or tunnel router would.
-      { endpoints: [{ node: 'c', ifname: 'eth1' }, { node: 'rc', ifname: 'eth1', mtu: CLIENT_SIDE_MTU }] },
-      { endpoints: [{ node: 'rc', ifname: 'eth2' }, { node: 'r', ifname: 'eth1' }] },
-      { endpoints: [{ node: 'r', ifname: 'eth2' }, { node: 's1', ifname: 'eth1' }] },
-      { endpoints: [{ node: 'r', ifname: 'eth3' }, { node: 's2', ifname: 'eth1' }] },
-    ],
-  },
+  spec: ecmpPtbFarmSpec('ecmp-ptb-wrong-server'),
   run,
   findings,
   check,
@@ -77,35 +37,17 @@ async function run(lab: RunningLab): Promise<Measurements> {
   return observe(
     SERVERS.map((s) => startHttpServer(lab, s)),
     async (log, servers) => {
-      const arrivals = await Promise.all(SERVERS.map((s) => countPackets(lab, s, 'INPUT', 'packet-too-big', PACKET_TOO_BIG_MATCH)));
-      const requests = IP_FAMILIES.flatMap((family) =>
-        Array.from({ length: CONNECTIONS }, (_, i) => ({
-          label: `download 1 MB #${i + 1}`,
-          node: 'c',
-          address: ANYCAST[family],
-          port: DEFAULT_HTTP_PORT,
-          downloadBytes: DOWNLOAD_BYTES,
-          maxTimeS: DOWNLOAD_TIMEOUT_S,
-        })),
-      );
-      const results = await Promise.all(requests.map((r) => curlTransfer(lab, r)));
+      const arrivals = await Promise.all(SERVERS.map((s) => countServerPacketTooBig(lab, s, 'r')));
+      const results = await Promise.all(farmDownloads().map((r) => curlTransfer(lab, r)));
       log.transfers.push(...results);
       const received = await Promise.all(arrivals.map((a) => a.read()));
       const rIn = interfaceToward(lab, 'r', 'rc');
       for (const family of IP_FAMILIES) {
-        const mine = results.filter((t) => t.family === family);
-        const stalled = mine.filter((t) => t.outcome === 'stalled');
-        const completed = mine.filter((t) => t.outcome === 'completed');
-        log.facts[`stalled${family}`] = stalled.length;
-        log.facts[`completed${family}`] = completed.length;
-        log.facts[`failed${family}`] = mine.length - stalled.length - completed.length;
+        recordDownloads(log, servers, results, family);
         // Where r sends an ICMP error from rc to the service address (no ports: one path for all of them).
         const icmp = await routeGet(lab, 'r', ANYCAST[family], ['from', lab.address('rc', family, interfaceToward(lab, 'rc', 'r')), 'iif', rIn, 'ipproto', family === 4 ? 'icmp' : 'ipv6-icmp']);
         log.routeCache.push(icmp);
         for (const [i, s] of SERVERS.entries()) {
-          const on = (ts: typeof mine): number => ts.filter((t) => serverOf(servers, t) === s).length;
-          log.facts[`stalled${family}_${s}`] = on(stalled);
-          log.facts[`completed${family}_${s}`] = on(completed);
           log.facts[`packetTooBig${family}_${s}`] = received[i]![family];
           log.fact(`icmpRoutedTo${family}_${s}`, icmp.resolved ? routeDevice(icmp) === interfaceToward(lab, 'r', s) : undefined);
           const back = await routeGet(lab, s, lab.address('c', family));
@@ -115,10 +57,6 @@ async function run(lab: RunningLab): Promise<Measurements> {
       }
     },
   );
-}
-
-function byServer(m: Measurements, fact: string): string {
-  return SERVERS.map((s) => `${s}: ${count(m, `${fact}_${s}`) ?? '?'}`).join(', ');
 }
 
 /** The servers whose count of arrived ICMP errors is known, split by whether it is zero. */
@@ -151,7 +89,7 @@ function findings(m: Measurements): string[] {
           (positive(failed) ? `, ${failed} failed otherwise` : '');
     const counts = SERVERS.map((s) => count(m, `packetTooBig${family}_${s}`));
     const arrived = counts.every((n) => n !== undefined)
-      ? `rc's ${ICMP_NAME[family]} arrived at ${SERVERS.map((s, i) => `${s} ${counts[i]}`).join(', ')} (INPUT counters)`
+      ? `rc's ${ICMP_NAME[family]} arrived at ${SERVERS.map((s, i) => `${s} ${counts[i]}`).join(', ')} (INPUT counters on their links from r)`
       : `cannot tell where rc's ${ICMP_NAME[family]} arrived (INPUT counters not read)`;
     const routed = SERVERS.find((s) => flag(m, `icmpRoutedTo${family}_${s}`) === true);
     const mtus = SERVERS.map((s) => `${s} ${mtuWords(count(m, `serverMtu${family}_${s}`))}`).join(', ');
