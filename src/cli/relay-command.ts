@@ -57,9 +57,9 @@ export const RELAY_OPTIONS = {
   port: integer({ group: PEERS, description: 'UDP port of the envelopes between relays (broadcast)', min: 1, max: 65535 }, RELAY_DEFAULTS.port),
   'queue-num': integer({ group: PEERS, description: 'netfilter queue number', min: 0, max: 65535 }, RELAY_DEFAULTS.queueNum),
   'relayed-dscp': integer({ group: PEERS, description: 'DSCP that marks a copy a relay made; relays never handle such a message again', min: 1, max: 63 }, DEFAULT_RELAYED_DSCP),
-  'router-rate': integer({ group: LIMITS, description: 'messages relayed per second per reporting router (burst: twice as many)', min: 1, max: 10_000_000 }, RELAY_DEFAULTS.routerRate),
-  'flow-rate': integer({ group: LIMITS, description: 'messages relayed per second per quoted flow (burst: twice as many)', min: 1, max: 10_000_000 }, RELAY_DEFAULTS.flowRate),
-  'total-rate': integer({ group: LIMITS, description: 'messages relayed per second in total (burst: twice as many)', min: 1, max: 10_000_000 }, RELAY_DEFAULTS.totalRate),
+  'router-rate': integer({ group: LIMITS, description: 'messages per second per reporting router that the kernel queues to the relay and the relay relays (bursts: twice as many, at most 512 queued at once)', min: 1, max: 1_000_000 }, RELAY_DEFAULTS.routerRate),
+  'flow-rate': integer({ group: LIMITS, description: 'messages relayed per second per quoted flow (burst: twice as many)', min: 1, max: 1_000_000 }, RELAY_DEFAULTS.flowRate),
+  'total-rate': integer({ group: LIMITS, description: 'messages per second in total that the kernel queues to the relay and the relay relays (bursts: twice as many, at most 512 queued at once)', min: 1, max: 1_000_000 }, RELAY_DEFAULTS.totalRate),
   'dedup-window': seconds({ group: LIMITS, description: 'an identical message from the same router within this is relayed once', min: 0.001, max: 60 }, RELAY_DEFAULTS.dedupMs),
   json: { type: 'boolean', group: OUTPUT, description: 'one JSON object per line for every message (relayed, received, ignored), a summary at the end' },
   metrics: { type: 'string', group: OUTPUT, value: 'ADDR:PORT', description: 'serve Prometheus metrics at http://ADDR:PORT/metrics' },
@@ -228,7 +228,7 @@ function eventText(e: RelayEvent): string {
   return `${time} relayed  ${head} ${how} to ${e.peers.join(', ')}${would}`;
 }
 
-function summaryText(c: RelayCounters, kernelDropped: { queueFull: number; socketFull: number } | null): string {
+function summaryText(c: RelayCounters, overQueueLimit: number | null, kernelDropped: { queueFull: number; socketFull: number } | null): string {
   const ignored = Object.entries(c.ignored).map(([r, n]) => `${r} ${n}`).join(', ');
   const lost =
     kernelDropped === null
@@ -237,7 +237,8 @@ function summaryText(c: RelayCounters, kernelDropped: { queueFull: number; socke
   return (
     `relay summary: ${c.queued} messages queued, ${c.envelopes} envelopes from peers; relayed: owner ${c.relayed.owner}, broadcast ${c.relayed.broadcast}, ` +
     `fallback ${c.relayed.fallback} (owner unknown ${c.fallback['owner-unknown']}, shared interface ${c.fallback['shared-interface']}); ` +
-    `${c.copies} copies sent, ${c.injected} handed to this host's kernel; ignored: ${ignored === '' ? 'none' : ignored}; ${lost}`
+    `${c.copies} copies sent, ${c.injected} handed to this host's kernel; ignored: ${ignored === '' ? 'none' : ignored}; ` +
+    `${overQueueLimit === null ? 'cannot tell how many the kernel-side limits kept from the queue' : `${overQueueLimit} kept from the queue by the kernel-side limits (left to the kernel)`}; ${lost}`
   );
 }
 
@@ -262,6 +263,7 @@ async function relay(options: RelayOptions): Promise<number> {
       dryRun: options.dryRun,
       queueNum: options.queueNum,
       port: options.port,
+      queueRate: { perRouter: options.routerRate, total: options.totalRate },
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     };
     for (const self of resolved.selves) process.stderr.write(`mtuscope relay: peer ${self} is this host's own address; left out\n`);
@@ -317,10 +319,11 @@ async function relay(options: RelayOptions): Promise<number> {
   for (const s of STOP_SIGNALS) process.off(s, onSignal);
   // Read before the rules go: the queue's line stays while the process is bound, but say what it was at the end.
   const queue = running.queueCounters();
+  const overQueueLimit = running.overQueueLimit() ?? null;
   await running.stop();
   const kernelDropped = queue === undefined ? null : { queueFull: queue.queueFull, socketFull: queue.socketFull };
-  if (options.json) out(JSON.stringify({ time: new Date().toISOString(), event: 'summary', ...running.counters, kernelDropped }));
-  else out(summaryText(running.counters, kernelDropped));
+  if (options.json) out(JSON.stringify({ time: new Date().toISOString(), event: 'summary', ...running.counters, overQueueLimit, kernelDropped }));
+  else out(summaryText(running.counters, overQueueLimit, kernelDropped));
   if (failure !== undefined) throw new CommandFailure(`stopped: ${errorMessage(failure)}`);
   // The netfilter queue binding cannot be closed: leave now that the rules are gone.
   process.exit(0);

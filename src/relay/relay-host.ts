@@ -22,6 +22,8 @@ export interface RelayHostSettings extends RelayCoreSettings {
   readonly queueNum: number;
   /** UDP port of the envelopes between relays. */
   readonly port: number;
+  /** Messages per second the kernel lets into the queue (relay-rule-plan.ts). */
+  readonly queueRate: { readonly perRouter: number; readonly total: number };
   readonly metrics?: { readonly host: string; readonly port: number };
 }
 
@@ -34,6 +36,8 @@ export interface RunningRelay {
   readonly metricsAddress?: string;
   /** The kernel's counters of the relay's queue: messages dropped before the relay could read them. */
   queueCounters(): QueueKernelCounters | undefined;
+  /** Messages the kernel-side limits kept from the queue (left to the kernel); undefined when unreadable. */
+  overQueueLimit(): number | undefined;
   /** Removes the rules and closes the sockets. The queue binding stays until the process ends (it cannot be closed). */
   stop(): Promise<void>;
 }
@@ -92,11 +96,11 @@ export async function startRelay(settings: RelayHostSettings, onEvent: (e: Relay
     openPacketQueue(settings.queueNum, (p) => core.onQueued(p), onError);
     let metricsAddress: string | undefined;
     if (settings.metrics !== undefined) {
-      metrics = await serveMetrics(relayRegistry(core.counters, () => readQueueCounters(settings.queueNum)), settings.metrics.host, settings.metrics.port);
+      metrics = await serveMetrics(relayRegistry(core.counters, () => readQueueCounters(settings.queueNum), () => rules?.overQueueLimit()), settings.metrics.host, settings.metrics.port);
       const a = metrics.address();
       metricsAddress = typeof a === 'object' && a !== null ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : String(a);
     }
-    return { counters: core.counters, plan, owner, replacedStale: rules.replacedStale, queueCounters: () => readQueueCounters(settings.queueNum), ...(metricsAddress === undefined ? {} : { metricsAddress }), stop };
+    return { counters: core.counters, plan, owner, replacedStale: rules.replacedStale, queueCounters: () => readQueueCounters(settings.queueNum), overQueueLimit: () => rules?.overQueueLimit(), ...(metricsAddress === undefined ? {} : { metricsAddress }), stop };
   } catch (err) {
     try {
       await stop();

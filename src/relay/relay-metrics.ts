@@ -20,7 +20,7 @@ function collected(registry: Registry, name: string, help: string, labelNames: r
   });
 }
 
-export function relayRegistry(counters: RelayCounters, queue: () => QueueKernelCounters | undefined): Registry {
+export function relayRegistry(counters: RelayCounters, queue: () => QueueKernelCounters | undefined, overQueueLimit: () => number | undefined): Registry {
   const registry = new Registry();
   collected(registry, 'mtuscope_relay_messages_total', 'Packet Too Big messages taken from the netfilter queue.', [], (c) => c.inc(counters.queued));
   collected(registry, 'mtuscope_relay_envelopes_total', 'Envelopes received from peer relays (UDP).', [], (c) => c.inc(counters.envelopes));
@@ -40,6 +40,10 @@ export function relayRegistry(counters: RelayCounters, queue: () => QueueKernelC
     if (q === undefined) return;
     c.inc({ reason: 'queue-full' }, q.queueFull);
     c.inc({ reason: 'socket-full' }, q.socketFull);
+  });
+  collected(registry, 'mtuscope_relay_over_queue_limit_total', 'Packet Too Big messages the kernel-side rate limits kept from the relay\'s queue (forwarded or delivered as without the relay).', [], (c) => {
+    const n = overQueueLimit();
+    if (n !== undefined) c.inc(n);
   });
   return registry;
 }

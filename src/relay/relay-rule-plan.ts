@@ -35,6 +35,12 @@ export interface RelayRuleSettings {
   readonly peers: readonly RelayPeer[];
   readonly sharedInterfaces: readonly SharedInterface[];
   readonly queueNum: number;
+  /**
+   * Messages per second the kernel hands to the queue, per reporting router and in total; the rest pass the relay by
+   * (left to the kernel, counted). Without this a flood fills the queue (1024 messages) and the kernel drops what does
+   * not fit, genuine messages included, which without the relay would have been forwarded.
+   */
+  readonly queueRate: { readonly perRouter: number; readonly total: number };
   /** Policy routes are left out (dry run: learn and queue, steer nothing). */
   readonly withoutRoutes?: boolean;
 }
@@ -65,9 +71,26 @@ function learnedMarkOf(family: IpFamily, device: string, peers: readonly RelayPe
   return p === undefined ? undefined : peerMark(p.index);
 }
 
+/** Largest burst the kernel lets into the queue at once: well inside the queue's 1024 places. */
+export const QUEUE_BURST_MAX = 512;
+/** The hashlimit names (one table each per network namespace and family, shared by the rules that name them). */
+export const HASHLIMIT_NAMES = { perRouter: 'mtuscope-router', total: 'mtuscope-total' } as const;
+
+function queueLimit(rate: RelayRuleSettings['queueRate']): string[] {
+  const burst = (perSecond: number): string => String(Math.min(2 * perSecond, QUEUE_BURST_MAX));
+  return [
+    '-m', 'hashlimit', '--hashlimit-upto', `${rate.perRouter}/sec`, '--hashlimit-burst', burst(rate.perRouter),
+    '--hashlimit-mode', 'srcip', '--hashlimit-name', HASHLIMIT_NAMES.perRouter, '--hashlimit-htable-max', '65536',
+    '-m', 'hashlimit', '--hashlimit-upto', `${rate.total}/sec`, '--hashlimit-burst', burst(rate.total),
+    '--hashlimit-name', HASHLIMIT_NAMES.total,
+  ];
+}
+
 export function relayRulePlan(settings: RelayRuleSettings, owner: RuleOwner): RelayRulePlan {
   const signed = ['-m', 'comment', '--comment', ownerComment(owner)];
-  const toQueue = ['-j', 'NFQUEUE', '--queue-num', String(settings.queueNum), '--queue-bypass'];
+  const toQueue = [...queueLimit(settings.queueRate), '-j', 'NFQUEUE', '--queue-num', String(settings.queueNum), '--queue-bypass'];
+  // What the limits keep from the queue ends its chain here, counted (relay-rules.ts reads the count).
+  const overLimit = ['-j', 'RETURN'];
   const lines = (family: IpFamily): string[] => {
     const served = settings.served.filter((c) => c.family === family).map(formatCidr);
     if (served.length === 0) return [];
@@ -77,12 +100,13 @@ export function relayRulePlan(settings: RelayRuleSettings, owner: RuleOwner): Re
         joinRuleWords(['-N', RELAY_CHAINS.input]),
         // No connection here for the quoted flow (conntrack: INVALID): another server carries it. Messages this relay
         // handed to its own kernel carry the injected mark and stay out.
-        ...served.map((s) =>
-          joinRuleWords([
+        ...served.flatMap((s) => {
+          const orphan = [
             '-A', RELAY_CHAINS.input, ...ptb, '-d', s, '-m', 'conntrack', '--ctstate', 'INVALID',
-            '-m', 'mark', '!', '--mark', markText(INJECTED_MARK, LEARNED_MARK_MASK), ...signed, ...toQueue,
-          ]),
-        ),
+            '-m', 'mark', '!', '--mark', markText(INJECTED_MARK, LEARNED_MARK_MASK), ...signed,
+          ];
+          return [joinRuleWords([...orphan, ...toQueue]), joinRuleWords([...orphan, ...overLimit])];
+        }),
         joinRuleWords(['-I', HOOK_OF.input, '1', ...signed, '-j', RELAY_CHAINS.input]),
       ];
     }
@@ -109,7 +133,10 @@ export function relayRulePlan(settings: RelayRuleSettings, owner: RuleOwner): Re
           ...signed, '-j', 'CONNMARK', '--restore-mark', '--nfmask', mask, '--ctmask', mask,
         ]),
       ),
-      ...served.map((s) => joinRuleWords(['-A', RELAY_CHAINS.pre, ...ptb, '-d', s, ...signed, ...toQueue])),
+      ...served.flatMap((s) => [
+        joinRuleWords(['-A', RELAY_CHAINS.pre, ...ptb, '-d', s, ...signed, ...toQueue]),
+        joinRuleWords(['-A', RELAY_CHAINS.pre, ...ptb, '-d', s, ...signed, ...overLimit]),
+      ]),
       joinRuleWords(['-I', HOOK_OF.pre, '1', ...signed, '-j', RELAY_CHAINS.pre]),
       joinRuleWords(['-I', HOOK_OF.post, '1', ...signed, '-j', RELAY_CHAINS.post]),
     ];

@@ -109,6 +109,11 @@ export interface InstalledRelayRules {
   readonly owner: RuleOwner;
   /** A set left by a relay that no longer runs was replaced. */
   readonly replacedStale: boolean;
+  /**
+   * Messages the kernel-side limits kept from the queue (readOverQueueLimit), read just before the rules go when they
+   * are gone: a signal's teardown removes them before the summary is written.
+   */
+  overQueueLimit(): number | undefined;
   removeSync(): void;
 }
 
@@ -127,8 +132,10 @@ export function installRelayRules(plan: RelayRulePlan): InstalledRelayRules {
     if (live !== undefined) throw new RelayRulesInUseError(live.pid);
   }
   let removed = false;
+  let lastOverQueueLimit: number | undefined;
   const removeSync = (): void => {
     if (removed) return;
+    lastOverQueueLimit = readOverQueueLimit();
     const failures: string[] = [];
     for (const family of IP_FAMILIES) {
       try {
@@ -168,11 +175,32 @@ export function installRelayRules(plan: RelayRulePlan): InstalledRelayRules {
   return {
     owner,
     replacedStale,
+    overQueueLimit: () => (removed ? lastOverQueueLimit : readOverQueueLimit()),
     removeSync(): void {
       removeSync();
       forgetOnExit(teardown);
     },
   };
+}
+
+/**
+ * Messages the kernel-side limits kept from the queue: the packets counted by the RETURN rules that end the relay's
+ * queueing chains (both families); undefined when a listing cannot be read.
+ */
+export function readOverQueueLimit(): number | undefined {
+  let total = 0;
+  for (const tool of ['iptables', 'ip6tables']) {
+    for (const chain of [RELAY_CHAINS.pre, RELAY_CHAINS.input]) {
+      const r = runCommandSync(tool, ['-w', '-t', 'mangle', '-L', chain, '-v', '-x', '-n']);
+      // A chain of the other mode does not exist: nothing to count there.
+      if (r.code !== 0) continue;
+      for (const line of r.stdout.split('\n')) {
+        const f = line.trim().split(/\s+/);
+        if (f[2] === 'RETURN' && /^\d+$/.test(f[0] ?? '')) total += Number(f[0]);
+      }
+    }
+  }
+  return Number.isSafeInteger(total) ? total : undefined;
 }
 
 /** Removes what a relay that no longer runs left behind (after SIGKILL); returns whether there was anything. */

@@ -180,10 +180,17 @@ describe('mtuscope relay under a flood of hostile Packet Too Big', needsRoot('fo
       assert.equal(exit.code, 0, relay.process.stderr);
       assert.ok(summary !== undefined, 'the summary was printed');
 
-      // Every message is accounted for: taken by the relay, or dropped by the kernel's full queue (nothing else
-      // stood between rc and the queue: conntrack marks ICMP errors without a connection invalid but drops none).
-      assert.equal(queued + queueDropped, sent, 'every message reached r\'s queue or was dropped there by the kernel');
-      assert.equal(summary.queued, queued - userDropped, 'the relay took every message the queue held');
+      // Every message is accounted for: taken by the relay, or kept from its queue by the kernel-side limits (then
+      // forwarded as without the relay; counted by the chain's RETURN rule). None is dropped at a full queue: the
+      // limits let in no more than the relay reads (before they existed, 56,603 of 100,000 were dropped there,
+      // genuine messages included). Nothing else stood between rc and the queue: conntrack marks ICMP errors without a
+      // connection invalid but drops none.
+      const overQueueLimit = summary.overQueueLimit ?? Number.NaN;
+      t.diagnostic(`kept from the queue by the kernel-side limits: ${overQueueLimit}`);
+      assert.equal(queueDropped + userDropped, 0, 'the kernel dropped no message at a full queue');
+      assert.deepEqual(summary.kernelDropped, { queueFull: queueDropped, socketFull: userDropped }, 'the summary says what the kernel dropped');
+      assert.equal(queued + overQueueLimit, sent, 'every message reached r\'s queue or was kept from it by the kernel-side limits');
+      assert.equal(summary.queued, queued, 'the relay took every message the queue held');
       const handled = (k: FloodKind): number => ignored(REJECTED[k]!);
       for (const k of KINDS.filter((x) => REJECTED[x] !== undefined)) {
         assert.ok(handled(k) <= sentOf(k) && handled(k) > 0, `${k}: ${handled(k)} ignored as ${REJECTED[k]}, of ${sentOf(k)} sent`);
@@ -194,7 +201,7 @@ describe('mtuscope relay under a flood of hostile Packet Too Big', needsRoot('fo
       assert.deepEqual(Object.keys(summary.ignored).filter((r) => !known.has(r)), [], 'no other reason');
       const accounted = valid + KINDS.filter((k) => REJECTED[k] !== undefined).reduce((n, k) => n + handled(k), 0);
       assert.equal(accounted, summary.queued, 'each message the relay took has one outcome');
-      assert.equal(sent - accounted, queueDropped + userDropped, 'what the relay never saw is what the kernel dropped');
+      assert.equal(sent - accounted, overQueueLimit, 'what the relay never saw is what the kernel-side limits kept from it');
 
       // Nothing relayed that should not be: only fallbacks (no flow is known), each a forged message (or the one
       // repeated message, which quotes message 0's flow), to both next hops of its family.
@@ -210,12 +217,13 @@ describe('mtuscope relay under a flood of hostile Packet Too Big', needsRoot('fo
         assert.equal(e.router, lab.address('rc', e.family, 'eth2'));
         assert.deepEqual([...e.peers].sort(), SERVERS.map((s) => serverAddress(lab, s, e.family)).sort());
       }
-      assert.ok(ignored('router-limit') + ignored('total-limit') > 0, 'the limits refused some');
+      // The router and total rates act first in the kernel (the queue sees no more than they allow), then in the relay.
+      assert.ok(overQueueLimit + ignored('router-limit') + ignored('total-limit') > 0, 'the limits refused some');
       assert.ok(ignored('duplicate') > 0, 'the repeated message was de-duplicated');
 
       // Copies: one per next hop for each fallback, the original dropped; everything else went on once.
       assert.equal(summary.copies, SERVERS.length * fallbacks);
-      assert.equal(arrived, summary.queued - fallbacks + summary.copies, 'the servers got each message taken once, a fallback once per next hop');
+      assert.equal(arrived, sent - fallbacks + summary.copies, 'the servers got each message once (relayed or passed by), a fallback once per next hop');
       assert.ok(fallbacks <= bound.fallbacks, `${fallbacks} fallbacks within the limits' ${bound.fallbacks}`);
       assert.ok(arrived <= bound.arrivals, `amplification ${(arrived / sent).toFixed(4)} within ${bound.amplification.toFixed(4)}`);
     });
@@ -229,8 +237,9 @@ describe('mtuscope relay under a flood of hostile Packet Too Big', needsRoot('fo
         const queueBefore = await queueStats(lab, 'r', RELAY_DEFAULTS.queueNum);
         const start = performance.now();
         const flooding = Promise.all(IP_FAMILIES.map((f) => flood(lab, f)));
-        // The downloads start once the flood is under way (r's queue has taken a few thousand of its messages).
-        while ((await queueStats(lab, 'r', RELAY_DEFAULTS.queueNum)).idSequence - queueBefore.idSequence < 5000) await delay(20);
+        // The downloads start once the flood is under way (it lasts about 4 s). The kernel-side limits let only a few
+        // hundred of its messages a second into r's queue, so that count cannot tell when it started: time does.
+        await delay(1000);
         const into = (performance.now() - start) / 1000;
         const results = await downloads(lab, { ...BATCH, maxTimeS: 20 });
         const reports = await flooding;
@@ -250,6 +259,9 @@ describe('mtuscope relay under a flood of hostile Packet Too Big', needsRoot('fo
         }
         t.diagnostic(`relay summary: ${JSON.stringify(exit.summary)}`);
         assert.equal(exit.code, 0, relay.process.stderr);
+        // Sharing the router's budget with the flood, most of rc's own errors pass the relay by and go where the
+        // kernel hashes them (as without the relay) until the flood ends; no message is lost to a full queue.
+        assert.equal(queueAfter.queueDropped - queueBefore.queueDropped, 0, 'the kernel dropped no message at a full queue');
         assert.deepEqual(notCompleted(results), [], 'every download completed');
         assert.deepEqual(ownerDeliveryProblems(genuine, carrierOf, nextHops(lab)), []);
       } finally {

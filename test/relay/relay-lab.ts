@@ -89,7 +89,7 @@ export interface StartedLine {
   readonly metrics?: string;
 }
 
-export type SummaryLine = { readonly event: 'summary' } & RelayCounters;
+export type SummaryLine = { readonly event: 'summary'; readonly overQueueLimit: number | null; readonly kernelDropped: { readonly queueFull: number; readonly socketFull: number } | null } & RelayCounters;
 export type RelayLine = (StartedLine | SummaryLine | RelayEvent) & { readonly time: string };
 export type RelayedLine = Extract<RelayEvent, { event: 'relayed' }>;
 export type ReceivedLine = Extract<RelayEvent, { event: 'received' }>;

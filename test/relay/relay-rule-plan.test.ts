@@ -14,7 +14,8 @@ const peers: RelayPeer[] = [
   { index: 2, address: 'fd00:0:0:3::2', family: 6, device: 'eth2' },
   { index: 3, address: 'fd00:0:0:4::2', family: 6, device: 'eth3' },
 ];
-const owner = (extra: Partial<RelayRuleSettings> = {}): RelayRuleSettings => ({ mode: 'owner', served, peers, sharedInterfaces: [], queueNum: 7361, ...extra });
+const queueRate = { perRouter: 200, total: 20_000 };
+const owner = (extra: Partial<RelayRuleSettings> = {}): RelayRuleSettings => ({ mode: 'owner', served, peers, sharedInterfaces: [], queueNum: 7361, queueRate, ...extra });
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
 describe('relay rule plan', () => {
@@ -41,11 +42,19 @@ describe('relay rule plan', () => {
   it('restores the mark onto related Packet Too Big only, then queues every Packet Too Big to a served address', () => {
     const plan = relayRulePlan(owner(), OWNER);
     const pre4 = plan.mangle[4].filter((l) => l.startsWith('-A MTUSCOPE-RELAY-PRE'));
-    assert.equal(pre4.length, 2);
+    assert.equal(pre4.length, 3);
     assert.match(pre4[0]!, /--icmp-type fragmentation-needed -d 10\.99\.0\.1\/32 -m conntrack --ctstate RELATED .*--restore-mark/);
     assert.match(pre4[1]!, /-d 10\.99\.0\.1\/32 .*-j NFQUEUE --queue-num 7361 --queue-bypass/);
+    assert.match(pre4[2]!, /-d 10\.99\.0\.1\/32 .*-j RETURN$/, 'what the limits keep from the queue is counted');
     const pre6 = plan.mangle[6].filter((l) => l.startsWith('-A MTUSCOPE-RELAY-PRE'));
     assert.match(pre6[0]!, /--icmpv6-type packet-too-big -d fd00:99::1\/128 /);
+  });
+
+  it('lets the kernel queue no more than the rates per router and in total, in bursts the queue can hold', () => {
+    const plan = relayRulePlan(owner({ queueRate: { perRouter: 50, total: 100_000 } }), OWNER);
+    const queue = plan.mangle[4].find((l) => l.includes('NFQUEUE'))!;
+    assert.match(queue, /--hashlimit-upto 50\/sec --hashlimit-burst 100 --hashlimit-mode srcip --hashlimit-name mtuscope-router /);
+    assert.match(queue, /--hashlimit-upto 100000\/sec --hashlimit-burst 512 --hashlimit-name mtuscope-total /);
   });
 
   it('signs every rule with its owner', () => {
@@ -65,7 +74,7 @@ describe('relay rule plan', () => {
   });
 
   it('in broadcast mode queues only Packet Too Big for flows this host has no connection for, and never its own injected ones', () => {
-    const plan = relayRulePlan({ mode: 'broadcast', served, peers: [], sharedInterfaces: [], queueNum: 9 }, OWNER);
+    const plan = relayRulePlan({ mode: 'broadcast', served, peers: [], sharedInterfaces: [], queueNum: 9, queueRate }, OWNER);
     const queue = plan.mangle[4].filter((l) => l.includes('NFQUEUE'));
     assert.equal(queue.length, 1);
     assert.match(queue[0]!, /-A MTUSCOPE-RELAY-IN .*--ctstate INVALID -m mark ! --mark 0xff0000\/0xff0000 /);
