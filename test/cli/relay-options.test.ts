@@ -71,4 +71,12 @@ describe('mtuscope relay options', () => {
     usageError(() => options('--config', config('list.yaml', '- 10.99.0.1\n')), /list\.yaml:1: the file must be a mapping/);
     usageError(() => options('--config', join(dir, 'missing.yaml')), /--config: cannot read .*missing\.yaml/);
   });
+
+  it('refuses cleanup in a file, naming file and line: it is what the command does, not a setting', () => {
+    const file = config('cleanup.yaml', 'served: [10.99.0.1]\ncleanup: true\n');
+    assert.throws(
+      () => options('--config', file),
+      (err: unknown) => err instanceof UsageError && err.message.startsWith(`${file}:2: unknown setting "cleanup"`) && !/settings are [^;]*\bcleanup\b/.test(err.message),
+    );
+  });
 });
