@@ -85,6 +85,13 @@ export function ipv6ExtKind(nextHeader: number): Ipv6ExtKind | undefined {
   return KIND_BY_PROTOCOL.get(nextHeader);
 }
 
+const PROTOCOL_BY_KIND = new Map<Ipv6ExtKind, number>([...KIND_BY_PROTOCOL].map(([protocol, kind]) => [kind, protocol]));
+
+/** The next-header value that announces an extension header of this kind (ipv6ExtKind's inverse). */
+export function ipv6ExtProtocol(h: Pick<Ipv6ExtHeaderRepr, 'kind'>): number {
+  return PROTOCOL_BY_KIND.get(h.kind)!;
+}
+
 /** Every extension header is at least 8 bytes (AH's fixed part is 12). */
 const MIN_EXT_HEADER = 8;
 const FRAGMENT_HEADER = 8;

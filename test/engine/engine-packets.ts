@@ -5,7 +5,7 @@
 import { IpProtocol } from '../../src/packet/ip-protocol.js';
 import { emitIpv4 } from '../../src/packet/ipv4.js';
 import { emitIpv6 } from '../../src/packet/ipv6.js';
-import { emitIpv6Chain, type Ipv6ExtHeaderRepr } from '../../src/packet/ipv6-ext.js';
+import { emitIpv6Chain, ipv6ExtProtocol, type Ipv6ExtHeaderRepr } from '../../src/packet/ipv6-ext.js';
 import { emitTcp, TcpFlag } from '../../src/packet/tcp.js';
 import type { TcpOption } from '../../src/packet/tcp-options.js';
 
@@ -72,7 +72,7 @@ export function tcpPacket(spec: TcpPacketSpec): Uint8Array {
     );
   }
   const extensions = spec.extensions ?? [];
-  const chained = extensions.map((h, i) => ({ ...h, nextHeader: i + 1 < extensions.length ? extensionProtocol(extensions[i + 1]!) : IpProtocol.Tcp }));
+  const chained = extensions.map((h, i) => ({ ...h, nextHeader: i + 1 < extensions.length ? ipv6ExtProtocol(extensions[i + 1]!) : IpProtocol.Tcp }));
   const chain = emitIpv6Chain(chained);
   const body = new Uint8Array(chain.length + tcp.length);
   body.set(chain);
@@ -81,7 +81,7 @@ export function tcpPacket(spec: TcpPacketSpec): Uint8Array {
     {
       src: spec.src,
       dst: spec.dst,
-      nextHeader: extensions.length > 0 ? extensionProtocol(extensions[0]!) : IpProtocol.Tcp,
+      nextHeader: extensions.length > 0 ? ipv6ExtProtocol(extensions[0]!) : IpProtocol.Tcp,
       hopLimit: 64,
       trafficClass: 0,
       flowLabel: 0,
@@ -91,20 +91,6 @@ export function tcpPacket(spec: TcpPacketSpec): Uint8Array {
   );
 }
 
-function extensionProtocol(h: Ipv6ExtHeaderRepr): number {
-  switch (h.kind) {
-    case 'hop-by-hop':
-      return IpProtocol.HopByHop;
-    case 'destination-options':
-      return IpProtocol.Ipv6Opts;
-    case 'routing':
-      return IpProtocol.Ipv6Route;
-    case 'fragment':
-      return IpProtocol.Ipv6Frag;
-    default:
-      return IpProtocol.Ah;
-  }
-}
 
 /** `n` bytes of recognisable filler (not all zero, so misplaced bytes show). */
 export function filler(n: number, seed = 0): Uint8Array {

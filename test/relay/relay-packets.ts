@@ -8,7 +8,7 @@ import { emitIcmpv6, type Icmpv6Repr } from '../../src/packet/icmpv6.js';
 import { IpProtocol } from '../../src/packet/ip-protocol.js';
 import { emitIpv4 } from '../../src/packet/ipv4.js';
 import { emitIpv6 } from '../../src/packet/ipv6.js';
-import { emitIpv6Chain, type Ipv6ExtHeaderRepr } from '../../src/packet/ipv6-ext.js';
+import { emitIpv6Chain, ipv6ExtProtocol, type Ipv6ExtHeaderRepr } from '../../src/packet/ipv6-ext.js';
 import { emitUdp } from '../../src/packet/udp.js';
 import { ACK, filler, PSH, tcpPacket } from '../engine/engine-packets.js';
 
@@ -92,7 +92,7 @@ export function ipPacket(spec: IpPacketSpec): Uint8Array {
     );
   }
   const extensions = spec.extensions ?? [];
-  const linked = extensions.map((h, i) => ({ ...h, nextHeader: i + 1 < extensions.length ? extensionProtocol(extensions[i + 1]!) : spec.protocol }));
+  const linked = extensions.map((h, i) => ({ ...h, nextHeader: i + 1 < extensions.length ? ipv6ExtProtocol(extensions[i + 1]!) : spec.protocol }));
   const chain = emitIpv6Chain(linked);
   const body = new Uint8Array(chain.length + spec.payload.length);
   body.set(chain);
@@ -101,7 +101,7 @@ export function ipPacket(spec: IpPacketSpec): Uint8Array {
     {
       src: spec.src,
       dst: spec.dst,
-      nextHeader: extensions.length > 0 ? extensionProtocol(extensions[0]!) : spec.protocol,
+      nextHeader: extensions.length > 0 ? ipv6ExtProtocol(extensions[0]!) : spec.protocol,
       hopLimit: spec.ttl ?? 64,
       trafficClass: (spec.dscp ?? 0) << 2,
       flowLabel: 0,
@@ -111,20 +111,6 @@ export function ipPacket(spec: IpPacketSpec): Uint8Array {
   );
 }
 
-export function extensionProtocol(h: Ipv6ExtHeaderRepr): number {
-  switch (h.kind) {
-    case 'hop-by-hop':
-      return IpProtocol.HopByHop;
-    case 'destination-options':
-      return IpProtocol.Ipv6Opts;
-    case 'routing':
-      return IpProtocol.Ipv6Route;
-    case 'fragment':
-      return IpProtocol.Ipv6Frag;
-    case 'authentication':
-      return IpProtocol.Ah;
-  }
-}
 
 export interface PtbSpec {
   /** The offending packet, whole; the router quotes its start. */
