@@ -225,6 +225,11 @@ function eventText(e: RelayEvent): string {
   return `${time} relayed  ${head} ${how} to ${e.peers.join(', ')}${would}`;
 }
 
+/** One line of output for an event, as --json or as text (without the newline). */
+export function relayEventLine(e: RelayEvent, json: boolean): string {
+  return json ? JSON.stringify({ time: new Date().toISOString(), ...e }) : eventText(e);
+}
+
 function summaryText(c: RelayCounters): string {
   const ignored = Object.entries(c.ignored).map(([r, n]) => `${r} ${n}`).join(', ');
   return (
@@ -263,7 +268,7 @@ async function relay(options: RelayOptions): Promise<number> {
     throw err;
   }
   const out = (line: string): boolean => process.stdout.write(`${line}\n`);
-  const onEvent = options.json ? (e: RelayEvent): boolean => out(JSON.stringify({ time: new Date().toISOString(), ...e })) : (e: RelayEvent): boolean => out(eventText(e));
+  const onEvent = (e: RelayEvent): boolean => out(relayEventLine(e, options.json));
   let failure: unknown;
   let onFailure: () => void = () => undefined;
   const failed = new Promise<void>((resolve) => (onFailure = resolve));
