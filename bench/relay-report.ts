@@ -32,6 +32,9 @@ export interface RelayBenchOptions {
   readonly flows: number;
   /** How the relay prints its events: its default text, or --json. */
   readonly output: 'text' | 'json';
+  /** The CPUs the relay and the sender are pinned to. */
+  readonly relayCpu: number;
+  readonly senderCpu: number;
   readonly cpuProfDir: string | undefined;
 }
 
@@ -86,12 +89,13 @@ export interface LatencyPhase {
   readonly droppedByKernel: number;
   /** The relay's counters over the phase (undefined for the kernel's, when the relay does not run). */
   readonly relay?: RelayCounts;
+  /** The relay's event-loop thread over the phase (likewise). */
+  readonly thread?: ThreadUse;
 }
 
 export interface RelayRun {
   readonly relayArgs: readonly string[];
   readonly raised: readonly RelaySetting[];
-  readonly cpus: { readonly relay: number; readonly sender: number };
   readonly throughput: readonly ThroughputPhase[];
   readonly kernel: LatencyPhase;
   readonly owner: LatencyPhase;
@@ -178,7 +182,7 @@ function describeRaised(raised: readonly RelaySetting[]): string {
 
 function command(o: RelayBenchOptions): string {
   return (
-    `node dist/bench/relay.js --interval ${o.interval} --rate ${o.rate} --samples ${o.samples} --latency-rate ${o.latencyRate} --flows ${o.flows} --output ${o.output}` +
+    `node dist/bench/relay.js --interval ${o.interval} --rate ${o.rate} --samples ${o.samples} --latency-rate ${o.latencyRate} --flows ${o.flows} --output ${o.output} --relay-cpu ${o.relayCpu} --sender-cpu ${o.senderCpu}` +
     (o.cpuProfDir === undefined ? '' : ` --cpu-prof ${o.cpuProfDir}`)
   );
 }
@@ -191,7 +195,7 @@ export function report(o: RelayBenchOptions, run: RelayRun): boolean {
   say(`lab: sender -- r -- s1, s2 (r: ECMP router, multipath route to the served addresses over s1 and s2, L4 hash); ${o.flows} flows per family r has seen, as many it has not`);
   say(`relay on r: mtuscope ${run.relayArgs.join(' ')}`);
   say(`  ${describeRaised(run.raised)}`);
-  say(`  events printed as ${o.output === 'json' ? 'JSON lines (--json)' : 'text (the default)'} to a file; pinned to CPU ${run.cpus.relay} (taskset), the sender to CPU ${run.cpus.sender}`);
+  say(`  events printed as ${o.output === 'json' ? 'JSON lines (--json)' : 'text (the default)'} to a file; pinned to CPU ${o.relayCpu} (taskset), the sender to CPU ${o.senderCpu}`);
   say();
 
   say(`throughput: ${whole(o.rate)} messages/s offered (IPv4 and IPv6 alternating), counted over ${o.interval} s after a warm-up second`);
@@ -204,12 +208,13 @@ export function report(o: RelayBenchOptions, run: RelayRun): boolean {
         `${pct(t.cpuMs / Math.max(1, t.wallMs)).padStart(11)}${pct(t.waitMs / Math.max(1, t.wallMs)).padStart(9)}`,
     );
   }
+  say(`  relay CPU, waiting: the relay's event-loop thread on its CPU, and runnable but waiting for it (other work on that CPU, the relay's own GC threads included)`);
   for (const p of run.throughput) {
     const accounted = p.relay.messages + p.queueDropped + p.userDropped + p.waitingChange;
     say(
       `  ${p.method}: in the interval ${whole(p.arrived)} arrived at r, ${whole(p.relay.messages)} handled by the relay (owner ${whole(p.relay.owner)}, fallback ${whole(p.relay.fallback)}, ignored: ${describeCounts(p.relay.ignored)}), ` +
         `${whole(p.queueDropped)} dropped by the queue (full), ${whole(p.userDropped)} (netlink socket full), ${whole(p.waitingChange)} more waiting in the queue: ${whole(accounted)} accounted for; ` +
-        `the sender sent ${whole(p.flood.sent)} in ${p.flood.seconds.toFixed(2)} s (${p.flood.errors} send errors)`,
+        `the sender sent ${whole(p.flood.sent)} in ${p.flood.seconds.toFixed(2)} s (${p.flood.errors} send errors); the counters are read one after another, so arrivals and the rest differ by a few hundred in flight`,
     );
   }
   say();
@@ -225,7 +230,9 @@ export function report(o: RelayBenchOptions, run: RelayRun): boolean {
   }
   for (const p of [run.kernel, run.owner, run.fallback]) {
     const d = p.delays;
-    const relay = p.relay === undefined ? '' : `; relay: owner ${p.relay.owner}, fallback ${p.relay.fallback}, ignored: ${describeCounts(p.relay.ignored)}`;
+    const t = p.thread;
+    const thread = t === undefined ? '' : `; relay thread on its CPU ${t.cpuMs.toFixed(0)} ms, waiting for it ${t.waitMs.toFixed(0)} ms of ${t.wallMs.toFixed(0)} ms`;
+    const relay = p.relay === undefined ? '' : `; relay: owner ${p.relay.owner}, fallback ${p.relay.fallback}, ignored: ${describeCounts(p.relay.ignored)}${thread}`;
     say(
       `  ${p.name}: sent ${p.flood.sent}, in ${d.arrivals}, out ${d.departures} (copies per message: ${describeCounts(d.copiesPerMessage)}), unanswered ${d.unanswered}, unmatched ${d.unmatched}, tcpdump dropped ${p.droppedByKernel}${relay}`,
     );

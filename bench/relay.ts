@@ -3,7 +3,7 @@
  * unchanged in the same run. Needs root.
  *
  *   node dist/bench/relay.js [--interval SECONDS] [--rate N] [--samples N] [--latency-rate N] [--flows N]
- *                            [--output text|json] [--cpu-prof DIR]
+ *                            [--output text|json] [--relay-cpu N] [--sender-cpu N] [--cpu-prof DIR]
  *
  *   sender ── r ──┬── s1   (10.99.0.1, fd00:99::1 on lo)
  *                 └── s2   (the same addresses)
@@ -15,18 +15,20 @@
  * flow's next hop) or about as many flows r has never seen ("fallback": the relay drops it and sends a copy, marked as
  * relayed, to each next hop of its family). IPv4 and IPv6 alternate.
  *
- * Phases:
+ * Phases, in this order:
  *   kernel     latency: SAMPLES known-flow messages at LATENCY_RATE/s before the relay starts: r forwards them
  *              unchanged (the reference); tcpdump -i any on r (nanosecond timestamps, LINUX_SLL2: interface and
  *              direction of each packet), each message's arrival paired with each of its copies leaving by the number
  *              it carries (bench/relay-delay.ts);
- *   owner      the same with the relay running, known flows;
- *   fallback   the same with unknown flows: each message leaves twice;
- *   throughput per method: RATE messages/s for a warm-up second, INTERVAL seconds and a little more, with no capture;
- *              counted over INTERVAL: the relay's own counters (its /metrics), the kernel's drops of the relay's queue
- *              (/proc/net/netfilter/nfnetlink_queue: queue full, netlink socket full), the packets that came in on
- *              r's interface from the sender, and the relay's event-loop thread (on a CPU, waiting for one).
- * The relay is pinned to CPU 1 and the sender to CPU 0 (taskset); the relay prints its events (text, or JSON lines
+ *   throughput the relay started, per method: RATE messages/s for a warm-up second, INTERVAL seconds and a little
+ *              more, with no capture; counted over INTERVAL: the relay's own counters (its /metrics), the kernel's
+ *              drops of the relay's queue (/proc/net/netfilter/nfnetlink_queue: queue full, netlink socket full), the
+ *              packets that came in on r's interface from the sender, and the relay's event-loop thread (on its CPU,
+ *              waiting for it). First, so that the latency phases find the relay's code optimised, as in a relay
+ *              that has run for a while (with the latency phases first, the relay's p50 was 0.18-0.22 ms, after 0.14);
+ *   owner      latency as for the kernel, with the relay running, known flows;
+ *   fallback   the same with unknown flows: each message leaves twice.
+ * The relay is pinned to CPU 1 and the sender to CPU 0 (taskset; --relay-cpu, --sender-cpu); the relay prints its events (text, or JSON lines
  * with --output json) to a file, as a relay whose output goes to a log would. Its rate limits are raised (one sender
  * plays every router and flow); the printout names each with its default.
  * Targets: at least 50,000 messages validated and relayed per second, for each method; p99 on the wire at most 10x the
@@ -100,6 +102,8 @@ function parseOptions(): RelayBenchOptions {
       'latency-rate': { type: 'string', default: '200' },
       flows: { type: 'string', default: '1024' },
       output: { type: 'string', default: 'text' },
+      'relay-cpu': { type: 'string', default: cpus().length > 1 ? '1' : '0' },
+      'sender-cpu': { type: 'string', default: '0' },
       'cpu-prof': { type: 'string' },
     },
   });
@@ -116,6 +120,8 @@ function parseOptions(): RelayBenchOptions {
     latencyRate: whole('latency-rate', values['latency-rate'], 1, 100_000),
     flows: whole('flows', values.flows, 1, MAX_FLOWS),
     output: values.output,
+    relayCpu: whole('relay-cpu', values['relay-cpu'], 0, cpus().length - 1),
+    senderCpu: whole('sender-cpu', values['sender-cpu'], 0, cpus().length - 1),
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
   };
 }
@@ -124,7 +130,6 @@ interface Bench {
   readonly lab: RunningLab;
   readonly dir: string;
   readonly o: RelayBenchOptions;
-  readonly cpus: { readonly relay: number; readonly sender: number };
 }
 
 function lastJsonLine<T>(proc: LabProcess, what: string): T {
@@ -138,7 +143,7 @@ function lastJsonLine<T>(proc: LabProcess, what: string): T {
 
 function floodArgs(b: Bench, mode: 'learn' | 'flood'): string[] {
   return [
-    'taskset', '-c', String(b.cpus.sender), process.execPath, FLOOD_SCRIPT, mode,
+    'taskset', '-c', String(b.o.senderCpu), process.execPath, FLOOD_SCRIPT, mode,
     '--client4', b.lab.address('sender', 4), '--client6', b.lab.address('sender', 6), '--flows', String(b.o.flows),
   ];
 }
@@ -250,7 +255,7 @@ async function startRelay(b: Bench): Promise<RunningRelay> {
   ];
   const profile = b.o.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', b.o.cpuProfDir];
   // exec all the way down: the process the lab started is the relay itself, whose stdout is the file.
-  const proc = b.lab.spawn('r', ['sh', '-c', 'exec "$@" > "$0"', log, 'taskset', '-c', String(b.cpus.relay), process.execPath, ...profile, CLI, ...args]);
+  const proc = b.lab.spawn('r', ['sh', '-c', 'exec "$@" > "$0"', log, 'taskset', '-c', String(b.o.relayCpu), process.execPath, ...profile, CLI, ...args]);
   await waitForLine(log, /^mtuscope relay: owner mode|"event":"started"/m, proc, 20_000);
   if (proc.pid === undefined) throw new Error('the relay has no pid');
   return { proc, pid: proc.pid, log, args };
@@ -302,7 +307,12 @@ async function latencyPhase(
     flood,
     delays: matcher.result(),
     droppedByKernel: Number(dropped?.[1] ?? Number.NaN),
-    ...(before === undefined || after === undefined ? {} : { relay: countsBetween(before.counts, after.counts) }),
+    ...(before === undefined || after === undefined
+      ? {}
+      : {
+          relay: countsBetween(before.counts, after.counts),
+          thread: { wallMs: after.atMs - before.atMs, cpuMs: (after.cpuNs - before.cpuNs) / 1e6, waitMs: (after.waitNs - before.waitNs) / 1e6 },
+        }),
   };
 }
 
@@ -337,11 +347,12 @@ async function measure(b: Bench): Promise<RelayRun> {
   let stopped = false;
   try {
     await learnFlows(b);
-    const owner = await latencyPhase(b, 'relay, owner: steered to its flow\'s next hop', 'known', 1, FIRST_NUMBER.owner, relay);
-    const fallback = await latencyPhase(b, 'relay, fallback: a copy to each next hop', 'unknown', 2, FIRST_NUMBER.fallback, relay);
+    // First, so that the latency phases find the relay as it runs for days: its code compiled by V8's optimising tier.
+    const throughput = [await throughputPhase(b, relay, 'owner'), await throughputPhase(b, relay, 'fallback')];
     // UDP flows r has seen expire from its connection table after 30 s without packets: teach them again.
     await learnFlows(b);
-    const throughput = [await throughputPhase(b, relay, 'owner'), await throughputPhase(b, relay, 'fallback')];
+    const owner = await latencyPhase(b, 'relay, owner: steered to its flow\'s next hop', 'known', 1, FIRST_NUMBER.owner, relay);
+    const fallback = await latencyPhase(b, 'relay, fallback: a copy to each next hop', 'unknown', 2, FIRST_NUMBER.fallback, relay);
     // SIGTERM: the relay removes its rules, prints its summary and exits 0 (with --cpu-prof, after writing the profile).
     const exit = await relay.proc.stop('SIGTERM', 15_000);
     stopped = true;
@@ -350,7 +361,6 @@ async function measure(b: Bench): Promise<RelayRun> {
     return {
       relayArgs: relay.args,
       raised: RAISED_RELAY_SETTINGS,
-      cpus: b.cpus,
       throughput,
       kernel,
       owner,
@@ -393,7 +403,7 @@ async function main(): Promise<number> {
   try {
     dir = mkdtempSync(join(tmpdir(), 'mtuscope-bench-relay-'));
     forget = removeOnSignal(dir);
-    const b: Bench = { lab, dir, o, cpus: { relay: cpus().length > 1 ? 1 : 0, sender: 0 } };
+    const b: Bench = { lab, dir, o };
     const run = await measure(b);
     return report(o, run) ? 0 : 1;
   } finally {

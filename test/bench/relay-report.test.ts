@@ -39,7 +39,6 @@ function run(over: Partial<RelayRun> = {}): RelayRun {
   return {
     relayArgs: ['relay'],
     raised: [],
-    cpus: { relay: 1, sender: 0 },
     throughput: [throughput('owner', 55_000), throughput('fallback', 51_000)],
     kernel: latency('kernel', 0.02, 1),
     owner: latency('owner', 0.15, 1),
