@@ -63,14 +63,20 @@ export interface FloodReport {
 }
 
 export interface ThroughputPhase {
-  /** `owner`: flows the router has seen; `fallback`: flows it has not (a copy to every next hop). */
-  readonly method: 'owner' | 'fallback';
+  /**
+   * `owner`: flows the router has seen; `fallback`: flows it has not (a copy to every next hop); `floor`: no relay, a
+   * program that accepts every message unread on the same queue binding (bench/relay-floor.ts).
+   */
+  readonly method: 'owner' | 'fallback' | 'floor';
   readonly flood: FloodReport;
   /** The counted interval, in seconds, and what happened in it. */
   readonly seconds: number;
   /** Packets that came in on the router's interface from the sender. */
   readonly arrived: number;
-  readonly relay: RelayCounts;
+  /** Messages the queue handed over and got a verdict for (the kernel's counters: taken in, less lost on the way and waiting). */
+  readonly handled: number;
+  /** The relay's own counters (none for the floor). */
+  readonly relay?: RelayCounts;
   /** The kernel's counters of the relay's netfilter queue: queue full (queue_dropped), netlink socket full (user_dropped). */
   readonly queueDropped: number;
   readonly userDropped: number;
@@ -98,6 +104,7 @@ export interface RelayRun {
   readonly raised: readonly RelaySetting[];
   readonly throughput: readonly ThroughputPhase[];
   readonly kernel: LatencyPhase;
+  readonly floor: LatencyPhase;
   readonly owner: LatencyPhase;
   readonly fallback: LatencyPhase;
   /** Lines the relay printed, and its summary's count of messages (each message gives one line). */
@@ -117,7 +124,7 @@ const perS = (n: number, seconds: number): number => (seconds > 0 ? n / seconds 
 const whole = (x: number): string => Math.round(x).toLocaleString('en-US');
 
 export function relayedPerS(p: ThroughputPhase): number {
-  return perS(p.relay.owner + p.relay.fallback, p.seconds);
+  return p.relay === undefined ? 0 : perS(p.relay.owner + p.relay.fallback, p.seconds);
 }
 
 function describeCounts(counts: Readonly<Record<string, number>>): string {
@@ -147,11 +154,12 @@ function sampleProblems(p: LatencyPhase): string[] {
 export function relayTargets(run: RelayRun): Target[] {
   const targets: Target[] = [];
   for (const p of run.throughput) {
+    if (p.method === 'floor') continue;
     const rate = relayedPerS(p);
     const offered = perS(p.flood.sent, p.flood.seconds);
     const problems: string[] = [];
     if (rate < TARGET_RELAYED_PER_S) problems.push(offered < TARGET_RELAYED_PER_S ? `the sender offered only ${whole(offered)}/s` : 'below the target');
-    if (p.relay.messages === 0) problems.push('the relay handled no message');
+    if (p.relay === undefined || p.relay.messages === 0) problems.push('the relay handled no message');
     targets.push({
       name: `${p.method === 'owner' ? 'owner (flows the router has seen)' : 'fallback (flows it has not)'}: messages validated and relayed per second on one core >= ${whole(TARGET_RELAYED_PER_S)}`,
       ok: problems.length === 0,
@@ -202,17 +210,21 @@ export function report(o: RelayBenchOptions, run: RelayRun): boolean {
   say(`${'method'.padEnd(10)}${'offered/s'.padStart(11)}${'arrived/s'.padStart(11)}${'handled/s'.padStart(11)}${'relayed/s'.padStart(11)}${'copies/s'.padStart(11)}${'queue full'.padStart(12)}${'socket full'.padStart(13)}${'relay CPU'.padStart(11)}${'waiting'.padStart(9)}`);
   for (const p of run.throughput) {
     const t = p.thread;
+    const relay = p.relay;
     say(
-      `${p.method.padEnd(10)}${whole(perS(p.flood.sent, p.flood.seconds)).padStart(11)}${whole(perS(p.arrived, p.seconds)).padStart(11)}${whole(perS(p.relay.messages, p.seconds)).padStart(11)}` +
-        `${whole(relayedPerS(p)).padStart(11)}${whole(perS(p.relay.copies, p.seconds)).padStart(11)}${whole(p.queueDropped).padStart(12)}${whole(p.userDropped).padStart(13)}` +
+      `${p.method.padEnd(10)}${whole(perS(p.flood.sent, p.flood.seconds)).padStart(11)}${whole(perS(p.arrived, p.seconds)).padStart(11)}${whole(perS(p.handled, p.seconds)).padStart(11)}` +
+        `${(relay === undefined ? '-' : whole(relayedPerS(p))).padStart(11)}${(relay === undefined ? '-' : whole(perS(relay.copies, p.seconds))).padStart(11)}` +
+        `${whole(p.queueDropped).padStart(12)}${whole(p.userDropped).padStart(13)}` +
         `${pct(t.cpuMs / Math.max(1, t.wallMs)).padStart(11)}${pct(t.waitMs / Math.max(1, t.wallMs)).padStart(9)}`,
     );
   }
-  say(`  relay CPU, waiting: the relay's event-loop thread on its CPU, and runnable but waiting for it (other work on that CPU, the relay's own GC threads included)`);
+  say(`  handled: given a verdict (the queue's counters); relay CPU, waiting: the event-loop thread of the relay (or floor) on its CPU, and runnable but waiting for it (other work on that CPU, its own GC threads included)`);
+  say(`  floor: no relay; a program on the same queue binding accepts each message unread (bench/relay-floor.ts), behind rules without conntrack: what any relay on this binding and core starts from`);
   for (const p of run.throughput) {
-    const accounted = p.relay.messages + p.queueDropped + p.userDropped + p.waitingChange;
+    const accounted = p.handled + p.queueDropped + p.userDropped + p.waitingChange;
+    const relay = p.relay === undefined ? '' : ` (the relay's own count ${whole(p.relay.messages)}: owner ${whole(p.relay.owner)}, fallback ${whole(p.relay.fallback)}, ignored: ${describeCounts(p.relay.ignored)})`;
     say(
-      `  ${p.method}: in the interval ${whole(p.arrived)} arrived at r, ${whole(p.relay.messages)} handled by the relay (owner ${whole(p.relay.owner)}, fallback ${whole(p.relay.fallback)}, ignored: ${describeCounts(p.relay.ignored)}), ` +
+      `  ${p.method}: in the interval ${whole(p.arrived)} arrived at r, ${whole(p.handled)} handled${relay}, ` +
         `${whole(p.queueDropped)} dropped by the queue (full), ${whole(p.userDropped)} (netlink socket full), ${whole(p.waitingChange)} more waiting in the queue: ${whole(accounted)} accounted for; ` +
         `the sender sent ${whole(p.flood.sent)} in ${p.flood.seconds.toFixed(2)} s (${p.flood.errors} send errors); the counters are read one after another, so arrivals and the rest differ by a few hundred in flight`,
     );
@@ -222,17 +234,17 @@ export function report(o: RelayBenchOptions, run: RelayRun): boolean {
   say(`latency on the wire (tcpdump -i any on r, message in -> each copy out), ${whole(o.samples)} messages at ${o.latencyRate}/s per phase, IPv4 and IPv6 alternating`);
   say(`${'phase'.padEnd(44)}${'p50'.padStart(12)}${'p99'.padStart(12)}${'max'.padStart(12)}${'samples'.padStart(9)}${'p99 ratio'.padStart(11)}`);
   const kernelP99 = p99(run.kernel);
-  for (const p of [run.kernel, run.owner, run.fallback]) {
+  for (const p of [run.kernel, run.floor, run.owner, run.fallback]) {
     const d = p.delays.delaysMs;
     const ours = p99(p);
     const ratio = p === run.kernel || ours === null || kernelP99 === null || kernelP99 <= 0 ? '' : (ours / kernelP99).toFixed(1);
     say(`${p.name.padEnd(44)}${ms(percentile(d, 50)).padStart(12)}${ms(ours).padStart(12)}${ms(percentile(d, 100)).padStart(12)}${String(d.length).padStart(9)}${ratio.padStart(11)}`);
   }
-  for (const p of [run.kernel, run.owner, run.fallback]) {
+  for (const p of [run.kernel, run.floor, run.owner, run.fallback]) {
     const d = p.delays;
     const t = p.thread;
-    const thread = t === undefined ? '' : `; relay thread on its CPU ${t.cpuMs.toFixed(0)} ms, waiting for it ${t.waitMs.toFixed(0)} ms of ${t.wallMs.toFixed(0)} ms`;
-    const relay = p.relay === undefined ? '' : `; relay: owner ${p.relay.owner}, fallback ${p.relay.fallback}, ignored: ${describeCounts(p.relay.ignored)}${thread}`;
+    const thread = t === undefined ? '' : `; thread on its CPU ${t.cpuMs.toFixed(0)} ms, waiting for it ${t.waitMs.toFixed(0)} ms of ${t.wallMs.toFixed(0)} ms`;
+    const relay = p.relay === undefined ? thread : `; relay: owner ${p.relay.owner}, fallback ${p.relay.fallback}, ignored: ${describeCounts(p.relay.ignored)}${thread}`;
     say(
       `  ${p.name}: sent ${p.flood.sent}, in ${d.arrivals}, out ${d.departures} (copies per message: ${describeCounts(d.copiesPerMessage)}), unanswered ${d.unanswered}, unmatched ${d.unmatched}, tcpdump dropped ${p.droppedByKernel}${relay}`,
     );

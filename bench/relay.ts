@@ -44,6 +44,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readCaptureBatches } from '../src/capture/reader.js';
 import { RELAY_DEFAULTS } from '../src/cli/relay-command.js';
+import { PACKET_TOO_BIG_MATCH } from '../src/relay/relay-rule-plan.js';
 import { startLab } from '../src/lab/lab.js';
 import type { LabProcess, RunningLab } from '../src/lab/running-lab.js';
 import type { LabSpec } from '../src/lab/spec.js';
@@ -56,6 +57,7 @@ import { report, type FloodReport, type LatencyPhase, type RelayBenchOptions, ty
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = resolve(HERE, '../src/cli/main.js');
 const FLOOD_SCRIPT = join(HERE, 'relay-flood.js');
+const FLOOR_SCRIPT = join(HERE, 'relay-floor.js');
 
 const METRICS_PORT = 9361;
 const WARM_UP_S = 1;
@@ -67,7 +69,13 @@ const CAPTURE_DRAIN_MS = 1500;
 const SNAPLEN = 160;
 const RAISED = '10000000';
 /** Numbers of the messages of each phase start here (the phases' captures are separate; distinct numbers only help reading them). */
-const FIRST_NUMBER = { kernel: 0, owner: 1_000_000, fallback: 2_000_000, throughputOwner: 10_000_000, throughputFallback: 20_000_000 } as const;
+const FIRST_NUMBER = {
+  kernel: 0,
+  floor: 500_000,
+  owner: 1_000_000,
+  fallback: 2_000_000,
+  throughput: { floor: 5_000_000, owner: 10_000_000, fallback: 20_000_000 },
+} as const;
 
 export const RAISED_RELAY_SETTINGS: readonly RelaySetting[] = [
   { flag: '--router-rate', value: RAISED, defaultValue: `${RELAY_DEFAULTS.routerRate}/s` },
@@ -166,7 +174,10 @@ async function floodDone(proc: LabProcess, seconds: number): Promise<FloodReport
 
 interface Scrape {
   readonly atMs: number;
-  readonly counts: RelayCounts;
+  /** The relay's counters (none for the floor program, which has no /metrics). */
+  readonly counts: RelayCounts | undefined;
+  /** Packets the queue took in (id_sequence: each gets the next id; those dropped because it was full get none). */
+  readonly queued: number;
   readonly queueDropped: number;
   readonly userDropped: number;
   readonly waiting: number;
@@ -182,37 +193,43 @@ function schedstat(pid: number): { cpuNs: number; waitNs: number } {
   return { cpuNs, waitNs };
 }
 
-/** The relay's counters, its queue's drops and r's arrivals from the sender, as close to one moment as one command gets. */
-async function scrape(b: Bench, relay: RunningRelay): Promise<Scrape> {
-  const script = `curl -sS --max-time 5 http://127.0.0.1:${METRICS_PORT}/metrics; echo ${SEPARATOR}; cat /proc/net/netfilter/nfnetlink_queue; echo ${SEPARATOR}; cat /sys/class/net/eth1/statistics/rx_packets`;
+/** The relay's counters, its queue's and r's arrivals from the sender, as close to one moment as one command gets. */
+async function scrape(b: Bench, consumer: QueueConsumer): Promise<Scrape> {
+  const metrics = consumer.metrics ? `curl -sS --max-time 5 http://127.0.0.1:${METRICS_PORT}/metrics` : 'true';
+  const script = `${metrics}; echo ${SEPARATOR}; cat /proc/net/netfilter/nfnetlink_queue; echo ${SEPARATOR}; cat /sys/class/net/eth1/statistics/rx_packets`;
   const t0 = performance.now();
-  const sched = schedstat(relay.pid);
+  const sched = schedstat(consumer.pid);
   const r = await b.lab.mustExec('r', ['sh', '-c', script]);
   const t1 = performance.now();
   const [metricsText = '', queues = '', rx = ''] = r.stdout.split(`${SEPARATOR}\n`);
-  const families = parsePrometheusText(metricsText);
-  const ignored: Record<string, number> = {};
-  for (const s of families.get('mtuscope_relay_ignored_total')?.samples ?? []) ignored[s.labels.reason ?? '?'] = s.value;
   // queue_number peer_portid queue_total copy_mode copy_range queue_dropped user_dropped id_sequence 1
   const queue = queues
     .split('\n')
     .map((l) => l.trim().split(/\s+/).map(Number))
     .find((f) => f[0] === RELAY_DEFAULTS.queueNum);
-  if (queue === undefined) throw new Error(`the relay's netfilter queue ${RELAY_DEFAULTS.queueNum} is not bound on r: ${queues}`);
+  if (queue === undefined) throw new Error(`the netfilter queue ${RELAY_DEFAULTS.queueNum} is not bound on r: ${queues}`);
   return {
     atMs: (t0 + t1) / 2,
-    counts: {
-      messages: sampleSum(families, 'mtuscope_relay_messages_total'),
-      owner: sampleSum(families, 'mtuscope_relay_relayed_total', { method: 'owner' }),
-      fallback: sampleSum(families, 'mtuscope_relay_relayed_total', { method: 'fallback' }),
-      copies: sampleSum(families, 'mtuscope_relay_copies_total'),
-      ignored,
-    },
+    counts: consumer.metrics ? relayCounts(metricsText) : undefined,
+    queued: queue[7] ?? 0,
     waiting: queue[2] ?? 0,
     queueDropped: queue[5] ?? 0,
     userDropped: queue[6] ?? 0,
     rxPackets: Number(rx.trim()),
     ...sched,
+  };
+}
+
+function relayCounts(metricsText: string): RelayCounts {
+  const families = parsePrometheusText(metricsText);
+  const ignored: Record<string, number> = {};
+  for (const s of families.get('mtuscope_relay_ignored_total')?.samples ?? []) ignored[s.labels.reason ?? '?'] = s.value;
+  return {
+    messages: sampleSum(families, 'mtuscope_relay_messages_total'),
+    owner: sampleSum(families, 'mtuscope_relay_relayed_total', { method: 'owner' }),
+    fallback: sampleSum(families, 'mtuscope_relay_relayed_total', { method: 'fallback' }),
+    copies: sampleSum(families, 'mtuscope_relay_copies_total'),
+    ignored,
   };
 }
 
@@ -222,9 +239,15 @@ function countsBetween(a: RelayCounts, z: RelayCounts): RelayCounts {
   return { messages: z.messages - a.messages, owner: z.owner - a.owner, fallback: z.fallback - a.fallback, copies: z.copies - a.copies, ignored };
 }
 
-interface RunningRelay {
+/** What binds the queue: the relay, or the floor program (bench/relay-floor.ts). */
+interface QueueConsumer {
   readonly proc: LabProcess;
   readonly pid: number;
+  /** Whether it serves the relay's /metrics. */
+  readonly metrics: boolean;
+}
+
+interface RunningRelay extends QueueConsumer {
   readonly log: string;
   readonly args: readonly string[];
 }
@@ -258,7 +281,23 @@ async function startRelay(b: Bench): Promise<RunningRelay> {
   const proc = b.lab.spawn('r', ['sh', '-c', 'exec "$@" > "$0"', log, 'taskset', '-c', String(b.o.relayCpu), process.execPath, ...profile, CLI, ...args]);
   await waitForLine(log, /^mtuscope relay: owner mode|"event":"started"/m, proc, 20_000);
   if (proc.pid === undefined) throw new Error('the relay has no pid');
-  return { proc, pid: proc.pid, log, args };
+  return { proc, pid: proc.pid, metrics: true, log, args };
+}
+
+/** The floor program, bound to the relay's queue number behind rules of the bench's own (the relay's, less conntrack). */
+async function startFloor(b: Bench): Promise<QueueConsumer> {
+  const proc = b.lab.spawn('r', ['taskset', '-c', String(b.o.relayCpu), process.execPath, FLOOR_SCRIPT, String(RELAY_DEFAULTS.queueNum)]);
+  await proc.waitForOutput(/"event":"started"/, 20_000);
+  if (proc.pid === undefined) throw new Error('the floor program has no pid');
+  return { proc, pid: proc.pid, metrics: false };
+}
+
+/** iptables lines that queue the bench's messages to the relay's queue number, as `-A` (add) or `-D` (delete). */
+function floorRules(action: '-A' | '-D'): string[][] {
+  return [
+    ['iptables', '-t', 'mangle', action, 'PREROUTING', ...PACKET_TOO_BIG_MATCH[4], '-d', SERVED[4], '-j', 'NFQUEUE', '--queue-num', String(RELAY_DEFAULTS.queueNum)],
+    ['ip6tables', '-t', 'mangle', action, 'PREROUTING', ...PACKET_TOO_BIG_MATCH[6], '-d', SERVED[6], '-j', 'NFQUEUE', '--queue-num', String(RELAY_DEFAULTS.queueNum)],
+  ];
 }
 
 /** Lines in the relay's output, and the count of messages in its summary (its last line). */
@@ -286,15 +325,15 @@ async function latencyPhase(
   kind: 'known' | 'unknown',
   expectedCopies: number,
   firstNumber: number,
-  relay: RunningRelay | undefined,
+  consumer: QueueConsumer | undefined,
 ): Promise<LatencyPhase> {
   const file = join(b.dir, `latency-${firstNumber}.pcap`);
   const dump = b.lab.spawn('r', ['tcpdump', '-n', '-i', 'any', '-y', 'LINUX_SLL2', '-s', String(SNAPLEN), '-B', '16384', '--time-stamp-precision', 'nano', '-w', file, 'icmp or icmp6']);
   await dump.waitForOutput(/listening on/, 10_000);
-  const before = relay === undefined ? undefined : await scrape(b, relay);
+  const before = consumer === undefined ? undefined : await scrape(b, consumer);
   const flood = await floodDone(startFlood(b, kind, b.o.latencyRate, b.o.samples, firstNumber), b.o.samples / b.o.latencyRate);
   await delay(CAPTURE_DRAIN_MS);
-  const after = relay === undefined ? undefined : await scrape(b, relay);
+  const after = consumer === undefined ? undefined : await scrape(b, consumer);
   const exit = await dump.stop('SIGINT', 5000);
   if (exit.code !== 0) throw new Error(`tcpdump on r exited with ${String(exit.code ?? exit.signal)}: ${dump.stderr}`);
   const dropped = /(\d+) packets? dropped by kernel/.exec(dump.stderr);
@@ -307,48 +346,67 @@ async function latencyPhase(
     flood,
     delays: matcher.result(),
     droppedByKernel: Number(dropped?.[1] ?? Number.NaN),
+    ...(before?.counts === undefined || after?.counts === undefined ? {} : { relay: countsBetween(before.counts, after.counts) }),
     ...(before === undefined || after === undefined
       ? {}
       : {
-          relay: countsBetween(before.counts, after.counts),
           thread: { wallMs: after.atMs - before.atMs, cpuMs: (after.cpuNs - before.cpuNs) / 1e6, waitMs: (after.waitNs - before.waitNs) / 1e6 },
         }),
   };
 }
 
-async function throughputPhase(b: Bench, relay: RunningRelay, method: 'owner' | 'fallback'): Promise<ThroughputPhase> {
+async function throughputPhase(b: Bench, consumer: QueueConsumer, method: ThroughputPhase['method']): Promise<ThroughputPhase> {
   const seconds = WARM_UP_S + b.o.interval + TAIL_S;
-  const firstNumber = method === 'owner' ? FIRST_NUMBER.throughputOwner : FIRST_NUMBER.throughputFallback;
-  const proc = startFlood(b, method === 'owner' ? 'known' : 'unknown', b.o.rate, Math.ceil(b.o.rate * seconds), firstNumber);
+  const firstNumber = FIRST_NUMBER.throughput[method];
+  const proc = startFlood(b, method === 'fallback' ? 'unknown' : 'known', b.o.rate, Math.ceil(b.o.rate * seconds), firstNumber);
   // The sender builds its messages first (a few seconds for a large pool), then says so.
   await proc.waitForOutput(/"event":"sending"/, 120_000);
   await delay(WARM_UP_S * 1000);
-  const a = await scrape(b, relay);
+  const a = await scrape(b, consumer);
   await delay(b.o.interval * 1000);
-  const z = await scrape(b, relay);
+  const z = await scrape(b, consumer);
   const flood = await floodDone(proc, seconds);
+  const queueDropped = z.queueDropped - a.queueDropped;
+  const userDropped = z.userDropped - a.userDropped;
+  const waitingChange = z.waiting - a.waiting;
   return {
     method,
     flood,
     seconds: (z.atMs - a.atMs) / 1000,
     arrived: z.rxPackets - a.rxPackets,
-    relay: countsBetween(a.counts, z.counts),
-    queueDropped: z.queueDropped - a.queueDropped,
-    userDropped: z.userDropped - a.userDropped,
-    waitingChange: z.waiting - a.waiting,
+    handled: z.queued - a.queued - userDropped - waitingChange,
+    ...(a.counts === undefined || z.counts === undefined ? {} : { relay: countsBetween(a.counts, z.counts) }),
+    queueDropped,
+    userDropped,
+    waitingChange,
     thread: { wallMs: z.atMs - a.atMs, cpuMs: (z.cpuNs - a.cpuNs) / 1e6, waitMs: (z.waitNs - a.waitNs) / 1e6 },
   };
+}
+
+/** The floor program's throughput and latency, behind the bench's own rules, both removed after. */
+async function measureFloor(b: Bench): Promise<{ throughput: ThroughputPhase; latency: LatencyPhase }> {
+  for (const rule of floorRules('-A')) await b.lab.mustExec('r', rule);
+  const floor = await startFloor(b);
+  try {
+    const throughput = await throughputPhase(b, floor, 'floor');
+    const latency = await latencyPhase(b, 'floor: queued, accepted unread', 'known', 1, FIRST_NUMBER.floor, floor);
+    return { throughput, latency };
+  } finally {
+    await floor.proc.stop('SIGTERM', 5000);
+    for (const rule of floorRules('-D')) await b.lab.mustExec('r', rule);
+  }
 }
 
 async function measure(b: Bench): Promise<RelayRun> {
   await learnFlows(b);
   const kernel = await latencyPhase(b, 'kernel: r forwards it, no relay', 'known', 1, FIRST_NUMBER.kernel, undefined);
+  const floor = await measureFloor(b);
   const relay = await startRelay(b);
   let stopped = false;
   try {
     await learnFlows(b);
     // First, so that the latency phases find the relay as it runs for days: its code compiled by V8's optimising tier.
-    const throughput = [await throughputPhase(b, relay, 'owner'), await throughputPhase(b, relay, 'fallback')];
+    const throughput = [floor.throughput, await throughputPhase(b, relay, 'owner'), await throughputPhase(b, relay, 'fallback')];
     // UDP flows r has seen expire from its connection table after 30 s without packets: teach them again.
     await learnFlows(b);
     const owner = await latencyPhase(b, 'relay, owner: steered to its flow\'s next hop', 'known', 1, FIRST_NUMBER.owner, relay);
@@ -363,6 +421,7 @@ async function measure(b: Bench): Promise<RelayRun> {
       raised: RAISED_RELAY_SETTINGS,
       throughput,
       kernel,
+      floor: floor.latency,
       owner,
       fallback,
       logLines: log.lines,

@@ -27,6 +27,7 @@ function throughput(method: 'owner' | 'fallback', relayed: number, offered = 60_
     flood: { sent: offered * 5.5, errors: 0, seconds: 5.5 },
     seconds: 4,
     arrived: offered * 4,
+    handled: relayed * 4,
     relay: { messages: relayed * 4, owner: method === 'owner' ? relayed * 4 : 0, fallback: method === 'fallback' ? relayed * 4 : 0, copies: 0, ignored: {} },
     queueDropped: 0,
     userDropped: 0,
@@ -41,6 +42,7 @@ function run(over: Partial<RelayRun> = {}): RelayRun {
     raised: [],
     throughput: [throughput('owner', 55_000), throughput('fallback', 51_000)],
     kernel: latency('kernel', 0.02, 1),
+    floor: latency('floor', 0.05, 1),
     owner: latency('owner', 0.15, 1),
     fallback: latency('fallback', 0.2, 2),
     logLines: 0,
@@ -55,6 +57,13 @@ describe('bench/relay targets', () => {
   it('are met when both methods relay 50,000 a second and their p99 is within 10x the kernel\'s, from enough samples', () => {
     assert.deepEqual(failed(run()), []);
     assert.equal(relayTargets(run()).length, 4);
+  });
+
+  it('are not set for the floor program, however slow it is', () => {
+    const floor = { ...throughput('owner', 20_000), method: 'floor' as const, relay: undefined };
+    const r = run({ throughput: [floor, throughput('owner', 55_000), throughput('fallback', 51_000)], floor: latency('floor', 5, 1, {}, 10) });
+    assert.deepEqual(failed(r), []);
+    assert.equal(relayTargets(r).length, 4);
   });
 
   it('are missed below 50,000 relayed a second, naming a sender that offered too few', () => {
