@@ -147,11 +147,11 @@ describe('RelayLimits', () => {
     assert.equal(l.tracked.messages, 1);
   });
 
-  it('takes time per message that does not grow with the messages it remembers: 200,000 distinct ones at 60,000 a second in under 4 s', () => {
+  it('takes time per message that does not grow with the messages it remembers: 150,000 distinct ones at 60,000 a second in under 3 s', () => {
     // With a 1 s window it remembers 60,000 messages at a time. Forgetting them by iterating the map from its start
-    // walked over every entry deleted since V8 last rebuilt the map: 40-80 us a message, over 8 s here.
+    // walked over every entry deleted since V8 last rebuilt the map: 40-80 us a message, 6 s or more here.
     const l = new RelayLimits(settings({ dedupMs: 1000, maxKeys: 65_536 }), 0);
-    const messages = Array.from({ length: 200_000 }, (_, i) => msg('r', `f${i % 1024}`, `${'quote '.repeat(100)}${i}`));
+    const messages = Array.from({ length: 150_000 }, (_, i) => msg('r', `f${i % 1024}`, `${'quote '.repeat(30)}${i}`));
     let admitted = 0;
     const started = performance.now();
     messages.forEach((m, i) => {
@@ -159,8 +159,8 @@ describe('RelayLimits', () => {
     });
     const seconds = (performance.now() - started) / 1000;
     assert.equal(admitted, messages.length);
-    assert.ok(seconds < 4, `${seconds.toFixed(1)} s`);
-    assert.equal(l.tracked.messages, 60_000);
+    assert.ok(seconds < 3, `${seconds.toFixed(1)} s`);
+    assert.ok(Math.abs(l.tracked.messages - 60_000) <= 1, `${l.tracked.messages} remembered: the last second's`);
   });
 
   it('property: maps never hold more than maxKeys keys, and every outcome is one of RELAY_LIMIT_OUTCOMES', () => {
