@@ -19,6 +19,8 @@
  * key finds its map full, entries that hold nothing worth keeping go first (a full bucket, an admission older than
  * dedupMs), then the least recently used ones; a forgotten router or flow starts again with a full burst. Buckets are
  * made room for a sixteenth of maxKeys at a time, so a map full of busy keys is not scanned again for every new one.
+ * Admissions are also queued in order, to be forgotten from the front (only a clock that went back leaves a stale entry
+ * there).
  */
 import { type RateLimit, TokenBucket } from '../util/rate-limiter.js';
 import type { PacketTooBigMessage } from './relay-verdict.js';
@@ -43,8 +45,10 @@ export class RelayLimits {
   private readonly routers: KeyedBuckets;
   private readonly flows: KeyedBuckets;
   private readonly total: TokenBucket;
-  /** messageKey → when it was admitted, in order of admission (oldest first). */
+  /** messageKey → when it was admitted. */
   private readonly admittedAt = new Map<string, number>();
+  /** The same admissions in order (oldest first), to forget them from the front. */
+  private readonly admissions = new AdmissionQueue();
 
   constructor(
     readonly settings: RelayLimitSettings,
@@ -83,22 +87,68 @@ export class RelayLimits {
     return { routers: this.routers.size, flows: this.flows.size, messages: this.admittedAt.size };
   }
 
-  /** Admissions are in time order: the expired ones are at the front. */
+  /**
+   * Admissions are in order of admission, which is time order: the expired ones are at the front. (Not by iterating the
+   * map from its start: V8 leaves a deleted entry as a hole until the map is rebuilt, and every iteration from the
+   * start walked over all of them, tens of thousands per message at tens of thousands of messages a second.)
+   */
   private forgetAdmissions(nowMs: number): void {
-    for (const [key, at] of this.admittedAt) {
-      if (nowMs - at < this.settings.dedupMs) break;
-      this.admittedAt.delete(key);
+    for (;;) {
+      const oldest = this.admissions.peek();
+      if (oldest === undefined || nowMs - oldest.atMs < this.settings.dedupMs) break;
+      this.admissions.shift();
+      this.forget(oldest.key, oldest.atMs);
     }
   }
 
   private remember(messageKey: string, nowMs: number): void {
-    // Deleted first so that the key moves to the end: the map stays in order of admission.
-    this.admittedAt.delete(messageKey);
-    for (const oldest of this.admittedAt.keys()) {
-      if (this.admittedAt.size < this.settings.maxKeys) break;
-      this.admittedAt.delete(oldest);
+    // A key admitted again (a clock that went back) leaves its older entry in the queue, which then forgets nothing.
+    if (!this.admittedAt.has(messageKey)) {
+      while (this.admittedAt.size >= this.settings.maxKeys) {
+        const oldest = this.admissions.shift();
+        if (oldest === undefined) break;
+        this.forget(oldest.key, oldest.atMs);
+      }
     }
     this.admittedAt.set(messageKey, nowMs);
+    this.admissions.push(messageKey, nowMs);
+  }
+
+  /** Forgets the admission of `key` at `atMs`, unless the key was admitted again since. */
+  private forget(key: string, atMs: number): void {
+    if (this.admittedAt.get(key) === atMs) this.admittedAt.delete(key);
+  }
+}
+
+/** A first-in first-out queue of admissions: two arrays read from `head`, compacted once the read half is large. */
+class AdmissionQueue {
+  private keys: string[] = [];
+  private times: number[] = [];
+  private head = 0;
+
+  peek(): { readonly key: string; readonly atMs: number } | undefined {
+    return this.head < this.keys.length ? { key: this.keys[this.head]!, atMs: this.times[this.head]! } : undefined;
+  }
+
+  shift(): { readonly key: string; readonly atMs: number } | undefined {
+    const first = this.peek();
+    if (first === undefined) return undefined;
+    this.head++;
+    if (this.head === this.keys.length) {
+      this.keys = [];
+      this.times = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.keys.length) {
+      this.keys = this.keys.slice(this.head);
+      this.times = this.times.slice(this.head);
+      this.head = 0;
+    }
+    return first;
+  }
+
+  push(key: string, atMs: number): void {
+    this.keys.push(key);
+    this.times.push(atMs);
   }
 }
 
