@@ -39,7 +39,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readCaptureBatches } from '../src/capture/reader.js';
+import { parseQueueCounters } from '../src/host/queue-counters.js';
 import { startLab } from '../src/lab/lab.js';
+import { removeOnSignal } from './remove-on-signal.js';
 import type { LabProcess, RunningLab } from '../src/lab/running-lab.js';
 import { MAX_POOL_CLIENTS, SERVER_POOL_V4 } from './checker-addresses.js';
 import { CHECKER_PORT, checkerLabSpec, clientNames, flushRouteCaches, KERNEL_LINK_MTU, PLAIN_PORT, prepareCheckerLab } from './checker-lab.js';
@@ -182,13 +184,9 @@ async function engineStats(lab: RunningLab, client: string): Promise<EngineStats
 
 async function queueDrops(lab: RunningLab): Promise<QueueDrops> {
   const r = await lab.mustExec('server', ['cat', '/proc/net/netfilter/nfnetlink_queue']);
-  // queue_number peer_portid queue_total copy_mode copy_range queue_dropped user_dropped id_sequence 1
-  const fields = r.stdout
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/).map(Number))
-    .find((f) => f[0] === CHECKER_PORT);
-  if (fields === undefined) throw new Error(`netfilter queue ${CHECKER_PORT} is not bound in the server: ${r.stdout}`);
-  return { queueFull: fields[5] ?? 0, socketFull: fields[6] ?? 0 };
+  const counters = parseQueueCounters(r.stdout, CHECKER_PORT);
+  if (counters === undefined) throw new Error(`netfilter queue ${CHECKER_PORT} is not bound in the server: ${r.stdout}`);
+  return { queueFull: counters.queueFull, socketFull: counters.socketFull };
 }
 
 function startCapture(lab: RunningLab, node: string, ifname: string, file: string, filter: string): LabProcess {
@@ -290,24 +288,6 @@ async function measure(lab: RunningLab, clients: readonly string[], dir: string,
     saturated,
     frag,
     download,
-  };
-}
-
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
-/**
- * Removes `path` if a signal ends the process. The lab's own handlers (installed by startLab, so called before this
- * one) tear the lab down; whichever handler runs last re-raises the signal.
- */
-function removeOnSignal(path: string): () => void {
-  const handler = (signal: NodeJS.Signals): void => {
-    rmSync(path, { recursive: true, force: true });
-    for (const s of SIGNALS) process.off(s, handler);
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-  };
-  for (const s of SIGNALS) process.on(s, handler);
-  return () => {
-    for (const s of SIGNALS) process.off(s, handler);
   };
 }
 

@@ -43,9 +43,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readCaptureBatches } from '../src/capture/reader.js';
+import { parseQueueCounters } from '../src/host/queue-counters.js';
 import { RELAY_DEFAULTS } from '../src/cli/relay-command.js';
-import { PACKET_TOO_BIG_MATCH } from '../src/relay/relay-rule-plan.js';
+import { PACKET_TOO_BIG_MATCH } from '../src/host/iptables-matches.js';
 import { startLab } from '../src/lab/lab.js';
+import { removeOnSignal } from './remove-on-signal.js';
 import type { LabProcess, RunningLab } from '../src/lab/running-lab.js';
 import type { LabSpec } from '../src/lab/spec.js';
 import { errorMessage } from '../src/util/error-message.js';
@@ -202,19 +204,15 @@ async function scrape(b: Bench, consumer: QueueConsumer): Promise<Scrape> {
   const r = await b.lab.mustExec('r', ['sh', '-c', script]);
   const t1 = performance.now();
   const [metricsText = '', queues = '', rx = ''] = r.stdout.split(`${SEPARATOR}\n`);
-  // queue_number peer_portid queue_total copy_mode copy_range queue_dropped user_dropped id_sequence 1
-  const queue = queues
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/).map(Number))
-    .find((f) => f[0] === RELAY_DEFAULTS.queueNum);
+  const queue = parseQueueCounters(queues, RELAY_DEFAULTS.queueNum);
   if (queue === undefined) throw new Error(`the netfilter queue ${RELAY_DEFAULTS.queueNum} is not bound on r: ${queues}`);
   return {
     atMs: (t0 + t1) / 2,
     counts: consumer.metrics ? relayCounts(metricsText) : undefined,
-    queued: queue[7] ?? 0,
-    waiting: queue[2] ?? 0,
-    queueDropped: queue[5] ?? 0,
-    userDropped: queue[6] ?? 0,
+    queued: queue.taken,
+    waiting: queue.waiting,
+    queueDropped: queue.queueFull,
+    userDropped: queue.socketFull,
     rxPackets: Number(rx.trim()),
     ...sched,
   };
@@ -430,24 +428,6 @@ async function measure(b: Bench): Promise<RelayRun> {
   } finally {
     if (!stopped) await relay.proc.stop('SIGTERM', 15_000).catch(() => undefined);
   }
-}
-
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
-/**
- * Removes `path` if a signal ends the process. The lab's own handlers (installed by startLab, so called before this
- * one) tear the lab down; whichever handler runs last re-raises the signal.
- */
-function removeOnSignal(path: string): () => void {
-  const handler = (signal: NodeJS.Signals): void => {
-    rmSync(path, { recursive: true, force: true });
-    for (const s of SIGNALS) process.off(s, handler);
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-  };
-  for (const s of SIGNALS) process.on(s, handler);
-  return () => {
-    for (const s of SIGNALS) process.off(s, handler);
-  };
 }
 
 async function main(): Promise<number> {

@@ -3,6 +3,7 @@
  * Installing creates the chains with `-N`, which fails if they exist: two processes racing for one port cannot both
  * succeed, because the loser's whole batch is rejected.
  */
+import { PACKET_TOO_BIG_MATCH } from '../host/iptables-matches.js';
 import { joinRuleWords } from '../host/iptables-rule-text.js';
 import type { CheckedQueueRuleSpec } from './queue-rule-spec.js';
 import { queueChainNames, type QueueRuleSet } from './queue-rule-sets.js';
@@ -11,11 +12,6 @@ import type { FamilyMap, IpFamily } from '../packet/ip-family.js';
 
 /** The largest packet without payload: IP header (IPv4 without options) plus a TCP header with 40 bytes of options. */
 const PURE_ACK_MAX: FamilyMap<number> = { 4: 20 + 60, 6: 40 + 60 };
-
-const PACKET_TOO_BIG: FamilyMap<readonly string[]> = {
-  4: ['-p', 'icmp', '--icmp-type', 'fragmentation-needed'],
-  6: ['-p', 'ipv6-icmp', '--icmpv6-type', 'packet-too-big'],
-};
 
 export function installLines(spec: CheckedQueueRuleSpec, family: IpFamily, owner: RuleOwner): string[] {
   const chains = queueChainNames(spec.port);
@@ -33,7 +29,7 @@ export function installLines(spec: CheckedQueueRuleSpec, family: IpFamily, owner
     // kernel (to complete a response behind a black hole) carry its mark and stay out.
     ...addresses.map((a) =>
       joinRuleWords([
-        '-A', chains.input, ...PACKET_TOO_BIG[family], ...only('-d', a),
+        '-A', chains.input, ...PACKET_TOO_BIG_MATCH[family], ...only('-d', a),
         '-m', 'mark', '!', '--mark', String(spec.mark),
         ...signed, ...toQueue,
       ]),

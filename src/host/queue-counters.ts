@@ -8,6 +8,8 @@ export interface QueueKernelCounters {
   readonly queueFull: number;
   /** Dropped because the reader's netlink socket buffer was full. */
   readonly socketFull: number;
+  /** Packets the queue has taken so far, dropped ones included (its next packet id). */
+  readonly taken: number;
 }
 
 /**
@@ -18,7 +20,7 @@ export interface QueueKernelCounters {
 export function parseQueueCounters(text: string, queueNum: number): QueueKernelCounters | undefined {
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/).map(Number);
-    if (f.length >= 7 && f[0] === queueNum) return { waiting: f[2]!, queueFull: f[5]!, socketFull: f[6]! };
+    if (f.length >= 8 && f.every(Number.isFinite) && f[0] === queueNum) return { waiting: f[2]!, queueFull: f[5]!, socketFull: f[6]!, taken: f[7]! };
   }
   return undefined;
 }

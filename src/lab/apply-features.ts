@@ -10,7 +10,8 @@
  * together with masquerade on one node: put the NAT on a neighbouring node instead (a real firewall behind a NAT).
  * Verified in test/lab/lab.test.ts ("dropFragments").
  */
-import { FRAGMENT_MATCH, PACKET_TOO_BIG_MATCH, restoreRule } from './iptables-matches.js';
+import { PACKET_TOO_BIG_MATCH } from '../host/iptables-matches.js';
+import { FRAGMENT_MATCH, restoreRule } from './iptables-matches.js';
 import type { PlannedNode } from './plan.js';
 import { shellSafeToken } from './tokens.js';
 import { DROP_FRAGMENTS_WITH_NAT } from './validate.js';

@@ -1,15 +1,9 @@
 /**
- * The iptables matches the lab's middle boxes filter on, written once: the lab builds its firewalls with them
+ * The iptables matches the lab's middle boxes filter on besides PACKET_TOO_BIG_MATCH (src/host/iptables-matches.ts), written once: the lab builds its firewalls with them
  * (apply-features.ts), and scenarios use the same ones to let that traffic through for a control measurement or to
  * count it.
  */
 import type { FamilyMap } from '../packet/ip-family.js';
-
-/** ICMP "fragmentation needed" (IPv4) and Packet Too Big (IPv6): what path MTU discovery listens for. */
-export const PACKET_TOO_BIG_MATCH: FamilyMap<readonly string[]> = {
-  4: ['-p', 'icmp', '--icmp-type', 'fragmentation-needed'],
-  6: ['-p', 'ipv6-icmp', '--icmpv6-type', 'packet-too-big'],
-};
 
 /**
  * Every IP fragment, the first one included: for IPv4 the u32 match on the flags/offset word (MF set or a non-zero

@@ -3,6 +3,7 @@
  * policy routes (`ip rule` + one routing table per peer) of `owner` mode. Built from the settings alone, so that
  * `--dry-run` can print it and tests can read it; relay-rules.ts applies and removes it.
  */
+import { PACKET_TOO_BIG_MATCH } from '../host/iptables-matches.js';
 import { joinRuleWords } from '../host/iptables-rule-text.js';
 import { ownerComment, type RuleOwner } from '../host/rule-owner.js';
 import { formatCidr, type Cidr } from '../packet/cidr.js';
@@ -23,11 +24,6 @@ import {
 export const RELAY_CHAINS = { pre: 'MTUSCOPE-RELAY-PRE', post: 'MTUSCOPE-RELAY-POST', input: 'MTUSCOPE-RELAY-IN' } as const;
 /** Where each chain is jumped to from. */
 const HOOK_OF: Readonly<Record<keyof typeof RELAY_CHAINS, string>> = { pre: 'PREROUTING', post: 'POSTROUTING', input: 'INPUT' };
-
-export const PACKET_TOO_BIG_MATCH: FamilyMap<readonly string[]> = {
-  4: ['-p', 'icmp', '--icmp-type', 'fragmentation-needed'],
-  6: ['-p', 'ipv6-icmp', '--icmpv6-type', 'packet-too-big'],
-};
 
 export interface RelayRuleSettings {
   readonly mode: RelayMode;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { PACKET_TOO_BIG_MATCH } from '../../src/host/iptables-matches.js';
 import { DOWNLOAD_RESPONSE_BYTES } from '../../src/checker/checker-server.js';
 import { REPORT_TITLES } from '../../src/checker/report-text.js';
 import type { TestResult } from '../../src/checker/test-result.js';
@@ -19,7 +20,6 @@ const BLACKHOLE_BOUND_MS = 6000;
 const FLUSH_POLLS = 50;
 const FLUSH_POLL_MS = 100;
 
-const PACKET_TOO_BIG_MATCH = { 4: ['-p', 'icmp', '--icmp-type', 'fragmentation-needed'], 6: ['-p', 'ipv6-icmp', '--icmpv6-type', 'packet-too-big'] } as const;
 
 describe('checker service: GET /download (scenario 3, server to client)', needsRoot(), () => {
   let c: CheckerLab;

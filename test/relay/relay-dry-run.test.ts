@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { IP_FAMILIES } from '../../src/packet/ip-family.js';
 import type { RelayCounters } from '../../src/relay/relay-core.js';
-import { PACKET_TOO_BIG_MATCH } from '../../src/lab/iptables-matches.js';
+import { PACKET_TOO_BIG_MATCH } from '../../src/host/iptables-matches.js';
 import type { RunningLab } from '../../src/lab/running-lab.js';
 import { CLI } from '../support/cli.js';
 import { parsePrometheusText, sampleSum, sampleValue } from '../support/prometheus-text.js';

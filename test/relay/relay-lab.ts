@@ -12,9 +12,10 @@
  * a case in relay-lab.test.ts where it must say no).
  */
 import { fileURLToPath } from 'node:url';
+import { parseQueueCounters, type QueueKernelCounters } from '../../src/host/queue-counters.js';
 import type { FamilyMap, IpFamily } from '../../src/packet/ip-family.js';
 import { familyMap, familyOfAddress, IP_FAMILIES } from '../../src/packet/ip-family.js';
-import { PACKET_TOO_BIG_MATCH } from '../../src/lab/iptables-matches.js';
+import { PACKET_TOO_BIG_MATCH } from '../../src/host/iptables-matches.js';
 import { startLab } from '../../src/lab/lab.js';
 import type { LabProcess, RunningLab } from '../../src/lab/running-lab.js';
 import type { LabSpec, NodeSpec } from '../../src/lab/spec.js';
@@ -447,28 +448,10 @@ export function floodIndexOf(peer: string, peerPort: number, limit: number): num
   return undefined;
 }
 
-/** The counters of the kernel's netfilter queue `num` in this namespace (/proc/net/netfilter/nfnetlink_queue). */
-export interface QueueStats {
-  readonly waiting: number;
-  /** Dropped by the kernel because the queue was full. */
-  readonly queueDropped: number;
-  /** Dropped because the netlink socket to the program was full. */
-  readonly userDropped: number;
-  /** Packets the queue has taken so far (its next packet id). */
-  readonly idSequence: number;
-}
-
-export function parseQueueStats(text: string, num: number): QueueStats | undefined {
-  for (const line of text.split('\n')) {
-    const f = line.trim().split(/\s+/).map(Number);
-    if (f.length >= 8 && f[0] === num) return { waiting: f[2]!, queueDropped: f[5]!, userDropped: f[6]!, idSequence: f[7]! };
-  }
-  return undefined;
-}
-
-export async function queueStats(lab: RunningLab, node: string, num: number): Promise<QueueStats> {
+/** The counters of the kernel's netfilter queue `num` in a node (/proc/net/netfilter/nfnetlink_queue). */
+export async function queueStats(lab: RunningLab, node: string, num: number): Promise<QueueKernelCounters> {
   const r = await lab.mustExec(node, ['cat', '/proc/net/netfilter/nfnetlink_queue']);
-  const stats = parseQueueStats(r.stdout, num);
+  const stats = parseQueueCounters(r.stdout, num);
   if (stats === undefined) throw new Error(`no netfilter queue ${num} in ${node}: ${r.stdout}`);
   return stats;
 }

@@ -5,7 +5,7 @@
  * (ecmp-ptb-relay), or on each server (ecmp-ptb-relay-servers).
  */
 import { familyOfAddress, IP_FAMILIES, type FamilyMap, type IpFamily } from '../../packet/ip-family.js';
-import { PACKET_TOO_BIG_MATCH } from '../iptables-matches.js';
+import { PACKET_TOO_BIG_MATCH } from '../../host/iptables-matches.js';
 import type { RunningLab } from '../running-lab.js';
 import type { LabSpec } from '../spec.js';
 import type { TransferRequest, TransferResult } from '../traffic/curl.js';

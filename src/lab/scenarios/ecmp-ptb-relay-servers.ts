@@ -10,7 +10,7 @@ import { startHttpServer } from '../traffic/http-server.js';
 import { startLabRelay, type LabRelay } from '../traffic/relay.js';
 import { routeDevice, routeGet } from '../traffic/route-cache.js';
 import { countPackets } from '../traffic/rule-counters.js';
-import { PACKET_TOO_BIG_MATCH } from '../iptables-matches.js';
+import { PACKET_TOO_BIG_MATCH } from '../../host/iptables-matches.js';
 import {
   ANYCAST,
   CLIENT_SIDE_MTU,

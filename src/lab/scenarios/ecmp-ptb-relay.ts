@@ -3,7 +3,7 @@
  * the server that carries the flow it quotes, so every download completes and nothing is copied.
  */
 import { IP_FAMILIES, type IpFamily } from '../../packet/ip-family.js';
-import { PACKET_TOO_BIG_MATCH } from '../iptables-matches.js';
+import { PACKET_TOO_BIG_MATCH } from '../../host/iptables-matches.js';
 import type { RunningLab } from '../running-lab.js';
 import { curlTransfer, type TransferResult } from '../traffic/curl.js';
 import { startHttpServer } from '../traffic/http-server.js';

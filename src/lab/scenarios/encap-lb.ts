@@ -2,7 +2,7 @@
  * The encapsulating load balancer of the IPVS/GUE article: packets that fit the client's path no longer fit the
  * underlay once the balancer wraps them, and they vanish without an ICMP error reaching the client.
  */
-import { PACKET_TOO_BIG_MATCH } from '../iptables-matches.js';
+import { PACKET_TOO_BIG_MATCH } from '../../host/iptables-matches.js';
 import type { PlannedInterface } from '../plan.js';
 import type { RunningLab } from '../running-lab.js';
 import { curlTransfer, type TransferRequest } from '../traffic/curl.js';

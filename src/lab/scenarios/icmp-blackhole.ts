@@ -3,7 +3,7 @@
  * dropped (here by that router's own firewall), so full-size segments with DF vanish without a trace.
  */
 import { IP_FAMILIES, type FamilyMap, type IpFamily } from '../../packet/ip-family.js';
-import { PACKET_TOO_BIG_MATCH } from '../iptables-matches.js';
+import { PACKET_TOO_BIG_MATCH } from '../../host/iptables-matches.js';
 import type { RunningLab } from '../running-lab.js';
 import { curlTransfer, type TransferRequest } from '../traffic/curl.js';
 import { startHttpServer, DEFAULT_HTTP_PORT } from '../traffic/http-server.js';
