@@ -123,14 +123,22 @@ export interface InstalledRelayRules {
  * failure whatever was added is removed again. The rules are removed on exit and on SIGINT, SIGTERM and SIGHUP; after
  * SIGKILL the next start (or `mtuscope relay --cleanup`) removes them.
  */
-export function installRelayRules(plan: RelayRulePlan): InstalledRelayRules {
-  const owner = currentOwner();
-  let replacedStale = false;
+/**
+ * Throws RelayRulesInUseError when a running relay owns rules in this namespace: checked before anything is touched,
+ * since the policy routes carry no owner and removing stale ones would take a live relay's too.
+ */
+function refuseWhileARelayRuns(): void {
   for (const family of IP_FAMILIES) {
     const existing = listRelaySet(runXtablesSync(listTable(family, 'mangle')));
     const live = existing === undefined ? undefined : runningOwner(existing);
     if (live !== undefined) throw new RelayRulesInUseError(live.pid);
   }
+}
+
+export function installRelayRules(plan: RelayRulePlan): InstalledRelayRules {
+  const owner = currentOwner();
+  let replacedStale = false;
+  refuseWhileARelayRuns();
   let removed = false;
   let lastOverQueueLimit: number | undefined;
   const removeSync = (): void => {
@@ -206,10 +214,7 @@ export function readOverQueueLimit(): number | undefined {
 /** Removes what a relay that no longer runs left behind (after SIGKILL); returns whether there was anything. */
 export function removeStaleRelayRules(): boolean {
   let found = false;
-  for (const family of IP_FAMILIES) {
-    const existing = listRelaySet(runXtablesSync(listTable(family, 'mangle')));
-    if (existing !== undefined && runningOwner(existing) !== undefined) throw new RelayRulesInUseError(runningOwner(existing)!.pid);
-  }
+  refuseWhileARelayRuns();
   for (const family of IP_FAMILIES) if (runXtablesSync(removeFamily(family, undefined))) found = true;
   removeRoutes();
   return found;
