@@ -3,27 +3,43 @@ import type { IpFamily } from '../packet/ip-family.js';
 import { errorMessage } from '../util/error-message.js';
 
 /** The binding under raw-socket's queueing wrapper: its send() calls sendto(2) at once and the callback before returning. */
-interface RawSocketWrap {
+export interface RawSocketWrap {
   send(buffer: Buffer, offset: number, length: number, address: string, after: (bytes: number) => void): void;
 }
 
-interface RawSocket {
+/** The part of npm raw-socket's Socket mtuscope uses. 'message' hands a view into a buffer the socket reuses. */
+export interface RawSocket {
   readonly wrap: RawSocketWrap;
   send(buffer: Buffer, offset: number, length: number, address: string, after: (error: Error | null, bytes: number) => void): void;
   setOption(level: number, option: number, value: number): void;
   pauseRecv(): void;
   close(): void;
   on(event: 'error', listener: (err: Error) => void): void;
+  on(event: 'message', listener: (buffer: Buffer, source: string) => void): void;
 }
 
-interface RawSocketModule {
-  createSocket(options: { protocol: number; addressFamily: number }): RawSocket;
+export interface RawSocketModule {
+  createSocket(options: { protocol: number; addressFamily: number; bufferSize?: number }): RawSocket;
   readonly AddressFamily: { readonly IPv4: number; readonly IPv6: number };
 }
 
-const IPPROTO_RAW = 255;
-const SOL_SOCKET = 1;
-const SO_MARK = 36;
+export const IPPROTO_RAW = 255;
+export const SOL_SOCKET = 1;
+export const SO_MARK = 36;
+
+/** npm raw-socket, loaded on first use (a native module only the commands that send crafted packets need). */
+export function loadRawSocket(): RawSocketModule {
+  return createRequire(import.meta.url)('raw-socket') as RawSocketModule;
+}
+
+/** A raw socket of `protocol` (`bufferSize`: the receive buffer, default 4096), or an error that says CAP_NET_RAW is needed. */
+export function openRawSocket(raw: RawSocketModule, protocol: number, addressFamily: number, bufferSize?: number): RawSocket {
+  try {
+    return raw.createSocket({ protocol, addressFamily, ...(bufferSize === undefined ? {} : { bufferSize }) });
+  } catch (err) {
+    throw new Error(`cannot open a raw socket (needs CAP_NET_RAW): ${errorMessage(err)}`, { cause: err });
+  }
+}
 
 /**
  * Sends whole IP packets (header included) through raw sockets. IPPROTO_RAW implies "header included" for both
@@ -42,14 +58,9 @@ export class RawSender {
   }
 
   static open(mark: number, onError: (err: Error) => void): RawSender {
-    const raw = createRequire(import.meta.url)('raw-socket') as RawSocketModule;
+    const raw = loadRawSocket();
     const make = (addressFamily: number): RawSocket => {
-      let socket: RawSocket;
-      try {
-        socket = raw.createSocket({ protocol: IPPROTO_RAW, addressFamily });
-      } catch (err) {
-        throw new Error(`cannot open a raw socket (needs CAP_NET_RAW): ${errorMessage(err)}`, { cause: err });
-      }
+      const socket = openRawSocket(raw, IPPROTO_RAW, addressFamily);
       socket.on('error', onError);
       socket.pauseRecv();
       socket.setOption(SOL_SOCKET, SO_MARK, mark);
