@@ -43,7 +43,8 @@ export interface ProbeDescription {
   readonly bytes: number;
 }
 
-export type TraceEnd = 'destination' | 'max-hops' | 'time-limit';
+/** Why probing stopped: the destination answered, a router refused the probe (Destination Unreachable), no answer by `maxHops`, or the time limit. */
+export type TraceEnd = 'destination' | 'unreachable' | 'max-hops' | 'time-limit';
 
 export interface MiddleboxTraceResult {
   readonly family: IpFamily;
