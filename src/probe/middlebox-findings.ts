@@ -23,6 +23,20 @@ interface Observation {
   readonly hop: number;
   readonly from: string;
   readonly value: FieldValue;
+  /** What this reading's probe carried (fields such as the sequence number differ from probe to probe). */
+  readonly expected: FieldValue;
+  /** What readings are compared by: "as sent", or the quoted value (or just "changed" for fields that differ per probe). */
+  readonly key: string;
+}
+
+/** Fields every probe sets differently (its number is in them), so a changed one is compared as "changed", not by value. */
+const PER_PROBE: ReadonlySet<QuoteField> = new Set<QuoteField>(['tcp.seq', 'ip.ident', 'tcp.checksum']);
+
+const AS_SENT = 'as sent';
+
+function observationKey(field: QuoteField, f: FieldDiff): string {
+  if (f.status === 'same') return AS_SENT;
+  return PER_PROBE.has(field) ? 'changed' : `=${JSON.stringify(f.quoted ?? null)}`;
 }
 
 /** A field's value differs between two consecutive readings. Hop 0 is this host (the value as sent). */
@@ -30,6 +44,9 @@ export interface FieldTransition {
   readonly field: QuoteField;
   readonly from: FieldValue;
   readonly to: FieldValue;
+  /** The readings' keys (see Observation), by which a later change back is recognised. */
+  readonly fromKey: string;
+  readonly toKey: string;
   readonly afterHop: number;
   readonly afterAddress?: string;
   readonly beforeHop: number;
@@ -127,27 +144,31 @@ function observations(result: MiddleboxTraceResult): Map<QuoteField, { sent: Fie
           entry = { sent: f, seen: [] };
           out.set(f.field, entry);
         }
-        if (f.status === 'same') entry.seen.push({ hop: hop.hop, from: reply.from, value: f.expected });
-        else if (f.status === 'changed') entry.seen.push({ hop: hop.hop, from: reply.from, value: f.quoted ?? null });
+        if (f.status !== 'same' && f.status !== 'changed') continue;
+        const value = f.status === 'same' ? f.expected : (f.quoted ?? null);
+        entry.seen.push({ hop: hop.hop, from: reply.from, value, expected: f.expected, key: observationKey(f.field, f) });
       }
     }
   }
   return out;
 }
 
-/** Every change of a field's value from one reading to the next, starting from the value as sent (hop 0). */
-export function fieldTransitions(field: QuoteField, expected: FieldValue, seen: readonly Observation[]): FieldTransition[] {
+/** Every change of a field's reading from one to the next, starting from the probe as sent (hop 0). */
+export function fieldTransitions(field: QuoteField, seen: readonly Observation[]): FieldTransition[] {
   const out: FieldTransition[] = [];
-  let prev: { hop: number; from?: string; value: FieldValue } = { hop: 0, value: expected };
+  let prev: { hop: number; from?: string; key: string; value: FieldValue } | undefined;
   for (let i = 0; i < seen.length; i++) {
     const o = seen[i]!;
-    if (o.value !== prev.value) {
+    const before = prev ?? { hop: 0, key: AS_SENT, value: o.expected };
+    if (o.key !== before.key) {
       const confirmedAt: number[] = [];
-      for (let k = i + 1; k < seen.length && seen[k]!.value === o.value; k++) if (seen[k]!.hop > o.hop) confirmedAt.push(seen[k]!.hop);
-      const t: FieldTransition = { field, from: prev.value, to: o.value, afterHop: prev.hop, beforeHop: o.hop, beforeAddress: o.from, confirmedAt };
-      out.push(prev.from === undefined ? t : { ...t, afterAddress: prev.from });
+      for (let k = i + 1; k < seen.length && seen[k]!.key === o.key; k++) if (seen[k]!.hop > o.hop) confirmedAt.push(seen[k]!.hop);
+      // From the value this very probe was sent with, when the reading before was "as sent".
+      const from = before.key === AS_SENT ? o.expected : before.value;
+      const t: FieldTransition = { field, from, to: o.value, fromKey: before.key, toKey: o.key, afterHop: before.hop, beforeHop: o.hop, beforeAddress: o.from, confirmedAt };
+      out.push(before.from === undefined ? t : { ...t, afterAddress: before.from });
     }
-    prev = { hop: o.hop, from: o.from, value: o.value };
+    prev = { hop: o.hop, from: o.from, key: o.key, value: o.value };
   }
   return out;
 }
@@ -270,7 +291,8 @@ function ttlObservations(result: MiddleboxTraceResult): Observation[] {
     for (const reply of hop.replies) {
       const f = reply.diff?.fields.find((x) => x.field === 'ip.ttl');
       if (f === undefined || f.status === 'not-quoted' || f.status === 'not-compared') continue;
-      out.push({ hop: hop.hop, from: reply.from, value: f.status === 'same' ? 1 : (f.quoted ?? null) });
+      const value = f.status === 'same' ? 1 : (f.quoted ?? null);
+      out.push({ hop: hop.hop, from: reply.from, value, expected: 1, key: String(value) });
     }
   }
   return out;
@@ -347,12 +369,12 @@ export function middleboxFindings(result: MiddleboxTraceResult): ProbeFinding[] 
   const readings = observations(result);
   const placed: FieldTransition[] = [];
   const out: ProbeFinding[] = [];
-  for (const [field, { sent, seen }] of readings) {
+  for (const [field, { seen }] of readings) {
     if (field === 'ip.ttl') continue;
-    const ts = fieldTransitions(field, sent.expected, seen);
+    const ts = fieldTransitions(field, seen);
     for (let i = 0; i < ts.length; i++) {
       const t = ts[i]!;
-      const back = ts.findIndex((u, j) => j > i && u.to === t.from);
+      const back = ts.findIndex((u, j) => j > i && u.toKey === t.fromKey);
       if (back >= 0) {
         if (!DERIVED_FIELDS.has(field)) out.push(notPersistentFinding(t, ts[back]!));
         i = back;
@@ -392,24 +414,23 @@ export function middleboxFindings(result: MiddleboxTraceResult): ProbeFinding[] 
 }
 
 function noneSeenFinding(result: MiddleboxTraceResult): ProbeFinding {
-  const hops = result.hops.filter((h) => h.replies.some((r) => quoting(r, result.target))).map((h) => h.hop);
-  const last = hops[hops.length - 1]!;
+  const quotingHops = result.hops.filter((h) => h.replies.some((r) => quoting(r, result.target)));
+  const full = quotingHops.filter((h) => h.replies.some((r) => quoting(r, result.target) && r.diff!.partial === false)).map((h) => h.hop);
+  const partial = quotingHops.map((h) => h.hop).filter((n) => !full.includes(n));
+  const last = quotingHops[quotingHops.length - 1]!.hop;
   const p = result.probe;
   const shown = [`MSS ${p.mss}`];
   if (p.windowScale !== undefined) shown.push(`window scale ${p.windowScale}`);
   if (p.sackPermitted) shown.push('SACK-permitted');
   if (p.timestamps) shown.push('timestamps');
   shown.push(`DSCP ${p.dscp}`, `ECN ${ECN_NAMES[p.ecn] ?? p.ecn}`);
-  const tail =
-    result.destinationHop !== undefined && last === result.destinationHop - 1
-      ? ` A change made by hop ${last} itself after its TTL check, or between it and the destination, cannot show in any quote.`
-      : '';
-  return {
-    code: 'middlebox-none-seen',
-    problem: false,
-    confidence: 'high',
-    where: { beforeHop: last },
-    direction: 'to-target',
-    sentence: `No change to the probe (${shown.join(', ')}) in the quotes of ${rangeText(hops)}.${tail}`,
-  };
+  const sentences: string[] = [];
+  if (full.length > 0) sentences.push(`No change to the probe (${shown.join(', ')}) in the quotes of ${rangeText(full)}.`);
+  if (partial.length > 0) {
+    sentences.push(`No change to the IP header, the ports or the sequence number in the partial quotes of ${rangeText(partial)}, which hold nothing of the TCP options.`);
+  }
+  if (result.destinationHop !== undefined && last === result.destinationHop - 1) {
+    sentences.push(`A change made by hop ${last} itself after its TTL check, or between it and the destination, cannot show in any quote.`);
+  }
+  return { code: 'middlebox-none-seen', problem: false, confidence: full.length > 0 ? 'high' : 'medium', where: { beforeHop: last }, direction: 'to-target', sentence: sentences.join(' ') };
 }

@@ -10,10 +10,17 @@
  * destination answers (SYN-ACK or RST, or an ICMP error of its own) or a router refuses the probe (Destination
  * Unreachable), at `maxHops`, or at `timeLimitMs`.
  */
+import { formatIp } from '../packet/address.js';
+import { Icmpv4Packet, parseIcmpv4 } from '../packet/icmpv4.js';
+import { Icmpv6Packet, parseIcmpv6 } from '../packet/icmpv6.js';
 import type { IpFamily } from '../packet/ip-family.js';
+import { IpProtocol } from '../packet/ip-protocol.js';
+import { Ipv4Packet } from '../packet/ipv4.js';
+import { Ipv6Packet } from '../packet/ipv6.js';
 import { TcpFlag } from '../packet/tcp.js';
+import { TcpHead } from '../packet/tcp-head.js';
 import { type HopRecord, type HopReply, type HopReplyKind, type MiddleboxTraceResult, type ProbeDescription, type TraceEnd } from './middlebox-hops.js';
-import { buildProbe, minimumProbeSize, type ProbeFlow, type TcpSynFields } from './probe-packets.js';
+import { buildProbe, minimumProbeSize, probeIdOfSeq, type ProbeFlow, type TcpSynFields } from './probe-packets.js';
 import { classifyReply, type ProbeReply, type ReceivedPacket } from './probe-reply.js';
 import { diffQuote } from './quote-diff.js';
 
@@ -163,8 +170,9 @@ export class MiddleboxTrace {
       const p = this.sent.get(id);
       return p === undefined ? undefined : { size: p.bytes.length };
     });
-    if (!classified.ok || classified.value.kind === 'unrelated') return;
-    const reply = classified.value;
+    if (!classified.ok) return;
+    const reply = classified.value.kind === 'unrelated' ? this.translatedQuote(received) : classified.value;
+    if (reply === undefined) return;
     const probe = this.sent.get(reply.probeId);
     // A second answer to one probe (a duplicate) adds nothing.
     if (probe === undefined || this.answered.has(probe.id)) return;
@@ -183,6 +191,42 @@ export class MiddleboxTrace {
     this.fill();
   }
 
+
+  /**
+   * An ICMP error the classifier could not tie to our flow because its quote shows other addresses or ports than
+   * ours: what a NAT on the way leaves when it does not translate the quotes back. Ours still when the quote is TCP,
+   * goes to the target's address or port, and its sequence number (and, for IPv4, identification) names a probe of
+   * this run.
+   */
+  private translatedQuote(received: ReceivedPacket): Exclude<ProbeReply, { kind: 'unrelated' }> | undefined {
+    if (received.protocol !== 'icmp' || received.family !== this.target.family) return undefined;
+    const message = quotedMessage(received);
+    if (message === undefined) return undefined;
+    const q = message.quoted;
+    const ip = q[0]! >> 4 === 4 ? Ipv4Packet.check(q) : undefined;
+    const ip6 = q[0]! >> 4 === 6 ? Ipv6Packet.check(q) : undefined;
+    let tcp: Uint8Array;
+    let dst: string;
+    let ident: number | undefined;
+    if (ip?.ok === true && ip.value.protocol === IpProtocol.Tcp) {
+      tcp = ip.value.payload();
+      dst = formatIp(ip.value.dst);
+      ident = ip.value.ident;
+    } else if (ip6?.ok === true && ip6.value.nextHeader === IpProtocol.Tcp) {
+      tcp = ip6.value.payload();
+      dst = formatIp(ip6.value.dst);
+    } else {
+      return undefined;
+    }
+    const head = TcpHead.check(tcp);
+    if (!head.ok) return undefined;
+    if (dst !== this.target.address && head.value.dstPort !== this.flow.dstPort) return undefined;
+    const id = probeIdOfSeq(head.value.seq);
+    if (id === undefined || !this.sent.has(id) || (ident !== undefined && ident !== id)) return undefined;
+    const base = { probeId: id, from: received.source, receivedAtMs: received.receivedAtMs, quoted: q.slice(), partialQuote: tcp.length <= 8, quotedTtl: q[0]! >> 4 === 4 ? q[8]! : q[7]! };
+    if (message.kind === 'time-exceeded') return { kind: 'time-exceeded', code: message.code, ...base };
+    return { kind: 'unreachable', code: message.code, reason: 'other', fromDestination: received.source === this.target.address, ...base };
+  }
 
   /** The measurements, once finished (or so far, before). */
   result(): MiddleboxTraceResult {
@@ -276,6 +320,21 @@ export class MiddleboxTrace {
     this.endedAtMs = now;
     this.probes.clear();
   }
+}
+
+/** The kind, code and quote of an ICMP Time Exceeded or Destination Unreachable (either family). */
+function quotedMessage(received: ReceivedPacket): { kind: 'time-exceeded' | 'destination-unreachable'; code: number; quoted: Uint8Array } | undefined {
+  const p = received.payload;
+  if (received.family === 4) {
+    const v = Icmpv4Packet.check(p, p.length);
+    if (!v.ok) return undefined;
+    const m = parseIcmpv4(v.value);
+    return m.kind === 'time-exceeded' || m.kind === 'destination-unreachable' ? { kind: m.kind, code: m.code, quoted: m.quoted } : undefined;
+  }
+  const v = Icmpv6Packet.check(p, p.length);
+  if (!v.ok) return undefined;
+  const m = parseIcmpv6(v.value);
+  return m.kind === 'time-exceeded' || m.kind === 'destination-unreachable' ? { kind: m.kind, code: m.code, quoted: m.quoted } : undefined;
 }
 
 function definedOf(options: MiddleboxTraceOptions): Partial<typeof DEFAULTS> {
