@@ -62,7 +62,7 @@ export function middleboxText(report: MiddleboxReport): string {
     'max-hops': 'the destination did not answer within the hops probed',
     'time-limit': 'the time limit ended the trace',
   };
-  lines.push(`${ends[t.end]}; ${t.probesSent} probes in ${(t.durationMs / 1000).toFixed(1)} s`);
+  lines.push(`${ends[t.end]}; ${t.probesSent} probes in ${t.durationMs < 1000 ? `${Math.round(t.durationMs)} ms` : `${(t.durationMs / 1000).toFixed(1)} s`}`);
   for (const f of report.findings) lines.push(`  [${f.code}, ${f.confidence} confidence] ${f.sentence}`);
   return `${lines.join('\n')}\n`;
 }
