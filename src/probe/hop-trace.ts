@@ -30,6 +30,8 @@ export interface HopTraceOptions extends TimingOptions {
   readonly smallSize?: number;
   /** TTL of the probes meant for the destination itself (search); default 64. */
   readonly destinationTtl?: number;
+  /** What the trace is doing now, in a few words (for a progress line). */
+  readonly onProgress?: (text: string) => void;
 }
 
 /** What one hop said. */
@@ -115,6 +117,7 @@ export async function traceHops(timing: ProbeTiming, options: HopTraceOptions): 
   let destinationHop: number | undefined;
   for (let first = 1; first <= options.maxHops && destinationHop === undefined && !timing.timedOut; first += options.parallel) {
     const ttls = range(first, Math.min(options.maxHops, first + options.parallel - 1));
+    options.onProgress?.(`hops ${first}-${ttls[ttls.length - 1] ?? first}: small probes`);
     const outcomes = await Promise.all(ttls.map((ttl) => timing.withRetries({ size: smallSize, ttl })));
     let blocked = false;
     ttls.forEach((ttl, i) => {
@@ -168,6 +171,7 @@ export async function traceHops(timing: ProbeTiming, options: HopTraceOptions): 
   if (lastHop > 0) {
     for (let round = 0; round < 16 && !timing.timedOut; round++) {
       const ttls = range(fromTtl, lastHop);
+      options.onProgress?.(`${size}-byte probes to hops ${fromTtl}-${lastHop}`);
       const outcomes = await inWindows(ttls, options.parallel, (ttl) => timing.withRetries({ size, ttl }));
       let lowest: { hop: number; mtu: number; outcome: ProbeOutcome } | undefined;
       let reachedDestination = false;
@@ -212,6 +216,7 @@ export async function traceHops(timing: ProbeTiming, options: HopTraceOptions): 
       const hole = await probeBlackHole(timing, size, lastPassed, before, destinationHop, 'scan');
       blackHoles.push(hole);
       if (destinationHop !== undefined) {
+        options.onProgress?.(`black hole after hop ${lastPassed}: searching the largest size that gets through`);
         search = await searchBlackHole(timing, {
           failingSize: size,
           floor: min,
@@ -235,6 +240,8 @@ export async function traceHops(timing: ProbeTiming, options: HopTraceOptions): 
     }
   }
 
+  // Whatever reached the destination crossed every hop before it.
+  if (pathMtu !== undefined && destinationHop !== undefined) for (const ttl of small.keys()) if (small.get(ttl)?.address !== undefined) seen(ttl, pathMtu);
   const hops: HopReport[] = [...small.entries()]
     .sort(([a], [b]) => a - b)
     .map(([ttl, h]) => {
