@@ -1,8 +1,9 @@
 import type { AnyCommand } from './command.js';
 import { decodeCommand } from './decode-command.js';
 import { labCommand } from './lab-command.js';
+import { probeCommand } from './probe-command.js';
 import { relayCommand } from './relay-command.js';
 import { serveCommand } from './serve-command.js';
 
 /** Every command of `mtuscope`, in the order --help lists them. */
-export const COMMANDS: readonly AnyCommand[] = [decodeCommand, labCommand, relayCommand, serveCommand];
+export const COMMANDS: readonly AnyCommand[] = [decodeCommand, labCommand, probeCommand, relayCommand, serveCommand];

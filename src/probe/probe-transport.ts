@@ -7,6 +7,7 @@ import {
   SO_MARK,
   SOL_SOCKET,
 } from '../host/raw-sender.js';
+import { formatIp, parseIpText } from '../packet/address.js';
 import type { IpFamily } from '../packet/ip-family.js';
 import { IpProtocol } from '../packet/ip-protocol.js';
 import { errorMessage } from '../util/error-message.js';
@@ -157,7 +158,9 @@ export class ProbeTransport {
     } else {
       payload = Uint8Array.prototype.slice.call(buffer);
     }
-    const received: ReceivedPacket = { family: r.family, protocol: r.protocol, source, payload, receivedAtMs, ...(ttl === undefined ? {} : { ttl }) };
+    // One spelling of every address (the codecs' formatter), so that it compares equal to the addresses of our flows.
+    const bytes = parseIpText(source);
+    const received: ReceivedPacket = { family: r.family, protocol: r.protocol, source: bytes === undefined ? source : formatIp(bytes), payload, receivedAtMs, ...(ttl === undefined ? {} : { ttl }) };
     for (const listener of [...this.listeners]) listener(received);
   }
 }

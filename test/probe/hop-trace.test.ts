@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { traceHops, type HopTraceResult } from '../../src/probe/hop-trace.js';
+import type { ProbeFlow } from '../../src/probe/probe-packets.js';
+import { FLOW4, FLOW6 } from './probe-flows.js';
+import { type SimLink, type SimRouter, simulate } from './simulated-path.js';
+
+function routers(n: number, family: 4 | 6, tweak: Record<number, Partial<SimRouter>> = {}): SimRouter[] {
+  return Array.from({ length: n }, (_, i) => ({ address: family === 4 ? `10.0.${i + 1}.1` : `fd00:${i + 1}::1`, ...tweak[i + 1] }));
+}
+
+function links(n: number, tweak: Record<number, SimLink> = {}): SimLink[] {
+  return Array.from({ length: n + 1 }, (_, i) => tweak[i] ?? { mtu: 1500 });
+}
+
+async function trace(flow: ProbeFlow, rs: SimRouter[], ls: SimLink[], deadlineMs = 120_000): Promise<HopTraceResult> {
+  const { clock, timing } = simulate({ flow, routers: rs, links: ls }, { deadlineMs });
+  return clock.run(traceHops(timing, { ...timing.options, startSize: 1500, maxHops: 30, parallel: 8 }));
+}
+
+describe('hop trace over a simulated path', () => {
+  it('a healthy path: every hop with its router, the destination, path MTU 1500, no Packet Too Big, no black hole', async () => {
+    for (const flow of [FLOW4, FLOW6, { ...FLOW4, protocol: 'icmp' as const }, { ...FLOW6, protocol: 'tcp' as const }]) {
+      const r = await trace(flow, routers(4, flow.family), links(4));
+      assert.equal(r.destinationHop, 5, `${flow.protocol} v${flow.family}`);
+      assert.deepEqual(r.hops.map((h) => h.address), [...routers(4, flow.family).map((x) => x.address), flow.destination]);
+      assert.equal(r.pathMtu, 1500);
+      assert.equal(r.pathMtuFrom, 'trace');
+      assert.deepEqual(r.packetTooBig, []);
+      assert.deepEqual(r.blackHoles, []);
+      assert.equal(r.timedOut, false);
+    }
+  });
+
+  it('Packet Too Big at hops 2 and 4 are each given to the hop that sent them, and the path MTU is the smallest', async () => {
+    for (const flow of [FLOW4, FLOW6]) {
+      const r = await trace(flow, routers(5, flow.family), links(5, { 2: { mtu: 1480 }, 4: { mtu: 1400 } }));
+      assert.deepEqual(
+        r.packetTooBig.map((p) => [p.hop, p.mtu, p.probeSize]),
+        [
+          [2, 1480, 1500],
+          [4, 1400, 1480],
+        ],
+      );
+      assert.equal(r.hops[1]?.reportedMtu, 1480);
+      assert.equal(r.hops[3]?.reportedMtu, 1400);
+      assert.equal(r.hops[0]?.largestSeen, 1500);
+      assert.equal(r.hops[2]?.largestSeen, 1480);
+      assert.equal(r.pathMtu, 1400);
+      assert.deepEqual(r.blackHoles, []);
+    }
+  });
+
+  it('a router that sends no Packet Too Big: a black hole after its hop, found by the search at the right size; it fragments a DF-clear copy', async () => {
+    const r = await trace(FLOW4, routers(5, 4, { 3: { sendsPtb: false } }), links(5, { 3: { mtu: 1400 } }));
+    assert.deepEqual(r.packetTooBig, []);
+    assert.equal(r.blackHoles.length, 1);
+    assert.deepEqual(r.blackHoles[0], { size: 1500, afterHop: 3, beforeHop: 4, foundBy: 'scan', fragmentedCopyPassed: true });
+    assert.equal(r.pathMtu, 1400);
+    assert.equal(r.pathMtuFrom, 'search');
+    assert.equal(r.search?.state, 'SEARCH_COMPLETE');
+    assert.equal(r.search?.smallestFailing, 1401);
+  });
+
+  it('a silent link-MTU mismatch: the same hop, but the DF-clear copy vanishes too; IPv6 cannot send that copy', async () => {
+    const r = await trace(FLOW4, routers(5, 4), links(5, { 3: { mtu: 1500, rxMtu: 1400 } }));
+    assert.deepEqual(r.blackHoles[0], { size: 1500, afterHop: 3, beforeHop: 4, foundBy: 'scan', fragmentedCopyPassed: false });
+    assert.equal(r.pathMtu, 1400);
+    const r6 = await trace(FLOW6, routers(5, 6), links(5, { 3: { mtu: 1500, rxMtu: 1400 } }));
+    assert.deepEqual(r6.blackHoles[0], { size: 1500, afterHop: 3, beforeHop: 4, foundBy: 'scan' });
+    assert.equal(r6.pathMtu, 1400);
+  });
+
+  it('a Packet Too Big dropped on its way back looks, from here, like one never sent: the same black hole after hop 4', async () => {
+    const r = await trace(FLOW4, routers(5, 4, { 2: { dropsForwardedPtb: true } }), links(5, { 4: { mtu: 1400 } }));
+    assert.deepEqual(r.packetTooBig, []);
+    assert.deepEqual(r.blackHoles[0], { size: 1500, afterHop: 4, beforeHop: 5, foundBy: 'scan', fragmentedCopyPassed: true });
+    // Hop 2's own Packet Too Big is not forwarded, so it arrives.
+    const own = await trace(FLOW4, routers(5, 4, { 2: { dropsForwardedPtb: true } }), links(5, { 2: { mtu: 1400 } }));
+    assert.deepEqual(own.packetTooBig.map((p) => [p.hop, p.mtu]), [[2, 1400]]);
+  });
+
+  it('two black holes in series: the scan finds the first, the bisection with the smallest failing size the second', async () => {
+    const r = await trace(FLOW4, routers(7, 4, { 2: { sendsPtb: false }, 5: { sendsPtb: false } }), links(7, { 2: { mtu: 1450 }, 5: { mtu: 1400 } }));
+    assert.equal(r.pathMtu, 1400);
+    assert.deepEqual(
+      r.blackHoles.map((b) => [b.size, b.afterHop, b.beforeHop, b.foundBy]),
+      [
+        [1500, 2, 3, 'scan'],
+        [1401, 5, 6, 'bisection'],
+      ],
+    );
+  });
+
+  it('an old-style "fragmentation needed" without MTU is read as the RFC 1191 plateau below the probe', async () => {
+    const r = await trace(FLOW4, routers(3, 4, { 2: { oldStyle: true } }), links(3, { 2: { mtu: 1400 } }));
+    assert.deepEqual(
+      r.packetTooBig.map((p) => [p.hop, p.mtu, p.estimated]),
+      [[2, 1492, true], [2, 1006, true]],
+    );
+    assert.equal(r.pathMtu, 1006);
+  });
+
+  it('a silent router keeps its hop number; the run stops at its deadline and says so', async () => {
+    const r = await trace(FLOW4, routers(4, 4, { 2: { silent: true } }), links(4));
+    assert.deepEqual(r.hops.map((h) => h.address), ['10.0.1.1', undefined, '10.0.3.1', '10.0.4.1', FLOW4.destination]);
+    assert.equal(r.pathMtu, 1500);
+    const cut = await trace(FLOW4, routers(5, 4, { 3: { sendsPtb: false } }), links(5, { 3: { mtu: 1400 } }), 800);
+    assert.equal(cut.timedOut, true);
+    assert.equal(cut.pathMtu, undefined);
+  });
+});
