@@ -26,6 +26,7 @@ const OPTIONS = {
   'probe-timeout': seconds({ group: 'Bounds', description: 'longest wait for one probe; shorter once round-trip times are known', min: 0.05, max: 10 }, 1000),
   tries: integer({ group: 'Bounds', description: 'sends of a probe before it counts as unanswered', min: 1, max: 10 }, 3),
   parallel: integer({ group: 'Bounds', description: 'hops probed at once', min: 1, max: 64 }, 8),
+  middlebox: { type: 'boolean', description: 'also trace with TCP SYN probes and report where a middlebox changes them (MSS clamping, DSCP/ECN, options, NAT), from the routers\' ICMP quotes' },
   json: { type: 'boolean', description: 'the report as JSON (schema in docs/probe.md)' },
 } as const;
 
