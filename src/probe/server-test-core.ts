@@ -13,7 +13,7 @@
 import { formatIp, parseIpText } from '../packet/address.js';
 import { buildPacketTooBig } from '../packet/packet-too-big.js';
 import type { IpFamily } from '../packet/ip-family.js';
-import { parseTcpSegment } from '../packet/tcp-segment.js';
+import { ACK, parseTcpSegment, SYN } from '../packet/tcp-segment.js';
 import { TokenBucket, type RateLimit } from '../util/rate-limiter.js';
 import { ServerTestConnection, type ServerTestFlow } from './server-test-connection.js';
 import type { ServerTestVerdict } from './server-test-verdict.js';
@@ -48,9 +48,13 @@ export interface ServerTestCounters {
   unparsed: number;
 }
 
+/** SYN-ACKs kept for connections not tracked yet. */
+const MAX_SYN_ACKS = 64;
+
 export class ServerTestCore {
   private readonly connections = new Map<string, { conn: ServerTestConnection; startMs: number; bucket: TokenBucket }>();
   private readonly total: TokenBucket;
+  private readonly synAcks = new Map<string, Uint8Array>();
   readonly counters: ServerTestCounters = { untracked: 0, unparsed: 0 };
 
   constructor(
@@ -67,7 +71,14 @@ export class ServerTestCore {
     // As the packets' addresses are written (socket APIs may spell an address differently).
     const flow = { ...given, localAddress: canonical(given.localAddress), remoteAddress: canonical(given.remoteAddress) };
     const conn = new ServerTestConnection(flow);
-    this.connections.set(keyOf(flow.family, flow.remoteAddress, flow.remotePort, flow.localAddress, flow.localPort), {
+    const key = keyOf(flow.family, flow.remoteAddress, flow.remotePort, flow.localAddress, flow.localPort);
+    const synAck = this.synAcks.get(key);
+    this.synAcks.delete(key);
+    if (synAck !== undefined) {
+      const parsed = parseTcpSegment(synAck);
+      if (parsed.ok) conn.onPacket(parsed.value, 0);
+    }
+    this.connections.set(key, {
       conn,
       startMs: nowMs,
       bucket: new TokenBucket(this.limits.perConnection.perSecond, this.limits.perConnection.burst, nowMs),
@@ -92,8 +103,14 @@ export class ServerTestCore {
       return;
     }
     const s = parsed.value;
-    const entry = this.connections.get(keyOf(s.family, s.src, s.srcPort, s.dst, s.dstPort));
+    const key = keyOf(s.family, s.src, s.srcPort, s.dst, s.dstPort);
+    const entry = this.connections.get(key);
     if (entry === undefined) {
+      // The SYN-ACK comes before the client's socket reports the connection: kept for `track` (a few, the latest).
+      if ((s.flags & (SYN | ACK)) === (SYN | ACK)) {
+        if (this.synAcks.size >= MAX_SYN_ACKS) this.synAcks.delete(this.synAcks.keys().next().value!);
+        this.synAcks.set(key, packet.bytes.slice());
+      }
       this.counters.untracked++;
       packet.accept();
       return;

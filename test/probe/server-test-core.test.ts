@@ -187,6 +187,15 @@ for (const family of [4, 6] as const) {
       assert.equal(e.serverMss, 1200);
     });
 
+    it('reads the server\'s MSS from a SYN-ACK that came before the connection was tracked (the socket reports it after)', () => {
+      const h = harness();
+      assert.equal(h.fate(synAck(family, 1220), 0), 'accept');
+      const conn = h.core.track(flow(family), 1);
+      assert.equal(conn.evidence().serverMss, 1220);
+      const other = h.core.track(flow(family, CLIENT_PORT + 1), 1);
+      assert.equal(other.evidence().serverMss, undefined, 'not another connection\'s');
+    });
+
     it('says "cannot tell" for a connection that carried no data', () => {
       const h = harness();
       h.core.track(flow(family), 0);
