@@ -1,7 +1,7 @@
 import { fragmentIpv4 } from '../frag/fragment-ipv4.js';
 import { fragmentIpv6 } from '../frag/fragment-ipv6.js';
 import { type FragmentResult, refuse } from '../frag/fragment-result.js';
-import type { TcpSegment } from './tcp-segment.js';
+import type { TcpSegment } from '../packet/tcp-segment.js';
 
 const DF_BYTE = 6;
 const DF_BIT = 0x40;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { reportConnection } from '../../src/engine/connection-report.js';
-import { parseTcpSegment } from '../../src/engine/tcp-segment.js';
+import { parseTcpSegment } from '../../src/packet/tcp-segment.js';
 import { Reassembler } from '../../src/frag/reassembler.js';
 import { bytesEqual, put16, u16, u32 } from '../../src/packet/bytes.js';
 import { internetChecksum, sum16, sumVerifies } from '../../src/packet/checksum.js';

@@ -1,16 +1,16 @@
-import { formatIpv4, formatIpv6 } from '../packet/address.js';
-import { IpProtocol } from '../packet/ip-protocol.js';
-import { Ipv4Packet } from '../packet/ipv4.js';
-import { Ipv6Packet } from '../packet/ipv6.js';
-import { type Ipv6ExtHeaderRepr, ipv6ExtHeaderLength, walkIpv6Extensions } from '../packet/ipv6-ext.js';
-import { type DecodeError, fail, ok, type Decoded } from '../packet/result.js';
-import { TcpPacket, TcpFlag } from '../packet/tcp.js';
-import { parseTcpOptions } from '../packet/tcp-options.js';
-import type { IpFamily } from '../packet/ip-family.js';
+import { formatIpv4, formatIpv6 } from './address.js';
+import { IpProtocol } from './ip-protocol.js';
+import { Ipv4Packet } from './ipv4.js';
+import { Ipv6Packet } from './ipv6.js';
+import { type Ipv6ExtHeaderRepr, ipv6ExtHeaderLength, walkIpv6Extensions } from './ipv6-ext.js';
+import { type DecodeError, fail, ok, type Decoded } from './result.js';
+import { TcpPacket, TcpFlag } from './tcp.js';
+import { parseTcpOptions } from './tcp-options.js';
+import type { IpFamily } from './ip-family.js';
 
 /**
- * What the engine needs to know of one queued IP packet carrying TCP: addresses, ports, sequence space, sizes and
- * the few options that matter. `bytes` is the whole packet as the kernel queued it (a view, not a copy).
+ * What the checker's engine and the prober need to know of one queued IP packet carrying TCP: addresses, ports,
+ * sequence space, sizes and the few options that matter. `bytes` is the whole packet as the kernel queued it (a view, not a copy).
  */
 export interface TcpSegment {
   readonly family: IpFamily;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseTcpSegment, type TcpSegment } from '../../src/engine/tcp-segment.js';
+import { parseTcpSegment, type TcpSegment } from '../../src/packet/tcp-segment.js';
 import { bytesEqual, put16 } from '../../src/packet/bytes.js';
 import { internetChecksum } from '../../src/packet/checksum.js';
 import { IpProtocol } from '../../src/packet/ip-protocol.js';
@@ -8,7 +8,7 @@ import { emitIpv4 } from '../../src/packet/ipv4.js';
 import { emitIpv6 } from '../../src/packet/ipv6.js';
 import type { Ipv6ExtHeaderRepr } from '../../src/packet/ipv6-ext.js';
 import type { DecodeError } from '../../src/packet/result.js';
-import { ACK, ascii, filler, PSH, SYN, tcpPacket, type TcpPacketSpec } from './engine-packets.js';
+import { ACK, ascii, filler, PSH, SYN, tcpPacket, type TcpPacketSpec } from '../engine/engine-packets.js';
 
 const V4 = { src: '10.0.0.2', dst: '10.0.0.1', srcPort: 40_000, dstPort: 8080 };
 const V6 = { src: 'fd00::2', dst: 'fd00::1', srcPort: 40_000, dstPort: 8080 };

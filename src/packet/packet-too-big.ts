@@ -1,8 +1,8 @@
-import { emitIcmpv4, ICMPV4_FRAG_NEEDED_CODE } from '../packet/icmpv4.js';
-import { emitIcmpv6 } from '../packet/icmpv6.js';
-import { IpProtocol } from '../packet/ip-protocol.js';
-import { emitIpv4 } from '../packet/ipv4.js';
-import { emitIpv6 } from '../packet/ipv6.js';
+import { emitIcmpv4, ICMPV4_FRAG_NEEDED_CODE } from './icmpv4.js';
+import { emitIcmpv6 } from './icmpv6.js';
+import { IpProtocol } from './ip-protocol.js';
+import { emitIpv4 } from './ipv4.js';
+import { emitIpv6 } from './ipv6.js';
 import type { TcpSegment } from './tcp-segment.js';
 
 /** RFC 1812 4.3.2.3: quote as much of the offending datagram as fits in a 576-byte ICMP datagram. */
@@ -17,8 +17,10 @@ const TTL = 64;
 
 /**
  * The ICMP error a router with a next-hop MTU of `mtu` would send for `offending`: "fragmentation needed" (type 3
- * code 4, RFC 1191) for IPv4, Packet Too Big (type 2, RFC 4443) for IPv6. It comes from the address the client
- * sent to, which is where the server sits; the client's stack checks the quoted TCP header against its connection.
+ * code 4, RFC 1191) for IPv4, Packet Too Big (type 2, RFC 4443) for IPv6, sent back to the offending packet's
+ * source from its destination: the checker's engine answers a client's segment from the server's address, the
+ * prober's server test a server's segment from the client's own; the receiving stack checks the quoted TCP header
+ * against its connection.
  */
 export function buildPacketTooBig(offending: TcpSegment, mtu: number, ident: number): Uint8Array {
   if (offending.family === 4) {

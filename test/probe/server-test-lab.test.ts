@@ -1,0 +1,194 @@
+/**
+ * `probe --server-test` against real kernels, both families, in the anycast farm of the ecmp-ptb scenarios with a
+ * 1500-byte link toward the client (so the only Packet Too Big on the way are the test's own):
+ *
+ *   c -- rc -- r --+-- s1 (lo ANYCAST)      r: L4-hashing ECMP router
+ *                  +-- s2 (lo ANYCAST)
+ *
+ * The test runs in c. Against s1's own address (no ECMP): a Linux server honours Packet Too Big (with its reaction
+ * time); with s1's firewall dropping incoming Packet Too Big it is a black hole; a small object cannot tell. Against
+ * the anycast address: r hashes the client's Packet Too Big on its own header, so every message reaches one server
+ * and the connections on the other are reported as ignoring it; with `mtuscope relay` in owner mode on r, all honour it.
+ */
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { PACKET_TOO_BIG_MATCH } from '../../src/host/iptables-matches.js';
+import { startLab } from '../../src/lab/lab.js';
+import type { RunningLab } from '../../src/lab/running-lab.js';
+import { ANYCAST, ecmpPtbFarmSpec, SERVERS } from '../../src/lab/scenarios/ecmp-ptb-farm.js';
+import { interfaceToward } from '../../src/lab/scenarios/support.js';
+import { DEFAULT_HTTP_PORT, startHttpServer, type HttpServer } from '../../src/lab/traffic/http-server.js';
+import { startLabRelay } from '../../src/lab/traffic/relay.js';
+import type { IpFamily } from '../../src/packet/ip-family.js';
+import type { ServerTestJson } from '../../src/probe/server-test-report.js';
+import { SERVER_TEST_CHAIN } from '../../src/probe/server-test-rules.js';
+import { needsRoot } from '../support/root.js';
+
+const HARNESS = fileURLToPath(new URL('./server-test-harness.js', import.meta.url));
+const FAMILIES = [4, 6] as const;
+/** Large enough for many full-size segments; each download is cut short once its verdict is settled. */
+const BIG = 2_000_000;
+
+interface Run {
+  readonly code: number | null;
+  readonly report: ServerTestJson;
+  readonly stdout: string;
+}
+
+type Connection = ServerTestJson['families'][number]['connections'][number] & {
+  readonly localPort: number | null;
+  readonly verdict: string;
+  readonly reason: string | null;
+  readonly reactionMs: number | null;
+  readonly ptbMtu: number;
+  readonly evidence: { readonly largestSmallerResend: number | null; readonly packetTooBigSent: number; readonly fullSizeRetransmissions: number; readonly largestPacket: number };
+};
+
+function connections(run: Run, family: IpFamily): Connection[] {
+  const f = run.report.families.find((x) => x.family === `ipv${family}`);
+  assert.ok(f, `IPv${family} tested: ${run.stdout}`);
+  return f.connections as Connection[];
+}
+
+describe('probe --server-test in a lab: does the server honour Packet Too Big?', needsRoot(), () => {
+  let lab: RunningLab;
+  let servers: HttpServer[] = [];
+
+  const url = (host: string, family: IpFamily, bytes = BIG): string => `http://${family === 6 ? `[${host}]` : host}:${DEFAULT_HTTP_PORT}/?bytes=${bytes}`;
+  const s1 = (family: IpFamily): string => lab.address('s1', family, interfaceToward(lab, 's1', 'r'));
+
+  async function probe(target: string, family: IpFamily, args: readonly string[] = []): Promise<Run> {
+    const r = await lab.exec('c', [process.execPath, HARNESS, '--server-test', target, '--family', String(family), '--json', '--reaction-window', '3', ...args], { timeoutMs: 90_000 });
+    let report: ServerTestJson;
+    try {
+      report = JSON.parse(r.stdout) as ServerTestJson;
+    } catch {
+      throw new Error(`not JSON (exit ${r.code}): ${r.stdout} ${r.stderr}`);
+    }
+    return { code: r.code, report, stdout: r.stdout };
+  }
+
+  async function forgetPathMtus(): Promise<void> {
+    for (const s of SERVERS) {
+      await lab.mustExec(s, ['ip', '-4', 'route', 'flush', 'cache']);
+      await lab.mustExec(s, ['ip', '-6', 'route', 'flush', 'cache']);
+    }
+  }
+
+  /** Which server accepted the connection from c's port, by the servers' logs. */
+  const carrier = (family: IpFamily, port: number | null): string | undefined => {
+    const ofFamily = (a: string): boolean => (family === 4 ? a.startsWith('::ffff:') : !a.startsWith('::ffff:'));
+    return servers.find((s) => s.connections().some((c) => c.remotePort === port && ofFamily(c.remoteAddress)))?.node;
+  };
+
+  before(async () => {
+    const spec = ecmpPtbFarmSpec('srvtest');
+    // A 1500-byte link toward the client: the only Packet Too Big on the way are the test's own.
+    lab = await startLab({ ...spec, links: spec.links.map((l) => ({ ...l, endpoints: l.endpoints.map(({ mtu: _mtu, ...e }) => e) as unknown as typeof l.endpoints })) });
+    servers = await Promise.all(SERVERS.map((s) => startHttpServer(lab, s)));
+  });
+  after(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+    await lab?.destroy();
+  });
+
+  it('a Linux server honours it: every connection re-sends in packets that fit, within a few ms, and exit status 0', async (t) => {
+    await forgetPathMtus();
+    for (const family of FAMILIES) {
+      const run = await probe(url(s1(family), family), family, ['--connections', '3']);
+      t.diagnostic(`IPv${family}: ${connections(run, family).map((c) => `${c.ptbMtu} ${c.verdict} ${c.reactionMs} ms`).join('; ')}`);
+      assert.equal(run.code, 0, run.stdout);
+      const cs = connections(run, family);
+      assert.deepEqual(cs.map((c) => c.ptbMtu), [1296, 1288, 1280]);
+      for (const [i, c] of cs.entries()) {
+        assert.equal(c.verdict, 'honoured', JSON.stringify(c));
+        assert.ok(c.reactionMs !== null && c.reactionMs > 0 && c.reactionMs < 500, `reaction ${c.reactionMs} ms`);
+        assert.ok(c.evidence.largestSmallerResend !== null && c.evidence.largestSmallerResend <= c.ptbMtu && c.evidence.largestSmallerResend > c.ptbMtu - 60, JSON.stringify(c.evidence));
+        // The server remembers what each connection taught it: the next one starts at that size.
+        assert.equal(c.evidence.largestPacket, i === 0 ? 1500 : cs[i - 1]!.ptbMtu, JSON.stringify(c.evidence));
+      }
+      assert.equal(run.report.findings[0]?.code, 'server-honours-ptb');
+    }
+    const left = await lab.mustExec('c', ['iptables-save']);
+    const left6 = await lab.mustExec('c', ['ip6tables-save']);
+    assert.doesNotMatch(left.stdout + left6.stdout, new RegExp(SERVER_TEST_CHAIN), 'its rules are gone');
+  });
+
+  it('a small object cannot tell: no packet bigger than the test MTU, and no Packet Too Big sent', async () => {
+    for (const family of FAMILIES) {
+      const run = await probe(url(s1(family), family, 600), family, ['--connections', '1']);
+      assert.equal(run.code, 0, run.stdout);
+      const [c] = connections(run, family);
+      assert.equal(c?.verdict, 'cannot-tell');
+      assert.equal(c?.reason, 'no-full-size');
+      assert.equal(c?.evidence.packetTooBigSent, 0);
+      assert.equal(run.report.findings[0]?.code, 'server-test-cannot-tell');
+    }
+  });
+
+  it('with the server\'s firewall dropping incoming Packet Too Big: a black hole, full-size re-sends, exit status 1', async (t) => {
+    await forgetPathMtus();
+    for (const family of FAMILIES) {
+      const tool = family === 4 ? 'iptables' : 'ip6tables';
+      const rule = ['INPUT', ...PACKET_TOO_BIG_MATCH[family], '-j', 'DROP'];
+      await lab.mustExec('s1', [tool, '-w', '-I', ...rule]);
+      let run: Run;
+      try {
+        run = await probe(url(s1(family), family), family, ['--connections', '2']);
+      } finally {
+        await lab.mustExec('s1', [tool, '-w', '-D', ...rule]);
+      }
+      t.diagnostic(`IPv${family}: ${connections(run, family).map((c) => `${c.verdict} after ${c.evidence.fullSizeRetransmissions} full-size re-sends`).join('; ')}`);
+      assert.equal(run.code, 1, run.stdout);
+      for (const c of connections(run, family)) {
+        assert.equal(c.verdict, 'ignored', JSON.stringify(c));
+        assert.ok(c.evidence.fullSizeRetransmissions >= 1);
+        assert.equal(c.evidence.largestPacket, 1500);
+      }
+      assert.equal(run.report.findings[0]?.code, 'server-ignores-ptb');
+    }
+  });
+
+  /** The anycast address's connections, each with the server that carried it; checks that both servers did. */
+  async function anycastRun(family: IpFamily, t: { diagnostic(s: string): void }): Promise<{ run: Run; carried: { c: Connection; server: string | undefined }[] }> {
+    for (let attempt = 0; ; attempt++) {
+      await forgetPathMtus();
+      const run = await probe(url(ANYCAST[family], family), family, ['--connections', '8']);
+      const carried = connections(run, family).map((c) => ({ c, server: carrier(family, c.localPort) }));
+      t.diagnostic(`IPv${family}: ${carried.map(({ c, server }) => `${server} ${c.verdict}`).join(', ')}`);
+      if (SERVERS.every((s) => carried.some((x) => x.server === s)) || attempt === 2) return { run, carried };
+    }
+  }
+
+  it('behind the L4-hashing ECMP router: the connections on one server honour it, those on the other ignore it', async (t) => {
+    for (const family of FAMILIES) {
+      const { run, carried } = await anycastRun(family, t);
+      assert.equal(run.code, 1, run.stdout);
+      const honouring = new Set(carried.filter((x) => x.c.verdict === 'honoured').map((x) => x.server));
+      const ignoring = new Set(carried.filter((x) => x.c.verdict === 'ignored').map((x) => x.server));
+      assert.equal(honouring.size, 1, 'one server gets every Packet Too Big');
+      assert.equal(ignoring.size, 1, 'the other none');
+      assert.notDeepEqual([...honouring], [...ignoring]);
+      assert.equal(carried.filter((x) => x.c.verdict === 'cannot-tell').length, 0);
+      assert.equal(run.report.findings[0]?.code, 'server-ptb-partly-ignored');
+    }
+  });
+
+  it('with `mtuscope relay` in owner mode on r: every connection, on either server, honours it', async (t) => {
+    const relay = await startLabRelay(lab, 'r', ['--mode', 'owner', '--served', ANYCAST[4], '--served', ANYCAST[6]]);
+    const runs: { family: IpFamily; run: Run; carried: { c: Connection; server: string | undefined }[] }[] = [];
+    try {
+      for (const family of FAMILIES) runs.push({ family, ...(await anycastRun(family, t)) });
+    } finally {
+      const stopped = await relay.stop();
+      t.diagnostic(`relay: ${JSON.stringify(stopped.summary)}`);
+    }
+    for (const { family, run, carried } of runs) {
+      assert.equal(run.code, 0, run.stdout);
+      assert.ok(SERVERS.every((s) => carried.some((x) => x.server === s)), `IPv${family}: both servers carried connections`);
+      for (const { c } of carried) assert.equal(c.verdict, 'honoured', JSON.stringify(c));
+      assert.equal(run.report.findings[0]?.code, 'server-honours-ptb');
+    }
+  });
+});
