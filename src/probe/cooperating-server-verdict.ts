@@ -41,10 +41,6 @@ function list(values: readonly number[]): string {
   return `${values.slice(0, -1).join(', ')} and ${values[values.length - 1]}`;
 }
 
-function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
-}
-
 /** The server did not answer the cookie exchange: scenarios 2 and 4 over UDP were not tested. */
 export function noServerFinding(port: number, reason: string): ProbeFinding {
   return {
@@ -126,7 +122,7 @@ export function fragmentsFromTargetFinding(family: IpFamily, replies: readonly R
   const lostWhole = maybeWhole.filter((r) => !r.arrived);
   const arrivedFragmented = fragmented.filter((r) => r.arrived);
   const lostFragmented = fragmented.filter((r) => !r.arrived);
-  const wholeText = maybeWhole.length === 0 ? '' : `, while the ${plural(maybeWhole.length, 'reply', 'replies')} of ${sizes(maybeWhole)} bytes that can travel unfragmented arrived`;
+  const wholeText = maybeWhole.length === 0 ? '' : `, while the ${maybeWhole.length === 1 ? 'reply' : 'replies'} of ${sizes(maybeWhole)} bytes that can travel unfragmented arrived`;
   if (lostWhole.length === 0 && lostFragmented.length === 0) {
     return {
       ...base,
