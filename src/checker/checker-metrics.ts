@@ -9,6 +9,25 @@ import type { EngineCounters } from '../engine/packet-engine.js';
 import type { EngineStats, LatencySummary } from '../engine/engine-stats.js';
 import { familyName, familyOfAddress } from '../packet/ip-family.js';
 import type { TestRun } from './test-log.js';
+import type { UdpResponderCounters } from './udp-responder.js';
+
+const UDP_COUNTER_HELP: Readonly<Record<keyof UdpResponderCounters, string>> = {
+  datagrams: 'Datagrams the UDP responder received.',
+  bytesReceived: 'Bytes (UDP payload) the UDP responder received.',
+  ignored: 'Datagrams that were not of the responder protocol (another magic, shorter than a header): never answered.',
+  malformed: 'Datagrams of the protocol that failed to decode.',
+  serverMessages: 'Messages only servers send (cookie, probe-ack, sized-reply, error) that arrived: never answered.',
+  cookiesSent: 'Cookies sent in answer to a hello.',
+  badCookies: 'Requests with a cookie this server did not give to that source lately.',
+  probesAcknowledged: 'Probe datagrams acknowledged (scenario 2).',
+  sizedReplies: 'Replies of an asked-for size sent (scenario 4).',
+  sizedReplyBytes: 'Bytes of those replies.',
+  tooLarge: 'Size requests above the largest reply size.',
+  answerRateLimited: 'Datagrams left unanswered by the answer rate limits.',
+  byteRateLimited: 'Size requests refused because the byte budget was spent.',
+  answers: 'Answers sent.',
+  bytesSent: 'Bytes (UDP payload) of the answers sent.',
+};
 
 /** Upper bounds (s) of the test durations: a pass takes milliseconds, a black hole the window and the backed-off retransmission. */
 const TEST_DURATION_BUCKETS_S = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 45, 60, 120];
@@ -89,6 +108,8 @@ export interface CheckerMetricsSources {
    * that can be down); without it the metric is left out rather than shown as a zero nobody measured.
    */
   readonly storeFailures?: () => number;
+  /** The UDP responder's counters; absent when it does not run (its metrics are then left out). */
+  readonly udpCounters?: () => Readonly<UdpResponderCounters>;
 }
 
 export class CheckerMetrics {
@@ -137,6 +158,20 @@ export class CheckerMetrics {
       help: 'From an oversized packet entering the engine to its Packet Too Big handed to the kernel.',
       registers,
     });
+    const { udpCounters } = sources;
+    if (udpCounters !== undefined) {
+      for (const name of Object.keys(UDP_COUNTER_HELP) as (keyof UdpResponderCounters)[]) {
+        new Counter({
+          name: `mtuscope_udp_${snakeCase(name)}_total`,
+          help: UDP_COUNTER_HELP[name],
+          registers,
+          collect() {
+            this.reset();
+            this.inc(udpCounters()[name]);
+          },
+        });
+      }
+    }
     const { storeFailures } = sources;
     if (storeFailures !== undefined) {
       new Counter({

@@ -29,6 +29,7 @@ import type { ServiceLog } from './service-log.js';
 import { TestAdmission } from './test-admission.js';
 import { type AnswerStatus, clientForLog, testLogFields, testLogLine, type TestRun } from './test-log.js';
 import type { CheckerTest, RequestStall, TestEvidence, TestResult, Verdict } from './test-result.js';
+import { UdpResponderHost } from './udp-responder-host.js';
 import { renderIndexPage } from './web-page.js';
 import { serviceUrl } from './service-url.js';
 
@@ -154,6 +155,10 @@ export class CheckerServer {
   private readonly pageScripts: ReadonlyMap<string, StaticAsset>;
   private readonly metrics: CheckerMetrics;
   private listening: readonly string[] = [];
+  /** The UDP responder on the same port (undefined with --no-udp). */
+  private readonly udp: UdpResponderHost | undefined;
+  /** The addresses the UDP responder answers on. */
+  udpListening: readonly string[] = [];
   private readonly connectionRequests = new ConnectionRequests();
   /** Per connection until its first request arrives: answers a request that never arrives whole (watchConnection). */
   private readonly requestWatches = new WeakMap<Socket, AbortController>();
@@ -163,7 +168,14 @@ export class CheckerServer {
     this.admission = new TestAdmission(deps.options.testRate, deps.options.maxConcurrentTests, undefined, deps.options.ipv6ClientPrefix);
     this.renderReport = deps.renderReport ?? renderTextReport;
     this.pageScripts = loadPageScripts();
-    this.metrics = new CheckerMetrics({ runningTests: () => this.admission.runningTests, storeFailures: () => deps.store.failures.writes });
+    const { options } = deps;
+    this.udp = options.udp ? new UdpResponderHost({ ...options.udpSettings, ipv6ClientPrefix: options.ipv6ClientPrefix }, (line) => deps.log(line, { level: 'error' })) : undefined;
+    const udp = this.udp;
+    this.metrics = new CheckerMetrics({
+      runningTests: () => this.admission.runningTests,
+      storeFailures: () => deps.store.failures.writes,
+      ...(udp === undefined ? {} : { udpCounters: () => udp.responder.counters }),
+    });
   }
 
   /** Listens on every configured address; resolves with those it listens on. */
@@ -196,11 +208,22 @@ export class CheckerServer {
       listening.push(address);
     }
     if (listening.length === 0) throw new Error('listens on no address');
+    if (this.udp !== undefined) {
+      const udpListening: string[] = [];
+      try {
+        for (const address of listening) udpListening.push(...(await this.udp.listen(address, options.port)));
+      } catch (err) {
+        await this.close();
+        throw err;
+      }
+      this.udpListening = udpListening;
+    }
     this.listening = listening;
     return listening;
   }
 
   async close(): Promise<void> {
+    await this.udp?.close();
     await Promise.all(
       this.servers.map(
         (s) =>

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { DEFAULT_ENGINE_SETTINGS, type EngineSettings, perSecondRate, type RateLimits } from '../engine/engine-settings.js';
 import type { FamilyMap } from '../packet/ip-family.js';
 import type { LogFormat } from './service-log.js';
+import { DEFAULT_UDP_RESPONDER_SETTINGS, type UdpResponderSettings } from './udp-responder.js';
 
 export interface ServeOptions extends EngineSettings {
   readonly listen: readonly string[];
@@ -38,6 +39,9 @@ export interface ServeOptions extends EngineSettings {
   readonly testBaseUrl: FamilyMap<string | undefined>;
   /** Lines for people (text) or one JSON object per line for log collectors (service-log.ts). */
   readonly logFormat: LogFormat;
+  /** Answer the UDP responder protocol on the same port (udp-responder.ts, docs/probe.md). */
+  readonly udp: boolean;
+  readonly udpSettings: Omit<UdpResponderSettings, 'ipv6ClientPrefix'>;
 }
 
 /** The rate of `perMinute` tests per client: a client may start a burst of a few tests (the web page runs six), then waits. */
@@ -60,6 +64,8 @@ export const DEFAULT_SERVE_OPTIONS: Omit<ServeOptions, 'listenIsDefault' | 'stor
   mark: 0x6d74,
   testBaseUrl: { 4: undefined, 6: undefined },
   logFormat: 'text',
+  udp: true,
+  udpSettings: DEFAULT_UDP_RESPONDER_SETTINGS,
 };
 
 /** The default queue number: the port's own, so that services on two ports never share a queue. */

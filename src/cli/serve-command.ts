@@ -27,6 +27,7 @@ const RESULTS = 'Results';
 const LIMITS = 'Limits';
 const ENGINE = 'Engine';
 const OPERATIONS = 'Operations';
+const UDP = 'UDP responder';
 const TEST_RATE_RANGE = { min: 1, max: 1_000_000 };
 
 /** The flags of `mtuscope serve`; serveOptionsFrom() maps each to the setting it sets. Defaults: serve-options.ts. */
@@ -39,7 +40,7 @@ export const SERVE_OPTIONS = {
     description: 'address to listen on; repeat for several',
     defaultText: DEFAULTS.listen.join(' and '),
   },
-  port: integer({ group: LISTENING, description: 'TCP port', min: 1, max: 65535 }, DEFAULTS.port),
+  port: integer({ group: LISTENING, description: 'TCP port of the HTTP tests, and UDP port of the UDP responder', min: 1, max: 65535 }, DEFAULTS.port),
   'ipv4-url': {
     type: 'string',
     group: LISTENING,
@@ -106,6 +107,12 @@ export const SERVE_OPTIONS = {
   'idle-timeout': seconds({ group: LIMITS, description: 'close connections idle this long', min: 1, max: 3600 }, DEFAULTS.idleTimeoutMs),
   'queue-num': { ...numberOption('integer', { group: ENGINE, description: 'netfilter queue number', min: 0, max: 65535 }), defaultText: 'the port' },
   mark: integer({ group: ENGINE, description: "firewall mark of the engine's own packets", min: 1, max: 0xffff_ffff, show: hex }, DEFAULTS.mark),
+  'no-udp': { type: 'boolean', group: UDP, description: 'do not answer the UDP responder protocol (mtuscope probe\'s scenarios 2 and 4) on the port' },
+  'udp-max-reply': integer({ group: UDP, description: 'largest UDP reply one request gets', value: 'BYTES', min: 24, max: 65507 }, DEFAULTS.udpSettings.maxReplySize),
+  'udp-per-client': integer({ group: UDP, description: 'UDP answers per second per client (burst: two seconds\' worth)', ...TEST_RATE_RANGE }, DEFAULTS.udpSettings.answerRate.perClient.perSecond),
+  'udp-global': integer({ group: UDP, description: 'UDP answers per second in total', min: 1, max: 10_000_000 }, DEFAULTS.udpSettings.answerRate.global.perSecond),
+  'udp-bytes-per-client': integer({ group: UDP, description: 'bytes of large UDP replies per second per client', min: 24, max: 1 << 30 }, DEFAULTS.udpSettings.replyByteRate.perClient.perSecond),
+  'udp-bytes-global': integer({ group: UDP, description: 'bytes of large UDP replies per second in total', min: 24, max: 1 << 30 }, DEFAULTS.udpSettings.replyByteRate.global.perSecond),
   'log-format': {
     type: 'string',
     group: OPERATIONS,
@@ -195,6 +202,17 @@ export function serveOptionsFrom(v: ServeValues): ServeOptions {
     queueNum: v['queue-num'] === undefined ? defaultQueueNum(port) : n('queue-num'),
     mark: n('mark'),
     logFormat: logFormat(v['log-format']),
+    udp: v['no-udp'] !== true,
+    udpSettings: {
+      maxReplySize: n('udp-max-reply'),
+      answerRate: { perClient: perSecondRate(n('udp-per-client')), global: perSecondRate(n('udp-global')) },
+      // A client's burst holds at least one reply of the largest size.
+      replyByteRate: {
+        perClient: { perSecond: n('udp-bytes-per-client'), burst: Math.max(2 * n('udp-bytes-per-client'), n('udp-max-reply')) },
+        global: { perSecond: n('udp-bytes-global'), burst: Math.max(2 * n('udp-bytes-global'), n('udp-max-reply')) },
+      },
+      cookieSlotMs: DEFAULTS.udpSettings.cookieSlotMs,
+    },
     // No flag sets these.
     maxConnections: DEFAULTS.maxConnections,
     idleMs: DEFAULTS.idleMs,
@@ -227,6 +245,8 @@ export interface RunningService {
   /** Its failures are counted in store.failures. */
   readonly store: ResultsStore;
   readonly listening: readonly string[];
+  /** Where the UDP responder answers (empty with --no-udp). */
+  readonly udpListening: readonly string[];
   stop(): Promise<void>;
 }
 
@@ -264,7 +284,7 @@ export async function startService(options: ServeOptions, deps: Pick<Partial<Che
     await engine.stop();
     await store.close();
   };
-  return { engine, store, listening, stop };
+  return { engine, store, listening, udpListening: server.udpListening, stop };
 }
 
 async function serve(options: ServeOptions): Promise<number> {
@@ -272,6 +292,7 @@ async function serve(options: ServeOptions): Promise<number> {
   const service = await startService(options, { log });
   const { engine } = service;
   log(`listening on ${service.listening.map((a) => serviceUrl(a, options.port)).join(' ')} (results in ${service.store.location}, node ${options.nodeName})`);
+  log(options.udp ? `UDP responder on port ${options.port} of ${service.udpListening.join(' ') || 'no address'}` : 'UDP responder off (--no-udp)');
   // The engine runs in a process of its own (engine-child.ts) so that packets never wait behind HTTP work; if it
   // dies the service cannot test anything and stops too.
   let onSignal: (signal: NodeJS.Signals) => void = () => undefined;

@@ -41,6 +41,23 @@ export function openRawSocket(raw: RawSocketModule, protocol: number, addressFam
   }
 }
 
+const IPPROTO_IP = 0;
+const IP_MTU_DISCOVER = 10;
+const IP_PMTUDISC_PROBE = 3;
+const IPPROTO_IPV6 = 41;
+const IPV6_MTU_DISCOVER = 23;
+const IPV6_PMTUDISC_PROBE = 3;
+
+export interface RawSenderOptions {
+  /**
+   * Size packets by the interface's MTU alone, never by the path MTU the kernel has cached for the destination
+   * (IP_PMTUDISC_PROBE / IPV6_PMTUDISC_PROBE on the sockets). Without it the kernel fragments a crafted IPv4 packet with
+   * DF clear that exceeds a cached path MTU (one a Packet Too Big lowered, e.g. the checker's /icmp test), so a prober's
+   * whole datagram would leave as fragments it did not build.
+   */
+  readonly ignorePathMtu?: boolean;
+}
+
 /**
  * Sends whole IP packets (header included) through raw sockets. IPPROTO_RAW implies "header included" for both
  * families on Linux, so ICMP errors and fragments leave exactly as built. Every packet carries `mark`, which the
@@ -57,13 +74,17 @@ export class RawSender {
     this.marks = { 4: mark, 6: mark };
   }
 
-  static open(mark: number, onError: (err: Error) => void): RawSender {
+  static open(mark: number, onError: (err: Error) => void, options: RawSenderOptions = {}): RawSender {
     const raw = loadRawSocket();
     const make = (addressFamily: number): RawSocket => {
       const socket = openRawSocket(raw, IPPROTO_RAW, addressFamily);
       socket.on('error', onError);
       socket.pauseRecv();
       socket.setOption(SOL_SOCKET, SO_MARK, mark);
+      if (options.ignorePathMtu === true) {
+        if (addressFamily === raw.AddressFamily.IPv4) socket.setOption(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
+        else socket.setOption(IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE);
+      }
       return socket;
     };
     return new RawSender(make(raw.AddressFamily.IPv4), make(raw.AddressFamily.IPv6), mark);

@@ -93,6 +93,13 @@ describe('mtuscope serve options', () => {
       queueNum: 8080,
       mark: 0x6d74,
       logFormat: 'text',
+      udp: true,
+      udpSettings: {
+        maxReplySize: 4096,
+        answerRate: { perClient: { perSecond: 20, burst: 40 }, global: { perSecond: 2000, burst: 4000 } },
+        replyByteRate: { perClient: { perSecond: 32_768, burst: 65_536 }, global: { perSecond: 4 << 20, burst: 8 << 20 } },
+        cookieSlotMs: 60_000,
+      },
       maxConnections: 16384,
       idleMs: 120_000,
     });
@@ -170,6 +177,12 @@ describe('mtuscope serve options', () => {
       'queue-num': [['77'], 'queueNum'],
       mark: [['0x10'], 'mark'],
       'log-format': [['json'], 'logFormat'],
+      'no-udp': [[], 'udp'],
+      'udp-max-reply': [['1500'], 'udpSettings.maxReplySize'],
+      'udp-per-client': [['7'], 'udpSettings.answerRate.perClient'],
+      'udp-global': [['70'], 'udpSettings.answerRate.global'],
+      'udp-bytes-per-client': [['100000'], 'udpSettings.replyByteRate.perClient'],
+      'udp-bytes-global': [['1000000'], 'udpSettings.replyByteRate.global'],
     };
     const defaults = parse([]);
     for (const [flag, [values, ...settings]] of Object.entries(cases)) {
@@ -214,6 +227,12 @@ describe('mtuscope serve options', () => {
       '--queue-num', '77',
       '--mark', '0x10',
       '--log-format', 'json',
+      '--no-udp',
+      '--udp-max-reply', '9000',
+      '--udp-per-client', '3',
+      '--udp-global', '5',
+      '--udp-bytes-per-client', '1000',
+      '--udp-bytes-global', '100000',
     ]);
     assert.deepEqual(o, {
       listen: ['10.0.0.1', 'fd00::1'],
@@ -242,6 +261,14 @@ describe('mtuscope serve options', () => {
       queueNum: 77,
       mark: 16,
       logFormat: 'json',
+      udp: false,
+      udpSettings: {
+        maxReplySize: 9000,
+        answerRate: { perClient: { perSecond: 3, burst: 6 }, global: { perSecond: 5, burst: 10 } },
+        // Bursts hold at least one reply of the largest size.
+        replyByteRate: { perClient: { perSecond: 1000, burst: 9000 }, global: { perSecond: 100_000, burst: 200_000 } },
+        cookieSlotMs: 60_000,
+      },
       maxConnections: 16384,
       idleMs: 120_000,
     });

@@ -1,0 +1,277 @@
+/**
+ * The article's four scenarios against a cooperating `mtuscope serve` (docs/probe.md): the UDP responder's cookie
+ * exchange, then scenario 2 (fragmented datagrams toward the server, built here and sent through a raw socket from the
+ * source port of this run's UDP socket, so that the server's acknowledgements come back to it) and scenario 4 over UDP
+ * (replies of DNS-like sizes), then the checker's HTTP tests /icmp, /download and /frag. The findings come from the
+ * pure functions of cooperating-server-verdict.ts; this file only sends, waits and counts.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import { RawSender } from '../host/raw-sender.js';
+import type { IpFamily } from '../packet/ip-family.js';
+import { decodeResponderMessage, emitResponderMessage, RESPONDER_SIZES, type ResponderMessage } from '../packet/responder-message.js';
+import { errorMessage } from '../util/error-message.js';
+import { runHttpTest } from './checker-http.js';
+import {
+  type CheckerHttpTest,
+  fragmentsFromTargetFinding,
+  fragmentsToTargetFinding,
+  type HttpTestOutcome,
+  httpTestFinding,
+  noServerFinding,
+  type ProbeOutcome,
+  type ReplyOutcome,
+} from './cooperating-server-verdict.js';
+import type { ProbeFinding } from './probe-finding.js';
+import { DEFAULT_FRAGMENT_COUNTS, DEFAULT_FRAGMENT_SIZE, DEFAULT_REPLY_SIZES, probePackets, probePlan, replyIpSize } from './udp-probe-plan.js';
+
+export interface CooperatingServerTarget {
+  readonly address: string;
+  readonly family: IpFamily;
+  /** The server's port: UDP for the responder, TCP for the HTTP tests. */
+  readonly port: number;
+}
+
+export interface CooperatingServerOptions {
+  /** UDP payload sizes of the replies asked for (scenario 4). */
+  readonly replySizes?: readonly number[];
+  /** Fragment counts of the probe datagrams (scenario 2). */
+  readonly fragmentCounts?: readonly number[];
+  /** The largest fragment of a probe datagram, IP header included; also the control's size. */
+  readonly fragmentSize?: number;
+  /** Sends of each hello, probe and request before it counts as lost (RFC 8899's MAX_PROBES is 3). */
+  readonly tries?: number;
+  /** Wait for answers after each round of sends. */
+  readonly waitMs?: number;
+  /** Run the HTTP tests (default true). */
+  readonly http?: boolean;
+  readonly httpTimeoutMs?: number;
+  /** Firewall mark of the crafted packets (default 0: none). */
+  readonly mark?: number;
+}
+
+export interface CooperatingServerReport {
+  readonly target: CooperatingServerTarget;
+  /** The UDP responder answered the cookie exchange. */
+  readonly answered: boolean;
+  /** Why not, when it did not. */
+  readonly reason?: string;
+  readonly udp?: {
+    /** This run's source address and port (the probes' and the cookie's). */
+    readonly source: string;
+    readonly sourcePort: number;
+    readonly maxReplySize: number;
+    readonly probes: readonly ProbeOutcome[];
+    readonly replies: readonly ReplyOutcome[];
+  };
+  readonly http: readonly HttpTestOutcome[];
+  /** The HTTP tests were not run (an option, or the server's HTTP port did not answer). */
+  readonly httpSkipped?: string;
+  readonly findings: readonly ProbeFinding[];
+}
+
+const HTTP_TESTS: readonly CheckerHttpTest[] = ['icmp', 'download', 'frag'];
+
+/** A session over one connected UDP socket: answers are dispatched by type and id. */
+class ResponderSession {
+  readonly nonce = new Uint8Array(randomBytes(8));
+  private listeners = new Set<(m: ResponderMessage) => void>();
+
+  private constructor(readonly socket: Socket) {
+    socket.on('message', (bytes) => {
+      const d = decodeResponderMessage(bytes);
+      if (!d.ok || !equal(d.value.nonce, this.nonce)) return;
+      for (const l of this.listeners) l(d.value);
+    });
+  }
+
+  static async open(target: CooperatingServerTarget): Promise<ResponderSession> {
+    const socket = createSocket(target.family === 6 ? 'udp6' : 'udp4');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.connect(target.port, target.address, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    socket.on('error', () => undefined);
+    return new ResponderSession(socket);
+  }
+
+  on(listener: (m: ResponderMessage) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  send(m: ResponderMessage): void {
+    this.socket.send(emitResponderMessage(m));
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Rounds of sends: each round sends every item not yet answered, then waits `waitMs` (less once all are answered);
+ * at most `tries` rounds.
+ */
+async function rounds<T>(items: readonly T[], tries: number, waitMs: number, answered: (item: T) => boolean, send: (item: T) => void): Promise<void> {
+  for (let round = 0; round < tries; round++) {
+    const open = items.filter((i) => !answered(i));
+    if (open.length === 0) return;
+    for (const item of open) send(item);
+    const until = performance.now() + waitMs;
+    while (performance.now() < until && items.some((i) => !answered(i))) await sleep(20);
+  }
+}
+
+/** Runs the cooperating-server tests against one address; never rejects for a silent or broken path (that is a finding). */
+export async function runCooperatingServer(
+  target: CooperatingServerTarget,
+  options: CooperatingServerOptions = {},
+  progress: (line: string) => void = () => undefined,
+): Promise<CooperatingServerReport> {
+  const tries = options.tries ?? 3;
+  const waitMs = options.waitMs ?? 1000;
+  const findings: ProbeFinding[] = [];
+  let udp: CooperatingServerReport['udp'];
+  let reason: string | undefined;
+
+  progress(`UDP: cookie exchange with [${target.address}]:${target.port}`);
+  const session = await ResponderSession.open(target);
+  try {
+    let cookie: Extract<ResponderMessage, { type: 'cookie' }> | undefined;
+    let refusal: string | undefined;
+    const off = session.on((m) => {
+      if (m.type === 'cookie') cookie = m;
+      else if (m.type === 'error' && cookie === undefined) refusal = `${m.code} (${m.detail})`;
+    });
+    await rounds([0], tries, waitMs, () => cookie !== undefined, () => session.send({ type: 'hello', nonce: session.nonce, padding: RESPONDER_SIZES.hello - 16 }));
+    off();
+    if (cookie === undefined) {
+      reason = refusal === undefined ? `no answer to ${tries} hellos in ${Math.round((tries * waitMs) / 1000)} s` : `it answered the hello with the error ${refusal}`;
+      findings.push(noServerFinding(target.port, reason));
+    } else {
+      const local = session.socket.address();
+      udp = {
+        source: local.address,
+        sourcePort: local.port,
+        maxReplySize: cookie.maxReplySize,
+        probes: await scenario2(session, target, cookie.cookie, local.address, local.port, options, tries, waitMs, progress),
+        replies: await scenario4(session, target, cookie.cookie, cookie.maxReplySize, options, tries, waitMs, progress),
+      };
+      findings.push(fragmentsToTargetFinding(target.family, udp.probes), fragmentsFromTargetFinding(target.family, udp.replies, true));
+    }
+  } finally {
+    session.close();
+  }
+
+  const http: HttpTestOutcome[] = [];
+  let httpSkipped: string | undefined = options.http === false ? 'not asked for' : undefined;
+  if (httpSkipped === undefined) {
+    for (const test of HTTP_TESTS) {
+      progress(`HTTP: /${test} on [${target.address}]:${target.port}`);
+      const outcome = await runHttpTest(target, test, options.httpTimeoutMs ?? 45_000);
+      http.push(outcome);
+      if (outcome.verdict === undefined && /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT/.test(outcome.error ?? '')) {
+        httpSkipped = `the HTTP port did not answer (${outcome.error ?? ''})`;
+        break;
+      }
+    }
+    findings.push(...http.map((o) => httpTestFinding(target.family, o)));
+  }
+  return {
+    target,
+    answered: udp !== undefined,
+    ...(reason === undefined ? {} : { reason }),
+    ...(udp === undefined ? {} : { udp }),
+    http,
+    ...(httpSkipped === undefined ? {} : { httpSkipped }),
+    findings,
+  };
+}
+
+async function scenario2(
+  session: ResponderSession,
+  target: CooperatingServerTarget,
+  cookie: Uint8Array,
+  source: string,
+  sourcePort: number,
+  options: CooperatingServerOptions,
+  tries: number,
+  waitMs: number,
+  progress: (line: string) => void,
+): Promise<ProbeOutcome[]> {
+  const plan = probePlan(target.family, options.fragmentSize ?? DEFAULT_FRAGMENT_SIZE, options.fragmentCounts ?? DEFAULT_FRAGMENT_COUNTS);
+  progress(`UDP scenario 2: ${plan.length} datagrams toward the target (${plan.map((p) => `${p.ipSize} bytes in ${p.fragmentCount}`).join(', ')})`);
+  const acks = new Map<number, number>();
+  const off = session.on((m) => {
+    if (m.type === 'probe-ack') acks.set(m.probeId, m.receivedLength);
+  });
+  let sendError: string | undefined;
+  // The kernel's cached path MTU toward the target (lowered by an earlier /icmp test, say) must not refragment the probes.
+  const raw = RawSender.open(options.mark ?? 0, (err) => (sendError = errorMessage(err)), { ignorePathMtu: true });
+  try {
+    const endpoints = { family: target.family, source, sourcePort, destination: target.address, destinationPort: target.port };
+    await rounds(plan, tries, waitMs, (p) => acks.has(p.probeId), (p) => {
+      const ident = target.family === 4 ? randomInt(1, 0x10000) : randomInt(1, 0xffff_ffff);
+      for (const packet of probePackets(p, endpoints, session.nonce, cookie, ident)) {
+        raw.send(target.family, packet, target.address).catch((err: unknown) => (sendError = errorMessage(err)));
+      }
+    });
+  } finally {
+    raw.close();
+    off();
+  }
+  if (sendError !== undefined) progress(`UDP scenario 2: a send failed: ${sendError}`);
+  return plan.map((p) => {
+    const received = acks.get(p.probeId);
+    return { ...p, acknowledged: received !== undefined, ...(received === undefined ? {} : { receivedLength: received }) };
+  });
+}
+
+async function scenario4(
+  session: ResponderSession,
+  target: CooperatingServerTarget,
+  cookie: Uint8Array,
+  maxReplySize: number,
+  options: CooperatingServerOptions,
+  tries: number,
+  waitMs: number,
+  progress: (line: string) => void,
+): Promise<ReplyOutcome[]> {
+  const sizes = options.replySizes ?? DEFAULT_REPLY_SIZES;
+  progress(`UDP scenario 4: replies of ${sizes.join(', ')} bytes from the target`);
+  const arrived = new Set<number>();
+  const refused = new Map<number, string>();
+  const off = session.on((m) => {
+    if (m.type === 'sized-reply' && sizes[m.requestId - 1] === m.replySize) arrived.add(m.requestId);
+  });
+  const ids = sizes.map((_, i) => i + 1);
+  for (const id of ids) if (sizes[id - 1]! > maxReplySize) refused.set(id, `above the server's largest reply, ${maxReplySize} bytes`);
+  // An error answers one request: its id is not in it, so requests go one at a time when the server refuses.
+  const offErrors = session.on((m) => {
+    if (m.type === 'error' && m.code !== 'bad-cookie') lastError = `${m.code} (${m.detail})`;
+  });
+  let lastError: string | undefined;
+  try {
+    await rounds(ids.filter((id) => !refused.has(id)), tries, waitMs, (id) => arrived.has(id), (id) =>
+      session.send({ type: 'size-request', nonce: session.nonce, cookie, requestId: id, replySize: sizes[id - 1]!, padding: 0 }),
+    );
+  } finally {
+    off();
+    offErrors();
+  }
+  return ids.map((id) => {
+    const replySize = sizes[id - 1]!;
+    const why = refused.get(id) ?? (!arrived.has(id) && lastError !== undefined ? `the server answered a request with ${lastError}` : undefined);
+    return { replySize, ipSize: replyIpSize(target.family, replySize), arrived: arrived.has(id), ...(why === undefined ? {} : { refused: why }) };
+  });
+}
