@@ -174,7 +174,10 @@ export async function runCooperatingServer(
   }
 
   const http: HttpTestOutcome[] = [];
-  let httpSkipped: string | undefined = options.http === false ? 'not asked for' : undefined;
+  // A target that did not answer the hellos is most likely no checker at all, and a filtered HTTP port would hold the
+  // run for the whole HTTP timeout: the HTTP tests need the responder's answer first.
+  let httpSkipped: string | undefined =
+    options.http === false ? 'not asked for' : udp === undefined ? 'no mtuscope server answered on UDP, so the HTTP tests were not tried' : undefined;
   if (httpSkipped === undefined) {
     for (const test of HTTP_TESTS) {
       progress(`HTTP: /${test} on [${target.address}]:${target.port}`);

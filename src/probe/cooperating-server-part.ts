@@ -1,0 +1,26 @@
+/**
+ * The cooperating server as a part of `mtuscope probe`: after each family's hop trace, the UDP responder's scenarios 2
+ * and 4 and the checker's HTTP tests against `mtuscope serve` on the target's `--server-port`
+ * (cooperating-server.ts), within what is left of the run's time. A target without a server costs the unanswered
+ * hellos (tries x probe timeout) and says so in a finding; `--no-server` skips the part.
+ */
+import { runCooperatingServer } from './cooperating-server.js';
+import type { ProbeJson, ProbePart } from './probe-part.js';
+
+export const DEFAULT_SERVER_PORT = 8080;
+
+export const cooperatingServerPart: ProbePart = {
+  name: 'server',
+  enabled: (options) => options['no-server'] !== true,
+  async run(context) {
+    const text = context.options['server-port'];
+    const port = typeof text === 'string' ? Number(text) : DEFAULT_SERVER_PORT;
+    const leftMs = Math.max(1, context.deadlineMs - performance.now());
+    const report = await runCooperatingServer(
+      { address: context.destination, family: context.family, port },
+      { tries: context.tries, waitMs: context.probeTimeoutMs, httpTimeoutMs: leftMs },
+      (line) => context.progress(`IPv${context.family}: ${line}`),
+    );
+    return { findings: report.findings, json: JSON.parse(JSON.stringify(report)) as ProbeJson };
+  },
+};
