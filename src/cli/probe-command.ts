@@ -1,12 +1,14 @@
 import { missingCapabilities } from '../host/capabilities.js';
 import type { IpFamily } from '../packet/ip-family.js';
 import { PROBE_PROTOCOLS, type ProbeProtocol } from '../probe/probe-packets.js';
+import { DEFAULT_SERVER_PORT } from '../probe/cooperating-server-part.js';
 import { PROBE_PARTS } from '../probe/probe-parts.js';
 import { reportText } from '../probe/probe-report.js';
 import { runProbe } from '../probe/probe-run.js';
 import { errorMessage } from '../util/error-message.js';
 import { CommandFailure, defineCommand, EXIT_FAILURE, EXIT_OK, UsageError } from './command.js';
 import { integer, numberOptionValue, seconds } from './number-options.js';
+import { runServerTest, SERVER_TEST_OPTIONS } from './probe-server-test.js';
 import { Progress } from './progress.js';
 
 const OPTIONS = {
@@ -21,13 +23,26 @@ const OPTIONS = {
     description: 'probe protocol: UDP to a closed port (as tracepath), ICMP echo, or TCP SYN (with data to make it large)',
   },
   port: { type: 'string', short: 'p', value: 'PORT', defaultText: '33434 for udp, 443 for tcp', description: 'destination port of UDP and TCP probes' },
+  json: { type: 'boolean', description: 'the report as JSON (schema in docs/probe.md)' },
   'max-hops': integer({ group: 'Bounds', description: 'hops probed at most', min: 1, max: 64, value: 'N' }, 30),
   timeout: seconds({ group: 'Bounds', description: 'the whole run ends within this time, with what it found so far', min: 1, max: 3600 }, 60_000),
   'probe-timeout': seconds({ group: 'Bounds', description: 'longest wait for one probe; shorter once round-trip times are known', min: 0.05, max: 10 }, 1000),
   tries: integer({ group: 'Bounds', description: 'sends of a probe before it counts as unanswered', min: 1, max: 10 }, 3),
   parallel: integer({ group: 'Bounds', description: 'hops probed at once', min: 1, max: 64 }, 8),
-  middlebox: { type: 'boolean', description: 'also trace with TCP SYN probes and report where a middlebox changes them (MSS clamping, DSCP/ECN, options, NAT), from the routers\' ICMP quotes' },
-  json: { type: 'boolean', description: 'the report as JSON (schema in docs/probe.md)' },
+  'no-middlebox': {
+    type: 'boolean',
+    group: 'Parts',
+    description: 'skip the TCP SYN trace that finds where a middlebox changes packets (MSS clamping, DSCP/ECN, options, NAT) from the routers\' ICMP quotes',
+  },
+  'server-port': {
+    type: 'string',
+    group: 'Parts',
+    value: 'PORT',
+    default: String(DEFAULT_SERVER_PORT),
+    description: 'port of a cooperating `mtuscope serve` on the target (UDP responder and HTTP tests: the article\'s four scenarios)',
+  },
+  'no-server': { type: 'boolean', group: 'Parts', description: 'do not look for a cooperating mtuscope server on the target' },
+  ...SERVER_TEST_OPTIONS,
 } as const;
 
 function families(values: { ipv4: boolean; ipv6: boolean; family: string }): IpFamily[] {
@@ -49,7 +64,7 @@ function families(values: { ipv4: boolean; ipv6: boolean; family: string }): IpF
 export const probeCommand = defineCommand({
   name: 'probe',
   summary: 'find where, along the path to a host, large packets die (hop-by-hop path MTU, black holes, diagnosis)',
-  usage: 'TARGET',
+  usage: 'TARGET | --server-test URL',
   description:
     'Traces the path to TARGET (an IPv4 or IPv6 address or a name) hop by hop with small and large probes sent through raw ' +
     'sockets: per hop the router, its round-trip time and the MTU it reports in Packet Too Big, and the path MTU to the ' +
@@ -58,11 +73,20 @@ export const probeCommand = defineCommand({
     'tells a router that sends no Packet Too Big (or whose message is dropped on the way back) from a silent link-MTU ' +
     'mismatch. Prints a tracepath-like table per family and a diagnosis in plain words. Needs root or CAP_NET_RAW.',
   options: OPTIONS,
-  positionals: { min: 1, max: 1 },
+  positionals: { min: 0, max: 1 },
   notes:
     'Exit status: 0 the path is healthy (or nothing wrong could be shown), 1 a problem was found or the probe could not run, ' +
     '2 a usage error. The method, the JSON schema and why raw sockets: docs/probe.md.',
   run: async ({ values, positionals }) => {
+    if (values['server-test'] !== undefined) {
+      if (positionals.length > 0) throw new UsageError(`--server-test takes the server from its URL: give no TARGET ("${positionals[0]}")`);
+      return runServerTest({ ...values, 'server-test': values['server-test'] }, { stdout: process.stdout, stderr: process.stderr, families: families(values) });
+    }
+    if (positionals.length === 0) throw new UsageError('a TARGET is needed (an address or a name), or --server-test URL');
+    const serverPort = Number(values['server-port']);
+    if (!/^\d{1,5}$/.test(values['server-port']) || !(serverPort >= 1 && serverPort <= 65535)) {
+      throw new UsageError(`--server-port: "${values['server-port']}" is not a port number (1-65535)`);
+    }
     const protocol = values.protocol as ProbeProtocol;
     if (!PROBE_PROTOCOLS.includes(protocol)) throw new UsageError(`--protocol: "${values.protocol}" is not udp, icmp or tcp`);
     const port = values.port === undefined ? (protocol === 'tcp' ? 443 : 33434) : Number(values.port);

@@ -1,5 +1,5 @@
 /**
- * Middlebox detection as a part of `mtuscope probe` (`--middlebox`): after each family's hop trace, the TCP SYN trace of
+ * Middlebox detection as a part of `mtuscope probe` (unless `--no-middlebox`): after each family's hop trace, the TCP SYN trace of
  * middlebox-trace.ts toward the target's port (the `--port` of a TCP run, else 80), with the run's timeouts and tries,
  * within what is left of its time. Its findings join the diagnosis; its hop table and probe go under
  * `families[].parts.middlebox` in the JSON report.
@@ -9,7 +9,7 @@ import type { ProbeJson, ProbePart } from './probe-part.js';
 
 export const middleboxPart: ProbePart = {
   name: 'middlebox',
-  enabled: (options) => options.middlebox === true,
+  enabled: (options) => options['no-middlebox'] !== true,
   async run(context) {
     let srcPort = 32768 + Math.floor(Math.random() * (61000 - 32768));
     if (srcPort === context.flow.srcPort) srcPort++;
