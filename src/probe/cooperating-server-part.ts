@@ -9,6 +9,17 @@ import type { ProbeJson, ProbePart } from './probe-part.js';
 
 export const DEFAULT_SERVER_PORT = 8080;
 
+/**
+ * How long to wait for the responder's answers: as the trace waits once round-trip times are known (four times the
+ * largest plus 50 ms, at least 250 ms, at most the user's probe timeout), so that a target without a server costs a
+ * fraction of a second rather than tries x the probe timeout.
+ */
+export function answerWaitMs(probeTimeoutMs: number, rttsMs: readonly (number | undefined)[] = []): number {
+  const known = rttsMs.filter((r): r is number => r !== undefined);
+  if (known.length === 0) return probeTimeoutMs;
+  return Math.min(probeTimeoutMs, Math.max(250, Math.ceil(4 * Math.max(...known) + 50)));
+}
+
 export const cooperatingServerPart: ProbePart = {
   name: 'server',
   enabled: (options) => options['no-server'] !== true,
@@ -18,7 +29,7 @@ export const cooperatingServerPart: ProbePart = {
     const leftMs = Math.max(1, context.deadlineMs - performance.now());
     const report = await runCooperatingServer(
       { address: context.destination, family: context.family, port },
-      { tries: context.tries, waitMs: context.probeTimeoutMs, httpTimeoutMs: leftMs },
+      { tries: context.tries, waitMs: answerWaitMs(context.probeTimeoutMs, context.trace?.hops.map((h) => h.rttMs)), httpTimeoutMs: leftMs },
       (line) => context.progress(`IPv${context.family}: ${line}`),
     );
     return { findings: report.findings, json: JSON.parse(JSON.stringify(report)) as ProbeJson };

@@ -114,17 +114,17 @@ describe('middlebox trace in a lab', needsRoot('for network namespaces and raw s
     }
   });
 
-  it('mtuscope probe --middlebox reports the clamp of r1 in its findings and its hop table under parts.middlebox', async () => {
+  it('mtuscope probe reports the clamp of r1 in its findings and its hop table under parts.middlebox', async () => {
     const lab = await pathLab('mbx-cli', [{ clampMss: 1400 }, {}, {}]);
     try {
-      const r = await lab.exec('client', [process.execPath, CLI, 'probe', '--middlebox', '--json', '--timeout', '20', lab.address('server', 4)], { timeoutMs: 30_000 });
+      const r = await lab.exec('client', [process.execPath, CLI, 'probe', '--json', '--timeout', '20', lab.address('server', 4)], { timeoutMs: 30_000 });
       assert.ok(r.code === 0 || r.code === 1, r.stderr);
       const out = r.stdout;
       assert.ok(out.includes(`MSS clamped from 1460 to 1400 between hop 1 (${hopAddress(lab, 1, 4)}) and hop 2 (${hopAddress(lab, 2, 4)}).`), out);
-      const text = await lab.exec('client', [process.execPath, CLI, 'probe', '--middlebox', '--timeout', '20', lab.address('server', 6)], { timeoutMs: 30_000 });
+      const text = await lab.exec('client', [process.execPath, CLI, 'probe', '--timeout', '20', lab.address('server', 6)], { timeoutMs: 30_000 });
       assert.ok(text.stdout.includes(`MSS clamped from 1460 to 1400 between hop 1 (${hopAddress(lab, 1, 6)}) and hop 2 (${hopAddress(lab, 2, 6)}).`), text.stdout + text.stderr);
-      const plain = await lab.exec('client', [process.execPath, CLI, 'probe', '--json', '--timeout', '20', lab.address('server', 4)], { timeoutMs: 30_000 });
-      assert.ok(!plain.stdout.includes('MSS clamped'), 'without --middlebox no middlebox trace runs');
+      const plain = await lab.exec('client', [process.execPath, CLI, 'probe', '--no-middlebox', '--json', '--timeout', '20', lab.address('server', 4)], { timeoutMs: 30_000 });
+      assert.ok(!plain.stdout.includes('MSS clamped'), 'with --no-middlebox no middlebox trace runs');
     } finally {
       await lab.destroy();
     }
