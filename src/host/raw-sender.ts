@@ -48,6 +48,15 @@ const IPPROTO_IPV6 = 41;
 const IPV6_MTU_DISCOVER = 23;
 const IPV6_PMTUDISC_PROBE = 3;
 
+/**
+ * Makes a sending raw socket size packets by the interface's MTU alone (IP_PMTUDISC_PROBE / IPV6_PMTUDISC_PROBE): the
+ * path MTU the kernel has cached for the destination then neither fragments a crafted packet nor refuses it.
+ */
+export function ignoreCachedPathMtu(socket: RawSocket, family: IpFamily): void {
+  if (family === 4) socket.setOption(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
+  else socket.setOption(IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE);
+}
+
 export interface RawSenderOptions {
   /**
    * Size packets by the interface's MTU alone, never by the path MTU the kernel has cached for the destination
@@ -81,10 +90,7 @@ export class RawSender {
       socket.on('error', onError);
       socket.pauseRecv();
       socket.setOption(SOL_SOCKET, SO_MARK, mark);
-      if (options.ignorePathMtu === true) {
-        if (addressFamily === raw.AddressFamily.IPv4) socket.setOption(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
-        else socket.setOption(IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE);
-      }
+      if (options.ignorePathMtu === true) ignoreCachedPathMtu(socket, addressFamily === raw.AddressFamily.IPv4 ? 4 : 6);
       return socket;
     };
     return new RawSender(make(raw.AddressFamily.IPv4), make(raw.AddressFamily.IPv6), mark);

@@ -1,4 +1,5 @@
 import {
+  ignoreCachedPathMtu,
   IPPROTO_RAW,
   loadRawSocket,
   openRawSocket,
@@ -29,13 +30,6 @@ export type { ReceivedPacket } from './probe-reply.js';
  * answers with ICMP port unreachable, which the ICMP sockets see, and an open one answers only whoever speaks its
  * protocol.
  */
-
-const IPPROTO_IP = 0;
-const IP_MTU_DISCOVER = 10;
-const IP_PMTUDISC_PROBE = 3;
-const IPPROTO_IPV6 = 41;
-const IPV6_MTU_DISCOVER = 23;
-const IPV6_PMTUDISC_PROBE = 3;
 
 /** Large enough for any IPv4 packet: the receive buffer is cut to what arrived. */
 const RECEIVE_BUFFER = 65536;
@@ -88,10 +82,7 @@ export class ProbeTransport {
         const socket = open(IPPROTO_RAW, family);
         socket.pauseRecv();
         if (options.mark !== undefined) socket.setOption(SOL_SOCKET, SO_MARK, options.mark);
-        if (options.honourCachedPathMtu !== true) {
-          if (family === 4) socket.setOption(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
-          else socket.setOption(IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE);
-        }
+        if (options.honourCachedPathMtu !== true) ignoreCachedPathMtu(socket, family);
         return socket;
       };
       const senders = { 4: sender(4), 6: sender(6) };
