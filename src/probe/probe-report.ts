@@ -1,7 +1,6 @@
 import { familyLabel, type IpFamilyName, familyFromName } from '../packet/ip-family.js';
 import { mtuWithLikelyCause } from './encapsulation-names.js';
-import type { BlackHole, HopReport, PacketTooBigSeen } from './hop-trace.js';
-import type { BlackHoleSearch } from './blackhole-search.js';
+import type { HopReport, HopTraceResult } from './hop-trace.js';
 import type { FindingConfidence, ProbeFinding } from './probe-finding.js';
 import type { ProbeProtocol } from './probe-packets.js';
 import type { ProbeJson } from './probe-part.js';
@@ -14,7 +13,8 @@ import type { ProbeJson } from './probe-part.js';
 
 export const PROBE_REPORT_VERSION = 1;
 
-export interface FamilyReport {
+/** A family's trace (HopTraceResult: hops, path MTU, Packet Too Big seen, black holes, search) and what framed it. */
+export interface FamilyReport extends HopTraceResult {
   readonly family: IpFamilyName;
   readonly destination: string;
   readonly source?: string;
@@ -24,16 +24,6 @@ export interface FamilyReport {
   readonly cachedPathMtu?: number;
   /** Why this family could not be probed (no route, ...); the other fields are then absent or empty. */
   readonly error?: string;
-  readonly hops: readonly HopReport[];
-  readonly destinationHop?: number;
-  readonly pathMtu?: number;
-  readonly pathMtuFrom?: 'trace' | 'search';
-  readonly packetTooBig: readonly PacketTooBigSeen[];
-  readonly blackHoles: readonly BlackHole[];
-  readonly search?: BlackHoleSearch;
-  readonly probesSent: number;
-  readonly durationMs: number;
-  readonly timedOut: boolean;
   /** Each part's own JSON section, by part name. */
   readonly parts: { readonly [name: string]: ProbeJson };
 }
