@@ -267,7 +267,7 @@ export class MiddleboxTrace {
   }
 
   private hopReply(reply: Exclude<ProbeReply, { kind: 'unrelated' }>, probe: SentProbe): HopReply {
-    const rttMs = Math.max(0, reply.receivedAtMs - probe.sentAtMs);
+    const rttMs = Math.round(Math.max(0, reply.receivedAtMs - probe.sentAtMs) * 1000) / 1000;
     if (reply.kind === 'tcp-reply') return { kind: reply.flags, from: reply.from, rttMs };
     if (reply.kind === 'echo-reply') return { kind: 'syn-ack', from: reply.from, rttMs };
     const kind: HopReplyKind = reply.kind === 'unreachable' ? 'destination-unreachable' : reply.kind;

@@ -58,7 +58,8 @@ describe('probe findings and diagnosis', () => {
   });
 
   it('names only likely encapsulations, and none for an MTU that suggests none', () => {
-    assert.equal(likelyEncapsulation(1492), 'PPPoE (8 bytes)');
+    assert.equal(likelyEncapsulation(1492), 'PPPoE: 8 bytes');
+    assert.equal(mtuWithLikelyCause(1420), '1420 (likely WireGuard, its default MTU: 80 bytes for an IPv6 outer header)');
     assert.match(mtuWithLikelyCause(1450), /VXLAN over IPv4/);
     assert.match(mtuWithLikelyCause(1476), /GRE/);
     assert.equal(likelyEncapsulation(1337), undefined);
