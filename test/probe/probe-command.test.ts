@@ -16,8 +16,8 @@ function codes(run: ProbeRun): string[] {
 }
 
 describe('mtuscope probe usage', () => {
-  it('a wrong protocol, port or family is a usage error (exit 2); --help lists the options', async () => {
-    for (const args of [['--protocol', 'sctp', '10.0.0.1'], ['--port', '70000', '10.0.0.1'], ['--family', 'ipv5', '10.0.0.1'], []]) {
+  it('a wrong protocol, port, family or server test (a TARGET beside its URL, not http) is a usage error (exit 2); --help lists the options', async () => {
+    for (const args of [['--protocol', 'sctp', '10.0.0.1'], ['--port', '70000', '10.0.0.1'], ['--family', 'ipv5', '10.0.0.1'], [], ['--server-port', '0', '10.0.0.1'], ['--server-test', 'http://10.0.0.1/', '10.0.0.1'], ['--server-test', 'ftp://10.0.0.1/x'], ['--server-test', 'http://10.0.0.1/', '--connections', '99']]) {
       const r = await mtuscope(['probe', ...args]);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^mtuscope probe: /);

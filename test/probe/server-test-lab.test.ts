@@ -25,7 +25,7 @@ import type { ServerTestJson } from '../../src/probe/server-test-report.js';
 import { SERVER_TEST_CHAIN } from '../../src/probe/server-test-rules.js';
 import { needsRoot } from '../support/root.js';
 
-const HARNESS = fileURLToPath(new URL('./server-test-harness.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const FAMILIES = [4, 6] as const;
 /** Large enough for many full-size segments; each download is cut short once its verdict is settled. */
 const BIG = 2_000_000;
@@ -59,7 +59,7 @@ describe('probe --server-test in a lab: does the server honour Packet Too Big?',
   const s1 = (family: IpFamily): string => lab.address('s1', family, interfaceToward(lab, 's1', 'r'));
 
   async function probe(target: string, family: IpFamily, args: readonly string[] = []): Promise<Run> {
-    const r = await lab.exec('c', [process.execPath, HARNESS, '--server-test', target, '--family', String(family), '--json', '--reaction-window', '3', ...args], { timeoutMs: 90_000 });
+    const r = await lab.exec('c', [process.execPath, CLI, 'probe', '--server-test', target, `-${family}`, '--json', '--reaction-window', '3', ...args], { timeoutMs: 90_000 });
     let report: ServerTestJson;
     try {
       report = JSON.parse(r.stdout) as ServerTestJson;
