@@ -74,11 +74,12 @@ export interface ReceivedUdpDatagram {
 }
 
 /**
- * The MTU the UDP responder's Packet Too Big reports: 65535, above the MTU of any link such a message can cross and the
- * largest an IPv4 message can carry. A host lowers its path MTU only for a report below it (Linux: IPv4
- * `__ip_rt_update_pmtu` returns when the reported MTU is above the route's, and an equal one would still be cached as
- * an exception; IPv6 `__ip6_rt_update_pmtu` returns when it is at least the route's), and RFC 8899 section 4.6.2 has a
- * report at or above the quoted packet's size discarded: the client learns nothing from it but that it arrived.
+ * The MTU the UDP responder's Packet Too Big reports: 65535, the largest an IPv4 message can carry and above the MTU of
+ * any link such a message crosses. A host lowers its path MTU only for a report below the one it has (RFC 1191, RFC
+ * 8201; RFC 8899 section 4.6.2 discards a report at or above the quoted packet's size), so the client learns nothing
+ * from it but that it arrived. Any smaller value could be below the client's path MTU (which the server does not
+ * know) and would lower it for ten minutes. Measured (test/probe/ptb-return-lab.test.ts): after the message arrives,
+ * `ip route get` on the client shows no cached mtu in either family.
  */
 export const ECHOED_PTB_MTU = 0xffff;
 

@@ -371,7 +371,7 @@ async function packetTooBigFromTarget(
   }
   const said = sent === undefined ? {} : { reportedMtu: sent.reportedMtu, quotedLength: sent.quotedLength, packetSize: sent.packetSize };
   const base = { requestSize, requestsSent: requests, controlsArrived: controls, ...said };
-  if (arrived !== undefined) return { ...base, result: 'arrived', reportedMtu: arrived.mtu, quotedLength: arrived.quotedLength, ms: arrived.atMs - started };
+  if (arrived !== undefined) return { ...base, result: 'arrived', reportedMtu: arrived.mtu, quotedLength: arrived.quotedLength, ms: Math.round((arrived.atMs - started) * 10) / 10 };
   if (controls > 0) return { ...base, result: 'lost', reason: `${requests} Packet Too Big sent by the server (it said so in ${controls} ptb-sent controls that arrived), none arrived` };
   return {
     ...base,
