@@ -16,7 +16,7 @@ const UDP_COUNTER_HELP: Readonly<Record<keyof UdpResponderCounters, string>> = {
   bytesReceived: 'Bytes (UDP payload) the UDP responder received.',
   ignored: 'Datagrams that were not of the responder protocol (another magic, shorter than a header): never answered.',
   malformed: 'Datagrams of the protocol that failed to decode.',
-  serverMessages: 'Messages only servers send (cookie, probe-ack, sized-reply, error) that arrived: never answered.',
+  serverMessages: 'Messages only servers send (cookie, probe-ack, sized-reply, error, ptb-sent) that arrived: never answered.',
   cookiesSent: 'Cookies sent in answer to a hello.',
   badCookies: 'Requests with a cookie this server did not give to that source lately.',
   probesAcknowledged: 'Probe datagrams acknowledged (scenario 2).',
@@ -24,8 +24,11 @@ const UDP_COUNTER_HELP: Readonly<Record<keyof UdpResponderCounters, string>> = {
   sizedReplyBytes: 'Bytes of those replies.',
   tooLarge: 'Size requests above the largest reply size.',
   answerRateLimited: 'Datagrams left unanswered by the answer rate limits.',
-  byteRateLimited: 'Size requests refused because the byte budget was spent.',
-  answers: 'Answers sent.',
+  byteRateLimited: 'Size requests and Packet Too Big requests refused because the byte budget was spent.',
+  packetTooBigSent: 'ICMP Packet Too Big sent on request (ptb-request), each followed by a ptb-sent.',
+  packetTooBigBytes: 'Bytes (whole IP packets) of those Packet Too Big.',
+  packetTooBigUnavailable: 'Packet Too Big requests answered with ptb-unavailable (no raw socket, or the send failed).',
+  answers: 'Answers sent (a Packet Too Big counts as one).',
   bytesSent: 'Bytes (UDP payload) of the answers sent.',
 };
 

@@ -169,7 +169,9 @@ export class CheckerServer {
     this.renderReport = deps.renderReport ?? renderTextReport;
     this.pageScripts = loadPageScripts();
     const { options } = deps;
-    this.udp = options.udp ? new UdpResponderHost({ ...options.udpSettings, ipv6ClientPrefix: options.ipv6ClientPrefix }, (line) => deps.log(line, { level: 'error' })) : undefined;
+    this.udp = options.udp
+      ? new UdpResponderHost({ ...options.udpSettings, ipv6ClientPrefix: options.ipv6ClientPrefix }, (line) => deps.log(line, { level: 'error' }), { mark: options.mark })
+      : undefined;
     const udp = this.udp;
     this.metrics = new CheckerMetrics({
       runningTests: () => this.admission.runningTests,

@@ -13,14 +13,19 @@
  * clear, which routers may fragment further; an IPv6 reply larger than the known path MTU leaves as fragments with a
  * Fragment header (routers never fragment IPv6), and a Packet Too Big lowers the size for the next one. Node cannot
  * change these (no IP_MTU_DISCOVER in dgram).
+ *
+ * Packet Too Big on request: the responder's ICMP messages leave through a RawSender (raw IPPROTO_RAW sockets, CAP_NET_RAW,
+ * which `mtuscope serve` has for its engine anyway), carrying the engine's firewall mark. When the sockets cannot be
+ * opened, the responder answers every ptb-request with ptb-unavailable and says so once in the log.
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { RawSender } from '../host/raw-sender.js';
 import type { IpFamily } from '../packet/ip-family.js';
 import { errorMessage } from '../util/error-message.js';
-import { UdpResponder, type UdpResponderSettings } from './udp-responder.js';
+import { type PacketTooBigSink, UdpResponder, type UdpResponderSettings } from './udp-responder.js';
 
 const SWEEP_MS = 10_000;
 
@@ -42,18 +47,47 @@ function allInterfaceAddresses(): { address: string; family: string | number }[]
   return Object.values(networkInterfaces()).flatMap((list) => list ?? []);
 }
 
+export interface UdpResponderHostOptions {
+  /** SO_MARK of the Packet Too Big it sends (the engine's mark, which its OUTPUT rule skips). */
+  readonly mark?: number;
+  /** Send Packet Too Big on request (default true); false answers ptb-unavailable without opening raw sockets. */
+  readonly packetTooBig?: boolean;
+}
+
 export class UdpResponderHost {
   readonly responder: UdpResponder;
   private readonly sockets: Socket[] = [];
   private readonly sweep: NodeJS.Timeout;
+  private readonly raw: RawSender | undefined;
 
   constructor(
     settings: UdpResponderSettings,
     private readonly log: (line: string) => void,
+    options: UdpResponderHostOptions = {},
   ) {
-    this.responder = new UdpResponder(settings, randomBytes(32), Date.now());
+    this.raw = options.packetTooBig === false ? undefined : this.openRaw(options.mark ?? 0);
+    const raw = this.raw;
+    const sink: PacketTooBigSink | undefined =
+      raw === undefined
+        ? undefined
+        : (family, packet, destination) => {
+            // RawSender.send calls sendto(2) at once and reports a refusal through the promise, after this returns:
+            // the log says so.
+            raw.send(family, packet, destination).catch((err: unknown) => this.log(`UDP responder: a Packet Too Big to ${destination} failed: ${errorMessage(err)}`));
+            return true;
+          };
+    this.responder = new UdpResponder(settings, randomBytes(32), Date.now(), sink);
     this.sweep = setInterval(() => this.responder.sweep(Date.now()), SWEEP_MS);
     this.sweep.unref();
+  }
+
+  private openRaw(mark: number): RawSender | undefined {
+    try {
+      return RawSender.open(mark, (err) => this.log(`UDP responder: raw socket: ${errorMessage(err)}`));
+    } catch (err) {
+      this.log(`UDP responder: no Packet Too Big on request (ptb-unavailable): ${errorMessage(err)}`);
+      return undefined;
+    }
   }
 
   /** Binds the sockets for one listen address; resolves with the addresses now answered on. */
@@ -76,7 +110,7 @@ export class UdpResponderHost {
       }
       socket.on('error', (err) => this.log(`UDP socket [${address}]:${port}: ${errorMessage(err)}`));
       socket.on('message', (bytes, rinfo) => {
-        const answer = this.responder.answer({ bytes, family, address: plain(rinfo.address), port: rinfo.port }, Date.now());
+        const answer = this.responder.answer({ bytes, family, address: plain(rinfo.address), port: rinfo.port, localAddress: address, localPort: port }, Date.now());
         if (answer !== undefined) socket.send(answer, rinfo.port, rinfo.address);
       });
       this.sockets.push(socket);
@@ -87,6 +121,7 @@ export class UdpResponderHost {
 
   close(): Promise<void> {
     clearInterval(this.sweep);
+    this.raw?.close();
     return Promise.all(this.sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
   }
 }

@@ -10,14 +10,20 @@
  * last one to two cookie slots gets a reply larger than itself (sized-reply), one reply per request, at most
  * `maxReplySize` bytes, and only within the address's byte budget. Every answer also takes a token from the answer
  * rate limits, per client (an IPv6 client is its prefix) and in total; a datagram over them is dropped unanswered.
- * Messages only servers send (cookie, probe-ack, sized-reply, error) are never answered, so that two responders made
- * to talk to each other by a forged source cannot start a loop.
+ * Messages only servers send (cookie, probe-ack, sized-reply, error, ptb-sent) are never answered, so that two
+ * responders made to talk to each other by a forged source cannot start a loop.
+ *
+ * A ptb-request with a valid cookie gets an ICMP "fragmentation needed" / Packet Too Big through the injected sink (a
+ * raw socket on the host), quoting the request and never larger than it (packet-too-big.ts, echoedPacketTooBig), then
+ * a 28-byte ptb-sent over UDP as the control; the Packet Too Big takes an answer token and its bytes from the byte
+ * budget like a sized-reply. Without a sink (no raw socket) the answer is the error ptb-unavailable.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { clientKeyFor } from '../engine/client-key.js';
 import type { RateLimits } from '../engine/engine-settings.js';
 import { ipBytes } from '../packet/address.js';
 import type { IpFamily } from '../packet/ip-family.js';
+import { ECHOED_PTB_MTU, echoedPacketTooBig } from '../packet/packet-too-big.js';
 import {
   emitResponderMessage,
   RESPONDER_COOKIE,
@@ -58,7 +64,16 @@ export interface ReceivedDatagram {
   /** The source address (plain IPv4 for an IPv4 source) and port. */
   readonly address: string;
   readonly port: number;
+  /** The address and port it was sent to (this server's); needed to answer a ptb-request. */
+  readonly localAddress?: string;
+  readonly localPort?: number;
 }
+
+/**
+ * Sends a whole IP packet (an ICMP error this responder built) to `destination`; false when it could not (no raw
+ * socket, or the kernel refused it).
+ */
+export type PacketTooBigSink = (family: IpFamily, packet: Uint8Array, destination: string) => boolean;
 
 /** What the responder counted since it started; /metrics shows each as `mtuscope_udp_<name>_total`. */
 export interface UdpResponderCounters {
@@ -80,6 +95,11 @@ export interface UdpResponderCounters {
   answerRateLimited: number;
   /** Size requests refused because the byte budget was spent. */
   byteRateLimited: number;
+  /** Packet Too Big sent on request (ptb-request), and their bytes on the wire. */
+  packetTooBigSent: number;
+  packetTooBigBytes: number;
+  /** ptb-requests answered with ptb-unavailable (no raw socket, or the send failed). */
+  packetTooBigUnavailable: number;
   answers: number;
   bytesSent: number;
 }
@@ -99,6 +119,9 @@ function zeroCounters(): UdpResponderCounters {
     tooLarge: 0,
     answerRateLimited: 0,
     byteRateLimited: 0,
+    packetTooBigSent: 0,
+    packetTooBigBytes: 0,
+    packetTooBigUnavailable: 0,
     answers: 0,
     bytesSent: 0,
   };
@@ -108,12 +131,17 @@ export class UdpResponder {
   readonly counters = zeroCounters();
   private readonly answers: ClientRateLimiter;
   private readonly replyBytes: ClientRateLimiter;
+  private ptbIdent = 0;
 
-  /** `secret`: at least 16 random bytes, made once per process (a restart invalidates the cookies). */
+  /**
+   * `secret`: at least 16 random bytes, made once per process (a restart invalidates the cookies). `packetTooBig`: where
+   * the Packet Too Big a ptb-request asks for goes (none: ptb-requests get ptb-unavailable).
+   */
   constructor(
     private readonly settings: UdpResponderSettings,
     private readonly secret: Uint8Array,
     nowMs: number,
+    private readonly packetTooBig?: PacketTooBigSink,
   ) {
     if (secret.length < 16) throw new RangeError(`a cookie secret of ${secret.length} bytes is too short (16 at least)`);
     const clientOf = clientKeyFor(settings.ipv6ClientPrefix);
@@ -183,10 +211,44 @@ export class UdpResponder {
           c.sizedReplyBytes += m.replySize;
         });
       }
+      case 'ptb-request':
+        if (!this.cookieValid(d, m.nonce, m.cookie, nowMs)) return this.badCookie(d, m.nonce, nowMs);
+        return this.sendPacketTooBig(d, m.nonce, m.requestId, nowMs);
       default:
         c.serverMessages++;
         return undefined;
     }
+  }
+
+  /**
+   * The Packet Too Big through the sink, then the ptb-sent control as the answer: two answers, so two tokens of the
+   * answer limits, taken together before anything is sent; the Packet Too Big's bytes come from the byte budget as a
+   * sized-reply's do. A refusal after the tokens were taken (byte budget, sink) is answered with an error on them.
+   */
+  private sendPacketTooBig(d: ReceivedDatagram, nonce: Uint8Array, requestId: number, nowMs: number): Uint8Array | undefined {
+    const c = this.counters;
+    const sink = this.packetTooBig;
+    if (sink === undefined || d.localAddress === undefined || d.localPort === undefined) {
+      c.packetTooBigUnavailable++;
+      return this.error(d, nonce, 'ptb-unavailable', 0, nowMs);
+    }
+    if (!this.answers.take(d.address, nowMs, 2)) return this.answerLimited();
+    this.ptbIdent = (this.ptbIdent + 1) & 0xffff;
+    const ptb = echoedPacketTooBig({ family: d.family, client: d.address, clientPort: d.port, server: d.localAddress, serverPort: d.localPort, payload: d.bytes }, this.ptbIdent);
+    // Kept as the rule itself (the quote is sized so that this cannot happen): never more bytes than the request.
+    if (ptb.packet.length > (d.family === 4 ? 28 : 48) + d.bytes.length) return undefined;
+    if (!this.replyBytes.take(d.address, nowMs, ptb.packet.length)) {
+      c.byteRateLimited++;
+      return this.emitAnswer(d, { type: 'error', nonce, code: 'rate-limited', detail: 1 }, () => undefined);
+    }
+    if (!sink(d.family, ptb.packet, d.address)) {
+      c.packetTooBigUnavailable++;
+      return this.emitAnswer(d, { type: 'error', nonce, code: 'ptb-unavailable', detail: 0 }, () => undefined);
+    }
+    c.packetTooBigSent++;
+    c.packetTooBigBytes += ptb.packet.length;
+    c.answers++;
+    return this.emitAnswer(d, { type: 'ptb-sent', nonce, requestId, reportedMtu: ECHOED_PTB_MTU, quotedLength: ptb.quotedLength, packetSize: ptb.packet.length }, () => undefined);
   }
 
   private badCookie(d: ReceivedDatagram, nonce: Uint8Array, nowMs: number): Uint8Array | undefined {
@@ -207,6 +269,11 @@ export class UdpResponder {
 
   private send(d: ReceivedDatagram, m: ResponderMessage, nowMs: number, count: () => void): Uint8Array | undefined {
     if (!this.answers.take(d.address, nowMs)) return this.answerLimited();
+    return this.emitAnswer(d, m, count);
+  }
+
+  /** The answer's bytes, counted; its answer token is already taken. */
+  private emitAnswer(d: ReceivedDatagram, m: ResponderMessage, count: () => void): Uint8Array | undefined {
     const bytes = emitResponderMessage(m);
     if (m.type !== 'sized-reply' && bytes.length > d.bytes.length) {
       // Unreachable by the sizes of the protocol; kept as the rule itself, so that a later message type cannot break it.

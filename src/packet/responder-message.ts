@@ -1,7 +1,7 @@
 /**
  * The messages of the checker's UDP responder (`mtuscope serve` answers them on its port; `mtuscope probe` sends them):
- * a cookie exchange, fragmented probe datagrams toward the server (scenario 2) and replies of asked-for sizes from it
- * (scenario 4). The protocol, its rules and what the server can and cannot see: docs/probe.md, "UDP responder protocol".
+ * a cookie exchange, fragmented probe datagrams toward the server (scenario 2), replies of asked-for sizes from it
+ * (scenario 4), and a Packet Too Big from it on request (does the path back let one through?). The protocol, its rules and what the server can and cannot see: docs/probe.md, "UDP responder protocol".
  *
  * Every message is one UDP payload and starts with the same 16 bytes:
  *
@@ -29,6 +29,13 @@
  * | 5 | size-request | client → server | cookie (16), request id u32, reply size u32, padding | at least 40 |
  * | 6 | sized-reply | server → client | request id u32, reply size u32, padding | exactly the reply size (at least 24) |
  * | 7 | error | server → client | code u16, detail u16, reserved u32 | 24 |
+ * | 8 | ptb-request | client → server | cookie (16), request id u32, reserved u32, padding | at least 88 |
+ * | 9 | ptb-sent | server → client | request id u32, reported MTU u32, quoted length u16, packet size u16 | 28 |
+ *
+ * A ptb-request asks the server for an ICMP "fragmentation needed" / ICMPv6 Packet Too Big toward the client, quoting the
+ * request (IP header rebuilt, then as much as keeps the ICMP packet no larger than the request); ptb-sent follows it
+ * over UDP as the control. Why 88 bytes: an IPv6 quote that is no larger than the request holds its IP and UDP
+ * headers (48 bytes) and the request's first 40 bytes (header, cookie, request id) only when the request has 88.
  *
  * Like every codec of src/packet: ResponderMessageView.check validates once and its accessors cannot fail afterwards;
  * malformed bytes are a DecodeError naming the field and its offset, never an exception. Padding is counted, its bytes
@@ -60,12 +67,15 @@ export const RESPONDER_SIZES = {
   sizeRequest: 40,
   sizedReply: 24,
   error: 24,
+  /** 48 bytes of IPv6 and UDP header plus the 40 bytes up to the request id must fit in a quote no larger than the request. */
+  ptbRequest: 88,
+  ptbSent: 28,
 } as const;
 
 /** The largest UDP payload over IPv4 (65535 - 20 - 8); no reply size above it can be asked for. */
 export const MAX_UDP_PAYLOAD = 65507;
 
-export const RESPONDER_TYPES = ['hello', 'cookie', 'probe', 'probe-ack', 'size-request', 'sized-reply', 'error'] as const;
+export const RESPONDER_TYPES = ['hello', 'cookie', 'probe', 'probe-ack', 'size-request', 'sized-reply', 'error', 'ptb-request', 'ptb-sent'] as const;
 export type ResponderMessageType = (typeof RESPONDER_TYPES)[number];
 
 /** The number on the wire of each type: its position in RESPONDER_TYPES, from 1. */
@@ -73,7 +83,7 @@ export function responderTypeCode(type: ResponderMessageType): number {
   return RESPONDER_TYPES.indexOf(type) + 1;
 }
 
-export const RESPONDER_ERRORS = ['bad-cookie', 'reply-too-large', 'rate-limited', 'unsupported-version', 'malformed'] as const;
+export const RESPONDER_ERRORS = ['bad-cookie', 'reply-too-large', 'rate-limited', 'unsupported-version', 'malformed', 'ptb-unavailable'] as const;
 /**
  * - `bad-cookie`: the cookie is not one this server gave to this address and port lately (expired, forged, another
  *   source): send a hello again. Detail 0.
@@ -81,6 +91,7 @@ export const RESPONDER_ERRORS = ['bad-cookie', 'reply-too-large', 'rate-limited'
  * - `rate-limited`: this address (or everybody) asked for more than the server answers now; detail: seconds to wait.
  * - `unsupported-version`: detail: the version the server speaks.
  * - `malformed`: the message failed to decode; detail: the byte offset of the field at fault.
+ * - `ptb-unavailable`: the server cannot send a Packet Too Big (it could not open a raw socket). Detail 0.
  */
 export type ResponderErrorCode = (typeof RESPONDER_ERRORS)[number];
 
@@ -109,7 +120,20 @@ export type ResponderMessage =
     }
   | { readonly type: 'size-request'; readonly nonce: Uint8Array; readonly cookie: Uint8Array; readonly requestId: number; readonly replySize: number; readonly padding: number }
   | { readonly type: 'sized-reply'; readonly nonce: Uint8Array; readonly requestId: number; readonly replySize: number }
-  | { readonly type: 'error'; readonly nonce: Uint8Array; readonly code: ResponderErrorCode; readonly detail: number };
+  | { readonly type: 'error'; readonly nonce: Uint8Array; readonly code: ResponderErrorCode; readonly detail: number }
+  /** Asks for a Packet Too Big toward the client quoting this very datagram; padding makes the quote (and so the message) larger. */
+  | { readonly type: 'ptb-request'; readonly nonce: Uint8Array; readonly cookie: Uint8Array; readonly requestId: number; readonly padding: number }
+  | {
+      readonly type: 'ptb-sent';
+      readonly nonce: Uint8Array;
+      readonly requestId: number;
+      /** The MTU the Packet Too Big reports (chosen so that no host lowers its path MTU for it). */
+      readonly reportedMtu: number;
+      /** Bytes of the request quoted, its rebuilt IP header included. */
+      readonly quotedLength: number;
+      /** The Packet Too Big's size on the wire, IP header included (never above the request's). */
+      readonly packetSize: number;
+    };
 
 /** Field offsets, named once for the view and the emitter. */
 const field = {
@@ -142,6 +166,14 @@ const field = {
   errorCode: 16,
   errorDetail: 18,
   errorReserved: 20,
+  // ptb-request (after the cookie)
+  ptbRequestId: 32,
+  ptbReserved: 36,
+  // ptb-sent (no cookie)
+  ptbSentRequestId: 16,
+  ptbSentMtu: 20,
+  ptbSentQuoted: 24,
+  ptbSentSize: 26,
 } as const;
 
 const P = 'mtuscope-udp';
@@ -182,7 +214,7 @@ export class ResponderMessageView {
 }
 
 function hasCookie(type: ResponderMessageType): boolean {
-  return type === 'cookie' || type === 'probe' || type === 'size-request';
+  return type === 'cookie' || type === 'probe' || type === 'size-request' || type === 'ptb-request';
 }
 
 const LEAST: Readonly<Record<ResponderMessageType, number>> = {
@@ -193,8 +225,10 @@ const LEAST: Readonly<Record<ResponderMessageType, number>> = {
   'size-request': RESPONDER_SIZES.sizeRequest,
   'sized-reply': RESPONDER_SIZES.sizedReply,
   error: RESPONDER_SIZES.error,
+  'ptb-request': RESPONDER_SIZES.ptbRequest,
+  'ptb-sent': RESPONDER_SIZES.ptbSent,
 };
-const FIXED: ReadonlySet<ResponderMessageType> = new Set(['cookie', 'probe-ack', 'error']);
+const FIXED: ReadonlySet<ResponderMessageType> = new Set(['cookie', 'probe-ack', 'error', 'ptb-sent']);
 
 function checkBody(b: Uint8Array, type: ResponderMessageType): ReturnType<typeof fail> | undefined {
   const least = LEAST[type];
@@ -229,6 +263,9 @@ function checkBody(b: Uint8Array, type: ResponderMessageType): ReturnType<typeof
       if (u32(b, field.errorReserved) !== 0) return fail(P, 'error.reserved', field.errorReserved, `reserved is ${u32(b, field.errorReserved)}, not 0`);
       return undefined;
     }
+    case 'ptb-request':
+      if (u32(b, field.ptbReserved) !== 0) return fail(P, 'ptb-request.reserved', field.ptbReserved, `reserved is ${u32(b, field.ptbReserved)}, not 0`);
+      return undefined;
     default:
       return undefined;
   }
@@ -277,6 +314,17 @@ export function parseResponderMessage(view: ResponderMessageView): ResponderMess
       return { type: 'sized-reply', nonce, requestId: u32(b, field.replyRequestId), replySize: u32(b, field.replyReplySize) };
     case 'error':
       return { type: 'error', nonce, code: RESPONDER_ERRORS[u16(b, field.errorCode) - 1]!, detail: u16(b, field.errorDetail) };
+    case 'ptb-request':
+      return { type: 'ptb-request', nonce, cookie: view.cookie, requestId: u32(b, field.ptbRequestId), padding: b.length - RESPONDER_SIZES.ptbRequest };
+    case 'ptb-sent':
+      return {
+        type: 'ptb-sent',
+        nonce,
+        requestId: u32(b, field.ptbSentRequestId),
+        reportedMtu: u32(b, field.ptbSentMtu),
+        quotedLength: u16(b, field.ptbSentQuoted),
+        packetSize: u16(b, field.ptbSentSize),
+      };
   }
 }
 
@@ -289,6 +337,8 @@ export function responderMessageSize(m: ResponderMessage): number {
       return RESPONDER_SIZES.probe + m.padding;
     case 'size-request':
       return RESPONDER_SIZES.sizeRequest + m.padding;
+    case 'ptb-request':
+      return RESPONDER_SIZES.ptbRequest + m.padding;
     case 'sized-reply':
       return m.replySize;
     default:
@@ -366,6 +416,21 @@ export function emitResponderMessage(m: ResponderMessage): Uint8Array {
       put16(out, field.errorDetail, m.detail);
       break;
     }
+    case 'ptb-request':
+      cookie(m.cookie);
+      uint(m.requestId, 32, 'request id');
+      put32(out, field.ptbRequestId, m.requestId);
+      break;
+    case 'ptb-sent':
+      uint(m.requestId, 32, 'request id');
+      uint(m.reportedMtu, 32, 'reported MTU');
+      uint(m.quotedLength, 16, 'quoted length');
+      uint(m.packetSize, 16, 'packet size');
+      put32(out, field.ptbSentRequestId, m.requestId);
+      put32(out, field.ptbSentMtu, m.reportedMtu);
+      put16(out, field.ptbSentQuoted, m.quotedLength);
+      put16(out, field.ptbSentSize, m.packetSize);
+      break;
   }
   return out;
 }
@@ -374,4 +439,24 @@ export function emitResponderMessage(m: ResponderMessage): Uint8Array {
 export function decodeResponderMessage(bytes: Uint8Array): Decoded<ResponderMessage> {
   const view = ResponderMessageView.check(bytes);
   return view.ok ? ok(parseResponderMessage(view.value)) : view;
+}
+
+/** The first bytes of a ptb-request a Packet Too Big must quote for the client to know it: header, cookie, request id, reserved. */
+export const PTB_REQUEST_QUOTED = 40;
+
+/**
+ * A ptb-request as a Packet Too Big quotes it: the UDP payload cut after at least its first 40 bytes (the quote is
+ * never larger than the request), so the length rules of check() do not apply; the nonce and request id are read
+ * from what is there.
+ */
+export function parseQuotedPtbRequest(bytes: Uint8Array): Decoded<{ readonly nonce: Uint8Array; readonly requestId: number }> {
+  if (bytes.length < PTB_REQUEST_QUOTED) return short(P, 'ptb-request.quoted', 0, `a quoted ptb-request needs its first ${PTB_REQUEST_QUOTED} bytes, the quote has ${bytes.length}`);
+  for (let i = 0; i < RESPONDER_MAGIC.length; i++) {
+    if (bytes[field.magic + i] !== RESPONDER_MAGIC[i]) return fail(P, 'magic', field.magic, 'the quoted datagram is not an MTUP message');
+  }
+  if (bytes[field.version] !== RESPONDER_VERSION) return fail(P, 'version', field.version, `version ${bytes[field.version]!} is unknown`);
+  if (bytes[field.type] !== responderTypeCode('ptb-request')) return fail(P, 'type', field.type, `type ${bytes[field.type]!} is not a ptb-request (${responderTypeCode('ptb-request')})`);
+  if (u16(bytes, field.reserved) !== 0) return fail(P, 'reserved', field.reserved, `reserved is ${u16(bytes, field.reserved)}, not 0`);
+  if (u32(bytes, field.ptbReserved) !== 0) return fail(P, 'ptb-request.reserved', field.ptbReserved, `reserved is ${u32(bytes, field.ptbReserved)}, not 0`);
+  return ok({ nonce: bytes.subarray(field.nonce, field.nonce + RESPONDER_NONCE), requestId: u32(bytes, field.ptbRequestId) });
 }

@@ -29,7 +29,13 @@ export const cooperatingServerPart: ProbePart = {
     const leftMs = Math.max(1, context.deadlineMs - performance.now());
     const report = await runCooperatingServer(
       { address: context.destination, family: context.family, port },
-      { tries: context.tries, waitMs: answerWaitMs(context.probeTimeoutMs, context.trace?.hops.map((h) => h.rttMs)), httpTimeoutMs: leftMs },
+      {
+        tries: context.tries,
+        waitMs: answerWaitMs(context.probeTimeoutMs, context.trace?.hops.map((h) => h.rttMs)),
+        httpTimeoutMs: leftMs,
+        // The Packet Too Big the server sends on request comes in through the run's raw ICMP sockets.
+        transport: context.transport,
+      },
       (line) => context.progress(`IPv${context.family}: ${line}`),
     );
     return { findings: report.findings, json: JSON.parse(JSON.stringify(report)) as ProbeJson };

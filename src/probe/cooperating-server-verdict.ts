@@ -5,7 +5,7 @@
  * scenario 1, /download scenario 3, /frag scenario 4 over TCP). Every sentence is built from those values; missing
  * evidence gives a "cannot tell" finding (problem: false, confidence low), never a guess.
  */
-import type { IpFamily } from '../packet/ip-family.js';
+import { familyName, type IpFamily } from '../packet/ip-family.js';
 import type { ProbeFinding } from './probe-finding.js';
 
 /** One probe datagram of scenario 2 and whether the server acknowledged it. */
@@ -219,5 +219,70 @@ export function httpTestFinding(family: IpFamily, o: HttpTestOutcome): ProbeFind
       return finding(true, 'high', 'IP fragments from the target did not reach this host (the server then sent the data whole).');
     default:
       return { code: code(o.verdict), problem: false, confidence: 'low', direction, sentence: `Cannot tell about ${what}: ${where} says "${o.verdict}".${link}` };
+  }
+}
+
+/**
+ * The Packet Too Big the server sent on request (ptb-request): `arrived`; `lost` (the server said with its ptb-sent
+ * control, over UDP, that it sent one, and that control arrived while the Packet Too Big never did); `not-tested`
+ * (no control either, an error from the server, or no cooperating server), with the reason.
+ */
+export type PtbFromTarget = 'arrived' | 'lost' | 'not-tested';
+
+export interface PtbFromTargetOutcome {
+  readonly result: PtbFromTarget;
+  /** Why not tested, or what was lost. */
+  readonly reason?: string;
+  /** The ptb-request's UDP payload size. */
+  readonly requestSize: number;
+  readonly requestsSent: number;
+  /** ptb-sent controls that arrived. */
+  readonly controlsArrived: number;
+  /** What the server said it sent (from its ptb-sent): the MTU reported, the bytes quoted, the packet's size. */
+  readonly reportedMtu?: number;
+  readonly quotedLength?: number;
+  readonly packetSize?: number;
+  /** From the first ptb-request to the Packet Too Big's arrival. */
+  readonly ms?: number;
+}
+
+/**
+ * Whether a Packet Too Big from the target crosses the path back to this host: `ptb-from-target-arrives` (ok),
+ * `ptb-from-target-dropped` (a problem: whatever filters it on the way back also eats every router's Packet Too Big
+ * about a smaller link toward the target), `ptb-from-target-unknown` (cannot tell). The diagnosis pairs the first two
+ * with a black hole of the trace (ptb-return-diagnosis.ts).
+ */
+export function ptbFromTargetFinding(family: IpFamily, server: string, outcome: PtbFromTargetOutcome): ProbeFinding {
+  const fam = `IPv${family}`;
+  const message = family === 4 ? 'an ICMP "fragmentation needed"' : 'an ICMPv6 Packet Too Big';
+  const base = { direction: 'from-target' as const, family: familyName(family) };
+  switch (outcome.result) {
+    case 'arrived':
+      return {
+        ...base,
+        code: 'ptb-from-target-arrives',
+        problem: false,
+        confidence: 'high',
+        sentence: `${fam}: ${message} that the server at ${server} sent toward this host arrived${outcome.ms === undefined ? '' : ` (${Math.round(outcome.ms)} ms after the request)`}: the path back lets forwarded Packet Too Big through.`,
+      };
+    case 'lost':
+      return {
+        ...base,
+        code: 'ptb-from-target-dropped',
+        problem: true,
+        confidence: 'high',
+        sentence:
+          `${fam}: ${message} the server at ${server} sent toward this host did not arrive (${outcome.requestsSent} sent, none arrived) while its UDP answers did ` +
+          `(${outcome.controlsArrived} of its ptb-sent controls): something on the path back drops ICMP Packet Too Big / fragmentation needed, so every router's ` +
+          `message about a smaller link on the way to the target is lost too.`,
+      };
+    case 'not-tested':
+      return {
+        ...base,
+        code: 'ptb-from-target-unknown',
+        problem: false,
+        confidence: 'low',
+        sentence: `${fam}: cannot tell whether a Packet Too Big from the target reaches this host: ${outcome.reason ?? 'not tested'}.`,
+      };
   }
 }

@@ -2,12 +2,15 @@
  * The article's four scenarios against a cooperating `mtuscope serve` (docs/probe.md): the UDP responder's cookie
  * exchange, then scenario 2 (fragmented datagrams toward the server, built here and sent through a raw socket from the
  * source port of this run's UDP socket, so that the server's acknowledgements come back to it) and scenario 4 over UDP
- * (replies of DNS-like sizes), then the checker's HTTP tests /icmp, /download and /frag. The findings come from the
- * pure functions of cooperating-server-verdict.ts; this file only sends, waits and counts.
+ * (replies of DNS-like sizes), then whether a Packet Too Big from the target reaches this host (a ptb-request: the
+ * server sends one quoting the request, then a ptb-sent control over UDP; the ICMP comes in through raw sockets), then
+ * the checker's HTTP tests /icmp, /download and /frag. The findings come from the pure functions of
+ * cooperating-server-verdict.ts; this file only sends, waits and counts.
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { RawSender } from '../host/raw-sender.js';
+import { formatIp, parseIpText } from '../packet/address.js';
 import type { IpFamily } from '../packet/ip-family.js';
 import { decodeResponderMessage, emitResponderMessage, RESPONDER_SIZES, type ResponderMessage } from '../packet/responder-message.js';
 import { errorMessage } from '../util/error-message.js';
@@ -20,9 +23,14 @@ import {
   httpTestFinding,
   noServerFinding,
   type ProbeOutcome,
+  ptbFromTargetFinding,
+  type PtbFromTarget,
+  type PtbFromTargetOutcome,
   type ReplyOutcome,
 } from './cooperating-server-verdict.js';
 import type { ProbeFinding } from './probe-finding.js';
+import { ProbeTransport } from './probe-transport.js';
+import { matchEchoedPtb } from './ptb-echo-match.js';
 import { DEFAULT_FRAGMENT_COUNTS, DEFAULT_FRAGMENT_SIZE, DEFAULT_REPLY_SIZES, probePackets, probePlan, replyIpSize } from './udp-probe-plan.js';
 
 export interface CooperatingServerTarget {
@@ -48,7 +56,17 @@ export interface CooperatingServerOptions {
   readonly httpTimeoutMs?: number;
   /** Firewall mark of the crafted packets (default 0: none). */
   readonly mark?: number;
+  /**
+   * Where ICMP comes in (the run's open ProbeTransport, shared, never closed here); without one, a transport is opened
+   * for the Packet Too Big test and closed after it.
+   */
+  readonly transport?: Pick<ProbeTransport, 'onPacket'>;
+  /** UDP payload of the ptb-request (88 at least): the Packet Too Big quotes at most this many bytes. */
+  readonly ptbRequestSize?: number;
 }
+
+/** 128 bytes: the quote holds the rebuilt IP and UDP headers and the request's first 80 (IPv6) or 100 (IPv4) bytes. */
+export const DEFAULT_PTB_REQUEST_SIZE = 128;
 
 export interface CooperatingServerReport {
   readonly target: CooperatingServerTarget;
@@ -63,7 +81,13 @@ export interface CooperatingServerReport {
     readonly maxReplySize: number;
     readonly probes: readonly ProbeOutcome[];
     readonly replies: readonly ReplyOutcome[];
+    /** The Packet Too Big the server sent on request, with the evidence. */
+    readonly packetTooBig: PtbFromTargetOutcome;
   };
+  /** Whether a Packet Too Big from the target reaches this host; `not-tested` without a server. */
+  readonly ptbFromTarget: PtbFromTarget;
+  /** Why not tested, or what was lost. */
+  readonly ptbFromTargetReason?: string;
   readonly http: readonly HttpTestOutcome[];
   /** The HTTP tests were not run (an option, or the server's HTTP port did not answer). */
   readonly httpSkipped?: string;
@@ -166,8 +190,15 @@ export async function runCooperatingServer(
         maxReplySize: cookie.maxReplySize,
         probes: await scenario2(session, target, cookie.cookie, local.address, local.port, options, tries, waitMs, progress),
         replies: await scenario4(session, target, cookie.cookie, cookie.maxReplySize, options, tries, waitMs, progress),
+        // Last of the UDP tests: the Packet Too Big sets an error (EMSGSIZE) on the connected session socket, which the
+        // next send or receive on it returns once.
+        packetTooBig: await packetTooBigFromTarget(session, target, cookie.cookie, local.port, options, tries, waitMs, progress),
       };
-      findings.push(fragmentsToTargetFinding(target.family, udp.probes), fragmentsFromTargetFinding(target.family, udp.replies, true));
+      findings.push(
+        fragmentsToTargetFinding(target.family, udp.probes),
+        fragmentsFromTargetFinding(target.family, udp.replies, true),
+        ptbFromTargetFinding(target.family, target.address, udp.packetTooBig),
+      );
     }
   } finally {
     session.close();
@@ -190,11 +221,14 @@ export async function runCooperatingServer(
     }
     findings.push(...http.map((o) => httpTestFinding(target.family, o)));
   }
+  const ptbReason = udp === undefined ? 'no cooperating server answered on UDP' : udp.packetTooBig.reason;
   return {
     target,
     answered: udp !== undefined,
     ...(reason === undefined ? {} : { reason }),
     ...(udp === undefined ? {} : { udp }),
+    ptbFromTarget: udp?.packetTooBig.result ?? 'not-tested',
+    ...(ptbReason === undefined ? {} : { ptbFromTargetReason: ptbReason }),
     http,
     ...(httpSkipped === undefined ? {} : { httpSkipped }),
     findings,
@@ -277,4 +311,71 @@ async function scenario4(
     const why = refused.get(id) ?? (!arrived.has(id) && lastError !== undefined ? `the server answered a request with ${lastError}` : undefined);
     return { replySize, ipSize: replyIpSize(target.family, replySize), arrived: arrived.has(id), ...(why === undefined ? {} : { refused: why }) };
   });
+}
+
+const PTB_REQUEST_ID = 1;
+
+/**
+ * Asks the server for a Packet Too Big toward this host (ptb-request, `tries` times until one arrives) and watches for
+ * it among the ICMP messages from the server's address, and for the ptb-sent controls on the session socket.
+ */
+async function packetTooBigFromTarget(
+  session: ResponderSession,
+  target: CooperatingServerTarget,
+  cookie: Uint8Array,
+  localPort: number,
+  options: CooperatingServerOptions,
+  tries: number,
+  waitMs: number,
+  progress: (line: string) => void,
+): Promise<PtbFromTargetOutcome> {
+  const requestSize = Math.max(RESPONDER_SIZES.ptbRequest, options.ptbRequestSize ?? DEFAULT_PTB_REQUEST_SIZE);
+  progress(`UDP: a Packet Too Big from the target, on request (${requestSize}-byte request)`);
+  let own: ProbeTransport | undefined;
+  let icmp = options.transport;
+  if (icmp === undefined) {
+    try {
+      own = ProbeTransport.open();
+      icmp = own;
+    } catch (err) {
+      return { result: 'not-tested', reason: `this host cannot receive ICMP: ${errorMessage(err)}`, requestSize, requestsSent: 0, controlsArrived: 0 };
+    }
+  }
+  const bytes = parseIpText(target.address);
+  const echo = { family: target.family, server: bytes === undefined ? target.address : formatIp(bytes), serverPort: target.port, clientPort: localPort, nonce: session.nonce };
+  let arrived: { mtu: number; quotedLength: number; atMs: number } | undefined;
+  let sent: Extract<ResponderMessage, { type: 'ptb-sent' }> | undefined;
+  let controls = 0;
+  let refusal: string | undefined;
+  let requests = 0;
+  const started = performance.now();
+  const offIcmp = icmp.onPacket((p) => {
+    const m = matchEchoedPtb(p, echo);
+    if (m.ok && typeof m.value !== 'string' && m.value.requestId === PTB_REQUEST_ID) arrived ??= { mtu: m.value.mtu, quotedLength: m.value.quotedLength, atMs: p.receivedAtMs };
+  });
+  const offUdp = session.on((m) => {
+    if (m.type === 'ptb-sent' && m.requestId === PTB_REQUEST_ID) {
+      controls++;
+      sent = m;
+    } else if (m.type === 'error') refusal = `${m.code} (${m.detail})`;
+  });
+  try {
+    await rounds([0], tries, waitMs, () => arrived !== undefined || refusal?.startsWith('ptb-unavailable') === true, () => {
+      requests++;
+      session.send({ type: 'ptb-request', nonce: session.nonce, cookie, requestId: PTB_REQUEST_ID, padding: requestSize - RESPONDER_SIZES.ptbRequest });
+    });
+  } finally {
+    offIcmp();
+    offUdp();
+    own?.close();
+  }
+  const said = sent === undefined ? {} : { reportedMtu: sent.reportedMtu, quotedLength: sent.quotedLength, packetSize: sent.packetSize };
+  const base = { requestSize, requestsSent: requests, controlsArrived: controls, ...said };
+  if (arrived !== undefined) return { ...base, result: 'arrived', reportedMtu: arrived.mtu, quotedLength: arrived.quotedLength, ms: Math.round((arrived.atMs - started) * 10) / 10 };
+  if (controls > 0) return { ...base, result: 'lost', reason: `${requests} Packet Too Big sent by the server (it said so in ${controls} ptb-sent controls that arrived), none arrived` };
+  return {
+    ...base,
+    result: 'not-tested',
+    reason: refusal === undefined ? `no answer to ${requests} requests, neither the Packet Too Big nor its ptb-sent control` : `the server answered with the error ${refusal}`,
+  };
 }

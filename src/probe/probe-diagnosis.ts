@@ -1,9 +1,11 @@
 import type { FindingConfidence, ProbeFinding } from './probe-finding.js';
+import { refineBlackHoles } from './ptb-return-diagnosis.js';
 
 /**
  * The run's diagnosis, pure: every part's findings ordered (problems first, surest first, then by place on the path),
  * duplicates merged, and one paragraph in plain words: what is broken and where, which direction, what it means for
- * TCP, UDP/QUIC and DNS, and what to do; or that nothing is wrong, or that the evidence cannot tell.
+ * TCP, UDP/QUIC and DNS, and what to do; or that nothing is wrong, or that the evidence cannot tell. A black hole of
+ * the trace is first refined by the cooperating server's Packet Too Big test of its family (ptb-return-diagnosis.ts).
  */
 
 export interface Diagnosis {
@@ -49,11 +51,17 @@ function consequences(f: ProbeFinding): string {
   switch (f.code) {
     case 'ptb-missing':
     case 'black-hole':
+    case 'ptb-not-sent':
+    case 'ptb-dropped-on-return':
     case 'silent-mtu-mismatch': {
       const fix =
         f.code === 'silent-mtu-mismatch'
           ? `make both ends of the link ${place} use the same MTU`
-          : `have the operator ${place} send and let through ICMP "fragmentation needed" / Packet Too Big (and not filter it on the way back)`;
+          : f.code === 'ptb-not-sent'
+            ? `have the operator of the router ${place} make it send ICMP "fragmentation needed" / Packet Too Big (its own firewall's OUTPUT rules and ICMP settings)`
+            : f.code === 'ptb-dropped-on-return'
+              ? `find the router on the way back that drops forwarded ICMP "fragmentation needed" / Packet Too Big (most likely one between hop ${hop ?? '?'} and this host, or this host's own INPUT rules) and let it through (RFC 4890)`
+              : `have the operator ${place} send and let through ICMP "fragmentation needed" / Packet Too Big (and not filter it on the way back)`;
       return (
         `For TCP this is a path MTU black hole: connections that send full-size segments in this direction stall after the handshake unless ` +
         `the MSS is clamped on the way or the sender probes (Linux net.ipv4.tcp_mtu_probing). UDP and QUIC datagrams above the path MTU are ` +
@@ -62,13 +70,19 @@ function consequences(f: ProbeFinding): string {
         `to what the search found.`
       );
     }
+    case 'ptb-from-target-dropped':
+      return (
+        `Any link on the way to the target that is smaller than what this host sends becomes a path MTU black hole: TCP stalls unless ` +
+        `the MSS is clamped, large UDP/QUIC datagrams and DNS answers sent from here are lost. To fix it, find the router or firewall on the ` +
+        `way back (or this host's own INPUT rules) that drops ICMP "fragmentation needed" / Packet Too Big and let it through (RFC 4890).`
+      );
     default:
       return '';
   }
 }
 
 export function diagnose(findings: readonly ProbeFinding[]): Diagnosis {
-  const ordered = orderFindings(findings);
+  const ordered = orderFindings(refineBlackHoles(findings));
   const problems = ordered.filter((f) => f.problem);
   const first = problems[0];
   if (first !== undefined) {

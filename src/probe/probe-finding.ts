@@ -4,6 +4,8 @@
  * diagnosis can order, merge and print them in one paragraph and `--json` can carry them unchanged.
  */
 
+import type { IpFamilyName } from '../packet/ip-family.js';
+
 /** How sure the evidence makes us: `high` measured directly, `medium` inferred from several measurements, `low` a guess the evidence allows but does not prove. */
 export type FindingConfidence = 'high' | 'medium' | 'low';
 
@@ -19,6 +21,11 @@ export interface ProbeFinding {
   /** Where on the path, when known: the hop numbers and addresses the evidence points at. */
   readonly where?: { readonly afterHop?: number; readonly beforeHop?: number; readonly address?: string };
   readonly direction?: FindingDirection;
+  /**
+   * The address family the finding is about, where one family's findings must be read together (the diagnosis pairs a
+   * black hole of the trace with the cooperating server's Packet Too Big test of the same family).
+   */
+  readonly family?: IpFamilyName;
   /** One or two sentences in plain words, built only from measured values. */
   readonly sentence: string;
 }

@@ -1,4 +1,4 @@
-import { familyLabel, type IpFamily } from '../packet/ip-family.js';
+import { familyLabel, familyName, type IpFamily } from '../packet/ip-family.js';
 import { mtuWithLikelyCause } from './encapsulation-names.js';
 import type { BlackHole, HopReport, HopTraceResult } from './hop-trace.js';
 import type { ProbeFinding } from './probe-finding.js';
@@ -32,6 +32,7 @@ function blackHoleFinding(trace: HopTraceResult, facts: TraceFacts, hole: BlackH
   const fam = familyLabel(facts.family);
   const after = hopName(trace.hops, hole.afterHop);
   const before = hole.beforeHop === undefined ? 'the destination' : hopName(trace.hops, hole.beforeHop);
+  const family = familyName(facts.family);
   const where = {
     afterHop: hole.afterHop,
     ...(hole.beforeHop === undefined ? {} : { beforeHop: hole.beforeHop }),
@@ -42,6 +43,7 @@ function blackHoleFinding(trace: HopTraceResult, facts: TraceFacts, hole: BlackH
   if (hole.fragmentedCopyPassed === true) {
     return {
       code: 'ptb-missing',
+      family,
       problem: true,
       confidence: 'medium',
       where,
@@ -54,6 +56,7 @@ function blackHoleFinding(trace: HopTraceResult, facts: TraceFacts, hole: BlackH
   if (hole.fragmentedCopyPassed === false) {
     return {
       code: 'silent-mtu-mismatch',
+      family,
       problem: true,
       confidence: 'medium',
       where,
@@ -65,6 +68,7 @@ function blackHoleFinding(trace: HopTraceResult, facts: TraceFacts, hole: BlackH
   }
   return {
     code: 'black-hole',
+    family,
     problem: true,
     confidence: 'low',
     where,

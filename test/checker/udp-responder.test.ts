@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type ReceivedDatagram, UdpResponder, type UdpResponderSettings } from '../../src/checker/udp-responder.js';
+import { type PacketTooBigSink, type ReceivedDatagram, UdpResponder, type UdpResponderSettings } from '../../src/checker/udp-responder.js';
+import { formatIpv4, formatIpv6 } from '../../src/packet/address.js';
+import { Icmpv4Packet, parseIcmpv4 } from '../../src/packet/icmpv4.js';
+import { Icmpv6Packet, parseIcmpv6 } from '../../src/packet/icmpv6.js';
+import type { IpFamily } from '../../src/packet/ip-family.js';
+import { Ipv4Packet } from '../../src/packet/ipv4.js';
+import { Ipv6Packet } from '../../src/packet/ipv6.js';
 import { decodeResponderMessage, emitResponderMessage, type ResponderMessage } from '../../src/packet/responder-message.js';
+import { UdpPacket } from '../../src/packet/udp.js';
+import { matchEchoedPtb } from '../../src/probe/ptb-echo-match.js';
 
 const SETTINGS: UdpResponderSettings = {
   maxReplySize: 4096,
@@ -151,5 +159,151 @@ describe('UDP responder decisions', () => {
     const r = new UdpResponder(SETTINGS, SECRET, 0);
     assert.equal(r.answer({ ...FROM, bytes: new TextEncoder().encode('GET / HTTP/1.1\r\nHost: x\r\n\r\n') }, 0), undefined);
     assert.equal(r.counters.ignored, 1);
+  });
+
+  describe('Packet Too Big on request', () => {
+    const SERVED = { localAddress: '10.0.9.1', localPort: 8080 };
+    const FROM6 = { family: 6 as const, address: 'fd00:1::2', port: 40000, localAddress: 'fd00:9::1', localPort: 8080 };
+
+    interface Sent {
+      readonly family: IpFamily;
+      readonly packet: Uint8Array;
+      readonly destination: string;
+    }
+    function sinkInto(sent: Sent[], works = true): PacketTooBigSink {
+      return (family, packet, destination) => {
+        sent.push({ family, packet, destination });
+        return works;
+      };
+    }
+    function ptbRequest(cookie: Uint8Array, padding: number, requestId = 5): ResponderMessage {
+      return { type: 'ptb-request', nonce: NONCE, cookie, requestId, padding };
+    }
+
+    it('IPv4: a proven client gets "fragmentation needed" from the served address, MTU 65535, quoting its request (rebuilt IP header, UDP header, payload) and no larger than it, then a 28-byte ptb-sent saying so', () => {
+      const sent: Sent[] = [];
+      const r = new UdpResponder(SETTINGS, SECRET, 0, sinkInto(sent));
+      const from = { ...FROM, ...SERVED };
+      const cookie = cookieOf(r, 0, from);
+      const request = datagram(ptbRequest(cookie, 40), from);
+      assert.equal(request.bytes.length, 128);
+      const answer = decoded(r.answer(request, 1));
+      assert.equal(sent.length, 1);
+      const { packet, destination, family } = sent[0]!;
+      assert.deepEqual([family, destination, packet.length], [4, '10.0.1.2', 20 + 8 + 128]);
+      const ip = Ipv4Packet.check(packet);
+      assert.ok(ip.ok);
+      assert.deepEqual([formatIpv4(ip.value.src), formatIpv4(ip.value.dst), ip.value.protocol, ip.value.totalLength, ip.value.checksumValid()], ['10.0.9.1', '10.0.1.2', 1, 156, true]);
+      const icmp = Icmpv4Packet.check(ip.value.payload(), ip.value.payload().length);
+      assert.ok(icmp.ok);
+      const m = parseIcmpv4(icmp.value);
+      assert.ok(m.kind === 'destination-unreachable');
+      assert.deepEqual([m.code, m.nextHopMtu, m.quoted.length], [4, 65535, 128]);
+      const quoted = Ipv4Packet.check(m.quoted);
+      assert.ok(quoted.ok);
+      // The request's own IP packet: 20 + 8 + 128 bytes, from the client to the served address, DF set.
+      assert.deepEqual([formatIpv4(quoted.value.src), formatIpv4(quoted.value.dst), quoted.value.protocol, quoted.value.totalLength, quoted.value.dontFragment, quoted.value.truncated], ['10.0.1.2', '10.0.9.1', 17, 156, true, true]);
+      const udp = UdpPacket.check(quoted.value.payload());
+      assert.ok(udp.ok);
+      assert.deepEqual([udp.value.srcPort, udp.value.dstPort, udp.value.length], [40000, 8080, 136]);
+      assert.deepEqual([...udp.value.payload()], [...request.bytes.subarray(0, 100)]);
+      assert.deepEqual(answer, { type: 'ptb-sent', nonce: NONCE, requestId: 5, reportedMtu: 65535, quotedLength: 128, packetSize: 156 });
+      // The client's matcher recognises it from the ICMP message on (what its raw socket hands over).
+      const matched = matchEchoedPtb(
+        { family: 4, protocol: 'icmp', source: '10.0.9.1', payload: ip.value.payload(), receivedAtMs: 0 },
+        { family: 4, server: '10.0.9.1', serverPort: 8080, clientPort: 40000, nonce: NONCE },
+      );
+      assert.deepEqual(matched, { ok: true, value: { requestId: 5, mtu: 65535, quotedLength: 128, icmpLength: 136 } });
+      const c = r.counters;
+      assert.deepEqual([c.packetTooBigSent, c.packetTooBigBytes, c.packetTooBigUnavailable, c.answers], [1, 156, 0, 3]);
+    });
+
+    it('IPv6: a Packet Too Big (type 2) quoting the request, MTU 65535, as long as the request; a 3000-byte request gets a 1280-byte one', () => {
+      const sent: Sent[] = [];
+      const r = new UdpResponder({ ...SETTINGS, replyByteRate: { perClient: { perSecond: 1e6, burst: 1e6 }, global: { perSecond: 1e6, burst: 1e6 } } }, SECRET, 0, sinkInto(sent));
+      const cookie = cookieOf(r, 0, FROM6);
+      const small = datagram(ptbRequest(cookie, 0), FROM6);
+      assert.equal(decoded(r.answer(small, 1)).type, 'ptb-sent');
+      const big = datagram(ptbRequest(cookie, 3000 - 88, 6), FROM6);
+      assert.deepEqual(decoded(r.answer(big, 2)), { type: 'ptb-sent', nonce: NONCE, requestId: 6, reportedMtu: 65535, quotedLength: 1232, packetSize: 1280 });
+      assert.deepEqual(sent.map((s) => s.packet.length), [40 + 8 + 88, 1280]);
+      const ip = Ipv6Packet.check(sent[0]!.packet);
+      assert.ok(ip.ok);
+      assert.deepEqual([formatIpv6(ip.value.src), formatIpv6(ip.value.dst)], ['fd00:9::1', 'fd00:1::2']);
+      const icmp = Icmpv6Packet.check(ip.value.payload(), ip.value.payload().length);
+      assert.ok(icmp.ok);
+      assert.equal(icmp.value.checksumStatus(ip.value.src, ip.value.dst), 'good');
+      const m = parseIcmpv6(icmp.value);
+      assert.ok(m.kind === 'packet-too-big');
+      assert.deepEqual([m.mtu, m.quoted.length], [65535, 88]);
+      const session = { family: 6 as const, server: 'fd00:9::1', serverPort: 8080, clientPort: 40000, nonce: NONCE };
+      const received = (packet: Uint8Array, source = 'fd00:9::1') => ({ family: 6 as const, protocol: 'icmp' as const, source, payload: packet.subarray(40), receivedAtMs: 0 });
+      assert.deepEqual(matchEchoedPtb(received(sent[0]!.packet), session), { ok: true, value: { requestId: 5, mtu: 65535, quotedLength: 88, icmpLength: 96 } });
+      assert.equal(matchEchoedPtb(received(sent[1]!.packet), session).ok, true);
+      // Not ours: from another address, for another session's port or nonce.
+      assert.deepEqual(matchEchoedPtb(received(sent[0]!.packet, 'fd00:9::7'), session), { ok: true, value: 'from fd00:9::7, not the server' });
+      assert.deepEqual(matchEchoedPtb(received(sent[0]!.packet), { ...session, clientPort: 40001 }), { ok: true, value: "the quoted UDP ports are not our session's" });
+      assert.deepEqual(matchEchoedPtb(received(sent[0]!.packet), { ...session, nonce: new Uint8Array(8) }), { ok: true, value: 'the quoted nonce is not ours' });
+    });
+
+    it('an IPv4 request of 3000 bytes gets a 576-byte message: the quote stops at 548 bytes', () => {
+      const sent: Sent[] = [];
+      const r = new UdpResponder({ ...SETTINGS, replyByteRate: { perClient: { perSecond: 1e6, burst: 1e6 }, global: { perSecond: 1e6, burst: 1e6 } } }, SECRET, 0, sinkInto(sent));
+      const from = { ...FROM, ...SERVED };
+      const answer = decoded(r.answer(datagram(ptbRequest(cookieOf(r, 0, from), 3000 - 88), from), 1));
+      assert.deepEqual(answer, { type: 'ptb-sent', nonce: NONCE, requestId: 5, reportedMtu: 65535, quotedLength: 548, packetSize: 576 });
+      assert.equal(sent[0]?.packet.length, 576);
+    });
+
+    it('without a valid cookie, a spoofed source gets a 24-byte bad-cookie error and no Packet Too Big', () => {
+      const sent: Sent[] = [];
+      const r = new UdpResponder(SETTINGS, SECRET, 0, sinkInto(sent));
+      const from = { ...FROM, ...SERVED };
+      const cookie = cookieOf(r, 0, from);
+      for (const other of [{ ...from, port: 40001 }, { ...from, address: '10.0.1.3' }]) {
+        const answer = r.answer(datagram(ptbRequest(cookie, 0), other), 1);
+        assert.equal(answer?.length, 24);
+        assert.deepEqual(decoded(answer), { type: 'error', nonce: NONCE, code: 'bad-cookie', detail: 0 });
+      }
+      assert.equal(decoded(r.answer(datagram(ptbRequest(new Uint8Array(16), 0), from), 2)).type, 'error');
+      assert.equal(sent.length, 0);
+      assert.equal(r.counters.packetTooBigSent, 0);
+    });
+
+    it('with no raw socket (no sink), or a sink that fails, the answer is ptb-unavailable; a sink that works gives ptb-sent', () => {
+      const from = { ...FROM, ...SERVED };
+      const none = new UdpResponder(SETTINGS, SECRET, 0);
+      assert.deepEqual(decoded(none.answer(datagram(ptbRequest(cookieOf(none, 0, from), 0), from), 1)), { type: 'error', nonce: NONCE, code: 'ptb-unavailable', detail: 0 });
+      const failing = new UdpResponder(SETTINGS, SECRET, 0, sinkInto([], false));
+      assert.deepEqual(decoded(failing.answer(datagram(ptbRequest(cookieOf(failing, 0, from), 0), from), 1)), { type: 'error', nonce: NONCE, code: 'ptb-unavailable', detail: 0 });
+      assert.equal(failing.counters.packetTooBigUnavailable, 1);
+      const working = new UdpResponder(SETTINGS, SECRET, 0, sinkInto([]));
+      assert.equal(decoded(working.answer(datagram(ptbRequest(cookieOf(working, 0, from), 0), from), 1)).type, 'ptb-sent');
+    });
+
+    it('each request takes two answer tokens (the Packet Too Big and its control) and its bytes from the byte budget', () => {
+      const sent: Sent[] = [];
+      const r = new UdpResponder(SETTINGS, SECRET, 0, sinkInto(sent));
+      const from = { ...FROM, ...SERVED };
+      const cookie = cookieOf(r, 0, from); // 1 of the 10 tokens
+      const answers = Array.from({ length: 6 }, () => r.answer(datagram(ptbRequest(cookie, 0), from), 1));
+      // 9 tokens left: four requests (8), then nothing for the fifth and sixth.
+      assert.deepEqual(answers.map((a) => (a === undefined ? 'none' : decoded(a).type)), ['ptb-sent', 'ptb-sent', 'ptb-sent', 'ptb-sent', 'none', 'none']);
+      assert.equal(sent.length, 4);
+      assert.equal(r.counters.answerRateLimited, 2);
+      // The byte budget (8192 per client): 1280-byte messages, six fit, the seventh is refused with rate-limited.
+      const bytes = new UdpResponder({ ...SETTINGS, answerRate: { perClient: { perSecond: 1e6, burst: 1e6 }, global: { perSecond: 1e6, burst: 1e6 } } }, SECRET, 0, sinkInto([]));
+      const big = datagram(ptbRequest(cookieOf(bytes, 0, FROM6), 3000 - 88), FROM6);
+      const kinds = Array.from({ length: 7 }, () => decoded(bytes.answer(big, 1)));
+      assert.deepEqual(kinds.map((k) => k.type), ['ptb-sent', 'ptb-sent', 'ptb-sent', 'ptb-sent', 'ptb-sent', 'ptb-sent', 'error']);
+      assert.deepEqual(kinds[6], { type: 'error', nonce: NONCE, code: 'rate-limited', detail: 1 });
+      assert.equal(bytes.counters.packetTooBigBytes, 6 * 1280);
+    });
+
+    it('a ptb-sent arriving at a server is never answered', () => {
+      const r = new UdpResponder(SETTINGS, SECRET, 0, sinkInto([]));
+      assert.equal(r.answer(datagram({ type: 'ptb-sent', nonce: NONCE, requestId: 1, reportedMtu: 65535, quotedLength: 1, packetSize: 1 }), 1), undefined);
+      assert.equal(r.counters.serverMessages, 1);
+    });
   });
 });

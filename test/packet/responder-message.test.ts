@@ -5,6 +5,7 @@ import {
   decodeResponderMessage,
   emitResponderMessage,
   MAX_UDP_PAYLOAD,
+  parseQuotedPtbRequest,
   parseResponderMessage,
   RESPONDER_ERRORS,
   RESPONDER_SIZES,
@@ -52,6 +53,15 @@ const arbMessage: fc.Arbitrary<ResponderMessage> = fc.oneof(
   }),
   fc.record({ type: fc.constant('sized-reply' as const), nonce: arbBytes(8), requestId: u32, replySize: fc.integer({ min: 24, max: 9000 }) }),
   fc.record({ type: fc.constant('error' as const), nonce: arbBytes(8), code: fc.constantFrom(...RESPONDER_ERRORS), detail: fc.integer({ min: 0, max: 0xffff }) }),
+  fc.record({ type: fc.constant('ptb-request' as const), nonce: arbBytes(8), cookie: arbBytes(16), requestId: u32, padding }),
+  fc.record({
+    type: fc.constant('ptb-sent' as const),
+    nonce: arbBytes(8),
+    requestId: u32,
+    reportedMtu: u32,
+    quotedLength: fc.integer({ min: 0, max: 0xffff }),
+    packetSize: fc.integer({ min: 0, max: 0xffff }),
+  }),
   // fc.record makes objects without a prototype; the parser's are plain ones.
 ).map((m) => ({ ...m }));
 
@@ -68,6 +78,38 @@ describe('UDP responder messages', () => {
     assert.equal(bytes.length, RESPONDER_SIZES.probeAck);
     assert.deepEqual([...bytes.subarray(5, 6)], [4]);
     assert.deepEqual([...bytes.subarray(16)], [1, 2, 3, 4, 0, 0, 0x0b, 0xb8, 0, 3, 0x05, 0x00]);
+  });
+
+  it('a ptb-request is at least 88 bytes: cookie, request id, a zero reserved field, then padding; a ptb-sent is 28 bytes of id, MTU, quoted length and size', () => {
+    const request = emitResponderMessage({ type: 'ptb-request', nonce: NONCE, cookie: COOKIE, requestId: 0x0a0b0c0d, padding: 40 });
+    assert.equal(request.length, 128);
+    assert.equal(request[5], 8);
+    assert.deepEqual([...request.subarray(16, 44)], [...COOKIE, 0x0a, 0x0b, 0x0c, 0x0d, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert.equal(RESPONDER_SIZES.ptbRequest, 88);
+    const sent = emitResponderMessage({ type: 'ptb-sent', nonce: NONCE, requestId: 1, reportedMtu: 65535, quotedLength: 128, packetSize: 156 });
+    assert.equal(sent.length, RESPONDER_SIZES.ptbSent);
+    assert.deepEqual([...sent.subarray(5, 6)], [9]);
+    assert.deepEqual([...sent.subarray(16)], [0, 0, 0, 1, 0, 0, 0xff, 0xff, 0, 128, 0, 156]);
+    assert.deepEqual(value(decodeResponderMessage(sent)), { type: 'ptb-sent', nonce: NONCE, requestId: 1, reportedMtu: 65535, quotedLength: 128, packetSize: 156 });
+  });
+
+  it('a quoted ptb-request is read from its first 40 bytes; a quote of another type, of less, or with a non-zero reserved field is refused', () => {
+    const request = emitResponderMessage({ type: 'ptb-request', nonce: NONCE, cookie: COOKIE, requestId: 77, padding: 40 });
+    assert.deepEqual(value(parseQuotedPtbRequest(request.subarray(0, 40))), { nonce: NONCE, requestId: 77 });
+    assert.deepEqual(value(parseQuotedPtbRequest(request)), { nonce: NONCE, requestId: 77 });
+    const e = (d: DecodeError): [string, number] => [d.field, d.offset];
+    assert.deepEqual(e(error(parseQuotedPtbRequest(request.subarray(0, 39)))), ['ptb-request.quoted', 0]);
+    const probe = emitResponderMessage({ type: 'probe', nonce: NONCE, cookie: COOKIE, probeId: 77, fragmentCount: 1, fragmentSize: 0, padding: 0 });
+    assert.deepEqual(e(error(parseQuotedPtbRequest(probe))), ['type', 5]);
+    const reserved = request.slice();
+    reserved[39] = 1;
+    assert.deepEqual(e(error(parseQuotedPtbRequest(reserved))), ['ptb-request.reserved', 36]);
+    assert.deepEqual(e(error(ResponderMessageView.check(reserved))), ['ptb-request.reserved', 36]);
+    assert.deepEqual(e(error(ResponderMessageView.check(request.subarray(0, 87)))), ['ptb-request.body', 16]);
+    const sent = emitResponderMessage({ type: 'ptb-sent', nonce: NONCE, requestId: 1, reportedMtu: 65535, quotedLength: 128, packetSize: 156 });
+    assert.deepEqual(e(error(ResponderMessageView.check(Uint8Array.of(...sent, 0)))), ['ptb-sent.length', 28]);
+    assert.throws(() => emitResponderMessage({ type: 'ptb-request', nonce: NONCE, cookie: COOKIE, requestId: 1, padding: -1 }), RangeError);
+    assert.throws(() => emitResponderMessage({ type: 'ptb-sent', nonce: NONCE, requestId: 1, reportedMtu: 1, quotedLength: 0x10000, packetSize: 1 }), RangeError);
   });
 
   it('a sized-reply is exactly as long as the size it carries', () => {
@@ -109,7 +151,7 @@ describe('UDP responder messages', () => {
     assert.match(at((b) => ((b[3] = 0x52), b)).reason, /0x4d545552, not 0x4d545550/);
     assert.deepEqual(e(at((b) => ((b[4] = 2), b))), ['version', 4]);
     assert.deepEqual(e(at((b) => ((b[5] = 0), b))), ['type', 5]);
-    assert.deepEqual(e(at((b) => ((b[5] = 8), b))), ['type', 5]);
+    assert.deepEqual(e(at((b) => ((b[5] = 10), b))), ['type', 5]);
     assert.deepEqual(e(at((b) => ((b[7] = 1), b))), ['reserved', 6]);
     assert.deepEqual(e(at((b) => b.subarray(0, 39))), ['hello.padding', 39]);
 
@@ -166,6 +208,8 @@ describe('UDP responder messages', () => {
       emitResponderMessage({ type: 'error', nonce: NONCE, code: 'rate-limited', detail: 1 }),
       emitResponderMessage({ type: 'probe-ack', nonce: NONCE, probeId: 1, receivedLength: 40, fragmentCount: 1, fragmentSize: 0 }),
       emitResponderMessage({ type: 'cookie', nonce: NONCE, cookie: COOKIE, maxReplySize: 4096 }),
+      emitResponderMessage({ type: 'ptb-request', nonce: NONCE, cookie: COOKIE, requestId: 3, padding: 40 }),
+      emitResponderMessage({ type: 'ptb-sent', nonce: NONCE, requestId: 3, reportedMtu: 65535, quotedLength: 128, packetSize: 156 }),
     ];
     let accepted = 0;
     for (let i = 0; i < 100_000; i++) {
@@ -179,6 +223,9 @@ describe('UDP responder messages', () => {
         const flips = 1 + Math.floor(random() * 3);
         for (let f = 0; f < flips && bytes.length > 0; f++) bytes[Math.floor(random() * Math.min(bytes.length, 48))] = Math.floor(random() * 256);
       }
+      // The quote reader takes cut and mutated bytes too, and answers with a value or an error, never an exception.
+      const quoted = parseQuotedPtbRequest(bytes);
+      if (!quoted.ok) assert.equal(typeof quoted.error.offset, 'number');
       const decoded = decodeResponderMessage(bytes);
       if (decoded.ok) {
         accepted++;

@@ -9,6 +9,7 @@ import {
   fragmentsToTargetFinding,
   httpTestFinding,
   noServerFinding,
+  ptbFromTargetFinding,
   type ProbeOutcome,
   type ReplyOutcome,
 } from '../../src/probe/cooperating-server-verdict.js';
@@ -165,5 +166,31 @@ describe('cooperating server: findings from measured values', () => {
 
   it('no server: the sentence says which port and that scenarios 2 and 4 were not tested', () => {
     assert.equal(noServerFinding(8080, 'no answer to 3 hellos in 3 s').sentence, 'No cooperating mtuscope server answered on UDP port 8080: scenarios 2 and 4 (UDP) not tested (no answer to 3 hellos in 3 s).');
+  });
+
+  it('a Packet Too Big from the target: arrived is no problem, lost while its controls arrived is a from-target problem, neither is "cannot tell"', () => {
+    const base = { requestSize: 128, requestsSent: 3, controlsArrived: 3 };
+    assert.deepEqual(ptbFromTargetFinding(4, '10.0.5.2', { ...base, requestsSent: 1, controlsArrived: 1, result: 'arrived', ms: 1.4 }), {
+      direction: 'from-target',
+      family: 'ipv4',
+      code: 'ptb-from-target-arrives',
+      problem: false,
+      confidence: 'high',
+      sentence: 'IPv4: an ICMP "fragmentation needed" that the server at 10.0.5.2 sent toward this host arrived (1 ms after the request): the path back lets forwarded Packet Too Big through.',
+    });
+    assert.deepEqual(ptbFromTargetFinding(6, 'fd00:5::2', { ...base, result: 'lost' }), {
+      direction: 'from-target',
+      family: 'ipv6',
+      code: 'ptb-from-target-dropped',
+      problem: true,
+      confidence: 'high',
+      sentence:
+        'IPv6: an ICMPv6 Packet Too Big the server at fd00:5::2 sent toward this host did not arrive (3 sent, none arrived) while its UDP answers did (3 of its ' +
+        "ptb-sent controls): something on the path back drops ICMP Packet Too Big / fragmentation needed, so every router's message about a smaller link on the " +
+        'way to the target is lost too.',
+    });
+    const unknown = ptbFromTargetFinding(4, '10.0.5.2', { ...base, controlsArrived: 0, result: 'not-tested', reason: 'the server answered with the error ptb-unavailable (0)' });
+    assert.deepEqual([unknown.code, unknown.problem, unknown.confidence], ['ptb-from-target-unknown', false, 'low']);
+    assert.equal(unknown.sentence, 'IPv4: cannot tell whether a Packet Too Big from the target reaches this host: the server answered with the error ptb-unavailable (0).');
   });
 });

@@ -67,6 +67,7 @@ describe('cooperating server: the four scenarios against mtuscope serve in a lab
       assert.deepEqual(codes(report), {
         'udp-fragments-to-target-pass': false,
         'udp-fragments-from-target-pass': false,
+        'ptb-from-target-arrives': false,
         'http-icmp-pass': false,
         'http-download-clear': false,
         'http-frag-pass': false,
@@ -76,11 +77,14 @@ describe('cooperating server: the four scenarios against mtuscope serve in a lab
         [[1, true, true], [2, true, true], [3, true, true], [6, true, true]],
       );
       assert.deepEqual(report.udp?.replies.map((r) => [r.replySize, r.arrived]), [[1232, true], [1500, true], [2048, true], [4096, true]]);
+      // The Packet Too Big on request: as large as the 128-byte request, quoting all of it, reporting 65535.
+      assert.equal(report.ptbFromTarget, 'arrived');
+      assert.deepEqual([report.udp?.packetTooBig.packetSize, report.udp?.packetTooBig.quotedLength, report.udp?.packetTooBig.reportedMtu], [family === 4 ? 156 : 176, 128, 65535]);
     });
 
     it(`IPv${family}: fragments dropped toward the target only: the report says to-target, and from-target still passes`, async () => {
       const report = await dropping(family, TOWARD_SERVER_IN, () => probe(family, ['--no-http']));
-      assert.deepEqual(codes(report), { "udp-fragments-to-target-dropped": true, "udp-fragments-from-target-pass": false }, JSON.stringify(report.udp));
+      assert.deepEqual(codes(report), { "udp-fragments-to-target-dropped": true, "udp-fragments-from-target-pass": false, 'ptb-from-target-arrives': false }, JSON.stringify(report.udp));
       assert.equal(directionOf(report, 'udp-fragments-to-target-dropped'), 'to-target');
       assert.deepEqual(report.udp?.probes.map((p) => p.acknowledged), [true, false, false, false]);
     });
@@ -112,7 +116,9 @@ describe('cooperating server: the four scenarios against mtuscope serve in a lab
     it(`IPv${family}: a forged source gets nothing larger than was sent in its name, while a proven client gets 4096-byte replies`, async () => {
       const victim = c.lab.address('victim', family);
       const server = family === 4 ? c.server4 : c.server6;
-      const dump = c.lab.spawn('victim', ['tcpdump', '-i', 'eth1', '-nn', '-l', '-q', '-p', `${family === 4 ? 'ip' : 'ip6'} and udp and src port ${PORT}`]);
+      // Destination unreachable (IPv4: fragmentation needed is one) / Packet Too Big, not neighbour discovery.
+      const icmp = family === 4 ? 'icmp[icmptype] == 3' : '(icmp6 and ip6[40] == 2)';
+      const dump = c.lab.spawn('victim', ['tcpdump', '-i', 'eth1', '-nn', '-l', '-q', '-p', `${family === 4 ? 'ip' : 'ip6'} and src host ${server} and ((udp and src port ${PORT}) or ${icmp})`]);
       try {
         await dump.waitForOutput(/listening on/, 10_000);
         const sent = await c.lab.mustExec('spoofer', [process.execPath, TRAFFIC, 'spoof', String(family), victim, server, String(PORT), '10'], { timeoutMs: 20_000 });
@@ -125,6 +131,8 @@ describe('cooperating server: the four scenarios against mtuscope serve in a lab
         assert.ok(received <= sentBytes, `the victim got ${received} bytes for ${sentBytes} sent in its name`);
         assert.ok(Math.max(...lengths) <= largestSent, `an answer of ${Math.max(...lengths)} bytes`);
         assert.ok(Math.max(...lengths) <= 40, `answers: ${lengths.join(' ')}`);
+        // The forged ptb-requests (bad cookie) brought the victim no Packet Too Big, only errors.
+        assert.doesNotMatch(dump.stdout, /ICMP|ICMP6/, dump.stdout);
       } finally {
         if (dump.running) await dump.stop('SIGKILL');
       }

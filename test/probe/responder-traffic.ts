@@ -1,7 +1,7 @@
 /**
  * Traffic at the UDP responder for the lab tests, run inside a lab node:
  *
- *   spoof FAMILY FORGED_SOURCE DESTINATION PORT COUNT   raw packets with a forged source: hellos, size requests with a
+ *   spoof FAMILY FORGED_SOURCE DESTINATION PORT COUNT   raw packets with a forged source: hellos, size requests, ptb-requests with a
  *                                                      made-up cookie and probes, COUNT of each; prints the UDP payload
  *                                                      bytes sent as JSON
  *   flood ADDRESS PORT COUNT                           COUNT hellos as fast as a dgram socket sends them; prints how
@@ -27,6 +27,7 @@ if (mode === 'spoof') {
     emitResponderMessage({ type: 'hello', nonce, padding: 24 }),
     emitResponderMessage({ type: 'size-request', nonce, cookie: new Uint8Array(16).fill(0x5a), requestId: 1, replySize: 4096, padding: 0 }),
     emitResponderMessage({ type: 'probe', nonce, cookie: new Uint8Array(16).fill(0x5a), probeId: 1, fragmentCount: 1, fragmentSize: 0, padding: 0 }),
+    emitResponderMessage({ type: 'ptb-request', nonce, cookie: new Uint8Array(16).fill(0x5a), requestId: 1, padding: 40 }),
   ];
   const raw = RawSender.open(0, (err) => process.stderr.write(`${err.message}\n`));
   let sent = 0;
