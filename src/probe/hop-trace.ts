@@ -1,5 +1,6 @@
 import { MIN_PATH_MTU } from '../pmtu/constants.js';
 import { searchBlackHole, type BlackHoleSearch } from './blackhole-search.js';
+import { probeWithControl, RATE_LIMIT_INTERVAL_MS } from './control-probe.js';
 import type { MatchedReply, ProbeOutcome } from './probe-io.js';
 import { minimumProbeSize } from './probe-packets.js';
 import { repliedFromDestination } from './probe-reply.js';
@@ -18,6 +19,12 @@ import { inWindows, ProbeTiming, type TimingOptions } from './probe-timing.js';
  *    that is a black hole after hop B: blackhole-search.ts then searches the largest size that still reaches the
  *    destination (RFC 8899, src/pmtu/plpmtud.ts), bisects the TTL with the smallest size that fails, and (IPv4) sends
  *    the failing size with DF clear to tell a router that knows its smaller MTU from a silent link-MTU mismatch.
+ *
+ * ICMP rate limits (Linux: Time Exceeded and Destination Unreachable once per second per peer after a burst of 6) must
+ * not pass for silence: a small probe's last try waits until a second after its first, the destination's hop is read
+ * from the TTL its port unreachable quotes (not from the TTL of the probe that happened to be answered), and before
+ * a silence beyond a hop is called a black hole, the large probe is sent again with a small control probe right behind
+ * it (control-probe.ts): only a lost probe whose control is answered counts.
  */
 
 export interface HopTraceOptions extends TimingOptions {
@@ -118,7 +125,28 @@ export async function traceHops(timing: ProbeTiming, options: HopTraceOptions): 
   for (let first = 1; first <= options.maxHops && destinationHop === undefined && !timing.timedOut; first += options.parallel) {
     const ttls = range(first, Math.min(options.maxHops, first + options.parallel - 1));
     options.onProgress?.(`hops ${first}-${ttls[ttls.length - 1] ?? first}: small probes`);
-    const outcomes = await Promise.all(ttls.map((ttl) => timing.withRetries({ size: smallSize, ttl })));
+    // Probes beyond the destination's hop are not tried again once it answered: each answer spends one of its rate
+    // limiter's messages, which the large probes and the search need.
+    // Nor are they waited for: the window ends when every TTL up to the destination's has its outcome.
+    let destinationTtl: number | undefined;
+    const waiting = new Map<number, () => void>();
+    const outcomes = await Promise.all(
+      ttls.map(
+        (ttl) =>
+          new Promise<ProbeOutcome | undefined>((resolve) => {
+            waiting.set(ttl, () => resolve(undefined));
+            void timing.withRetries({ size: smallSize, ttl }, timing.options.tries, RATE_LIMIT_INTERVAL_MS, () => destinationTtl !== undefined && destinationTtl < ttl).then((outcome) => {
+              waiting.delete(ttl);
+              const reply = outcome?.reply;
+              if (reply !== undefined && repliedFromDestination(reply) && (destinationTtl === undefined || ttl < destinationTtl)) {
+                destinationTtl = ttl;
+                for (const [t, stop] of waiting) if (t > ttl) stop();
+              }
+              resolve(outcome);
+            });
+          }),
+      ),
+    );
     let blocked = false;
     ttls.forEach((ttl, i) => {
       const reply = outcomes[i]?.reply;
@@ -129,7 +157,12 @@ export async function traceHops(timing: ProbeTiming, options: HopTraceOptions): 
         if (rtt !== undefined) hop.rttMs = rtt;
         if (repliedFromDestination(reply)) {
           hop.isDestination = true;
-          if (destinationHop === undefined || ttl < destinationHop) destinationHop = ttl;
+          // A port unreachable quotes the TTL the probe arrived with: the destination's hop even when the probe sent
+          // with that TTL went unanswered (rate limited) and a later one was answered.
+          const byQuote = reply.kind === 'unreachable' ? ttl - reply.quotedTtl + 1 : ttl;
+          const at = byQuote >= 1 && byQuote <= ttl ? byQuote : ttl;
+          if (destinationHop === undefined || at < destinationHop) destinationHop = at;
+          if (at < ttl && small.get(at)?.address === undefined) small.set(at, { ...hop });
         } else if (reply.kind === 'unreachable') {
           hop.unreachable = reply.reason;
           blocked = true;
@@ -172,48 +205,77 @@ export async function traceHops(timing: ProbeTiming, options: HopTraceOptions): 
     for (let round = 0; round < 16 && !timing.timedOut; round++) {
       const ttls = range(fromTtl, lastHop);
       options.onProgress?.(`${size}-byte probes to hops ${fromTtl}-${lastHop}`);
-      const outcomes = await inWindows(ttls, options.parallel, (ttl) => timing.withRetries({ size, ttl }));
-      let lowest: { hop: number; mtu: number; outcome: ProbeOutcome } | undefined;
+      // One try each: a silence is checked below with control probes, which also tell a rate limit from a loss.
+      const outcomes = await inWindows(ttls, options.parallel, (ttl) => timing.withRetries({ size, ttl }, 1));
+      let lowest: { hop: number; mtu: number; estimated: boolean } | undefined;
       let reachedDestination = false;
       let lastPassed = fromTtl - 1;
-      ttls.forEach((ttl, i) => {
-        const outcome = outcomes[i];
-        const reply = outcome?.reply;
-        if (reply === undefined) return;
+      /** What one reply to a large probe sent with `ttl` says; false when it says none of the three. */
+      const take = (reply: MatchedReply, ttl: number): boolean => {
         if (isTimeExceeded(reply)) {
           const hop = hopOf(reply as MatchedReply & { quotedTtl: number }, ttl) ?? ttl;
           seen(hop, size);
           lastPassed = Math.max(lastPassed, ttl);
-        } else if (repliedFromDestination(reply)) {
+          return true;
+        }
+        if (repliedFromDestination(reply)) {
           reachedDestination = true;
           seen(destinationHop ?? ttl, size);
           lastPassed = Math.max(lastPassed, ttl);
-        } else if (reply.kind === 'packet-too-big') {
+          return true;
+        }
+        if (reply.kind === 'packet-too-big') {
           const hop = hopOf(reply, ttl);
           const invalid = reply.mtu >= size || reply.mtu < MIN_PATH_MTU[io.flow.family];
           if (!packetTooBig.some((p) => p.router === reply.from && p.mtu === reply.mtu && p.probeSize === size)) {
             packetTooBig.push({ ...(hop === undefined ? {} : { hop }), router: reply.from, mtu: reply.mtu, estimated: reply.mtuEstimated, probeSize: size, invalid });
           }
-          if (!invalid && (lowest === undefined || (hop ?? ttl) < lowest.hop)) lowest = { hop: hop ?? ttl, mtu: reply.mtu, outcome: outcome! };
+          if (!invalid && (lowest === undefined || (hop ?? ttl) < lowest.hop)) lowest = { hop: hop ?? ttl, mtu: reply.mtu, estimated: reply.mtuEstimated };
+          return true;
         }
+        return false;
+      };
+      ttls.forEach((ttl, i) => {
+        const reply = outcomes[i]?.reply;
+        if (reply !== undefined) take(reply, ttl);
       });
+      // 3. Silence beyond `lastPassed` while a later hop answers small probes. Rate-limited Time Exceeded or port
+      // unreachable look the same, so walk the answering hops beyond with the large probe and a control right behind
+      // it: the first hop where the large probe is lost and the control answered is where this size stops.
+      let holeBefore: number | undefined;
+      if (!reachedDestination && lowest === undefined) {
+        let next = answering.find((ttl) => ttl > lastPassed && ttl <= lastHop);
+        while (next !== undefined && !timing.timedOut) {
+          const hop: number = next;
+          options.onProgress?.(`${size}-byte probes vanish after hop ${lastPassed}: checking hop ${hop} with a control probe`);
+          const checked = await probeWithControl(timing, { size, ttl: hop }, { controlSize: smallSize });
+          if (checked.kind === 'lost') {
+            holeBefore = hop;
+            break;
+          }
+          if (checked.kind === 'answered') {
+            const reply = checked.outcome.reply;
+            if (reply === undefined || !take(reply, hop) || reachedDestination || lowest !== undefined) break;
+          }
+          // Passed, or neither probe answered at this hop (nothing concluded there): go on with the next.
+          next = answering.find((ttl) => ttl > Math.max(hop, lastPassed) && ttl <= lastHop);
+        }
+      }
       if (reachedDestination) {
         pathMtu = size;
         pathMtuFrom = 'trace';
         break;
       }
-      if (lowest !== undefined) {
-        reported.set(lowest.hop, { mtu: lowest.mtu, estimated: lowest.outcome.reply?.kind === 'packet-too-big' && lowest.outcome.reply.mtuEstimated });
-        seen(lowest.hop, size);
-        size = Math.max(min, lowest.mtu);
-        fromTtl = Math.min(lowest.hop + 1, lastHop);
+      const ptb: { hop: number; mtu: number; estimated: boolean } | undefined = lowest;
+      if (ptb !== undefined) {
+        reported.set(ptb.hop, { mtu: ptb.mtu, estimated: ptb.estimated });
+        seen(ptb.hop, size);
+        size = Math.max(min, ptb.mtu);
+        fromTtl = Math.min(ptb.hop + 1, lastHop);
         continue;
       }
-      // 3. Nothing but silence beyond `lastPassed`: a black hole for this size, if a later hop answers small probes.
-      const before = answering.find((ttl) => ttl > lastPassed && ttl <= lastHop);
-      if (timing.timedOut) break;
-      if (before === undefined) break;
-      const hole = await probeBlackHole(timing, size, lastPassed, before, destinationHop, 'scan');
+      if (timing.timedOut || holeBefore === undefined) break;
+      const hole = await probeBlackHole(timing, size, lastPassed, holeBefore, destinationHop, 'scan', smallSize);
       blackHoles.push(hole);
       if (destinationHop !== undefined) {
         options.onProgress?.(`black hole after hop ${lastPassed}: searching the largest size that gets through`);
@@ -224,6 +286,7 @@ export async function traceHops(timing: ProbeTiming, options: HopTraceOptions): 
           answeringHops: answering.filter((t) => t <= destinationHop!),
           destinationHop,
           destinationTtl: options.destinationTtl ?? 64,
+          controlSize: smallSize,
         });
         if (search.pathMtu !== undefined) {
           pathMtu = search.pathMtu;
@@ -232,7 +295,7 @@ export async function traceHops(timing: ProbeTiming, options: HopTraceOptions): 
         }
         const bisected = search.bisection;
         if (bisected !== undefined && bisected.afterHop !== lastPassed && search.smallestFailing !== undefined) {
-          blackHoles.push(await probeBlackHole(timing, search.smallestFailing, bisected.afterHop, bisected.beforeHop, destinationHop, 'bisection'));
+          blackHoles.push(await probeBlackHole(timing, search.smallestFailing, bisected.afterHop, bisected.beforeHop, destinationHop, 'bisection', smallSize));
         }
         for (const [hop, s] of search.reachedHops) seen(hop, s);
       }
@@ -270,7 +333,10 @@ export async function traceHops(timing: ProbeTiming, options: HopTraceOptions): 
   };
 }
 
-/** IPv4: sends the vanished size with DF clear to the first hop beyond, to see whether the router before fragments it. */
+/**
+ * IPv4: sends the vanished size with DF clear to the first hop beyond, to see whether the router before fragments it;
+ * a lost copy counts only when the small control probe behind it is answered.
+ */
 async function probeBlackHole(
   timing: ProbeTiming,
   size: number,
@@ -278,13 +344,16 @@ async function probeBlackHole(
   beforeHop: number,
   destinationHop: number | undefined,
   foundBy: BlackHole['foundBy'],
+  controlSize: number,
 ): Promise<BlackHole> {
   const base = { size, afterHop, beforeHop, foundBy };
   if (timing.io.flow.family !== 4) return base;
-  const outcome = await timing.withRetries({ size, ttl: beforeHop, dontFragment: false });
-  if (outcome === undefined || timing.timedOut) return base;
-  const reply = outcome.reply;
-  const passed = reply !== undefined && (isTimeExceeded(reply) || (beforeHop === destinationHop && repliedFromDestination(reply)));
+  const checked = await probeWithControl(timing, { size, ttl: beforeHop, dontFragment: false }, { controlSize });
+  if (checked.kind === 'unknown' || timing.timedOut) return base;
+  if (checked.kind === 'lost') return { ...base, fragmentedCopyPassed: false };
+  const reply = checked.outcome.reply;
+  if (reply === undefined) return base;
+  const passed = isTimeExceeded(reply) || (beforeHop === destinationHop && repliedFromDestination(reply));
   return { ...base, fragmentedCopyPassed: passed };
 }
 

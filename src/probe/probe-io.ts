@@ -39,6 +39,8 @@ export interface ProbeIo {
   nowMs(): number;
   /** Sends one probe and resolves when its first reply arrives or `timeoutMs` has passed. */
   probe(request: ProbeRequest, timeoutMs: number): Promise<ProbeOutcome>;
+  /** Resolves after `ms` of the same clock (a back-off between probes). */
+  wait(ms: number): Promise<void>;
   /** Probes sent so far. */
   readonly sent: number;
   /** Replies later than their probe's timeout, or second replies: counted, not used. */
@@ -111,6 +113,12 @@ export class ProbeRunner implements ProbeIo {
         this.pending.delete(id);
         resolve({ id, request, packet, sentAtMs });
       }, timeoutMs);
+    });
+  }
+
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.hooks.setTimer(resolve, Math.max(0, ms));
     });
   }
 

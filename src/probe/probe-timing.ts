@@ -52,19 +52,53 @@ export class ProbeTiming {
     return outcome;
   }
 
+  /** Waits `ms`, or until the deadline when that comes first. */
+  async wait(ms: number): Promise<void> {
+    const bounded = Math.min(ms, this.remainingMs);
+    if (bounded > 0) await this.io.wait(bounded);
+  }
+
   /**
-   * Up to `tries` sends until one is answered; `accept` may refuse a reply as an answer (then it is tried again).
+   * Up to `tries` sends until one is answered. With `spreadMs`, the last try is sent no earlier than `spreadMs` after
+   * the first (a router that rate-limits its ICMP errors per destination, as Linux does by default, has a message to
+   * spend again by then), so a hop is not called silent because its Time Exceeded was rate limited. `needless` is
+   * asked before each retry: true ends the tries (e.g. the destination was found at a smaller TTL).
    * Resolves with the answered outcome, or the last unanswered one (undefined only when nothing could be sent).
    */
-  async withRetries(request: ProbeRequest, tries = this.options.tries): Promise<ProbeOutcome | undefined> {
+  async withRetries(request: ProbeRequest, tries = this.options.tries, spreadMs = 0, needless?: () => boolean): Promise<ProbeOutcome | undefined> {
     let last: ProbeOutcome | undefined;
+    let firstSentAtMs: number | undefined;
     for (let n = 0; n < tries; n++) {
+      if (n > 0 && n === tries - 1 && firstSentAtMs !== undefined) await this.wait(firstSentAtMs + spreadMs - this.io.nowMs());
+      if (n > 0 && needless?.() === true) return last;
       const outcome = await this.once(request);
       if (outcome === undefined) return last;
+      firstSentAtMs ??= outcome.sentAtMs;
       last = outcome;
       if (outcome.reply !== undefined || outcome.sendError !== undefined) return outcome;
     }
     return last;
+  }
+
+  /**
+   * Sends `request` and, right behind it on the same path, `control` (a small probe to the same hop or destination);
+   * resolves when the request is answered, or when both waits have ended.
+   */
+  async pair(request: ProbeRequest, control: ProbeRequest): Promise<{ request: ProbeOutcome; control?: ProbeOutcome } | undefined> {
+    const left = this.remainingMs;
+    if (left <= 0) {
+      this.expired = true;
+      return undefined;
+    }
+    const timeout = Math.min(this.timeoutMs(), left);
+    const first = this.io.probe(request, timeout);
+    const second = this.io.probe(control, timeout);
+    const outcome = await first;
+    if (outcome.rttMs !== undefined) this.maxRttMs = Math.max(this.maxRttMs ?? 0, outcome.rttMs);
+    if (outcome.reply !== undefined || outcome.sendError !== undefined) return { request: outcome };
+    const c = await second;
+    if (c.rttMs !== undefined) this.maxRttMs = Math.max(this.maxRttMs ?? 0, c.rttMs);
+    return { request: outcome, control: c };
   }
 }
 

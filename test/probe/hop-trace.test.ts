@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { traceHops, type HopTraceResult } from '../../src/probe/hop-trace.js';
 import type { ProbeFlow } from '../../src/probe/probe-packets.js';
 import { FLOW4, FLOW6 } from './probe-flows.js';
-import { type SimLink, type SimRouter, simulate } from './simulated-path.js';
+import { type SimLink, type SimPath, type SimRouter, simulate } from './simulated-path.js';
 
 function routers(n: number, family: 4 | 6, tweak: Record<number, Partial<SimRouter>> = {}): SimRouter[] {
   return Array.from({ length: n }, (_, i) => ({ address: family === 4 ? `10.0.${i + 1}.1` : `fd00:${i + 1}::1`, ...tweak[i + 1] }));
@@ -13,10 +13,14 @@ function links(n: number, tweak: Record<number, SimLink> = {}): SimLink[] {
   return Array.from({ length: n + 1 }, (_, i) => tweak[i] ?? { mtu: 1500 });
 }
 
-async function trace(flow: ProbeFlow, rs: SimRouter[], ls: SimLink[], deadlineMs = 120_000): Promise<HopTraceResult> {
-  const { clock, timing } = simulate({ flow, routers: rs, links: ls }, { deadlineMs });
+async function trace(flow: ProbeFlow, rs: SimRouter[], ls: SimLink[], deadlineMs = 120_000, rateLimit?: SimPath['rateLimit']): Promise<HopTraceResult> {
+  const { clock, timing } = simulate({ flow, routers: rs, links: ls, ...(rateLimit === undefined ? {} : { rateLimit }) }, { deadlineMs });
   return clock.run(traceHops(timing, { ...timing.options, startSize: 1500, maxHops: 30, parallel: 8 }));
 }
+
+/** Linux's default for IPv4 (net.ipv4.icmp_ratelimit 1000 ms, a burst of 6), on every router and the destination. */
+const LINUX_LIMIT = { intervalMs: 1000, burst: 6 } as const;
+const FLOWS = [FLOW4, FLOW6, { ...FLOW4, protocol: 'icmp' as const }, { ...FLOW6, protocol: 'icmp' as const }, { ...FLOW4, protocol: 'tcp' as const }, { ...FLOW6, protocol: 'tcp' as const }];
 
 describe('hop trace over a simulated path', () => {
   it('a healthy path: every hop with its router, the destination, path MTU 1500, no Packet Too Big, no black hole', async () => {
@@ -110,3 +114,41 @@ describe('hop trace over a simulated path', () => {
     assert.equal(cut.pathMtu, undefined);
   });
 });
+
+describe('hop trace with ICMP rate limits on every node (Linux defaults: 1 message per second after a burst of 6)', () => {
+  it('a healthy path is healthy: the destination at its hop, path MTU 1500, no black hole, whatever the protocol and path length', async () => {
+    for (const flow of FLOWS) {
+      for (const n of [1, 3, 9]) {
+        const r = await trace(flow, routers(n, flow.family), links(n), 120_000, LINUX_LIMIT);
+        const what = `${flow.protocol} v${flow.family}, ${n} routers`;
+        assert.equal(r.destinationHop, n + 1, what);
+        assert.deepEqual(r.hops.map((h) => h.address), [...routers(n, flow.family).map((x) => x.address), flow.destination], what);
+        assert.equal(r.pathMtu, 1500, what);
+        assert.deepEqual(r.blackHoles, [], what);
+      }
+    }
+  });
+
+  it('a router that sends no Packet Too Big: the one black hole after its hop and the exact path MTU by search, whatever the protocol', async () => {
+    for (const flow of FLOWS) {
+      for (const [n, k] of [[3, 2], [5, 3], [10, 6]] as const) {
+        const r = await trace(flow, routers(n, flow.family, { [k]: { sendsPtb: false } }), links(n, { [k]: { mtu: 1400 } }), 120_000, LINUX_LIMIT);
+        const what = `${flow.protocol} v${flow.family}, black hole after hop ${k} of ${n}`;
+        assert.deepEqual(r.blackHoles.map((b) => [b.size, b.afterHop, b.beforeHop, b.foundBy]), [[1500, k, k + 1, 'scan']], what);
+        if (flow.family === 4) assert.equal(r.blackHoles[0]?.fragmentedCopyPassed, true, what);
+        assert.equal(r.pathMtu, 1400, what);
+        assert.equal(r.pathMtuFrom, 'search', what);
+        assert.equal(r.search?.smallestFailing, 1401, what);
+      }
+    }
+  });
+
+  it('a destination that stops answering altogether after its burst: no path MTU is made up and no second black hole placed', async () => {
+    const r = await trace(FLOW4, routers(3, 4, { 2: { sendsPtb: false } }), links(3, { 2: { mtu: 1400 } }), 120_000, { intervalMs: 1e9, burst: 6 });
+    assert.deepEqual(r.blackHoles.map((b) => [b.afterHop, b.beforeHop]), [[2, 3]]);
+    assert.equal(r.pathMtu, undefined);
+    assert.notEqual(r.search?.state, 'SEARCH_COMPLETE');
+    assert.ok(r.search?.probes.some((p) => p.inconclusive === true), JSON.stringify(r.search?.probes));
+  });
+});
+

@@ -1,7 +1,8 @@
 /**
- * Chain labs for the prober's tests and benchmark: h -- r1 -- ... -- rN -- d, every node with ICMP rate limits off
- * (Time Exceeded and port unreachable are rate limited by default; Packet Too Big is not), plus `mtuscope probe --json`
- * and iputils `tracepath -n` run inside h, and a parser of tracepath's output.
+ * Chain labs for the prober's tests and benchmark: h -- r1 -- ... -- rN -- d, by default every node with ICMP rate limits
+ * off (Time Exceeded and port unreachable are rate limited by default; Packet Too Big is not), or with the kernel's
+ * defaults (`rateLimits`), plus `mtuscope probe --json` and iputils `tracepath -n` run inside h, and a parser of
+ * tracepath's output.
  */
 import type { IpFamily } from '../../src/packet/ip-family.js';
 import { PACKET_TOO_BIG_MATCH } from '../../src/host/iptables-matches.js';
@@ -20,12 +21,23 @@ export interface ChainOptions {
   readonly linkMtu?: Readonly<Record<number, number>>;
   /** MTU of the far end only of the link after router k: a silent mismatch. */
   readonly farEndMtu?: Readonly<Record<number, number>>;
+  /**
+   * ICMP rate limits: 'off' (default) on every node; 'routers-off' on the routers only (d keeps the kernel's default,
+   * so its port unreachables are limited); 'default' nowhere set: every node keeps the kernel's limits, as real hosts
+   * and routers do.
+   */
+  readonly rateLimits?: 'off' | 'routers-off' | 'default';
 }
 
 /** Router k (1-based) is `r<k>`; link k joins node k and node k+1 (node 0 is h, node routers+1 is d). */
 export function chainSpec(o: ChainOptions): LabSpec {
   const names = ['h', ...Array.from({ length: o.routers }, (_, i) => `r${i + 1}`), 'd'];
-  const nodes: NodeSpec[] = names.map((name, i) => ({ name, kind: i === 0 || i === names.length - 1 ? 'host' : 'router', sysctls: QUIET }));
+  const limits = o.rateLimits ?? 'off';
+  const nodes: NodeSpec[] = names.map((name, i) => {
+    const kind = i === 0 || i === names.length - 1 ? 'host' : 'router';
+    const quiet = limits === 'off' || (limits === 'routers-off' && kind === 'router');
+    return { name, kind, ...(quiet ? { sysctls: QUIET } : {}) };
+  });
   const links: LinkSpec[] = [];
   for (let k = 0; k < names.length - 1; k++) {
     const near: EndpointSpec = { node: names[k]!, ifname: k === 0 ? 'eth1' : 'eth2' };

@@ -41,6 +41,28 @@ export interface SimPath {
   readonly links: readonly SimLink[];
   /** One-way delay per link, ms. */
   readonly delayMs?: number;
+  /**
+   * Linux's per-peer ICMP rate limit on every router and the destination (Time Exceeded and port unreachable; not
+   * Packet Too Big, echo replies or resets): a token bucket of `burst` messages refilled one per `intervalMs`.
+   */
+  readonly rateLimit?: { readonly intervalMs: number; readonly burst: number };
+}
+
+/** inet_peer_xrlim_allow: tokens in ms, capped at burst * interval; a message costs one interval. */
+class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; last: number }>();
+  constructor(private readonly limit: { readonly intervalMs: number; readonly burst: number }) {}
+
+  allow(responder: string, now: number): boolean {
+    const cap = this.limit.burst * this.limit.intervalMs;
+    const b = this.buckets.get(responder) ?? { tokens: cap, last: now };
+    b.tokens = Math.min(cap, b.tokens + (now - b.last));
+    b.last = now;
+    const ok = b.tokens >= this.limit.intervalMs;
+    if (ok) b.tokens -= this.limit.intervalMs;
+    this.buckets.set(responder, b);
+    return ok;
+  }
 }
 
 export class VirtualClock {
@@ -88,7 +110,7 @@ export class VirtualClock {
 }
 
 /** What became of one probe in the model: the reply packet (if any) and after how many links it turned back. */
-function walk(path: SimPath, packet: Uint8Array): { reply?: ReceivedPacket; links: number } {
+function walk(path: SimPath, packet: Uint8Array, allow: (responder: string) => boolean = () => true): { reply?: ReceivedPacket; links: number } {
   const family = path.flow.family;
   let ttl: number;
   const size = packet.length;
@@ -109,7 +131,7 @@ function walk(path: SimPath, packet: Uint8Array): { reply?: ReceivedPacket; link
     if (i > 0) {
       const router = path.routers[i - 1]!;
       if (ttl <= 1) {
-        if (router.silent === true) return { links: i };
+        if (router.silent === true || !allow(router.address)) return { links: i };
         return { reply: icmpError(path, router.address, 'time-exceeded', packet, ttl), links: i };
       }
       const link = path.links[i]!;
@@ -132,6 +154,7 @@ function walk(path: SimPath, packet: Uint8Array): { reply?: ReceivedPacket; link
   const links = n + 1;
   switch (path.flow.protocol) {
     case 'udp':
+      if (!allow(dst)) return { links };
       return { reply: icmpError(path, dst, 'port-unreachable', packet, ttl), links };
     case 'icmp': {
       const transport = packet.subarray(family === 4 ? 20 : 40);
@@ -181,11 +204,12 @@ export function simulate(path: SimPath, options: Partial<TimingOptions> = {}): {
   const clock = new VirtualClock();
   const delay = path.delayMs ?? 1;
   const holder: { runner?: ProbeRunner } = {};
+  const limiter = path.rateLimit === undefined ? undefined : new RateLimiter(path.rateLimit);
   const runner = new ProbeRunner(path.flow, {
     nowMs: () => clock.now,
     setTimer: (fn, ms) => clock.setTimer(fn, ms),
     send: (packet) => {
-      const { reply, links } = walk(path, packet);
+      const { reply, links } = walk(path, packet, (responder) => limiter?.allow(responder, clock.now) ?? true);
       if (reply === undefined) return;
       clock.setTimer(() => holder.runner?.receive({ ...reply, receivedAtMs: clock.now }), 2 * links * delay);
     },
