@@ -103,7 +103,7 @@ export function diagnose(findings: readonly ProbeFinding[]): Diagnosis {
       confidence: clear.every((f) => f.confidence === 'high') ? 'high' : 'medium',
       paragraph:
         `Healthy: ${clear.map((f) => f.sentence).join(' ')} Large TCP segments, UDP and QUIC datagrams and DNS answers up to that size ` +
-        `cross the path toward the target, and any smaller link on it announces itself with Packet Too Big. Nothing to do.`,
+        `cross the path toward the target. Nothing to do.`,
       findings: ordered,
     };
   }

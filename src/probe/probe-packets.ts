@@ -126,6 +126,14 @@ export function probeIdOfSeq(seq: number): number | undefined {
   return id >= MIN_PROBE_ID && id <= MAX_PROBE_ID ? id : undefined;
 }
 
+/**
+ * The largest packet the family's length fields can describe (IPv4 Total Length, IPv6 Payload Length plus its header;
+ * no jumbograms): a device MTU above it (loopback has 65536) cannot be probed at its full size.
+ */
+export function maximumProbeSize(family: IpFamily): number {
+  return family === 4 ? 0xffff : 0xffff + IPV6_HEADER;
+}
+
 /** Builds probe `spec` of `flow` as a whole IP packet of exactly `spec.size` bytes; RangeError when it cannot be. */
 export function buildProbe(flow: ProbeFlow, spec: ProbeSpec): Uint8Array {
   if (!Number.isInteger(spec.id) || spec.id < MIN_PROBE_ID || spec.id > MAX_PROBE_ID) {
@@ -133,7 +141,7 @@ export function buildProbe(flow: ProbeFlow, spec: ProbeSpec): Uint8Array {
   }
   const tcp = spec.tcp ?? DEFAULT_TCP_SYN;
   const min = minimumProbeSize(flow, tcp);
-  const max = flow.family === 4 ? 0xffff : 0xffff + IPV6_HEADER;
+  const max = maximumProbeSize(flow.family);
   if (!Number.isInteger(spec.size) || spec.size < min || spec.size > max) {
     throw new RangeError(`a ${flow.protocol} probe over IPv${flow.family} has ${min}..${max} bytes, not ${spec.size}`);
   }

@@ -6,7 +6,7 @@ import { traceHops } from './hop-trace.js';
 import type { ProbeFinding } from './probe-finding.js';
 import { diagnose } from './probe-diagnosis.js';
 import { ProbeRunner } from './probe-io.js';
-import type { ProbeFlow, ProbeProtocol } from './probe-packets.js';
+import { maximumProbeSize, type ProbeFlow, type ProbeProtocol } from './probe-packets.js';
 import type { ProbeContext, ProbeJson, ProbeOptionValues, ProbePart } from './probe-part.js';
 import { type FamilyReport, PROBE_REPORT_VERSION, type ProbeReport } from './probe-report.js';
 import { ProbeTiming } from './probe-timing.js';
@@ -137,7 +137,7 @@ export async function runProbe(options: ProbeRunOptions): Promise<ProbeReport> {
         }
         const trace = await traceHops(timing, {
           ...timing.options,
-          startSize: route.deviceMtu,
+          startSize: Math.min(route.deviceMtu, maximumProbeSize(family)),
           maxHops: options.maxHops,
           parallel: options.parallel,
           onProgress: (text) => options.progress(`IPv${family} ${destination}: ${text}`),

@@ -2,6 +2,7 @@ import { familyLabel, familyName, type IpFamily } from '../packet/ip-family.js';
 import { mtuWithLikelyCause } from './encapsulation-names.js';
 import type { BlackHole, HopReport, HopTraceResult } from './hop-trace.js';
 import type { ProbeFinding } from './probe-finding.js';
+import { maximumProbeSize } from './probe-packets.js';
 
 /**
  * The hop trace's conclusions as ProbeFindings, pure: each sentence is built from measured values, and where the
@@ -126,8 +127,8 @@ export function traceFindings(trace: HopTraceResult, facts: TraceFacts): ProbeFi
       problem: false,
       confidence: 'high',
       sentence:
-        trace.pathMtu >= facts.deviceMtu
-          ? `${fam}: ${trace.pathMtu}-byte packets, the full size of this host's link, reach ${facts.destination} at hop ${trace.destinationHop}${cached}.`
+        trace.pathMtu >= Math.min(facts.deviceMtu, maximumProbeSize(facts.family))
+          ? `${fam}: ${trace.pathMtu}-byte packets, ${trace.pathMtu >= facts.deviceMtu ? "the full size of this host's link" : `the largest an ${fam} packet can be (the link's MTU is ${facts.deviceMtu})`}, reach ${facts.destination} at hop ${trace.destinationHop}${cached}.`
           : `${fam}: the path MTU to ${facts.destination} is ${mtuWithLikelyCause(trace.pathMtu)}, and every smaller link says so with Packet Too Big${cached}.`,
     });
   }

@@ -42,6 +42,16 @@ describe('mtuscope probe usage', () => {
 });
 
 describe('mtuscope probe in labs', needsRoot(), () => {
+  it('probes loopback, whose MTU of 65536 is more than an IPv4 packet can be: 65535 there, the full 65536 over IPv6', async () => {
+    for (const [target, mtu, words] of [['127.0.0.1', 65535, /the largest an IPv4 packet can be \(the link's MTU is 65536\)/], ['::1', 65536, /the full size of this host's link/]] as const) {
+      const r = await mtuscope(['probe', '--no-server', '--json', target]);
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(r.stdout) as { families: FamilyReport[]; diagnosis: { text: string } };
+      assert.equal(report.families[0]?.pathMtu, mtu, r.stdout);
+      assert.match(report.diagnosis.text, words);
+    }
+  });
+
   it('a healthy path of 3 routers: exit 0, path MTU 1500 at hop 4 in both families, as tracepath says', async () => {
     await withChain({ name: 'probe-healthy', routers: 3 }, async (lab) => {
       for (const fam of [4, 6] as const) {
