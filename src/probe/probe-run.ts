@@ -58,7 +58,7 @@ export async function runProbe(options: ProbeRunOptions): Promise<ProbeReport> {
   const startedAt = performance.now();
   const addresses = await resolveTarget(options.target, options.families);
   if (addresses.size === 0) {
-    const which = options.families.length === 1 ? `an IPv${options.families[0]} address` : 'an address';
+    const which = options.families.length === 1 ? `IPv${options.families[0]} address` : 'address';
     throw new Error(`${options.target} has no ${which}`);
   }
   const transport = ProbeTransport.open();

@@ -22,6 +22,10 @@ describe('mtuscope probe usage', () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^mtuscope probe: /);
     }
+    // Nothing is sent: the literal has no address of the family asked for.
+    const wrongFamily = await mtuscope(['probe', '-6', '127.0.0.1']);
+    assert.equal(wrongFamily.code, 1);
+    assert.equal(wrongFamily.stderr, 'mtuscope probe: 127.0.0.1 has no IPv6 address\n');
     const help = await mtuscope(['probe', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--protocol udp\|icmp\|tcp/);
