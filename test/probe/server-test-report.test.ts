@@ -72,6 +72,7 @@ describe('a connection whose download failed', () => {
     const f = familyResult(4, '10.0.0.1', [tlsFailed('TLS handshake failed: the answer is not TLS (wrong version number)')]);
     const r = serverTestReport({ url: 'https://10.0.0.1:8080/', host: '10.0.0.1', port: 8080, ptbMtu: 1280, windowMs: 5000, families: [f], untested: [] });
     assert.deepEqual(r.findings.map((x) => [x.code, x.problem]), [['server-test-cannot-tell', false]]);
+    assert.equal(r.findings[0]!.sentence, 'IPv4: the server at 10.0.0.1 port 8080: cannot tell whether it honours Packet Too Big: none of 1 connections gave a verdict (1 with a failed download).');
     const line = serverTestText(r).split('\n').find((l) => l.startsWith(' 1 '));
     assert.equal(
       line,
