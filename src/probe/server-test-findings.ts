@@ -18,7 +18,7 @@ const REASON_WORDS: Readonly<Record<CannotTellReason, string>> = {
   'no-full-size': 'no packet bigger than the test MTU',
   'no-df': "big packets without Don't Fragment",
   'no-resend': 'nothing re-sent after our Packet Too Big',
-  'connection-failed': 'no data',
+  'connection-failed': 'with a failed download',
 };
 
 /** A duration for people: one decimal below 10 ms. */

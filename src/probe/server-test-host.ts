@@ -16,6 +16,7 @@ import { DEFAULT_SERVER_TEST_LIMITS, ServerTestCore, testMtus, type ServerTestLi
 import { startDownload, type RunningDownload } from './server-test-http.js';
 import { familyResult, serverTestReport, type ServerTestConnectionResult, type ServerTestFamilyResult, type ServerTestReport } from './server-test-report.js';
 import { installServerTestRules, SERVER_TEST_QUEUE, type InstalledServerTestRules } from './server-test-rules.js';
+import { settleWithDownload } from './server-test-verdict.js';
 
 export interface ServerTestSettings {
   readonly url: URL;
@@ -128,7 +129,7 @@ export async function testServer(settings: ServerTestSettings, limits: Omit<Serv
           index: i + 1,
           localPort: flow?.localPort,
           ptbMtu,
-          verdict: verdict ?? { verdict: 'cannot-tell', reason: 'connection-failed' },
+          verdict: settleWithDownload(verdict, http.error !== undefined),
           evidence: tracked?.evidence() ?? emptyEvidence(),
           http,
           durationMs: Math.round(now() - started),

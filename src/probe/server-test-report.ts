@@ -20,6 +20,8 @@ export interface HttpOutcome {
   readonly error: string | undefined;
   /** True when we ended it ourselves once the verdict was settled. */
   readonly cutShort: boolean;
+  /** https: whether the TLS handshake had completed when the download ended; undefined for http. */
+  readonly tlsCompleted: boolean | undefined;
 }
 
 export interface ServerTestConnectionResult {
@@ -124,7 +126,11 @@ function reasonWords(reason: CannotTellReason, c: ServerTestConnectionResult): s
     case 'no-resend':
       return `after ${PLURAL(e.packetTooBigSent, 'Packet Too Big', 'Packet Too Big')} the server re-sent nothing it had sent before (${http}${c.http.error === undefined ? '' : `, ${c.http.error}`})`;
     case 'connection-failed':
-      return `no data came from the server (${c.http.error ?? http})`;
+      if (e.segments === 0) return `no data came from the server (${c.http.error ?? http})`;
+      return (
+        `the download failed before any packet bigger than ${c.ptbMtu} bytes came (${PLURAL(e.segments, 'data packet')}, largest ${e.largestPacket} bytes, ${http})` +
+        `${c.http.error === undefined ? '' : `: ${c.http.error}`}`
+      );
   }
 }
 
@@ -217,7 +223,7 @@ export function serverTestJson(r: ServerTestReport): ServerTestJson {
           firstSmallerResendMs: c.evidence.firstSmallerResend?.atMs ?? null,
           largestSmallerResend: c.evidence.largestSmallerResend ?? null,
         },
-        http: { status: c.http.status ?? null, bytes: c.http.bytes, error: c.http.error ?? null, cutShort: c.http.cutShort },
+        http: { status: c.http.status ?? null, bytes: c.http.bytes, error: c.http.error ?? null, cutShort: c.http.cutShort, tlsCompleted: c.http.tlsCompleted ?? null },
         durationMs: c.durationMs,
       })),
     })),

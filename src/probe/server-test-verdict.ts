@@ -23,7 +23,9 @@
  *   MTU it still remembers from an earlier test), so there was nothing to answer;
  * - `no-df`: its big IPv4 packets came without Don't Fragment: a router would fragment them, not answer;
  * - `no-resend`: we answered with Packet Too Big, but the server re-sent nothing before the window ended;
- * - `connection-failed`: no data came at all (connection refused, reset, timed out, TLS failure).
+ * - `connection-failed`: the download failed (connection refused, reset, timed out, TLS handshake failed) before any
+ *   packet bigger than the test MTU came: no data at all, or only small packets (a TLS alert, an HTTP error page
+ *   of a port that does not speak TLS), which say nothing of the size of the answer.
  */
 export type CannotTellReason = 'no-full-size' | 'no-df' | 'no-resend' | 'connection-failed';
 
@@ -69,4 +71,16 @@ export function judgeServerTest(e: VerdictEvidence, over: boolean): ServerTestVe
   if (e.noDf > 0) return { verdict: 'cannot-tell', reason: 'no-df' };
   if (e.segments === 0 && e.fullSize === 0) return { verdict: 'cannot-tell', reason: 'connection-failed' };
   return { verdict: 'cannot-tell', reason: 'no-full-size' };
+}
+
+/**
+ * The connection's verdict once its download is over, from what its packets settled (undefined: it never connected)
+ * and whether the download failed (refused, reset, timed out, TLS handshake failed; not when we cut it short). A
+ * failed download that brought no packet bigger than the test MTU is `connection-failed`: `no-full-size` would say the
+ * answer itself was small, which a download that never got going does not show. Whatever else the packets settled
+ * stands: a verdict is about the server's TCP, whatever became of the download afterwards.
+ */
+export function settleWithDownload(v: ServerTestVerdict | undefined, downloadFailed: boolean): ServerTestVerdict {
+  if (v === undefined || (downloadFailed && v.verdict === 'cannot-tell' && v.reason === 'no-full-size')) return { verdict: 'cannot-tell', reason: 'connection-failed' };
+  return v;
 }

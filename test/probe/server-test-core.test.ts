@@ -10,7 +10,7 @@ import type { IpFamily } from '../../src/packet/ip-family.js';
 import { LinkType } from '../../src/packet/link-type.js';
 import type { ServerTestFlow } from '../../src/probe/server-test-connection.js';
 import { DEFAULT_SERVER_TEST_LIMITS, ServerTestCore, testMtus, type ServerTestLimits } from '../../src/probe/server-test-core.js';
-import { judgeServerTest, RETRANSMISSIONS_TO_JUDGE, type ServerTestVerdict } from '../../src/probe/server-test-verdict.js';
+import { judgeServerTest, RETRANSMISSIONS_TO_JUDGE, settleWithDownload, type ServerTestVerdict } from '../../src/probe/server-test-verdict.js';
 import { ACK, filler, FIN, PSH, SYN, tcpPacket } from '../engine/engine-packets.js';
 
 const CLIENT: Record<IpFamily, string> = { 4: '10.0.1.2', 6: 'fd00:1::2' };
@@ -256,6 +256,21 @@ describe('judgeServerTest', () => {
     assert.deepEqual(judgeServerTest({ ...none, segments: 2 }, true), { verdict: 'cannot-tell', reason: 'no-full-size' });
     assert.deepEqual(judgeServerTest({ ...none, segments: 2, noDf: 2 }, true), { verdict: 'cannot-tell', reason: 'no-df' });
     assert.deepEqual(judgeServerTest(none, true), { verdict: 'cannot-tell', reason: 'connection-failed' });
+  });
+});
+
+describe('settleWithDownload', () => {
+  it('a download that failed before any packet bigger than the test MTU (e.g. a refused TLS handshake) is "connection failed", not "no full-size"', () => {
+    const small: ServerTestVerdict = { verdict: 'cannot-tell', reason: 'no-full-size' };
+    assert.deepEqual(settleWithDownload(small, true), { verdict: 'cannot-tell', reason: 'connection-failed' });
+    assert.deepEqual(settleWithDownload(undefined, false), { verdict: 'cannot-tell', reason: 'connection-failed' });
+  });
+  it('keeps what the packets said: a small answer that ended well, and every verdict or reason the packets settled, failed download or not', () => {
+    assert.deepEqual(settleWithDownload({ verdict: 'cannot-tell', reason: 'no-full-size' }, false), { verdict: 'cannot-tell', reason: 'no-full-size' });
+    assert.deepEqual(settleWithDownload({ verdict: 'honoured', reactionMs: 2 }, true), { verdict: 'honoured', reactionMs: 2 });
+    assert.deepEqual(settleWithDownload({ verdict: 'ignored' }, true), { verdict: 'ignored' });
+    assert.deepEqual(settleWithDownload({ verdict: 'cannot-tell', reason: 'no-resend' }, true), { verdict: 'cannot-tell', reason: 'no-resend' });
+    assert.deepEqual(settleWithDownload({ verdict: 'cannot-tell', reason: 'no-df' }, true), { verdict: 'cannot-tell', reason: 'no-df' });
   });
 });
 

@@ -11,9 +11,9 @@ export interface Listener {
   stop(): Promise<void>;
 }
 
-/** Starts `script` (node -e) in `node` with the port as its argument, and waits until it prints "ready". */
-export async function startListener(lab: LabNodes, node: string, script: string, port: number): Promise<Listener> {
-  const proc = lab.spawn(node, ['node', '-e', script, String(port)]);
+/** Starts `script` (node -e) in `node` with the port (and `args`) as its arguments, and waits until it prints "ready". */
+export async function startListener(lab: LabNodes, node: string, script: string, port: number, args: readonly string[] = []): Promise<Listener> {
+  const proc = lab.spawn(node, ['node', '-e', script, String(port), ...args]);
   await proc.waitForOutput(/^ready$/m, 10_000);
   return {
     node,
