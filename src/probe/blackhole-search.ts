@@ -102,7 +102,7 @@ export async function searchBlackHole(timing: ProbeTiming, input: SearchInput): 
   if (max < Math.max(input.floor, MIN_PATH_MTU[family])) {
     return { method: 'rfc8899-binary', basePlpmtu: max, maxPlpmtu: max, state: 'ERROR', smallestFailing: input.failingSize, probes: [], reachedHops: [] };
   }
-  const searcher = (options: { maxPlpmtu: number; basePlpmtu?: number }): Plpmtud =>
+  const searcher = (options: { maxPlpmtu: number; basePlpmtu?: number; searchCeiling?: number }): Plpmtud =>
     new Plpmtud({
       family,
       ...options,
@@ -213,9 +213,10 @@ export async function searchBlackHole(timing: ProbeTiming, input: SearchInput): 
       pathMtu = found;
       break;
     }
-    // Send the smallest failing size again, as the BASE_PLPMTU of a search over the sizes up to the next one that failed.
+    // Send the smallest failing size again, as the BASE_PLPMTU of a search over the sizes up to the next one that failed
+    // (which it does not try first, as a new search would try MAX_PLPMTU).
     const next = smallestLostAbove(failing);
-    machine = searcher({ basePlpmtu: failing, maxPlpmtu: next === undefined ? failing : next - 1 });
+    machine = searcher({ basePlpmtu: failing, maxPlpmtu: Math.max(max, failing), ...(next === undefined ? {} : { searchCeiling: next }) });
     outcome = await drive(machine, true);
     if (outcome === 'error') {
       pathMtu = found;
