@@ -42,6 +42,12 @@ export interface PlpmtudOptions {
    * acknowledged PL, which MUST NOT use it and reports black holes with `blackHoleDetected`.
    */
   readonly confirmationTimerMs?: number;
+  /**
+   * A size already known not to get through (exclusive upper bound of the first search, at most MAX_PLPMTU + 1):
+   * the first search stays below it instead of trying MAX_PLPMTU first, as after a black hole (section 4.3). For a
+   * search resumed over a range whose upper end is known to fail. Default: none (MAX_PLPMTU + 1).
+   */
+  readonly searchCeiling?: number;
   /** Probe size selection (section 5.3); default 'binary'. */
   readonly search?: SearchMethod;
   /** Binary search ends when the unknown range is at most this many bytes wide; default 1 (the exact size). */
@@ -146,6 +152,11 @@ export class Plpmtud {
     this.onEvent = options.onEvent;
     this.size = this.basePlpmtu;
     this.ceiling = this.maxPlpmtu + 1;
+    if (options.searchCeiling !== undefined) {
+      checkInteger('searchCeiling', options.searchCeiling, this.basePlpmtu + 1);
+      if (options.searchCeiling > this.maxPlpmtu + 1) throw new RangeError(`searchCeiling ${options.searchCeiling} is above maxPlpmtu + 1 (${this.maxPlpmtu + 1})`);
+      this.pendingCeiling = options.searchCeiling;
+    }
   }
 
   get state(): PlpmtudState {

@@ -14,7 +14,8 @@ import type { ProbeTiming } from './probe-timing.js';
  * flow. Both meet the same rate limiter within microseconds, and a token bucket does not refill in that time:
  * - the large probe is answered: it got through (or drew a Packet Too Big; the caller reads the reply);
  * - only the control is answered: the responder was answering at that moment, so the large probe was lost on its way
- *   there: it is too big (a random loss of that one packet aside);
+ *   there: it is too big (a random loss of that one packet aside: the search checks its result again for that,
+ *   blackhole-search.ts);
  * - neither is answered: rate limiting or congestion; nothing is concluded, the pair is sent again once a rate limiter
  *   has a message to spend again (`backoffMs` after the pair), up to `rounds` pairs, never past the run's deadline.
  */

@@ -276,8 +276,8 @@ export async function traceHops(timing: ProbeTiming, options: HopTraceOptions): 
       }
       if (timing.timedOut || holeBefore === undefined) break;
       const hole = await probeBlackHole(timing, size, lastPassed, holeBefore, destinationHop, 'scan', smallSize);
-      blackHoles.push(hole);
-      if (destinationHop !== undefined) {
+      if (destinationHop === undefined) blackHoles.push(hole);
+      else {
         options.onProgress?.(`black hole after hop ${lastPassed}: searching the largest size that gets through`);
         search = await searchBlackHole(timing, {
           failingSize: size,
@@ -288,6 +288,9 @@ export async function traceHops(timing: ProbeTiming, options: HopTraceOptions): 
           destinationTtl: options.destinationTtl ?? 64,
           controlSize: smallSize,
         });
+        // The search sends the scan's lost size to the destination again too: when it gets through there, its loss was
+        // random (search.notReproduced says so) and there is no black hole.
+        if (search.pathMtu === undefined || search.pathMtu < size) blackHoles.push(hole);
         if (search.pathMtu !== undefined) {
           pathMtu = search.pathMtu;
           pathMtuFrom = 'search';

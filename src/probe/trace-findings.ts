@@ -12,7 +12,8 @@ import { maximumProbeSize } from './probe-packets.js';
  * discovery works there), `ptb-missing` (IPv4: the router before the loss fragments a copy without DF, so it knows the
  * smaller MTU; its Packet Too Big is not sent or is dropped on the way back), `silent-mtu-mismatch` (IPv4: the copy
  * without DF vanishes too: the router believes the packet fits), `black-hole` (IPv6: one of the three, cannot tell),
- * `ptb-invalid`, `destination-silent`, `timed-out`.
+ * `ptb-invalid`, `destination-silent`, `timed-out`, and `loss-not-reproduced` (the search lost a size once, its control
+ * answered, and that size got through when sent again: a random loss, which the search went on past).
  */
 
 export interface TraceFacts {
@@ -106,6 +107,29 @@ export function traceFindings(trace: HopTraceResult, facts: TraceFacts): ProbeFi
       sentence: p.estimated
         ? `${fam}: ${at} sent an old-style "fragmentation needed" without an MTU for a ${p.probeSize}-byte packet; the RFC 1191 estimate is ${p.mtu}.`
         : `${fam}: ${at} reports an MTU of ${mtuWithLikelyCause(p.mtu)} for the link after it, and its Packet Too Big arrives: path MTU discovery works there.`,
+    });
+  }
+  const notReproduced = trace.search?.notReproduced ?? [];
+  if (notReproduced.length > 0) {
+    const sizes = notReproduced.join(', ');
+    const one = notReproduced.length === 1;
+    const search = trace.search;
+    const standing =
+      search?.pathMtu === undefined
+        ? ' The search could not finish, so the path MTU is not known.'
+        : search.smallestFailing === undefined
+          ? ` ${search.pathMtu}-byte packets reach the destination.`
+          : ` The path MTU ${search.pathMtu} stands: ${search.smallestFailing}-byte probes were lost twice, each time while the small probe behind them was answered.`;
+    findings.push({
+      code: 'loss-not-reproduced',
+      family: familyName(facts.family),
+      problem: false,
+      confidence: 'high',
+      direction: 'to-target',
+      sentence:
+        `${fam}: ${one ? `a ${sizes}-byte probe` : `probes of ${sizes} bytes`} to ${facts.destination} ${one ? 'was' : 'were'} lost once while the small probe ` +
+        `sent right behind ${one ? 'it' : 'each'} was answered, but got through when sent again: a random loss (congestion, a queue drop), not the ` +
+        `path MTU, and the search did not count ${one ? 'it' : 'them'}.${standing}`,
     });
   }
   if (trace.destinationHop === undefined) {

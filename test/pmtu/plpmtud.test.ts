@@ -125,6 +125,22 @@ describe('Plpmtud state machine (RFC 8899 section 5.2)', () => {
     }
   });
 
+  it('a search ceiling keeps the first search below a size known to fail: no MAX_PLPMTU probe first, the same result', () => {
+    // Resuming above a size that got through (BASE 1349) below one known to fail (1499): the middle first, not 1500.
+    const p = machine({ basePlpmtu: 1349, searchCeiling: 1499 });
+    p.enable(0);
+    const r = drive(p, { mtu: 1400 }, 0, complete);
+    assert.deepEqual(r.probes.slice(0, 2).map((x) => x.size), [1349, 1424]);
+    assert.equal(p.plpmtu, 1400);
+    assert.ok(r.probes.every((x) => x.size < 1499));
+    // Not as expected without it: MAX_PLPMTU is the first size searched.
+    const q = machine({ basePlpmtu: 1349 });
+    q.enable(0);
+    assert.deepEqual(drive(q, { mtu: 1400 }, 0, complete).probes.slice(0, 2).map((x) => x.size), [1349, 1500]);
+    assert.throws(() => machine({ basePlpmtu: 1349, searchCeiling: 1349 }), /searchCeiling 1349 must be an integer of at least 1350/);
+    assert.throws(() => machine({ searchCeiling: 1502 }), /searchCeiling 1502 is above maxPlpmtu \+ 1 \(1501\)/);
+  });
+
   it('a coarser precision stops the binary search early, never above the path MTU', () => {
     const { p } = completeAt(1433, { searchPrecision: 16 });
     assert.ok(p.plpmtu <= 1433 && p.plpmtu > 1433 - 16, String(p.plpmtu));

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { traceHops, type HopTraceResult } from '../../src/probe/hop-trace.js';
 import type { ProbeFlow } from '../../src/probe/probe-packets.js';
 import { FLOW4, FLOW6 } from './probe-flows.js';
-import { type SimLink, type SimPath, type SimRouter, simulate } from './simulated-path.js';
+import { type SimLink, type SimPath, type SimRouter, type SimSent, simulate } from './simulated-path.js';
 
 function routers(n: number, family: 4 | 6, tweak: Record<number, Partial<SimRouter>> = {}): SimRouter[] {
   return Array.from({ length: n }, (_, i) => ({ address: family === 4 ? `10.0.${i + 1}.1` : `fd00:${i + 1}::1`, ...tweak[i + 1] }));
@@ -152,3 +152,82 @@ describe('hop trace with ICMP rate limits on every node (Linux defaults: 1 messa
   });
 });
 
+
+describe('hop trace with one random loss: a large probe of a size that fits the path is lost once', () => {
+  interface Case {
+    readonly what: string;
+    readonly flow: ProbeFlow;
+    readonly routers: SimRouter[];
+    readonly links: SimLink[];
+    readonly rateLimit?: SimPath['rateLimit'];
+    readonly pathMtu: number;
+    readonly holes: readonly (readonly [number, number, number, string])[];
+  }
+  const CASES: Case[] = [
+    { what: 'no Packet Too Big after hop 3 of 5, UDP IPv4', flow: FLOW4, routers: routers(5, 4, { 3: { sendsPtb: false } }), links: links(5, { 3: { mtu: 1400 } }), pathMtu: 1400, holes: [[1500, 3, 4, 'scan']] },
+    { what: 'no Packet Too Big after hop 3 of 5, UDP IPv6', flow: FLOW6, routers: routers(5, 6, { 3: { sendsPtb: false } }), links: links(5, { 3: { mtu: 1400 } }), pathMtu: 1400, holes: [[1500, 3, 4, 'scan']] },
+    { what: 'no Packet Too Big after hop 5 of 5 (no hop to bisect), UDP IPv4', flow: FLOW4, routers: routers(5, 4, { 5: { sendsPtb: false } }), links: links(5, { 5: { mtu: 1400 } }), pathMtu: 1400, holes: [[1500, 5, 6, 'scan']] },
+    { what: 'a silent link-MTU mismatch after hop 3, TCP IPv4', flow: { ...FLOW4, protocol: 'tcp' }, routers: routers(5, 4), links: links(5, { 3: { mtu: 1500, rxMtu: 1400 } }), pathMtu: 1400, holes: [[1500, 3, 4, 'scan']] },
+    { what: 'no Packet Too Big after hop 2 of 3, Linux rate limits, UDP IPv4', flow: FLOW4, routers: routers(3, 4, { 2: { sendsPtb: false } }), links: links(3, { 2: { mtu: 1400 } }), rateLimit: LINUX_LIMIT, pathMtu: 1400, holes: [[1500, 2, 3, 'scan']] },
+    { what: 'no Packet Too Big after hop 6 of 10, Linux rate limits, ICMP IPv6', flow: { ...FLOW6, protocol: 'icmp' }, routers: routers(10, 6, { 6: { sendsPtb: false } }), links: links(10, { 6: { mtu: 1400 } }), rateLimit: LINUX_LIMIT, pathMtu: 1400, holes: [[1500, 6, 7, 'scan']] },
+    { what: 'two black holes in series (1450 after hop 2, 1400 after hop 5), UDP IPv4', flow: FLOW4, routers: routers(7, 4, { 2: { sendsPtb: false }, 5: { sendsPtb: false } }), links: links(7, { 2: { mtu: 1450 }, 5: { mtu: 1400 } }), pathMtu: 1400, holes: [[1500, 2, 3, 'scan'], [1401, 5, 6, 'bisection']] },
+    { what: 'a healthy path, Linux rate limits, UDP IPv4', flow: FLOW4, routers: routers(4, 4), links: links(4), rateLimit: LINUX_LIMIT, pathMtu: 1500, holes: [] },
+    { what: 'Packet Too Big at hop 2, UDP IPv6', flow: FLOW6, routers: routers(4, 6), links: links(4, { 2: { mtu: 1400 } }), pathMtu: 1400, holes: [] },
+  ];
+
+  async function run(c: Case, loses?: readonly number[]): Promise<{ r: HopTraceResult; sent: SimSent[] }> {
+    const path: SimPath = { flow: c.flow, routers: c.routers, links: c.links, ...(c.rateLimit === undefined ? {} : { rateLimit: c.rateLimit }), ...(loses === undefined ? {} : { loses }) };
+    const { clock, timing, sent } = simulate(path, { deadlineMs: 120_000 });
+    const r = await clock.run(traceHops(timing, { ...timing.options, startSize: 1500, maxHops: 30, parallel: 8 }));
+    return { r, sent };
+  }
+
+  it('whichever large probe that fits is lost, the trace still reports the exact path MTU and the same black holes', async () => {
+    const wrong: string[] = [];
+    let tried = 0;
+    for (const c of CASES) {
+      const clean = await run(c);
+      assert.equal(clean.r.pathMtu, c.pathMtu, c.what);
+      // Without a loss nothing is said to be one, and the smallest failing size was sent (and lost) at least twice.
+      assert.equal(clean.r.search?.notReproduced, undefined, c.what);
+      const failing = clean.r.search?.smallestFailing;
+      if (c.holes.length > 0) assert.ok(failing !== undefined && clean.sent.filter((s) => s.df && s.size === failing).length >= 2, c.what);
+      // Every large probe with DF (the control and hop probes are small) of a size that fits the path.
+      const fitting = clean.sent.filter((s) => s.df && s.size > 100 && s.size <= c.pathMtu);
+      assert.ok(fitting.length > 0, c.what);
+      for (const s of fitting) {
+        tried += 1;
+        const { r } = await run(c, [s.index]);
+        const holes = r.blackHoles.map((b) => [b.size, b.afterHop, b.beforeHop, b.foundBy]);
+        // A probe of the search lost at random, whose loss counted (its control was answered, not rate limited), is
+        // named as a loss that was not reproduced.
+        const counted = s.ttl === 64 && r.search?.probes.some((p) => p.size === s.size && p.controlAnswered === true) === true;
+        const named = !counted || r.search?.notReproduced?.includes(s.size) === true;
+        if (r.pathMtu !== c.pathMtu || JSON.stringify(holes) !== JSON.stringify(c.holes) || r.timedOut || !named) {
+          wrong.push(`${c.what}: probe #${s.index} (${s.size} bytes, TTL ${s.ttl}) lost: path MTU ${r.pathMtu}, black holes ${JSON.stringify(holes)}, not reproduced ${JSON.stringify(r.search?.notReproduced)}`);
+        }
+      }
+    }
+    assert.deepEqual(wrong, [], `${wrong.length} of ${tried} single losses gave a wrong result`);
+  });
+
+  it('the full size lost twice on its way to the destination of a healthy path: the search sends it again, it gets through, and no black hole is reported', async () => {
+    const c: Case = { what: 'healthy, UDP IPv4', flow: FLOW4, routers: routers(4, 4), links: links(4), pathMtu: 1500, holes: [] };
+    const toDestination = (sent: SimSent[], after = -1): number => sent.findIndex((s) => s.index > after && s.df && s.size === 1500 && s.ttl === 5);
+    const clean = await run(c);
+    const first = toDestination(clean.sent);
+    // The scan's one try, then the same size with a control probe behind it (which is answered): a black hole, so far.
+    const second = toDestination((await run(c, [first])).sent, first);
+    const { r } = await run(c, [first, second]);
+    assert.equal(r.pathMtu, 1500);
+    assert.equal(r.pathMtuFrom, 'search');
+    assert.deepEqual(r.blackHoles, []);
+    assert.deepEqual(r.search?.notReproduced, [1500]);
+    assert.equal(r.search?.smallestFailing, undefined);
+    // Not as expected: the same two losses on a path whose 1500-byte packets do die after hop 3 leave the black hole.
+    const hole: Case = { ...c, routers: routers(4, 4, { 3: { sendsPtb: false } }), links: links(4, { 3: { mtu: 1400 } }) };
+    const h = await run(hole, [first, second]);
+    assert.deepEqual(h.r.blackHoles.map((b) => [b.size, b.afterHop, b.beforeHop]), [[1500, 3, 4]]);
+    assert.equal(h.r.pathMtu, 1400);
+  });
+});

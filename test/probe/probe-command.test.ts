@@ -119,6 +119,36 @@ describe('mtuscope probe in labs', needsRoot(), () => {
     });
   });
 
+  it('one search probe of a size that fits lost once on the way (a queue drop): the exact path MTU all the same, and the loss named as not reproduced', async () => {
+    await withChain({ name: 'probe-loss', routers: 4, linkMtu: { 2: 1400 } }, async (lab) => {
+      await dropPacketTooBig(lab, 'r2', 'OUTPUT');
+      for (const fam of [4, 6] as const) {
+        const clean = family(await probeFromH(lab, fam, ['--no-server', '--no-middlebox']));
+        assert.equal(clean.pathMtu, 1400);
+        // Not as expected: without a loss, none is reported.
+        assert.equal(clean.search?.notReproduced, undefined);
+        // A size the search sent and got through, above BASE_PLPMTU: r1 drops the first packet of that length it forwards.
+        const size = clean.search?.probes.find((p) => p.answered && p.size > (clean.search?.basePlpmtu ?? 0))?.size;
+        assert.ok(size !== undefined, JSON.stringify(clean.search?.probes));
+        const tool = fam === 4 ? 'iptables' : 'ip6tables';
+        const rule = ['FORWARD', '-i', 'eth1', '-m', 'length', '--length', String(size), '-m', 'quota', '--quota', String(size), '-j', 'DROP'];
+        await lab.mustExec('r1', [tool, '-A', ...rule]);
+        const run = await probeFromH(lab, fam, ['--no-server', '--no-middlebox']);
+        const counters = await lab.mustExec('r1', [tool, '-L', 'FORWARD', '-v', '-x', '-n']);
+        await lab.mustExec('r1', [tool, '-D', ...rule]);
+        const f = family(run);
+        const what = `IPv${fam}, ${size} bytes lost once: ${run.report?.diagnosis.text ?? run.stderr}`;
+        assert.match(counters.stdout, /^\s*1\s+\d+\s+DROP/m, `the rule dropped exactly one packet: ${counters.stdout}`);
+        assert.equal(run.code, 1, what);
+        assert.equal(f.pathMtu, 1400, what);
+        assert.deepEqual(f.blackHoles.map((b) => [b.size, b.afterHop, b.beforeHop]), [[1500, 2, 3]], what);
+        assert.deepEqual(f.search?.notReproduced, [size], what);
+        assert.deepEqual(codes(run), [fam === 4 ? 'ptb-missing' : 'black-hole'], what);
+        assert.match(run.report?.findings.find((x) => x.code === 'loss-not-reproduced')?.sentence ?? '', new RegExp(`a ${size}-byte probe .* The path MTU 1400 stands: 1401-byte probes were lost twice`), what);
+      }
+    });
+  });
+
   it('a router that drops forwarded Packet Too Big: the hop beyond it is named; its own Packet Too Big still arrives', async () => {
     await withChain({ name: 'probe-fwd', routers: 4, linkMtu: { 3: 1400 } }, async (lab) => {
       await dropPacketTooBig(lab, 'r1', 'FORWARD');

@@ -58,6 +58,34 @@ describe('probe findings and diagnosis', () => {
     assert.match(d.paragraph, /^Problem \(confidence high\): MSS clamped/);
   });
 
+  it('a search probe lost once and answered when sent again is named as a random loss, with what the path MTU stands on; without one, nothing is said', () => {
+    const base = { method: 'rfc8899-binary' as const, basePlpmtu: 1200, maxPlpmtu: 1499, state: 'SEARCH_COMPLETE' as const, probes: [], reachedHops: [] };
+    const search = { ...base, pathMtu: 1450, smallestFailing: 1451 };
+    const hole = { size: 1500, afterHop: 2, beforeHop: 3, foundBy: 'scan' as const, fragmentedCopyPassed: true };
+    const d = diagnose(traceFindings(trace({ pathMtu: 1450, pathMtuFrom: 'search', blackHoles: [hole], search: { ...search, notReproduced: [1425] } }), FACTS));
+    assert.equal(d.findings[0]?.code, 'ptb-missing');
+    const loss = d.findings.find((f) => f.code === 'loss-not-reproduced');
+    assert.deepEqual(loss, {
+      code: 'loss-not-reproduced',
+      family: 'ipv4',
+      problem: false,
+      confidence: 'high',
+      direction: 'to-target',
+      sentence:
+        'IPv4: a 1425-byte probe to 10.0.5.2 was lost once while the small probe sent right behind it was answered, but got through when sent ' +
+        'again: a random loss (congestion, a queue drop), not the path MTU, and the search did not count it. The path MTU 1450 stands: 1451-byte ' +
+        'probes were lost twice, each time while the small probe behind them was answered.',
+    });
+    // The scan's own size lost twice, then through: no black hole, a healthy path that says what happened.
+    const clear = diagnose(traceFindings(trace({ pathMtu: 1500, pathMtuFrom: 'search', search: { ...base, pathMtu: 1500, notReproduced: [1500] } }), FACTS));
+    assert.equal(clear.problem, false);
+    assert.match(clear.paragraph, /^Healthy: IPv4: 1500-byte packets, the full size of this host's link, reach 10\.0\.5\.2 at hop 5\./);
+    assert.match(clear.findings.map((f) => f.sentence).join(' '), /a 1500-byte probe .* got through when sent again.* 1500-byte packets reach the destination\./);
+    // Not as expected: a search without such a loss says nothing of the kind.
+    const plain = diagnose(traceFindings(trace({ pathMtu: 1450, pathMtuFrom: 'search', blackHoles: [hole], search }), FACTS));
+    assert.equal(plain.findings.some((f) => f.code === 'loss-not-reproduced'), false);
+  });
+
   it('names only likely encapsulations, and none for an MTU that suggests none', () => {
     assert.equal(likelyEncapsulation(1492), 'PPPoE: 8 bytes');
     assert.equal(mtuWithLikelyCause(1420), '1420 (likely WireGuard, its default MTU: 80 bytes for an IPv6 outer header)');

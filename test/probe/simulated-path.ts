@@ -46,6 +46,22 @@ export interface SimPath {
    * Packet Too Big, echo replies or resets): a token bucket of `burst` messages refilled one per `intervalMs`.
    */
   readonly rateLimit?: { readonly intervalMs: number; readonly burst: number };
+  /**
+   * Random losses: the packets with these indexes (0: the first the prober sends) are lost on the first link, whatever
+   * they are; every other packet crosses the path as the links and routers say.
+   */
+  readonly loses?: readonly number[];
+}
+
+/** One packet the prober sent through the model, in order. */
+export interface SimSent {
+  readonly index: number;
+  readonly size: number;
+  readonly ttl: number;
+  /** IPv4 DF (always true for IPv6, whose routers never fragment). */
+  readonly df: boolean;
+  /** Lost on purpose (`SimPath.loses`). */
+  readonly lost: boolean;
 }
 
 /** inet_peer_xrlim_allow: tokens in ms, capped at burst * interval; a message costs one interval. */
@@ -200,15 +216,20 @@ function icmpError(path: SimPath, from: string, kind: 'time-exceeded' | 'packet-
 }
 
 /** A ProbeRunner over the model with a virtual clock; `timing` with the given options (deadline relative to 0). */
-export function simulate(path: SimPath, options: Partial<TimingOptions> = {}): { clock: VirtualClock; runner: ProbeRunner; timing: ProbeTiming } {
+export function simulate(path: SimPath, options: Partial<TimingOptions> = {}): { clock: VirtualClock; runner: ProbeRunner; timing: ProbeTiming; sent: SimSent[] } {
   const clock = new VirtualClock();
   const delay = path.delayMs ?? 1;
   const holder: { runner?: ProbeRunner } = {};
   const limiter = path.rateLimit === undefined ? undefined : new RateLimiter(path.rateLimit);
+  const sent: SimSent[] = [];
   const runner = new ProbeRunner(path.flow, {
     nowMs: () => clock.now,
     setTimer: (fn, ms) => clock.setTimer(fn, ms),
     send: (packet) => {
+      const index = sent.length;
+      const lost = path.loses?.includes(index) === true;
+      sent.push({ index, lost, ...headerFacts(path.flow.family, packet) });
+      if (lost) return;
       const { reply, links } = walk(path, packet, (responder) => limiter?.allow(responder, clock.now) ?? true);
       if (reply === undefined) return;
       clock.setTimer(() => holder.runner?.receive({ ...reply, receivedAtMs: clock.now }), 2 * links * delay);
@@ -216,5 +237,16 @@ export function simulate(path: SimPath, options: Partial<TimingOptions> = {}): {
   });
   holder.runner = runner;
   const timing = new ProbeTiming(runner, { maxTimeoutMs: 1000, minTimeoutMs: 250, tries: 3, deadlineMs: 120_000, ...options });
-  return { clock, runner, timing };
+  return { clock, runner, timing, sent };
+}
+
+function headerFacts(family: 4 | 6, packet: Uint8Array): { size: number; ttl: number; df: boolean } {
+  if (family === 4) {
+    const ip = Ipv4Packet.check(packet);
+    if (!ip.ok) throw new Error('bad probe');
+    return { size: packet.length, ttl: ip.value.ttl, df: ip.value.dontFragment };
+  }
+  const ip = Ipv6Packet.check(packet);
+  if (!ip.ok) throw new Error('bad probe');
+  return { size: packet.length, ttl: ip.value.hopLimit, df: true };
 }
