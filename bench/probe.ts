@@ -16,24 +16,19 @@
  * Target: our median under 2x tracepath's, every diagnosis complete. Exits 1 when missed. The lab is removed on exit
  * and on SIGINT/SIGTERM/SIGHUP (startLab's handlers).
  */
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startLab } from '../src/lab/lab.js';
 import type { RunningLab } from '../src/lab/running-lab.js';
 import type { IpFamily } from '../src/packet/ip-family.js';
-import type { ProbeReport } from '../src/probe/probe-report.js';
 import { errorMessage } from '../src/util/error-message.js';
-import { chainSpec, dropPacketTooBig, parseTracepath } from '../test/probe/probe-lab.js';
+import { chainSpec, dropPacketTooBig, parseTracepath, probeFromH } from '../test/probe/probe-lab.js';
 import { formatReport, type FamilyFigures, type OurRun, type TracepathRun } from './probe-report.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const CLI = resolve(HERE, '../src/cli/main.js');
 
 const ROUTERS = 10;
 const HOLE_HOP = 6;
 const LINK_MTU = 1400;
-const OUR_ARGS = ['--json', '--no-server'] as const;
+const OUR_ARGS = ['--no-server'] as const;
 
 interface Options {
   readonly runs: number;
@@ -59,26 +54,18 @@ function parseOptions(): Options {
 }
 
 async function ours(lab: RunningLab, family: IpFamily, args: readonly string[]): Promise<OurRun> {
-  const started = performance.now();
-  const r = await lab.exec('h', [process.execPath, CLI, 'probe', `-${family}`, ...args, lab.address('d', family)], { timeoutMs: 120_000 });
-  const ms = performance.now() - started;
-  let report: ProbeReport | undefined;
-  try {
-    report = JSON.parse(r.stdout) as ProbeReport;
-  } catch {
-    report = undefined;
-  }
+  const { code, report, stderr, ms } = await probeFromH(lab, family, args, 120_000);
   const f = report?.families[0];
   const middlebox = f?.parts['middlebox'] as { probesSent?: number } | undefined;
   const holes = f?.blackHoles.map((b) => `after hop ${b.afterHop} before hop ${b.beforeHop ?? '?'} (${b.size} bytes)`) ?? [];
   const complete = f !== undefined && f.blackHoles.length === 1 && f.blackHoles[0]?.afterHop === HOLE_HOP && f.blackHoles[0].beforeHop === HOLE_HOP + 1 && f.pathMtu === LINK_MTU;
   return {
     ms,
-    exitCode: r.code,
+    exitCode: code,
     traceProbes: f?.probesSent ?? 0,
     partProbes: typeof middlebox?.probesSent === 'number' ? middlebox.probesSent : 0,
     complete,
-    found: f === undefined ? `no report (exit ${r.code}): ${r.stderr.trim().slice(0, 200)}` : `black holes: ${holes.join(', ') || 'none'}; path MTU ${f.pathMtu ?? 'unknown'}`,
+    found: f === undefined ? `no report (exit ${code}): ${stderr.trim().slice(0, 200)}` : `black holes: ${holes.join(', ') || 'none'}; path MTU ${f.pathMtu ?? 'unknown'}`,
   };
 }
 
@@ -114,7 +101,7 @@ async function main(): Promise<number> {
           t1.push(await tracepath(lab, family, o.tracepathMaxHops));
         }
       }
-      const withServerPart = await ours(lab, family, ['--json']);
+      const withServerPart = await ours(lab, family, []);
       families.push({ family, ours: o1, tracepath: t1, withServerPart });
     }
     const { text, ok } = formatReport({
@@ -123,7 +110,7 @@ async function main(): Promise<number> {
       linkMtu: LINK_MTU,
       rateLimits: o.rateLimits === 'off' ? 'off on every node' : "the kernel's defaults on every node",
       tracepathMaxHops: o.tracepathMaxHops,
-      ourArgs: ['-4|-6', ...OUR_ARGS],
+      ourArgs: ['-4|-6', '--json', ...OUR_ARGS],
       families,
     });
     process.stdout.write(text);

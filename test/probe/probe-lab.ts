@@ -72,9 +72,9 @@ export interface ProbeRun {
   readonly ms: number;
 }
 
-export async function probeFromH(lab: RunningLab, family: IpFamily, args: readonly string[] = []): Promise<ProbeRun> {
+export async function probeFromH(lab: RunningLab, family: IpFamily, args: readonly string[] = [], timeoutMs = 90_000): Promise<ProbeRun> {
   const started = performance.now();
-  const r = await lab.exec('h', [process.execPath, CLI, 'probe', `-${family}`, '--json', ...args, lab.address('d', family)], { timeoutMs: 90_000 });
+  const r = await lab.exec('h', [process.execPath, CLI, 'probe', `-${family}`, '--json', ...args, lab.address('d', family)], { timeoutMs });
   const ms = performance.now() - started;
   let report: ProbeReport | undefined;
   try {

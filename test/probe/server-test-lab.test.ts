@@ -143,18 +143,22 @@ describe('probe --server-test in a lab: does the server honour Packet Too Big?',
     }
   });
 
+  /** Two connections to `target` while s1's INPUT drops every incoming Packet Too Big (the rule goes afterwards). */
+  async function probeWithServerDroppingPtb(family: IpFamily, target: string): Promise<Run> {
+    const tool = family === 4 ? 'iptables' : 'ip6tables';
+    const rule = ['INPUT', ...PACKET_TOO_BIG_MATCH[family], '-j', 'DROP'];
+    await lab.mustExec('s1', [tool, '-w', '-I', ...rule]);
+    try {
+      return await probe(target, family, ['--connections', '2']);
+    } finally {
+      await lab.mustExec('s1', [tool, '-w', '-D', ...rule]);
+    }
+  }
+
   it('with the server\'s firewall dropping incoming Packet Too Big: a black hole, full-size re-sends, exit status 1', async (t) => {
     await forgetPathMtus();
     for (const family of FAMILIES) {
-      const tool = family === 4 ? 'iptables' : 'ip6tables';
-      const rule = ['INPUT', ...PACKET_TOO_BIG_MATCH[family], '-j', 'DROP'];
-      await lab.mustExec('s1', [tool, '-w', '-I', ...rule]);
-      let run: Run;
-      try {
-        run = await probe(url(s1(family), family), family, ['--connections', '2']);
-      } finally {
-        await lab.mustExec('s1', [tool, '-w', '-D', ...rule]);
-      }
+      const run = await probeWithServerDroppingPtb(family, url(s1(family), family));
       t.diagnostic(`IPv${family}: ${connections(run, family).map((c) => `${c.verdict} after ${c.evidence.fullSizeRetransmissions} full-size re-sends`).join('; ')}`);
       assert.equal(run.code, 1, run.stdout);
       for (const c of connections(run, family)) {
@@ -210,15 +214,7 @@ describe('probe --server-test in a lab: does the server honour Packet Too Big?',
   it('over HTTPS with the server\'s firewall dropping incoming Packet Too Big: a black hole, exit status 1', async (t) => {
     await forgetPathMtus();
     for (const family of FAMILIES) {
-      const tool = family === 4 ? 'iptables' : 'ip6tables';
-      const rule = ['INPUT', ...PACKET_TOO_BIG_MATCH[family], '-j', 'DROP'];
-      await lab.mustExec('s1', [tool, '-w', '-I', ...rule]);
-      let run: Run;
-      try {
-        run = await probe(httpsUrl(family, HTTPS_PORT.rsa), family, ['--connections', '2']);
-      } finally {
-        await lab.mustExec('s1', [tool, '-w', '-D', ...rule]);
-      }
+      const run = await probeWithServerDroppingPtb(family, httpsUrl(family, HTTPS_PORT.rsa));
       const cs = connections(run, family);
       t.diagnostic(`IPv${family}: ${cs.map((c) => `${c.verdict} after ${c.evidence.fullSizeRetransmissions} full-size re-sends, ${c.durationMs} ms`).join('; ')}`);
       assert.equal(run.code, 1, run.stdout);
