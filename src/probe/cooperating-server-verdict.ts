@@ -30,12 +30,6 @@ export interface ReplyOutcome {
   readonly refused?: string;
 }
 
-/**
- * A reply larger than this on the wire cannot have crossed a 1500-byte link (Ethernet, nearly every Internet path)
- * whole: the server's kernel sent it as fragments. At or below it, the reply may have left whole.
- */
-export const LARGEST_WHOLE_ON_ETHERNET = 1500;
-
 function list(values: readonly number[]): string {
   if (values.length <= 1) return values.join('');
   return `${values.slice(0, -1).join(', ')} and ${values[values.length - 1]}`;
@@ -107,7 +101,12 @@ export function fragmentsToTargetFinding(family: IpFamily, probes: readonly Prob
 }
 
 /** Scenario 4 over UDP: replies of DNS-like sizes from the target; `cookieArrived` is the small-packet control. */
-export function fragmentsFromTargetFinding(family: IpFamily, replies: readonly ReplyOutcome[], cookieArrived: boolean): ProbeFinding {
+/**
+ * `linkMtu`: the MTU of this host's link toward the target. A reply larger than it cannot have arrived whole, so only
+ * such replies prove (or disprove) that fragments get here; on a larger link (loopback, jumbo frames) the same sizes
+ * may have come whole.
+ */
+export function fragmentsFromTargetFinding(family: IpFamily, replies: readonly ReplyOutcome[], cookieArrived: boolean, linkMtu: number): ProbeFinding {
   const base = { direction: 'from-target' as const };
   const tried = replies.filter((r) => r.refused === undefined);
   const unknown = (why: string): ProbeFinding => ({ ...base, code: 'udp-fragments-from-target-unknown', problem: false, confidence: 'low', sentence: `Cannot tell whether IPv${family} fragments from the target reach this host: ${why}.` });
@@ -116,8 +115,8 @@ export function fragmentsFromTargetFinding(family: IpFamily, replies: readonly R
     const refused = replies.filter((r) => r.refused !== undefined);
     return unknown(refused.length === 0 ? 'no reply was asked for' : `the server refused every reply size asked for (${refused.map((r) => `${r.replySize}: ${r.refused}`).join('; ')})`);
   }
-  const fragmented = tried.filter((r) => r.ipSize > LARGEST_WHOLE_ON_ETHERNET);
-  const maybeWhole = tried.filter((r) => r.ipSize <= LARGEST_WHOLE_ON_ETHERNET);
+  const fragmented = tried.filter((r) => r.ipSize > linkMtu);
+  const maybeWhole = tried.filter((r) => r.ipSize <= linkMtu);
   const sizes = (rs: readonly ReplyOutcome[]): string => list(rs.map((r) => r.replySize));
   const lostWhole = maybeWhole.filter((r) => !r.arrived);
   const arrivedFragmented = fragmented.filter((r) => r.arrived);
@@ -132,8 +131,8 @@ export function fragmentsFromTargetFinding(family: IpFamily, replies: readonly R
       sentence:
         `UDP replies of ${sizes(tried)} bytes from the target all arrived` +
         (fragmented.length === 0
-          ? `, but none was larger than ${LARGEST_WHOLE_ON_ETHERNET} bytes on the wire, so they need not have been fragmented: cannot tell about fragments.`
-          : `; those of ${sizes(fragmented)} bytes (more than ${LARGEST_WHOLE_ON_ETHERNET} bytes on the wire) can only have come as IP fragments, so IPv${family} fragments from the target reach this host.`),
+          ? `, but none was larger than this host's link MTU of ${linkMtu} bytes on the wire, so they need not have been fragmented: cannot tell about fragments.`
+          : `; those of ${sizes(fragmented)} bytes (more than this host's link MTU of ${linkMtu} bytes on the wire) can only have come as IP fragments, so IPv${family} fragments from the target reach this host.`),
     };
   }
   if (lostWhole.length > 0) {

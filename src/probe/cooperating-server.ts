@@ -30,6 +30,7 @@ import {
 } from './cooperating-server-verdict.js';
 import type { ProbeFinding } from './probe-finding.js';
 import { ProbeTransport } from './probe-transport.js';
+import { routeFacts } from './route-facts.js';
 import { matchEchoedPtb } from './ptb-echo-match.js';
 import { DEFAULT_FRAGMENT_COUNTS, DEFAULT_FRAGMENT_SIZE, DEFAULT_REPLY_SIZES, probePackets, probePlan, replyIpSize } from './udp-probe-plan.js';
 
@@ -54,6 +55,8 @@ export interface CooperatingServerOptions {
   /** Run the HTTP tests (default true). */
   readonly http?: boolean;
   readonly httpTimeoutMs?: number;
+  /** MTU of this host's link toward the target (default: read from the route): replies above it can only come as fragments. */
+  readonly linkMtu?: number;
   /** Firewall mark of the crafted packets (default 0: none). */
   readonly mark?: number;
   /**
@@ -196,7 +199,7 @@ export async function runCooperatingServer(
       };
       findings.push(
         fragmentsToTargetFinding(target.family, udp.probes),
-        fragmentsFromTargetFinding(target.family, udp.replies, true),
+        fragmentsFromTargetFinding(target.family, udp.replies, true, options.linkMtu ?? (await routeFacts(target.address, target.family)).deviceMtu),
         ptbFromTargetFinding(target.family, target.address, udp.packetTooBig),
       );
     }

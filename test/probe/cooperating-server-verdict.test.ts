@@ -102,42 +102,50 @@ describe('cooperating server: findings from measured values', () => {
   });
 
   it('scenario 4, all arrived: fragments from the target reach this host (the sizes above 1500 on the wire named)', () => {
-    assert.deepEqual(fragmentsFromTargetFinding(4, replies([true, true, true, true]), true), {
+    assert.deepEqual(fragmentsFromTargetFinding(4, replies([true, true, true, true]), true, 1500), {
       direction: 'from-target',
       code: 'udp-fragments-from-target-pass',
       problem: false,
       confidence: 'high',
       sentence:
-        'UDP replies of 1232, 1500, 2048 and 4096 bytes from the target all arrived; those of 1500, 2048 and 4096 bytes (more than 1500 bytes on the wire) can only have come as IP fragments, so IPv4 fragments from the target reach this host.',
+        'UDP replies of 1232, 1500, 2048 and 4096 bytes from the target all arrived; those of 1500, 2048 and 4096 bytes (more than this host\'s link MTU of 1500 bytes on the wire) can only have come as IP fragments, so IPv4 fragments from the target reach this host.',
     });
   });
 
+  it('scenario 4 on a link larger than the replies (loopback, jumbo frames): all arrived, but they may have come whole, so cannot tell', () => {
+    const f = fragmentsFromTargetFinding(4, replies([true, true, true, true]), true, 65536);
+    assert.deepEqual([f.code, f.problem, f.confidence], ['udp-fragments-from-target-pass', false, 'low']);
+    assert.match(f.sentence, /none was larger than this host's link MTU of 65536 bytes on the wire, so they need not have been fragmented: cannot tell about fragments\./);
+    // A link of 2000: only the 2048 and 4096-byte replies prove that fragments arrive.
+    assert.match(fragmentsFromTargetFinding(4, replies([true, true, true, true]), true, 2000).sentence, /those of 2048 and 4096 bytes \(more than this host's link MTU of 2000 bytes/);
+  });
+
   it('scenario 4, only the one that can travel whole arrived: fragments from the target dropped (problem, high)', () => {
-    const f = fragmentsFromTargetFinding(4, replies([true, false, false, false]), true);
+    const f = fragmentsFromTargetFinding(4, replies([true, false, false, false]), true, 1500);
     assert.deepEqual([f.code, f.problem, f.confidence, f.direction], ['udp-fragments-from-target-dropped', true, 'high', 'from-target']);
     assert.match(f.sentence, /none of the UDP replies of 1500, 2048 and 4096 bytes \(sent as IP fragments\) arrived, while the reply of 1232 bytes that can travel unfragmented arrived\./);
   });
 
   it('scenario 4, nothing large arrived, not even 1232: lost, but fragments or MTU cannot be told apart (medium)', () => {
-    const f = fragmentsFromTargetFinding(4, replies([false, false, false, false]), true);
+    const f = fragmentsFromTargetFinding(4, replies([false, false, false, false]), true, 1500);
     assert.deepEqual([f.code, f.problem, f.confidence], ['udp-large-replies-from-target-lost', true, 'medium']);
     assert.match(f.sentence, /cannot tell which/);
   });
 
   it('scenario 4, cannot tell: no cookie came back, every size refused, only small sizes asked, losses that do not follow size', () => {
-    assert.equal(fragmentsFromTargetFinding(4, replies([true, true, true, true]), false).code, 'udp-fragments-from-target-unknown');
+    assert.equal(fragmentsFromTargetFinding(4, replies([true, true, true, true]), false, 1500).code, 'udp-fragments-from-target-unknown');
     const refused = replies([false, false], [1232, 1500]).map((r) => ({ ...r, refused: 'rate-limited (1)' }));
-    assert.match(fragmentsFromTargetFinding(4, refused, true).sentence, /the server refused every reply size asked for \(1232: rate-limited \(1\); 1500: rate-limited \(1\)\)/);
-    const small = fragmentsFromTargetFinding(4, replies([true], [1000]), true);
+    assert.match(fragmentsFromTargetFinding(4, refused, true, 1500).sentence, /the server refused every reply size asked for \(1232: rate-limited \(1\); 1500: rate-limited \(1\)\)/);
+    const small = fragmentsFromTargetFinding(4, replies([true], [1000]), true, 1500);
     assert.deepEqual([small.code, small.confidence], ['udp-fragments-from-target-pass', 'low']);
     assert.match(small.sentence, /cannot tell about fragments/);
-    const odd = fragmentsFromTargetFinding(4, replies([false, true, true, true]), true);
+    const odd = fragmentsFromTargetFinding(4, replies([false, true, true, true]), true, 1500);
     assert.equal(odd.code, 'udp-fragments-from-target-unknown');
     assert.equal(odd.problem, false);
   });
 
   it('scenario 4, partial: some fragmented sizes arrive and larger ones do not', () => {
-    const f = fragmentsFromTargetFinding(4, replies([true, true, true, false]), true);
+    const f = fragmentsFromTargetFinding(4, replies([true, true, true, false]), true, 1500);
     assert.deepEqual([f.code, f.problem], ['udp-fragments-from-target-partial', true]);
     assert.match(f.sentence, /replies of 1500 and 2048 bytes arrived as fragments, those of 4096 bytes did not/);
   });
