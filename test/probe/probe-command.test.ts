@@ -46,6 +46,18 @@ describe('mtuscope probe usage', () => {
 });
 
 describe('mtuscope probe in labs', needsRoot(), () => {
+  it('without CAP_NET_RAW (or CAP_NET_ADMIN for --server-test) it says what is missing and sends nothing, exit status 1', async () => {
+    const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'];
+    const probe = await mtuscope(['probe', '::1'], { prefix: nobody });
+    assert.equal(probe.code, 1, probe.stderr);
+    assert.equal(probe.stdout, '');
+    assert.match(probe.stderr, /^mtuscope probe: needs root or CAP_NET_RAW to send probes through raw sockets \(missing: CAP_NET_RAW\)\n$/);
+    const serverTest = await mtuscope(['probe', '--server-test', 'http://[::1]:9/'], { prefix: nobody });
+    assert.equal(serverTest.code, 1, serverTest.stderr);
+    assert.match(serverTest.stderr, /lacks CAP_NET_ADMIN and CAP_NET_RAW/);
+    // As root the same check passes: every lab test of the prober and the server test runs so.
+  });
+
   it('probes loopback, whose MTU of 65536 is more than an IPv4 packet can be: 65535 there, the full 65536 over IPv6', async () => {
     for (const [target, mtu, words] of [['127.0.0.1', 65535, /the largest an IPv4 packet can be \(the link's MTU is 65536\)/], ['::1', 65536, /the full size of this host's link/]] as const) {
       const r = await mtuscope(['probe', '--no-server', '--json', target]);
