@@ -32,8 +32,7 @@
  * answered and no packet lost by tcpdump. Exits 1 when one is missed (and says which). --cpu-prof DIR writes a CPU
  * profile of the server process there.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +40,7 @@ import { parseArgs } from 'node:util';
 import { readCaptureBatches } from '../src/capture/reader.js';
 import { parseQueueCounters } from '../src/host/queue-counters.js';
 import { startLab } from '../src/lab/lab.js';
-import { removeOnSignal } from './remove-on-signal.js';
+import { withScratchDir } from './remove-on-signal.js';
 import type { LabProcess, RunningLab } from '../src/lab/running-lab.js';
 import { MAX_POOL_CLIENTS, SERVER_POOL_V4 } from './checker-addresses.js';
 import { CHECKER_PORT, checkerLabSpec, clientNames, flushRouteCaches, KERNEL_LINK_MTU, PLAIN_PORT, prepareCheckerLab } from './checker-lab.js';
@@ -62,7 +61,7 @@ import {
 import { RAISED_SERVER_SETTINGS, serverArgs } from './checker-settings.js';
 import { PtbDelayMatcher } from './ptb-delay.js';
 import { DEFAULT_ENGINE_SETTINGS } from '../src/engine/engine-settings.js';
-import { errorMessage } from '../src/util/error-message.js';
+import { runBench } from './run-bench.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = resolve(HERE, '../src/cli/main.js');
@@ -299,29 +298,14 @@ async function main(): Promise<number> {
   const o = parseOptions();
   const clients = clientNames(o.clients);
   const lab = await startLab(checkerLabSpec(clients));
-  let dir: string | undefined;
-  let forget = (): void => undefined;
-  try {
-    dir = mkdtempSync(join(tmpdir(), 'mtuscope-bench-checker-'));
-    forget = removeOnSignal(dir);
-    const run = await measure(lab, clients, dir, o);
-    return report(o, run) ? 0 : 1;
-  } finally {
+  return withScratchDir('mtuscope-bench-checker-', async (dir) => {
     try {
-      await lab.destroy();
+      const run = await measure(lab, clients, dir, o);
+      return report(o, run) ? 0 : 1;
     } finally {
-      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-      forget();
+      await lab.destroy();
     }
-  }
+  });
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`bench/checker: ${errorMessage(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+runBench('checker', main);

@@ -10,7 +10,7 @@ import { startLab } from '../src/lab/lab.js';
 import { listNamespaces } from '../src/lab/namespaces.js';
 import { labPrivilegeProblem } from '../src/lab/privileges.js';
 import type { LabSpec, NodeSpec } from '../src/lab/spec.js';
-import { errorMessage } from '../src/util/error-message.js';
+import { runBench } from './run-bench.js';
 
 const UP_TARGET_S = 2;
 const DOWN_TARGET_S = 1;
@@ -89,12 +89,4 @@ async function main(): Promise<number> {
   return upOk && downOk ? 0 : 1;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`bench/lab: ${errorMessage(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+runBench('lab', main);

@@ -20,9 +20,9 @@ import { parseArgs } from 'node:util';
 import { startLab } from '../src/lab/lab.js';
 import type { RunningLab } from '../src/lab/running-lab.js';
 import type { IpFamily } from '../src/packet/ip-family.js';
-import { errorMessage } from '../src/util/error-message.js';
 import { chainSpec, dropPacketTooBig, parseTracepath, probeFromH } from '../test/probe/probe-lab.js';
 import { formatReport, type FamilyFigures, type OurRun, type TracepathRun } from './probe-report.js';
+import { runBench } from './run-bench.js';
 
 
 const ROUTERS = 10;
@@ -120,12 +120,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`bench/probe: ${errorMessage(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+runBench('probe', main);

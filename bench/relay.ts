@@ -36,8 +36,8 @@
  * lost by tcpdump. Exits 1 when one is missed (and says which and why). --cpu-prof DIR writes a CPU profile of the
  * relay there.
  */
-import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { createReadStream, readFileSync, rmSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -47,14 +47,14 @@ import { parseQueueCounters } from '../src/host/queue-counters.js';
 import { RELAY_DEFAULTS } from '../src/cli/relay-command.js';
 import { PACKET_TOO_BIG_MATCH } from '../src/host/iptables-matches.js';
 import { startLab } from '../src/lab/lab.js';
-import { removeOnSignal } from './remove-on-signal.js';
+import { withScratchDir } from './remove-on-signal.js';
 import type { LabProcess, RunningLab } from '../src/lab/running-lab.js';
 import type { LabSpec } from '../src/lab/spec.js';
-import { errorMessage } from '../src/util/error-message.js';
 import { parsePrometheusText, sampleSum } from '../test/support/prometheus-text.js';
 import { RelayDelayMatcher } from './relay-delay.js';
 import { MAX_FLOWS, SERVED } from './relay-messages.js';
 import { report, type FloodReport, type LatencyPhase, type RelayBenchOptions, type RelayCounts, type RelayRun, type RelaySetting, type ThroughputPhase } from './relay-report.js';
+import { runBench } from './run-bench.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = resolve(HERE, '../src/cli/main.js');
@@ -437,30 +437,14 @@ async function main(): Promise<number> {
   }
   const o = parseOptions();
   const lab = await startLab(relayLabSpec());
-  let dir: string | undefined;
-  let forget = (): void => undefined;
-  try {
-    dir = mkdtempSync(join(tmpdir(), 'mtuscope-bench-relay-'));
-    forget = removeOnSignal(dir);
-    const b: Bench = { lab, dir, o };
-    const run = await measure(b);
-    return report(o, run) ? 0 : 1;
-  } finally {
+  return withScratchDir('mtuscope-bench-relay-', async (dir) => {
     try {
-      await lab.destroy();
+      const run = await measure({ lab, dir, o });
+      return report(o, run) ? 0 : 1;
     } finally {
-      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-      forget();
+      await lab.destroy();
     }
-  }
+  });
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`bench/relay: ${errorMessage(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+runBench('relay', main);

@@ -1,4 +1,6 @@
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -16,4 +18,19 @@ export function removeOnSignal(path: string): () => void {
   return () => {
     for (const s of SIGNALS) process.off(s, handler);
   };
+}
+
+/**
+ * Runs `use` with a new temporary directory (`prefix` plus random letters under the system's temp dir), which is
+ * removed when `use` ends, however it ends, and if a signal ends the process first.
+ */
+export async function withScratchDir<T>(prefix: string, use: (dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const forget = removeOnSignal(dir);
+  try {
+    return await use(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    forget();
+  }
 }
