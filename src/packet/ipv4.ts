@@ -173,6 +173,27 @@ export function emitIpv4(repr: Ipv4Repr, payload: Uint8Array): Uint8Array {
   return out;
 }
 
+/** What varies between whole packets a host builds itself: no options, not a fragment; DSCP, ECN and DF default to 0/clear. */
+export type WholeIpv4Fields = Pick<Ipv4Repr, 'src' | 'dst' | 'protocol' | 'ttl' | 'ident'> & Partial<Pick<Ipv4Repr, 'dscp' | 'ecn' | 'dontFragment'>>;
+
+/** A whole, unfragmented IPv4 packet without options carrying `payload`. */
+export function emitWholeIpv4(fields: WholeIpv4Fields, payload: Uint8Array): Uint8Array {
+  return emitIpv4(
+    {
+      ...fields,
+      dscp: fields.dscp ?? 0,
+      ecn: fields.ecn ?? 0,
+      dontFragment: fields.dontFragment ?? false,
+      reservedFlag: false,
+      moreFragments: false,
+      fragmentOffset: 0,
+      options: new Uint8Array(0),
+      payloadLength: payload.length,
+    },
+    payload,
+  );
+}
+
 export interface Ipv4Option {
   /** The whole type octet: copied flag (0x80), class and number. */
   readonly type: number;

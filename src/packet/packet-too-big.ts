@@ -2,7 +2,7 @@ import { emitIcmpv4, ICMPV4_FRAG_NEEDED_CODE } from './icmpv4.js';
 import { emitIcmpv6 } from './icmpv6.js';
 import type { IpFamily } from './ip-family.js';
 import { IpProtocol } from './ip-protocol.js';
-import { emitIpv4 } from './ipv4.js';
+import { emitWholeIpv4 } from './ipv4.js';
 import { emitIpv6 } from './ipv6.js';
 import type { TcpSegment } from './tcp-segment.js';
 import { emitUdp } from './udp.js';
@@ -38,24 +38,7 @@ export function buildPacketTooBig(offending: TcpSegment, mtu: number, ident: num
 export function packetTooBigQuoting(family: IpFamily, from: string, to: string, quoted: Uint8Array, mtu: number, ident: number): Uint8Array {
   if (family === 4) {
     const icmp = emitIcmpv4({ kind: 'destination-unreachable', code: ICMPV4_FRAG_NEEDED_CODE, unused: 0, nextHopMtu: mtu, quoted });
-    return emitIpv4(
-      {
-        src: from,
-        dst: to,
-        protocol: IpProtocol.Icmp,
-        ttl: TTL,
-        dscp: 0,
-        ecn: 0,
-        ident: ident & 0xffff,
-        reservedFlag: false,
-        dontFragment: false,
-        moreFragments: false,
-        fragmentOffset: 0,
-        options: new Uint8Array(0),
-        payloadLength: icmp.length,
-      },
-      icmp,
-    );
+    return emitWholeIpv4({ src: from, dst: to, protocol: IpProtocol.Icmp, ttl: TTL, ident: ident & 0xffff, dontFragment: false }, icmp);
   }
   const icmp = emitIcmpv6({ kind: 'packet-too-big', code: 0, mtu, quoted }, from, to);
   return emitIpv6({ src: from, dst: to, nextHeader: IpProtocol.Icmpv6, hopLimit: TTL, trafficClass: 0, flowLabel: 0, payloadLength: icmp.length }, icmp);
@@ -102,24 +85,7 @@ export function echoedPacketTooBig(d: ReceivedUdpDatagram, ident: number, mtu = 
   const udp = emitUdp({ srcPort: d.clientPort, dstPort: d.serverPort, payloadLength: d.payload.length }, d.payload, d.client, d.server);
   const datagram =
     d.family === 4
-      ? emitIpv4(
-          {
-            src: d.client,
-            dst: d.server,
-            protocol: IpProtocol.Udp,
-            ttl: TTL,
-            dscp: 0,
-            ecn: 0,
-            ident: 0,
-            reservedFlag: false,
-            dontFragment: true,
-            moreFragments: false,
-            fragmentOffset: 0,
-            options: new Uint8Array(0),
-            payloadLength: udp.length,
-          },
-          udp,
-        )
+      ? emitWholeIpv4({ src: d.client, dst: d.server, protocol: IpProtocol.Udp, ttl: TTL, ident: 0, dontFragment: true }, udp)
       : emitIpv6({ src: d.client, dst: d.server, nextHeader: IpProtocol.Udp, hopLimit: TTL, trafficClass: 0, flowLabel: 0, payloadLength: udp.length }, udp);
   const quoted = datagram.subarray(0, Math.min(d.payload.length, limit - header - ICMP_HEADER));
   return { packet: packetTooBigQuoting(d.family, d.server, d.client, quoted, mtu, ident), quotedLength: quoted.length };

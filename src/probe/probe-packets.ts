@@ -5,7 +5,7 @@ import { emitIcmpv4 } from '../packet/icmpv4.js';
 import { emitIcmpv6 } from '../packet/icmpv6.js';
 import type { IpFamily } from '../packet/ip-family.js';
 import { IpProtocol } from '../packet/ip-protocol.js';
-import { emitIpv4, IPV4_MIN_HEADER } from '../packet/ipv4.js';
+import { emitWholeIpv4, IPV4_MIN_HEADER } from '../packet/ipv4.js';
 import { emitIpv6, IPV6_HEADER } from '../packet/ipv6.js';
 import { emitTcp, TCP_MIN_HEADER, TcpFlag } from '../packet/tcp.js';
 import { emitTcpOptions, type TcpOption } from '../packet/tcp-options.js';
@@ -181,7 +181,7 @@ export function buildProbe(flow: ProbeFlow, spec: ProbeSpec): Uint8Array {
     }
   }
   if (flow.family === 4) {
-    return emitIpv4(
+    return emitWholeIpv4(
       {
         src: flow.source,
         dst: flow.destination,
@@ -190,12 +190,7 @@ export function buildProbe(flow: ProbeFlow, spec: ProbeSpec): Uint8Array {
         dscp: spec.dscp ?? 0,
         ecn: spec.ecn ?? 0,
         ident: spec.ipv4Ident ?? spec.id,
-        reservedFlag: false,
         dontFragment: spec.dontFragment ?? true,
-        moreFragments: false,
-        fragmentOffset: 0,
-        options: new Uint8Array(0),
-        payloadLength: transport.length,
       },
       transport,
     );

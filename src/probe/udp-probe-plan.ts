@@ -7,7 +7,7 @@
  * datagram of fragments no larger does not, the fragments are what died), then datagrams of increasing fragment
  * counts, each fragment at most `fragmentSize` bytes on the wire.
  */
-import { emitIpv4 } from '../packet/ipv4.js';
+import { emitWholeIpv4 } from '../packet/ipv4.js';
 import { emitIpv6 } from '../packet/ipv6.js';
 import type { IpFamily } from '../packet/ip-family.js';
 import { IpProtocol } from '../packet/ip-protocol.js';
@@ -91,24 +91,7 @@ export function probePackets(p: ProbeDatagram, e: ProbeEndpoints, nonce: Uint8Ar
   const udp = emitUdp({ srcPort: e.sourcePort, dstPort: e.destinationPort, payloadLength: message.length }, message, e.source, e.destination);
   const whole =
     e.family === 4
-      ? emitIpv4(
-          {
-            src: e.source,
-            dst: e.destination,
-            protocol: IpProtocol.Udp,
-            ttl: hopLimit,
-            dscp: 0,
-            ecn: 0,
-            ident: ident & 0xffff,
-            reservedFlag: false,
-            dontFragment: false,
-            moreFragments: false,
-            fragmentOffset: 0,
-            options: new Uint8Array(0),
-            payloadLength: udp.length,
-          },
-          udp,
-        )
+      ? emitWholeIpv4({ src: e.source, dst: e.destination, protocol: IpProtocol.Udp, ttl: hopLimit, ident: ident & 0xffff, dontFragment: false }, udp)
       : emitIpv6({ src: e.source, dst: e.destination, nextHeader: IpProtocol.Udp, hopLimit, trafficClass: 0, flowLabel: 0, payloadLength: udp.length }, udp);
   if (p.fragmentCount === 1) return [whole];
   const result = e.family === 4 ? fragmentIpv4(whole, p.fragmentSize) : fragmentIpv6(whole, p.fragmentSize, ident >>> 0);
