@@ -50,21 +50,12 @@ const IPV6_PMTUDISC_PROBE = 3;
 
 /**
  * Makes a sending raw socket size packets by the interface's MTU alone (IP_PMTUDISC_PROBE / IPV6_PMTUDISC_PROBE): the
- * path MTU the kernel has cached for the destination then neither fragments a crafted packet nor refuses it.
+ * path MTU the kernel has cached for the destination (one a Packet Too Big lowered, e.g. the checker's /icmp test) then
+ * neither refuses a crafted DF packet nor fragments a crafted DF-clear one into fragments its builder never made.
  */
 export function ignoreCachedPathMtu(socket: RawSocket, family: IpFamily): void {
   if (family === 4) socket.setOption(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
   else socket.setOption(IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE);
-}
-
-export interface RawSenderOptions {
-  /**
-   * Size packets by the interface's MTU alone, never by the path MTU the kernel has cached for the destination
-   * (IP_PMTUDISC_PROBE / IPV6_PMTUDISC_PROBE on the sockets). Without it the kernel fragments a crafted IPv4 packet with
-   * DF clear that exceeds a cached path MTU (one a Packet Too Big lowered, e.g. the checker's /icmp test), so a prober's
-   * whole datagram would leave as fragments it did not build.
-   */
-  readonly ignorePathMtu?: boolean;
 }
 
 /**
@@ -83,14 +74,13 @@ export class RawSender {
     this.marks = { 4: mark, 6: mark };
   }
 
-  static open(mark: number, onError: (err: Error) => void, options: RawSenderOptions = {}): RawSender {
+  static open(mark: number, onError: (err: Error) => void): RawSender {
     const raw = loadRawSocket();
     const make = (addressFamily: number): RawSocket => {
       const socket = openRawSocket(raw, IPPROTO_RAW, addressFamily);
       socket.on('error', onError);
       socket.pauseRecv();
       socket.setOption(SOL_SOCKET, SO_MARK, mark);
-      if (options.ignorePathMtu === true) ignoreCachedPathMtu(socket, addressFamily === raw.AddressFamily.IPv4 ? 4 : 6);
       return socket;
     };
     return new RawSender(make(raw.AddressFamily.IPv4), make(raw.AddressFamily.IPv6), mark);

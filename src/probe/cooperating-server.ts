@@ -9,7 +9,6 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { RawSender } from '../host/raw-sender.js';
 import { formatIp, parseIpText } from '../packet/address.js';
 import type { IpFamily } from '../packet/ip-family.js';
 import { decodeResponderMessage, emitResponderMessage, RESPONDER_SIZES, type ResponderMessage } from '../packet/responder-message.js';
@@ -57,13 +56,13 @@ export interface CooperatingServerOptions {
   readonly httpTimeoutMs?: number;
   /** MTU of this host's link toward the target (default: read from the route): replies above it can only come as fragments. */
   readonly linkMtu?: number;
-  /** Firewall mark of the crafted packets (default 0: none). */
+  /** Firewall mark of the crafted packets when a transport of our own is opened (default 0: none). */
   readonly mark?: number;
   /**
-   * Where ICMP comes in (the run's open ProbeTransport, shared, never closed here); without one, a transport is opened
-   * for the Packet Too Big test and closed after it.
+   * What the crafted fragments leave through and where ICMP comes in: the run's open ProbeTransport (shared, never
+   * closed here); without one, a transport is opened on first use and closed when the UDP tests end.
    */
-  readonly transport?: Pick<ProbeTransport, 'onPacket'>;
+  readonly transport?: Pick<ProbeTransport, 'onPacket' | 'send'>;
   /** UDP payload of the ptb-request (88 at least): the Packet Too Big quotes at most this many bytes. */
   readonly ptbRequestSize?: number;
 }
@@ -173,6 +172,7 @@ export async function runCooperatingServer(
 
   progress(`UDP: cookie exchange with [${target.address}]:${target.port}`);
   const session = await ResponderSession.open(target);
+  const transport = sharedOrOwnTransport(options);
   try {
     let cookie: Extract<ResponderMessage, { type: 'cookie' }> | undefined;
     let refusal: string | undefined;
@@ -191,11 +191,11 @@ export async function runCooperatingServer(
         source: local.address,
         sourcePort: local.port,
         maxReplySize: cookie.maxReplySize,
-        probes: await scenario2(session, target, cookie.cookie, local.address, local.port, options, tries, waitMs, progress),
+        probes: await scenario2(session, target, cookie.cookie, local.address, local.port, options, transport, tries, waitMs, progress),
         replies: await scenario4(session, target, cookie.cookie, cookie.maxReplySize, options, tries, waitMs, progress),
         // Last of the UDP tests: the Packet Too Big sets an error (EMSGSIZE) on the connected session socket, which the
         // next send or receive on it returns once.
-        packetTooBig: await packetTooBigFromTarget(session, target, cookie.cookie, local.port, options, tries, waitMs, progress),
+        packetTooBig: await packetTooBigFromTarget(session, target, cookie.cookie, local.port, options, transport, tries, waitMs, progress),
       };
       findings.push(
         fragmentsToTargetFinding(target.family, udp.probes),
@@ -205,6 +205,7 @@ export async function runCooperatingServer(
     }
   } finally {
     session.close();
+    transport.close();
   }
 
   const http: HttpTestOutcome[] = [];
@@ -245,6 +246,7 @@ async function scenario2(
   source: string,
   sourcePort: number,
   options: CooperatingServerOptions,
+  transport: { get(): Transport },
   tries: number,
   waitMs: number,
   progress: (line: string) => void,
@@ -256,18 +258,22 @@ async function scenario2(
     if (m.type === 'probe-ack') acks.set(m.probeId, m.receivedLength);
   });
   let sendError: string | undefined;
-  // The kernel's cached path MTU toward the target (lowered by an earlier /icmp test, say) must not refragment the probes.
-  const raw = RawSender.open(options.mark ?? 0, (err) => (sendError = errorMessage(err)), { ignorePathMtu: true });
   try {
+    // The transport ignores the kernel's cached path MTU toward the target (lowered by an earlier /icmp test, say), which
+    // would otherwise refragment the probes.
+    const raw = transport.get();
     const endpoints = { family: target.family, source, sourcePort, destination: target.address, destinationPort: target.port };
     await rounds(plan, tries, waitMs, (p) => acks.has(p.probeId), (p) => {
       const ident = target.family === 4 ? randomInt(1, 0x10000) : randomInt(1, 0xffff_ffff);
       for (const packet of probePackets(p, endpoints, session.nonce, cookie, ident)) {
-        raw.send(target.family, packet, target.address).catch((err: unknown) => (sendError = errorMessage(err)));
+        try {
+          raw.send(target.family, packet, target.address);
+        } catch (err) {
+          sendError = errorMessage(err);
+        }
       }
     });
   } finally {
-    raw.close();
     off();
   }
   if (sendError !== undefined) progress(`UDP scenario 2: a send failed: ${sendError}`);
@@ -318,6 +324,17 @@ async function scenario4(
 
 const PTB_REQUEST_ID = 1;
 
+type Transport = Pick<ProbeTransport, 'onPacket' | 'send'>;
+
+/** The run's transport, or one of our own opened on first use (get() throws when it cannot be) and closed by close(). */
+function sharedOrOwnTransport(options: CooperatingServerOptions): { get(): Transport; close(): void } {
+  let own: ProbeTransport | undefined;
+  return {
+    get: () => options.transport ?? (own ??= ProbeTransport.open(options.mark === undefined ? {} : { mark: options.mark })),
+    close: () => own?.close(),
+  };
+}
+
 /**
  * Asks the server for a Packet Too Big toward this host (ptb-request, `tries` times until one arrives) and watches for
  * it among the ICMP messages from the server's address, and for the ptb-sent controls on the session socket.
@@ -328,21 +345,18 @@ async function packetTooBigFromTarget(
   cookie: Uint8Array,
   localPort: number,
   options: CooperatingServerOptions,
+  transport: { get(): Transport },
   tries: number,
   waitMs: number,
   progress: (line: string) => void,
 ): Promise<PtbFromTargetOutcome> {
   const requestSize = Math.max(RESPONDER_SIZES.ptbRequest, options.ptbRequestSize ?? DEFAULT_PTB_REQUEST_SIZE);
   progress(`UDP: a Packet Too Big from the target, on request (${requestSize}-byte request)`);
-  let own: ProbeTransport | undefined;
-  let icmp = options.transport;
-  if (icmp === undefined) {
-    try {
-      own = ProbeTransport.open();
-      icmp = own;
-    } catch (err) {
-      return { result: 'not-tested', reason: `this host cannot receive ICMP: ${errorMessage(err)}`, requestSize, requestsSent: 0, controlsArrived: 0 };
-    }
+  let icmp: Transport;
+  try {
+    icmp = transport.get();
+  } catch (err) {
+    return { result: 'not-tested', reason: `this host cannot receive ICMP: ${errorMessage(err)}`, requestSize, requestsSent: 0, controlsArrived: 0 };
   }
   const bytes = parseIpText(target.address);
   const echo = { family: target.family, server: bytes === undefined ? target.address : formatIp(bytes), serverPort: target.port, clientPort: localPort, nonce: session.nonce };
@@ -370,7 +384,6 @@ async function packetTooBigFromTarget(
   } finally {
     offIcmp();
     offUdp();
-    own?.close();
   }
   const said = sent === undefined ? {} : { reportedMtu: sent.reportedMtu, quotedLength: sent.quotedLength, packetSize: sent.packetSize };
   const base = { requestSize, requestsSent: requests, controlsArrived: controls, ...said };
