@@ -31,7 +31,7 @@ export const cooperatingServerPart: ProbePart = {
       { address: context.destination, family: context.family, port },
       {
         tries: context.tries,
-        waitMs: answerWaitMs(context.probeTimeoutMs, context.trace?.hops.map((h) => h.rttMs)),
+        waitMs: answerWaitMs(context.probeTimeoutMs, context.trace.hops.map((h) => h.rttMs)),
         httpTimeoutMs: leftMs,
         // The Packet Too Big the server sends on request comes in through the run's raw ICMP sockets.
         transport: context.transport,

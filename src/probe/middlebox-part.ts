@@ -22,7 +22,7 @@ export const middleboxPart: ProbePart = {
         source: context.route.source,
         srcPort,
         dstPort: context.protocol === 'tcp' ? context.port : 80,
-        maxHops: context.trace?.destinationHop ?? 30,
+        maxHops: context.trace.destinationHop ?? 30,
         replyTimeoutMs: context.probeTimeoutMs,
         triesPerHop: context.tries,
         timeLimitMs,

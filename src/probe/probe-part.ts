@@ -7,7 +7,7 @@ import type { RouteFacts } from './route-facts.js';
 
 /**
  * The extension point of `mtuscope probe`: a part runs after the hop trace of each family (middlebox detection from
- * ICMP quotes, the cooperating server's UDP and HTTP tests) or instead of it (`--server-test`), and reports
+ * ICMP quotes, the cooperating server's UDP and HTTP tests) and reports
  * ProbeFindings, which the diagnosis orders and merges with the trace's, plus a JSON section of its own under
  * `families[].parts.<name>`. Add a part to PROBE_PARTS (src/probe/probe-parts.ts) and, when it has options of its own,
  * those to the option table of src/cli/probe-command.ts; they reach it in `context.options`.
@@ -30,8 +30,8 @@ export interface ProbeContext {
   readonly port: number;
   /** The trace's flow (a part that sends probes of its own should use another source port or echo identifier). */
   readonly flow: ProbeFlow;
-  /** The trace of this family; undefined for parts that run instead of it. */
-  readonly trace?: HopTraceResult;
+  /** The trace of this family. */
+  readonly trace: HopTraceResult;
   /** The open transport, shared (subscribe with onPacket, unsubscribe when done; never close it). */
   readonly transport: ProbeTransport;
   /** performance.now() after which the part must stop sending and return what it has. */
@@ -52,8 +52,6 @@ export interface ProbePartResult {
 export interface ProbePart {
   /** Its key in the JSON report (`families[].parts.<name>`), kebab-case. */
   readonly name: string;
-  /** 'after-trace' (default): runs after each family's trace; 'instead-of-trace': when enabled, the trace is skipped. */
-  readonly mode?: 'after-trace' | 'instead-of-trace';
   /** Whether the part runs for these options (default: always). */
   enabled?(options: ProbeOptionValues): boolean;
   run(context: ProbeContext): Promise<ProbePartResult>;

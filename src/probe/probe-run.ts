@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { formatIp, parseIpText } from '../packet/address.js';
 import { familyName, familyOfAddress, type IpFamily } from '../packet/ip-family.js';
 import { errorMessage } from '../util/error-message.js';
-import { traceHops } from './hop-trace.js';
+import { type HopTraceResult, traceHops } from './hop-trace.js';
 import type { ProbeFinding } from './probe-finding.js';
 import { diagnose } from './probe-diagnosis.js';
 import { ProbeRunner } from './probe-io.js';
@@ -64,8 +64,7 @@ export async function runProbe(options: ProbeRunOptions): Promise<ProbeReport> {
   const transport = ProbeTransport.open();
   const reports: FamilyReport[] = [];
   const findings: ProbeFinding[] = [];
-  const instead = options.parts.filter((p) => p.mode === 'instead-of-trace' && (p.enabled?.(options.options) ?? true));
-  const after = options.parts.filter((p) => p.mode !== 'instead-of-trace' && (p.enabled?.(options.options) ?? true));
+  const enabled = options.parts.filter((p) => p.enabled?.(options.options) ?? true);
   try {
     const entries = [...addresses.entries()].sort(([a], [b]) => a - b);
     let index = 0;
@@ -77,7 +76,7 @@ export async function runProbe(options: ProbeRunOptions): Promise<ProbeReport> {
       try {
         route = await routeFacts(destination, family);
       } catch (err) {
-        reports.push(emptyReport(family, destination, errorMessage(err)));
+        reports.push(unprobedReport(family, destination, errorMessage(err)));
         findings.push({ code: 'no-route', problem: false, confidence: 'high', sentence: `IPv${family}: ${errorMessage(err)}; not probed.` });
         continue;
       }
@@ -101,7 +100,7 @@ export async function runProbe(options: ProbeRunOptions): Promise<ProbeReport> {
       const unsubscribe = transport.onPacket((p) => runner.receive(p));
       const timing = new ProbeTiming(runner, { maxTimeoutMs: options.probeTimeoutMs, minTimeoutMs: Math.min(250, options.probeTimeoutMs), tries: options.tries, deadlineMs });
       const parts: Record<string, ProbeJson> = {};
-      const context = (trace?: ProbeContext['trace']): ProbeContext => ({
+      const context = (trace: HopTraceResult): ProbeContext => ({
         target: options.target,
         family,
         destination,
@@ -109,7 +108,7 @@ export async function runProbe(options: ProbeRunOptions): Promise<ProbeReport> {
         protocol: options.protocol,
         port: options.port,
         flow,
-        ...(trace === undefined ? {} : { trace }),
+        trace,
         transport,
         deadlineMs,
         probeTimeoutMs: options.probeTimeoutMs,
@@ -117,7 +116,7 @@ export async function runProbe(options: ProbeRunOptions): Promise<ProbeReport> {
         options: options.options,
         progress: (text) => options.progress(`IPv${family} ${text}`),
       });
-      const runParts = async (list: readonly ProbePart[], trace?: ProbeContext['trace']): Promise<void> => {
+      const runParts = async (list: readonly ProbePart[], trace: HopTraceResult): Promise<void> => {
         for (const part of list) {
           options.progress(`IPv${family} ${part.name}`);
           try {
@@ -130,11 +129,6 @@ export async function runProbe(options: ProbeRunOptions): Promise<ProbeReport> {
         }
       };
       try {
-        if (instead.length > 0) {
-          await runParts(instead);
-          reports.push({ ...emptyReport(family, destination), ...routeFields(route), parts });
-          continue;
-        }
         const trace = await traceHops(timing, {
           ...timing.options,
           startSize: Math.min(route.deviceMtu, maximumProbeSize(family)),
@@ -143,7 +137,7 @@ export async function runProbe(options: ProbeRunOptions): Promise<ProbeReport> {
           onProgress: (text) => options.progress(`IPv${family} ${destination}: ${text}`),
         });
         findings.push(...traceFindings(trace, { family, destination, deviceMtu: route.deviceMtu, ...(route.cachedPathMtu === undefined ? {} : { cachedPathMtu: route.cachedPathMtu }) }));
-        await runParts(after, trace);
+        await runParts(enabled, trace);
         reports.push({ family: familyName(family), destination, ...routeFields(route), ...trace, parts });
       } finally {
         runner.abandon();
@@ -170,11 +164,12 @@ function routeFields(route: RouteFacts): Pick<FamilyReport, 'source' | 'device' 
   return { source: route.source, device: route.device, deviceMtu: route.deviceMtu, ...(route.cachedPathMtu === undefined ? {} : { cachedPathMtu: route.cachedPathMtu }) };
 }
 
-function emptyReport(family: IpFamily, destination: string, error?: string): FamilyReport {
+/** The report of a family that could not be probed, saying why. */
+function unprobedReport(family: IpFamily, destination: string, error: string): FamilyReport {
   return {
     family: familyName(family),
     destination,
-    ...(error === undefined ? {} : { error }),
+    error,
     hops: [],
     packetTooBig: [],
     blackHoles: [],
