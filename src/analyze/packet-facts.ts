@@ -1,0 +1,418 @@
+import type { CapturedPacket } from '../capture/captured-packet.js';
+import { type DecodedFrame, type DecodeOptions, decodeFrame, type Layer } from '../packet/frame.js';
+import { IpProtocol } from '../packet/ip-protocol.js';
+import { ipv6ExtHeaderLength } from '../packet/ipv6-ext.js';
+import { superPacket } from '../packet/super-packet.js';
+import { tcpOptionSummary } from '../packet/tcp-options.js';
+import { TcpFlag } from '../packet/tcp.js';
+
+/**
+ * The few facts of one captured packet that the analyzer's detectors read, taken once from the project's frame
+ * decoder so that every detector sees the same interpretation of the bytes. Built per packet; detectors must copy
+ * what they keep (`ipBytes` views the reader's chunk).
+ */
+export interface PacketFacts {
+  /** 1-based record number in its file: the frame number Wireshark and tshark show. */
+  readonly frame: number;
+  /** Microseconds since the Unix epoch. */
+  readonly timeUs: number;
+  /** pcapng if_name, "#N" for an unnamed pcapng interface N, undefined for pcap. */
+  readonly interface: string | undefined;
+  /** From a cooked (SLL/SLL2) header: the packet was sent by the capturing host ('out') or received ('in'). */
+  readonly direction: 'in' | 'out' | undefined;
+  readonly wireLength: number;
+  readonly capturedLength: number;
+  /** The capture holds fewer bytes than the packet had (snaplen), so a header or payload is cut short. */
+  readonly snapped: boolean;
+  /** The outermost IP packet is longer than the link can carry: a GSO/TSO or GRO super-packet, not what crossed the wire. */
+  readonly superPacket: boolean;
+  /** An IPv4 total length of 0 in a captured packet with data (TSO on the sending host leaves it so). */
+  readonly zeroIpLength: boolean;
+  /** A TCP/UDP checksum of the outermost transport that holds only the pseudo-header sum (checksum offload). */
+  readonly checksumOffload: boolean;
+  /** The outermost IP header; undefined for frames without IP (ARP, malformed). */
+  readonly outer: IpFacts | undefined;
+  /** The innermost IP header outside ICMP quotes: `outer` itself when nothing is tunnelled. */
+  readonly inner: IpFacts | undefined;
+  /** Set when `inner` is carried in a tunnel inside `outer`. */
+  readonly tunnel: TunnelFacts | undefined;
+  /** The transport of `inner` (TCP, UDP, ICMP), when its header was present and whole. */
+  readonly tcp: TcpFacts | undefined;
+  readonly udp: UdpFacts | undefined;
+  readonly icmp: IcmpFacts | undefined;
+  /** The decoder stopped at a malformed header; the facts before it are kept. */
+  readonly malformed: string | undefined;
+  /** The full decode, for the rare detector that needs more than the facts. */
+  readonly decoded: DecodedFrame;
+}
+
+export interface IpFacts {
+  readonly family: 4 | 6;
+  readonly src: string;
+  readonly dst: string;
+  /** Header plus payload as the header claims it (IPv4 total length; IPv6 40 + payload length). */
+  readonly length: number;
+  readonly headerLength: number;
+  readonly ttl: number;
+  /** The transport protocol (IPv6: after the extension headers; of a fragment, the Fragment header's next header). */
+  readonly protocol: number;
+  /** IPv4 DF. IPv6 never fragments in transit, so always true there. */
+  readonly dontFragment: boolean;
+  /** Fragment fields: IPv4 header, or IPv6 Fragment header (undefined on IPv6 without one). */
+  readonly fragment: FragmentFacts | undefined;
+  /** The IP packet's bytes from its header on (a view; copy to keep). */
+  readonly bytes: Uint8Array;
+}
+
+export interface FragmentFacts {
+  readonly ident: number;
+  /** In bytes. */
+  readonly offset: number;
+  readonly more: boolean;
+  /** Bytes of fragment data this packet carries, as its header claims. */
+  readonly dataLength: number;
+}
+
+export type TunnelKind = 'vxlan' | 'gue' | 'fou' | 'gre' | 'ip-in-ip';
+
+export interface TunnelFacts {
+  readonly kind: TunnelKind;
+  /** Outer IP length minus inner IP length: every byte the encapsulation adds. */
+  readonly overhead: number;
+}
+
+export interface TcpFacts {
+  readonly srcPort: number;
+  readonly dstPort: number;
+  readonly seq: number;
+  readonly ack: number;
+  readonly syn: boolean;
+  readonly ackFlag: boolean;
+  readonly fin: boolean;
+  readonly rst: boolean;
+  /** Data bytes of the segment as the IP length claims them (not what the capture kept). */
+  readonly payloadLength: number;
+  readonly window: number;
+  /** The MSS option (SYN and SYN-ACK). */
+  readonly mss: number | undefined;
+}
+
+export interface UdpFacts {
+  readonly srcPort: number;
+  readonly dstPort: number;
+  readonly payloadLength: number;
+  /** The payload bytes present (a view; of a fragmented datagram only the first fragment's part). */
+  readonly payload: Uint8Array;
+}
+
+/** An ICMP error with its quote, or another ICMP message by type. */
+export interface IcmpFacts {
+  readonly family: 4 | 6;
+  readonly type: number;
+  readonly code: number;
+  /** ICMPv4 type 3 code 4 or ICMPv6 type 2. */
+  readonly packetTooBig: boolean;
+  /** The MTU the Packet Too Big reports (0 from a pre-RFC 1191 router). */
+  readonly mtu: number | undefined;
+  /** The packet the error quotes, as far as the quote reaches. */
+  readonly quoted: QuotedFacts | undefined;
+  readonly echo: { readonly request: boolean; readonly ident: number; readonly seq: number } | undefined;
+}
+
+export interface QuotedFacts {
+  readonly family: 4 | 6;
+  readonly src: string;
+  readonly dst: string;
+  readonly protocol: number;
+  /** The quoted packet's length as its own header claims it. */
+  readonly length: number;
+  readonly dontFragment: boolean;
+  readonly srcPort: number | undefined;
+  readonly dstPort: number | undefined;
+  /** TCP sequence number (the first 8 bytes of TCP hold it, so RFC 792 quotes do too). */
+  readonly seq: number | undefined;
+  /** The quoted IP packet is itself a tunnel packet: what it carried, if the quote reaches that far. */
+  readonly tunnel: TunnelKind | undefined;
+  readonly inner: { readonly src: string; readonly dst: string; readonly protocol: number; readonly srcPort?: number; readonly dstPort?: number } | undefined;
+}
+
+const SLL_OUTGOING = 4;
+
+/** The interface name as findings print it. */
+export function interfaceLabel(packet: Pick<CapturedPacket, 'interfaceName' | 'interfaceId'>, pcapng: boolean): string | undefined {
+  if (packet.interfaceName !== undefined) return packet.interfaceName;
+  return pcapng ? `#${packet.interfaceId}` : undefined;
+}
+
+export interface FactsOptions extends DecodeOptions {
+  /** The largest MTU of the captured links (for super-packets); see superPacket(). */
+  readonly linkMtu?: number;
+  /** The file is pcapng (unnamed interfaces are then "#N"). */
+  readonly pcapng?: boolean;
+}
+
+export function packetFacts(packet: CapturedPacket, frame: number, options: FactsOptions = {}): PacketFacts {
+  const decoded = decodeFrame(packet.linkType, packet.data, packet.originalLength, options);
+  const layers = decoded.layers;
+  let direction: 'in' | 'out' | undefined;
+  const link = layers[0];
+  if (link !== undefined && (link.protocol === 'sll' || link.protocol === 'sll2')) direction = link.repr.packetType === SLL_OUTGOING ? 'out' : 'in';
+
+  let outer: IpFacts | undefined;
+  let inner: IpFacts | undefined;
+  let innerIndex = -1;
+  let tunnelKind: TunnelKind | undefined;
+  let pendingTunnel: TunnelKind | undefined;
+  let checksumOffload = false;
+  for (let i = 0; i < layers.length; i++) {
+    const layer = layers[i]!;
+    if (layer.quoted) break;
+    if (layer.protocol === 'ipv4' || layer.protocol === 'ipv6') {
+      const ip = ipFacts(layer, packet.data);
+      if (outer === undefined) outer = ip;
+      else tunnelKind = pendingTunnel ?? 'ip-in-ip';
+      inner = ip;
+      innerIndex = i;
+      pendingTunnel = undefined;
+    } else if (layer.protocol === 'vxlan' || layer.protocol === 'gue' || layer.protocol === 'fou' || layer.protocol === 'gre') {
+      pendingTunnel = layer.protocol;
+    } else if ((layer.protocol === 'tcp' || layer.protocol === 'udp') && layer.checksum === 'partial' && outer === inner) {
+      checksumOffload = true;
+    }
+  }
+  let tcp: TcpFacts | undefined;
+  let udp: UdpFacts | undefined;
+  let icmp: IcmpFacts | undefined;
+  if (innerIndex >= 0) {
+    const next = layers[innerIndex + 1];
+    if (next !== undefined && !next.quoted) {
+      if (next.protocol === 'tcp') tcp = tcpFacts(next);
+      else if (next.protocol === 'udp') udp = udpFacts(next, packet.data);
+      else if (next.protocol === 'icmpv4' || next.protocol === 'icmpv6') icmp = icmpFacts(next, layers, innerIndex + 2);
+    }
+  }
+  const zeroIpLength = outer !== undefined && outer.family === 4 && outer.length === 0;
+  return {
+    frame,
+    timeUs: Number(packet.timestampNs / 1000n),
+    interface: interfaceLabel(packet, options.pcapng ?? false),
+    direction,
+    wireLength: packet.originalLength,
+    capturedLength: packet.capturedLength,
+    snapped: packet.capturedLength < packet.originalLength,
+    superPacket: superPacket(decoded, options.linkMtu) !== undefined,
+    zeroIpLength,
+    checksumOffload,
+    outer,
+    inner,
+    tunnel: tunnelKind !== undefined && outer !== undefined && inner !== undefined ? { kind: tunnelKind, overhead: outer.length - inner.length } : undefined,
+    tcp,
+    udp,
+    icmp,
+    malformed: decoded.error === undefined ? undefined : `${decoded.error.protocol}.${decoded.error.field} at offset ${decoded.error.offset}: ${decoded.error.reason}`,
+    decoded,
+  };
+}
+
+function ipFacts(layer: Extract<Layer, { protocol: 'ipv4' | 'ipv6' }>, data: Uint8Array): IpFacts {
+  if (layer.protocol === 'ipv4') {
+    const r = layer.repr;
+    const headerLength = 20 + r.options.length;
+    const fragmented = r.moreFragments || r.fragmentOffset !== 0;
+    return {
+      family: 4,
+      src: r.src,
+      dst: r.dst,
+      length: headerLength + r.payloadLength,
+      headerLength,
+      ttl: r.ttl,
+      protocol: r.protocol,
+      dontFragment: r.dontFragment,
+      fragment: fragmented ? { ident: r.ident, offset: r.fragmentOffset, more: r.moreFragments, dataLength: r.payloadLength } : undefined,
+      bytes: data.subarray(layer.offset),
+    };
+  }
+  const r = layer.repr;
+  let protocol = r.nextHeader;
+  let headerLength = 40;
+  let fragment: FragmentFacts | undefined;
+  for (const ext of layer.extensions) {
+    protocol = ext.nextHeader;
+    if (ext.kind === 'fragment') {
+      const afterFragment = headerLength + 8;
+      fragment = { ident: ext.ident, offset: ext.fragmentOffset, more: ext.moreFragments, dataLength: 40 + r.payloadLength - afterFragment };
+      headerLength = afterFragment;
+      // What follows a non-first fragment is data, whatever the next header says.
+      if (ext.fragmentOffset !== 0) break;
+      continue;
+    }
+    headerLength += ipv6ExtHeaderLength(ext);
+  }
+  return {
+    family: 6,
+    src: r.src,
+    dst: r.dst,
+    length: 40 + r.payloadLength,
+    headerLength,
+    ttl: r.hopLimit,
+    protocol,
+    dontFragment: true,
+    fragment: fragment === undefined ? undefined : { ...fragment, dataLength: 40 + r.payloadLength - headerLength },
+    bytes: data.subarray(layer.offset),
+  };
+}
+
+function tcpFacts(layer: Extract<Layer, { protocol: 'tcp' }>): TcpFacts {
+  const r = layer.repr;
+  return {
+    srcPort: r.srcPort,
+    dstPort: r.dstPort,
+    seq: r.seq,
+    ack: r.ack,
+    syn: (r.flags & TcpFlag.Syn) !== 0,
+    ackFlag: (r.flags & TcpFlag.Ack) !== 0,
+    fin: (r.flags & TcpFlag.Fin) !== 0,
+    rst: (r.flags & TcpFlag.Rst) !== 0,
+    payloadLength: r.payloadLength,
+    window: r.window,
+    mss: r.options.length === 0 ? undefined : tcpOptionSummary(r.options).mss,
+  };
+}
+
+function udpFacts(layer: Extract<Layer, { protocol: 'udp' }>, data: Uint8Array): UdpFacts {
+  const r = layer.repr;
+  const start = layer.offset + 8;
+  return { srcPort: r.srcPort, dstPort: r.dstPort, payloadLength: r.payloadLength, payload: data.subarray(start, Math.min(data.length, start + Math.max(0, r.payloadLength))) };
+}
+
+function icmpFacts(layer: Extract<Layer, { protocol: 'icmpv4' | 'icmpv6' }>, layers: readonly Layer[], quoteStart: number): IcmpFacts {
+  const family = layer.protocol === 'icmpv4' ? 4 : 6;
+  let type: number;
+  let code: number;
+  let packetTooBig = false;
+  let mtu: number | undefined;
+  let echo: IcmpFacts['echo'];
+  if (layer.protocol === 'icmpv4') {
+    const v4 = layer.repr;
+    switch (v4.kind) {
+      case 'echo-request':
+      case 'echo-reply':
+        type = v4.kind === 'echo-request' ? 8 : 0;
+        code = 0;
+        echo = { request: v4.kind === 'echo-request', ident: v4.ident, seq: v4.seq };
+        break;
+      case 'destination-unreachable':
+        type = 3;
+        code = v4.code;
+        if (code === 4) {
+          packetTooBig = true;
+          mtu = v4.nextHopMtu;
+        }
+        break;
+      case 'time-exceeded':
+        type = 11;
+        code = v4.code;
+        break;
+      default:
+        type = v4.type;
+        code = v4.code;
+    }
+  } else {
+    const v6 = layer.repr;
+    switch (v6.kind) {
+      case 'echo-request':
+      case 'echo-reply':
+        type = v6.kind === 'echo-request' ? 128 : 129;
+        code = 0;
+        echo = { request: v6.kind === 'echo-request', ident: v6.ident, seq: v6.seq };
+        break;
+      case 'destination-unreachable':
+        type = 1;
+        code = v6.code;
+        break;
+      case 'packet-too-big':
+        type = 2;
+        code = v6.code;
+        packetTooBig = true;
+        mtu = v6.mtu;
+        break;
+      case 'time-exceeded':
+        type = 3;
+        code = v6.code;
+        break;
+      case 'parameter-problem':
+        type = 4;
+        code = v6.code;
+        break;
+      default:
+        type = v6.type;
+        code = v6.code;
+    }
+  }
+  return { family, type, code, packetTooBig, mtu, quoted: quotedFacts(layers, quoteStart), echo };
+}
+
+function quotedFacts(layers: readonly Layer[], start: number): QuotedFacts | undefined {
+  const ip = layers[start];
+  if (ip === undefined || !ip.quoted || (ip.protocol !== 'ipv4' && ip.protocol !== 'ipv6')) return undefined;
+  const facts = ipFacts(ip, new Uint8Array(0));
+  let srcPort: number | undefined;
+  let dstPort: number | undefined;
+  let seq: number | undefined;
+  let tunnel: TunnelKind | undefined;
+  let inner: QuotedFacts['inner'];
+  let innerIp: Extract<Layer, { protocol: 'ipv4' | 'ipv6' }> | undefined;
+  for (let i = start + 1; i < layers.length; i++) {
+    const l = layers[i]!;
+    if (!l.quoted) break;
+    if (l.protocol === 'ipv4' || l.protocol === 'ipv6') {
+      if (innerIp !== undefined) break;
+      innerIp = l;
+      tunnel ??= 'ip-in-ip';
+      inner = { src: l.repr.src, dst: l.repr.dst, protocol: l.protocol === 'ipv4' ? l.repr.protocol : l.repr.nextHeader };
+      continue;
+    }
+    if (l.protocol === 'vxlan' || l.protocol === 'gue' || l.protocol === 'fou' || l.protocol === 'gre') {
+      tunnel = l.protocol;
+      continue;
+    }
+    if (l.protocol === 'tcp' || l.protocol === 'tcp-head' || l.protocol === 'udp') {
+      if (innerIp === undefined) {
+        srcPort = l.repr.srcPort;
+        dstPort = l.repr.dstPort;
+        if (l.protocol !== 'udp') seq = l.repr.seq;
+      } else if (inner !== undefined) {
+        inner = { ...inner, srcPort: l.repr.srcPort, dstPort: l.repr.dstPort };
+      }
+    }
+  }
+  return {
+    family: facts.family,
+    src: facts.src,
+    dst: facts.dst,
+    protocol: facts.protocol,
+    length: facts.length,
+    dontFragment: facts.dontFragment,
+    srcPort,
+    dstPort,
+    seq,
+    tunnel,
+    inner,
+  };
+}
+
+/** 'tcp', 'udp', 'icmp', 'icmpv6' or the number: how findings name a protocol. */
+export function protocolName(protocol: number): string {
+  switch (protocol) {
+    case IpProtocol.Tcp:
+      return 'tcp';
+    case IpProtocol.Udp:
+      return 'udp';
+    case IpProtocol.Icmp:
+      return 'icmp';
+    case IpProtocol.Icmpv6:
+      return 'icmpv6';
+    default:
+      return String(protocol);
+  }
+}
