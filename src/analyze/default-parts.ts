@@ -1,13 +1,15 @@
 import type { AnalyzerParts } from './analyzer.js';
-import { CLEAN_CAPTURE } from './capture-conditions.js';
+import { CaptureConditionsDetector } from './capture-conditions-detector.js';
 import type { AnalyzerLimits } from './detector.js';
 import { DEFAULT_LIMITS } from './detector.js';
+import { MssClampDetector } from './mss-clamp-detector.js';
+import { MssTunnelDetector } from './mss-tunnel-detector.js';
+import { SegmentExceedsMssDetector } from './segment-exceeds-mss-detector.js';
 
 /** Every detector `mtuscope analyze` runs, sized from `limits`. */
 export function defaultParts(limits: AnalyzerLimits = DEFAULT_LIMITS): AnalyzerParts {
-  void limits;
   return {
-    conditions: { conditions: CLEAN_CAPTURE, observe: () => undefined, report: () => [], evictions: () => [] },
-    detectors: [],
+    conditions: new CaptureConditionsDetector(limits),
+    detectors: [new MssClampDetector(limits), new MssTunnelDetector(limits), new SegmentExceedsMssDetector(limits)],
   };
 }
