@@ -15,9 +15,10 @@ import type { PacketFacts } from './packet-facts.js';
  * - packets cut by the snaplen;
  * - transport checksums left to the NIC (checksum offload: a capture on the sending host, or of GRO-merged packets);
  * - capture loss: TCP data acknowledged that the capture never saw. This is what tshark flags as
- *   `tcp.analysis.ack_lost_segment` ("ACKed segment that wasn't captured"): per direction the highest sequence number
- *   seen so far plus its length; an acknowledgement beyond it in the other direction covers data the capture missed.
- *   The first acknowledgement past the gap is the one flagged; the mark then moves to it, so one gap counts once.
+ *   `tcp.analysis.ack_lost_segment` ("ACKed segment that wasn't captured"): per direction a mark at the end of the data
+ *   seen without a gap; an acknowledgement beyond it in the other direction covers data the capture missed. The first
+ *   acknowledgement past the gap is the one flagged; the mark then jumps to the highest data seen, so one gap counts
+ *   once (the behaviour tshark 4.0 shows on captures with frames cut out, checked in the kernel tests).
  *
  * pcapng Interface Statistics Blocks (the capturing tool's own drop counter) are not read: the capture reader skips
  * them, so drops the capturing tool counted but that left no gap in a TCP flow are not reported.
@@ -80,8 +81,13 @@ class InterfaceState {
 interface LossFlow {
   readonly src0: string;
   readonly port0: number;
-  /** Per side: the sequence number after the highest data seen (SYN and FIN count one). */
-  readonly next: [number, number];
+  /**
+   * Per side: the end of the data seen without a gap since the last mark (SYN and FIN count one). An acknowledgement
+   * beyond it covers a gap; the mark then jumps to `highest`.
+   */
+  readonly mark: [number, number];
+  /** Per side: the end of the highest data seen. */
+  readonly highest: [number, number];
   readonly seen: [boolean, boolean];
 }
 
@@ -150,22 +156,26 @@ export class CaptureConditionsDetector implements ConditionsDetector {
     const key = a < b ? `${a} ${b}` : `${b} ${a}`;
     let flow = this.flows.get(key);
     if (flow === undefined) {
-      flow = { src0: ip.src, port0: tcp.srcPort, next: [0, 0], seen: [false, false] };
+      flow = { src0: ip.src, port0: tcp.srcPort, mark: [0, 0], highest: [0, 0], seen: [false, false] };
       this.flows.set(key, flow);
     }
     const side = ip.src === flow.src0 && tcp.srcPort === flow.port0 ? 0 : 1;
     const other = 1 - side;
-    const acked = flow.next[other]!;
-    if (tcp.ackFlag && !tcp.rst && flow.seen[other] === true && seqAfter(tcp.ack, acked)) {
-      const from = acked;
-      missed.add(p, 0, () => `acknowledges ${(tcp.ack - from) >>> 0} bytes not captured`);
-      flow.next[other] = tcp.ack;
+    const mark = flow.mark[other]!;
+    if (tcp.ackFlag && !tcp.rst && flow.seen[other] === true && seqAfter(tcp.ack, mark)) {
+      missed.add(p, 0, () => `acknowledges ${(tcp.ack - mark) >>> 0} bytes not captured`);
+      flow.mark[other] = seqAfter(flow.highest[other]!, tcp.ack) ? flow.highest[other]! : tcp.ack;
     }
     const end = (tcp.seq + Math.max(0, tcp.payloadLength) + (tcp.syn ? 1 : 0) + (tcp.fin ? 1 : 0)) >>> 0;
-    if (flow.seen[side] !== true || seqAfter(end, flow.next[side])) {
-      flow.next[side] = end;
+    if (flow.seen[side] !== true) {
       flow.seen[side] = true;
+      flow.mark[side] = end;
+      flow.highest[side] = end;
+      return;
     }
+    // Data that starts at or before the mark extends it; data after a gap does not (as tshark's "max seq to be acked").
+    if (!seqAfter(tcp.seq, flow.mark[side]!) && seqAfter(end, flow.mark[side]!)) flow.mark[side] = end;
+    if (seqAfter(end, flow.highest[side]!)) flow.highest[side] = end;
   }
 
   private caveats(name: string | undefined, topic: CaveatTopic): string[] {
@@ -235,8 +245,8 @@ function conditionFinding(c: Condition, tally: Tally, packets: number, name: str
       break;
     case 'checksum-offload':
       sentence =
-        `The capture${on} holds ${plural(n, 'packet')} whose TCP/UDP checksum holds only the pseudo-header sum (checksum offload): ` +
-        `they were captured on the host that sent them, before its NIC, or merged by GRO on the host that received them; their checksums are not errors.`;
+        `The capture${on} holds ${plural(n, 'packet')} whose TCP/UDP checksum holds only the pseudo-header sum: ` +
+        `checksum offload left it for a NIC to complete (a capture on or near the sending host, a virtual link such as veth, or packets merged by GRO), so these checksums are not errors.`;
       filter = framesFilter(evidence);
       break;
     case 'missed-segments':

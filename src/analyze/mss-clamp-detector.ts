@@ -72,7 +72,8 @@ interface Handshake {
   readonly synSent: boolean;
 }
 
-interface SignGroup {
+/** One connection whose SYN and SYN-ACK differ in a way a clamp could explain, seen at one capture point. */
+interface SignConnection {
   readonly point: CapturePoint;
   readonly family: 4 | 6;
   /** The SYN-ACK carried the smaller MSS (else the SYN did). */
@@ -81,8 +82,17 @@ interface SignGroup {
   readonly large: number;
   /** The connection's SYN direction (client → server). */
   readonly flow: FlowRef;
-  readonly firstFrames: readonly [number, number];
-  readonly firstHops: number;
+  readonly synKey: string;
+  readonly synAckKey: string;
+  readonly hops: number;
+  /** The host that announced the smaller MSS. */
+  readonly host: string;
+  readonly syn: EvidenceFrame;
+  readonly synAck: EvidenceFrame;
+}
+
+interface SignGroup {
+  readonly first: SignConnection;
   connections: number;
   readonly hosts: Set<string>;
   readonly evidence: EvidenceFrame[];
@@ -109,20 +119,20 @@ function mssSet(values: readonly number[]): string {
   const present = [...new Set(values.filter((v) => v >= 0))].sort((a, b) => a - b);
   if (present.length === 0) return '!tcp.options.mss_val';
   if (present.length === 1) return `tcp.options.mss_val == ${present[0]!}`;
-  return `tcp.options.mss_val in {${present.join(' ')}}`;
+  return `tcp.options.mss_val in {${present.join(', ')}}`;
 }
 
 export class MssClampDetector implements Detector {
   private readonly syns: BoundedMap<string, SynRecord>;
   private readonly groups: BoundedMap<string, ClampGroup>;
   private readonly handshakes: BoundedMap<string, Handshake>;
-  private readonly signs: BoundedMap<string, SignGroup>;
+  private readonly signs: BoundedMap<string, SignConnection>;
 
   constructor(private readonly limits: AnalyzerLimits) {
     this.syns = new BoundedMap(limits.maxFlows);
     this.handshakes = new BoundedMap(limits.maxFlows);
     this.groups = new BoundedMap(Math.max(1, limits.maxFindingsPerKind * 2));
-    this.signs = new BoundedMap(Math.max(1, limits.maxFindingsPerKind));
+    this.signs = new BoundedMap(limits.maxFlows);
   }
 
   observe(p: PacketFacts): void {
@@ -184,11 +194,6 @@ export class MssClampDetector implements Detector {
     if (hs === undefined || tcp.ack !== ((hs.synSeq + 1) >>> 0)) return;
     this.handshakes.delete(key);
     if (hs.synMss < 0 || mss < 0) return;
-    // Seen at two points: the two-point rule shows what happened, without guessing.
-    const synSeen = this.syns.get(`${ip.dst} ${tcp.dstPort} ${ip.src} ${tcp.srcPort} ${hs.synSeq} S`, false);
-    const synAckSeen = this.syns.get(synKey(p), false);
-    if ((synSeen?.sightings.length ?? 0) > 1 || (synAckSeen?.sightings.length ?? 0) > 1) return;
-
     const synAckSmaller = mss < hs.synMss;
     const small = Math.min(mss, hs.synMss);
     const large = Math.max(mss, hs.synMss);
@@ -197,33 +202,39 @@ export class MssClampDetector implements Detector {
     const sent = synAckSmaller ? p.direction === 'out' : hs.synSent;
     const hops = hopsCrossed(synAckSmaller ? ip.ttl : hs.synTtl);
     if (sent || hops === 0) return;
+    const flow = flowOf(p)!;
+    this.signs.set(key, {
+      point,
+      family: ip.family,
+      synAckSmaller,
+      small,
+      large,
+      flow: { ...flow, src: flow.dst, dst: flow.src, srcPort: flow.dstPort, dstPort: flow.srcPort },
+      synKey: `${ip.dst} ${tcp.dstPort} ${ip.src} ${tcp.srcPort} ${hs.synSeq} S`,
+      synAckKey: synKey(p),
+      hops,
+      host: synAckSmaller ? ip.src : ip.dst,
+      syn: { frame: hs.synFrame, timeUs: hs.synTimeUs, role: `SYN, MSS ${hs.synMss}, TTL ${hs.synTtl}` },
+      synAck: { frame: p.frame, timeUs: p.timeUs, role: `SYN-ACK, MSS ${mss}, TTL ${ip.ttl}` },
+    });
+  }
 
-    const family = ip.family;
-    const groupKey = `${point.label}|${family}|${synAckSmaller ? 'SA' : 'S'}|${small}|${large}`;
-    let group = this.signs.get(groupKey);
-    if (group === undefined) {
-      const flow = flowOf(p)!;
-      group = {
-        point,
-        family,
-        synAckSmaller,
-        small,
-        large,
-        flow: { ...flow, src: flow.dst, dst: flow.src, srcPort: flow.dstPort, dstPort: flow.srcPort },
-        firstFrames: [hs.synFrame, p.frame],
-        firstHops: hops,
-        connections: 0,
-        hosts: new Set(),
-        evidence: [],
-      };
-      this.signs.set(groupKey, group);
+  /** Single-point signs by capture point, family, direction and values; connections whose SYN or SYN-ACK was seen at two points are left out (decided here, at the end: a pcapng's records need not be in time order). */
+  private signGroups(): SignGroup[] {
+    const groups = new Map<string, SignGroup>();
+    for (const c of this.signs.values()) {
+      if ((this.syns.get(c.synKey, false)?.sightings.length ?? 0) > 1 || (this.syns.get(c.synAckKey, false)?.sightings.length ?? 0) > 1) continue;
+      const key = `${c.point.label}|${c.family}|${c.synAckSmaller ? 'SA' : 'S'}|${c.small}|${c.large}`;
+      let g = groups.get(key);
+      if (g === undefined) {
+        g = { first: c, connections: 0, hosts: new Set(), evidence: [] };
+        groups.set(key, g);
+      }
+      g.connections++;
+      if (g.hosts.size < MAX_HOSTS_KEPT) g.hosts.add(c.host);
+      if (g.evidence.length + 2 <= EVIDENCE_KEPT) g.evidence.push(c.syn, c.synAck);
     }
-    group.connections++;
-    if (group.hosts.size < MAX_HOSTS_KEPT) group.hosts.add(synAckSmaller ? ip.src : ip.dst);
-    if (group.evidence.length + 2 <= EVIDENCE_KEPT) {
-      group.evidence.push({ frame: hs.synFrame, timeUs: hs.synTimeUs, role: `SYN, MSS ${hs.synMss}, TTL ${hs.synTtl}` });
-      group.evidence.push({ frame: p.frame, timeUs: p.timeUs, role: `SYN-ACK, MSS ${mss}, TTL ${ip.ttl}` });
-    }
+    return [...groups.values()];
   }
 
   report(_context: ReportContext): Finding[] {
@@ -234,7 +245,7 @@ export class MssClampDetector implements Detector {
       if (out.length >= this.limits.maxFindingsPerKind) break;
       out.push(twoPointFinding(g, groups));
     }
-    for (const g of this.signs.values()) {
+    for (const g of this.signGroups()) {
       if (out.length >= this.limits.maxFindingsPerKind) break;
       out.push(signFinding(g));
     }
@@ -245,6 +256,7 @@ export class MssClampDetector implements Detector {
     return [
       { table: 'TCP SYNs compared across capture points', evicted: this.syns.evicted, capacity: this.syns.capacity },
       { table: 'TCP handshakes awaiting their SYN-ACK', evicted: this.handshakes.evicted, capacity: this.handshakes.capacity },
+      { table: 'TCP handshakes with differing MSS values', evicted: this.signs.evicted, capacity: this.signs.capacity },
     ];
   }
 }
@@ -306,49 +318,50 @@ function twoPointFinding(g: ClampGroup, all: readonly ClampGroup[]): Finding {
 }
 
 function signFinding(g: SignGroup): Finding {
+  const c = g.first;
   const many = g.hosts.size >= MANY_HOSTS;
   const confidence: Confidence = many ? 'medium' : 'low';
-  const smaller = g.synAckSmaller ? 'SYN-ACK' : 'SYN';
-  const larger = g.synAckSmaller ? 'SYN' : 'SYN-ACK';
-  const overhead = g.family === 4 ? 40 : 60;
-  const frames = `(frames ${g.firstFrames[0]} and ${g.firstFrames[1]})`;
-  const on = g.point.label === 'the capture' ? 'this capture point' : g.point.label;
+  const smaller = c.synAckSmaller ? 'SYN-ACK' : 'SYN';
+  const larger = c.synAckSmaller ? 'SYN' : 'SYN-ACK';
+  const overhead = c.family === 4 ? 40 : 60;
+  const frames = `(frames ${c.syn.frame} and ${c.synAck.frame})`;
+  const on = c.point.label === 'the capture' ? 'this capture point' : c.point.label;
   let sentence: string;
   if (many) {
     sentence =
-      `${plural(g.connections, smaller)} from ${g.hosts.size}${g.hosts.size >= MAX_HOSTS_KEPT ? ' or more' : ''} different hosts reached ${on} with MSS ${g.small}, ` +
-      `while the ${larger}s of the same connections announced ${g.large} ${frames}: that many hosts all on ${g.small + overhead}-byte links is unlikely, ` +
-      `so a router between ${on} and them most likely clamps the MSS to ${g.small}. One capture point cannot show the rewrite itself; capture on both sides of the router to see it.`;
+      `${plural(g.connections, smaller)} from ${g.hosts.size}${g.hosts.size >= MAX_HOSTS_KEPT ? ' or more' : ''} different hosts reached ${on} with MSS ${c.small}, ` +
+      `while the ${larger}s of the same connections announced ${c.large} ${frames}: that many hosts all on ${c.small + overhead}-byte links is unlikely, ` +
+      `so a router between ${on} and them most likely clamps the MSS to ${c.small}. One capture point cannot show the rewrite itself; capture on both sides of the router to see it.`;
   } else {
-    const peer = g.synAckSmaller ? g.flow.dst : g.flow.src;
+    const peer = c.synAckSmaller ? c.flow.dst : c.flow.src;
     sentence =
-      `The ${smaller} from ${peer} announced MSS ${g.small}, ${g.large - g.small} bytes less than the ${larger}'s ${g.large} ${frames}, and crossed ` +
-      `${plural(g.firstHops, 'router')} to reach ${on}: either that host's link MTU is ${g.small + overhead} or a router between clamps the MSS to ${g.small}. ` +
+      `The ${smaller} from ${peer} announced MSS ${c.small}, ${c.large - c.small} bytes less than the ${larger}'s ${c.large} ${frames}, and crossed ` +
+      `${plural(c.hops, 'router')} to reach ${on}: either that host's link MTU is ${c.small + overhead} or a router between clamps the MSS to ${c.small}. ` +
       `One capture point cannot tell which; capture on both sides of the routers to see it.`;
   }
   const filter = allOf(
     'tcp.flags.syn == 1',
-    mssSet([g.small, g.large]),
-    g.connections === 1 ? connectionFilter(g.flow) : '',
-    g.point.filter,
+    mssSet([c.small, c.large]),
+    g.connections === 1 ? connectionFilter(c.flow) : '',
+    c.point.filter,
   );
   return {
     kind: 'mss-clamped',
     severity: many ? 'warning' : 'info',
     confidence,
-    flow: g.flow,
-    interface: g.point.interface,
+    flow: c.flow,
+    interface: c.point.interface,
     evidence: [...g.evidence],
     evidenceOmitted: Math.max(0, g.connections * 2 - g.evidence.length),
     sentence,
     displayFilter: filter,
     facts: {
       segment: smaller,
-      smallerMss: g.small,
-      largerMss: g.large,
+      smallerMss: c.small,
+      largerMss: c.large,
       connections: g.connections,
       hosts: g.hosts.size,
-      routersCrossed: g.firstHops,
+      routersCrossed: c.hops,
       singlePoint: true,
     },
     caveats: [],
