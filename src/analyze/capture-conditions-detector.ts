@@ -174,8 +174,8 @@ export class CaptureConditionsDetector implements ConditionsDetector {
       return;
     }
     // Data that starts at or before the mark extends it; data after a gap does not (as tshark's "max seq to be acked").
-    if (!seqAfter(tcp.seq, flow.mark[side]!) && seqAfter(end, flow.mark[side]!)) flow.mark[side] = end;
-    if (seqAfter(end, flow.highest[side]!)) flow.highest[side] = end;
+    if (!seqAfter(tcp.seq, flow.mark[side]) && seqAfter(end, flow.mark[side])) flow.mark[side] = end;
+    if (seqAfter(end, flow.highest[side])) flow.highest[side] = end;
   }
 
   private caveats(name: string | undefined, topic: CaveatTopic): string[] {
