@@ -225,7 +225,8 @@ function conditionFinding(c: Condition, tally: Tally, packets: number, name: str
         `The capture${on} holds ${plural(n, 'TSO/GRO super-packet')} (IP packets of ${tally.min === tally.max ? tally.max : `${tally.min} to ${tally.max}`} bytes, longer than the link carries): ` +
         `the capture host's segmentation or receive offloads handed the capture segments before they were cut or after they were merged, so segment sizes here are not what crossed the wire; ` +
         `segments larger than an MSS or an MTU seen here are not reported as problems.`;
-      filter = allOf(where, `ip.len >= ${tally.min} || ipv6.plen >= ${Math.max(0, tally.min - 40)}`);
+      // ICMP errors quote super-packets (a router answers them with Packet Too Big): their quoted ip.len matches too.
+      filter = allOf(where, `ip.len >= ${tally.min} || ipv6.plen >= ${Math.max(0, tally.min - 40)}`, '!icmp && !icmpv6');
       facts.smallestIpLength = tally.min;
       facts.largestIpLength = tally.max;
       break;

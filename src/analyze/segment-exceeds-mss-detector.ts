@@ -127,6 +127,7 @@ export class SegmentExceedsMssDetector implements Detector {
         n.flows++;
         n.largest = Math.max(n.largest, d.explainedLargest);
         if (d.explainedFirst !== undefined && n.evidence.length < EVIDENCE_KEPT) n.evidence.push(d.explainedFirst);
+        for (const c of context.conditions.caveats(d.interface, 'oversized')) n.reasons.add(c);
         n.reasons.add('the segments themselves are offload artefacts (super-packets, IPv4 length 0, or longer than 1500 bytes with the checksum left to the NIC)');
       }
       if (d.exceeded === 0) continue;
