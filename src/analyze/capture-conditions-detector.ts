@@ -163,7 +163,7 @@ export class CaptureConditionsDetector implements ConditionsDetector {
     const other = 1 - side;
     const mark = flow.mark[other]!;
     if (tcp.ackFlag && !tcp.rst && flow.seen[other] === true && seqAfter(tcp.ack, mark)) {
-      missed.add(p, 0, () => `acknowledges ${(tcp.ack - mark) >>> 0} bytes not captured`);
+      missed.add(p, 0, () => 'acknowledges data the capture did not see');
       flow.mark[other] = seqAfter(flow.highest[other]!, tcp.ack) ? flow.highest[other]! : tcp.ack;
     }
     const end = (tcp.seq + Math.max(0, tcp.payloadLength) + (tcp.syn ? 1 : 0) + (tcp.fin ? 1 : 0)) >>> 0;
