@@ -12,7 +12,7 @@ import { BoundedMap } from './bounded-map.js';
 import type { CaveatTopic } from './capture-conditions.js';
 import { lowered } from './capture-conditions.js';
 import type { AnalyzerLimits, Detector, Eviction, ReportContext } from './detector.js';
-import { type Confidence, EvidenceList, type FactValue, type Finding, type FindingKind, type Severity } from './finding.js';
+import { type Confidence, EvidenceList, MAX_EVIDENCE_FRAMES, type FactValue, type Finding, type FindingKind, type Severity } from './finding.js';
 import { DATAGRAM_COST, FRAGMENT_COST, FragmentDatagram, type FragmentSeen, MAX_FRAGMENTS_KEPT, rangeText } from './fragment-datagram.js';
 import { FragmentRetries } from './fragment-retries.js';
 import { FindingQuota } from './finding-quota.js';
@@ -170,11 +170,11 @@ export class FragmentDetector implements Detector {
   /** Checks of the fragment on its own and against the datagram's ends: DF, tiny, too large. */
   private check(p: PacketFacts, ip: IpFacts, fr: FragmentFacts, d: FragmentDatagram, start: number, end: number): void {
     if (ip.family === 4 && ip.dontFragment) {
-      this.issue('fragment-df', d, p, `${roleOf(fr, start, end)}, DF set`, 'an IPv4 fragment with DF (Don\'t Fragment) set');
+      this.issue('fragment-df', d, p, fr, start, end, ', DF set', 'an IPv4 fragment with DF (Don\'t Fragment) set');
     }
     const tiny = tinyReason(ip, fr, start, end);
     if (tiny !== undefined) {
-      const issue = this.issue('fragment-tiny', d, p, `${roleOf(fr, start, end)}, ${end - start} bytes`, tiny);
+      const issue = this.issue('fragment-tiny', d, p, fr, start, end, `, ${end - start} bytes`, tiny);
       if (issue !== undefined) issue.facts.smallestDataBytes = Math.min(Number(issue.facts.smallestDataBytes ?? Infinity), end - start);
     }
     const unfragmentable = ip.family === 4 ? ip.headerLength : fr.dataStart - 8;
@@ -191,14 +191,15 @@ export class FragmentDetector implements Detector {
       tooLarge = `a fragment ends at byte ${end}, past the datagram's end at byte ${d.total} set by its last fragment`;
     }
     if (tooLarge !== undefined) {
-      const issue = this.issue('fragment-too-large', d, p, `${roleOf(fr, start, end)}`, tooLarge);
+      const issue = this.issue('fragment-too-large', d, p, fr, start, end, '', tooLarge);
       if (issue !== undefined) issue.facts.largestSize = Math.max(Number(issue.facts.largestSize ?? 0), size);
     }
   }
 
   private overlap(p: PacketFacts, d: FragmentDatagram, start: number, end: number, bytes: number, differing: number, uncompared: number, earlier: readonly FragmentSeen[]): void {
-    const reason = `the fragment with ${rangeText(start, end)} overlaps ${bytes} bytes that frame${earlier.length === 1 ? '' : 's'} ${earlier.map((f) => f.frame).join(', ')} already carried`;
-    const issue = this.issue('fragment-overlap', d, p, `fragment ${rangeText(start, end)} overlapping ${bytes} bytes`, reason);
+    const issue = this.issue('fragment-overlap', d, p, undefined, start, end, ` overlapping ${bytes} bytes`, () =>
+      `the fragment with ${rangeText(start, end)} overlaps ${bytes} bytes that frame${earlier.length === 1 ? '' : 's'} ${earlier.map((f) => f.frame).join(', ')} already carried`,
+    );
     if (issue === undefined) return;
     for (const f of earlier) {
       if (issue.frames.size < MAX_FRAMES_REMEMBERED && !issue.frames.has(f.frame)) {
@@ -212,21 +213,31 @@ export class FragmentDetector implements Detector {
   }
 
   /** The datagram's issue of `kind`, made on first use (within the quota), with this packet added to its evidence. */
-  private issue(kind: IssueKind, d: FragmentDatagram, p: PacketFacts, role: string, reason: string): Issue | undefined {
+  private issue(
+    kind: IssueKind,
+    d: FragmentDatagram,
+    p: PacketFacts,
+    fr: FragmentFacts | undefined,
+    start: number,
+    end: number,
+    roleTail: string,
+    reason: string | (() => string),
+  ): Issue | undefined {
     let mine = this.issuesOf.get(d);
     let issue = mine?.find((i) => i.kind === kind);
     if (issue === undefined) {
       if (!this.quota.admit(kind)) return undefined;
-      issue = { kind, datagram: d, evidence: new EvidenceList(), frames: new Set(), facts: {}, reason, count: 0 };
+      issue = { kind, datagram: d, evidence: new EvidenceList(), frames: new Set(), facts: {}, reason: typeof reason === 'string' ? reason : reason(), count: 0 };
       this.issues.push(issue);
       if (mine === undefined) this.issuesOf.set(d, (mine = []));
       mine.push(issue);
     }
     issue.count++;
-    if (issue.frames.size >= MAX_FRAMES_REMEMBERED) issue.evidence.add(p.frame, p.timeUs, role);
-    else if (!issue.frames.has(p.frame)) {
-      issue.frames.add(p.frame);
-      issue.evidence.add(p.frame, p.timeUs, role);
+    const known = issue.frames.size < MAX_FRAMES_REMEMBERED && issue.frames.has(p.frame);
+    if (!known) {
+      if (issue.frames.size < MAX_FRAMES_REMEMBERED) issue.frames.add(p.frame);
+      // Roles are words built only for the frames an evidence list keeps (the first ones and the newest).
+      issue.evidence.add(p.frame, p.timeUs, issue.evidence.size < MAX_EVIDENCE_FRAMES ? `${fr === undefined ? `fragment ${rangeText(start, end)}` : roleOf(fr, start, end)}${roleTail}` : 'fragment');
     }
     return issue;
   }
