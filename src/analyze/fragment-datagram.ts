@@ -46,6 +46,8 @@ export class FragmentDatagram {
   readonly ranges: number[] = [];
   /** Length of the fragmentable part once a last fragment (MF = 0) fixed it; else -1. */
   total = -1;
+  /** What the transport header of the first fragment says the fragmentable part holds (UDP length); else -1. */
+  claimedTotal = -1;
   maxEnd = 0;
   firstUs: number;
   lastUs: number;
@@ -150,10 +152,15 @@ export class FragmentDatagram {
     if (end > this.maxEnd) this.maxEnd = end;
   }
 
-  /** The ranges of [0, total) (or [0, maxEnd) while the end is unknown) that never arrived, as [start, end) pairs. */
+  /** The datagram's end: set by its last fragment, else claimed by the UDP header of its first; -1 when unknown. */
+  get knownEnd(): number {
+    return this.total >= 0 ? this.total : this.claimedTotal;
+  }
+
+  /** The ranges of [0, knownEnd) (or [0, maxEnd) while the end is unknown) that never arrived, as [start, end) pairs. */
   missing(): [number, number][] {
     const out: [number, number][] = [];
-    const limit = this.total >= 0 ? this.total : this.maxEnd;
+    const limit = this.knownEnd >= 0 ? Math.max(this.knownEnd, this.maxEnd) : this.maxEnd;
     let pos = 0;
     for (let i = 0; i < this.ranges.length; i += 2) {
       if (this.ranges[i]! > pos) out.push([pos, Math.min(this.ranges[i]!, limit)]);
@@ -161,6 +168,13 @@ export class FragmentDatagram {
     }
     if (pos < limit) out.push([pos, limit]);
     return out.filter(([s, e]) => e > s);
+  }
+
+  /** The missing ranges for machines: "1480-2959,4000-" (inclusive; an open end when the datagram's end is unknown). */
+  missingFact(): string {
+    const parts = this.missing().map(([s, e]) => `${s}-${e - 1}`);
+    if (this.knownEnd < 0) parts.push(`${this.maxEnd}-`);
+    return parts.join(',');
   }
 
   /** Lets go of the data copies (the record may live on in a finding). Returns the bytes freed. */

@@ -156,6 +156,8 @@ export class FragmentDetector implements Detector {
       if (ports !== undefined && ip === p.inner) {
         d.srcPort = ports.srcPort;
         d.dstPort = ports.dstPort;
+        // The UDP length covers the whole fragmentable part when nothing sits between the Fragment header and UDP.
+        if (p.udp !== undefined && (ip.family === 4 || ip.headerLength === fr.dataStart)) d.claimedTotal = p.udp.payloadLength + 8;
       }
     }
     d.cover(start, end);
@@ -329,8 +331,8 @@ export class FragmentDetector implements Detector {
     for (const f of d.fragments) evidence.add(f.frame, f.timeUs, roleOfSeen(f));
     const { evidence: frames, evidenceOmitted } = evidence.take();
     const missing = d.missing();
-    const endKnown = d.total >= 0;
-    const size = endKnown ? String(d.total) : `at least ${d.maxEnd}`;
+    const endKnown = d.knownEnd >= 0;
+    const size = endKnown ? String(d.knownEnd) : `at least ${d.maxEnd}`;
     const parts = missing.map(([s, e]) => rangeText(s, e));
     let missingText = parts.length === 0 ? '' : `${joinWords(parts)} of ${size}`;
     if (!endKnown) missingText = missingText === '' ? `the last fragment (everything after byte ${d.maxEnd - 1})` : `${missingText} and the last fragment (everything after byte ${d.maxEnd - 1})`;
@@ -362,11 +364,11 @@ export class FragmentDetector implements Detector {
       family: d.family,
       identification: d.ident,
       protocol: d.protocol,
-      datagramBytes: endKnown ? d.total : -1,
+      datagramBytes: d.knownEnd,
       receivedBytes: d.covered,
       missingBytes,
-      missingRanges: missing.map(([s, e]) => `${s}-${e - 1}`).join(','),
-      lastFragmentSeen: endKnown,
+      missingRanges: d.missingFact(),
+      lastFragmentSeen: d.total >= 0,
       fragmentsSeen: d.fragmentCount,
       ageMs: Math.round(((timedOutAtUs ?? context.nowUs) - d.firstUs) / 1000),
       sinceLastFragmentMs: Math.round(sinceLastUs / 1000),

@@ -204,7 +204,7 @@ export class FragmentRetries {
     taken.evidence.sort((a, b) => a.frame - b.frame);
     const complete = d.completed;
     const missing = d.missing();
-    const size = d.total >= 0 ? d.total : undefined;
+    const size = d.knownEnd >= 0 ? d.knownEnd : undefined;
     const what = request.dns === undefined ? 'UDP answer' : `DNS answer (id 0x${(answer.dnsId ?? 0).toString(16)}, ${questionText(request.dns.question)})`;
     const answerFlow = `${flowLabel({ ...request.flow, src: request.flow.dst, dst: request.flow.src, srcPort: request.flow.dstPort, dstPort: request.flow.srcPort })}`;
     const seen = `${d.fragmentCount} fragment${d.fragmentCount === 1 ? '' : 's'}`;
@@ -226,7 +226,7 @@ export class FragmentRetries {
       firstRetryAfterMs: Math.round((issue.firstRetryUs - answer.timeUs) / 1000),
       tcpFallback: issue.tcpFallback !== undefined,
     };
-    if (!complete) facts.missingRanges = missing.map(([s, e]) => `${s}-${e - 1}`).join(',');
+    if (!complete) facts.missingRanges = d.missingFact();
     if (request.dns !== undefined) {
       facts.dnsId = request.dns.id;
       facts.dnsQuestion = request.dns.question;

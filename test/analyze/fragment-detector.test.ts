@@ -56,9 +56,19 @@ describe('fragments-incomplete', () => {
     const { findings } = runFragments([at(0, parts[0]!), at(1, parts[1]!), at(3000, other())]);
     const f = findings[0]!;
     assert.equal(f.kind, 'fragments-incomplete');
-    assert.match(f.sentence, /the last fragment \(everything after byte 2895\)/);
+    // The first fragment's UDP header tells the datagram's length.
+    assert.match(f.sentence, /bytes 2896-4007 of 4008 never arrived/);
     assert.equal(f.facts.lastFragmentSeen, false);
+    assert.equal(f.facts.missingRanges, '2896-4007');
     assert.equal(f.displayFilter, 'ipv6.src == fd00::2 && ipv6.dst == fd00::1 && ipv6.fraghdr.ident == 0x00abcdef');
+  });
+
+  it('says the end is unknown when neither the first nor the last fragment came', () => {
+    const parts = v4Split(V4, udp4000(), [1480, 2960]);
+    const f = runFragments([at(0, parts[1]!), at(3000, other())]).findings[0]!;
+    assert.match(f.sentence, /bytes 0-1479 of at least 2960 and the last fragment \(everything after byte 2959\) never arrived/);
+    assert.equal(f.facts.missingRanges, '0-1479,2960-');
+    assert.equal(f.flow?.srcPort, undefined);
   });
 
   it('cannot tell when the capture ends less than a second after the last fragment', () => {
