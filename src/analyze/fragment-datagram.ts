@@ -91,7 +91,8 @@ export class FragmentDatagram {
   }
 
   get complete(): boolean {
-    return this.total >= 0 && this.ranges.length === 2 && this.ranges[0] === 0 && this.ranges[1] === this.total;
+    // Data past the end (a second, longer tail) does not keep a datagram from completing; it is a finding of its own.
+    return this.total >= 0 && this.ranges.length === 2 && this.ranges[0] === 0 && this.ranges[1]! >= this.total;
   }
 
   /** Whether [start, end) meets anything received. */
