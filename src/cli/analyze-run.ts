@@ -83,6 +83,7 @@ function isNodeError(err: unknown): err is NodeJS.ErrnoException {
 /** Writes and waits until the stream took it; a reader that went away (`| head`) is not an error. */
 function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
   return new Promise((resolve) => {
+    if ((stream as { destroyed?: boolean }).destroyed === true) return resolve();
     try {
       stream.write(text, () => resolve());
     } catch {
@@ -388,6 +389,9 @@ let spoolCount = 0;
 /** Analyses each input on its own, prints the output, writes --extract; returns the exit status. */
 export async function runAnalyze(inputs: readonly AnalyzeInput[], settings: AnalyzeSettings, io: AnalyzeIo): Promise<number> {
   const teardown = new AnalyzeTeardown();
+  // A reader that went away (`mtuscope analyze --json f | head -1`) ends the output, not the command with a stack.
+  const ignore = (): void => undefined;
+  io.stdout.on('error', ignore);
   try {
     const outcomes: CaptureOutcome[] = [];
     for (const input of inputs) {
@@ -407,5 +411,6 @@ export async function runAnalyze(inputs: readonly AnalyzeInput[], settings: Anal
     return outcomes.some((o) => o.findings.some((f) => isProblem(f.finding))) ? EXIT_FAILURE : EXIT_OK;
   } finally {
     teardown.done();
+    io.stdout.off('error', ignore);
   }
 }
