@@ -11,6 +11,8 @@ export interface PacketToWrite {
   readonly interfaceId?: number;
   /** When present it must match the file's (pcap) or the interface's (pcapng) link type. */
   readonly linkType?: number;
+  /** pcapng only: the packet's opt_comment (UTF-8, at most 65535 bytes); pcap has nowhere to put it and ignores it. */
+  readonly comment?: string;
 }
 
 /**

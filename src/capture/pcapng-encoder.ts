@@ -8,6 +8,7 @@ import {
   DEFAULT_TSRESOL,
   EPB_MIN_LENGTH,
   IDB_MIN_LENGTH,
+  OPT_COMMENT,
   OPT_ENDOFOPT,
   OPT_IF_NAME,
   OPT_IF_TSRESOL,
@@ -72,6 +73,16 @@ function putOptions(b: Uint8Array, o: number, options: readonly Option[], le: bo
   }
   put16(b, o, OPT_ENDOFOPT, le);
   put16(b, o + 2, 0, le);
+}
+
+const NO_OPTIONS: readonly Option[] = [];
+
+/** The options of a packet's Enhanced Packet Block: its comment, if it has one (none: the block is as before). */
+function packetOptions(packet: PacketToWrite): readonly Option[] {
+  if (packet.comment === undefined) return NO_OPTIONS;
+  const value = utf8.encode(packet.comment);
+  if (value.length > 0xffff) throw new RangeError(`packet comment of ${value.length} bytes is longer than the 65535 a pcapng option holds`);
+  return [{ code: OPT_COMMENT, value }];
 }
 
 /** Block with options: `fixed` bytes after type and length, then options, then the trailing length. */
@@ -147,7 +158,7 @@ export class PcapngEncoder implements CaptureEncoder {
 
   encodedLength(packet: PacketToWrite): number {
     const iface = this.interface(packet.interfaceId ?? 0);
-    return EPB_MIN_LENGTH + pad4(capturedBytes(packet, iface.snaplen).length);
+    return EPB_MIN_LENGTH + pad4(capturedBytes(packet, iface.snaplen).length) + optionsLength(packetOptions(packet));
   }
 
   encodePacket(packet: PacketToWrite, out: Uint8Array, offset: number): number {
@@ -160,7 +171,9 @@ export class PcapngEncoder implements CaptureEncoder {
     const units = iface.resolution.fromNs(packet.timestampNs);
     if (units > MAX_U64) throw new RangeError(`timestamp ${packet.timestampNs} ns does not fit 64 bits at tsresol ${iface.resolution.code}`);
     const data = capturedBytes(packet, iface.snaplen);
-    const length = EPB_MIN_LENGTH + pad4(data.length);
+    const options = packetOptions(packet);
+    const dataEnd = 28 + pad4(data.length);
+    const length = EPB_MIN_LENGTH + pad4(data.length) + optionsLength(options);
     if (length > MAX_RECORD_BYTES) throw new RangeError(`packet of ${data.length} bytes exceeds the pcapng block limit`);
     const original = packet.originalLength ?? packet.data.length;
     checkU32('original length', original);
@@ -175,6 +188,7 @@ export class PcapngEncoder implements CaptureEncoder {
     put32(out, o + 24, original, le);
     out.set(data, o + 28);
     out.fill(0, o + 28 + data.length, o + length - 4);
+    putOptions(out, o + dataEnd, options, le);
     put32(out, o + length - 4, length, le);
     return o + length;
   }

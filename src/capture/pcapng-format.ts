@@ -27,6 +27,8 @@ export const OPB_MIN_LENGTH = 32;
 export const SPB_MIN_LENGTH = 16;
 
 export const OPT_ENDOFOPT = 0;
+/** opt_comment: allowed in every block (a packet's comment in an Enhanced Packet Block). */
+export const OPT_COMMENT = 1;
 export const OPT_SHB_USERAPPL = 4;
 export const OPT_IF_NAME = 2;
 export const OPT_IF_TSRESOL = 9;

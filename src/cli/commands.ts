@@ -1,3 +1,4 @@
+import { analyzeCommand } from './analyze-command.js';
 import type { AnyCommand } from './command.js';
 import { decodeCommand } from './decode-command.js';
 import { labCommand } from './lab-command.js';
@@ -6,4 +7,4 @@ import { relayCommand } from './relay-command.js';
 import { serveCommand } from './serve-command.js';
 
 /** Every command of `mtuscope`, in the order --help lists them. */
-export const COMMANDS: readonly AnyCommand[] = [decodeCommand, labCommand, probeCommand, relayCommand, serveCommand];
+export const COMMANDS: readonly AnyCommand[] = [analyzeCommand, decodeCommand, labCommand, probeCommand, relayCommand, serveCommand];
