@@ -81,7 +81,8 @@ export class NodeCaptures {
       await Promise.all(
         running.map(async (r) => {
           try {
-            await r.proc.waitForOutput(/Capturing on/, 10_000);
+            // dumpcap names its file once every interface is open (before that, "Capturing on" only says what it will open).
+            await r.proc.waitForOutput(/^File: /m, 10_000);
           } catch (err) {
             throw new Error(`dumpcap on ${r.node} (${r.interfaces.join(', ')}) did not start: ${r.proc.stderr.trim() || String(err)}`, { cause: err });
           }
