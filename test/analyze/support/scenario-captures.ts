@@ -142,7 +142,9 @@ export function captureReadme(scenario: Scenario, report: CapturedScenarioReport
     const ifs = n.interfaces.map((i) => `${i.ifname} ${i.ipv4} ${i.ipv6} (mtu ${i.mtu}, to ${i.peer.node})`).join('; ');
     out.push(`  ${n.name}: ${ifs}${n.loopbackAddresses.length > 0 ? `; lo ${n.loopbackAddresses.join(' ')}` : ''}`);
   }
-  out.push('', 'captures (pcapng, one per node, with each interface named in its Interface Description Block):');
+  out.push('', 'captures (pcapng, one per node, with each interface named in its Interface Description Block; dumpcap inside the');
+  out.push("node's namespace, full packets; offloads as the kernel sets them on veths, so a sending host's capture holds TSO/GSO");
+  out.push('super-packets of up to 64 KB and a receiving one GRO aggregates, as captures on real hosts do):');
   for (const point of scenario.capturePoints ?? []) {
     const file = report.captures?.find((c) => c.node === point.node);
     out.push(`- ${point.node}.pcapng: interfaces ${file?.interfaces.join(', ') ?? '?'}; ${file?.packets ?? '?'} packets${file?.problem === undefined ? '' : `; PROBLEM: ${file.problem}`}`);
@@ -156,7 +158,7 @@ export function captureReadme(scenario: Scenario, report: CapturedScenarioReport
           return `${p.protocol ?? 'any'} ${ends}${p.port === undefined ? '' : ` port ${p.port}`}${p.interfaces === undefined ? '' : ` on ${p.interfaces.join('/')}`}`;
         })
         .join(' or ');
-      out.push(`  an analyzer should ${e.need === 'tolerated' ? 'be allowed to' : ''} report ${e.kinds.join(' or ')} (IPv${applies.join('/IPv')}): ${e.what} [${places}]`);
+      out.push(`  an analyzer ${e.need === 'tolerated' ? 'may' : 'should'} report ${e.kinds.join(' or ')} (IPv${applies.join('/IPv')}): ${e.what} [${places}]`);
     }
   }
   return `${out.join('\n')}\n`;
