@@ -14,6 +14,8 @@ import { episodeFindings, PtbEpisode, type PtbRole, suspicions, EPISODE_US } fro
 import { reverseKeyOf, seqLt, TcpSenderTable } from './tcp-sender-table.js';
 import { IpProtocol } from '../packet/ip-protocol.js';
 
+const TUNNEL_PROTOCOLS: ReadonlySet<number> = new Set([IpProtocol.IpInIp, IpProtocol.Ipv6, IpProtocol.Gre]);
+
 export class TcpPmtuDetector implements Detector {
   private readonly tcp: TcpSenderTable;
   /** Non-TCP conversations seen (conversation keys; portless ones by address pair). */
@@ -90,8 +92,9 @@ export class TcpPmtuDetector implements Detector {
   private packetTooBig(p: PacketFacts): void {
     const icmp = p.icmp!;
     const q = icmp.quoted!;
-    // Quoting a tunnel packet: the encapsulation detector's (Packet Too Big to a tunnel endpoint).
-    if (q.tunnel !== undefined || p.outer === undefined) return;
+    // Quoting a tunnel packet: the encapsulation detector's (Packet Too Big to a tunnel endpoint). The decoder does not
+    // look inside a quoted IP-in-IP or GRE packet, so those are told by the quoted protocol.
+    if (q.tunnel !== undefined || TUNNEL_PROTOCOLS.has(q.protocol) || p.outer === undefined) return;
     const mtu = icmp.mtu ?? 0;
     const protocol = protocolName(q.protocol);
     const flow: { -readonly [K in keyof FlowRef]: FlowRef[K] } = { family: q.family, protocol, src: q.src, dst: q.dst };
