@@ -19,6 +19,8 @@ export type FindingKind =
   | 'ptb-ignored'
   | 'ptb-suspicious'
   | 'ptb-orphan'
+  /** A Packet Too Big after which the capture holds nothing of its flow's sender: cannot tell honoured from ignored. */
+  | 'ptb-unresolved'
   // TCP without Packet Too Big
   | 'pmtu-blackhole'
   | 'blackhole-fallback'
@@ -80,7 +82,7 @@ export interface Finding {
   readonly evidenceOmitted: number;
   /** One or two sentences: what was seen, what it means; every figure measured in this capture. */
   readonly sentence: string;
-  /** A Wireshark display filter that shows the evidence (e.g. `frame.number in {12 15 19}` joined with the reason). */
+  /** A Wireshark display filter that shows the evidence (e.g. `frame.number in {12, 15, 19}` joined with the reason). */
   readonly displayFilter: string;
   /** The measured values behind the sentence, for machines (documented per kind in docs/analyze.md). */
   readonly facts: Readonly<Record<string, FactValue>>;
@@ -121,10 +123,13 @@ export class EvidenceList {
   }
 }
 
-/** `frame.number in {1 2 3}`, the filter every finding can fall back on: exactly its evidence frames. */
+/**
+ * `frame.number in {1, 2, 3}`, the filter every finding can fall back on: exactly its evidence frames. (Wireshark 4.0
+ * and later reject the space-separated set of older versions: "13" was unexpected in this context.)
+ */
 export function framesFilter(evidence: readonly EvidenceFrame[]): string {
   if (evidence.length === 0) return 'frame.number == 0';
-  return `frame.number in {${[...new Set(evidence.map((e) => e.frame))].sort((a, b) => a - b).join(' ')}}`;
+  return `frame.number in {${[...new Set(evidence.map((e) => e.frame))].sort((a, b) => a - b).join(', ')}}`;
 }
 
 /** Flow label for sentences: "10.0.1.2:40000 → 10.0.2.2:80 (TCP)", "[fd00::1]:53". */
