@@ -22,7 +22,9 @@ export type CaveatTopic =
   /** Retransmissions, packets that seem lost, fragments that seem missing (capture loss explains them). */
   | 'loss'
   /** Lengths, quotes and payloads (snaplen cuts them). */
-  | 'contents';
+  | 'contents'
+  /** Transport checksums (checksum offload leaves them unfinished in a capture on the sending host). */
+  | 'checksums';
 
 export interface CaptureConditions {
   of(interfaceName: string | undefined): InterfaceConditions;

@@ -1,13 +1,16 @@
 import type { AnalyzerParts } from './analyzer.js';
-import { CLEAN_CAPTURE } from './capture-conditions.js';
+import { CaptureConditionsDetector } from './capture-conditions-detector.js';
 import type { AnalyzerLimits } from './detector.js';
 import { DEFAULT_LIMITS } from './detector.js';
+import { MssClampDetector } from './mss-clamp-detector.js';
+import { MssTunnelDetector } from './mss-tunnel-detector.js';
+import { SegmentExceedsMssDetector } from './segment-exceeds-mss-detector.js';
 import { TcpPmtuDetector } from './tcp-pmtu-detector.js';
 
 /** Every detector `mtuscope analyze` runs, sized from `limits`. */
 export function defaultParts(limits: AnalyzerLimits = DEFAULT_LIMITS): AnalyzerParts {
   return {
-    conditions: { conditions: CLEAN_CAPTURE, observe: () => undefined, report: () => [], evictions: () => [] },
-    detectors: [new TcpPmtuDetector(limits)],
+    conditions: new CaptureConditionsDetector(limits),
+    detectors: [new TcpPmtuDetector(limits), new MssClampDetector(limits), new MssTunnelDetector(limits), new SegmentExceedsMssDetector(limits)],
   };
 }

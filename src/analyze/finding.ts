@@ -124,8 +124,8 @@ export class EvidenceList {
 }
 
 /**
- * `frame.number in {1, 2, 3}`, the filter every finding can fall back on: exactly its evidence frames. (Wireshark 4.0
- * and later reject the space-separated set of older versions: "13" was unexpected in this context.)
+ * `frame.number in {1, 2, 3}`, the filter every finding can fall back on: exactly its evidence frames. Set elements are
+ * separated by commas: TShark 4.0 rejects the whitespace-separated sets of older versions ("2" was unexpected).
  */
 export function framesFilter(evidence: readonly EvidenceFrame[]): string {
   if (evidence.length === 0) return 'frame.number == 0';

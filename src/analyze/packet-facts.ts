@@ -20,6 +20,11 @@ export interface PacketFacts {
   readonly interface: string | undefined;
   /** From a cooked (SLL/SLL2) header: the packet was sent by the capturing host ('out') or received ('in'). */
   readonly direction: 'in' | 'out' | undefined;
+  /**
+   * From a SLL2 header (`tcpdump -i any`, libpcap 1.10+): the index of the interface the packet was seen on, which
+   * tells the devices of one "any" capture apart (tshark: sll.ifindex). Undefined for other link types.
+   */
+  readonly ifindex: number | undefined;
   readonly wireLength: number;
   readonly capturedLength: number;
   /** The capture holds fewer bytes than the packet had (snaplen), so a header or payload is cut short. */
@@ -155,8 +160,10 @@ export function packetFacts(packet: CapturedPacket, frame: number, options: Fact
   const decoded = decodeFrame(packet.linkType, packet.data, packet.originalLength, options);
   const layers = decoded.layers;
   let direction: 'in' | 'out' | undefined;
+  let ifindex: number | undefined;
   const link = layers[0];
   if (link !== undefined && (link.protocol === 'sll' || link.protocol === 'sll2')) direction = link.repr.packetType === SLL_OUTGOING ? 'out' : 'in';
+  if (link !== undefined && link.protocol === 'sll2') ifindex = link.repr.interfaceIndex;
 
   let outer: IpFacts | undefined;
   let inner: IpFacts | undefined;
@@ -197,6 +204,7 @@ export function packetFacts(packet: CapturedPacket, frame: number, options: Fact
     timeUs: Number(packet.timestampNs / 1000n),
     interface: interfaceLabel(packet, options.pcapng ?? false),
     direction,
+    ifindex,
     wireLength: packet.originalLength,
     capturedLength: packet.capturedLength,
     snapped: packet.capturedLength < packet.originalLength,
