@@ -74,8 +74,13 @@ export interface FragmentFacts {
   /** In bytes. */
   readonly offset: number;
   readonly more: boolean;
-  /** Bytes of fragment data this packet carries, as its header claims. */
+  /**
+   * Bytes of fragment data this packet carries, as its header claims: everything after the IPv4 header or the IPv6
+   * Fragment header (extension headers that follow the Fragment header in a first fragment are data too).
+   */
   readonly dataLength: number;
+  /** Where that data starts in the IP packet's `bytes`: what `offset` counts from. */
+  readonly dataStart: number;
 }
 
 export type TunnelKind = 'vxlan' | 'gue' | 'fou' | 'gre' | 'ip-in-ip';
@@ -236,7 +241,7 @@ function ipFacts(layer: Extract<Layer, { protocol: 'ipv4' | 'ipv6' }>, data: Uin
       ttl: r.ttl,
       protocol: r.protocol,
       dontFragment: r.dontFragment,
-      fragment: fragmented ? { ident: r.ident, offset: r.fragmentOffset, more: r.moreFragments, dataLength: r.payloadLength } : undefined,
+      fragment: fragmented ? { ident: r.ident, offset: r.fragmentOffset, more: r.moreFragments, dataLength: r.payloadLength, dataStart: headerLength } : undefined,
       bytes: data.subarray(layer.offset),
     };
   }
@@ -248,7 +253,7 @@ function ipFacts(layer: Extract<Layer, { protocol: 'ipv4' | 'ipv6' }>, data: Uin
     protocol = ext.nextHeader;
     if (ext.kind === 'fragment') {
       const afterFragment = headerLength + 8;
-      fragment = { ident: ext.ident, offset: ext.fragmentOffset, more: ext.moreFragments, dataLength: 40 + r.payloadLength - afterFragment };
+      fragment = { ident: ext.ident, offset: ext.fragmentOffset, more: ext.moreFragments, dataLength: 40 + r.payloadLength - afterFragment, dataStart: afterFragment };
       headerLength = afterFragment;
       // What follows a non-first fragment is data, whatever the next header says.
       if (ext.fragmentOffset !== 0) break;
@@ -265,7 +270,7 @@ function ipFacts(layer: Extract<Layer, { protocol: 'ipv4' | 'ipv6' }>, data: Uin
     ttl: r.hopLimit,
     protocol,
     dontFragment: true,
-    fragment: fragment === undefined ? undefined : { ...fragment, dataLength: 40 + r.payloadLength - headerLength },
+    fragment,
     bytes: data.subarray(layer.offset),
   };
 }
