@@ -2,6 +2,7 @@ import type { AnalyzerParts } from './analyzer.js';
 import { CaptureConditionsDetector } from './capture-conditions-detector.js';
 import type { AnalyzerLimits } from './detector.js';
 import { DEFAULT_LIMITS } from './detector.js';
+import { EncapsulationDetector } from './encapsulation.js';
 import { FragmentDetector } from './fragment-detector.js';
 import { MssClampDetector } from './mss-clamp-detector.js';
 import { MssTunnelDetector } from './mss-tunnel-detector.js';
@@ -18,6 +19,7 @@ export function defaultParts(limits: AnalyzerLimits = DEFAULT_LIMITS): AnalyzerP
       new MssTunnelDetector(limits),
       new SegmentExceedsMssDetector(limits),
       new FragmentDetector(limits),
+      new EncapsulationDetector(limits),
     ],
   };
 }
