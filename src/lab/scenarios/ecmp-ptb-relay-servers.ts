@@ -76,6 +76,12 @@ export const ecmpPtbRelayServers: Scenario = {
           need: 'tolerated',
           what: `rc's Packet Too Big about ${OTHER[s]}'s downloads as it first arrives here, before the relay sends it on`,
         },
+        {
+          kinds: ['ptb-suspicious'],
+          place: farmFlows(undefined, ['lo']),
+          need: 'tolerated',
+          what: `a copy handed on by ${OTHER[s]}'s relay that arrives after the data it quotes was acknowledged: the kernel rightly ignores it (RFC 5927)`,
+        },
       ],
     }),
   ),
