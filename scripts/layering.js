@@ -21,7 +21,7 @@ export const AREA_IMPORTS = {
   relay: ['util', 'packet', 'capture', 'frag', 'pmtu', 'host'],
   probe: ['util', 'packet', 'capture', 'frag', 'pmtu', 'host'],
   trace: ['util', 'packet', 'capture', 'host'],
-  lab: ['util', 'packet', 'capture', 'frag', 'pmtu', 'host', 'trace'],
+  lab: ['util', 'packet', 'capture', 'frag', 'pmtu', 'analyze', 'host', 'trace'],
   checker: ['util', 'packet', 'frag', 'pmtu', 'host', 'engine'],
   cli: ['util', 'packet', 'capture', 'frag', 'pmtu', 'analyze', 'host', 'engine', 'relay', 'probe', 'trace', 'lab', 'checker'],
 };

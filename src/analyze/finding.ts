@@ -19,6 +19,8 @@ export type FindingKind =
   | 'ptb-ignored'
   | 'ptb-suspicious'
   | 'ptb-orphan'
+  /** A Packet Too Big after which the capture holds nothing of its flow's sender: cannot tell honoured from ignored. */
+  | 'ptb-unresolved'
   // TCP without Packet Too Big
   | 'pmtu-blackhole'
   | 'blackhole-fallback'

@@ -1,6 +1,7 @@
 import type { CapturedPacket } from '../capture/captured-packet.js';
 import { type DecodedFrame, type DecodeOptions, decodeFrame, type Layer } from '../packet/frame.js';
 import { IpProtocol } from '../packet/ip-protocol.js';
+import { LinkType } from '../packet/link-type.js';
 import { ipv6ExtHeaderLength } from '../packet/ipv6-ext.js';
 import { superPacket } from '../packet/super-packet.js';
 import { tcpOptionSummary } from '../packet/tcp-options.js';
@@ -87,7 +88,10 @@ export type TunnelKind = 'vxlan' | 'gue' | 'fou' | 'gre' | 'ip-in-ip';
 
 export interface TunnelFacts {
   readonly kind: TunnelKind;
-  /** Outer IP length minus inner IP length: every byte the encapsulation adds. */
+  /**
+   * Bytes from the outer IP header to the inner one: every byte the encapsulation adds (outer IP length minus inner IP
+   * length, also for a first outer fragment, whose outer length is only the fragment's).
+   */
   readonly overhead: number;
 }
 
@@ -143,7 +147,21 @@ export interface QuotedFacts {
   readonly seq: number | undefined;
   /** The quoted IP packet is itself a tunnel packet: what it carried, if the quote reaches that far. */
   readonly tunnel: TunnelKind | undefined;
-  readonly inner: { readonly src: string; readonly dst: string; readonly protocol: number; readonly srcPort?: number; readonly dstPort?: number } | undefined;
+  readonly inner: QuotedInner | undefined;
+  /** Bytes from the quoted outer IP header to the inner one: every byte the tunnel adds (set with `inner`). */
+  readonly tunnelOverhead: number | undefined;
+}
+
+/** The inner packet of a quoted tunnel packet, as far as the quote reaches. */
+export interface QuotedInner {
+  readonly src: string;
+  readonly dst: string;
+  readonly protocol: number;
+  /** The inner IP packet's length as its own header claims it. */
+  readonly length: number;
+  readonly srcPort?: number;
+  readonly dstPort?: number;
+  readonly seq?: number;
 }
 
 const SLL_OUTGOING = 4;
@@ -200,7 +218,7 @@ export function packetFacts(packet: CapturedPacket, frame: number, options: Fact
     if (next !== undefined && !next.quoted) {
       if (next.protocol === 'tcp') tcp = tcpFacts(next);
       else if (next.protocol === 'udp') udp = udpFacts(next, packet.data);
-      else if (next.protocol === 'icmpv4' || next.protocol === 'icmpv6') icmp = icmpFacts(next, layers, innerIndex + 2);
+      else if (next.protocol === 'icmpv4' || next.protocol === 'icmpv6') icmp = icmpFacts(next, layers, innerIndex + 2, packet.data, options);
     }
   }
   const zeroIpLength = outer !== undefined && outer.family === 4 && outer.length === 0;
@@ -218,7 +236,7 @@ export function packetFacts(packet: CapturedPacket, frame: number, options: Fact
     checksumOffload,
     outer,
     inner,
-    tunnel: tunnelKind !== undefined && outer !== undefined && inner !== undefined ? { kind: tunnelKind, overhead: outer.length - inner.length } : undefined,
+    tunnel: tunnelKind !== undefined && outer !== undefined && inner !== undefined ? { kind: tunnelKind, overhead: inner.bytes.byteOffset - outer.bytes.byteOffset } : undefined,
     tcp,
     udp,
     icmp,
@@ -298,7 +316,7 @@ function udpFacts(layer: Extract<Layer, { protocol: 'udp' }>, data: Uint8Array):
   return { srcPort: r.srcPort, dstPort: r.dstPort, payloadLength: r.payloadLength, payload: data.subarray(start, Math.min(data.length, start + Math.max(0, r.payloadLength))) };
 }
 
-function icmpFacts(layer: Extract<Layer, { protocol: 'icmpv4' | 'icmpv6' }>, layers: readonly Layer[], quoteStart: number): IcmpFacts {
+function icmpFacts(layer: Extract<Layer, { protocol: 'icmpv4' | 'icmpv6' }>, layers: readonly Layer[], quoteStart: number, data: Uint8Array, options: DecodeOptions): IcmpFacts {
   const family = layer.protocol === 'icmpv4' ? 4 : 6;
   let type: number;
   let code: number;
@@ -362,27 +380,38 @@ function icmpFacts(layer: Extract<Layer, { protocol: 'icmpv4' | 'icmpv6' }>, lay
         code = v6.code;
     }
   }
-  return { family, type, code, packetTooBig, mtu, quoted: quotedFacts(layers, quoteStart), echo };
+  return { family, type, code, packetTooBig, mtu, quoted: quotedFacts(layers, quoteStart, data, options), echo };
 }
 
-function quotedFacts(layers: readonly Layer[], start: number): QuotedFacts | undefined {
+function quotedFacts(layers: readonly Layer[], start: number, data: Uint8Array, options: DecodeOptions): QuotedFacts | undefined {
   const ip = layers[start];
   if (ip === undefined || !ip.quoted || (ip.protocol !== 'ipv4' && ip.protocol !== 'ipv6')) return undefined;
   const facts = ipFacts(ip, new Uint8Array(0));
+  // The decoder does not look into tunnels inside a quote; a quoted tunnel packet is decoded again on its own, as the
+  // bytes of a snapped capture (a quote is cut short), so that its tunnel and inner packet are known.
+  let quote: readonly Layer[] = layers;
+  let from = start;
+  if (TUNNEL_CARRIERS.has(facts.protocol) && facts.fragment === undefined) {
+    quote = decodeFrame(LinkType.Raw, data.subarray(ip.offset), Number.MAX_SAFE_INTEGER, options).layers;
+    from = 0;
+  }
   let srcPort: number | undefined;
   let dstPort: number | undefined;
   let seq: number | undefined;
   let tunnel: TunnelKind | undefined;
-  let inner: QuotedFacts['inner'];
+  let inner: QuotedInner | undefined;
+  let overhead: number | undefined;
   let innerIp: Extract<Layer, { protocol: 'ipv4' | 'ipv6' }> | undefined;
-  for (let i = start + 1; i < layers.length; i++) {
-    const l = layers[i]!;
-    if (!l.quoted) break;
+  for (let i = from + 1; i < quote.length; i++) {
+    const l = quote[i]!;
+    if (from === start && !l.quoted) break;
     if (l.protocol === 'ipv4' || l.protocol === 'ipv6') {
       if (innerIp !== undefined) break;
       innerIp = l;
       tunnel ??= 'ip-in-ip';
-      inner = { src: l.repr.src, dst: l.repr.dst, protocol: l.protocol === 'ipv4' ? l.repr.protocol : l.repr.nextHeader };
+      const length = l.protocol === 'ipv4' ? 20 + l.repr.options.length + l.repr.payloadLength : 40 + l.repr.payloadLength;
+      inner = { src: l.repr.src, dst: l.repr.dst, protocol: l.protocol === 'ipv4' ? l.repr.protocol : lastNextHeader(l), length };
+      overhead = l.offset - quote[from]!.offset;
       continue;
     }
     if (l.protocol === 'vxlan' || l.protocol === 'gue' || l.protocol === 'fou' || l.protocol === 'gre') {
@@ -396,9 +425,11 @@ function quotedFacts(layers: readonly Layer[], start: number): QuotedFacts | und
         if (l.protocol !== 'udp') seq = l.repr.seq;
       } else if (inner !== undefined) {
         inner = { ...inner, srcPort: l.repr.srcPort, dstPort: l.repr.dstPort };
+        if (l.protocol !== 'udp') inner = { ...inner, seq: l.repr.seq };
       }
     }
   }
+  if (innerIp === undefined) tunnel = undefined;
   return {
     family: facts.family,
     src: facts.src,
@@ -411,7 +442,16 @@ function quotedFacts(layers: readonly Layer[], start: number): QuotedFacts | und
     seq,
     tunnel,
     inner,
+    tunnelOverhead: overhead,
   };
+}
+
+/** IP protocols a tunnel packet can be carried in (UDP for VXLAN, GUE and FOU). */
+const TUNNEL_CARRIERS: ReadonlySet<number> = new Set([IpProtocol.Udp, IpProtocol.Gre, IpProtocol.IpInIp, IpProtocol.Ipv6]);
+
+function lastNextHeader(l: Extract<Layer, { protocol: 'ipv6' }>): number {
+  const last = l.extensions[l.extensions.length - 1];
+  return last === undefined ? l.repr.nextHeader : last.nextHeader;
 }
 
 /** 'tcp', 'udp', 'icmp', 'icmpv6' or the number: how findings name a protocol. */

@@ -3,6 +3,8 @@
  * catalogue (traffic generators, tracers) is loaded only when one of them runs.
  */
 import { labPrivilegeProblem } from '../lab/privileges.js';
+import type { NodeCaptureFile } from '../lab/node-capture.js';
+import type { CapturedScenarioReport } from '../lab/scenarios/run-scenario.js';
 import { formatReport, type ScenarioReport } from '../lab/scenarios/report.js';
 import { CommandFailure, defineCommand, EXIT_FAILURE, EXIT_OK, UsageError, wrapText } from './command.js';
 import { Progress } from './progress.js';
@@ -34,9 +36,25 @@ export const labScenariosCommand = defineCommand({
   },
 });
 
+/** The capture files of a run, one line each: path, node, interfaces, packets, and anything that went wrong. */
+export function formatCaptures(captures: readonly NodeCaptureFile[]): string {
+  const lines = captures.map((c) => {
+    const drops = Object.entries(c.dropped).filter(([, n]) => n > 0);
+    const dropped = drops.length === 0 ? '' : `, dropped while capturing: ${drops.map(([i, n]) => `${i} ${n}`).join(', ')}`;
+    const packets = c.packets === undefined ? 'packets not counted' : `${c.packets} packets`;
+    return `  ${c.path}  (${c.node}: ${c.interfaces.join(', ')}; ${packets}${dropped})${c.problem === undefined ? '' : `\n    problem: ${c.problem}`}`;
+  });
+  return `\ncaptures (pcapng, one per node):\n${lines.join('\n')}\n`;
+}
+
 /** Prints a finished run (text or JSON) and maps its outcome to the exit status: 0 as expected, 1 not. */
-export function printScenarioReport(report: ScenarioReport, json: boolean, out: NodeJS.WritableStream = process.stdout): number {
+export function printScenarioReport(
+  report: ScenarioReport & { readonly captures?: readonly NodeCaptureFile[] },
+  json: boolean,
+  out: NodeJS.WritableStream = process.stdout,
+): number {
   out.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  if (!json && report.captures !== undefined) out.write(formatCaptures(report.captures));
   return report.asExpected ? EXIT_OK : EXIT_FAILURE;
 }
 
@@ -73,24 +91,37 @@ export const labRunCommand = defineCommand({
   options: {
     json: { type: 'boolean', description: 'the report as one JSON object' },
     'no-trace': { type: 'boolean', description: 'do not trace kernel drops (skb:kfree_skb via tracefs)' },
+    capture: {
+      type: 'string',
+      value: 'DIR',
+      description: "capture packets at the scenario's capture points while its traffic runs (dumpcap): one DIR/NODE.pcapng per node",
+    },
   },
   positionals: { min: 1, max: 1 },
   notes:
     'JSON: {"scenario", "title", "lab": {"name", "id"}, "startedAt", "durationMs", "expected", "asExpected": ' +
     'true|false (the outcome), "unmet": [the parts of the expected outcome the run did not show], "transfers", ' +
-    '"pings", "datagrams", "routeCache", "findings", "facts", "drops"}. Exit status: 0 when the scenario ran and its outcome was the expected one, 1 when the outcome was not ' +
+    '"pings", "datagrams", "routeCache", "findings", "facts", "drops", and with --capture "captures": [{"node", "interfaces", "path", ' +
+    '"packets", "dropped": {interface: count}, "problem"?}]}. Exit status: 0 when the scenario ran and its outcome was the expected one, 1 when the outcome was not ' +
     'the expected one or the scenario could not be run, 2 for a usage error (e.g. an unknown scenario).',
   run: async ({ values, positionals }) => {
     const name = positionals[0]!;
     const [{ SCENARIOS, findScenario }, { runScenario }] = await Promise.all([import('../lab/scenarios/catalogue.js'), import('../lab/scenarios/run-scenario.js')]);
     const scenario = findScenario(name);
     if (scenario === undefined) throw new UsageError(`unknown scenario "${name}"; known scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+    const captureDir = values.capture;
+    if (captureDir === '') throw new UsageError('--capture needs a directory');
+    if (captureDir !== undefined && (scenario.capturePoints ?? []).length === 0) throw new UsageError(`scenario "${name}" names no capture points`);
     const problem = labPrivilegeProblem("build the scenario's lab (network namespaces, veths, addresses, routes, iptables rules)");
     if (problem !== undefined) throw new CommandFailure(problem);
     const progress = scenarioProgress(name);
-    let report: ScenarioReport;
+    let report: CapturedScenarioReport;
     try {
-      report = await runScenario(scenario, { traceDrops: !values['no-trace'], onStep: progress.step });
+      report = await runScenario(scenario, {
+        traceDrops: !values['no-trace'],
+        onStep: progress.step,
+        ...(captureDir === undefined ? {} : { capture: { dir: captureDir } }),
+      });
     } finally {
       progress.done();
     }

@@ -107,7 +107,7 @@ const next = () => {
 next();
 `;
 
-interface CaptureSpec {
+export interface CaptureSpec {
   readonly name: string;
   readonly node: string;
   readonly ifname: string;
@@ -270,7 +270,7 @@ async function udpDatagrams(lab: RunningLab, node: string, targets: readonly (re
  * Starts a tcpdump for each of `specs`, runs `traffic`, stops the tcpdumps (checking that they lost nothing) and
  * returns the capture files, written into `dir`.
  */
-async function recordTraffic(lab: RunningLab, dir: string, specs: readonly CaptureSpec[], ready: Promise<void>, traffic: () => Promise<void>): Promise<KernelCapture[]> {
+export async function recordTraffic(lab: RunningLab, dir: string, specs: readonly CaptureSpec[], ready: Promise<void>, traffic: () => Promise<void>): Promise<KernelCapture[]> {
   const dumps: { spec: CaptureSpec; path: string; proc: LabProcess }[] = specs.map((spec) => {
     const path = join(dir, `${spec.name}.pcap`);
     const proc = lab.spawn(spec.node, ['tcpdump', '-n', '-i', spec.ifname, '-w', path, '-U', '-s', String(spec.snaplen)]);

@@ -7,7 +7,7 @@ import { routeGet } from '../traffic/route-cache.js';
 import { readSnmp, snmpIncrease } from '../traffic/snmp-counters.js';
 import { sendUdpDatagrams, startUdpSink, type UdpSink } from '../traffic/udp.js';
 import type { Measurements, ObservationLog } from './report.js';
-import type { Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, Want } from './scenario.js';
 import { addressToward, count, interfaceToward, observe, positive } from './support.js';
 
 const ANYCAST = '10.99.0.1';
@@ -106,6 +106,35 @@ export const ecmpFragments: Scenario = {
   run,
   findings,
   check,
+  capturePoints: [
+    ...SERVERS.map(
+      (s): CapturePoint => ({
+        node: s,
+        sees: `an anycast server: with first-fragment hashing it gets the first fragments of some large datagrams and the other fragments of others, and never the rest`,
+        expect: [
+          {
+            kinds: ['fragments-incomplete'],
+            // No port: a datagram whose first fragment went to the other server shows none.
+            place: { between: [{ node: 'c' }, { address: ANYCAST }], protocol: 'udp', families: [4] },
+            what: `the ${LARGE}-byte datagrams whose fragments r split between the servers: some fragments here, the others never`,
+            when: (m) => positive(count(m, `hashedReasmTimeouts_${s}`)),
+          },
+        ],
+      }),
+    ),
+    {
+      node: 'r',
+      sees: 'the ECMP router: every fragment arrives on eth1; with first-fragment hashing the pieces of one datagram leave by eth2 and eth3',
+      expect: [
+        {
+          kinds: ['fragments-incomplete'],
+          place: { between: [{ node: 'c' }, { address: ANYCAST }], protocol: 'udp', families: [4], interfaces: ['eth2', 'eth3'] },
+          need: 'tolerated',
+          what: 'the part of a split datagram that leaves by one server link',
+        },
+      ],
+    },
+  ],
 };
 
 async function run(lab: RunningLab): Promise<Measurements> {

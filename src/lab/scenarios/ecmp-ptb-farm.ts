@@ -14,7 +14,7 @@ import type { RelayEventTally, RelaySummary } from '../traffic/relay.js';
 import { learnedMtu, routeGet } from '../traffic/route-cache.js';
 import { countPackets, type PacketCounter } from '../traffic/rule-counters.js';
 import type { Measurements, ObservationLog } from './report.js';
-import type { Want } from './scenario.js';
+import type { CaptureExpectation, CapturePoint, FindingPlace, Want } from './scenario.js';
 import { count, DOWNLOAD_BYTES, interfaceToward, mtuWords, positive, STALL_TIMEOUT_S } from './support.js';
 
 export const ANYCAST: FamilyMap<string> = { 4: '10.99.0.1', 6: 'fd00:99::1' };
@@ -205,4 +205,49 @@ export async function countServerPacketTooBig(lab: RunningLab, server: string, v
   const ifname = via === 'lo' ? 'lo' : interfaceToward(lab, server, 'r');
   const match = (family: IpFamily): string[] => ['-i', ifname, '-s', lab.address('rc', family, interfaceToward(lab, 'rc', 'r')), ...PACKET_TOO_BIG_MATCH[family]];
   return countPackets(lab, server, 'INPUT', `packet-too-big-${via === 'lo' ? 'lo' : 'from-r'}`, { 4: match(4), 6: match(6) });
+}
+
+/** The farm's downloads as a place in a capture: c and the service address, TCP port DEFAULT_HTTP_PORT, one family. */
+export function farmFlows(family?: IpFamily, interfaces?: readonly string[]): FindingPlace {
+  return {
+    between: [{ node: 'c' }, { address: ANYCAST }],
+    protocol: 'tcp',
+    port: DEFAULT_HTTP_PORT,
+    ...(family === undefined ? {} : { families: [family] }),
+    ...(interfaces === undefined ? {} : { interfaces }),
+  };
+}
+
+/** Whether server `s` carried some of the family's downloads (as the servers' logs say). */
+export function carriedOn(s: FarmServer): (m: Measurements, family: IpFamily) => boolean {
+  return (m, family) => positive(count(m, `carried${family}_${s}`));
+}
+
+/**
+ * rc's capture, where the servers' full-size segments meet the 1400-byte link toward c: rc answers them with
+ * "fragmentation needed"/Packet Too Big on eth2, and the segments that follow show whether the server of each flow
+ * heard of it.
+ */
+export function rcCapturePoint(healed: boolean): CapturePoint {
+  const honoured: CaptureExpectation = {
+    kinds: ['ptb-honoured'],
+    place: farmFlows(undefined, ['eth2']),
+    what: "downloads whose server got rc's Packet Too Big and re-sent smaller",
+    when: (m, family) => positive(count(m, `completed${family}`)),
+  };
+  return {
+    node: 'rc',
+    sees: "the router in front of c's 1400-byte link: the servers' full-size segments arrive on eth2 and draw rc's ICMP errors, sent to the service address",
+    expect: healed
+      ? [honoured]
+      : [
+          honoured,
+          {
+            kinds: ['ptb-ignored', 'pmtu-blackhole'],
+            place: farmFlows(undefined, ['eth2']),
+            what: "downloads whose server never got rc's Packet Too Big (it went to the other server): the same full-size segments keep coming",
+            when: (m, family) => positive(count(m, `stalled${family}`)),
+          },
+        ],
+  };
 }

@@ -26,9 +26,12 @@ import {
   relaySummaryWords,
   SERVERS,
   wantDownloadsHealed,
+  carriedOn,
+  farmFlows,
+  rcCapturePoint,
 } from './ecmp-ptb-farm.js';
 import type { Measurements, ObservationLog } from './report.js';
-import type { Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, Want } from './scenario.js';
 import { addressToward, count, interfaceToward, observe, positive } from './support.js';
 
 /** Each server's peer. */
@@ -57,6 +60,33 @@ export const ecmpPtbRelayServers: Scenario = {
   run,
   findings,
   check,
+  capturePoints: [
+    ...SERVERS.map(
+    (s): CapturePoint => ({
+      node: s,
+      interfaces: ['eth1', 'lo'],
+      sees:
+        `an anycast server with a relay: rc's ICMP errors of one family arrive from r on eth1, those about ${OTHER[s]}'s downloads are sent on ` +
+        `to ${OTHER[s]}'s relay; the ones ${OTHER[s]}'s relay sends here are handed to the kernel through lo`,
+      expect: [
+        { kinds: ['ptb-honoured'], place: farmFlows(), what: `rc's Packet Too Big about ${s}'s downloads (from r or handed on by ${OTHER[s]}'s relay), honoured`, when: carriedOn(s) },
+        {
+          kinds: ['ptb-orphan'],
+          place: farmFlows(undefined, ['eth1']),
+          need: 'tolerated',
+          what: `rc's Packet Too Big about ${OTHER[s]}'s downloads as it first arrives here, before the relay sends it on`,
+        },
+        {
+          kinds: ['ptb-suspicious'],
+          place: farmFlows(undefined, ['lo']),
+          need: 'tolerated',
+          what: `a copy handed on by ${OTHER[s]}'s relay that arrives after the data it quotes was acknowledged: the kernel rightly ignores it (RFC 5927)`,
+        },
+      ],
+    }),
+  ),
+    rcCapturePoint(true),
+  ],
 };
 
 /**

@@ -23,9 +23,12 @@ import {
   relaySummaryWords,
   SERVERS,
   wantDownloadsHealed,
+  carriedOn,
+  farmFlows,
+  rcCapturePoint,
 } from './ecmp-ptb-farm.js';
 import type { Measurements } from './report.js';
-import type { Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, Want } from './scenario.js';
 import { count, observe, positive } from './support.js';
 
 const RELAY_NODE = 'r';
@@ -49,6 +52,16 @@ export const ecmpPtbRelay: Scenario = {
   run,
   findings,
   check,
+  capturePoints: [
+    ...SERVERS.map(
+      (s): CapturePoint => ({
+        node: s,
+        sees: `an anycast server behind the relay on r: rc's ICMP errors about ${s}'s downloads, and only those, reach it`,
+        expect: [{ kinds: ['ptb-honoured'], place: farmFlows(), what: `rc's Packet Too Big about ${s}'s downloads, honoured`, when: carriedOn(s) }],
+      }),
+    ),
+    rcCapturePoint(true),
+  ],
 };
 
 async function run(lab: RunningLab): Promise<Measurements> {

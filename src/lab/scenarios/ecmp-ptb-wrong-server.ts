@@ -7,9 +7,12 @@ import type { RunningLab } from '../running-lab.js';
 import { curlTransfer } from '../traffic/curl.js';
 import { startHttpServer } from '../traffic/http-server.js';
 import { learnedMtu, routeDevice, routeGet } from '../traffic/route-cache.js';
-import { ANYCAST, byServer, CONNECTIONS, countServerPacketTooBig, ecmpPtbFarmSpec, farmDownloads, ICMP_NAME, recordDownloads, SERVERS } from './ecmp-ptb-farm.js';
+import {
+  ANYCAST, byServer, carriedOn, CONNECTIONS, countServerPacketTooBig, ecmpPtbFarmSpec, farmDownloads, farmFlows, type FarmServer, ICMP_NAME, rcCapturePoint,
+  recordDownloads, SERVERS,
+} from './ecmp-ptb-farm.js';
 import type { Measurements } from './report.js';
-import type { Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, Want } from './scenario.js';
 import { count, flag, interfaceToward, mtuWords, observe, positive } from './support.js';
 
 export const ecmpPtbWrongServer: Scenario = {
@@ -31,7 +34,42 @@ export const ecmpPtbWrongServer: Scenario = {
   run,
   findings,
   check,
+  capturePoints: [...SERVERS.map(serverCapturePoint), rcCapturePoint(false)],
 };
+
+/**
+ * A server of the farm: if rc's ICMP errors of a family hash to it, it receives those about the other server's flows
+ * too (orphans: it never carried them) and its own flows adapt; if they hash to the other, its own downloads keep
+ * sending full-size segments into the 1400-byte link and never hear why (a black hole seen from the sender).
+ */
+function serverCapturePoint(s: FarmServer): CapturePoint {
+  const other = SERVERS.find((x) => x !== s)!;
+  const gotIcmp = (m: Measurements, family: IpFamily): boolean => positive(count(m, `packetTooBig${family}_${s}`));
+  return {
+    node: s,
+    sees: `one of the two anycast servers: rc's ICMP errors of a family reach either this one or ${other}, whichever the ECMP hash of their addresses picks`,
+    expect: [
+      {
+        kinds: ['ptb-orphan'],
+        place: farmFlows(),
+        what: `rc's Packet Too Big about downloads ${other} carries, delivered to ${s}: they quote connections ${s} never had`,
+        when: (m, family) => gotIcmp(m, family) && carriedOn(other)(m, family),
+      },
+      {
+        kinds: ['ptb-honoured'],
+        place: farmFlows(),
+        what: `rc's Packet Too Big about ${s}'s own downloads, honoured`,
+        when: (m, family) => gotIcmp(m, family) && carriedOn(s)(m, family),
+      },
+      {
+        kinds: ['pmtu-blackhole', 'ptb-ignored'],
+        place: farmFlows(),
+        what: `${s}'s downloads: full-size segments retransmitted, never acknowledged, no Packet Too Big (it went to ${other})`,
+        when: (m, family) => count(m, `packetTooBig${family}_${s}`) === 0 && positive(count(m, `stalled${family}_${s}`)),
+      },
+    ],
+  };
+}
 
 async function run(lab: RunningLab): Promise<Measurements> {
   return observe(

@@ -11,7 +11,7 @@ import { learnedMtu, routeDevice, routeGet } from '../traffic/route-cache.js';
 import { countPackets } from '../traffic/rule-counters.js';
 import { readSnmp, snmpIncrease } from '../traffic/snmp-counters.js';
 import type { Measurements } from './report.js';
-import type { Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, Want } from './scenario.js';
 import {
   count, DOWNLOAD_BYTES, mtuWords, observe, outcomeOf, outcomeWords, positive, SMALL_BYTES, STALL_TIMEOUT_S, UPLOAD_BYTES, withoutPrefix,
 } from './support.js';
@@ -80,7 +80,36 @@ export const encapLb: Scenario = {
   run,
   findings,
   check,
+  capturePoints: capturePoints(),
 };
+
+function capturePoints(): CapturePoint[] {
+  const upload = { between: [{ node: 'c' }, { address: VIP }], protocol: 'tcp', port: DEFAULT_HTTP_PORT, families: [4] } as const;
+  return [
+    {
+      node: 'c',
+      sees: "the client: the 100 KB upload's full-size segments are retransmitted, never acknowledged, and no ICMP error ever comes back",
+      expect: [{ kinds: ['pmtu-blackhole'], place: upload, what: 'the 100 KB upload: full-size segments retransmitted into the tunnel, no "fragmentation needed"' }],
+    },
+    {
+      node: 'lb',
+      interfaces: ['eth1', 'eth2', 'vx0', 'lo'],
+      sees:
+        `the load balancer: the client's full-size packets arrive on eth1 and leave into vx0 (mtu ${TUNNEL_MTU}); wrapped, they would be ` +
+        `${TUNNEL_MTU + VXLAN_OVERHEAD} bytes with DF over the ${UNDERLAY_MTU}-byte underlay, so they never appear on eth2, and ip_fragment's ` +
+        '"fragmentation needed" goes to lb itself (lo), the outer source',
+      expect: [
+        {
+          kinds: ['encap-overhead', 'ptb-to-tunnel-endpoint'],
+          place: upload,
+          alsoAt: [{ between: [{ node: 'lb', ifname: 'eth2' }, { node: 's', ifname: 'eth1' }], families: [4] }],
+          what: `inner packets of ${TUNNEL_MTU} bytes plus ${VXLAN_OVERHEAD} bytes of VXLAN exceed the ${UNDERLAY_MTU}-byte underlay; the ICMP error goes to the tunnel endpoint lb`,
+        },
+        { kinds: ['pmtu-blackhole'], place: { ...upload, interfaces: ['eth1', 'vx0'] }, need: 'tolerated', what: 'the upload retransmitted through lb' },
+      ],
+    },
+  ];
+}
 
 async function run(lab: RunningLab): Promise<Measurements> {
   const tunnel = tunnelInterface(lab);

@@ -10,7 +10,7 @@ import { startHttpServer, DEFAULT_HTTP_PORT } from '../traffic/http-server.js';
 import { ping } from '../traffic/ping.js';
 import { learnedMtu, routeGet } from '../traffic/route-cache.js';
 import type { Measurements } from './report.js';
-import type { Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, Want } from './scenario.js';
 import {
   count, DOWNLOAD_BYTES, mtuWords, observe, outcomeOf, outcomeWords, positive, recordSwallowedPing, SMALL_BYTES, STALL_TIMEOUT_S,
   swallowedPingWords, UPLOAD_BYTES, wantSwallowedPing,
@@ -63,7 +63,41 @@ export const icmpBlackhole: Scenario = {
   run,
   findings,
   check,
+  capturePoints: capturePoints(),
 };
+
+function capturePoints(): CapturePoint[] {
+  const http = { between: [{ node: 'c' }, { node: 's' }], protocol: 'tcp', port: DEFAULT_HTTP_PORT } as const;
+  const controlPings = { kinds: ['ptb-honoured', 'ptb-ignored'], place: { between: [{ node: 'c' }, { address: CONTROL }], protocol: 'icmp' }, need: 'tolerated', what: "the control's DF pings: r1 let its ICMP error through" } as const;
+  return [
+    {
+      node: 'c',
+      sees: "the client's side: the 100 KB uploads' full-size DF segments leave and are retransmitted with backed-off timeouts, never acknowledged, and no Packet Too Big comes back (r1 drops it); the downloads arrive in segments that fit 1400",
+      expect: [
+        { kinds: ['pmtu-blackhole'], place: http, what: 'the 100 KB upload: full-size segments retransmitted, never acknowledged, no Packet Too Big' },
+        controlPings,
+      ],
+    },
+    {
+      node: 'r1',
+      sees: "the router with the 1400-byte link that drops its own ICMP errors: the uploads' full-size segments arrive on eth1 and never leave by eth2; its ICMP errors never reach the wire",
+      expect: [
+        { kinds: ['pmtu-blackhole'], place: { ...http, interfaces: ['eth1'] }, what: 'the uploads retransmitted into r1 without an acknowledgement or a Packet Too Big' },
+        controlPings,
+      ],
+    },
+    {
+      node: 'r2',
+      sees: "the router that does report the bottleneck: the downloads' full-size segments arrive from s on eth2, r2 sends s a Packet Too Big (mtu 1400) and s re-sends smaller",
+      expect: [{ kinds: ['ptb-honoured'], place: { ...http, interfaces: ['eth2'] }, what: "the downloads: r2's Packet Too Big honoured by s" }],
+    },
+    {
+      node: 's',
+      sees: "the server's side: the downloads draw r2's Packet Too Big and s re-sends in 1400-byte packets; the uploads' full-size segments never arrive",
+      expect: [{ kinds: ['ptb-honoured'], place: http, what: "the downloads: r2's Packet Too Big honoured" }],
+    },
+  ];
+}
 
 async function run(lab: RunningLab): Promise<Measurements> {
   return observe([startHttpServer(lab, 's')], async (log) => {

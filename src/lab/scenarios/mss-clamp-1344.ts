@@ -10,7 +10,7 @@ import { ping } from '../traffic/ping.js';
 import { learnedMtu, routeGet } from '../traffic/route-cache.js';
 import { countSynMss } from '../traffic/syn-mss-count.js';
 import type { Measurements } from './report.js';
-import type { Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, Want } from './scenario.js';
 import {
   count, DOWNLOAD_BYTES, mtuWords, observe, outcomeOf, outcomeWords, positive, recordSwallowedPing, STALL_TIMEOUT_S, swallowedPingWords,
   UPLOAD_BYTES, wantSwallowedPing,
@@ -54,7 +54,22 @@ export const mssClamp1344: Scenario = {
   run,
   findings,
   check,
+  capturePoints: capturePoints(),
 };
+
+function capturePoints(): CapturePoint[] {
+  const http = { between: [{ node: 'c' }, { node: 's' }], protocol: 'tcp', port: DEFAULT_HTTP_PORT } as const;
+  const singlePoint = { kinds: ['mss-clamped', 'mss-tunnel'], place: http, need: 'tolerated', what: 'a one-point sign of the clamp: SYN and SYN-ACK announce different MSS' } as const;
+  return [
+    {
+      node: 'isp',
+      sees: `the clamping router: each SYN arrives on eth1 with c's MSS (${CLIENT_MSS[4]}, IPv6 ${CLIENT_MSS[6]}) and leaves by eth2 with ${CLAMP}`,
+      expect: [{ kinds: ['mss-clamped'], place: http, what: `the same SYN with MSS ${CLIENT_MSS[4]}/${CLIENT_MSS[6]} on eth1 and ${CLAMP} on eth2` }],
+    },
+    { node: 'c', sees: `the client: its SYNs carry MSS ${CLIENT_MSS[4]} (IPv6 ${CLIENT_MSS[6]}), the SYN-ACKs come back clamped`, expect: [singlePoint] },
+    { node: 's', sees: `the server: the SYNs arrive with MSS ${CLAMP}`, expect: [singlePoint] },
+  ];
+}
 
 async function run(lab: RunningLab): Promise<Measurements> {
   return observe([startHttpServer(lab, 's')], async (log) => {

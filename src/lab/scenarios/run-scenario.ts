@@ -4,6 +4,7 @@
  */
 import { DropTrace, type DropTraceResult } from '../drop-trace.js';
 import { startLab } from '../lab.js';
+import { NodeCaptures, type NodeCaptureFile, type NodeCaptureRequest } from '../node-capture.js';
 import type { RunningLab } from '../running-lab.js';
 import type { Measurements, ScenarioReport } from './report.js';
 import { unmetExpectations, type Scenario } from './scenario.js';
@@ -16,6 +17,16 @@ export interface RunScenarioOptions {
   readonly onLab?: (lab: RunningLab) => void;
   /** Called as the run moves on to its next step, with what it is doing, e.g. "running the traffic". */
   readonly onStep?: (step: string) => void;
+  /**
+   * Capture packets while the traffic runs: one pcapng per node (`<node>.pcapng`) in `dir`, at `points` (default: the
+   * scenario's capturePoints). Stopped before the lab is torn down, also when the traffic fails.
+   */
+  readonly capture?: { readonly dir: string; readonly points?: readonly NodeCaptureRequest[] };
+}
+
+/** A run's report and, when it captured, the capture files. */
+export interface CapturedScenarioReport extends ScenarioReport {
+  readonly captures?: readonly NodeCaptureFile[];
 }
 
 /** A run's report: what it measured, in the scenario's words, judged by the scenario's check. */
@@ -42,7 +53,12 @@ export function scenarioReport(
   };
 }
 
-export async function runScenario(scenario: Scenario, options: RunScenarioOptions = {}): Promise<ScenarioReport> {
+/** The nodes (and interfaces) a scenario is captured at by default. */
+export function capturePointsOf(scenario: Scenario): NodeCaptureRequest[] {
+  return (scenario.capturePoints ?? []).map((p) => ({ node: p.node, ...(p.interfaces === undefined ? {} : { interfaces: p.interfaces }) }));
+}
+
+export async function runScenario(scenario: Scenario, options: RunScenarioOptions = {}): Promise<CapturedScenarioReport> {
   const started = Date.now();
   options.onStep?.(`building the lab (${scenario.spec.nodes.length} nodes)`);
   const lab = await startLab(scenario.spec);
@@ -58,13 +74,23 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
       }
     }
     let measured;
-    options.onStep?.('running the traffic');
+    let captures: NodeCaptures | undefined;
+    let files: NodeCaptureFile[] | undefined;
     try {
+      if (options.capture !== undefined) {
+        const points = options.capture.points ?? capturePointsOf(scenario);
+        if (points.length === 0) throw new Error(`scenario ${scenario.name} names no capture points`);
+        options.onStep?.(`starting the captures (${points.map((p) => p.node).join(', ')})`);
+        captures = await NodeCaptures.start(lab, points, options.capture.dir);
+      }
+      options.onStep?.('running the traffic');
       measured = await scenario.run(lab);
     } finally {
+      if (captures !== undefined) files = await captures.stop();
       if (trace !== undefined) drops = await trace.stop();
     }
-    return scenarioReport(scenario, lab, started, measured, drops);
+    const report = scenarioReport(scenario, lab, started, measured, drops);
+    return files === undefined ? report : { ...report, captures: files };
   } finally {
     options.onStep?.('tearing the lab down');
     await lab.destroy();

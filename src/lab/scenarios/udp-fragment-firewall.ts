@@ -7,9 +7,9 @@ import { FRAGMENT_MATCH } from '../iptables-matches.js';
 import type { RunningLab } from '../running-lab.js';
 import { routeGet } from '../traffic/route-cache.js';
 import { packetsTo } from '../traffic/rule-counters.js';
-import { startUdpResponder, udpQueries } from '../traffic/udp.js';
+import { DEFAULT_UDP_PORT, startUdpResponder, udpQueries } from '../traffic/udp.js';
 import type { Measurements, ObservationLog } from './report.js';
-import type { Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, Want } from './scenario.js';
 import { count, flag, observe, positive } from './support.js';
 
 /** Answer sizes: a classic DNS answer, one just fitting a 1500-byte packet, and DNSSEC-sized ones that need fragments. */
@@ -28,7 +28,8 @@ async function allowFragments(lab: RunningLab, allow: boolean): Promise<void> {
 async function query(lab: RunningLab, log: ObservationLog, family: IpFamily, size: number): Promise<void> {
   const dropped = (): Promise<number> => packetsTo(lab, 'fw', family, 'FORWARD', 'DROP');
   const before = await dropped();
-  const answers = await udpQueries(lab, { node: 'c', address: lab.address('s', family), sizes: [size], timeoutMs: TIMEOUT_MS });
+  // Asked again once when unanswered, as a resolver would: the server then sends the same fragmented answer twice.
+  const answers = await udpQueries(lab, { node: 'c', address: lab.address('s', family), sizes: [size], timeoutMs: TIMEOUT_MS, retries: 1 });
   const after = await dropped();
   for (const a of answers) {
     log.datagrams.push({ label: 'answer', family, size: a.size, sent: 1, received: a.received ? 1 : 0 });
@@ -48,7 +49,8 @@ export const udpFragmentFirewall: Scenario = {
     'the fragments let through shows that the large answers do arrive without the firewall, and the counters of the ' +
     "firewall's DROP rules show that their fragments reached it and were dropped there. This is the fourth " +
     'case of the fragmentation article (server to client without DF, e.g. large DNSSEC answers) and the reason DNS ' +
-    'moved to small EDNS buffer sizes and TCP fallback: the failure is silent, the client only sees a timeout.',
+    'moved to small EDNS buffer sizes and TCP fallback: the failure is silent, the client only sees a timeout (and, as a ' +
+    'resolver does, asks once more: the server sends the same fragments again, and they vanish again).',
   expected:
     'both families: with fragments let through (control) the 3000- and 8000-byte answers arrive; with the firewall dropping them ' +
     "the 200- and 1400-byte answers arrive, the 3000- and 8000-byte (fragmented) answers do not, and fw's DROP rules count their fragments",
@@ -67,7 +69,31 @@ export const udpFragmentFirewall: Scenario = {
   run,
   findings,
   check,
+  capturePoints: capturePoints(),
 };
+
+function capturePoints(): CapturePoint[] {
+  const answers = { between: [{ node: 'c' }, { node: 's' }], protocol: 'udp', port: DEFAULT_UDP_PORT } as const;
+  const retried = (interfaces?: readonly string[]) =>
+    ({
+      kinds: ['fragments-lost-retried'],
+      place: interfaces === undefined ? answers : { ...answers, interfaces },
+      what: 'the 3000- and 8000-byte answers leave as fragments, and the same query comes again (the client never got them)',
+    }) as const;
+  return [
+    { node: 's', sees: 'the server: each large answer leaves as fragments, and the client asks again', expect: [retried()] },
+    {
+      node: 'fw',
+      sees: "the firewall: the answers' fragments arrive on eth2 and never leave by eth1; the client's repeated query arrives on eth1",
+      expect: [retried(['eth1', 'eth2'])],
+    },
+    {
+      node: 'c',
+      sees: 'the client: its queries for large answers go unanswered and are repeated; not one fragment arrives (cannot tell why from here)',
+      expect: [],
+    },
+  ];
+}
 
 async function run(lab: RunningLab): Promise<Measurements> {
   return observe([startUdpResponder(lab, 's')], async (log) => {

@@ -48,21 +48,30 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 })().catch((e) => { console.error(String(e)); process.exit(1); });
 `;
 
-/** argv: address port sizes(csv) timeoutMs. Prints "answer <size asked> <bytes received|-> <ms>". */
+/**
+ * argv: address port sizes(csv) timeoutMs retries. Prints "answer <size asked> <bytes received|-> <ms> <queries sent>";
+ * an unanswered query is sent again, the same bytes, up to `retries` times (as a resolver does).
+ */
 const QUERY_SCRIPT = `
 const dgram = require('node:dgram');
-const [address, port, sizes, timeout] = process.argv.slice(1);
+const [address, port, sizes, timeout, retries] = process.argv.slice(1);
 const sock = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
+const ask = (size) => new Promise((resolve) => {
+  const timer = setTimeout(() => { sock.off('message', onMessage); resolve(-1); }, Number(timeout));
+  const onMessage = (m) => { clearTimeout(timer); sock.off('message', onMessage); resolve(m.length); };
+  sock.on('message', onMessage);
+  sock.send(String(size), Number(port), address);
+});
 (async () => {
   for (const size of sizes.split(',')) {
     const start = Date.now();
-    const got = await new Promise((resolve) => {
-      const timer = setTimeout(() => { sock.off('message', onMessage); resolve(-1); }, Number(timeout));
-      const onMessage = (m) => { clearTimeout(timer); sock.off('message', onMessage); resolve(m.length); };
-      sock.on('message', onMessage);
-      sock.send(String(size), Number(port), address);
-    });
-    console.log('answer ' + size + ' ' + (got < 0 ? '-' : got) + ' ' + (Date.now() - start));
+    let got = -1;
+    let sent = 0;
+    while (got < 0 && sent <= Number(retries)) {
+      sent++;
+      got = await ask(size);
+    }
+    console.log('answer ' + size + ' ' + (got < 0 ? '-' : got) + ' ' + (Date.now() - start) + ' ' + sent);
   }
   sock.close();
 })();
@@ -131,6 +140,8 @@ export interface UdpAnswer {
   readonly received: boolean;
   readonly bytes: number;
   readonly ms: number;
+  /** Queries sent for it (1 + the retries it took). */
+  readonly queries: number;
 }
 
 export interface UdpQueryRequest {
@@ -140,20 +151,23 @@ export interface UdpQueryRequest {
   readonly sizes: readonly number[];
   /** Wait per answer, ms (default 1000). */
   readonly timeoutMs?: number;
+  /** Times an unanswered query is sent again, the same bytes from the same socket (default 0). */
+  readonly retries?: number;
 }
 
 /** Asks a responder for answers of each size in turn; one socket, so one flow. */
 export async function udpQueries(lab: LabNodes, request: UdpQueryRequest): Promise<UdpAnswer[]> {
   const timeout = request.timeoutMs ?? 1000;
-  const argv = ['node', '-e', QUERY_SCRIPT, request.address, String(request.port ?? DEFAULT_UDP_PORT), request.sizes.join(','), String(timeout)];
-  const r = await lab.exec(request.node, argv, { timeoutMs: request.sizes.length * timeout + 10_000 });
+  const retries = request.retries ?? 0;
+  const argv = ['node', '-e', QUERY_SCRIPT, request.address, String(request.port ?? DEFAULT_UDP_PORT), request.sizes.join(','), String(timeout), String(retries)];
+  const r = await lab.exec(request.node, argv, { timeoutMs: request.sizes.length * timeout * (retries + 1) + 10_000 });
   if (r.code !== 0) throw new Error(`UDP queries from ${request.node} failed: ${r.stderr.trim()}`);
   const family = familyOfAddress(request.address);
   return r.stdout
     .split('\n')
     .filter((l) => l.startsWith('answer '))
     .map((l) => {
-      const [, size, bytes, ms] = l.split(' ');
-      return { family, size: Number(size), received: bytes !== '-', bytes: bytes === '-' ? 0 : Number(bytes), ms: Number(ms) };
+      const [, size, bytes, ms, queries] = l.split(' ');
+      return { family, size: Number(size), received: bytes !== '-', bytes: bytes === '-' ? 0 : Number(bytes), ms: Number(ms), queries: Number(queries) };
     });
 }

@@ -1,6 +1,6 @@
 /** Packets for detector tests: real IP bytes (built with the project's emitters) wrapped as captured records. */
 import { capturedPacket, type CapturedPacket } from '../../../src/capture/captured-packet.js';
-import { type PacketFacts, packetFacts } from '../../../src/analyze/packet-facts.js';
+import { type FactsOptions, type PacketFacts, packetFacts } from '../../../src/analyze/packet-facts.js';
 import { LinkType } from '../../../src/packet/link-type.js';
 
 export interface RecordOptions {
@@ -10,6 +10,8 @@ export interface RecordOptions {
   readonly interfaceId?: number;
   /** Wire length when the capture kept less (snaplen). */
   readonly originalLength?: number;
+  /** Decode options (tunnel ports) and link MTU, as the analyze command passes them. */
+  readonly facts?: FactsOptions;
 }
 
 export const T0_US = 1_700_000_000_000_000;
@@ -22,5 +24,5 @@ export function ipRecord(ip: Uint8Array, frame: number, options: RecordOptions =
 
 /** The facts of an IP packet as frame `frame` of a capture. */
 export function ipFacts(ip: Uint8Array, frame: number, options: RecordOptions = {}): PacketFacts {
-  return packetFacts(ipRecord(ip, frame, options), frame, { pcapng: options.interfaceName !== undefined });
+  return packetFacts(ipRecord(ip, frame, options), frame, { ...options.facts, pcapng: options.interfaceName !== undefined });
 }

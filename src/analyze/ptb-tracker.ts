@@ -1,0 +1,340 @@
+/**
+ * ICMP Packet Too Big ("fragmentation needed", ICMPv4 type 3 code 4; ICMPv6 type 2): matched to the flow and segment
+ * it quotes, then judged by what the sender did next.
+ *
+ * - honoured: afterwards the sender's segments fit the reported MTU and the quoted data is re-sent smaller;
+ * - ignored: the sender kept sending packets larger than the MTU after it;
+ * - unresolved: nothing of that flow followed, so the capture cannot tell (info, low confidence);
+ * - suspicious: the MTU is below the minimum (68 / 1280), not smaller than the quoted packet, or the quoted sequence
+ *   number is outside the data sent but not yet acknowledged (RFC 5927 section 4.1);
+ * - orphan: it quotes a flow this capture point never carried in either direction: ECMP or anycast delivered it to
+ *   the wrong host.
+ *
+ * Packet Too Big messages for the same flow and MTU within EPISODE_US form one episode (a router answers each packet
+ * of a window), judged by its first message.
+ */
+import type { CaptureConditions } from './capture-conditions.js';
+import { lowered } from './capture-conditions.js';
+import { EvidenceList, framesFilter, type Confidence, type EvidenceFrame, type FactValue, type Finding, type FlowRef, flowLabel } from './finding.js';
+import type { QuotedFacts } from './packet-facts.js';
+import type { TcpDirection } from './tcp-sender-table.js';
+import { seqAdd, seqLe, seqLt } from './tcp-sender-table.js';
+
+export const EPISODE_US = 60_000_000;
+export const MIN_MTU = { 4: 68, 6: 1280 } as const;
+/** Oversized segments after a Packet Too Big that make "ignored" certain, even when captured away from the sender. */
+const IGNORED_CERTAIN = 3;
+
+interface Moment {
+  readonly frame: number;
+  readonly timeUs: number;
+}
+
+interface Sized extends Moment {
+  readonly ipLength: number;
+}
+
+export type SuspicionReason = 'below-minimum' | 'not-smaller' | 'seq-not-in-flight';
+
+/** judged: honoured / ignored / unresolved are reported; quiet: only what is suspicious about it; orphan. */
+export type PtbRole = 'judged' | 'quiet' | 'orphan';
+
+export class PtbEpisode {
+  readonly ptbs = new EvidenceList();
+  count = 0;
+  fitting: Sized | undefined;
+  resend: Sized | undefined;
+  oversized = 0;
+  oversizedResend = 0;
+  oversizedSuper = 0;
+  firstOversized: Sized | undefined;
+  lastOversized: Sized | undefined;
+  /** Oversized segments before the re-send that fit (in flight when the message was sent). */
+  oversizedBeforeReaction = 0;
+  readonly oversizedFrames = new EvidenceList(8);
+  /** Where the data packets that followed were captured relative to the capturing host. */
+  senderDirection: 'in' | 'out' | undefined;
+  /** For UDP: a later datagram of the flow was fragmented into pieces that fit. */
+  fragmented: Sized | undefined;
+  /** The flow appeared in the capture only after the message (orphans). */
+  seenLater = false;
+
+  constructor(
+    readonly role: PtbRole,
+    readonly flow: FlowRef,
+    readonly quoted: QuotedFacts,
+    readonly mtu: number,
+    readonly from: string,
+    readonly interfaceName: string | undefined,
+    readonly first: Moment,
+    readonly reasons: readonly string[],
+    readonly reasonCodes: readonly SuspicionReason[],
+    readonly dir: TcpDirection | undefined,
+    /** Other packets of the protocol were captured (a capture filter did not simply exclude it). */
+    readonly protocolCaptured: boolean,
+  ) {}
+
+  added(frame: number, timeUs: number): void {
+    this.count++;
+    this.ptbs.add(frame, timeUs, `Packet Too Big mtu ${this.mtu}`);
+  }
+
+  /** A data packet of the quoted flow's sender after the message. Returns true when the episode is settled. */
+  watch(seq: number | undefined, dataLength: number, ipLength: number, frame: number, timeUs: number, superPacket: boolean, direction: 'in' | 'out' | undefined): boolean {
+    this.senderDirection ??= direction;
+    const q = this.quoted.seq;
+    const covers = q !== undefined && seq !== undefined && seqLe(seq, q) && seqLt(q, seqAdd(seq, Math.max(1, dataLength)));
+    if (ipLength <= this.mtu) {
+      this.fitting ??= { frame, timeUs, ipLength };
+      if (covers || q === undefined || seq === undefined) {
+        this.resend = { frame, timeUs, ipLength };
+        return true;
+      }
+      return false;
+    }
+    this.tooLarge(ipLength, frame, timeUs, superPacket, covers);
+    return false;
+  }
+
+  /**
+   * A later UDP datagram (or its first fragment) of the quoted flow: fragmented into packets that fit shows the
+   * message honoured; whole and larger than the MTU with DF (IPv6 always) shows it ignored; anything else shows nothing.
+   */
+  watchDatagram(fragment: boolean, dontFragment: boolean, ipLength: number, frame: number, timeUs: number, superPacket: boolean, direction: 'in' | 'out' | undefined): boolean {
+    this.senderDirection ??= direction;
+    if (fragment && ipLength <= this.mtu) {
+      this.fragmented = { frame, timeUs, ipLength };
+      return true;
+    }
+    if (ipLength > this.mtu && (fragment || dontFragment)) this.tooLarge(ipLength, frame, timeUs, superPacket, false);
+    return false;
+  }
+
+  private tooLarge(ipLength: number, frame: number, timeUs: number, superPacket: boolean, covers: boolean): void {
+    this.oversized++;
+    if (this.resend === undefined) this.oversizedBeforeReaction++;
+    if (covers) this.oversizedResend++;
+    if (superPacket) this.oversizedSuper++;
+    const s = { frame, timeUs, ipLength };
+    this.firstOversized ??= s;
+    this.lastOversized = s;
+    this.oversizedFrames.add(frame, timeUs, `${ipLength} bytes, larger than mtu ${this.mtu}${covers ? ' (the quoted data again)' : ''}`);
+  }
+}
+
+/** The reasons a Packet Too Big cannot be taken at its word; `inFlight` from the sender's state (undefined: unknown). */
+export function suspicions(family: 4 | 6, mtu: number, quotedLength: number, inFlight: boolean | undefined, acked: boolean): { codes: SuspicionReason[]; words: string[] } {
+  const codes: SuspicionReason[] = [];
+  const words: string[] = [];
+  if (mtu < MIN_MTU[family]) {
+    codes.push('below-minimum');
+    words.push(mtu === 0 && family === 4 ? 'it reports mtu 0 (a router older than RFC 1191 names no MTU)' : `mtu ${mtu} is below the IPv${family} minimum of ${MIN_MTU[family]}`);
+  }
+  if (mtu >= quotedLength) {
+    codes.push('not-smaller');
+    words.push(`mtu ${mtu} is not smaller than the quoted packet (${quotedLength} bytes), so that packet fitted`);
+  }
+  if (inFlight === false) {
+    codes.push('seq-not-in-flight');
+    words.push(acked ? 'the quoted sequence number was already acknowledged' : 'the quoted sequence number was never sent on this connection');
+  }
+  return { codes, words };
+}
+
+const ms = (us: number): number => Math.round(us / 100) / 10;
+const seconds = (us: number): string => (us >= 1_000_000 ? `${(us / 1_000_000).toFixed(2)} s` : `${ms(us)} ms`);
+
+/** `(icmp.type==3 && icmp.code==4)` / `icmpv6.type==2` for the quoted flow's addresses and ports. */
+export function ptbFilter(flow: FlowRef): string {
+  const kind = flow.family === 4 ? 'icmp.type==3 && icmp.code==4' : 'icmpv6.type==2';
+  const ip = flow.family === 4 ? 'ip' : 'ipv6';
+  let f = `${kind} && ${ip}.addr==${flow.src} && ${ip}.addr==${flow.dst}`;
+  if ((flow.protocol === 'tcp' || flow.protocol === 'udp') && flow.srcPort !== undefined && flow.dstPort !== undefined) {
+    f += ` && ${flow.protocol}.srcport==${flow.srcPort} && ${flow.protocol}.dstport==${flow.dstPort}`;
+  }
+  return f;
+}
+
+function placeOf(d: 'in' | 'out' | undefined): string {
+  if (d === 'out') return ' (the capturing host is the sender)';
+  if (d === 'in') return ' (the sender is beyond the capturing interface)';
+  return '';
+}
+
+/** The findings of one episode. */
+export function episodeFindings(e: PtbEpisode, conditions: CaptureConditions, nowUs: number): Finding[] {
+  const out: Finding[] = [];
+  const label = `Packet Too Big from ${e.from} (mtu ${e.mtu}${e.count > 1 ? `, ${e.count} messages` : ''}) for ${flowLabel(e.flow)}`;
+  const ptbs = e.ptbs.take();
+  const base = {
+    flow: e.flow,
+    interface: e.interfaceName,
+  };
+  const commonFacts: Record<string, FactValue> = { mtu: e.mtu, messages: e.count, ptbFrame: e.first.frame, from: e.from, quotedLength: e.quoted.length };
+  if (e.quoted.seq !== undefined) commonFacts['quotedSeq'] = e.quoted.seq;
+
+  if (e.role === 'orphan') {
+    const caveats: string[] = [];
+    let confidence: Confidence = 'high';
+    if (!e.protocolCaptured) {
+      caveats.push(`the capture holds no ${e.flow.protocol.toUpperCase()} packets at all (a capture filter may have excluded them)`);
+      confidence = 'medium';
+    }
+    if (e.seenLater) {
+      caveats.push('packets of that flow appear only after the message (the capture may have started mid-conversation)');
+      confidence = 'low';
+    }
+    out.push({
+      ...base,
+      kind: 'ptb-orphan',
+      severity: 'warning',
+      confidence: lowered(confidence, caveats.slice(1)),
+      evidence: ptbs.evidence,
+      evidenceOmitted: ptbs.evidenceOmitted,
+      sentence:
+        `${label} quotes a flow this capture point never carried in either direction before it: the sender of that flow is elsewhere, ` +
+        'the sign of ECMP or anycast delivering the ICMP to the wrong host, where it is useless (the real sender never learns the smaller MTU).',
+      displayFilter: ptbFilter(e.flow),
+      facts: commonFacts,
+      caveats,
+    });
+  }
+  if (e.reasonCodes.length > 0) {
+    out.push({
+      ...base,
+      kind: 'ptb-suspicious',
+      severity: 'warning',
+      confidence: 'high',
+      evidence: ptbs.evidence,
+      evidenceOmitted: ptbs.evidenceOmitted,
+      sentence: `${label} cannot be taken at its word: ${e.reasons.join('; ')}; a host should ignore it (RFC 1191, RFC 8201, RFC 5927).`,
+      displayFilter: ptbFilter(e.flow),
+      facts: { ...commonFacts, reasons: e.reasonCodes.join(',') },
+      caveats: e.reasonCodes.includes('seq-not-in-flight') ? conditions.caveats(e.interfaceName, 'loss') : [],
+    });
+  }
+  if (e.role !== 'judged') return out;
+  const j = judged(e, label, commonFacts, conditions, nowUs);
+  if (j !== undefined) out.push(j);
+  return out;
+}
+
+/** Honoured, ignored or unresolved; for UDP only what later datagrams show (nothing else can be told). */
+function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactValue>, conditions: CaptureConditions, nowUs: number): Finding | undefined {
+  const ev = new EvidenceList();
+  for (const p of e.ptbs.take().evidence) ev.add(p.frame, p.timeUs, p.role);
+  const place = placeOf(e.senderDirection);
+  const unit = e.flow.protocol === 'tcp' ? 'segment' : 'datagram';
+  const facts: Record<string, FactValue> = { ...commonFacts };
+  if (e.senderDirection !== undefined) facts['senderDirection'] = e.senderDirection;
+  const honoured = e.resend ?? e.fragmented;
+  if (honoured !== undefined) {
+    const fit = e.fitting ?? honoured;
+    if (fit.frame !== honoured.frame) ev.add(fit.frame, fit.timeUs, `first ${unit} that fits: ${fit.ipLength} bytes`);
+    ev.add(honoured.frame, honoured.timeUs, e.fragmented !== undefined ? `fragmented to fit: first fragment ${honoured.ipLength} bytes` : `the quoted data re-sent in ${honoured.ipLength} bytes`);
+    const reaction = honoured.timeUs - e.first.timeUs;
+    Object.assign(facts, { reactionMs: ms(reaction), firstFittingFrame: fit.frame, resendFrame: honoured.frame, oversizedBeforeReaction: e.oversizedBeforeReaction });
+    const { evidence, evidenceOmitted } = sorted(ev);
+    const seqWords = e.quoted.seq !== undefined && e.fragmented === undefined ? ` the quoted data (seq ${e.quoted.seq}) was re-sent in a ${honoured.ipLength}-byte packet` : ` the next ${unit} of the flow was fragmented into packets of at most ${e.mtu} bytes (first ${honoured.ipLength})`;
+    return {
+      kind: 'ptb-honoured',
+      severity: 'info',
+      confidence: 'high',
+      flow: e.flow,
+      interface: e.interfaceName,
+      evidence,
+      evidenceOmitted,
+      sentence:
+        `${label} was honoured${place}: ${seconds(reaction)} after it${seqWords} (frame ${honoured.frame})` +
+        (e.oversizedBeforeReaction > 0 ? `; ${e.oversizedBeforeReaction} larger packets still in flight came before that` : '') +
+        '.',
+      displayFilter: framesFilter(evidence),
+      facts,
+      caveats: [],
+    };
+  }
+  if (e.oversized > 0) {
+    for (const o of e.oversizedFrames.take().evidence) ev.add(o.frame, o.timeUs, o.role);
+    const firstO = e.firstOversized!;
+    const lastO = e.lastOversized!;
+    const certain = e.oversizedResend > 0 || e.oversized >= IGNORED_CERTAIN || e.senderDirection === 'out';
+    const caveats: string[] = [];
+    let confidence: Confidence = certain ? 'high' : 'medium';
+    if (e.oversizedSuper > 0) {
+      caveats.push(`${e.oversizedSuper} of the larger packets are TSO/GSO super-packets of the capturing host, not what crossed the wire`);
+      confidence = 'low';
+    }
+    caveats.push(...conditions.caveats(e.interfaceName, 'oversized'));
+    confidence = lowered(confidence, caveats.slice(e.oversizedSuper > 0 ? 1 : 0));
+    Object.assign(facts, {
+      oversizedAfter: e.oversized,
+      oversizedResends: e.oversizedResend,
+      firstOversizedFrame: firstO.frame,
+      oversizedOverMs: ms(lastO.timeUs - firstO.timeUs),
+      largestAfter: Math.max(firstO.ipLength, lastO.ipLength),
+    });
+    const { evidence, evidenceOmitted } = sorted(ev);
+    return {
+      kind: 'ptb-ignored',
+      severity: 'error',
+      confidence,
+      flow: e.flow,
+      interface: e.interfaceName,
+      evidence,
+      evidenceOmitted,
+      sentence:
+        `${label} was ignored${place}: the sender went on with ${e.oversized} ${unit}s larger than ${e.mtu} bytes over ${seconds(lastO.timeUs - e.first.timeUs)} after it` +
+        (e.oversizedResend > 0 ? `, ${e.oversizedResend} of them the quoted data again` : '') +
+        (e.fitting === undefined ? ', and none that fits' : `, though frame ${e.fitting.frame} fits`) +
+        (certain ? '' : ' (so few that they may have been in flight when the message was sent)') +
+        '.',
+      displayFilter: framesFilter(evidence),
+      facts,
+      caveats,
+    };
+  }
+  if (e.flow.protocol !== 'tcp') return undefined;
+  if (e.fitting !== undefined) {
+    Object.assign(facts, { reactionMs: ms(e.fitting.timeUs - e.first.timeUs), firstFittingFrame: e.fitting.frame });
+    ev.add(e.fitting.frame, e.fitting.timeUs, `first ${unit} that fits: ${e.fitting.ipLength} bytes`);
+    const s = sorted(ev);
+    return {
+      kind: 'ptb-honoured',
+      severity: 'info',
+      confidence: 'medium',
+      flow: e.flow,
+      interface: e.interfaceName,
+      evidence: s.evidence,
+      evidenceOmitted: s.evidenceOmitted,
+      sentence: `${label}: every later ${unit} fits (the first, frame ${e.fitting.frame}, ${seconds(e.fitting.timeUs - e.first.timeUs)} after it), but the quoted data was not seen re-sent, so honoured is likely but not shown.`,
+      displayFilter: framesFilter(s.evidence),
+      facts,
+      caveats: [],
+    };
+  }
+  const { evidence, evidenceOmitted } = sorted(ev);
+  const acked = e.dir !== undefined && e.quoted.seq !== undefined && e.dir.ackSeen && seqLt(e.quoted.seq, e.dir.sndUna);
+  Object.assign(facts, { waitedMs: ms(nowUs - e.first.timeUs) });
+  return {
+    kind: 'ptb-unresolved',
+    severity: 'info',
+    confidence: 'low',
+    flow: e.flow,
+    interface: e.interfaceName,
+    evidence,
+    evidenceOmitted,
+    sentence:
+      `${label}: cannot tell whether it was honoured: no ${unit} of that flow's sender followed it in the capture (${seconds(nowUs - e.first.timeUs)} until its end)` +
+      (acked ? ', and the quoted data was acknowledged without being re-sent' : '') +
+      '.',
+    displayFilter: framesFilter(evidence),
+    facts,
+    caveats: [],
+  };
+}
+
+function sorted(ev: EvidenceList): { evidence: EvidenceFrame[]; evidenceOmitted: number } {
+  const t = ev.take();
+  t.evidence.sort((a, b) => a.frame - b.frame);
+  return t;
+}

@@ -1,0 +1,186 @@
+/**
+ * The path-MTU detector of TCP and Packet Too Big: one table of TCP directions (tcp-sender-table.ts) feeds both the
+ * Packet Too Big judgement (ptb-tracker.ts: honoured, ignored, unresolved, suspicious, orphan) and the black-hole
+ * search (blackhole-tracker.ts: pmtu-blackhole, blackhole-fallback). Non-TCP conversations are remembered by key only,
+ * so that a Packet Too Big quoting UDP or ICMP can be told orphan or not.
+ */
+import { BoundedMap } from './bounded-map.js';
+import { BlackholeTracker } from './blackhole-tracker.js';
+import { DEFAULT_LIMITS, type AnalyzerLimits, type Detector, type Eviction, type ReportContext } from './detector.js';
+import type { Finding, FindingKind, FlowRef } from './finding.js';
+import { conversationKey, directionKey } from './flow-key.js';
+import { type IpFacts, type PacketFacts, protocolName } from './packet-facts.js';
+import { episodeFindings, PtbEpisode, type PtbRole, suspicions, EPISODE_US } from './ptb-tracker.js';
+import { reverseKeyOf, seqLt, TcpSenderTable } from './tcp-sender-table.js';
+import { IpProtocol } from '../packet/ip-protocol.js';
+
+const TUNNEL_PROTOCOLS: ReadonlySet<number> = new Set([IpProtocol.IpInIp, IpProtocol.Ipv6, IpProtocol.Gre]);
+
+export class TcpPmtuDetector implements Detector {
+  private readonly tcp: TcpSenderTable;
+  /** Non-TCP conversations seen (conversation keys; portless ones by address pair). */
+  private readonly seen: BoundedMap<string, true>;
+  private readonly packetsOf = new Map<number, number>();
+  private readonly holes: BlackholeTracker;
+  /** Open episodes by quoted direction and MTU, to join the messages of one burst. */
+  private readonly episodesByKey: BoundedMap<string, PtbEpisode>;
+  private readonly episodes: PtbEpisode[] = [];
+  private episodesDropped = 0;
+  /** UDP directions whose next datagrams show whether a Packet Too Big was acted on. */
+  private readonly udpWatch: BoundedMap<string, PtbEpisode>;
+  private readonly cut = new Map<FindingKind, number>();
+
+  constructor(private readonly limits: AnalyzerLimits = DEFAULT_LIMITS) {
+    this.tcp = new TcpSenderTable(limits.maxFlows * 2);
+    this.seen = new BoundedMap(limits.maxFlows);
+    this.holes = new BlackholeTracker(limits.maxFindingsPerKind);
+    this.episodesByKey = new BoundedMap(limits.maxFlows);
+    this.udpWatch = new BoundedMap(Math.max(1, Math.min(limits.maxFlows, 10_000)));
+  }
+
+  observe(p: PacketFacts): void {
+    const icmp = p.icmp;
+    if (icmp !== undefined && icmp.quoted !== undefined) {
+      if (icmp.packetTooBig) this.packetTooBig(p);
+      return;
+    }
+    const ip = p.inner;
+    if (ip === undefined) return;
+    if (p.tcp !== undefined) this.tcpPacket(p, ip);
+    else this.otherPacket(p, ip);
+  }
+
+  private tcpPacket(p: PacketFacts, ip: IpFacts): void {
+    const t = p.tcp!;
+    this.tcp.tcpPackets++;
+    const key = `tcp ${ip.src} ${t.srcPort} ${ip.dst} ${t.dstPort}`;
+    let dir = this.tcp.get(key);
+    if (dir === undefined) {
+      const flow: FlowRef = { family: ip.family, protocol: 'tcp', src: ip.src, srcPort: t.srcPort, dst: ip.dst, dstPort: t.dstPort };
+      dir = this.tcp.direction(key, undefined, flow, p.interface, p.frame);
+    }
+    dir.packets++;
+    const peer = dir.peer;
+    if (t.ackFlag && peer !== undefined && peer.dataSeen) {
+      peer.acked(t.ack);
+      if (peer.holes !== undefined) this.holes.acked(peer, t.ack, p.frame, p.timeUs);
+    }
+    const ipLength = ip.length;
+    if (t.payloadLength <= 0 || ipLength === 0) {
+      dir.smallPackets++;
+      return;
+    }
+    if (ipLength < dir.largestSent) dir.smallPackets++;
+    const again = dir.sent(t.seq, t.payloadLength, ipLength, p.frame, p.timeUs);
+    const watch = dir.ptbWatch;
+    if (watch !== undefined && watch.watch(t.seq, t.payloadLength, ipLength, p.frame, p.timeUs, p.superPacket, p.direction)) dir.ptbWatch = undefined;
+    if (again) this.holes.retransmitted(dir, t.seq, t.payloadLength, ipLength, ip.dontFragment, p.frame, p.timeUs, p.superPacket, p.direction);
+  }
+
+  private otherPacket(p: PacketFacts, ip: IpFacts): void {
+    this.packetsOf.set(ip.protocol, (this.packetsOf.get(ip.protocol) ?? 0) + 1);
+    const u = p.udp;
+    const name = protocolName(ip.protocol);
+    const key = u === undefined ? pairKey(name, ip.src, ip.dst) : conversationKey({ family: ip.family, protocol: name, src: ip.src, srcPort: u.srcPort, dst: ip.dst, dstPort: u.dstPort });
+    this.seen.set(key, true);
+    if (u === undefined || this.udpWatch.size === 0) return;
+    const dk = `udp ${ip.src} ${u.srcPort} ${ip.dst} ${u.dstPort}`;
+    const e = this.udpWatch.get(dk, false);
+    if (e !== undefined && e.watchDatagram(ip.fragment !== undefined, ip.dontFragment, ip.length, p.frame, p.timeUs, p.superPacket, p.direction)) this.udpWatch.delete(dk);
+  }
+
+  private packetTooBig(p: PacketFacts): void {
+    const icmp = p.icmp!;
+    const q = icmp.quoted!;
+    // Quoting a tunnel packet: the encapsulation detector's (Packet Too Big to a tunnel endpoint). The decoder does not
+    // look inside a quoted IP-in-IP or GRE packet, so those are told by the quoted protocol.
+    if (q.tunnel !== undefined || TUNNEL_PROTOCOLS.has(q.protocol) || p.outer === undefined) return;
+    const mtu = icmp.mtu ?? 0;
+    const protocol = protocolName(q.protocol);
+    const flow: { -readonly [K in keyof FlowRef]: FlowRef[K] } = { family: q.family, protocol, src: q.src, dst: q.dst };
+    if (q.srcPort !== undefined && q.dstPort !== undefined && (q.protocol === IpProtocol.Tcp || q.protocol === IpProtocol.Udp)) {
+      flow.srcPort = q.srcPort;
+      flow.dstPort = q.dstPort;
+    }
+    const qKey = directionKey(flow);
+    const episodeKey = `${qKey} ${mtu}`;
+    const from = p.inner?.src ?? p.outer.src;
+    const isTcp = q.protocol === IpProtocol.Tcp && flow.srcPort !== undefined;
+    let dir = isTcp ? this.tcp.get(qKey) : undefined;
+
+    const open = this.episodesByKey.get(episodeKey);
+    if (open !== undefined && p.timeUs - open.first.timeUs < EPISODE_US) {
+      open.added(p.frame, p.timeUs);
+      if (dir !== undefined) dir.packetTooBig++;
+      return;
+    }
+
+    let orphan: boolean;
+    let protocolCaptured: boolean;
+    if (isTcp) {
+      const rev = this.tcp.get(reverseKeyOf(flow));
+      orphan = dir === undefined && rev === undefined;
+      protocolCaptured = this.tcp.tcpPackets > 0;
+      if (!orphan && dir === undefined) dir = this.tcp.direction(qKey, undefined, { ...flow }, rev?.interfaceName ?? p.interface, p.frame);
+    } else {
+      orphan = !this.seen.has(this.nonTcpKey(flow));
+      protocolCaptured = (this.packetsOf.get(q.protocol) ?? 0) > 0;
+    }
+    const inFlight = dir !== undefined && q.seq !== undefined ? dir.inFlight(q.seq) : undefined;
+    const acked = dir !== undefined && q.seq !== undefined && dir.ackSeen && seqLt(q.seq, dir.sndUna);
+    const sus = suspicions(q.family, mtu, q.length, inFlight, acked);
+    const judged = !orphan && sus.codes.length === 0 && (isTcp || (q.protocol === IpProtocol.Udp && flow.srcPort !== undefined));
+    const role: PtbRole = orphan ? 'orphan' : judged ? 'judged' : 'quiet';
+    const e = new PtbEpisode(role, { ...flow }, q, mtu, from, p.interface, { frame: p.frame, timeUs: p.timeUs }, sus.words, sus.codes, dir, protocolCaptured);
+    e.added(p.frame, p.timeUs);
+    if (dir !== undefined) {
+      dir.packetTooBig++;
+      if (judged) dir.ptbWatch = e;
+    } else if (judged) this.udpWatch.set(qKey, e);
+    this.episodesByKey.set(episodeKey, e);
+    if (this.episodes.length < this.limits.maxFindingsPerKind * 4) this.episodes.push(e);
+    else this.episodesDropped++;
+  }
+
+  private nonTcpKey(flow: FlowRef): string {
+    return flow.srcPort === undefined ? pairKey(flow.protocol, flow.src, flow.dst) : conversationKey(flow);
+  }
+
+  report(context: ReportContext): Finding[] {
+    const all: Finding[] = [];
+    for (const e of this.episodes) {
+      if (e.role === 'orphan') {
+        const later = e.flow.protocol === 'tcp' && e.flow.srcPort !== undefined ? this.tcp.get(directionKey(e.flow)) !== undefined || this.tcp.get(reverseKeyOf(e.flow)) !== undefined : this.seen.has(this.nonTcpKey(e.flow));
+        e.seenLater = later;
+      }
+      all.push(...episodeFindings(e, context.conditions, context.nowUs));
+    }
+    const { holes, fallbacks } = this.holes.findings(context.conditions);
+    all.push(...holes, ...fallbacks);
+    const counts = new Map<FindingKind, number>();
+    const out: Finding[] = [];
+    this.cut.clear();
+    for (const f of all) {
+      const n = (counts.get(f.kind) ?? 0) + 1;
+      counts.set(f.kind, n);
+      if (n <= this.limits.maxFindingsPerKind) out.push(f);
+      else this.cut.set(f.kind, (this.cut.get(f.kind) ?? 0) + 1);
+    }
+    return out;
+  }
+
+  evictions(): Eviction[] {
+    const out: Eviction[] = [
+      { table: 'TCP directions (path MTU)', evicted: this.tcp.evicted, capacity: this.tcp.capacity },
+      { table: 'non-TCP conversations (Packet Too Big matching)', evicted: this.seen.evicted, capacity: this.seen.capacity },
+    ];
+    if (this.episodesDropped > 0) out.push({ table: 'Packet Too Big episodes', evicted: this.episodesDropped, capacity: this.limits.maxFindingsPerKind * 4 });
+    if (this.holes.overflow > 0) out.push({ table: 'black-hole candidates', evicted: this.holes.overflow, capacity: this.limits.maxFindingsPerKind });
+    for (const [kind, n] of this.cut) out.push({ table: `${kind} findings`, evicted: n, capacity: this.limits.maxFindingsPerKind });
+    return out;
+  }
+}
+
+function pairKey(protocol: string, a: string, b: string): string {
+  return a <= b ? `${protocol} ${a} ${b}` : `${protocol} ${b} ${a}`;
+}

@@ -1,0 +1,161 @@
+/**
+ * Per-direction TCP state for the path-MTU detectors: what one end sent (the highest sequence number, the largest
+ * segment), what the other end acknowledged, and the largest segment that ever got acknowledged. Bounded: at most
+ * `capacity` directions (least recently used forgotten first, counted), at most UNACKED_KEPT unacknowledged large
+ * segments per direction.
+ */
+import { BoundedMap } from './bounded-map.js';
+import type { FlowRef } from './finding.js';
+import { directionKey } from './flow-key.js';
+import type { HoleCandidate } from './blackhole-tracker.js';
+import type { PtbEpisode } from './ptb-tracker.js';
+
+/** a < b in 32-bit sequence space (RFC 793 / 1982). */
+export function seqLt(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+
+export function seqLe(a: number, b: number): boolean {
+  return ((a - b) | 0) <= 0;
+}
+
+/** `seq + n` wrapped to 32 bits. */
+export function seqAdd(seq: number, n: number): number {
+  return (seq + n) >>> 0;
+}
+
+/** Data segments not yet acknowledged that were larger than anything acknowledged so far (their original frames). */
+export interface SentSegment {
+  /** Data of it was sent again: an acknowledgement then proves nothing about this segment's size. */
+  retransmitted: boolean;
+  readonly seq: number;
+  readonly end: number;
+  readonly ipLength: number;
+  readonly frame: number;
+  readonly timeUs: number;
+}
+
+const UNACKED_KEPT = 64;
+
+/** One direction of a TCP connection: its sender's segments and the acknowledgements coming back for them. */
+export class TcpDirection {
+  packets = 0;
+  /** Any data segment seen; sndMax is meaningful only then. */
+  dataSeen = false;
+  /** One past the highest sequence number sent (SYN and FIN count). */
+  sndMax = 0;
+  /** Highest acknowledgement number the peer sent (valid once `ackSeen`). */
+  sndUna = 0;
+  ackSeen = false;
+  /** IP length of the largest data segment sent, and the largest one the peer acknowledged (sent once, so it got through). */
+  largestSent = 0;
+  largestAcked = 0;
+  /** Packets of this direction smaller than `largestSent` at the time (pure ACKs, small segments). */
+  smallPackets = 0;
+  /** Packet Too Big messages seen for this direction's segments. */
+  packetTooBig = 0;
+  /** The other direction, once seen. */
+  peer: TcpDirection | undefined;
+  /** Large segments not yet acknowledged, oldest first (at most UNACKED_KEPT). */
+  readonly unacked: SentSegment[] = [];
+  /** Large segments being retransmitted, possible black holes (blackhole-tracker.ts). */
+  holes: HoleCandidate[] | undefined;
+  /** The Packet Too Big whose effect on this sender is still being watched (ptb-tracker.ts). */
+  ptbWatch: PtbEpisode | undefined;
+
+  constructor(
+    readonly flow: FlowRef,
+    readonly interfaceName: string | undefined,
+    readonly firstFrame: number,
+  ) {}
+
+  /** Records a data segment; returns true when it starts below sndMax (a retransmission, whole or in part). */
+  sent(seq: number, dataLength: number, ipLength: number, frame: number, timeUs: number): boolean {
+    const end = seqAdd(seq, dataLength);
+    let again = false;
+    if (!this.dataSeen) {
+      this.dataSeen = true;
+      this.sndMax = end;
+    } else {
+      again = seqLt(seq, this.sndMax);
+      if (seqLt(this.sndMax, end)) this.sndMax = end;
+      if (again) for (const s of this.unacked) if (seqLt(s.seq, end) && seqLt(seq, s.end)) s.retransmitted = true;
+    }
+    if (ipLength > this.largestSent) this.largestSent = ipLength;
+    if (!again && ipLength > this.largestAcked && !(this.ackSeen && seqLe(end, this.sndUna))) {
+      if (this.unacked.length >= UNACKED_KEPT) this.unacked.splice(0, UNACKED_KEPT / 2);
+      this.unacked.push({ retransmitted: false, seq, end, ipLength, frame, timeUs });
+    }
+    return again;
+  }
+
+  /** The peer acknowledged everything below `ack`. */
+  acked(ack: number): void {
+    if (!this.ackSeen) {
+      this.ackSeen = true;
+      this.sndUna = ack;
+    } else if (seqLt(this.sndUna, ack)) this.sndUna = ack;
+    else return;
+    let drop = 0;
+    for (const s of this.unacked) {
+      if (!seqLe(s.end, this.sndUna)) break;
+      if (!s.retransmitted && s.ipLength > this.largestAcked) this.largestAcked = s.ipLength;
+      drop++;
+    }
+    if (drop > 0) this.unacked.splice(0, drop);
+  }
+
+  /** The original transmission of the segment starting at `seq` with this IP length, if still kept. */
+  original(seq: number, ipLength: number): SentSegment | undefined {
+    for (const s of this.unacked) if (s.seq === seq && s.ipLength === ipLength) return s;
+    return undefined;
+  }
+
+  /** Is `seq` inside data sent but not yet acknowledged (as far as this capture saw)? undefined: cannot tell. */
+  inFlight(seq: number): boolean | undefined {
+    if (!this.dataSeen) return undefined;
+    if (!seqLt(seq, this.sndMax)) return false;
+    if (this.ackSeen && seqLt(seq, this.sndUna)) return false;
+    return true;
+  }
+}
+
+/** Every TCP direction the capture carried (bounded), by directionKey. */
+export class TcpSenderTable {
+  private readonly table: BoundedMap<string, TcpDirection>;
+  /** TCP packets seen at all (to tell a capture filter that excluded TCP from a flow nobody carried). */
+  tcpPackets = 0;
+
+  constructor(readonly capacity: number) {
+    this.table = new BoundedMap(capacity, (_key, value) => {
+      if (value.peer !== undefined) value.peer.peer = undefined;
+    });
+  }
+
+  get evicted(): number {
+    return this.table.evicted;
+  }
+
+  get(key: string): TcpDirection | undefined {
+    return this.table.get(key, false);
+  }
+
+  /** The direction of `flow` (key `key`), created if new, linked to its reverse direction when that exists. */
+  direction(key: string, reverseKey: string | undefined, flow: FlowRef, interfaceName: string | undefined, frame: number): TcpDirection {
+    let d = this.table.get(key);
+    if (d === undefined) {
+      d = new TcpDirection(flow, interfaceName, frame);
+      this.table.set(key, d);
+      const r = this.table.get(reverseKey ?? reverseKeyOf(flow), false);
+      if (r !== undefined) {
+        d.peer = r;
+        r.peer = d;
+      }
+    }
+    return d;
+  }
+}
+
+export function reverseKeyOf(flow: FlowRef): string {
+  return directionKey({ ...flow, src: flow.dst, dst: flow.src, srcPort: flow.dstPort, dstPort: flow.srcPort });
+}
