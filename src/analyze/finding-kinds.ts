@@ -10,6 +10,7 @@ export const FINDING_KINDS = [
   'ptb-ignored',
   'ptb-suspicious',
   'ptb-orphan',
+  'ptb-unresolved',
   'pmtu-blackhole',
   'blackhole-fallback',
   'mss-clamped',
