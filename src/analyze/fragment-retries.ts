@@ -72,6 +72,14 @@ interface Truncated {
   fallback: { readonly frame: number; readonly timeUs: number } | undefined;
 }
 
+/**
+ * Requests and answers are matched per capture point: in a capture of two interfaces of a router the same request is
+ * seen twice, once on each side, and its second sighting is not the client asking again.
+ */
+function pointKey(p: PacketFacts): string {
+  return p.ifindex === undefined ? `${p.interface ?? ''}|` : `${p.interface ?? ''}#${p.ifindex}|`;
+}
+
 export class FragmentRetries {
   private readonly requests: BoundedMap<string, Request>;
   private readonly truncated: BoundedMap<string, Truncated>;
@@ -110,14 +118,15 @@ export class FragmentRetries {
     }
     // As an answer to the request of the opposite direction.
     if (dns === undefined || dns.response) {
-      const key = dns === undefined ? `${ip.dst} ${u.dstPort} ${ip.src} ${u.srcPort}` : `${ip.dst} ${ip.src} ${u.srcPort} ${question!}`;
+      const point = pointKey(p);
+      const key = dns === undefined ? `${point}${ip.dst} ${u.dstPort} ${ip.src} ${u.srcPort}` : `${point}${ip.dst} ${ip.src} ${u.srcPort} ${question!}`;
       const request = this.requests.get(key, false);
       if (request !== undefined && request.timeUs <= p.timeUs && (dns === undefined || request.dns !== undefined)) {
         request.answer = { frame: p.frame, timeUs: p.timeUs, datagram, udpBytes: u.payloadLength + 8, dnsId: dns?.id, truncated: dns?.truncated ?? false };
       }
       if (dns !== undefined && dns.truncated) {
         const flow: FlowRef = { family: ip.family, protocol: 'udp', src: ip.dst, srcPort: u.dstPort, dst: ip.src, dstPort: u.srcPort };
-        this.truncated.set(`${ip.dst} ${ip.src}`, {
+        this.truncated.set(`${point}${ip.dst} ${ip.src}`, {
           frame: p.frame,
           timeUs: p.timeUs,
           flow,
@@ -131,7 +140,8 @@ export class FragmentRetries {
     }
     if (datagram !== undefined || (dns !== undefined && dns.response)) return;
     // As a request.
-    const key = dns === undefined ? `${ip.src} ${u.srcPort} ${ip.dst} ${u.dstPort}` : `${ip.src} ${ip.dst} ${u.dstPort} ${question!}`;
+    const point = pointKey(p);
+    const key = dns === undefined ? `${point}${ip.src} ${u.srcPort} ${ip.dst} ${u.dstPort}` : `${point}${ip.src} ${ip.dst} ${u.dstPort} ${question!}`;
     const signature = dns === undefined ? fnv1a(u.payload) : 0;
     const previous = this.requests.get(key);
     const answer = previous?.answer;
@@ -170,7 +180,7 @@ export class FragmentRetries {
 
   private tcpToDns(p: PacketFacts): void {
     const ip = p.inner!;
-    const t = this.truncated.get(`${ip.src} ${ip.dst}`, false);
+    const t = this.truncated.get(`${pointKey(p)}${ip.src} ${ip.dst}`, false);
     if (t === undefined || t.fallback !== undefined || p.timeUs - t.timeUs > TCP_FALLBACK_WINDOW_US || p.timeUs < t.timeUs) return;
     t.fallback = { frame: p.frame, timeUs: p.timeUs };
     if (t.after !== undefined) t.after.tcpFallback = t.fallback;

@@ -5,7 +5,7 @@ import { DnsMessage, emitDns, parseDns, type DnsRepr } from '../../src/packet/dn
 import { emitTcp } from '../../src/packet/tcp.js';
 import { emitUdp } from '../../src/packet/udp.js';
 import { v4Split } from '../frag/fragment-builders.js';
-import { at, frames, kinds, runFragments } from './support/fragments.js';
+import { at, frames, kinds, runFragments, type Sent } from './support/fragments.js';
 
 const CLIENT = '10.0.1.2';
 const SERVER = '10.0.2.2';
@@ -78,6 +78,23 @@ describe('fragments-lost-retried (generic UDP)', () => {
     assert.deepEqual(differs.findings, []);
     const early = runFragments([at(0, udp(CLIENT, SERVER, 40000, 9999, text('4000'))), at(500, udp(CLIENT, SERVER, 40000, 9999, text('4000'))), ...answer.map((p, i) => at(600 + i, p))]);
     assert.deepEqual(early.findings, []);
+  });
+
+  it('does not take the same request seen on a second interface of a router capture for a retry', () => {
+    const answer = fragmentedAnswer(40000, 9999, new Uint8Array(4000).fill(0x63));
+    const onBothSides = (ms: number, ip: Uint8Array): Sent[] => [at(ms, ip, { interfaceName: 'eth1' }), at(ms + 1, ip, { interfaceName: 'eth2' })];
+    const { findings } = runFragments([
+      ...onBothSides(0, udp(CLIENT, SERVER, 40000, 9999, text('4000'))),
+      ...answer.flatMap((p, i) => onBothSides(10 + 2 * i, p)),
+    ]);
+    assert.deepEqual(kinds(findings), []);
+    // The same capture with the client really asking again is still found, once per interface that saw it.
+    const retried = runFragments([
+      ...onBothSides(0, udp(CLIENT, SERVER, 40000, 9999, text('4000'))),
+      ...answer.flatMap((p, i) => onBothSides(10 + 2 * i, p)),
+      ...onBothSides(1000, udp(CLIENT, SERVER, 40000, 9999, text('4000'))),
+    ]);
+    assert.deepEqual(kinds(retried.findings), ['fragments-lost-retried', 'fragments-lost-retried']);
   });
 
   it('says the fragments were lost before the capture point when not all of them passed it', () => {
