@@ -1,6 +1,5 @@
 import type { CapturedPacket } from '../capture/captured-packet.js';
-import { formatIpv4, formatIpv6 } from '../packet/address.js';
-import { foldSum, pseudoHeaderSum } from '../packet/checksum.js';
+import { foldSum } from '../packet/checksum.js';
 import { EthernetFrame } from '../packet/ethernet.js';
 import { fouInnerProtocol } from '../packet/fou.js';
 import { type DecodedFrame, type DecodeOptions, decodeFrame, type Layer } from '../packet/frame.js';
@@ -13,7 +12,7 @@ import { LinkType } from '../packet/link-type.js';
 import { SllPacket } from '../packet/sll.js';
 import { Sll2Packet } from '../packet/sll2.js';
 import { ARPHRD_LOOPBACK, LARGEST_COMMON_MTU, superPacket } from '../packet/super-packet.js';
-import { tcpOptionSummary } from '../packet/tcp-options.js';
+import type { TcpOption } from '../packet/tcp-options.js';
 import { parseTcp, TcpFlag, TcpPacket, type TcpRepr } from '../packet/tcp.js';
 import { parseUdp, UdpPacket, type UdpRepr } from '../packet/udp.js';
 import { VXLAN_PORT } from '../packet/vxlan.js';
@@ -324,7 +323,7 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
       etherType = e.etherType;
       network = e.payload();
       networkOffset = e.headerLength;
-      loopback = allZero(e.src) && allZero(e.dst);
+      loopback = e.zeroAddresses;
       break;
     }
     case LinkType.LinuxSll: {
@@ -363,19 +362,17 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
   let ip: IpFacts | undefined;
   let transport: Uint8Array | undefined;
   let claimed = 0;
-  let srcBytes: Uint8Array | undefined;
-  let dstBytes: Uint8Array | undefined;
+  let net: Ipv4Packet | Ipv6Packet | undefined;
   if (etherType === EtherType.Ipv4 || raw) {
     const v4 = Ipv4Packet.check(network);
     if (v4.ok) {
       const p = v4.value;
       if (p.truncated || p.isFragment) return undefined;
-      srcBytes = p.src;
-      dstBytes = p.dst;
+      net = p;
       ip = {
         family: 4,
-        src: formatIpv4(srcBytes),
-        dst: formatIpv4(dstBytes),
+        src: p.srcText(),
+        dst: p.dstText(),
         length: p.totalLength,
         headerLength: p.headerLength,
         ttl: p.ttl,
@@ -396,12 +393,11 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
     if (!v6.ok) return undefined;
     const p = v6.value;
     if (p.truncated) return undefined;
-    srcBytes = p.src;
-    dstBytes = p.dst;
+    net = p;
     ip = {
       family: 6,
-      src: formatIpv6(srcBytes),
-      dst: formatIpv6(dstBytes),
+      src: p.srcText(),
+      dst: p.dstText(),
       length: 40 + p.payloadLength,
       headerLength: 40,
       ttl: p.hopLimit,
@@ -413,7 +409,7 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
     transport = p.payload();
     claimed = p.payloadLength;
   }
-  if ((ip.protocol !== IpProtocol.Tcp && ip.protocol !== IpProtocol.Udp) || transport === undefined || srcBytes === undefined || dstBytes === undefined) return undefined;
+  if ((ip.protocol !== IpProtocol.Tcp && ip.protocol !== IpProtocol.Udp) || transport === undefined || net === undefined) return undefined;
   let tcp: TcpFacts | undefined;
   let udp: UdpFacts | undefined;
   let checksumOffload: boolean;
@@ -427,7 +423,7 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
     tcp = tcpFacts(r.value);
     // Only a field holding the pseudo-header sum can be an offload seed; only the full sum tells it from a complete
     // checksum that happens to equal it (the decoder's rule, segmentChecksumStatus).
-    checksumOffload = t.checksum === foldSum(pseudoHeaderSum(srcBytes, dstBytes, IpProtocol.Tcp, claimed)) && t.checksumStatus(srcBytes, dstBytes) === 'partial';
+    checksumOffload = t.checksum === foldSum(net.pseudoHeaderSum(IpProtocol.Tcp, claimed)) && t.checksumStatus(net.src, net.dst) === 'partial';
   } else {
     const v = UdpPacket.check(transport);
     if (!v.ok) return undefined;
@@ -437,7 +433,7 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
     if (options.fouPorts !== undefined && fouInnerProtocol(options.fouPorts, port) !== undefined) return undefined;
     if (u.truncated) return undefined;
     udp = udpFacts(parseUdp(u), networkOffset + ip.headerLength, data);
-    checksumOffload = u.checksum !== 0 && u.checksum === foldSum(pseudoHeaderSum(srcBytes, dstBytes, IpProtocol.Udp, u.length)) && u.checksumStatus(srcBytes, dstBytes) === 'partial';
+    checksumOffload = u.checksum !== 0 && u.checksum === foldSum(net.pseudoHeaderSum(IpProtocol.Udp, u.length)) && u.checksumStatus(net.src, net.dst) === 'partial';
   }
   return new Facts(
     frame,
@@ -461,11 +457,6 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
     packet,
     options,
   );
-}
-
-function allZero(b: Uint8Array): boolean {
-  for (const x of b) if (x !== 0) return false;
-  return true;
 }
 
 function ipFacts(layer: Extract<Layer, { protocol: 'ipv4' | 'ipv6' }>, data: Uint8Array): IpFacts {
@@ -528,8 +519,14 @@ function tcpFacts(r: TcpRepr): TcpFacts {
     rst: (r.flags & TcpFlag.Rst) !== 0,
     payloadLength: r.payloadLength,
     window: r.window,
-    mss: r.options.length === 0 ? undefined : tcpOptionSummary(r.options).mss,
+    mss: firstMss(r.options),
   };
+}
+
+/** The first MSS option's value, as tcpOptionSummary() reads it. */
+function firstMss(options: readonly TcpOption[]): number | undefined {
+  for (const o of options) if (o.kind === 'mss') return o.value;
+  return undefined;
 }
 
 function udpFacts(r: UdpRepr, offset: number, data: Uint8Array): UdpFacts {
