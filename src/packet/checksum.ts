@@ -86,9 +86,26 @@ interface Segment {
  * looks like when the segment itself sums to zero, so accepting it would hide damage to such segments.
  */
 export function segmentChecksumStatus(segment: Segment, field: number): ChecksumStatus {
+  return segmentCheck(segment, field).status;
+}
+
+/** A checksum's status and the sum over pseudo-header and segment it was found from (NaN when not summed). */
+export interface SegmentCheck {
+  readonly status: ChecksumStatus;
+  readonly sum: number;
+}
+
+/** segmentChecksumStatus, keeping the sum: what completing a partial checksum adds, or a check after it, needs no second pass. */
+export function segmentCheck(segment: Segment, field: number): SegmentCheck {
   const pseudo = pseudoHeaderSum(segment.src, segment.dst, segment.protocol, segment.length);
-  if (sumVerifies(sum16(segment.b, 0, segment.length, pseudo))) return 'good';
-  return field === foldSum(pseudo) ? 'partial' : 'bad';
+  const sum = sum16(segment.b, 0, segment.length, pseudo);
+  if (sumVerifies(sum)) return { status: 'good', sum };
+  return { status: field === foldSum(pseudo) ? 'partial' : 'bad', sum };
+}
+
+/** offloadAddend() from the sum a segmentCheck() found. */
+export function offloadAddendOfSum(sum: number): number {
+  return ~foldSum(sum) & 0xffff;
 }
 
 /**
