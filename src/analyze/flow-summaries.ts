@@ -2,7 +2,7 @@ import { BoundedMap } from './bounded-map.js';
 import type { Eviction } from './detector.js';
 import type { FindingKind, FlowRef, Finding } from './finding.js';
 import { conversationKey, flowOf } from './flow-key.js';
-import type { PacketFacts } from './packet-facts.js';
+import { protocolName, type PacketFacts } from './packet-facts.js';
 
 /** One conversation of the capture, for the per-flow verdicts of the text summary. */
 export interface FlowSummary {
@@ -33,8 +33,29 @@ interface Entry {
 
 const SEVERITY_RANK = { error: 0, warning: 1, info: 2 } as const;
 
+/** The packet belongs to the conversation of `flow` (either direction), as conversationKey(flowOf(p)) would say. */
+function sameConversation(flow: FlowRef, p: PacketFacts): boolean {
+  const ip = p.inner;
+  if (ip === undefined) return false;
+  const ports = p.tcp ?? p.udp;
+  const srcPort = ports?.srcPort;
+  const dstPort = ports?.dstPort;
+  if (flow.src === ip.src && flow.dst === ip.dst) {
+    if (flow.srcPort !== srcPort || flow.dstPort !== dstPort) return false;
+  } else if (flow.src === ip.dst && flow.dst === ip.src) {
+    if (flow.srcPort !== dstPort || flow.dstPort !== srcPort) return false;
+  } else {
+    return false;
+  }
+  return flow.protocol === protocolName(ip.protocol);
+}
+
 export class FlowSummaries {
   private readonly table: BoundedMap<string, Entry>;
+  private lastKey: string | undefined;
+  private lastFlow: FlowRef | undefined;
+  private otherKey: string | undefined;
+  private otherFlow: FlowRef | undefined;
 
   constructor(capacity: number) {
     this.table = new BoundedMap(capacity);
@@ -42,19 +63,39 @@ export class FlowSummaries {
 
   observe(p: PacketFacts): void {
     if (p.icmp !== undefined && p.icmp.quoted !== undefined) return;
-    const flow = flowOf(p);
-    if (flow === undefined) return;
-    const key = conversationKey(flow);
     const length = p.outer?.length ?? p.wireLength;
-    const entry = this.table.get(key);
+    // Packets of one conversation come in runs: the last two conversations' keys (strings whose hash is already
+    // computed) find the entry without building a flow and its key for every packet.
+    let key = this.lastKey !== undefined && this.lastFlow !== undefined && sameConversation(this.lastFlow, p) ? this.lastKey : undefined;
+    if (key === undefined && this.otherKey !== undefined && this.otherFlow !== undefined && sameConversation(this.otherFlow, p)) {
+      key = this.otherKey;
+      this.remember(this.otherKey, this.otherFlow);
+    }
+    let entry = key === undefined ? undefined : this.table.get(key);
     if (entry === undefined) {
-      this.table.set(key, { flow, interface: p.interface, packets: 1, bytes: length, largest: length, firstFrame: p.frame, firstUs: p.timeUs, lastUs: p.timeUs });
-      return;
+      const flow = flowOf(p);
+      if (flow === undefined) return;
+      key = conversationKey(flow);
+      entry = this.table.get(key);
+      if (entry === undefined) {
+        this.table.set(key, { flow, interface: p.interface, packets: 1, bytes: length, largest: length, firstFrame: p.frame, firstUs: p.timeUs, lastUs: p.timeUs });
+        this.remember(key, flow);
+        return;
+      }
+      this.remember(key, entry.flow);
     }
     entry.packets++;
     entry.bytes += length;
     if (length > entry.largest) entry.largest = length;
     entry.lastUs = p.timeUs;
+  }
+
+  private remember(key: string, flow: FlowRef): void {
+    if (key === this.lastKey) return;
+    this.otherKey = this.lastKey;
+    this.otherFlow = this.lastFlow;
+    this.lastKey = key;
+    this.lastFlow = flow;
   }
 
   eviction(): Eviction {

@@ -1,11 +1,21 @@
 import type { CapturedPacket } from '../capture/captured-packet.js';
+import { foldSum } from '../packet/checksum.js';
+import { EthernetFrame } from '../packet/ethernet.js';
+import { fouInnerProtocol } from '../packet/fou.js';
 import { type DecodedFrame, type DecodeOptions, decodeFrame, type Layer } from '../packet/frame.js';
-import { IpProtocol } from '../packet/ip-protocol.js';
-import { LinkType } from '../packet/link-type.js';
+import { GUE_PORT } from '../packet/gue.js';
+import { EtherType, IpProtocol } from '../packet/ip-protocol.js';
+import { Ipv4Packet } from '../packet/ipv4.js';
+import { Ipv6Packet } from '../packet/ipv6.js';
 import { ipv6ExtHeaderLength } from '../packet/ipv6-ext.js';
-import { superPacket } from '../packet/super-packet.js';
-import { tcpOptionSummary } from '../packet/tcp-options.js';
-import { TcpFlag } from '../packet/tcp.js';
+import { LinkType } from '../packet/link-type.js';
+import { SllPacket } from '../packet/sll.js';
+import { Sll2Packet } from '../packet/sll2.js';
+import { ARPHRD_LOOPBACK, LARGEST_COMMON_MTU, superPacket } from '../packet/super-packet.js';
+import type { TcpOption } from '../packet/tcp-options.js';
+import { parseTcp, TcpFlag, TcpPacket, type TcpRepr } from '../packet/tcp.js';
+import { parseUdp, UdpPacket, type UdpRepr } from '../packet/udp.js';
+import { VXLAN_PORT } from '../packet/vxlan.js';
 
 /**
  * The few facts of one captured packet that the analyzer's detectors read, taken once from the project's frame
@@ -48,7 +58,10 @@ export interface PacketFacts {
   readonly icmp: IcmpFacts | undefined;
   /** The decoder stopped at a malformed header; the facts before it are kept. */
   readonly malformed: string | undefined;
-  /** The full decode, for the rare detector that needs more than the facts. */
+  /**
+   * The full decode, for the rare detector that needs more than the facts: decoded on first use from the packet's
+   * bytes (a view of the reader's chunk), so read it only within observe().
+   */
   readonly decoded: DecodedFrame;
 }
 
@@ -179,7 +192,56 @@ export interface FactsOptions extends DecodeOptions {
   readonly pcapng?: boolean;
 }
 
+/**
+ * The facts of one captured packet. The common case (Ethernet, SLL, SLL2 or raw IP → IPv4 or IPv6 without extension
+ * headers → TCP or UDP, whole, not a fragment, not a tunnel port, no checksum that could be an offload seed) is read
+ * straight from the checked views of src/packet (fastPacketFacts); everything else is taken from the full frame decoder
+ * (decodedPacketFacts). Both give the same facts for the same packet (test/analyze/packet-facts-paths.test.ts).
+ */
 export function packetFacts(packet: CapturedPacket, frame: number, options: FactsOptions = {}): PacketFacts {
+  return fastPacketFacts(packet, frame, options) ?? decodedPacketFacts(packet, frame, options);
+}
+
+/**
+ * The facts as the object every detector sees; `decoded` is decoded on first use (no detector of the common path needs
+ * it), from the packet's bytes: use it only within observe(), while the reader's chunk is still the packet's.
+ */
+class Facts implements PacketFacts {
+  readonly interface: string | undefined;
+  constructor(
+    readonly frame: number,
+    readonly timeUs: number,
+    iface: string | undefined,
+    readonly direction: 'in' | 'out' | undefined,
+    readonly ifindex: number | undefined,
+    readonly wireLength: number,
+    readonly capturedLength: number,
+    readonly snapped: boolean,
+    readonly superPacket: boolean,
+    readonly zeroIpLength: boolean,
+    readonly checksumOffload: boolean,
+    readonly outer: IpFacts | undefined,
+    readonly inner: IpFacts | undefined,
+    readonly tunnel: TunnelFacts | undefined,
+    readonly tcp: TcpFacts | undefined,
+    readonly udp: UdpFacts | undefined,
+    readonly icmp: IcmpFacts | undefined,
+    readonly malformed: string | undefined,
+    private decodedFrame: DecodedFrame | undefined,
+    private readonly source: CapturedPacket,
+    private readonly decodeOptions: DecodeOptions,
+  ) {
+    this.interface = iface;
+  }
+
+  get decoded(): DecodedFrame {
+    this.decodedFrame ??= decodeFrame(this.source.linkType, this.source.data, this.source.originalLength, this.decodeOptions);
+    return this.decodedFrame;
+  }
+}
+
+/** Every packet's facts through the full frame decoder (tunnels, ICMP and its quote, fragments, extension headers ...). */
+export function decodedPacketFacts(packet: CapturedPacket, frame: number, options: FactsOptions = {}): PacketFacts {
   const decoded = decodeFrame(packet.linkType, packet.data, packet.originalLength, options);
   const layers = decoded.layers;
   let direction: 'in' | 'out' | undefined;
@@ -216,33 +278,202 @@ export function packetFacts(packet: CapturedPacket, frame: number, options: Fact
   if (innerIndex >= 0) {
     const next = layers[innerIndex + 1];
     if (next !== undefined && !next.quoted) {
-      if (next.protocol === 'tcp') tcp = tcpFacts(next);
-      else if (next.protocol === 'udp') udp = udpFacts(next, packet.data);
+      if (next.protocol === 'tcp') tcp = tcpFacts(next.repr);
+      else if (next.protocol === 'udp') udp = udpFacts(next.repr, next.offset, packet.data);
       else if (next.protocol === 'icmpv4' || next.protocol === 'icmpv6') icmp = icmpFacts(next, layers, innerIndex + 2, packet.data, options);
     }
   }
   const zeroIpLength = outer !== undefined && outer.family === 4 && outer.length === 0;
-  return {
+  return new Facts(
     frame,
-    timeUs: Number(packet.timestampNs / 1000n),
-    interface: interfaceLabel(packet, options.pcapng ?? false),
+    Number(packet.timestampNs / 1000n),
+    interfaceLabel(packet, options.pcapng ?? false),
     direction,
     ifindex,
-    wireLength: packet.originalLength,
-    capturedLength: packet.capturedLength,
-    snapped: packet.capturedLength < packet.originalLength,
-    superPacket: superPacket(decoded, options.linkMtu) !== undefined,
+    packet.originalLength,
+    packet.capturedLength,
+    packet.capturedLength < packet.originalLength,
+    superPacket(decoded, options.linkMtu) !== undefined,
     zeroIpLength,
     checksumOffload,
     outer,
     inner,
-    tunnel: tunnelKind !== undefined && outer !== undefined && inner !== undefined ? { kind: tunnelKind, overhead: inner.bytes.byteOffset - outer.bytes.byteOffset } : undefined,
+    tunnelKind !== undefined && outer !== undefined && inner !== undefined ? { kind: tunnelKind, overhead: inner.bytes.byteOffset - outer.bytes.byteOffset } : undefined,
     tcp,
     udp,
     icmp,
-    malformed: decoded.error === undefined ? undefined : `${decoded.error.protocol}.${decoded.error.field} at offset ${decoded.error.offset}: ${decoded.error.reason}`,
+    decoded.error === undefined ? undefined : `${decoded.error.protocol}.${decoded.error.field} at offset ${decoded.error.offset}: ${decoded.error.reason}`,
     decoded,
-  };
+    packet,
+    options,
+  );
+}
+
+const DEFAULT_VXLAN_PORTS: ReadonlySet<number> = new Set([VXLAN_PORT]);
+const DEFAULT_GUE_PORTS: ReadonlySet<number> = new Set([GUE_PORT]);
+
+/**
+ * The facts of a packet of the common case, read from the checked views without the full decode (no layer list, no
+ * checksum sums, no MAC text); undefined for anything else, which decodedPacketFacts then handles: a snapped or
+ * truncated packet, a link type other than Ethernet/SLL/SLL2/raw IP, anything but IPv4/IPv6, IPv4 options are fine but
+ * IPv6 extension headers are not, fragments, ICMP and every other protocol but TCP and UDP, UDP to a tunnel port, and
+ * any header the views refuse. Checksums are summed only when the field holds the pseudo-header sum (the seed of
+ * checksum offload: only the full sum tells it from a complete checksum that happens to equal it): the facts do not
+ * say whether a checksum is good or bad, only whether it was left to the NIC.
+ */
+export function fastPacketFacts(packet: CapturedPacket, frame: number, options: FactsOptions = {}): PacketFacts | undefined {
+  if (packet.capturedLength < packet.originalLength) return undefined;
+  const data = packet.data;
+  let direction: 'in' | 'out' | undefined;
+  let ifindex: number | undefined;
+  let loopback = false;
+  let network: Uint8Array;
+  let networkOffset: number;
+  let etherType = -1;
+  switch (packet.linkType) {
+    case LinkType.Ethernet: {
+      const v = EthernetFrame.check(data);
+      if (!v.ok) return undefined;
+      const e = v.value;
+      etherType = e.etherType;
+      network = e.payload();
+      networkOffset = e.headerLength;
+      loopback = e.zeroAddresses;
+      break;
+    }
+    case LinkType.LinuxSll: {
+      const v = SllPacket.check(data);
+      if (!v.ok) return undefined;
+      const l = v.value;
+      etherType = l.protocol;
+      network = l.payload();
+      networkOffset = l.headerLength;
+      direction = l.packetType === SLL_OUTGOING ? 'out' : 'in';
+      loopback = l.arphrdType === ARPHRD_LOOPBACK;
+      break;
+    }
+    case LinkType.LinuxSll2: {
+      const v = Sll2Packet.check(data);
+      if (!v.ok) return undefined;
+      const l = v.value;
+      etherType = l.protocol;
+      network = l.payload();
+      networkOffset = l.headerLength;
+      direction = l.packetType === SLL_OUTGOING ? 'out' : 'in';
+      ifindex = l.interfaceIndex;
+      loopback = l.arphrdType === ARPHRD_LOOPBACK;
+      break;
+    }
+    case LinkType.Raw:
+    case LinkType.Ipv4:
+    case LinkType.Ipv6:
+      network = data;
+      networkOffset = 0;
+      break;
+    default:
+      return undefined;
+  }
+  // Raw IP: the version nibble decides, as in the decoder (an IPv4 view refuses any other version).
+  const raw = etherType === -1;
+  let ip: IpFacts | undefined;
+  let transport: Uint8Array | undefined;
+  let claimed = 0;
+  let net: Ipv4Packet | Ipv6Packet | undefined;
+  if (etherType === EtherType.Ipv4 || raw) {
+    const v4 = Ipv4Packet.check(network);
+    if (v4.ok) {
+      const p = v4.value;
+      if (p.truncated || p.isFragment) return undefined;
+      net = p;
+      ip = {
+        family: 4,
+        src: p.srcText(),
+        dst: p.dstText(),
+        length: p.totalLength,
+        headerLength: p.headerLength,
+        ttl: p.ttl,
+        protocol: p.protocol,
+        dontFragment: p.dontFragment,
+        fragment: undefined,
+        bytes: data.subarray(networkOffset),
+      };
+      transport = p.payload();
+      claimed = p.totalLength - p.headerLength;
+    } else if (!raw) {
+      return undefined;
+    }
+  }
+  if (ip === undefined) {
+    if (etherType !== EtherType.Ipv6 && !raw) return undefined;
+    const v6 = Ipv6Packet.check(network);
+    if (!v6.ok) return undefined;
+    const p = v6.value;
+    if (p.truncated) return undefined;
+    net = p;
+    ip = {
+      family: 6,
+      src: p.srcText(),
+      dst: p.dstText(),
+      length: 40 + p.payloadLength,
+      headerLength: 40,
+      ttl: p.hopLimit,
+      protocol: p.nextHeader,
+      dontFragment: true,
+      fragment: undefined,
+      bytes: data.subarray(networkOffset),
+    };
+    transport = p.payload();
+    claimed = p.payloadLength;
+  }
+  if ((ip.protocol !== IpProtocol.Tcp && ip.protocol !== IpProtocol.Udp) || transport === undefined || net === undefined) return undefined;
+  let tcp: TcpFacts | undefined;
+  let udp: UdpFacts | undefined;
+  let checksumOffload: boolean;
+  if (ip.protocol === IpProtocol.Tcp) {
+    const v = TcpPacket.check(transport, claimed);
+    if (!v.ok) return undefined;
+    const t = v.value;
+    if (t.truncated) return undefined;
+    const r = parseTcp(t);
+    if (!r.ok) return undefined;
+    tcp = tcpFacts(r.value);
+    // Only a field holding the pseudo-header sum can be an offload seed; only the full sum tells it from a complete
+    // checksum that happens to equal it (the decoder's rule, segmentChecksumStatus).
+    checksumOffload = t.checksum === foldSum(net.pseudoHeaderSum(IpProtocol.Tcp, claimed)) && t.checksumStatus(net.src, net.dst) === 'partial';
+  } else {
+    const v = UdpPacket.check(transport);
+    if (!v.ok) return undefined;
+    const u = v.value;
+    const port = u.dstPort;
+    if ((options.vxlanPorts ?? DEFAULT_VXLAN_PORTS).has(port) || (options.guePorts ?? DEFAULT_GUE_PORTS).has(port)) return undefined;
+    if (options.fouPorts !== undefined && fouInnerProtocol(options.fouPorts, port) !== undefined) return undefined;
+    if (u.truncated) return undefined;
+    udp = udpFacts(parseUdp(u), networkOffset + ip.headerLength, data);
+    checksumOffload = u.checksum !== 0 && u.checksum === foldSum(net.pseudoHeaderSum(IpProtocol.Udp, u.length)) && u.checksumStatus(net.src, net.dst) === 'partial';
+  }
+  return new Facts(
+    frame,
+    Number(packet.timestampNs / 1000n),
+    interfaceLabel(packet, options.pcapng ?? false),
+    direction,
+    ifindex,
+    packet.originalLength,
+    packet.capturedLength,
+    false,
+    !loopback && ip.length > (options.linkMtu ?? LARGEST_COMMON_MTU),
+    false,
+    checksumOffload,
+    ip,
+    ip,
+    undefined,
+    tcp,
+    udp,
+    undefined,
+    undefined,
+    undefined,
+    packet,
+    options,
+  );
 }
 
 function ipFacts(layer: Extract<Layer, { protocol: 'ipv4' | 'ipv6' }>, data: Uint8Array): IpFacts {
@@ -293,8 +524,7 @@ function ipFacts(layer: Extract<Layer, { protocol: 'ipv4' | 'ipv6' }>, data: Uin
   };
 }
 
-function tcpFacts(layer: Extract<Layer, { protocol: 'tcp' }>): TcpFacts {
-  const r = layer.repr;
+function tcpFacts(r: TcpRepr): TcpFacts {
   return {
     srcPort: r.srcPort,
     dstPort: r.dstPort,
@@ -306,13 +536,18 @@ function tcpFacts(layer: Extract<Layer, { protocol: 'tcp' }>): TcpFacts {
     rst: (r.flags & TcpFlag.Rst) !== 0,
     payloadLength: r.payloadLength,
     window: r.window,
-    mss: r.options.length === 0 ? undefined : tcpOptionSummary(r.options).mss,
+    mss: firstMss(r.options),
   };
 }
 
-function udpFacts(layer: Extract<Layer, { protocol: 'udp' }>, data: Uint8Array): UdpFacts {
-  const r = layer.repr;
-  const start = layer.offset + 8;
+/** The first MSS option's value, as tcpOptionSummary() reads it. */
+function firstMss(options: readonly TcpOption[]): number | undefined {
+  for (const o of options) if (o.kind === 'mss') return o.value;
+  return undefined;
+}
+
+function udpFacts(r: UdpRepr, offset: number, data: Uint8Array): UdpFacts {
+  const start = offset + 8;
   return { srcPort: r.srcPort, dstPort: r.dstPort, payloadLength: r.payloadLength, payload: data.subarray(start, Math.min(data.length, start + Math.max(0, r.payloadLength))) };
 }
 

@@ -1,12 +1,40 @@
 import type { IpAddress } from './address.js';
 import type { ChecksumStatus } from './checksum-status.js';
 
-/** One's-complement sum of 16-bit big-endian words, unfolded (RFC 1071). An odd tail byte is padded with zero. */
+/** Below this many bytes the plain loop is as fast as the copy into the aligned scratch buffer. */
+const WIDE_SUM_MIN = 64;
+const SCRATCH_BYTES = 65536;
+const SCRATCH = new ArrayBuffer(SCRATCH_BYTES);
+const SCRATCH8 = new Uint8Array(SCRATCH);
+const SCRATCH32 = new Uint32Array(SCRATCH);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * One's-complement sum of 16-bit big-endian words, unfolded (RFC 1071). An odd tail byte is padded with zero. The
+ * value is to be folded (foldSum, finishChecksum, sumVerifies): a long range is summed as 32-bit words of the host's
+ * order in an aligned copy (RFC 1071 section 2: the sum does not depend on the word size, and the byte order only
+ * swaps the folded result), so its unfolded value differs from the word-by-word sum while every fold agrees.
+ */
 export function sum16(b: Uint8Array, start: number, end: number, initial = 0): number {
+  const length = end - start;
+  if (length >= WIDE_SUM_MIN && length <= SCRATCH_BYTES && end <= b.length && start >= 0 && LITTLE_ENDIAN) return wideSum(b, start, end, initial);
   let sum = initial;
   let i = start;
   const evenEnd = end - ((end - start) & 1);
   for (; i < evenEnd; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
+  if (i < end) sum += b[i]! << 8;
+  return sum;
+}
+
+function wideSum(b: Uint8Array, start: number, end: number, initial: number): number {
+  SCRATCH8.set(b.subarray(start, end));
+  const words = (end - start) >>> 2;
+  let wide = 0;
+  for (let i = 0; i < words; i++) wide += SCRATCH32[i]!;
+  const folded = foldSum(wide);
+  let sum = initial + (((folded & 0xff) << 8) | (folded >>> 8));
+  let i = start + words * 4;
+  for (; i + 1 < end; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
   if (i < end) sum += b[i]! << 8;
   return sum;
 }
@@ -58,9 +86,26 @@ interface Segment {
  * looks like when the segment itself sums to zero, so accepting it would hide damage to such segments.
  */
 export function segmentChecksumStatus(segment: Segment, field: number): ChecksumStatus {
+  return segmentCheck(segment, field).status;
+}
+
+/** A checksum's status and the sum over pseudo-header and segment it was found from (NaN when not summed). */
+export interface SegmentCheck {
+  readonly status: ChecksumStatus;
+  readonly sum: number;
+}
+
+/** segmentChecksumStatus, keeping the sum: what completing a partial checksum adds, or a check after it, needs no second pass. */
+export function segmentCheck(segment: Segment, field: number): SegmentCheck {
   const pseudo = pseudoHeaderSum(segment.src, segment.dst, segment.protocol, segment.length);
-  if (sumVerifies(sum16(segment.b, 0, segment.length, pseudo))) return 'good';
-  return field === foldSum(pseudo) ? 'partial' : 'bad';
+  const sum = sum16(segment.b, 0, segment.length, pseudo);
+  if (sumVerifies(sum)) return { status: 'good', sum };
+  return { status: field === foldSum(pseudo) ? 'partial' : 'bad', sum };
+}
+
+/** offloadAddend() from the sum a segmentCheck() found. */
+export function offloadAddendOfSum(sum: number): number {
+  return ~foldSum(sum) & 0xffff;
 }
 
 /**

@@ -66,6 +66,11 @@ export class EthernetFrame {
     return out;
   }
   /** The type after all tags. */
+  /** Both MAC addresses are all zero: Linux's loopback device (lo) writes such frames. */
+  get zeroAddresses(): boolean {
+    for (let i = 0; i < 12; i++) if (this.bytes[i] !== 0) return false;
+    return true;
+  }
   get etherType(): number {
     return u16(this.bytes, this.headerLength - 2);
   }

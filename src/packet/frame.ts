@@ -1,5 +1,6 @@
 import { ArpPacket, type ArpRepr, parseArp } from './arp.js';
 import type { ChecksumStatus } from './checksum-status.js';
+import { offloadAddendOfSum, sumVerifies } from './checksum.js';
 import { EthernetFrame, type EthernetRepr, parseEthernet } from './ethernet.js';
 import { fouInnerProtocol, type FouPortMap } from './fou.js';
 import { GrePacket, type GreRepr, parseGre } from './gre.js';
@@ -292,8 +293,9 @@ class FrameDecoder {
     const t = v.value;
     const repr = parseTcp(t);
     if (!repr.ok) return this.stop(repr.error, base, quoted);
-    const checksum = fragmented || quoted ? 'unverified' : t.checksumStatus(src, dst);
-    if (checksum === 'partial') this.offloadAddend += t.offloadAddend(src, dst);
+    const check = fragmented || quoted ? undefined : t.checksumCheck(src, dst);
+    const checksum = check === undefined ? 'unverified' : check.status;
+    if (check !== undefined && checksum === 'partial') this.offloadAddend += offloadAddendOfSum(check.sum);
     this.layers.push({ protocol: 'tcp', offset: base, depth, quoted, repr: repr.value, checksum, truncated: t.truncated || t.headerCut });
   }
 
@@ -301,8 +303,9 @@ class FrameDecoder {
     const v = UdpPacket.check(bytes);
     if (!v.ok) return this.stop(v.error, base, quoted || fragmented);
     const u = v.value;
-    const checksum = fragmented || quoted ? 'unverified' : u.checksumStatus(src, dst);
-    if (checksum === 'partial') this.offloadAddend += u.offloadAddend(src, dst);
+    const check = fragmented || quoted ? undefined : u.checksumCheck(src, dst);
+    const checksum = check === undefined ? 'unverified' : check.status;
+    if (check !== undefined && checksum === 'partial') this.offloadAddend += offloadAddendOfSum(check.sum);
     const at = this.layers.length;
     const layer = { protocol: 'udp', offset: base, depth, quoted, repr: parseUdp(u), checksum, truncated: u.truncated } as const;
     this.layers.push(layer);
@@ -313,7 +316,7 @@ class FrameDecoder {
     const inside = this.offloadAddend;
     this.offloadAddend = outside + inside;
     // A tunnel's outer checksum that is right once the offload of the inner one completes is no error either.
-    if (checksum === 'bad' && inside !== 0 && u.verifiesAfterOffload(src, dst, inside)) this.layers[at] = { ...layer, checksum: 'partial' };
+    if (checksum === 'bad' && inside !== 0 && check !== undefined && sumVerifies(check.sum + inside)) this.layers[at] = { ...layer, checksum: 'partial' };
   }
 
   private icmpv4({ bytes, claimed, base, depth, quoted, fragmented }: IpPayload): void {

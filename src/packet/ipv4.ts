@@ -91,6 +91,17 @@ export class Ipv4Packet {
   checksumValid(): boolean {
     return sumVerifies(sum16(this.bytes, 0, this.headerLength));
   }
+  /** The addresses as text, without a view per address (parseIpv4 gives the same). */
+  srcText(): string {
+    return formatIpv4(this.bytes, 12);
+  }
+  dstText(): string {
+    return formatIpv4(this.bytes, 16);
+  }
+  /** pseudoHeaderSum() of this packet's addresses, summed in place. */
+  pseudoHeaderSum(protocol: number, length: number): number {
+    return sum16(this.bytes, 12, 20) + protocol + (length & 0xffff);
+  }
 }
 
 export interface Ipv4Repr {
@@ -114,8 +125,8 @@ export interface Ipv4Repr {
 
 export function parseIpv4(packet: Ipv4Packet): Ipv4Repr {
   return {
-    src: formatIpv4(packet.bytes, 12),
-    dst: formatIpv4(packet.bytes, 16),
+    src: packet.srcText(),
+    dst: packet.dstText(),
     protocol: packet.protocol,
     ttl: packet.ttl,
     dscp: packet.dscp,

@@ -1,5 +1,6 @@
 import { formatIpv6, ipBytes } from './address.js';
 import { put16, u16 } from './bytes.js';
+import { sum16 } from './checksum.js';
 import { type Decoded, fail, ok, short } from './result.js';
 
 export const IPV6_HEADER = 40;
@@ -46,6 +47,17 @@ export class Ipv6Packet {
   get truncated(): boolean {
     return this.bytes.length < IPV6_HEADER + this.payloadLength;
   }
+  /** The addresses as text, without a view per address (parseIpv6 gives the same). */
+  srcText(): string {
+    return formatIpv6(this.bytes, 8);
+  }
+  dstText(): string {
+    return formatIpv6(this.bytes, 24);
+  }
+  /** pseudoHeaderSum() of this packet's addresses (RFC 8200 section 8.1), summed in place. */
+  pseudoHeaderSum(protocol: number, length: number): number {
+    return sum16(this.bytes, 8, 40) + protocol + Math.floor(length / 0x10000) + (length & 0xffff);
+  }
   /** Everything after the fixed header that is present, extension headers included. */
   payload(): Uint8Array {
     return this.bytes.subarray(IPV6_HEADER, Math.min(IPV6_HEADER + this.payloadLength, this.bytes.length));
@@ -66,8 +78,8 @@ export interface Ipv6Repr {
 
 export function parseIpv6(packet: Ipv6Packet): Ipv6Repr {
   return {
-    src: formatIpv6(packet.bytes, 8),
-    dst: formatIpv6(packet.bytes, 24),
+    src: packet.srcText(),
+    dst: packet.dstText(),
     nextHeader: packet.nextHeader,
     hopLimit: packet.hopLimit,
     trafficClass: packet.trafficClass,

@@ -7,7 +7,7 @@ import type { DecodedFrame, Layer } from './frame.js';
 export const LARGEST_COMMON_MTU = 9216;
 
 /** ARPHRD_LOOPBACK, the device type of `lo` in a cooked (SLL, SLL2) header. */
-const ARPHRD_LOOPBACK = 772;
+export const ARPHRD_LOOPBACK = 772;
 const NO_MAC = '00:00:00:00:00:00';
 
 export interface SuperPacket {

@@ -1,6 +1,6 @@
 import { ipBytes } from './address.js';
 import { put16, put32, u16, u32 } from './bytes.js';
-import { finishChecksum, offloadAddend, pseudoHeaderSum, segmentChecksumStatus, sum16 } from './checksum.js';
+import { finishChecksum, offloadAddend, pseudoHeaderSum, type SegmentCheck, segmentCheck, segmentChecksumStatus, sum16 } from './checksum.js';
 import type { ChecksumStatus } from './checksum-status.js';
 import { IpProtocol } from './ip-protocol.js';
 import { type Decoded, fail, ok, short } from './result.js';
@@ -8,6 +8,8 @@ import { TcpHeadFields } from './tcp-head.js';
 import { emitTcpOptions, parseTcpOptions, type TcpOption } from './tcp-options.js';
 
 export const TCP_MIN_HEADER = 20;
+
+const UNVERIFIED: SegmentCheck = { status: 'unverified', sum: Number.NaN };
 
 /** Bits of the 12-bit flags field (RFC 9293, RFC 3168 for ECE/CWR, RFC 3540 for NS). */
 export const TcpFlag = {
@@ -99,6 +101,11 @@ export class TcpPacket extends TcpHeadFields {
   checksumStatus(src: Uint8Array, dst: Uint8Array): ChecksumStatus {
     if (this.truncated) return 'unverified';
     return segmentChecksumStatus({ b: this.bytes, length: this.claimed, protocol: IpProtocol.Tcp, src, dst }, this.checksum);
+  }
+  /** checksumStatus with the sum it was found from (offloadAddendOfSum(sum) is offloadAddend()). */
+  checksumCheck(src: Uint8Array, dst: Uint8Array): SegmentCheck {
+    if (this.truncated) return UNVERIFIED;
+    return segmentCheck({ b: this.bytes, length: this.claimed, protocol: IpProtocol.Tcp, src, dst }, this.checksum);
   }
   /** Of a segment whose checksum is `partial`: what the NIC completing it adds to a sum over its bytes. */
   offloadAddend(src: Uint8Array, dst: Uint8Array): number {

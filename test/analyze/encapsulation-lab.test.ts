@@ -17,11 +17,12 @@ import { after, before, describe, it } from 'node:test';
 import { Analyzer } from '../../src/analyze/analyzer.js';
 import { defaultParts } from '../../src/analyze/default-parts.js';
 import type { Finding } from '../../src/analyze/finding.js';
-import { readCaptureBatches } from '../../src/capture/reader.js';
+import { readCaptureBatches, readCaptureFile } from '../../src/capture/reader.js';
 import { makeEncapCaptures } from '../support/encap-captures.js';
 import type { KernelCapture } from '../support/kernel-captures.js';
 import { needsRoot } from '../support/root.js';
 import { tsharkFields } from '../support/tshark.js';
+import { assertSameFacts } from './support/same-facts.js';
 
 async function analyse(path: string): Promise<Finding[]> {
   const a = new Analyzer(defaultParts());
@@ -71,6 +72,19 @@ describe('encapsulation findings on captures of the encap-lb lab', needsRoot(), 
 
   it('says nothing about encapsulation on the underlay, where only the outer packets that fit ever appear', async () => {
     for (const name of ['lb-underlay', 's-underlay', 'lb-client-side']) assert.deepEqual(await analyse(capture(broken, name)), [], name);
+  });
+
+  it('reads the same facts through the fast path as through the decoder, for every packet of every capture', async () => {
+    let fast = 0;
+    let all = 0;
+    for (const c of [...broken, ...healthy]) {
+      const packets = await readCaptureFile(c.path);
+      packets.forEach((p, i) => {
+        if (assertSameFacts(p, i + 1, { linkMtu: 1500 })) fast++;
+      });
+      all += packets.length;
+    }
+    assert.ok(fast > all / 2, `fast path answered ${fast} of ${all} packets`);
   });
 
   it('reports nothing on any capture of the healthy variant (tunnel MTU 1450: every outer packet fits)', async () => {

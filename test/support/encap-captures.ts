@@ -9,7 +9,7 @@
 import { encapLb } from '../../src/lab/scenarios/encap-lb.js';
 import type { LabSpec } from '../../src/lab/spec.js';
 import { startLab } from '../../src/lab/lab.js';
-import { type CaptureSpec, type KernelCapture, recordTraffic } from './kernel-captures.js';
+import { type CaptureSpec, hasEthtool, type KernelCapture, limitOffloads, recordTraffic } from './kernel-captures.js';
 
 export const ENCAP_CAPTURES: readonly CaptureSpec[] = [
   { name: 'lb-underlay', node: 'lb', ifname: 'eth2', snaplen: 0 },
@@ -25,10 +25,21 @@ function healthySpec(spec: LabSpec): LabSpec {
 }
 
 /** Runs the scenario's traffic in its lab (or the healthy variant's) with tcpdump on ENCAP_CAPTURES; files go to `dir`. */
-export async function makeEncapCaptures(dir: string, opts: { readonly healthy?: boolean; readonly onTopology?: (info: { readonly prefix: string }) => void } = {}): Promise<KernelCapture[]> {
+export interface EncapCaptureOptions {
+  readonly healthy?: boolean;
+  /** false: segmentation and receive offloads off on every veth, so each captured frame is a wire packet (default: as the kernel sets them). */
+  readonly offloads?: boolean;
+  readonly onTopology?: (info: { readonly prefix: string }) => void;
+}
+
+export async function makeEncapCaptures(dir: string, opts: EncapCaptureOptions = {}): Promise<KernelCapture[]> {
   const lab = await startLab(opts.healthy === true ? healthySpec(encapLb.spec) : encapLb.spec);
   try {
     opts.onTopology?.({ prefix: `mtl-${lab.id}-` });
+    if (opts.offloads === false) {
+      const ethtool = await hasEthtool();
+      for (const [node, ifname] of [['c', 'eth1'], ['lb', 'eth1'], ['lb', 'eth2'], ['s', 'eth1']] as const) await limitOffloads(lab, node, ifname, ethtool);
+    }
     return await recordTraffic(lab, dir, ENCAP_CAPTURES, Promise.resolve(), async () => {
       await encapLb.run(lab);
     });

@@ -122,7 +122,7 @@ const CAPTURES: readonly CaptureSpec[] = [
   { name: 'server-eth0', node: 'srv', ifname: 'eth0', snaplen: 0 },
 ];
 
-async function hasEthtool(): Promise<boolean> {
+export async function hasEthtool(): Promise<boolean> {
   for (const dir of ['/usr/sbin', '/sbin', '/usr/bin', '/bin']) {
     try {
       await access(join(dir, 'ethtool'));
@@ -139,7 +139,7 @@ async function hasEthtool(): Promise<boolean> {
  * gso_max_segs 1 stops TCP from handing the veth 64 KB super-segments (tx checksum offload stays, so locally sent
  * TCP/UDP may carry partial checksums on egress: both tools see the same bytes).
  */
-async function limitOffloads(lab: RunningLab, node: string, ifname: string, ethtool: boolean): Promise<void> {
+export async function limitOffloads(lab: RunningLab, node: string, ifname: string, ethtool: boolean): Promise<void> {
   if (ethtool) {
     await lab.mustExec(node, ['ethtool', '-K', ifname, 'gro', 'off', 'gso', 'off', 'tso', 'off']);
   } else {
