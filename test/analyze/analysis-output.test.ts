@@ -54,7 +54,7 @@ describe('analysis output: text', () => {
     const at = lines.findIndex((l) => l.includes('pmtu-blackhole +1'));
     assert.ok(at > 0, text);
     assert.match(lines[at]!, /^ {2}pmtu-blackhole \+1 +error {4}eth0 {2}packets 4 +largest 1488 +10\.1\.0\.2:40000 → 10\.2\.0\.2:80 \(TCP\)$/);
-    assert.equal(lines[at + 1], '      filter: (frame.number in {2 4}) || (frame.number in {5})');
+    assert.equal(lines[at + 1], '      filter: (frame.number in {2, 4}) || (frame.number in {5})');
     assert.deepEqual(lines.slice(at + 2, at + 5), [
       '       +0.000 s  frame 2  segment seq 1000 len 1448 DF  #1',
       '       +0.200 s  frame 4  segment seq 1000 len 1448 DF  #1',
@@ -69,7 +69,7 @@ describe('analysis output: text', () => {
     assert.equal(lines[at + 1], '  #1  error    high    pmtu-blackhole             eth0  10.1.0.2:40000 → 10.2.0.2:80 (TCP)');
     assert.match(lines[at + 2]!, /^ {6}Test marker: large DF segments/);
     assert.equal(lines[at + 3], '      evidence: frames 2 4');
-    assert.equal(lines[at + 4], '      filter: frame.number in {2 4}');
+    assert.equal(lines[at + 4], '      filter: frame.number in {2, 4}');
     assert.equal(lines[at + 5], '      caveat: a test marker, not a real finding');
     // A finding without a flow prints "-" in the flow column.
     assert.ok(lines.includes('  #4  info     high    capture-caveat             eth0  -'), text);
