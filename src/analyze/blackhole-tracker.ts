@@ -191,7 +191,9 @@ function holeFinding(c: HoleCandidate, conditions: CaptureConditions): Finding {
     notes.push('nothing at all came back on this connection in the capture, so cannot tell a size problem from a dead path or peer');
   }
   if (c.superPacket) {
-    caveats.push(`the ${c.ipLength}-byte segment is larger than the link carries: a TSO/GSO super-packet of the capturing host, not what crossed the wire`);
+    caveats.push(
+      `this sender's packets in the capture include TSO/GSO/GRO super-packets (more data than the link or the peer's MSS allows): the ${c.ipLength}-byte segment may not be what crossed the wire`,
+    );
     confidence = 'low';
   }
   caveats.push(...conditions.caveats(c.dir.interfaceName, 'loss'), ...conditions.caveats(c.dir.interfaceName, 'oversized'));

@@ -46,7 +46,9 @@ export class PtbEpisode {
   resend: Sized | undefined;
   oversized = 0;
   oversizedResend = 0;
-  oversizedSuper = 0;
+  /** TSO/GSO/GRO super-packets after the message: their size on the wire is not in the capture, so they show nothing. */
+  superAfter = 0;
+  superResend = 0;
   firstOversized: Sized | undefined;
   lastOversized: Sized | undefined;
   /** Oversized segments before the re-send that fit (in flight when the message was sent). */
@@ -84,6 +86,11 @@ export class PtbEpisode {
     this.senderDirection ??= direction;
     const q = this.quoted.seq;
     const covers = q !== undefined && seq !== undefined && seqLe(seq, q) && seqLt(q, seqAdd(seq, Math.max(1, dataLength)));
+    if (superPacket) {
+      this.superAfter++;
+      if (covers) this.superResend++;
+      return false;
+    }
     if (ipLength <= this.mtu) {
       this.fitting ??= { frame, timeUs, ipLength };
       if (covers || q === undefined || seq === undefined) {
@@ -92,7 +99,7 @@ export class PtbEpisode {
       }
       return false;
     }
-    this.tooLarge(ipLength, frame, timeUs, superPacket, covers);
+    this.tooLarge(ipLength, frame, timeUs, covers);
     return false;
   }
 
@@ -102,19 +109,22 @@ export class PtbEpisode {
    */
   watchDatagram(fragment: boolean, dontFragment: boolean, ipLength: number, frame: number, timeUs: number, superPacket: boolean, direction: 'in' | 'out' | undefined): boolean {
     this.senderDirection ??= direction;
+    if (superPacket) {
+      this.superAfter++;
+      return false;
+    }
     if (fragment && ipLength <= this.mtu) {
       this.fragmented = { frame, timeUs, ipLength };
       return true;
     }
-    if (ipLength > this.mtu && (fragment || dontFragment)) this.tooLarge(ipLength, frame, timeUs, superPacket, false);
+    if (ipLength > this.mtu && (fragment || dontFragment)) this.tooLarge(ipLength, frame, timeUs, false);
     return false;
   }
 
-  private tooLarge(ipLength: number, frame: number, timeUs: number, superPacket: boolean, covers: boolean): void {
+  private tooLarge(ipLength: number, frame: number, timeUs: number, covers: boolean): void {
     this.oversized++;
     if (this.resend === undefined) this.oversizedBeforeReaction++;
     if (covers) this.oversizedResend++;
-    if (superPacket) this.oversizedSuper++;
     const s = { frame, timeUs, ipLength };
     this.firstOversized ??= s;
     this.lastOversized = s;
@@ -253,19 +263,15 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
       caveats: [],
     };
   }
-  if (e.oversized > 0) {
+  // With super-packets after it, packets "larger than the MTU" may be offload artefacts too (a GSO packet of 1500 bytes
+  // leaves as two): only a re-send that fits shows anything, and without one the capture cannot tell.
+  if (e.oversized > 0 && e.superAfter === 0) {
     for (const o of e.oversizedFrames.take().evidence) ev.add(o.frame, o.timeUs, o.role);
     const firstO = e.firstOversized!;
     const lastO = e.lastOversized!;
     const certain = e.oversizedResend > 0 || e.oversized >= IGNORED_CERTAIN || e.senderDirection === 'out';
-    const caveats: string[] = [];
-    let confidence: Confidence = certain ? 'high' : 'medium';
-    if (e.oversizedSuper > 0) {
-      caveats.push(`${e.oversizedSuper} of the larger packets are TSO/GSO super-packets of the capturing host, not what crossed the wire`);
-      confidence = 'low';
-    }
-    caveats.push(...conditions.caveats(e.interfaceName, 'oversized'));
-    confidence = lowered(confidence, caveats.slice(e.oversizedSuper > 0 ? 1 : 0));
+    const caveats = conditions.caveats(e.interfaceName, 'oversized');
+    const confidence = lowered(certain ? 'high' : 'medium', caveats);
     Object.assign(facts, {
       oversizedAfter: e.oversized,
       oversizedResends: e.oversizedResend,
@@ -293,8 +299,8 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
       caveats,
     };
   }
-  if (e.flow.protocol !== 'tcp') return undefined;
-  if (e.fitting !== undefined) {
+  if (e.flow.protocol !== 'tcp' && e.superAfter === 0) return undefined;
+  if (e.fitting !== undefined && e.superAfter === 0) {
     Object.assign(facts, { reactionMs: ms(e.fitting.timeUs - e.first.timeUs), firstFittingFrame: e.fitting.frame });
     ev.add(e.fitting.frame, e.fitting.timeUs, `first ${unit} that fits: ${e.fitting.ipLength} bytes`);
     const s = sorted(ev);
@@ -313,6 +319,7 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
     };
   }
   const { evidence, evidenceOmitted } = sorted(ev);
+  if (e.superAfter > 0) Object.assign(facts, { superPacketsAfter: e.superAfter, oversizedAfter: e.oversized });
   const acked = e.dir !== undefined && e.quoted.seq !== undefined && e.dir.ackSeen && seqLt(e.quoted.seq, e.dir.sndUna);
   Object.assign(facts, { waitedMs: ms(nowUs - e.first.timeUs) });
   return {
@@ -324,12 +331,15 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
     evidence,
     evidenceOmitted,
     sentence:
-      `${label}: cannot tell whether it was honoured: no ${unit} of that flow's sender followed it in the capture (${seconds(nowUs - e.first.timeUs)} until its end)` +
-      (acked ? ', and the quoted data was acknowledged without being re-sent' : '') +
+      `${label}: cannot tell whether it was honoured: ` +
+      (e.superAfter > 0
+        ? `${e.superAfter} offload super-packets (TSO/GSO on the sending host, GRO on a receiving one) of that flow followed it${e.superResend > 0 ? ' (the quoted data among them)' : ''}, and the size of what crossed the wire is not in the capture`
+        : `no ${unit} of that flow's sender followed it in the capture (${seconds(nowUs - e.first.timeUs)} until its end)`) +
+      (acked && e.superResend === 0 ? ', and the quoted data was acknowledged without being re-sent' : '') +
       '.',
     displayFilter: framesFilter(evidence),
     facts,
-    caveats: [],
+    caveats: e.superAfter > 0 ? ['packets of that flow after the message are offload super-packets (TSO/GSO/GRO)'] : [],
   };
 }
 

@@ -60,6 +60,7 @@ export class TcpPmtuDetector implements Detector {
       dir = this.tcp.direction(key, undefined, flow, p.interface, p.frame);
     }
     dir.packets++;
+    if (t.syn && t.mss !== undefined) dir.mssAnnounced = t.mss;
     const peer = dir.peer;
     if (t.ackFlag && peer !== undefined && peer.dataSeen) {
       peer.acked(t.ack);
@@ -72,9 +73,13 @@ export class TcpPmtuDetector implements Detector {
     }
     if (ipLength < dir.largestSent) dir.smallPackets++;
     const again = dir.sent(t.seq, t.payloadLength, ipLength, p.frame, p.timeUs);
+    // More data than the peer's MSS allows: TSO/GSO on the sending host (or GRO on the receiving one) made it.
+    const mss = peer?.mssAnnounced;
+    const superPacket = p.superPacket || (mss !== undefined && t.payloadLength > mss);
+    if (superPacket) dir.superSeen = true;
     const watch = dir.ptbWatch;
-    if (watch !== undefined && watch.watch(t.seq, t.payloadLength, ipLength, p.frame, p.timeUs, p.superPacket, p.direction)) dir.ptbWatch = undefined;
-    if (again) this.holes.retransmitted(dir, t.seq, t.payloadLength, ipLength, ip.dontFragment, p.frame, p.timeUs, p.superPacket, p.direction);
+    if (watch !== undefined && watch.watch(t.seq, t.payloadLength, ipLength, p.frame, p.timeUs, superPacket, p.direction)) dir.ptbWatch = undefined;
+    if (again) this.holes.retransmitted(dir, t.seq, t.payloadLength, ipLength, ip.dontFragment, p.frame, p.timeUs, superPacket || dir.superSeen, p.direction);
   }
 
   private otherPacket(p: PacketFacts, ip: IpFacts): void {

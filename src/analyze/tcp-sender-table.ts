@@ -52,6 +52,10 @@ export class TcpDirection {
   largestAcked = 0;
   /** Packets of this direction smaller than `largestSent` at the time (pure ACKs, small segments). */
   smallPackets = 0;
+  /** The MSS this direction's SYN announced: the largest segment its peer may send (undefined: no SYN seen). */
+  mssAnnounced: number | undefined;
+  /** A data packet of this direction was a TSO/GSO/GRO super-packet: sizes seen here may not be what crossed the wire. */
+  superSeen = false;
   /** Packet Too Big messages seen for this direction's segments. */
   packetTooBig = 0;
   /** The other direction, once seen. */

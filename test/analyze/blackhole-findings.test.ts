@@ -144,6 +144,16 @@ for (const family of [4, 6] as const) {
       assert.match(f.caveats[0] ?? '', /super-packet/);
     });
 
+    it('a retransmitted segment with more data than the peer\'s MSS (TSO on the sender) is a black hole of low confidence only', () => {
+      const c = new Conversation(new TcpPmtuDetector(), family);
+      c.handshake(0, 1000);
+      c.data(CLIENT_ISN, 3000, 10);
+      for (const t of BACKOFF_MS) c.data(CLIENT_ISN, 3000, 10 + t);
+      const f = only(c.report(), 'pmtu-blackhole');
+      assert.equal(f.confidence, 'low');
+      assert.match(f.caveats[0] ?? '', /peer's MSS/);
+    });
+
     it('Linux MTU probing afterwards: the same data re-sent in about 1024-byte segments, then half that, acknowledged: blackhole-fallback', () => {
       const { c, seq } = blackHole(family);
       const probe = c.data(seq, 1064, 6400);

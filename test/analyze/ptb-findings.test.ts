@@ -100,6 +100,21 @@ for (const family of [4, 6] as const) {
       assert.deepEqual(kinds(findings), ['ptb-unresolved']);
     });
 
+    it('TSO super-packets (more data than the peer\'s MSS) after the message show nothing: cannot tell, not ignored', () => {
+      const c = new Conversation(new TcpPmtuDetector(), family);
+      c.handshake(0, family === 4 ? 1460 : 1440);
+      const quoted = c.segment('client', CLIENT_ISN, SERVER_ISN, 1500);
+      c.push(quoted, 10);
+      c.packetTooBig(quoted, 1400, 11);
+      c.data(CLIENT_ISN, 8000, 11.1);
+      c.data(CLIENT_ISN + dataOf(family, 8000), 8000, 11.2);
+      const findings = c.report();
+      const f = only(findings, 'ptb-unresolved');
+      assert.equal(f.facts['superPacketsAfter'], 2);
+      assert.match(f.sentence, /2 offload super-packets \(TSO\/GSO on the sending host, GRO on a receiving one\) of that flow followed it \(the quoted data among them\)/);
+      assert.deepEqual(kinds(findings), ['ptb-unresolved']);
+    });
+
     it('only smaller new segments afterwards (the quoted data never re-sent): honoured with medium confidence', () => {
       const { c } = tooBig(family);
       c.data(CLIENT_ISN + dataOf(family, 1500), 1400, 12);
