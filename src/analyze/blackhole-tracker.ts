@@ -207,13 +207,15 @@ function holeFinding(c: HoleCandidate, conditions: CaptureConditions): Finding {
   const last = c.lastSend!;
   const acked = c.largestAcked;
   const intervalText = intervals.map((i) => ms(i)).join(', ');
+  const through = [
+    'the handshake',
+    ...(acked > 0 ? [`segments of up to ${acked} bytes acknowledged`] : []),
+    ...(c.smallDuring > 0 ? [`${c.smallDuring} smaller packets during the retransmissions`] : []),
+  ];
   const sentence =
     `${flowLabel(flow)}: the ${c.ipLength}-byte segment seq ${c.seq} (${senderPlace(c.captureDirection)}) was retransmitted ${c.retransmissions} times ` +
-    `over ${seconds(last.timeUs - first.timeUs)} (intervals ${intervalText} ms)` +
-    `, never acknowledged, and no Packet Too Big for this flow appears in the capture, ` +
-    (peerSeen
-      ? `while ${c.smallDuring} smaller packets of the connection flowed meanwhile and the largest segment ever acknowledged in this direction was ${acked === 0 ? 'none (no data acknowledged)' : `${acked} bytes`}`
-      : 'and the other end sent nothing') +
+    `over ${seconds(last.timeUs - first.timeUs)} (intervals ${intervalText} ms), never acknowledged, and no Packet Too Big for this flow appears in the capture` +
+    (peerSeen ? `, while smaller packets got through (${through.join(', ')})` : '') +
     `: a path MTU black hole between the sender and the receiver (a link smaller than ${c.ipLength} bytes whose ICMP does not arrive)` +
     (notes.length > 0 ? `; ${notes.join('; ')}` : '') +
     '.';

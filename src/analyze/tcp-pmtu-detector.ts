@@ -53,11 +53,10 @@ export class TcpPmtuDetector implements Detector {
   private tcpPacket(p: PacketFacts, ip: IpFacts): void {
     const t = p.tcp!;
     this.tcp.tcpPackets++;
-    const key = `tcp ${ip.src} ${t.srcPort} ${ip.dst} ${t.dstPort}`;
-    let dir = this.tcp.get(key);
+    let dir = this.tcp.find(ip.src, t.srcPort, ip.dst, t.dstPort);
     if (dir === undefined) {
       const flow: FlowRef = { family: ip.family, protocol: 'tcp', src: ip.src, srcPort: t.srcPort, dst: ip.dst, dstPort: t.dstPort };
-      dir = this.tcp.direction(key, undefined, flow, p.interface, p.frame);
+      dir = this.tcp.direction(directionKey(flow), undefined, flow, p.interface, p.frame);
     }
     dir.packets++;
     if (t.syn && t.mss !== undefined) dir.mssAnnounced = t.mss;
@@ -86,8 +85,9 @@ export class TcpPmtuDetector implements Detector {
     this.packetsOf.set(ip.protocol, (this.packetsOf.get(ip.protocol) ?? 0) + 1);
     const u = p.udp;
     const name = protocolName(ip.protocol);
-    const key = u === undefined ? pairKey(name, ip.src, ip.dst) : conversationKey({ family: ip.family, protocol: name, src: ip.src, srcPort: u.srcPort, dst: ip.dst, dstPort: u.dstPort });
-    this.seen.set(key, true);
+    const key = u === undefined ? pairKey(name, ip.src, ip.dst) : pairKey(name, `${ip.src} ${u.srcPort}`, `${ip.dst} ${u.dstPort}`);
+    // Set only when new: what matters is that the conversation was seen, and a set moves the entry (two map operations).
+    if (!this.seen.has(key)) this.seen.set(key, true);
     if (u === undefined || this.udpWatch.size === 0) return;
     const dk = `udp ${ip.src} ${u.srcPort} ${ip.dst} ${u.dstPort}`;
     const e = this.udpWatch.get(dk, false);

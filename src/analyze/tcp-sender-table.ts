@@ -67,7 +67,11 @@ export class TcpDirection {
   /** The Packet Too Big whose effect on this sender is still being watched (ptb-tracker.ts). */
   ptbWatch: PtbEpisode | undefined;
 
+  /** Forgotten by the table (a cached reference must not be used). */
+  evicted = false;
+
   constructor(
+    readonly key: string,
     readonly flow: FlowRef,
     readonly interfaceName: string | undefined,
     readonly firstFrame: number,
@@ -124,16 +128,38 @@ export class TcpDirection {
   }
 }
 
-/** Every TCP direction the capture carried (bounded), by directionKey. */
+const CACHE_SLOTS = 16_384;
+/** Packets of a direction between two refreshes of its place in the LRU order (a refresh costs a map delete and set). */
+const TOUCH_EVERY = 64;
+
+/**
+ * Every TCP direction the capture carried (bounded), by directionKey. A direct-mapped cache indexed by the ports sits
+ * in front of the map: a hit needs no key string (building and hashing one per packet was most of the cost).
+ */
 export class TcpSenderTable {
   private readonly table: BoundedMap<string, TcpDirection>;
+  private readonly cache: (TcpDirection | undefined)[] = new Array<TcpDirection | undefined>(CACHE_SLOTS).fill(undefined);
   /** TCP packets seen at all (to tell a capture filter that excluded TCP from a flow nobody carried). */
   tcpPackets = 0;
 
   constructor(readonly capacity: number) {
     this.table = new BoundedMap(capacity, (_key, value) => {
+      value.evicted = true;
       if (value.peer !== undefined) value.peer.peer = undefined;
     });
+  }
+
+  /** The direction src:srcPort → dst:dstPort if known (refreshing its LRU place now and then). */
+  find(src: string, srcPort: number, dst: string, dstPort: number): TcpDirection | undefined {
+    const slot = (Math.imul(srcPort, 40_503) ^ dstPort ^ (src.length << 7)) & (CACHE_SLOTS - 1);
+    let d = this.cache[slot];
+    if (d !== undefined && !d.evicted && d.flow.srcPort === srcPort && d.flow.dstPort === dstPort && d.flow.src === src && d.flow.dst === dst) {
+      if (d.packets % TOUCH_EVERY === 0) this.table.get(d.key);
+      return d;
+    }
+    d = this.table.get(`tcp ${src} ${srcPort} ${dst} ${dstPort}`);
+    if (d !== undefined) this.cache[slot] = d;
+    return d;
   }
 
   get evicted(): number {
@@ -148,7 +174,7 @@ export class TcpSenderTable {
   direction(key: string, reverseKey: string | undefined, flow: FlowRef, interfaceName: string | undefined, frame: number): TcpDirection {
     let d = this.table.get(key);
     if (d === undefined) {
-      d = new TcpDirection(flow, interfaceName, frame);
+      d = new TcpDirection(key, flow, interfaceName, frame);
       this.table.set(key, d);
       const r = this.table.get(reverseKey ?? reverseKeyOf(flow), false);
       if (r !== undefined) {
