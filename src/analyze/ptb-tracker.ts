@@ -60,6 +60,8 @@ export class PtbEpisode {
   fragmented: Sized | undefined;
   /** The flow appeared in the capture only after the message (orphans). */
   seenLater = false;
+  /** Flows the table had forgotten when the message came (orphans: the quoted one may be among them). */
+  forgotten = 0;
 
   constructor(
     readonly role: PtbRole,
@@ -194,11 +196,12 @@ export function episodeFindings(e: PtbEpisode, conditions: CaptureConditions, no
       caveats.push('packets of that flow appear only after the message (the capture may have started mid-conversation)');
       confidence = 'low';
     }
+    if (e.forgotten > 0) caveats.push(`the flow table had forgotten ${e.forgotten} flows by then (its limit): the quoted one may be among them`);
     out.push({
       ...base,
       kind: 'ptb-orphan',
       severity: 'warning',
-      confidence: lowered(confidence, caveats.slice(1)),
+      confidence: lowered(confidence, e.forgotten > 0 ? ['forgotten'] : []),
       evidence: ptbs.evidence,
       evidenceOmitted: ptbs.evidenceOmitted,
       sentence:

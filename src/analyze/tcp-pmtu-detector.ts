@@ -138,6 +138,7 @@ export class TcpPmtuDetector implements Detector {
     const role: PtbRole = orphan ? 'orphan' : judged ? 'judged' : 'quiet';
     const e = new PtbEpisode(role, { ...flow }, q, mtu, from, p.interface, { frame: p.frame, timeUs: p.timeUs }, sus.words, sus.codes, dir, protocolCaptured);
     e.added(p.frame, p.timeUs);
+    if (orphan) e.forgotten = isTcp ? this.tcp.evicted : this.seen.evicted;
     if (dir !== undefined) {
       dir.packetTooBig++;
       if (judged) dir.ptbWatch = e;

@@ -227,10 +227,23 @@ describe('PMTU black hole fallbacks and bounds', () => {
     const c = new Conversation(detector, 4);
     for (let i = 0; i < 3; i++) c.packetTooBig(c.segment('client', 1, 1, 1500, { srcPort: 30_000 + i }), 1400, i);
     for (let i = 0; i < 10; i++) c.push(c.segment('client', 1, 1, 100, { srcPort: 31_000 + i }), 10 + i);
-    assert.equal(c.report().filter((f) => f.kind === 'ptb-orphan').length, 2);
+    const orphans = c.report().filter((f) => f.kind === 'ptb-orphan');
+    assert.equal(orphans.length, 2);
+    assert.deepEqual(orphans.map((f) => f.confidence), ['medium', 'medium'], 'no TCP before them, nothing forgotten yet');
     const ev = detector.evictions();
     assert.deepEqual(ev.find((e) => e.table === 'ptb-orphan findings'), { table: 'ptb-orphan findings', evicted: 1, capacity: 2 });
     assert.deepEqual(ev.find((e) => e.table === 'TCP directions (path MTU)'), { table: 'TCP directions (path MTU)', evicted: 2, capacity: 8 });
+    // A Packet Too Big for a flow the table may have forgotten: an orphan whose confidence says so.
+    c.packetTooBig(c.segment('client', 1, 1, 1500, { srcPort: 31_000 }), 1300, 30);
+    const late = c.report().find((f) => f.kind === 'ptb-orphan' && f.flow?.srcPort === 31_000);
+    assert.equal(late, undefined, 'cut by maxFindingsPerKind');
+    const wide = new TcpPmtuDetector({ maxFlows: 4, fragmentMemory: 1, maxFindingsPerKind: 10 });
+    const w = new Conversation(wide, 4);
+    for (let i = 0; i < 10; i++) w.push(w.segment('client', 1, 1, 100, { srcPort: 31_000 + i }), i);
+    w.packetTooBig(w.segment('client', 1, 1, 1500, { srcPort: 31_000 }), 1300, 30);
+    const f = only(w.report(), 'ptb-orphan');
+    assert.equal(f.confidence, 'medium');
+    assert.match(f.caveats.join(' '), /had forgotten 2 flows/);
   });
 
   it('hostile input never throws: random bytes and mutated Packet Too Big messages', () => {
