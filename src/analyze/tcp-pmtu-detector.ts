@@ -31,7 +31,8 @@ export class TcpPmtuDetector implements Detector {
   private readonly cut = new Map<FindingKind, number>();
 
   constructor(private readonly limits: AnalyzerLimits = DEFAULT_LIMITS) {
-    this.tcp = new TcpSenderTable(limits.maxFlows * 2);
+    // One direction per flow's worth of memory (about 400 bytes each): a conversation seen both ways takes two.
+    this.tcp = new TcpSenderTable(limits.maxFlows);
     this.seen = new BoundedMap(limits.maxFlows);
     this.holes = new BlackholeTracker(limits.maxFindingsPerKind);
     this.episodesByKey = new BoundedMap(limits.maxFlows);

@@ -24,7 +24,10 @@ export function seqAdd(seq: number, n: number): number {
   return (seq + n) >>> 0;
 }
 
-/** Data segments not yet acknowledged that were larger than anything acknowledged so far (their original frames). */
+/**
+ * Data segments not yet acknowledged, each larger than everything acknowledged and than every segment kept before it
+ * (so at most a few: sizes only grow), with their original frames.
+ */
 export interface SentSegment {
   /** Data of it was sent again: an acknowledgement then proves nothing about this segment's size. */
   retransmitted: boolean;
@@ -35,16 +38,19 @@ export interface SentSegment {
   readonly timeUs: number;
 }
 
-const UNACKED_KEPT = 64;
+const UNACKED_KEPT = 8;
 
 /** One direction of a TCP connection: its sender's segments and the acknowledgements coming back for them. */
 export class TcpDirection {
   packets = 0;
   /** Any data segment seen; sndMax is meaningful only then. */
   dataSeen = false;
-  /** One past the highest sequence number sent (SYN and FIN count). */
+  /**
+   * One past the highest sequence number sent. Kept as a signed 32-bit number (`| 0`, compared with seqLt only): an
+   * unsigned one above 2^31 would be a heap number, allocated again on each update.
+   */
   sndMax = 0;
-  /** Highest acknowledgement number the peer sent (valid once `ackSeen`). */
+  /** Highest acknowledgement number the peer sent (valid once `ackSeen`; signed like sndMax). */
   sndUna = 0;
   ackSeen = false;
   /** IP length of the largest data segment sent, and the largest one the peer acknowledged (sent once, so it got through). */
@@ -60,8 +66,8 @@ export class TcpDirection {
   packetTooBig = 0;
   /** The other direction, once seen. */
   peer: TcpDirection | undefined;
-  /** Large segments not yet acknowledged, oldest first (at most UNACKED_KEPT). */
-  readonly unacked: SentSegment[] = [];
+  /** Large segments not yet acknowledged, oldest (and smallest) first, at most UNACKED_KEPT; created when needed. */
+  unacked: SentSegment[] | undefined;
   /** Large segments being retransmitted, possible black holes (blackhole-tracker.ts). */
   holes: HoleCandidate[] | undefined;
   /** The Packet Too Big whose effect on this sender is still being watched (ptb-tracker.ts). */
@@ -83,16 +89,20 @@ export class TcpDirection {
     let again = false;
     if (!this.dataSeen) {
       this.dataSeen = true;
-      this.sndMax = end;
+      this.sndMax = end | 0;
     } else {
       again = seqLt(seq, this.sndMax);
-      if (seqLt(this.sndMax, end)) this.sndMax = end;
-      if (again) for (const s of this.unacked) if (seqLt(s.seq, end) && seqLt(seq, s.end)) s.retransmitted = true;
+      if (seqLt(this.sndMax, end)) this.sndMax = end | 0;
+      if (again && this.unacked !== undefined) for (const s of this.unacked) if (seqLt(s.seq, end) && seqLt(seq, s.end)) s.retransmitted = true;
     }
     if (ipLength > this.largestSent) this.largestSent = ipLength;
     if (!again && ipLength > this.largestAcked && !(this.ackSeen && seqLe(end, this.sndUna))) {
-      if (this.unacked.length >= UNACKED_KEPT) this.unacked.splice(0, UNACKED_KEPT / 2);
-      this.unacked.push({ retransmitted: false, seq, end, ipLength, frame, timeUs });
+      const kept = this.unacked;
+      if (kept === undefined) this.unacked = [{ retransmitted: false, seq, end, ipLength, frame, timeUs }];
+      else if (ipLength > kept[kept.length - 1]!.ipLength) {
+        if (kept.length >= UNACKED_KEPT) kept.shift();
+        kept.push({ retransmitted: false, seq, end, ipLength, frame, timeUs });
+      }
     }
     return again;
   }
@@ -101,21 +111,24 @@ export class TcpDirection {
   acked(ack: number): void {
     if (!this.ackSeen) {
       this.ackSeen = true;
-      this.sndUna = ack;
-    } else if (seqLt(this.sndUna, ack)) this.sndUna = ack;
+      this.sndUna = ack | 0;
+    } else if (seqLt(this.sndUna, ack)) this.sndUna = ack | 0;
     else return;
+    const kept = this.unacked;
+    if (kept === undefined) return;
     let drop = 0;
-    for (const s of this.unacked) {
+    for (const s of kept) {
       if (!seqLe(s.end, this.sndUna)) break;
       if (!s.retransmitted && s.ipLength > this.largestAcked) this.largestAcked = s.ipLength;
       drop++;
     }
-    if (drop > 0) this.unacked.splice(0, drop);
+    if (drop === kept.length) this.unacked = undefined;
+    else if (drop > 0) kept.splice(0, drop);
   }
 
   /** The original transmission of the segment starting at `seq` with this IP length, if still kept. */
   original(seq: number, ipLength: number): SentSegment | undefined {
-    for (const s of this.unacked) if (s.seq === seq && s.ipLength === ipLength) return s;
+    if (this.unacked !== undefined) for (const s of this.unacked) if (s.seq === seq && s.ipLength === ipLength) return s;
     return undefined;
   }
 
