@@ -112,7 +112,7 @@ export class BlackholeTracker {
       }
     }
     if (!df || ipLength <= dir.largestAcked) return;
-    const c = new HoleCandidate(dir, seq, dataLength, ipLength, dir.original(seq, ipLength), superPacket, captureDirection);
+    const c = new HoleCandidate(dir, seq, dataLength, ipLength, dir.original(seq), superPacket, captureDirection);
     c.resent(frame, timeUs);
     if (holes === undefined) dir.holes = [c];
     else {
@@ -192,15 +192,21 @@ function holeFinding(c: HoleCandidate, conditions: CaptureConditions): Finding {
   }
   if (c.superPacket) {
     caveats.push(
-      `this sender's packets in the capture include TSO/GSO/GRO super-packets (more data than the link or the peer's MSS allows): the ${c.ipLength}-byte segment may not be what crossed the wire`,
+      `the ${c.ipLength}-byte segment is an offload super-packet (TSO/GSO/GRO: more data than the link or the peer's MSS allows), not what crossed the wire`,
     );
     confidence = 'low';
   }
-  caveats.push(...conditions.caveats(c.dir.interfaceName, 'loss'), ...conditions.caveats(c.dir.interfaceName, 'oversized'));
+  // Retransmissions may be capture loss; sizes are in doubt only when the segment itself is a super-packet (a sender
+  // that makes them elsewhere in the capture still sends this one as it is).
+  caveats.push(...conditions.caveats(c.dir.interfaceName, 'loss'));
+  if (c.superPacket) caveats.push(...conditions.caveats(c.dir.interfaceName, 'oversized'));
   confidence = lowered(confidence, caveats.slice(c.superPacket ? 1 : 0));
 
   const ev = new EvidenceList();
-  if (c.original !== undefined) ev.add(c.original.frame, c.original.timeUs, `segment seq ${c.seq} len ${c.dataLength} (${c.ipLength} bytes, DF)`);
+  if (c.original !== undefined) {
+    const o = c.original;
+    ev.add(o.frame, o.timeUs, o.ipLength === c.ipLength ? `segment seq ${c.seq} len ${c.dataLength} (${c.ipLength} bytes, DF)` : `seq ${c.seq} first sent in a ${o.ipLength}-byte packet (offload super-packet)`);
+  }
   c.sends.forEach((s, i) => ev.add(s.frame, s.timeUs, `retransmission ${i + 1}${intervals.length > 0 ? ` after ${ms(intervals[i + (c.original === undefined ? -1 : 0)] ?? 0)} ms` : ''}`));
   const { evidence, evidenceOmitted } = ev.take();
   const first = c.original ?? c.sends[0]!;

@@ -79,7 +79,7 @@ export class TcpPmtuDetector implements Detector {
     if (superPacket) dir.superSeen = true;
     const watch = dir.ptbWatch;
     if (watch !== undefined && watch.watch(t.seq, t.payloadLength, ipLength, p.frame, p.timeUs, superPacket, p.direction)) dir.ptbWatch = undefined;
-    if (again) this.holes.retransmitted(dir, t.seq, t.payloadLength, ipLength, ip.dontFragment, p.frame, p.timeUs, superPacket || dir.superSeen, p.direction);
+    if (again) this.holes.retransmitted(dir, t.seq, t.payloadLength, ipLength, ip.dontFragment, p.frame, p.timeUs, superPacket, p.direction);
   }
 
   private otherPacket(p: PacketFacts, ip: IpFacts): void {

@@ -126,9 +126,9 @@ export class TcpDirection {
     else if (drop > 0) kept.splice(0, drop);
   }
 
-  /** The original transmission of the segment starting at `seq` with this IP length, if still kept. */
-  original(seq: number, ipLength: number): SentSegment | undefined {
-    if (this.unacked !== undefined) for (const s of this.unacked) if (s.seq === seq && s.ipLength === ipLength) return s;
+  /** The first transmission of data starting at `seq`, if still kept (it may have been larger: a super-packet). */
+  original(seq: number): SentSegment | undefined {
+    if (this.unacked !== undefined) for (const s of this.unacked) if (s.seq === seq) return s;
     return undefined;
   }
 
