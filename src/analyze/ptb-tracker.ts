@@ -51,8 +51,15 @@ export class PtbEpisode {
   superResend = 0;
   firstOversized: Sized | undefined;
   lastOversized: Sized | undefined;
-  /** Oversized segments before the re-send that fit (in flight when the message was sent). */
+  /** Oversized segments before the re-send that fits (in flight when the message was sent). */
   oversizedBeforeReaction = 0;
+  /**
+   * How long after the message larger packets may still come from the sender before it could have acted: 1.5 round
+   * trips between the capture point and the sender (from the handshake) plus a margin. Undefined: handshake not seen.
+   */
+  graceUs: number | undefined;
+  /** Larger packets within graceUs of the message (in flight, no evidence either way). */
+  inFlight = 0;
   readonly oversizedFrames = new EvidenceList(8);
   /** Where the data packets that followed were captured relative to the capturing host. */
   senderDirection: 'in' | 'out' | undefined;
@@ -124,8 +131,12 @@ export class PtbEpisode {
   }
 
   private tooLarge(ipLength: number, frame: number, timeUs: number, covers: boolean): void {
+    this.oversizedBeforeReaction++;
+    if (this.graceUs !== undefined && timeUs - this.first.timeUs < this.graceUs) {
+      this.inFlight++;
+      return;
+    }
     this.oversized++;
-    if (this.resend === undefined) this.oversizedBeforeReaction++;
     if (covers) this.oversizedResend++;
     const s = { frame, timeUs, ipLength };
     this.firstOversized ??= s;
@@ -272,11 +283,12 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
     for (const o of e.oversizedFrames.take().evidence) ev.add(o.frame, o.timeUs, o.role);
     const firstO = e.firstOversized!;
     const lastO = e.lastOversized!;
-    const certain = e.oversizedResend > 0 || e.oversized >= IGNORED_CERTAIN || e.senderDirection === 'out';
+    const certain = e.graceUs !== undefined || e.oversizedResend > 0 || e.oversized >= IGNORED_CERTAIN || e.senderDirection === 'out';
     const caveats = conditions.caveats(e.interfaceName, 'oversized');
     const confidence = lowered(certain ? 'high' : 'medium', caveats);
     Object.assign(facts, {
       oversizedAfter: e.oversized,
+      inFlight: e.inFlight,
       oversizedResends: e.oversizedResend,
       firstOversizedFrame: firstO.frame,
       oversizedOverMs: ms(lastO.timeUs - firstO.timeUs),
@@ -293,6 +305,7 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
       evidenceOmitted,
       sentence:
         `${label} was ignored${place}: the sender went on with ${e.oversized} ${unit}s larger than ${e.mtu} bytes over ${seconds(lastO.timeUs - e.first.timeUs)} after it` +
+        (e.graceUs !== undefined ? ` (after ${seconds(e.graceUs)}, when it could have acted${e.inFlight > 0 ? `; ${e.inFlight} more before that were in flight` : ''})` : '') +
         (e.oversizedResend > 0 ? `, ${e.oversizedResend} of them the quoted data again` : '') +
         (e.fitting === undefined ? ', and none that fits' : `, though frame ${e.fitting.frame} fits`) +
         (certain ? '' : ' (so few that they may have been in flight when the message was sent)') +
@@ -323,6 +336,7 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
   }
   const { evidence, evidenceOmitted } = sorted(ev);
   if (e.superAfter > 0) Object.assign(facts, { superPacketsAfter: e.superAfter, oversizedAfter: e.oversized });
+  if (e.inFlight > 0) facts['inFlight'] = e.inFlight;
   const acked = e.dir !== undefined && e.quoted.seq !== undefined && e.dir.ackSeen && seqLt(e.quoted.seq, e.dir.sndUna);
   Object.assign(facts, { waitedMs: ms(nowUs - e.first.timeUs) });
   return {
@@ -335,7 +349,9 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
     evidenceOmitted,
     sentence:
       `${label}: cannot tell whether it was honoured: ` +
-      (e.superAfter > 0
+      (e.superAfter === 0 && e.inFlight > 0
+        ? `only ${e.inFlight} larger packets followed it, all within ${seconds(e.graceUs ?? 0)} (1.5 round trips to the sender: in flight before it could act), then the capture holds nothing more of that sender`
+        : e.superAfter > 0
         ? `${e.superAfter} offload super-packets (TSO/GSO on the sending host, GRO on a receiving one) of that flow followed it${e.superResend > 0 ? ' (the quoted data among them)' : ''}, and the size of what crossed the wire is not in the capture`
         : `no ${unit} of that flow's sender followed it in the capture (${seconds(nowUs - e.first.timeUs)} until its end)`) +
       (acked && e.superResend === 0 ? ', and the quoted data was acknowledged without being re-sent' : '') +

@@ -14,6 +14,9 @@ import { episodeFindings, PtbEpisode, type PtbRole, suspicions, EPISODE_US } fro
 import { reverseKeyOf, seqLt, TcpSenderTable } from './tcp-sender-table.js';
 import { IpProtocol } from '../packet/ip-protocol.js';
 
+/** Added to 1.5 round trips: what the sender's stack takes to act on the message (Linux: microseconds). */
+const REACTION_MARGIN_US = 2000;
+
 const TUNNEL_PROTOCOLS: ReadonlySet<number> = new Set([IpProtocol.IpInIp, IpProtocol.Ipv6, IpProtocol.Gre]);
 
 export class TcpPmtuDetector implements Detector {
@@ -60,8 +63,15 @@ export class TcpPmtuDetector implements Detector {
       dir = this.tcp.direction(directionKey(flow), undefined, flow, p.interface, p.frame);
     }
     dir.packets++;
-    if (t.syn && t.mss !== undefined) dir.mssAnnounced = t.mss;
     const peer = dir.peer;
+    if (t.syn) {
+      if (t.mss !== undefined) dir.mssAnnounced = t.mss;
+      if (t.ackFlag && peer?.synUs !== undefined) dir.rttUs ??= p.timeUs - peer.synUs;
+      dir.synUs ??= p.timeUs;
+    } else if (dir.rttUs === undefined && dir.synUs !== undefined && t.ackFlag && peer?.synUs !== undefined && peer.synUs > dir.synUs) {
+      // The client's first ACK after the SYN-ACK.
+      dir.rttUs = p.timeUs - peer.synUs;
+    }
     if (t.ackFlag && peer !== undefined && peer.dataSeen) {
       peer.acked(t.ack);
       if (peer.holes !== undefined) this.holes.acked(peer, t.ack, p.frame, p.timeUs);
@@ -142,7 +152,10 @@ export class TcpPmtuDetector implements Detector {
     if (orphan) e.forgotten = isTcp ? this.tcp.evicted : this.seen.evicted;
     if (dir !== undefined) {
       dir.packetTooBig++;
-      if (judged) dir.ptbWatch = e;
+      if (judged) {
+        dir.ptbWatch = e;
+        if (dir.rttUs !== undefined) e.graceUs = Math.round(1.5 * dir.rttUs) + REACTION_MARGIN_US;
+      }
     } else if (judged) this.udpWatch.set(qKey, e);
     this.episodesByKey.set(episodeKey, e);
     if (this.episodes.length < this.limits.maxFindingsPerKind * 4) this.episodes.push(e);

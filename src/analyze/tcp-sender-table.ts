@@ -60,6 +60,13 @@ export class TcpDirection {
   smallPackets = 0;
   /** The MSS this direction's SYN announced: the largest segment its peer may send (undefined: no SYN seen). */
   mssAnnounced: number | undefined;
+  /** When this direction's SYN (or SYN-ACK) passed the capture point. */
+  synUs: number | undefined;
+  /**
+   * The round trip from the capture point to this direction's sender and back, from the handshake (SYN-ACK → the
+   * client's ACK; SYN → the server's SYN-ACK): how long a message toward the sender takes to show its effect here.
+   */
+  rttUs: number | undefined;
   /** A data packet of this direction was a TSO/GSO/GRO super-packet: sizes seen here may not be what crossed the wire. */
   superSeen = false;
   /** Packet Too Big messages seen for this direction's segments. */

@@ -68,12 +68,24 @@ for (const family of [4, 6] as const) {
       assert.equal(f.facts['oversizedAfter'], 3);
       assert.equal(f.facts['oversizedResends'], 3);
       assert.equal(f.facts['oversizedOverMs'], 1200);
-      assert.match(f.sentence, /was ignored: the sender went on with 3 segments larger than 1400 bytes over 1\.40 s after it, 3 of them the quoted data again, and none that fits/);
+      assert.match(f.sentence, /was ignored: the sender went on with 3 segments larger than 1400 bytes over 1\.40 s after it \(after 3\.5 ms, when it could have acted\), 3 of them the quoted data again, and none that fits/);
       assert.ok(isProblem(f));
     });
 
-    it('one larger new segment right after the message is ignored with medium confidence only (it may have been in flight)', () => {
+    it('a larger segment within 1.5 round trips (from the handshake) of the message was in flight: no evidence, cannot tell', () => {
       const { c } = tooBig(family);
+      c.data(CLIENT_ISN + dataOf(family, 1500), 1500, 13);
+      const f = only(c.report(CLEAN_CAPTURE, 20), 'ptb-unresolved');
+      assert.equal(f.facts['inFlight'], 1);
+      assert.match(f.sentence, /only 1 larger packets followed it, all within 3\.5 ms/);
+    });
+
+    it('without a handshake to time the sender, one larger segment after the message is ignored with medium confidence only', () => {
+      const c = new Conversation(new TcpPmtuDetector(), family);
+      const quoted = c.segment('client', CLIENT_ISN, SERVER_ISN, 1500);
+      c.push(quoted, 10);
+      c.ack(CLIENT_ISN, 10.5);
+      c.packetTooBig(quoted, 1400, 11);
       c.data(CLIENT_ISN + dataOf(family, 1500), 1500, 11.05);
       const f = only(c.report(), 'ptb-ignored');
       assert.equal(f.confidence, 'medium');
