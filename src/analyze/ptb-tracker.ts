@@ -32,6 +32,8 @@ interface Moment {
 
 interface Sized extends Moment {
   readonly ipLength: number;
+  /** Larger than the MTU but without DF (IPv4): routers fragment it. */
+  readonly dfCleared?: boolean;
 }
 
 export type SuspicionReason = 'below-minimum' | 'not-smaller' | 'seq-not-in-flight';
@@ -90,8 +92,12 @@ export class PtbEpisode {
     this.ptbs.add(frame, timeUs, `Packet Too Big mtu ${this.mtu}`);
   }
 
-  /** A data packet of the quoted flow's sender after the message. Returns true when the episode is settled. */
-  watch(seq: number | undefined, dataLength: number, ipLength: number, frame: number, timeUs: number, superPacket: boolean, direction: 'in' | 'out' | undefined): boolean {
+  /**
+   * A data packet of the quoted flow's sender after the message. Returns true when the episode is settled. An IPv4
+   * packet without DF fits whatever its size (routers fragment it): Linux clears DF when the reported MTU is below its
+   * floor (net.ipv4.route.min_pmtu, 552) and sends 552-byte packets.
+   */
+  watch(seq: number | undefined, dataLength: number, ipLength: number, dontFragment: boolean, frame: number, timeUs: number, superPacket: boolean, direction: 'in' | 'out' | undefined): boolean {
     this.senderDirection ??= direction;
     const q = this.quoted.seq;
     const covers = q !== undefined && seq !== undefined && seqLe(seq, q) && seqLt(q, seqAdd(seq, Math.max(1, dataLength)));
@@ -100,10 +106,11 @@ export class PtbEpisode {
       if (covers) this.superResend++;
       return false;
     }
-    if (ipLength <= this.mtu) {
-      this.fitting ??= { frame, timeUs, ipLength };
+    if (ipLength <= this.mtu || !dontFragment) {
+      const s = { frame, timeUs, ipLength, dfCleared: ipLength > this.mtu };
+      this.fitting ??= s;
       if (covers || q === undefined || seq === undefined) {
-        this.resend = { frame, timeUs, ipLength };
+        this.resend = s;
         return true;
       }
       return false;
@@ -255,11 +262,22 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
   if (honoured !== undefined) {
     const fit = e.fitting ?? honoured;
     if (fit.frame !== honoured.frame) ev.add(fit.frame, fit.timeUs, `first ${unit} that fits: ${fit.ipLength} bytes`);
-    ev.add(honoured.frame, honoured.timeUs, e.fragmented !== undefined ? `fragmented to fit: first fragment ${honoured.ipLength} bytes` : `the quoted data re-sent in ${honoured.ipLength} bytes`);
+    ev.add(
+      honoured.frame,
+      honoured.timeUs,
+      e.fragmented !== undefined ? `fragmented to fit: first fragment ${honoured.ipLength} bytes` : `the quoted data re-sent in ${honoured.ipLength} bytes${honoured.dfCleared === true ? ' without DF' : ''}`,
+    );
     const reaction = honoured.timeUs - e.first.timeUs;
     Object.assign(facts, { reactionMs: ms(reaction), firstFittingFrame: fit.frame, resendFrame: honoured.frame, oversizedBeforeReaction: e.oversizedBeforeReaction });
     const { evidence, evidenceOmitted } = sorted(ev);
-    const seqWords = e.quoted.seq !== undefined && e.fragmented === undefined ? ` the quoted data (seq ${e.quoted.seq}) was re-sent in a ${honoured.ipLength}-byte packet` : ` the next ${unit} of the flow was fragmented into packets of at most ${e.mtu} bytes (first ${honoured.ipLength})`;
+    const cleared = honoured.dfCleared === true ? ' without DF, so that routers fragment it (Linux does this when the reported MTU is below its floor, net.ipv4.route.min_pmtu, 552)' : '';
+    const seqWords =
+      e.quoted.seq !== undefined && e.fragmented === undefined
+        ? ` the quoted data (seq ${e.quoted.seq}) was re-sent in a ${honoured.ipLength}-byte packet${cleared}`
+        : e.fragmented === undefined
+          ? ` a ${honoured.ipLength}-byte packet${cleared} followed`
+          : ` the next ${unit} of the flow was fragmented into packets of at most ${e.mtu} bytes (first ${honoured.ipLength})`;
+    if (honoured.dfCleared === true) facts['dfCleared'] = true;
     return {
       kind: 'ptb-honoured',
       severity: 'info',

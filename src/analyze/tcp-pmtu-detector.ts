@@ -88,7 +88,7 @@ export class TcpPmtuDetector implements Detector {
     const superPacket = p.superPacket || (mss !== undefined && t.payloadLength > mss);
     if (superPacket) dir.superSeen = true;
     const watch = dir.ptbWatch;
-    if (watch !== undefined && watch.watch(t.seq, t.payloadLength, ipLength, p.frame, p.timeUs, superPacket, p.direction)) dir.ptbWatch = undefined;
+    if (watch !== undefined && watch.watch(t.seq, t.payloadLength, ipLength, ip.dontFragment, p.frame, p.timeUs, superPacket, p.direction)) dir.ptbWatch = undefined;
     if (again) this.holes.retransmitted(dir, t.seq, t.payloadLength, ipLength, ip.dontFragment, p.frame, p.timeUs, superPacket, p.direction);
   }
 

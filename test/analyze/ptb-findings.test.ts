@@ -274,6 +274,24 @@ for (const family of [4, 6] as const) {
   });
 }
 
+describe('Packet Too Big, IPv4 without DF', () => {
+  it('the quoted data re-sent larger than the MTU but without DF (Linux below min_pmtu 552) is honoured: routers fragment it', () => {
+    const { c } = tooBig(4, 500);
+    const resend = c.data(CLIENT_ISN, 552, 11.1, { df: false });
+    const f = only(c.report(), 'ptb-honoured');
+    assert.equal(f.facts['resendFrame'], resend);
+    assert.equal(f.facts['dfCleared'], true);
+    assert.match(f.sentence, /re-sent in a 552-byte packet without DF, so that routers fragment it/);
+  });
+
+  it('re-sent larger than the MTU with DF still set is ignored', () => {
+    const { c } = tooBig(4, 500);
+    c.data(CLIENT_ISN, 552, 11.1);
+    c.data(CLIENT_ISN, 552, 300);
+    assert.equal(only(c.report(), 'ptb-ignored').facts['oversizedResends'], 1);
+  });
+});
+
 describe('Packet Too Big left to others', () => {
   it('a message quoting a tunnel packet (IP-in-IP here) is not this detector\'s: no finding, not even orphan', () => {
     const c = new Conversation(new TcpPmtuDetector(), 4);

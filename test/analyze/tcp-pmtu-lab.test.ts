@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { AnalysisResult } from '../../src/analyze/analyzer.js';
 import type { Finding, FindingKind } from '../../src/analyze/finding.js';
 import { TcpPmtuDetector } from '../../src/analyze/tcp-pmtu-detector.js';
-import { makePmtuCaptures, ORPHAN_PORTS, type PmtuCaptures, type PmtuPhase, SMALL_LINK_MTU } from '../support/pmtu-tcp-captures.js';
+import { FLOOR_MTU, makePmtuCaptures, ORPHAN_PORTS, type PmtuCaptures, type PmtuPhase, SMALL_LINK_MTU } from '../support/pmtu-tcp-captures.js';
 import { needsRoot } from '../support/root.js';
 import { tsharkFields } from '../support/tshark.js';
 import { analyzeFile } from './support/analyze-file.js';
@@ -109,6 +109,18 @@ describe('TCP path MTU findings on real kernel captures', { ...needsRoot(), time
     assert.ok(flagged.length >= 2, 'tshark sees the retransmissions of the lost segments');
     const r = results.get('lossy')!;
     assert.deepEqual(r.findings.filter((f) => PROBLEMS.includes(f.kind)).map((f) => f.sentence), []);
+  });
+
+  it('a Packet Too Big below Linux\'s floor (mtu 500 < min_pmtu 552): the real kernel re-sends the quoted data in 552-byte packets without DF (the router fragments them), which is honoured, not ignored', async () => {
+    const r = results.get('floor')!;
+    const f = forPort(ofKind(r, 'ptb-honoured'), caps.floorPort);
+    assert.equal(f.confidence, 'high');
+    assert.equal(f.facts['mtu'], FLOOR_MTU);
+    assert.equal(f.facts['dfCleared'], true);
+    assert.match(f.sentence, /without DF/);
+    const resend = await tsharkFields(caps.files.floor, ['ip.len', 'ip.flags.df', 'tcp.seq_raw'], { displayFilter: `frame.number==${f.facts['resendFrame']}` });
+    assert.deepEqual(resend[0], { 'ip.len': '552', 'ip.flags.df': '0', 'tcp.seq_raw': String(f.facts['quotedSeq']) });
+    assert.deepEqual(r.findings.filter((x) => PROBLEMS.includes(x.kind)).map((x) => x.sentence), []);
   });
 
   it('a Packet Too Big quoting a flow the capture never carried is an orphan (both families), and its filter shows that message', async () => {

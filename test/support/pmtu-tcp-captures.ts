@@ -10,7 +10,9 @@
  * - probing: the same with tcp_mtu_probing 1 on the client: Linux falls back to smaller segments that get through;
  * - healthy: Packet Too Big allowed; each family's upload learns mtu 1400 and completes;
  * - lossy: a healthy bulk transfer with every 20th large segment dropped by the router (ordinary losses, recovered);
- * - orphan: Packet Too Big messages injected from the router to the client quoting flows that never existed.
+ * - orphan: Packet Too Big messages injected from the router to the client quoting flows that never existed;
+ * - floor (IPv4 only): the server-side link set to MTU 500, below Linux's net.ipv4.route.min_pmtu of 552, so the client
+ *   goes no lower than 552-byte packets whatever the router reports: a Packet Too Big that a real kernel ignores.
  */
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -42,13 +44,16 @@ export const UPLOAD_BYTES = 200_000;
 /** The flow the injected Packet Too Big messages quote (never opened): client port and server port. */
 export const ORPHAN_PORTS = { client: 45_454, server: 9 } as const;
 export const ORPHAN_SEQ = 123_456_789;
+/** Below Linux's min_pmtu (552): the floor phase's server-side MTU. */
+export const FLOOR_MTU = 500;
 
-export type PmtuPhase = 'blackhole' | 'probing' | 'healthy' | 'lossy' | 'orphan';
+export type PmtuPhase = 'blackhole' | 'probing' | 'healthy' | 'lossy' | 'orphan' | 'floor';
 
 export interface PmtuCaptures {
   readonly files: Readonly<Record<PmtuPhase, string>>;
   /** Client ports of the uploads per phase and family (what the findings' flows must name). */
-  readonly ports: Readonly<Record<Exclude<PmtuPhase, 'orphan'>, { 4: number; 6: number }>>;
+  readonly ports: Readonly<Record<Exclude<PmtuPhase, 'orphan' | 'floor'>, { 4: number; 6: number }>>;
+  readonly floorPort: number;
   /** Packets the router's nth rule dropped in the lossy phase. */
   readonly lossyDrops: number;
 }
@@ -100,15 +105,15 @@ async function record(lab: RunningLab, path: string, traffic: () => Promise<void
   if (dropped === null || dropped[1] !== '0') throw new Error(`tcpdump ${path} lost packets: ${dump.stderr}`);
 }
 
-/** Both families' uploads at once; the client ports they used. */
-async function upload(lab: RunningLab, timeoutMs: number): Promise<{ 4: number; 6: number; done: string }> {
-  const r = await lab.mustExec('cli', [process.execPath, '-e', UPLOAD, String(UPLOAD_BYTES), String(timeoutMs), String(PMTU_PORT), PMTU_ADDR.serverV4, PMTU_ADDR.serverV6], {
+/** Both families' uploads at once (or IPv4's alone); the client ports they used. */
+async function upload(lab: RunningLab, timeoutMs: number, hosts: readonly string[] = [PMTU_ADDR.serverV4, PMTU_ADDR.serverV6]): Promise<{ 4: number; 6: number; done: string }> {
+  const r = await lab.mustExec('cli', [process.execPath, '-e', UPLOAD, String(UPLOAD_BYTES), String(timeoutMs), String(PMTU_PORT), ...hosts], {
     timeoutMs: timeoutMs + 5000,
   });
   const port = (family: 4 | 6): number => {
     const m = new RegExp(`^${family} (\\d+) open$`, 'm').exec(r.stdout);
-    if (m === null) throw new Error(`upload: no IPv${family} connection: ${r.stdout} ${r.stderr}`);
-    return Number(m[1]);
+    if (m === null && hosts.length === 2) throw new Error(`upload: no IPv${family} connection: ${r.stdout} ${r.stderr}`);
+    return m === null ? 0 : Number(m[1]);
   };
   return { 4: port(4), 6: port(6), done: r.stdout };
 }
@@ -186,7 +191,7 @@ export async function makePmtuCaptures(dir: string, opts: { onTopology?: (info: 
     try {
       await sink.waitForOutput(/^ready$/m, 10_000);
       const file = (phase: PmtuPhase): string => join(dir, `${phase}.pcap`);
-      const ports: Partial<Record<Exclude<PmtuPhase, 'orphan'>, { 4: number; 6: number }>> = {};
+      const ports: Partial<Record<Exclude<PmtuPhase, 'orphan' | 'floor'>, { 4: number; 6: number }>> = {};
 
       await firewallPacketTooBig(lab, true);
       await lab.mustExec('cli', ['sysctl', '-q', '-w', 'net.ipv4.tcp_mtu_probing=0']);
@@ -217,10 +222,19 @@ export async function makePmtuCaptures(dir: string, opts: { onTopology?: (info: 
         await injector.send(orphanPackets());
       });
 
+      // Last: a link below 1280 bytes loses IPv6.
+      await lab.mustExec('rtr', ['ip', 'link', 'set', 'dev', 'eth1', 'mtu', String(FLOOR_MTU)]);
+      await lab.mustExec('srv', ['ip', 'link', 'set', 'dev', 'eth0', 'mtu', String(FLOOR_MTU)]);
+      let floorPort = 0;
+      await record(lab, file('floor'), async () => {
+        floorPort = (await upload(lab, 3000, [a.serverV4]))[4];
+      });
+
       return {
-        files: { blackhole: file('blackhole'), probing: file('probing'), healthy: file('healthy'), lossy: file('lossy'), orphan: file('orphan') },
+        files: { blackhole: file('blackhole'), probing: file('probing'), healthy: file('healthy'), lossy: file('lossy'), orphan: file('orphan'), floor: file('floor') },
         ports: ports as PmtuCaptures['ports'],
         lossyDrops,
+        floorPort,
       };
     } finally {
       await sink.stop('SIGTERM', 2000);
