@@ -14,6 +14,7 @@ import { episodeFindings, PtbEpisode, type PtbRole, suspicions, EPISODE_US } fro
 import { reverseKeyOf, seqLt, TcpSenderTable } from './tcp-sender-table.js';
 import { IpProtocol } from '../packet/ip-protocol.js';
 
+const MAX_WATCHED = 4;
 /** Added to 1.5 round trips: what the sender's stack takes to act on the message (Linux: microseconds). */
 const REACTION_MARGIN_US = 2000;
 
@@ -87,8 +88,13 @@ export class TcpPmtuDetector implements Detector {
     const mss = peer?.mssAnnounced;
     const superPacket = p.superPacket || (mss !== undefined && t.payloadLength > mss);
     if (superPacket) dir.superSeen = true;
-    const watch = dir.ptbWatch;
-    if (watch !== undefined && watch.watch(t.seq, t.payloadLength, ipLength, ip.dontFragment, p.frame, p.timeUs, superPacket, p.direction)) dir.ptbWatch = undefined;
+    const watching = dir.ptbWatch;
+    if (watching !== undefined) {
+      for (let i = watching.length - 1; i >= 0; i--) {
+        if (watching[i]!.watch(t.seq, t.payloadLength, ipLength, ip.dontFragment, p.frame, p.timeUs, superPacket, p.direction)) watching.splice(i, 1);
+      }
+      if (watching.length === 0) dir.ptbWatch = undefined;
+    }
     if (again) this.holes.retransmitted(dir, t.seq, t.payloadLength, ipLength, ip.dontFragment, p.frame, p.timeUs, superPacket, p.direction);
   }
 
@@ -153,7 +159,12 @@ export class TcpPmtuDetector implements Detector {
     if (dir !== undefined) {
       dir.packetTooBig++;
       if (judged) {
-        dir.ptbWatch = e;
+        // Another message (another MTU) while one is still watched: both are (two bottlenecks, one after the other).
+        if (dir.ptbWatch === undefined) dir.ptbWatch = [e];
+        else {
+          if (dir.ptbWatch.length >= MAX_WATCHED) dir.ptbWatch.shift();
+          dir.ptbWatch.push(e);
+        }
         if (dir.rttUs !== undefined) e.graceUs = Math.round(1.5 * dir.rttUs) + REACTION_MARGIN_US;
       }
     } else if (judged) this.udpWatch.set(qKey, e);

@@ -77,8 +77,8 @@ export class TcpDirection {
   unacked: SentSegment[] | undefined;
   /** Large segments being retransmitted, possible black holes (blackhole-tracker.ts). */
   holes: HoleCandidate[] | undefined;
-  /** The Packet Too Big whose effect on this sender is still being watched (ptb-tracker.ts). */
-  ptbWatch: PtbEpisode | undefined;
+  /** The Packet Too Big episodes whose effect on this sender is still being watched (ptb-tracker.ts; at most 4). */
+  ptbWatch: PtbEpisode[] | undefined;
 
   /** Forgotten by the table (a cached reference must not be used). */
   evicted = false;

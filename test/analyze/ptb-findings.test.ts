@@ -101,6 +101,14 @@ for (const family of [4, 6] as const) {
       assert.deepEqual(kinds(c.report()), ['ptb-honoured']);
     });
 
+    it('two bottlenecks one after the other: a message for mtu 1400, then one for 1300 before the first is settled, each judged', () => {
+      const { c } = tooBig(family);
+      c.packetTooBig(c.segment('client', CLIENT_ISN, SERVER_ISN, 1500), 1300, 11.5);
+      c.data(CLIENT_ISN, 1300, 12);
+      const findings = c.report();
+      assert.deepEqual(findings.map((f) => `${f.kind} ${f.facts['mtu']}`).sort(), ['ptb-honoured 1300', 'ptb-honoured 1400']);
+    });
+
     it('cannot tell when nothing of the flow follows: ptb-unresolved, info, low confidence, not ignored', () => {
       const { c } = tooBig(family);
       const findings = c.report(CLEAN_CAPTURE, 5011);
