@@ -160,7 +160,8 @@ export function suspicions(family: 4 | 6, mtu: number, quotedLength: number, inF
     codes.push('below-minimum');
     words.push(mtu === 0 && family === 4 ? 'it reports mtu 0 (a router older than RFC 1191 names no MTU)' : `mtu ${mtu} is below the IPv${family} minimum of ${MIN_MTU[family]}`);
   }
-  if (mtu >= quotedLength) {
+  // A quoted length shorter than an IP header is the sender's TSO leaving it 0, not a size to compare.
+  if (mtu >= quotedLength && quotedLength >= (family === 4 ? 20 : 40)) {
     codes.push('not-smaller');
     words.push(`mtu ${mtu} is not smaller than the quoted packet (${quotedLength} bytes), so that packet fitted`);
   }
@@ -288,7 +289,8 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
       evidenceOmitted,
       sentence:
         `${label} was honoured${place}: ${seconds(reaction)} after it${seqWords} (frame ${honoured.frame})` +
-        (e.oversizedBeforeReaction > 0 ? `; ${e.oversizedBeforeReaction} larger packets still in flight came before that` : '') +
+        (e.inFlight > 0 ? `; ${e.inFlight} larger packets still in flight came before that` : '') +
+        (e.oversized > 0 ? `; ${e.oversized} larger packets came before that${e.graceUs === undefined ? '' : ' after it could have acted (a slow reaction)'}` : '') +
         '.',
       displayFilter: framesFilter(evidence),
       facts,
