@@ -17,6 +17,11 @@ const DUPLICATE_US = 2000;
 /** Successive retransmission intervals grow by about 2 (RTO backoff); these bounds allow timer granularity. */
 const BACKOFF_MIN = 1.4;
 const BACKOFF_MAX = 3;
+/**
+ * Packets no larger than these cross any path (IPv6's minimum MTU; IPv4's 576 that every host must accept): re-sent
+ * forever they are no size problem (zero-window probes back off the same way).
+ */
+const ALWAYS_FITS = { 4: 576, 6: 1280 } as const;
 const CANDIDATES_PER_DIRECTION = 4;
 const SENDS_KEPT = 16;
 
@@ -111,7 +116,7 @@ export class BlackholeTracker {
         return;
       }
     }
-    if (!df || ipLength <= dir.largestAcked) return;
+    if (!df || ipLength <= dir.largestAcked || ipLength <= ALWAYS_FITS[dir.flow.family]) return;
     const c = new HoleCandidate(dir, seq, dataLength, ipLength, dir.original(seq), superPacket, captureDirection);
     c.resent(frame, timeUs);
     if (holes === undefined) dir.holes = [c];

@@ -80,6 +80,19 @@ for (const family of [4, 6] as const) {
       assert.deepEqual(c.report(), []);
     });
 
+    it('small segments re-sent with backed-off timeouts (zero-window probes, packets of the minimum MTU) are no black hole', () => {
+      for (const size of [family === 4 ? 41 : 61, family === 4 ? 576 : 1280]) {
+        const c = new Conversation(new TcpPmtuDetector(), family);
+        c.handshake();
+        c.data(CLIENT_ISN, size, 10);
+        for (const t of BACKOFF_MS) {
+          c.data(CLIENT_ISN, size, 10 + t);
+          c.ack(CLIENT_ISN, 10.5 + t);
+        }
+        assert.deepEqual(c.report(), [], `${size} bytes`);
+      }
+    });
+
     it('a size the peer already acknowledged re-sent again and again is no size problem', () => {
       const c = new Conversation(new TcpPmtuDetector(), family);
       c.handshake();
