@@ -17,6 +17,11 @@ const DUPLICATE_US = 2000;
 /** Successive retransmission intervals grow by about 2 (RTO backoff); these bounds allow timer granularity. */
 const BACKOFF_MIN = 1.4;
 const BACKOFF_MAX = 3;
+/**
+ * Packets no larger than these cross any path (IPv6's minimum MTU; IPv4's 576 that every host must accept): re-sent
+ * forever they are no size problem (zero-window probes back off the same way).
+ */
+const ALWAYS_FITS = { 4: 576, 6: 1280 } as const;
 const CANDIDATES_PER_DIRECTION = 4;
 const SENDS_KEPT = 16;
 
@@ -111,8 +116,8 @@ export class BlackholeTracker {
         return;
       }
     }
-    if (!df || ipLength <= dir.largestAcked) return;
-    const c = new HoleCandidate(dir, seq, dataLength, ipLength, dir.original(seq, ipLength), superPacket, captureDirection);
+    if (!df || ipLength <= dir.largestAcked || ipLength <= ALWAYS_FITS[dir.flow.family]) return;
+    const c = new HoleCandidate(dir, seq, dataLength, ipLength, dir.original(seq), superPacket, captureDirection);
     c.resent(frame, timeUs);
     if (holes === undefined) dir.holes = [c];
     else {
@@ -191,27 +196,37 @@ function holeFinding(c: HoleCandidate, conditions: CaptureConditions): Finding {
     notes.push('nothing at all came back on this connection in the capture, so cannot tell a size problem from a dead path or peer');
   }
   if (c.superPacket) {
-    caveats.push(`the ${c.ipLength}-byte segment is larger than the link carries: a TSO/GSO super-packet of the capturing host, not what crossed the wire`);
+    caveats.push(
+      `the ${c.ipLength}-byte segment is an offload super-packet (TSO/GSO/GRO: more data than the link or the peer's MSS allows), not what crossed the wire`,
+    );
     confidence = 'low';
   }
-  caveats.push(...conditions.caveats(c.dir.interfaceName, 'loss'), ...conditions.caveats(c.dir.interfaceName, 'oversized'));
+  // Retransmissions may be capture loss; sizes are in doubt only when the segment itself is a super-packet (a sender
+  // that makes them elsewhere in the capture still sends this one as it is).
+  caveats.push(...conditions.caveats(c.dir.interfaceName, 'loss'));
+  if (c.superPacket) caveats.push(...conditions.caveats(c.dir.interfaceName, 'oversized'));
   confidence = lowered(confidence, caveats.slice(c.superPacket ? 1 : 0));
 
   const ev = new EvidenceList();
-  if (c.original !== undefined) ev.add(c.original.frame, c.original.timeUs, `segment seq ${c.seq} len ${c.dataLength} (${c.ipLength} bytes, DF)`);
+  if (c.original !== undefined) {
+    const o = c.original;
+    ev.add(o.frame, o.timeUs, o.ipLength === c.ipLength ? `segment seq ${c.seq} len ${c.dataLength} (${c.ipLength} bytes, DF)` : `seq ${c.seq} first sent in a ${o.ipLength}-byte packet (offload super-packet)`);
+  }
   c.sends.forEach((s, i) => ev.add(s.frame, s.timeUs, `retransmission ${i + 1}${intervals.length > 0 ? ` after ${ms(intervals[i + (c.original === undefined ? -1 : 0)] ?? 0)} ms` : ''}`));
   const { evidence, evidenceOmitted } = ev.take();
   const first = c.original ?? c.sends[0]!;
   const last = c.lastSend!;
   const acked = c.largestAcked;
   const intervalText = intervals.map((i) => ms(i)).join(', ');
+  const through = [
+    'the handshake',
+    ...(acked > 0 ? [`segments of up to ${acked} bytes acknowledged`] : []),
+    ...(c.smallDuring > 0 ? [`${c.smallDuring} smaller packets during the retransmissions`] : []),
+  ];
   const sentence =
     `${flowLabel(flow)}: the ${c.ipLength}-byte segment seq ${c.seq} (${senderPlace(c.captureDirection)}) was retransmitted ${c.retransmissions} times ` +
-    `over ${seconds(last.timeUs - first.timeUs)} (intervals ${intervalText} ms)` +
-    `, never acknowledged, and no Packet Too Big for this flow appears in the capture, ` +
-    (peerSeen
-      ? `while ${c.smallDuring} smaller packets of the connection flowed meanwhile and the largest segment ever acknowledged in this direction was ${acked === 0 ? 'none (no data acknowledged)' : `${acked} bytes`}`
-      : 'and the other end sent nothing') +
+    `over ${seconds(last.timeUs - first.timeUs)} (intervals ${intervalText} ms), never acknowledged, and no Packet Too Big for this flow appears in the capture` +
+    (peerSeen ? `, while smaller packets got through (${through.join(', ')})` : '') +
     `: a path MTU black hole between the sender and the receiver (a link smaller than ${c.ipLength} bytes whose ICMP does not arrive)` +
     (notes.length > 0 ? `; ${notes.join('; ')}` : '') +
     '.';

@@ -32,6 +32,8 @@ interface Moment {
 
 interface Sized extends Moment {
   readonly ipLength: number;
+  /** Larger than the MTU but without DF (IPv4): routers fragment it. */
+  readonly dfCleared?: boolean;
 }
 
 export type SuspicionReason = 'below-minimum' | 'not-smaller' | 'seq-not-in-flight';
@@ -46,11 +48,20 @@ export class PtbEpisode {
   resend: Sized | undefined;
   oversized = 0;
   oversizedResend = 0;
-  oversizedSuper = 0;
+  /** TSO/GSO/GRO super-packets after the message: their size on the wire is not in the capture, so they show nothing. */
+  superAfter = 0;
+  superResend = 0;
   firstOversized: Sized | undefined;
   lastOversized: Sized | undefined;
-  /** Oversized segments before the re-send that fit (in flight when the message was sent). */
+  /** Oversized segments before the re-send that fits (in flight when the message was sent). */
   oversizedBeforeReaction = 0;
+  /**
+   * How long after the message larger packets may still come from the sender before it could have acted: 1.5 round
+   * trips between the capture point and the sender (from the handshake) plus a margin. Undefined: handshake not seen.
+   */
+  graceUs: number | undefined;
+  /** Larger packets within graceUs of the message (in flight, no evidence either way). */
+  inFlight = 0;
   readonly oversizedFrames = new EvidenceList(8);
   /** Where the data packets that followed were captured relative to the capturing host. */
   senderDirection: 'in' | 'out' | undefined;
@@ -58,6 +69,8 @@ export class PtbEpisode {
   fragmented: Sized | undefined;
   /** The flow appeared in the capture only after the message (orphans). */
   seenLater = false;
+  /** Flows the table had forgotten when the message came (orphans: the quoted one may be among them). */
+  forgotten = 0;
 
   constructor(
     readonly role: PtbRole,
@@ -79,20 +92,30 @@ export class PtbEpisode {
     this.ptbs.add(frame, timeUs, `Packet Too Big mtu ${this.mtu}`);
   }
 
-  /** A data packet of the quoted flow's sender after the message. Returns true when the episode is settled. */
-  watch(seq: number | undefined, dataLength: number, ipLength: number, frame: number, timeUs: number, superPacket: boolean, direction: 'in' | 'out' | undefined): boolean {
+  /**
+   * A data packet of the quoted flow's sender after the message. Returns true when the episode is settled. An IPv4
+   * packet without DF fits whatever its size (routers fragment it): Linux clears DF when the reported MTU is below its
+   * floor (net.ipv4.route.min_pmtu, 552) and sends 552-byte packets.
+   */
+  watch(seq: number | undefined, dataLength: number, ipLength: number, dontFragment: boolean, frame: number, timeUs: number, superPacket: boolean, direction: 'in' | 'out' | undefined): boolean {
     this.senderDirection ??= direction;
     const q = this.quoted.seq;
     const covers = q !== undefined && seq !== undefined && seqLe(seq, q) && seqLt(q, seqAdd(seq, Math.max(1, dataLength)));
-    if (ipLength <= this.mtu) {
-      this.fitting ??= { frame, timeUs, ipLength };
+    if (superPacket) {
+      this.superAfter++;
+      if (covers) this.superResend++;
+      return false;
+    }
+    if (ipLength <= this.mtu || !dontFragment) {
+      const s = { frame, timeUs, ipLength, dfCleared: ipLength > this.mtu };
+      this.fitting ??= s;
       if (covers || q === undefined || seq === undefined) {
-        this.resend = { frame, timeUs, ipLength };
+        this.resend = s;
         return true;
       }
       return false;
     }
-    this.tooLarge(ipLength, frame, timeUs, superPacket, covers);
+    this.tooLarge(ipLength, frame, timeUs, covers);
     return false;
   }
 
@@ -102,19 +125,26 @@ export class PtbEpisode {
    */
   watchDatagram(fragment: boolean, dontFragment: boolean, ipLength: number, frame: number, timeUs: number, superPacket: boolean, direction: 'in' | 'out' | undefined): boolean {
     this.senderDirection ??= direction;
+    if (superPacket) {
+      this.superAfter++;
+      return false;
+    }
     if (fragment && ipLength <= this.mtu) {
       this.fragmented = { frame, timeUs, ipLength };
       return true;
     }
-    if (ipLength > this.mtu && (fragment || dontFragment)) this.tooLarge(ipLength, frame, timeUs, superPacket, false);
+    if (ipLength > this.mtu && (fragment || dontFragment)) this.tooLarge(ipLength, frame, timeUs, false);
     return false;
   }
 
-  private tooLarge(ipLength: number, frame: number, timeUs: number, superPacket: boolean, covers: boolean): void {
+  private tooLarge(ipLength: number, frame: number, timeUs: number, covers: boolean): void {
+    this.oversizedBeforeReaction++;
+    if (this.graceUs !== undefined && timeUs - this.first.timeUs < this.graceUs) {
+      this.inFlight++;
+      return;
+    }
     this.oversized++;
-    if (this.resend === undefined) this.oversizedBeforeReaction++;
     if (covers) this.oversizedResend++;
-    if (superPacket) this.oversizedSuper++;
     const s = { frame, timeUs, ipLength };
     this.firstOversized ??= s;
     this.lastOversized = s;
@@ -130,7 +160,8 @@ export function suspicions(family: 4 | 6, mtu: number, quotedLength: number, inF
     codes.push('below-minimum');
     words.push(mtu === 0 && family === 4 ? 'it reports mtu 0 (a router older than RFC 1191 names no MTU)' : `mtu ${mtu} is below the IPv${family} minimum of ${MIN_MTU[family]}`);
   }
-  if (mtu >= quotedLength) {
+  // A quoted length shorter than an IP header is the sender's TSO leaving it 0, not a size to compare.
+  if (mtu >= quotedLength && quotedLength >= (family === 4 ? 20 : 40)) {
     codes.push('not-smaller');
     words.push(`mtu ${mtu} is not smaller than the quoted packet (${quotedLength} bytes), so that packet fitted`);
   }
@@ -184,11 +215,12 @@ export function episodeFindings(e: PtbEpisode, conditions: CaptureConditions, no
       caveats.push('packets of that flow appear only after the message (the capture may have started mid-conversation)');
       confidence = 'low';
     }
+    if (e.forgotten > 0) caveats.push(`the flow table had forgotten ${e.forgotten} flows by then (its limit): the quoted one may be among them`);
     out.push({
       ...base,
       kind: 'ptb-orphan',
       severity: 'warning',
-      confidence: lowered(confidence, caveats.slice(1)),
+      confidence: lowered(confidence, e.forgotten > 0 ? ['forgotten'] : []),
       evidence: ptbs.evidence,
       evidenceOmitted: ptbs.evidenceOmitted,
       sentence:
@@ -231,11 +263,22 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
   if (honoured !== undefined) {
     const fit = e.fitting ?? honoured;
     if (fit.frame !== honoured.frame) ev.add(fit.frame, fit.timeUs, `first ${unit} that fits: ${fit.ipLength} bytes`);
-    ev.add(honoured.frame, honoured.timeUs, e.fragmented !== undefined ? `fragmented to fit: first fragment ${honoured.ipLength} bytes` : `the quoted data re-sent in ${honoured.ipLength} bytes`);
+    ev.add(
+      honoured.frame,
+      honoured.timeUs,
+      e.fragmented !== undefined ? `fragmented to fit: first fragment ${honoured.ipLength} bytes` : `the quoted data re-sent in ${honoured.ipLength} bytes${honoured.dfCleared === true ? ' without DF' : ''}`,
+    );
     const reaction = honoured.timeUs - e.first.timeUs;
     Object.assign(facts, { reactionMs: ms(reaction), firstFittingFrame: fit.frame, resendFrame: honoured.frame, oversizedBeforeReaction: e.oversizedBeforeReaction });
     const { evidence, evidenceOmitted } = sorted(ev);
-    const seqWords = e.quoted.seq !== undefined && e.fragmented === undefined ? ` the quoted data (seq ${e.quoted.seq}) was re-sent in a ${honoured.ipLength}-byte packet` : ` the next ${unit} of the flow was fragmented into packets of at most ${e.mtu} bytes (first ${honoured.ipLength})`;
+    const cleared = honoured.dfCleared === true ? ' without DF, so that routers fragment it (Linux does this when the reported MTU is below its floor, net.ipv4.route.min_pmtu, 552)' : '';
+    const seqWords =
+      e.quoted.seq !== undefined && e.fragmented === undefined
+        ? ` the quoted data (seq ${e.quoted.seq}) was re-sent in a ${honoured.ipLength}-byte packet${cleared}`
+        : e.fragmented === undefined
+          ? ` a ${honoured.ipLength}-byte packet${cleared} followed`
+          : ` the next ${unit} of the flow was fragmented into packets of at most ${e.mtu} bytes (first ${honoured.ipLength})`;
+    if (honoured.dfCleared === true) facts['dfCleared'] = true;
     return {
       kind: 'ptb-honoured',
       severity: 'info',
@@ -246,28 +289,26 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
       evidenceOmitted,
       sentence:
         `${label} was honoured${place}: ${seconds(reaction)} after it${seqWords} (frame ${honoured.frame})` +
-        (e.oversizedBeforeReaction > 0 ? `; ${e.oversizedBeforeReaction} larger packets still in flight came before that` : '') +
+        (e.inFlight > 0 ? `; ${e.inFlight} larger packets still in flight came before that` : '') +
+        (e.oversized > 0 ? `; ${e.oversized} larger packets came before that${e.graceUs === undefined ? '' : ' after it could have acted (a slow reaction)'}` : '') +
         '.',
       displayFilter: framesFilter(evidence),
       facts,
       caveats: [],
     };
   }
-  if (e.oversized > 0) {
+  // With super-packets after it, packets "larger than the MTU" may be offload artefacts too (a GSO packet of 1500 bytes
+  // leaves as two): only a re-send that fits shows anything, and without one the capture cannot tell.
+  if (e.oversized > 0 && e.superAfter === 0) {
     for (const o of e.oversizedFrames.take().evidence) ev.add(o.frame, o.timeUs, o.role);
     const firstO = e.firstOversized!;
     const lastO = e.lastOversized!;
-    const certain = e.oversizedResend > 0 || e.oversized >= IGNORED_CERTAIN || e.senderDirection === 'out';
-    const caveats: string[] = [];
-    let confidence: Confidence = certain ? 'high' : 'medium';
-    if (e.oversizedSuper > 0) {
-      caveats.push(`${e.oversizedSuper} of the larger packets are TSO/GSO super-packets of the capturing host, not what crossed the wire`);
-      confidence = 'low';
-    }
-    caveats.push(...conditions.caveats(e.interfaceName, 'oversized'));
-    confidence = lowered(confidence, caveats.slice(e.oversizedSuper > 0 ? 1 : 0));
+    const certain = e.graceUs !== undefined || e.oversizedResend > 0 || e.oversized >= IGNORED_CERTAIN || e.senderDirection === 'out';
+    const caveats = conditions.caveats(e.interfaceName, 'oversized');
+    const confidence = lowered(certain ? 'high' : 'medium', caveats);
     Object.assign(facts, {
       oversizedAfter: e.oversized,
+      inFlight: e.inFlight,
       oversizedResends: e.oversizedResend,
       firstOversizedFrame: firstO.frame,
       oversizedOverMs: ms(lastO.timeUs - firstO.timeUs),
@@ -284,6 +325,7 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
       evidenceOmitted,
       sentence:
         `${label} was ignored${place}: the sender went on with ${e.oversized} ${unit}s larger than ${e.mtu} bytes over ${seconds(lastO.timeUs - e.first.timeUs)} after it` +
+        (e.graceUs !== undefined ? ` (after ${seconds(e.graceUs)}, when it could have acted${e.inFlight > 0 ? `; ${e.inFlight} more before that were in flight` : ''})` : '') +
         (e.oversizedResend > 0 ? `, ${e.oversizedResend} of them the quoted data again` : '') +
         (e.fitting === undefined ? ', and none that fits' : `, though frame ${e.fitting.frame} fits`) +
         (certain ? '' : ' (so few that they may have been in flight when the message was sent)') +
@@ -293,8 +335,8 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
       caveats,
     };
   }
-  if (e.flow.protocol !== 'tcp') return undefined;
-  if (e.fitting !== undefined) {
+  if (e.flow.protocol !== 'tcp' && e.superAfter === 0) return undefined;
+  if (e.fitting !== undefined && e.superAfter === 0) {
     Object.assign(facts, { reactionMs: ms(e.fitting.timeUs - e.first.timeUs), firstFittingFrame: e.fitting.frame });
     ev.add(e.fitting.frame, e.fitting.timeUs, `first ${unit} that fits: ${e.fitting.ipLength} bytes`);
     const s = sorted(ev);
@@ -313,6 +355,8 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
     };
   }
   const { evidence, evidenceOmitted } = sorted(ev);
+  if (e.superAfter > 0) Object.assign(facts, { superPacketsAfter: e.superAfter, oversizedAfter: e.oversized });
+  if (e.inFlight > 0) facts['inFlight'] = e.inFlight;
   const acked = e.dir !== undefined && e.quoted.seq !== undefined && e.dir.ackSeen && seqLt(e.quoted.seq, e.dir.sndUna);
   Object.assign(facts, { waitedMs: ms(nowUs - e.first.timeUs) });
   return {
@@ -324,12 +368,17 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
     evidence,
     evidenceOmitted,
     sentence:
-      `${label}: cannot tell whether it was honoured: no ${unit} of that flow's sender followed it in the capture (${seconds(nowUs - e.first.timeUs)} until its end)` +
-      (acked ? ', and the quoted data was acknowledged without being re-sent' : '') +
+      `${label}: cannot tell whether it was honoured: ` +
+      (e.superAfter === 0 && e.inFlight > 0
+        ? `only ${e.inFlight} larger packets followed it, all within ${seconds(e.graceUs ?? 0)} (1.5 round trips to the sender: in flight before it could act), then the capture holds nothing more of that sender`
+        : e.superAfter > 0
+        ? `${e.superAfter} offload super-packets (TSO/GSO on the sending host, GRO on a receiving one) of that flow followed it${e.superResend > 0 ? ' (the quoted data among them)' : ''}, and the size of what crossed the wire is not in the capture`
+        : `no ${unit} of that flow's sender followed it in the capture (${seconds(nowUs - e.first.timeUs)} until its end)`) +
+      (acked && e.superResend === 0 ? ', and the quoted data was acknowledged without being re-sent' : '') +
       '.',
     displayFilter: framesFilter(evidence),
     facts,
-    caveats: [],
+    caveats: e.superAfter > 0 ? ['packets of that flow after the message are offload super-packets (TSO/GSO/GRO)'] : [],
   };
 }
 

@@ -14,6 +14,10 @@ import { episodeFindings, PtbEpisode, type PtbRole, suspicions, EPISODE_US } fro
 import { reverseKeyOf, seqLt, TcpSenderTable } from './tcp-sender-table.js';
 import { IpProtocol } from '../packet/ip-protocol.js';
 
+const MAX_WATCHED = 4;
+/** Added to 1.5 round trips: what the sender's stack takes to act on the message (Linux: microseconds). */
+const REACTION_MARGIN_US = 2000;
+
 const TUNNEL_PROTOCOLS: ReadonlySet<number> = new Set([IpProtocol.IpInIp, IpProtocol.Ipv6, IpProtocol.Gre]);
 
 export class TcpPmtuDetector implements Detector {
@@ -31,7 +35,8 @@ export class TcpPmtuDetector implements Detector {
   private readonly cut = new Map<FindingKind, number>();
 
   constructor(private readonly limits: AnalyzerLimits = DEFAULT_LIMITS) {
-    this.tcp = new TcpSenderTable(limits.maxFlows * 2);
+    // One direction per flow's worth of memory (about 400 bytes each): a conversation seen both ways takes two.
+    this.tcp = new TcpSenderTable(limits.maxFlows);
     this.seen = new BoundedMap(limits.maxFlows);
     this.holes = new BlackholeTracker(limits.maxFindingsPerKind);
     this.episodesByKey = new BoundedMap(limits.maxFlows);
@@ -53,14 +58,21 @@ export class TcpPmtuDetector implements Detector {
   private tcpPacket(p: PacketFacts, ip: IpFacts): void {
     const t = p.tcp!;
     this.tcp.tcpPackets++;
-    const key = `tcp ${ip.src} ${t.srcPort} ${ip.dst} ${t.dstPort}`;
-    let dir = this.tcp.get(key);
+    let dir = this.tcp.find(ip.src, t.srcPort, ip.dst, t.dstPort);
     if (dir === undefined) {
       const flow: FlowRef = { family: ip.family, protocol: 'tcp', src: ip.src, srcPort: t.srcPort, dst: ip.dst, dstPort: t.dstPort };
-      dir = this.tcp.direction(key, undefined, flow, p.interface, p.frame);
+      dir = this.tcp.direction(directionKey(flow), undefined, flow, p.interface, p.frame);
     }
     dir.packets++;
     const peer = dir.peer;
+    if (t.syn) {
+      if (t.mss !== undefined) dir.mssAnnounced = t.mss;
+      if (t.ackFlag && peer?.synUs !== undefined) dir.rttUs ??= p.timeUs - peer.synUs;
+      dir.synUs ??= p.timeUs;
+    } else if (dir.rttUs === undefined && dir.synUs !== undefined && t.ackFlag && peer?.synUs !== undefined && peer.synUs > dir.synUs) {
+      // The client's first ACK after the SYN-ACK.
+      dir.rttUs = p.timeUs - peer.synUs;
+    }
     if (t.ackFlag && peer !== undefined && peer.dataSeen) {
       peer.acked(t.ack);
       if (peer.holes !== undefined) this.holes.acked(peer, t.ack, p.frame, p.timeUs);
@@ -72,17 +84,27 @@ export class TcpPmtuDetector implements Detector {
     }
     if (ipLength < dir.largestSent) dir.smallPackets++;
     const again = dir.sent(t.seq, t.payloadLength, ipLength, p.frame, p.timeUs);
-    const watch = dir.ptbWatch;
-    if (watch !== undefined && watch.watch(t.seq, t.payloadLength, ipLength, p.frame, p.timeUs, p.superPacket, p.direction)) dir.ptbWatch = undefined;
-    if (again) this.holes.retransmitted(dir, t.seq, t.payloadLength, ipLength, ip.dontFragment, p.frame, p.timeUs, p.superPacket, p.direction);
+    // More data than the peer's MSS allows: TSO/GSO on the sending host (or GRO on the receiving one) made it.
+    const mss = peer?.mssAnnounced;
+    const superPacket = p.superPacket || (mss !== undefined && t.payloadLength > mss);
+    if (superPacket) dir.superSeen = true;
+    const watching = dir.ptbWatch;
+    if (watching !== undefined) {
+      for (let i = watching.length - 1; i >= 0; i--) {
+        if (watching[i]!.watch(t.seq, t.payloadLength, ipLength, ip.dontFragment, p.frame, p.timeUs, superPacket, p.direction)) watching.splice(i, 1);
+      }
+      if (watching.length === 0) dir.ptbWatch = undefined;
+    }
+    if (again) this.holes.retransmitted(dir, t.seq, t.payloadLength, ipLength, ip.dontFragment, p.frame, p.timeUs, superPacket, p.direction);
   }
 
   private otherPacket(p: PacketFacts, ip: IpFacts): void {
     this.packetsOf.set(ip.protocol, (this.packetsOf.get(ip.protocol) ?? 0) + 1);
     const u = p.udp;
     const name = protocolName(ip.protocol);
-    const key = u === undefined ? pairKey(name, ip.src, ip.dst) : conversationKey({ family: ip.family, protocol: name, src: ip.src, srcPort: u.srcPort, dst: ip.dst, dstPort: u.dstPort });
-    this.seen.set(key, true);
+    const key = u === undefined ? pairKey(name, ip.src, ip.dst) : pairKey(name, `${ip.src} ${u.srcPort}`, `${ip.dst} ${u.dstPort}`);
+    // Set only when new: what matters is that the conversation was seen, and a set moves the entry (two map operations).
+    if (!this.seen.has(key)) this.seen.set(key, true);
     if (u === undefined || this.udpWatch.size === 0) return;
     const dk = `udp ${ip.src} ${u.srcPort} ${ip.dst} ${u.dstPort}`;
     const e = this.udpWatch.get(dk, false);
@@ -133,9 +155,18 @@ export class TcpPmtuDetector implements Detector {
     const role: PtbRole = orphan ? 'orphan' : judged ? 'judged' : 'quiet';
     const e = new PtbEpisode(role, { ...flow }, q, mtu, from, p.interface, { frame: p.frame, timeUs: p.timeUs }, sus.words, sus.codes, dir, protocolCaptured);
     e.added(p.frame, p.timeUs);
+    if (orphan) e.forgotten = isTcp ? this.tcp.evicted : this.seen.evicted;
     if (dir !== undefined) {
       dir.packetTooBig++;
-      if (judged) dir.ptbWatch = e;
+      if (judged) {
+        // Another message (another MTU) while one is still watched: both are (two bottlenecks, one after the other).
+        if (dir.ptbWatch === undefined) dir.ptbWatch = [e];
+        else {
+          if (dir.ptbWatch.length >= MAX_WATCHED) dir.ptbWatch.shift();
+          dir.ptbWatch.push(e);
+        }
+        if (dir.rttUs !== undefined) e.graceUs = Math.round(1.5 * dir.rttUs) + REACTION_MARGIN_US;
+      }
     } else if (judged) this.udpWatch.set(qKey, e);
     this.episodesByKey.set(episodeKey, e);
     if (this.episodes.length < this.limits.maxFindingsPerKind * 4) this.episodes.push(e);

@@ -24,7 +24,10 @@ export function seqAdd(seq: number, n: number): number {
   return (seq + n) >>> 0;
 }
 
-/** Data segments not yet acknowledged that were larger than anything acknowledged so far (their original frames). */
+/**
+ * Data segments not yet acknowledged, each larger than everything acknowledged and than every segment kept before it
+ * (so at most a few: sizes only grow), with their original frames.
+ */
 export interface SentSegment {
   /** Data of it was sent again: an acknowledgement then proves nothing about this segment's size. */
   retransmitted: boolean;
@@ -35,16 +38,19 @@ export interface SentSegment {
   readonly timeUs: number;
 }
 
-const UNACKED_KEPT = 64;
+const UNACKED_KEPT = 8;
 
 /** One direction of a TCP connection: its sender's segments and the acknowledgements coming back for them. */
 export class TcpDirection {
   packets = 0;
   /** Any data segment seen; sndMax is meaningful only then. */
   dataSeen = false;
-  /** One past the highest sequence number sent (SYN and FIN count). */
+  /**
+   * One past the highest sequence number sent. Kept as a signed 32-bit number (`| 0`, compared with seqLt only): an
+   * unsigned one above 2^31 would be a heap number, allocated again on each update.
+   */
   sndMax = 0;
-  /** Highest acknowledgement number the peer sent (valid once `ackSeen`). */
+  /** Highest acknowledgement number the peer sent (valid once `ackSeen`; signed like sndMax). */
   sndUna = 0;
   ackSeen = false;
   /** IP length of the largest data segment sent, and the largest one the peer acknowledged (sent once, so it got through). */
@@ -52,18 +58,33 @@ export class TcpDirection {
   largestAcked = 0;
   /** Packets of this direction smaller than `largestSent` at the time (pure ACKs, small segments). */
   smallPackets = 0;
+  /** The MSS this direction's SYN announced: the largest segment its peer may send (undefined: no SYN seen). */
+  mssAnnounced: number | undefined;
+  /** When this direction's SYN (or SYN-ACK) passed the capture point. */
+  synUs: number | undefined;
+  /**
+   * The round trip from the capture point to this direction's sender and back, from the handshake (SYN-ACK → the
+   * client's ACK; SYN → the server's SYN-ACK): how long a message toward the sender takes to show its effect here.
+   */
+  rttUs: number | undefined;
+  /** A data packet of this direction was a TSO/GSO/GRO super-packet: sizes seen here may not be what crossed the wire. */
+  superSeen = false;
   /** Packet Too Big messages seen for this direction's segments. */
   packetTooBig = 0;
   /** The other direction, once seen. */
   peer: TcpDirection | undefined;
-  /** Large segments not yet acknowledged, oldest first (at most UNACKED_KEPT). */
-  readonly unacked: SentSegment[] = [];
+  /** Large segments not yet acknowledged, oldest (and smallest) first, at most UNACKED_KEPT; created when needed. */
+  unacked: SentSegment[] | undefined;
   /** Large segments being retransmitted, possible black holes (blackhole-tracker.ts). */
   holes: HoleCandidate[] | undefined;
-  /** The Packet Too Big whose effect on this sender is still being watched (ptb-tracker.ts). */
-  ptbWatch: PtbEpisode | undefined;
+  /** The Packet Too Big episodes whose effect on this sender is still being watched (ptb-tracker.ts; at most 4). */
+  ptbWatch: PtbEpisode[] | undefined;
+
+  /** Forgotten by the table (a cached reference must not be used). */
+  evicted = false;
 
   constructor(
+    readonly key: string,
     readonly flow: FlowRef,
     readonly interfaceName: string | undefined,
     readonly firstFrame: number,
@@ -75,16 +96,20 @@ export class TcpDirection {
     let again = false;
     if (!this.dataSeen) {
       this.dataSeen = true;
-      this.sndMax = end;
+      this.sndMax = end | 0;
     } else {
       again = seqLt(seq, this.sndMax);
-      if (seqLt(this.sndMax, end)) this.sndMax = end;
-      if (again) for (const s of this.unacked) if (seqLt(s.seq, end) && seqLt(seq, s.end)) s.retransmitted = true;
+      if (seqLt(this.sndMax, end)) this.sndMax = end | 0;
+      if (again && this.unacked !== undefined) for (const s of this.unacked) if (seqLt(s.seq, end) && seqLt(seq, s.end)) s.retransmitted = true;
     }
     if (ipLength > this.largestSent) this.largestSent = ipLength;
     if (!again && ipLength > this.largestAcked && !(this.ackSeen && seqLe(end, this.sndUna))) {
-      if (this.unacked.length >= UNACKED_KEPT) this.unacked.splice(0, UNACKED_KEPT / 2);
-      this.unacked.push({ retransmitted: false, seq, end, ipLength, frame, timeUs });
+      const kept = this.unacked;
+      if (kept === undefined) this.unacked = [{ retransmitted: false, seq, end, ipLength, frame, timeUs }];
+      else if (ipLength > kept[kept.length - 1]!.ipLength) {
+        if (kept.length >= UNACKED_KEPT) kept.shift();
+        kept.push({ retransmitted: false, seq, end, ipLength, frame, timeUs });
+      }
     }
     return again;
   }
@@ -93,21 +118,24 @@ export class TcpDirection {
   acked(ack: number): void {
     if (!this.ackSeen) {
       this.ackSeen = true;
-      this.sndUna = ack;
-    } else if (seqLt(this.sndUna, ack)) this.sndUna = ack;
+      this.sndUna = ack | 0;
+    } else if (seqLt(this.sndUna, ack)) this.sndUna = ack | 0;
     else return;
+    const kept = this.unacked;
+    if (kept === undefined) return;
     let drop = 0;
-    for (const s of this.unacked) {
+    for (const s of kept) {
       if (!seqLe(s.end, this.sndUna)) break;
       if (!s.retransmitted && s.ipLength > this.largestAcked) this.largestAcked = s.ipLength;
       drop++;
     }
-    if (drop > 0) this.unacked.splice(0, drop);
+    if (drop === kept.length) this.unacked = undefined;
+    else if (drop > 0) kept.splice(0, drop);
   }
 
-  /** The original transmission of the segment starting at `seq` with this IP length, if still kept. */
-  original(seq: number, ipLength: number): SentSegment | undefined {
-    for (const s of this.unacked) if (s.seq === seq && s.ipLength === ipLength) return s;
+  /** The first transmission of data starting at `seq`, if still kept (it may have been larger: a super-packet). */
+  original(seq: number): SentSegment | undefined {
+    if (this.unacked !== undefined) for (const s of this.unacked) if (s.seq === seq) return s;
     return undefined;
   }
 
@@ -120,16 +148,38 @@ export class TcpDirection {
   }
 }
 
-/** Every TCP direction the capture carried (bounded), by directionKey. */
+const CACHE_SLOTS = 16_384;
+/** Packets of a direction between two refreshes of its place in the LRU order (a refresh costs a map delete and set). */
+const TOUCH_EVERY = 64;
+
+/**
+ * Every TCP direction the capture carried (bounded), by directionKey. A direct-mapped cache indexed by the ports sits
+ * in front of the map: a hit needs no key string (building and hashing one per packet was most of the cost).
+ */
 export class TcpSenderTable {
   private readonly table: BoundedMap<string, TcpDirection>;
+  private readonly cache: (TcpDirection | undefined)[] = new Array<TcpDirection | undefined>(CACHE_SLOTS).fill(undefined);
   /** TCP packets seen at all (to tell a capture filter that excluded TCP from a flow nobody carried). */
   tcpPackets = 0;
 
   constructor(readonly capacity: number) {
     this.table = new BoundedMap(capacity, (_key, value) => {
+      value.evicted = true;
       if (value.peer !== undefined) value.peer.peer = undefined;
     });
+  }
+
+  /** The direction src:srcPort → dst:dstPort if known (refreshing its LRU place now and then). */
+  find(src: string, srcPort: number, dst: string, dstPort: number): TcpDirection | undefined {
+    const slot = (Math.imul(srcPort, 40_503) ^ dstPort ^ (src.length << 7)) & (CACHE_SLOTS - 1);
+    let d = this.cache[slot];
+    if (d !== undefined && !d.evicted && d.flow.srcPort === srcPort && d.flow.dstPort === dstPort && d.flow.src === src && d.flow.dst === dst) {
+      if (d.packets % TOUCH_EVERY === 0) this.table.get(d.key);
+      return d;
+    }
+    d = this.table.get(`tcp ${src} ${srcPort} ${dst} ${dstPort}`);
+    if (d !== undefined) this.cache[slot] = d;
+    return d;
   }
 
   get evicted(): number {
@@ -144,7 +194,7 @@ export class TcpSenderTable {
   direction(key: string, reverseKey: string | undefined, flow: FlowRef, interfaceName: string | undefined, frame: number): TcpDirection {
     let d = this.table.get(key);
     if (d === undefined) {
-      d = new TcpDirection(flow, interfaceName, frame);
+      d = new TcpDirection(key, flow, interfaceName, frame);
       this.table.set(key, d);
       const r = this.table.get(reverseKey ?? reverseKeyOf(flow), false);
       if (r !== undefined) {

@@ -68,12 +68,24 @@ for (const family of [4, 6] as const) {
       assert.equal(f.facts['oversizedAfter'], 3);
       assert.equal(f.facts['oversizedResends'], 3);
       assert.equal(f.facts['oversizedOverMs'], 1200);
-      assert.match(f.sentence, /was ignored: the sender went on with 3 segments larger than 1400 bytes over 1\.40 s after it, 3 of them the quoted data again, and none that fits/);
+      assert.match(f.sentence, /was ignored: the sender went on with 3 segments larger than 1400 bytes over 1\.40 s after it \(after 3\.5 ms, when it could have acted\), 3 of them the quoted data again, and none that fits/);
       assert.ok(isProblem(f));
     });
 
-    it('one larger new segment right after the message is ignored with medium confidence only (it may have been in flight)', () => {
+    it('a larger segment within 1.5 round trips (from the handshake) of the message was in flight: no evidence, cannot tell', () => {
       const { c } = tooBig(family);
+      c.data(CLIENT_ISN + dataOf(family, 1500), 1500, 13);
+      const f = only(c.report(CLEAN_CAPTURE, 20), 'ptb-unresolved');
+      assert.equal(f.facts['inFlight'], 1);
+      assert.match(f.sentence, /only 1 larger packets followed it, all within 3\.5 ms/);
+    });
+
+    it('without a handshake to time the sender, one larger segment after the message is ignored with medium confidence only', () => {
+      const c = new Conversation(new TcpPmtuDetector(), family);
+      const quoted = c.segment('client', CLIENT_ISN, SERVER_ISN, 1500);
+      c.push(quoted, 10);
+      c.ack(CLIENT_ISN, 10.5);
+      c.packetTooBig(quoted, 1400, 11);
       c.data(CLIENT_ISN + dataOf(family, 1500), 1500, 11.05);
       const f = only(c.report(), 'ptb-ignored');
       assert.equal(f.confidence, 'medium');
@@ -89,6 +101,14 @@ for (const family of [4, 6] as const) {
       assert.deepEqual(kinds(c.report()), ['ptb-honoured']);
     });
 
+    it('two bottlenecks one after the other: a message for mtu 1400, then one for 1300 before the first is settled, each judged', () => {
+      const { c } = tooBig(family);
+      c.packetTooBig(c.segment('client', CLIENT_ISN, SERVER_ISN, 1500), 1300, 11.5);
+      c.data(CLIENT_ISN, 1300, 12);
+      const findings = c.report();
+      assert.deepEqual(findings.map((f) => `${f.kind} ${f.facts['mtu']}`).sort(), ['ptb-honoured 1300', 'ptb-honoured 1400']);
+    });
+
     it('cannot tell when nothing of the flow follows: ptb-unresolved, info, low confidence, not ignored', () => {
       const { c } = tooBig(family);
       const findings = c.report(CLEAN_CAPTURE, 5011);
@@ -97,6 +117,21 @@ for (const family of [4, 6] as const) {
       assert.equal(f.confidence, 'low');
       assert.equal(f.facts['waitedMs'], 5000);
       assert.match(f.sentence, /cannot tell whether it was honoured/);
+      assert.deepEqual(kinds(findings), ['ptb-unresolved']);
+    });
+
+    it('TSO super-packets (more data than the peer\'s MSS) after the message show nothing: cannot tell, not ignored', () => {
+      const c = new Conversation(new TcpPmtuDetector(), family);
+      c.handshake(0, family === 4 ? 1460 : 1440);
+      const quoted = c.segment('client', CLIENT_ISN, SERVER_ISN, 1500);
+      c.push(quoted, 10);
+      c.packetTooBig(quoted, 1400, 11);
+      c.data(CLIENT_ISN, 8000, 11.1);
+      c.data(CLIENT_ISN + dataOf(family, 8000), 8000, 11.2);
+      const findings = c.report();
+      const f = only(findings, 'ptb-unresolved');
+      assert.equal(f.facts['superPacketsAfter'], 2);
+      assert.match(f.sentence, /2 offload super-packets \(TSO\/GSO on the sending host, GRO on a receiving one\) of that flow followed it \(the quoted data among them\)/);
       assert.deepEqual(kinds(findings), ['ptb-unresolved']);
     });
 
@@ -246,6 +281,24 @@ for (const family of [4, 6] as const) {
     });
   });
 }
+
+describe('Packet Too Big, IPv4 without DF', () => {
+  it('the quoted data re-sent larger than the MTU but without DF (Linux below min_pmtu 552) is honoured: routers fragment it', () => {
+    const { c } = tooBig(4, 500);
+    const resend = c.data(CLIENT_ISN, 552, 11.1, { df: false });
+    const f = only(c.report(), 'ptb-honoured');
+    assert.equal(f.facts['resendFrame'], resend);
+    assert.equal(f.facts['dfCleared'], true);
+    assert.match(f.sentence, /re-sent in a 552-byte packet without DF, so that routers fragment it/);
+  });
+
+  it('re-sent larger than the MTU with DF still set is ignored', () => {
+    const { c } = tooBig(4, 500);
+    c.data(CLIENT_ISN, 552, 11.1);
+    c.data(CLIENT_ISN, 552, 300);
+    assert.equal(only(c.report(), 'ptb-ignored').facts['oversizedResends'], 1);
+  });
+});
 
 describe('Packet Too Big left to others', () => {
   it('a message quoting a tunnel packet (IP-in-IP here) is not this detector\'s: no finding, not even orphan', () => {

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { AnalysisResult } from '../../src/analyze/analyzer.js';
 import type { Finding, FindingKind } from '../../src/analyze/finding.js';
 import { TcpPmtuDetector } from '../../src/analyze/tcp-pmtu-detector.js';
-import { makePmtuCaptures, ORPHAN_PORTS, type PmtuCaptures, type PmtuPhase, SMALL_LINK_MTU } from '../support/pmtu-tcp-captures.js';
+import { FLOOR_MTU, makePmtuCaptures, ORPHAN_PORTS, type PmtuCaptures, type PmtuPhase, SMALL_LINK_MTU, SUSPICIOUS_MTU } from '../support/pmtu-tcp-captures.js';
 import { needsRoot } from '../support/root.js';
 import { tsharkFields } from '../support/tshark.js';
 import { analyzeFile } from './support/analyze-file.js';
@@ -111,6 +111,18 @@ describe('TCP path MTU findings on real kernel captures', { ...needsRoot(), time
     assert.deepEqual(r.findings.filter((f) => PROBLEMS.includes(f.kind)).map((f) => f.sentence), []);
   });
 
+  it('a Packet Too Big below Linux\'s floor (mtu 500 < min_pmtu 552): the real kernel re-sends the quoted data in 552-byte packets without DF (the router fragments them), which is honoured, not ignored', async () => {
+    const r = results.get('floor')!;
+    const f = forPort(ofKind(r, 'ptb-honoured'), caps.floorPort);
+    assert.equal(f.confidence, 'high');
+    assert.equal(f.facts['mtu'], FLOOR_MTU);
+    assert.equal(f.facts['dfCleared'], true);
+    assert.match(f.sentence, /without DF/);
+    const resend = await tsharkFields(caps.files.floor, ['ip.len', 'ip.flags.df', 'tcp.seq_raw'], { displayFilter: `frame.number==${f.facts['resendFrame']}` });
+    assert.deepEqual(resend[0], { 'ip.len': '552', 'ip.flags.df': '0', 'tcp.seq_raw': String(f.facts['quotedSeq']) });
+    assert.deepEqual(r.findings.filter((x) => PROBLEMS.includes(x.kind)).map((x) => x.sentence), []);
+  });
+
   it('a Packet Too Big quoting a flow the capture never carried is an orphan (both families), and its filter shows that message', async () => {
     const r = results.get('orphan')!;
     const orphans = ofKind(r, 'ptb-orphan');
@@ -123,6 +135,18 @@ describe('TCP path MTU findings on real kernel captures', { ...needsRoot(), time
       assert.deepEqual(await framesOf(caps.files.orphan, f.displayFilter), f.evidence.map((e) => e.frame));
     }
     assert.equal(orphans.length, 2);
-    assert.deepEqual(r.findings.filter((f) => f.kind !== 'ptb-orphan' && PROBLEMS.includes(f.kind)).map((f) => f.sentence), []);
+    assert.deepEqual(r.findings.filter((f) => f.kind !== 'ptb-orphan' && f.kind !== 'ptb-suspicious' && PROBLEMS.includes(f.kind)).map((f) => f.sentence), []);
+  });
+
+  it('Packet Too Big messages that cannot be true, quoting a flow the capture did carry: suspicious (mtu not smaller than the quoted packet; mtu below the IPv6 minimum), not orphans', async () => {
+    const r = results.get('orphan')!;
+    const suspicious = ofKind(r, 'ptb-suspicious');
+    assert.equal(suspicious.length, 2);
+    for (const family of FAMILIES) {
+      const f = forPort(suspicious, caps.ports.orphan[family]);
+      assert.equal(f.facts['mtu'], SUSPICIOUS_MTU[family]);
+      assert.match(String(f.facts['reasons']), family === 4 ? /not-smaller/ : /below-minimum/);
+      assert.deepEqual(await framesOf(caps.files.orphan, f.displayFilter), f.evidence.map((e) => e.frame));
+    }
   });
 });

@@ -10,7 +10,11 @@
  * - probing: the same with tcp_mtu_probing 1 on the client: Linux falls back to smaller segments that get through;
  * - healthy: Packet Too Big allowed; each family's upload learns mtu 1400 and completes;
  * - lossy: a healthy bulk transfer with every 20th large segment dropped by the router (ordinary losses, recovered);
- * - orphan: Packet Too Big messages injected from the router to the client quoting flows that never existed.
+ * - orphan: Packet Too Big messages injected from the router to the client quoting flows that never existed, and,
+ *   after an upload in each family, ones quoting that upload that cannot be true (IPv4: mtu 1500 for a 1400-byte
+ *   packet; IPv6: mtu 1200, below the minimum);
+ * - floor (IPv4 only): the server-side link set to MTU 500, below Linux's net.ipv4.route.min_pmtu of 552, so the client
+ *   goes no lower than 552-byte packets whatever the router reports: a Packet Too Big that a real kernel ignores.
  */
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -42,13 +46,16 @@ export const UPLOAD_BYTES = 200_000;
 /** The flow the injected Packet Too Big messages quote (never opened): client port and server port. */
 export const ORPHAN_PORTS = { client: 45_454, server: 9 } as const;
 export const ORPHAN_SEQ = 123_456_789;
+/** Below Linux's min_pmtu (552): the floor phase's server-side MTU. */
+export const FLOOR_MTU = 500;
 
-export type PmtuPhase = 'blackhole' | 'probing' | 'healthy' | 'lossy' | 'orphan';
+export type PmtuPhase = 'blackhole' | 'probing' | 'healthy' | 'lossy' | 'orphan' | 'floor';
 
 export interface PmtuCaptures {
   readonly files: Readonly<Record<PmtuPhase, string>>;
   /** Client ports of the uploads per phase and family (what the findings' flows must name). */
-  readonly ports: Readonly<Record<Exclude<PmtuPhase, 'orphan'>, { 4: number; 6: number }>>;
+  readonly ports: Readonly<Record<Exclude<PmtuPhase, 'floor'>, { 4: number; 6: number }>>;
+  readonly floorPort: number;
   /** Packets the router's nth rule dropped in the lossy phase. */
   readonly lossyDrops: number;
 }
@@ -100,15 +107,15 @@ async function record(lab: RunningLab, path: string, traffic: () => Promise<void
   if (dropped === null || dropped[1] !== '0') throw new Error(`tcpdump ${path} lost packets: ${dump.stderr}`);
 }
 
-/** Both families' uploads at once; the client ports they used. */
-async function upload(lab: RunningLab, timeoutMs: number): Promise<{ 4: number; 6: number; done: string }> {
-  const r = await lab.mustExec('cli', [process.execPath, '-e', UPLOAD, String(UPLOAD_BYTES), String(timeoutMs), String(PMTU_PORT), PMTU_ADDR.serverV4, PMTU_ADDR.serverV6], {
+/** Both families' uploads at once (or IPv4's alone); the client ports they used. */
+async function upload(lab: RunningLab, timeoutMs: number, hosts: readonly string[] = [PMTU_ADDR.serverV4, PMTU_ADDR.serverV6]): Promise<{ 4: number; 6: number; done: string }> {
+  const r = await lab.mustExec('cli', [process.execPath, '-e', UPLOAD, String(UPLOAD_BYTES), String(timeoutMs), String(PMTU_PORT), ...hosts], {
     timeoutMs: timeoutMs + 5000,
   });
   const port = (family: 4 | 6): number => {
     const m = new RegExp(`^${family} (\\d+) open$`, 'm').exec(r.stdout);
-    if (m === null) throw new Error(`upload: no IPv${family} connection: ${r.stdout} ${r.stderr}`);
-    return Number(m[1]);
+    if (m === null && hosts.length === 2) throw new Error(`upload: no IPv${family} connection: ${r.stdout} ${r.stderr}`);
+    return m === null ? 0 : Number(m[1]);
   };
   return { 4: port(4), 6: port(6), done: r.stdout };
 }
@@ -127,20 +134,36 @@ async function nthDrops(lab: RunningLab, command: 'iptables' | 'ip6tables'): Pro
   return line === undefined ? 0 : Number(line.trim().split(/\s+/)[0]);
 }
 
-/** A SYN-less data segment of a flow nobody opened, as the client would have sent it, for the router to "answer". */
+/** Data segments from the client's port `clientPort` to the server's `serverPort` of `ipLength` bytes, both families. */
+function clientSegments(ports: { 4: number; 6: number }, serverPort: number, ipLength: number): { 4: Uint8Array; 6: Uint8Array } {
+  const a = PMTU_ADDR;
+  const repr = (family: 4 | 6, len: number) => ({ srcPort: ports[family], dstPort: serverPort, seq: ORPHAN_SEQ, ack: 1, flags: TcpFlag.Ack, window: 500, urgentPointer: 0, options: [], payloadLength: len });
+  const seg4 = emitTcp(repr(4, ipLength - 40), new Uint8Array(ipLength - 40), a.clientV4, a.serverV4);
+  const seg6 = emitTcp(repr(6, ipLength - 60), new Uint8Array(ipLength - 60), a.clientV6, a.serverV6);
+  return {
+    4: emitWholeIpv4({ src: a.clientV4, dst: a.serverV4, protocol: IpProtocol.Tcp, ttl: 63, ident: 7, dontFragment: true }, seg4),
+    6: emitIpv6({ src: a.clientV6, dst: a.serverV6, nextHeader: IpProtocol.Tcp, hopLimit: 63, trafficClass: 0, flowLabel: 0, payloadLength: seg6.length }, seg6),
+  };
+}
+
+/** Packet Too Big from the router for a flow nobody opened (a data segment as the client would have sent it). */
 function orphanPackets(): Uint8Array[] {
   const a = PMTU_ADDR;
-  const payload = new Uint8Array(1460);
-  const repr = (len: number) => ({ srcPort: ORPHAN_PORTS.client, dstPort: ORPHAN_PORTS.server, seq: ORPHAN_SEQ, ack: 1, flags: TcpFlag.Ack, window: 500, urgentPointer: 0, options: [], payloadLength: len });
-  const seg4 = emitTcp(repr(1460), payload, a.clientV4, a.serverV4);
-  const ip4 = emitWholeIpv4({ src: a.clientV4, dst: a.serverV4, protocol: IpProtocol.Tcp, ttl: 63, ident: 7, dontFragment: true }, seg4);
-  const seg6 = emitTcp(repr(1440), payload.subarray(0, 1440), a.clientV6, a.serverV6);
-  const ip6 = emitIpv6({ src: a.clientV6, dst: a.serverV6, nextHeader: IpProtocol.Tcp, hopLimit: 63, trafficClass: 0, flowLabel: 0, payloadLength: seg6.length }, seg6);
+  const seg = clientSegments({ 4: ORPHAN_PORTS.client, 6: ORPHAN_PORTS.client }, ORPHAN_PORTS.server, 1500);
+  return [packetTooBigQuoting(4, a.routerV4, a.clientV4, seg[4].subarray(0, 548), SMALL_LINK_MTU, 1), packetTooBigQuoting(6, a.routerV6, a.clientV6, seg[6].subarray(0, 1232), SMALL_LINK_MTU, 2)];
+}
+
+/** Packet Too Big for the uploads' flows that cannot be true: IPv4 mtu 1500 for a 1400-byte packet, IPv6 mtu 1200. */
+function suspiciousPackets(ports: { 4: number; 6: number }): Uint8Array[] {
+  const a = PMTU_ADDR;
+  const seg = clientSegments(ports, PMTU_PORT, SMALL_LINK_MTU);
   return [
-    packetTooBigQuoting(4, a.routerV4, a.clientV4, ip4.subarray(0, 548), SMALL_LINK_MTU, 1),
-    packetTooBigQuoting(6, a.routerV6, a.clientV6, ip6.subarray(0, 1232), SMALL_LINK_MTU, 2),
+    packetTooBigQuoting(4, a.routerV4, a.clientV4, seg[4].subarray(0, 548), SUSPICIOUS_MTU[4], 3),
+    packetTooBigQuoting(6, a.routerV6, a.clientV6, seg[6].subarray(0, 1232), SUSPICIOUS_MTU[6], 4),
   ];
 }
+
+export const SUSPICIOUS_MTU = { 4: 1500, 6: 1200 } as const;
 
 export async function makePmtuCaptures(dir: string, opts: { onTopology?: (info: { prefix: string }) => void } = {}): Promise<PmtuCaptures> {
   const a = PMTU_ADDR;
@@ -186,7 +209,7 @@ export async function makePmtuCaptures(dir: string, opts: { onTopology?: (info: 
     try {
       await sink.waitForOutput(/^ready$/m, 10_000);
       const file = (phase: PmtuPhase): string => join(dir, `${phase}.pcap`);
-      const ports: Partial<Record<Exclude<PmtuPhase, 'orphan'>, { 4: number; 6: number }>> = {};
+      const ports: Partial<Record<Exclude<PmtuPhase, 'floor'>, { 4: number; 6: number }>> = {};
 
       await firewallPacketTooBig(lab, true);
       await lab.mustExec('cli', ['sysctl', '-q', '-w', 'net.ipv4.tcp_mtu_probing=0']);
@@ -213,14 +236,23 @@ export async function makePmtuCaptures(dir: string, opts: { onTopology?: (info: 
       const injector = await RawInjector.open(lab, { node: 'rtr', ifname: 'eth0', peerNode: 'cli', peerIfname: 'eth0' });
       // Some TCP of its own in the same capture: it shows the capture filter let TCP through.
       await record(lab, file('orphan'), async () => {
-        await upload(lab, 5000);
-        await injector.send(orphanPackets());
+        ports.orphan = await upload(lab, 5000);
+        await injector.send([...orphanPackets(), ...suspiciousPackets(ports.orphan)]);
+      });
+
+      // Last: a link below 1280 bytes loses IPv6.
+      await lab.mustExec('rtr', ['ip', 'link', 'set', 'dev', 'eth1', 'mtu', String(FLOOR_MTU)]);
+      await lab.mustExec('srv', ['ip', 'link', 'set', 'dev', 'eth0', 'mtu', String(FLOOR_MTU)]);
+      let floorPort = 0;
+      await record(lab, file('floor'), async () => {
+        floorPort = (await upload(lab, 3000, [a.serverV4]))[4];
       });
 
       return {
-        files: { blackhole: file('blackhole'), probing: file('probing'), healthy: file('healthy'), lossy: file('lossy'), orphan: file('orphan') },
+        files: { blackhole: file('blackhole'), probing: file('probing'), healthy: file('healthy'), lossy: file('lossy'), orphan: file('orphan'), floor: file('floor') },
         ports: ports as PmtuCaptures['ports'],
         lossyDrops,
+        floorPort,
       };
     } finally {
       await sink.stop('SIGTERM', 2000);

@@ -34,6 +34,8 @@ export interface SegmentOptions {
   readonly flags?: number;
   readonly srcPort?: number;
   readonly dstPort?: number;
+  /** The MSS option (SYNs). */
+  readonly mss?: number;
 }
 
 export class Conversation {
@@ -63,7 +65,7 @@ export class Conversation {
     const header = this.family === 4 ? 40 : 60;
     const dataLength = Math.max(0, ipLength - header);
     const tcp = emitTcp(
-      { srcPort: sp, dstPort: dp, seq, ack, flags: o.flags ?? TcpFlag.Ack, window: 500, urgentPointer: 0, options: [], payloadLength: dataLength },
+      { srcPort: sp, dstPort: dp, seq, ack, flags: o.flags ?? TcpFlag.Ack, window: 500, urgentPointer: 0, options: o.mss === undefined ? [] : [{ kind: 'mss', value: o.mss }], payloadLength: dataLength },
       new Uint8Array(dataLength),
       src,
       dst,
@@ -71,10 +73,10 @@ export class Conversation {
     return ipPacket(this.family, src, dst, IpProtocol.Tcp, tcp, o.df ?? true);
   }
 
-  /** SYN, SYN-ACK, ACK at `ms`, +1, +2. */
-  handshake(ms = 0): void {
+  /** SYN, SYN-ACK, ACK at `ms`, +1, +2; the server announcing `serverMss` if given. */
+  handshake(ms = 0, serverMss?: number): void {
     this.push(this.segment('client', CLIENT_ISN - 1, 0, 0, { flags: TcpFlag.Syn }), ms);
-    this.push(this.segment('server', SERVER_ISN - 1, CLIENT_ISN, 0, { flags: TcpFlag.Syn | TcpFlag.Ack }), ms + 1);
+    this.push(this.segment('server', SERVER_ISN - 1, CLIENT_ISN, 0, { flags: TcpFlag.Syn | TcpFlag.Ack, mss: serverMss }), ms + 1);
     this.push(this.segment('client', CLIENT_ISN, SERVER_ISN, 0), ms + 2);
   }
 
