@@ -87,6 +87,9 @@ export class PtbEpisode {
     readonly protocolCaptured: boolean,
   ) {}
 
+  /** The capture point it was seen at (see pointOf). */
+  point = '';
+
   added(frame: number, timeUs: number): void {
     this.count++;
     this.ptbs.add(frame, timeUs, `Packet Too Big mtu ${this.mtu}`);

@@ -11,7 +11,7 @@ import type { Finding, FindingKind, FlowRef } from './finding.js';
 import { conversationKey, directionKey } from './flow-key.js';
 import { type IpFacts, type PacketFacts, protocolName } from './packet-facts.js';
 import { episodeFindings, PtbEpisode, type PtbRole, suspicions, EPISODE_US } from './ptb-tracker.js';
-import { reverseKeyOf, seqLt, TcpSenderTable } from './tcp-sender-table.js';
+import { pointOf, reverseKeyOf, seqLt, TcpSenderTable } from './tcp-sender-table.js';
 import { IpProtocol } from '../packet/ip-protocol.js';
 
 const MAX_WATCHED = 4;
@@ -58,10 +58,11 @@ export class TcpPmtuDetector implements Detector {
   private tcpPacket(p: PacketFacts, ip: IpFacts): void {
     const t = p.tcp!;
     this.tcp.tcpPackets++;
-    let dir = this.tcp.find(ip.src, t.srcPort, ip.dst, t.dstPort);
+    const point = pointOf(p);
+    let dir = this.tcp.find(point, ip.src, t.srcPort, ip.dst, t.dstPort);
     if (dir === undefined) {
       const flow: FlowRef = { family: ip.family, protocol: 'tcp', src: ip.src, srcPort: t.srcPort, dst: ip.dst, dstPort: t.dstPort };
-      dir = this.tcp.direction(directionKey(flow), undefined, flow, p.interface, p.frame);
+      dir = this.tcp.direction(point, flow, p.interface, p.frame);
     }
     dir.packets++;
     const peer = dir.peer;
@@ -102,11 +103,12 @@ export class TcpPmtuDetector implements Detector {
     this.packetsOf.set(ip.protocol, (this.packetsOf.get(ip.protocol) ?? 0) + 1);
     const u = p.udp;
     const name = protocolName(ip.protocol);
-    const key = u === undefined ? pairKey(name, ip.src, ip.dst) : pairKey(name, `${ip.src} ${u.srcPort}`, `${ip.dst} ${u.dstPort}`);
+    const point = pointOf(p);
+    const key = point + (u === undefined ? pairKey(name, ip.src, ip.dst) : pairKey(name, `${ip.src} ${u.srcPort}`, `${ip.dst} ${u.dstPort}`));
     // Set only when new: what matters is that the conversation was seen, and a set moves the entry (two map operations).
     if (!this.seen.has(key)) this.seen.set(key, true);
     if (u === undefined || this.udpWatch.size === 0) return;
-    const dk = `udp ${ip.src} ${u.srcPort} ${ip.dst} ${u.dstPort}`;
+    const dk = `${point}udp ${ip.src} ${u.srcPort} ${ip.dst} ${u.dstPort}`;
     const e = this.udpWatch.get(dk, false);
     if (e !== undefined && e.watchDatagram(ip.fragment !== undefined, ip.dontFragment, ip.length, p.frame, p.timeUs, p.superPacket, p.direction)) this.udpWatch.delete(dk);
   }
@@ -124,7 +126,8 @@ export class TcpPmtuDetector implements Detector {
       flow.srcPort = q.srcPort;
       flow.dstPort = q.dstPort;
     }
-    const qKey = directionKey(flow);
+    const point = pointOf(p);
+    const qKey = point + directionKey(flow);
     const episodeKey = `${qKey} ${mtu}`;
     const from = p.inner?.src ?? p.outer.src;
     const isTcp = q.protocol === IpProtocol.Tcp && flow.srcPort !== undefined;
@@ -140,12 +143,12 @@ export class TcpPmtuDetector implements Detector {
     let orphan: boolean;
     let protocolCaptured: boolean;
     if (isTcp) {
-      const rev = this.tcp.get(reverseKeyOf(flow));
+      const rev = this.tcp.get(point + reverseKeyOf(flow));
       orphan = dir === undefined && rev === undefined;
       protocolCaptured = this.tcp.tcpPackets > 0;
-      if (!orphan && dir === undefined) dir = this.tcp.direction(qKey, undefined, { ...flow }, rev?.interfaceName ?? p.interface, p.frame);
+      if (!orphan && dir === undefined) dir = this.tcp.direction(point, { ...flow }, rev?.interfaceName ?? p.interface, p.frame);
     } else {
-      orphan = !this.seen.has(this.nonTcpKey(flow));
+      orphan = !this.seen.has(point + this.nonTcpKey(flow));
       protocolCaptured = (this.packetsOf.get(q.protocol) ?? 0) > 0;
     }
     const inFlight = dir !== undefined && q.seq !== undefined ? dir.inFlight(q.seq) : undefined;
@@ -154,6 +157,7 @@ export class TcpPmtuDetector implements Detector {
     const judged = !orphan && sus.codes.length === 0 && (isTcp || (q.protocol === IpProtocol.Udp && flow.srcPort !== undefined));
     const role: PtbRole = orphan ? 'orphan' : judged ? 'judged' : 'quiet';
     const e = new PtbEpisode(role, { ...flow }, q, mtu, from, p.interface, { frame: p.frame, timeUs: p.timeUs }, sus.words, sus.codes, dir, protocolCaptured);
+    e.point = point;
     e.added(p.frame, p.timeUs);
     if (orphan) e.forgotten = isTcp ? this.tcp.evicted : this.seen.evicted;
     if (dir !== undefined) {
@@ -181,7 +185,10 @@ export class TcpPmtuDetector implements Detector {
     const all: Finding[] = [];
     for (const e of this.episodes) {
       if (e.role === 'orphan') {
-        const later = e.flow.protocol === 'tcp' && e.flow.srcPort !== undefined ? this.tcp.get(directionKey(e.flow)) !== undefined || this.tcp.get(reverseKeyOf(e.flow)) !== undefined : this.seen.has(this.nonTcpKey(e.flow));
+        const later =
+          e.flow.protocol === 'tcp' && e.flow.srcPort !== undefined
+            ? this.tcp.get(e.point + directionKey(e.flow)) !== undefined || this.tcp.get(e.point + reverseKeyOf(e.flow)) !== undefined
+            : this.seen.has(e.point + this.nonTcpKey(e.flow));
         e.seenLater = later;
       }
       all.push(...episodeFindings(e, context.conditions, context.nowUs));

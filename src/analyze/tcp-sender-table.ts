@@ -88,6 +88,8 @@ export class TcpDirection {
     readonly flow: FlowRef,
     readonly interfaceName: string | undefined,
     readonly firstFrame: number,
+    /** The capture point (see pointOf): a direction is tracked per point. */
+    readonly point: string = '',
   ) {}
 
   /** Records a data segment; returns true when it starts below sndMax (a retransmission, whole or in part). */
@@ -169,15 +171,15 @@ export class TcpSenderTable {
     });
   }
 
-  /** The direction src:srcPort → dst:dstPort if known (refreshing its LRU place now and then). */
-  find(src: string, srcPort: number, dst: string, dstPort: number): TcpDirection | undefined {
+  /** The direction src:srcPort → dst:dstPort at capture point `point` if known (refreshing its LRU place now and then). */
+  find(point: string, src: string, srcPort: number, dst: string, dstPort: number): TcpDirection | undefined {
     const slot = (Math.imul(srcPort, 40_503) ^ dstPort ^ (src.length << 7)) & (CACHE_SLOTS - 1);
     let d = this.cache[slot];
-    if (d !== undefined && !d.evicted && d.flow.srcPort === srcPort && d.flow.dstPort === dstPort && d.flow.src === src && d.flow.dst === dst) {
+    if (d !== undefined && !d.evicted && d.flow.srcPort === srcPort && d.flow.dstPort === dstPort && d.flow.src === src && d.flow.dst === dst && d.point === point) {
       if (d.packets % TOUCH_EVERY === 0) this.table.get(d.key);
       return d;
     }
-    d = this.table.get(`tcp ${src} ${srcPort} ${dst} ${dstPort}`);
+    d = this.table.get(`${point}tcp ${src} ${srcPort} ${dst} ${dstPort}`);
     if (d !== undefined) this.cache[slot] = d;
     return d;
   }
@@ -190,13 +192,14 @@ export class TcpSenderTable {
     return this.table.get(key, false);
   }
 
-  /** The direction of `flow` (key `key`), created if new, linked to its reverse direction when that exists. */
-  direction(key: string, reverseKey: string | undefined, flow: FlowRef, interfaceName: string | undefined, frame: number): TcpDirection {
+  /** The direction of `flow` at capture point `point`, created if new, linked to its reverse direction when that exists. */
+  direction(point: string, flow: FlowRef, interfaceName: string | undefined, frame: number): TcpDirection {
+    const key = point + directionKey(flow);
     let d = this.table.get(key);
     if (d === undefined) {
-      d = new TcpDirection(key, flow, interfaceName, frame);
+      d = new TcpDirection(key, flow, interfaceName, frame, point);
       this.table.set(key, d);
-      const r = this.table.get(reverseKey ?? reverseKeyOf(flow), false);
+      const r = this.table.get(point + reverseKeyOf(flow), false);
       if (r !== undefined) {
         d.peer = r;
         r.peer = d;
@@ -204,6 +207,16 @@ export class TcpSenderTable {
     }
     return d;
   }
+}
+
+/**
+ * Where a packet was captured, as a key prefix: the pcapng interface and, for `tcpdump -i any`, the SLL2 interface
+ * index. TCP state is kept per point: a router's two-interface capture sees each segment twice, and dumpcap writes the
+ * records of different interfaces out of time order (a later ACK on eth1 can precede a Packet Too Big on eth2), so
+ * state shared between points would judge a message by acknowledgements that came after it.
+ */
+export function pointOf(p: { readonly interface: string | undefined; readonly ifindex: number | undefined }): string {
+  return p.ifindex === undefined ? (p.interface === undefined ? '' : `${p.interface}|`) : `${p.interface ?? ''}#${p.ifindex}|`;
 }
 
 export function reverseKeyOf(flow: FlowRef): string {

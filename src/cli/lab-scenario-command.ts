@@ -94,8 +94,11 @@ export const labRunCommand = defineCommand({
     capture: {
       type: 'string',
       value: 'DIR',
-      description: "capture packets at the scenario's capture points while its traffic runs (dumpcap): one DIR/NODE.pcapng per node",
+      description:
+        "capture packets at the scenario's capture points while its traffic runs (dumpcap): one DIR/NODE.pcapng per node; " +
+        'TSO, GSO and GRO are switched off on every interface of the lab first, so the captures hold the packets the links carried',
     },
+    'keep-offloads': { type: 'boolean', description: 'with --capture: leave TSO, GSO and GRO as the kernel sets them (captures then hold offload super-packets)' },
   },
   positionals: { min: 1, max: 1 },
   notes:
@@ -111,6 +114,7 @@ export const labRunCommand = defineCommand({
     if (scenario === undefined) throw new UsageError(`unknown scenario "${name}"; known scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
     const captureDir = values.capture;
     if (captureDir === '') throw new UsageError('--capture needs a directory');
+    if (values['keep-offloads'] && captureDir === undefined) throw new UsageError('--keep-offloads goes with --capture DIR');
     if (captureDir !== undefined && (scenario.capturePoints ?? []).length === 0) throw new UsageError(`scenario "${name}" names no capture points`);
     const problem = labPrivilegeProblem("build the scenario's lab (network namespaces, veths, addresses, routes, iptables rules)");
     if (problem !== undefined) throw new CommandFailure(problem);
@@ -120,7 +124,7 @@ export const labRunCommand = defineCommand({
       report = await runScenario(scenario, {
         traceDrops: !values['no-trace'],
         onStep: progress.step,
-        ...(captureDir === undefined ? {} : { capture: { dir: captureDir } }),
+        ...(captureDir === undefined ? {} : { capture: { dir: captureDir, keepOffloads: values['keep-offloads'] } }),
       });
     } finally {
       progress.done();

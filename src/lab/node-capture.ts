@@ -43,6 +43,26 @@ export function nodeInterfaces(lab: Pick<RunningLab, 'plan' | 'name'>, node: str
   return n.interfaces.map((i) => i.ifname);
 }
 
+/**
+ * Switches segmentation and receive offloads (TSO, GSO, GRO) off on every interface of every node of the lab, so that a
+ * capture shows packets as they cross the links: with them on, a sender's capture holds 64 KB segments the NIC (here the
+ * veth) cuts up later and a receiver's holds segments GRO merged, and no capture can then tell how large the packets on
+ * the wire were (the analyzer says "cannot tell" about them). Interfaces that have no such offloads are left as they are.
+ * Returns the interfaces where ethtool failed, "node/ifname: message".
+ */
+export async function switchOffloadsOff(lab: Pick<RunningLab, 'plan' | 'exec'>): Promise<string[]> {
+  const failed: string[] = [];
+  await Promise.all(
+    lab.plan.nodes.flatMap((n) =>
+      n.interfaces.map(async (i) => {
+        const r = await lab.exec(n.name, ['ethtool', '-K', i.ifname, 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+        if (r.code !== 0) failed.push(`${n.name}/${i.ifname}: ${r.stderr.trim() || `ethtool exited ${r.code}`}`);
+      }),
+    ),
+  );
+  return failed;
+}
+
 /** The file name a node's capture gets in the caller's directory. */
 export function captureFileName(node: string): string {
   return `${node}.pcapng`;

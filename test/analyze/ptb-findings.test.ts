@@ -13,7 +13,10 @@ import { IpProtocol } from '../../src/packet/ip-protocol.js';
 import { emitIcmpv4 } from '../../src/packet/icmpv4.js';
 import { emitIcmpv6 } from '../../src/packet/icmpv6.js';
 import { emitWholeIpv4 } from '../../src/packet/ipv4.js';
+import { TcpFlag } from '../../src/packet/tcp.js';
+import { ipFacts, T0_US } from './support/facts.js';
 import { CLIENT_ISN, CLIENT_PORT, Conversation, dataOf, HOSTS, ipPacket, SERVER_ISN } from './support/tcp-conversation.js';
+import { packetTooBigQuoting } from '../../src/packet/packet-too-big.js';
 
 function kinds(findings: readonly Finding[]): FindingKind[] {
   return findings.map((f) => f.kind).sort();
@@ -317,5 +320,32 @@ describe('Packet Too Big left to others', () => {
     const f = only(c.report(conditions), 'ptb-ignored');
     assert.equal(f.confidence, 'medium');
     assert.deepEqual(f.caveats, ['the capture holds 12 TSO/GRO super-packets']);
+  });
+});
+
+describe('Packet Too Big in a capture of several interfaces', () => {
+  it('judges a message by the acknowledgements of its own capture point, not by a later one that dumpcap wrote earlier', () => {
+    // dumpcap writes the records of two interfaces in batches: here the client's ACK seen on eth1 at 10 ms is written
+    // before the Packet Too Big that the router sent on eth2 at 2 ms.
+    const detector = new TcpPmtuDetector();
+    const c = new Conversation(detector, 4);
+    let frame = 0;
+    const at = (ip: Uint8Array, ms: number, interfaceName: string): void => {
+      detector.observe(ipFacts(ip, ++frame, { timeUs: T0_US + ms * 1000, interfaceName }));
+    };
+    for (const iface of ['eth1', 'eth2']) {
+      at(c.segment('client', CLIENT_ISN - 1, 0, 0, { flags: TcpFlag.Syn }), 0, iface);
+      at(c.segment('server', SERVER_ISN - 1, CLIENT_ISN, 0, { flags: TcpFlag.Syn | TcpFlag.Ack }), 0.2, iface);
+      at(c.segment('client', CLIENT_ISN, SERVER_ISN, 0), 0.4, iface);
+    }
+    const big = c.segment('client', CLIENT_ISN, SERVER_ISN, 1500);
+    at(big, 1, 'eth1');
+    at(c.segment('server', SERVER_ISN, CLIENT_ISN + dataOf(4, 1500), 0), 10, 'eth1');
+    at(big, 1.1, 'eth2');
+    at(packetTooBigQuoting(4, HOSTS[4].router, HOSTS[4].client, big.subarray(0, 548), 1400, 9), 2, 'eth2');
+    at(c.segment('client', CLIENT_ISN, SERVER_ISN, 1400), 2.5, 'eth2');
+    const findings = detector.report({ nowUs: T0_US + 20_000, conditions: CLEAN_CAPTURE, final: true });
+    assert.deepEqual(kinds(findings), ['ptb-honoured']);
+    assert.equal(findings[0]!.interface, 'eth2');
   });
 });

@@ -4,7 +4,7 @@
  */
 import { DropTrace, type DropTraceResult } from '../drop-trace.js';
 import { startLab } from '../lab.js';
-import { NodeCaptures, type NodeCaptureFile, type NodeCaptureRequest } from '../node-capture.js';
+import { NodeCaptures, type NodeCaptureFile, type NodeCaptureRequest, switchOffloadsOff } from '../node-capture.js';
 import type { RunningLab } from '../running-lab.js';
 import type { Measurements, ScenarioReport } from './report.js';
 import { unmetExpectations, type Scenario } from './scenario.js';
@@ -19,9 +19,11 @@ export interface RunScenarioOptions {
   readonly onStep?: (step: string) => void;
   /**
    * Capture packets while the traffic runs: one pcapng per node (`<node>.pcapng`) in `dir`, at `points` (default: the
-   * scenario's capturePoints). Stopped before the lab is torn down, also when the traffic fails.
+   * scenario's capturePoints). Stopped before the lab is torn down, also when the traffic fails. Offloads (TSO, GSO,
+   * GRO) are switched off on every interface of the lab first, so that the captures show the packets the links
+   * carried, unless `keepOffloads`.
    */
-  readonly capture?: { readonly dir: string; readonly points?: readonly NodeCaptureRequest[] };
+  readonly capture?: { readonly dir: string; readonly points?: readonly NodeCaptureRequest[]; readonly keepOffloads?: boolean };
 }
 
 /** A run's report and, when it captured, the capture files. */
@@ -80,6 +82,10 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
       if (options.capture !== undefined) {
         const points = options.capture.points ?? capturePointsOf(scenario);
         if (points.length === 0) throw new Error(`scenario ${scenario.name} names no capture points`);
+        if (options.capture.keepOffloads !== true) {
+          const failed = await switchOffloadsOff(lab);
+          if (failed.length > 0) throw new Error(`could not switch offloads off for the captures: ${failed.join('; ')}`);
+        }
         options.onStep?.(`starting the captures (${points.map((p) => p.node).join(', ')})`);
         captures = await NodeCaptures.start(lab, points, options.capture.dir);
       }
