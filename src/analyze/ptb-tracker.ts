@@ -302,7 +302,10 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
   }
   // With super-packets after it, packets "larger than the MTU" may be offload artefacts too (a GSO packet of 1500 bytes
   // leaves as two): only a re-send that fits shows anything, and without one the capture cannot tell.
-  if (e.oversized > 0 && e.superAfter === 0) {
+  // Larger packets that all came before the first one that fits are a slow reaction, not a refusal: the message may
+  // have been delayed (a relay hands it on) or the sender learned the MTU from another message to the same host first.
+  const shrankLater = e.fitting !== undefined && e.lastOversized !== undefined && e.lastOversized.timeUs <= e.fitting.timeUs;
+  if (e.oversized > 0 && e.superAfter === 0 && !shrankLater) {
     for (const o of e.oversizedFrames.take().evidence) ev.add(o.frame, o.timeUs, o.role);
     const firstO = e.firstOversized!;
     const lastO = e.lastOversized!;
@@ -341,6 +344,7 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
   if (e.flow.protocol !== 'tcp' && e.superAfter === 0) return undefined;
   if (e.fitting !== undefined && e.superAfter === 0) {
     Object.assign(facts, { reactionMs: ms(e.fitting.timeUs - e.first.timeUs), firstFittingFrame: e.fitting.frame });
+    if (e.oversized > 0) facts['oversizedAfter'] = e.oversized;
     ev.add(e.fitting.frame, e.fitting.timeUs, `first ${unit} that fits: ${e.fitting.ipLength} bytes`);
     const s = sorted(ev);
     return {
@@ -351,7 +355,10 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
       interface: e.interfaceName,
       evidence: s.evidence,
       evidenceOmitted: s.evidenceOmitted,
-      sentence: `${label}: every later ${unit} fits (the first, frame ${e.fitting.frame}, ${seconds(e.fitting.timeUs - e.first.timeUs)} after it), but the quoted data was not seen re-sent, so honoured is likely but not shown.`,
+      sentence:
+        `${label}: every later ${unit} fits (the first, frame ${e.fitting.frame}, ${seconds(e.fitting.timeUs - e.first.timeUs)} after it` +
+        (e.oversized > 0 ? `, after ${e.oversized} larger ${unit}${e.oversized === 1 ? '' : 's'} sent when it could have acted: a slow reaction` : '') +
+        '), but the quoted data was not seen re-sent, so honoured is likely but not shown.',
       displayFilter: framesFilter(s.evidence),
       facts,
       caveats: [],

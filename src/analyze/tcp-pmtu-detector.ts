@@ -8,7 +8,7 @@ import { BoundedMap } from './bounded-map.js';
 import { BlackholeTracker } from './blackhole-tracker.js';
 import { DEFAULT_LIMITS, type AnalyzerLimits, type Detector, type Eviction, type ReportContext } from './detector.js';
 import type { Finding, FindingKind, FlowRef } from './finding.js';
-import { conversationKey, directionKey } from './flow-key.js';
+import { conversationKey, directionKey, reversed } from './flow-key.js';
 import { type IpFacts, type PacketFacts, protocolName } from './packet-facts.js';
 import { episodeFindings, PtbEpisode, type PtbRole, suspicions, EPISODE_US } from './ptb-tracker.js';
 import { pointOf, reverseKeyOf, seqLt, TcpSenderTable } from './tcp-sender-table.js';
@@ -103,12 +103,11 @@ export class TcpPmtuDetector implements Detector {
     this.packetsOf.set(ip.protocol, (this.packetsOf.get(ip.protocol) ?? 0) + 1);
     const u = p.udp;
     const name = protocolName(ip.protocol);
-    const point = pointOf(p);
-    const key = point + (u === undefined ? pairKey(name, ip.src, ip.dst) : pairKey(name, `${ip.src} ${u.srcPort}`, `${ip.dst} ${u.dstPort}`));
+    const key = u === undefined ? pairKey(name, ip.src, ip.dst) : pairKey(name, `${ip.src} ${u.srcPort}`, `${ip.dst} ${u.dstPort}`);
     // Set only when new: what matters is that the conversation was seen, and a set moves the entry (two map operations).
     if (!this.seen.has(key)) this.seen.set(key, true);
     if (u === undefined || this.udpWatch.size === 0) return;
-    const dk = `${point}udp ${ip.src} ${u.srcPort} ${ip.dst} ${u.dstPort}`;
+    const dk = `${pointOf(p)}udp ${ip.src} ${u.srcPort} ${ip.dst} ${u.dstPort}`;
     const e = this.udpWatch.get(dk, false);
     if (e !== undefined && e.watchDatagram(ip.fragment !== undefined, ip.dontFragment, ip.length, p.frame, p.timeUs, p.superPacket, p.direction)) this.udpWatch.delete(dk);
   }
@@ -143,12 +142,16 @@ export class TcpPmtuDetector implements Detector {
     let orphan: boolean;
     let protocolCaptured: boolean;
     if (isTcp) {
-      const rev = this.tcp.get(point + reverseKeyOf(flow));
+      let rev = this.tcp.get(point + reverseKeyOf(flow));
+      if (dir === undefined && rev === undefined) {
+        dir = this.tcp.atAnyPoint(flow);
+        rev = this.tcp.atAnyPoint(reversed(flow));
+      }
       orphan = dir === undefined && rev === undefined;
       protocolCaptured = this.tcp.tcpPackets > 0;
       if (!orphan && dir === undefined) dir = this.tcp.direction(point, { ...flow }, rev?.interfaceName ?? p.interface, p.frame);
     } else {
-      orphan = !this.seen.has(point + this.nonTcpKey(flow));
+      orphan = !this.seen.has(this.nonTcpKey(flow));
       protocolCaptured = (this.packetsOf.get(q.protocol) ?? 0) > 0;
     }
     const inFlight = dir !== undefined && q.seq !== undefined ? dir.inFlight(q.seq) : undefined;
@@ -187,8 +190,8 @@ export class TcpPmtuDetector implements Detector {
       if (e.role === 'orphan') {
         const later =
           e.flow.protocol === 'tcp' && e.flow.srcPort !== undefined
-            ? this.tcp.get(e.point + directionKey(e.flow)) !== undefined || this.tcp.get(e.point + reverseKeyOf(e.flow)) !== undefined
-            : this.seen.has(e.point + this.nonTcpKey(e.flow));
+            ? this.tcp.atAnyPoint(e.flow) !== undefined || this.tcp.atAnyPoint(reversed(e.flow)) !== undefined
+            : this.seen.has(this.nonTcpKey(e.flow));
         e.seenLater = later;
       }
       all.push(...episodeFindings(e, context.conditions, context.nowUs));

@@ -164,7 +164,11 @@ export class TcpSenderTable {
   /** TCP packets seen at all (to tell a capture filter that excluded TCP from a flow nobody carried). */
   tcpPackets = 0;
 
+  /** The latest direction of each flow at any capture point, by directionKey without the point. */
+  private readonly anyPoint: BoundedMap<string, TcpDirection>;
+
   constructor(readonly capacity: number) {
+    this.anyPoint = new BoundedMap(capacity);
     this.table = new BoundedMap(capacity, (_key, value) => {
       value.evicted = true;
       if (value.peer !== undefined) value.peer.peer = undefined;
@@ -188,6 +192,15 @@ export class TcpSenderTable {
     return this.table.evicted;
   }
 
+  /**
+   * The direction of `flow` as seen at any capture point of the capture: a host's capture of eth1 and lo sees the
+   * flow on eth1 and a relayed Packet Too Big about it on lo, which is no orphan.
+   */
+  atAnyPoint(flow: FlowRef): TcpDirection | undefined {
+    const d = this.anyPoint.get(directionKey(flow), false);
+    return d === undefined || d.evicted ? undefined : d;
+  }
+
   get(key: string): TcpDirection | undefined {
     return this.table.get(key, false);
   }
@@ -199,6 +212,7 @@ export class TcpSenderTable {
     if (d === undefined) {
       d = new TcpDirection(key, flow, interfaceName, frame, point);
       this.table.set(key, d);
+      this.anyPoint.set(directionKey(flow), d);
       const r = this.table.get(point + reverseKeyOf(flow), false);
       if (r !== undefined) {
         d.peer = r;

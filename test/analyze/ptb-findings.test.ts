@@ -349,3 +349,22 @@ describe('Packet Too Big in a capture of several interfaces', () => {
     assert.equal(findings[0]!.interface, 'eth2');
   });
 });
+
+describe('Packet Too Big answered late', () => {
+  it('is a slow reaction, not ignored, when the larger packets after it all came before the sender shrank its segments', () => {
+    const { c } = tooBig(4);
+    const next = CLIENT_ISN + dataOf(4, 1500);
+    c.data(next, 1500, 40);
+    c.data(next + dataOf(4, 1500), 1400, 45);
+    c.data(next + dataOf(4, 1500) + dataOf(4, 1400), 1400, 46);
+    const f = only(c.report(), 'ptb-honoured');
+    assert.equal(f.confidence, 'medium');
+    assert.equal(f.facts['oversizedAfter'], 1);
+    assert.match(f.sentence, /after 1 larger segment sent when it could have acted: a slow reaction/);
+    // The same, with a larger packet again after the first that fits: ignored.
+    const { c: d } = tooBig(4);
+    d.data(next, 1400, 40);
+    d.data(next + dataOf(4, 1400), 1500, 45);
+    assert.deepEqual(kinds(d.report()), ['ptb-ignored']);
+  });
+});

@@ -57,7 +57,11 @@ export const ecmpPtbRelay: Scenario = {
       (s): CapturePoint => ({
         node: s,
         sees: `an anycast server behind the relay on r: rc's ICMP errors about ${s}'s downloads, and only those, reach it`,
-        expect: [{ kinds: ['ptb-honoured'], place: farmFlows(), what: `rc's Packet Too Big about ${s}'s downloads, honoured`, when: carriedOn(s) }],
+        expect: [
+          { kinds: ['ptb-honoured'], place: farmFlows(), what: `rc's Packet Too Big about ${s}'s downloads, honoured`, when: carriedOn(s) },
+          // Where the relay cannot tell the owner (no conntrack entry), it sends a copy to every server: the others see an orphan.
+          { kinds: ['ptb-orphan'], place: farmFlows(), need: 'tolerated', what: "a copy the relay sent to every server (owner unknown)" },
+        ],
       }),
     ),
     rcCapturePoint(true),

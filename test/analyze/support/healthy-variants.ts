@@ -32,11 +32,14 @@ export const icmpBlackholeHealthy: Scenario = {
   name: 'icmp-blackhole-healthy',
   title: 'icmp-blackhole with r1 letting its ICMP errors out: path MTU discovery works both ways',
   spec: withNode(icmpBlackhole.spec, 'r1', ({ dropPacketTooBig: _drop, ...n }) => n),
+  // The scenario's 1500-byte DF ping to s runs before the transfers and, here, draws r1's Packet Too Big: c (and, by the
+  // MSS it then announces, s) know the path MTU before any segment is too large, so the transfers may show no Packet
+  // Too Big at all. What must hold is that nothing is reported wrong.
   capturePoints: [
-    { node: 'c', sees: "the uploads draw r1's Packet Too Big (mtu 1400) and c re-sends smaller", expect: [{ kinds: ['ptb-honoured'], place: http('c', 's'), what: "the uploads: r1's Packet Too Big honoured" }] },
-    { node: 'r1', sees: "r1 answers the uploads' full-size segments with Packet Too Big", expect: [{ kinds: ['ptb-honoured'], place: { ...http('c', 's'), interfaces: ['eth1'] }, what: "the uploads: r1's Packet Too Big honoured" }] },
-    { node: 'r2', sees: "r2 answers the downloads' full-size segments with Packet Too Big", expect: [{ kinds: ['ptb-honoured'], place: { ...http('c', 's'), interfaces: ['eth2'] }, what: "the downloads: r2's Packet Too Big honoured" }] },
-    { node: 's', sees: "the downloads draw r2's Packet Too Big and s re-sends smaller", expect: [{ kinds: ['ptb-honoured'], place: http('c', 's'), what: "the downloads: r2's Packet Too Big honoured" }] },
+    { node: 'c', sees: "the uploads draw r1's Packet Too Big (mtu 1400) and c re-sends smaller", expect: [{ kinds: ['ptb-honoured'], place: http('c', 's'), what: "the uploads: r1's Packet Too Big honoured", need: 'tolerated' }] },
+    { node: 'r1', sees: "r1 answers the uploads' full-size segments with Packet Too Big", expect: [{ kinds: ['ptb-honoured'], place: { ...http('c', 's'), interfaces: ['eth1'] }, what: "the uploads: r1's Packet Too Big honoured", need: 'tolerated' }] },
+    { node: 'r2', sees: "r2 answers the downloads' full-size segments with Packet Too Big", expect: [{ kinds: ['ptb-honoured'], place: { ...http('c', 's'), interfaces: ['eth2'] }, what: "the downloads: r2's Packet Too Big honoured", need: 'tolerated' }] },
+    { node: 's', sees: "the downloads draw r2's Packet Too Big and s re-sends smaller", expect: [{ kinds: ['ptb-honoured'], place: http('c', 's'), what: "the downloads: r2's Packet Too Big honoured", need: 'tolerated' }] },
   ],
 };
 
@@ -83,7 +86,7 @@ export const mssClamp1344Healthy: Scenario = {
     {
       node: 'c',
       sees: "the client: its uploads draw isp's Packet Too Big (mtu 1400); the server's SYN-ACK announces a smaller MSS (its own link is 1400), which is no clamp",
-      expect: [{ kinds: ['ptb-honoured'], place: http('c', 's'), what: "the uploads: isp's Packet Too Big honoured" }],
+      expect: [{ kinds: ['ptb-honoured'], place: http('c', 's'), what: "the uploads: isp's Packet Too Big honoured", need: 'tolerated' }],
     },
     nothingWrong('isp', 'the router: SYNs pass unchanged; it sends Packet Too Big for the full-size upload segments'),
     nothingWrong('s', 'the server: SYNs arrive with the MSS c announced'),
