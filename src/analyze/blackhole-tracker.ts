@@ -43,8 +43,11 @@ export class HoleCandidate {
   dfCleared: Moment | undefined;
   /** The acknowledgement that covered the data after a fallback. */
   fallbackAcked: Moment | undefined;
-  /** The large segment itself was acknowledged at last: a loss, not a black hole. */
-  ackedWhole = false;
+  /**
+   * The large segment itself was acknowledged at last, at the same size: the drop ended (a route change, a firewall's
+   * or a test's window) or it was heavy loss; reported as a black hole that lifted, with lower confidence.
+   */
+  ackedWhole: Moment | undefined;
   qualified = false;
   private readonly smallAtStart: number;
   smallDuring = 0;
@@ -137,7 +140,7 @@ export class BlackholeTracker {
       const c = holes[i]!;
       if (!seqLt(c.seq, ack)) continue;
       if (c.smaller.length > 0 || c.dfCleared !== undefined) c.fallbackAcked = { frame, timeUs };
-      else c.ackedWhole = true;
+      else c.ackedWhole = { frame, timeUs };
       holes.splice(i, 1);
     }
     if (holes.length === 0) dir.holes = undefined;
@@ -147,8 +150,9 @@ export class BlackholeTracker {
     const holes: Finding[] = [];
     const fallbacks: Finding[] = [];
     for (const c of this.qualified) {
-      if (c.ackedWhole || c.dir.packetTooBig > 0) continue;
+      if (c.dir.packetTooBig > 0) continue;
       holes.push(holeFinding(c, conditions));
+      if (c.ackedWhole !== undefined) continue;
       const fb = fallbackFinding(c);
       if (fb !== undefined) fallbacks.push(fb);
     }
@@ -206,6 +210,8 @@ function holeFinding(c: HoleCandidate, conditions: CaptureConditions): Finding {
   caveats.push(...conditions.caveats(c.dir.interfaceName, 'loss'));
   if (c.superPacket) caveats.push(...conditions.caveats(c.dir.interfaceName, 'oversized'));
   confidence = lowered(confidence, caveats.slice(c.superPacket ? 1 : 0));
+  const lifted = c.ackedWhole;
+  if (lifted !== undefined) confidence = lowered(confidence, ['acknowledged at last at the same size']);
 
   const ev = new EvidenceList();
   if (c.original !== undefined) {
@@ -213,6 +219,7 @@ function holeFinding(c: HoleCandidate, conditions: CaptureConditions): Finding {
     ev.add(o.frame, o.timeUs, o.ipLength === c.ipLength ? `segment seq ${c.seq} len ${c.dataLength} (${c.ipLength} bytes, DF)` : `seq ${c.seq} first sent in a ${o.ipLength}-byte packet (offload super-packet)`);
   }
   c.sends.forEach((s, i) => ev.add(s.frame, s.timeUs, `retransmission ${i + 1}${intervals.length > 0 ? ` after ${ms(intervals[i + (c.original === undefined ? -1 : 0)] ?? 0)} ms` : ''}`));
+  if (lifted !== undefined) ev.add(lifted.frame, lifted.timeUs, 'acknowledged at last, at the same size');
   const { evidence, evidenceOmitted } = ev.take();
   const first = c.original ?? c.sends[0]!;
   const last = c.lastSend!;
@@ -225,9 +232,13 @@ function holeFinding(c: HoleCandidate, conditions: CaptureConditions): Finding {
   ];
   const sentence =
     `${flowLabel(flow)}: the ${c.ipLength}-byte segment seq ${c.seq} (${senderPlace(c.captureDirection)}) was retransmitted ${c.retransmissions} times ` +
-    `over ${seconds(last.timeUs - first.timeUs)} (intervals ${intervalText} ms), never acknowledged, and no Packet Too Big for this flow appears in the capture` +
+    `over ${seconds(last.timeUs - first.timeUs)} (intervals ${intervalText} ms), ` +
+    (lifted === undefined ? 'never acknowledged' : `acknowledged only ${seconds(lifted.timeUs - first.timeUs)} after it was first sent, at the same size (frame ${lifted.frame})`) +
+    ', and no Packet Too Big for this flow appears in the capture' +
     (peerSeen ? `, while smaller packets got through (${through.join(', ')})` : '') +
-    `: a path MTU black hole between the sender and the receiver (a link smaller than ${c.ipLength} bytes whose ICMP does not arrive)` +
+    (lifted === undefined
+      ? `: a path MTU black hole between the sender and the receiver (a link smaller than ${c.ipLength} bytes whose ICMP does not arrive)`
+      : `: packets of this size vanished without a Packet Too Big for that long and then got through: a black hole that lifted (a drop that ended: a route change, a firewall's or a test's window) or unusually heavy loss of large packets only`) +
     (notes.length > 0 ? `; ${notes.join('; ')}` : '') +
     '.';
   const facts: Record<string, FactValue> = {
@@ -242,6 +253,7 @@ function holeFinding(c: HoleCandidate, conditions: CaptureConditions): Finding {
     firstFrame: first.frame,
     durationMs: ms(last.timeUs - first.timeUs),
   };
+  if (lifted !== undefined) Object.assign(facts, { acknowledgedAtLast: true, ackFrame: lifted.frame });
   if (c.captureDirection !== undefined) facts['captureDirection'] = c.captureDirection;
   return {
     kind: 'pmtu-blackhole',

@@ -74,10 +74,20 @@ for (const family of [4, 6] as const) {
       assert.deepEqual(c.report(), []);
     });
 
-    it('re-sent 4 times but at last acknowledged at the same size: a loss, not a black hole', () => {
+    it('re-sent 4 times and at last acknowledged at the same size: a black hole that lifted, said with lower confidence', () => {
       const { c, seq } = blackHole(family);
-      c.ack(seq + dataOf(family, 1500), 3100);
-      assert.deepEqual(c.report(), []);
+      const ackFrame = c.ack(seq + dataOf(family, 1500), 3100);
+      const findings = c.report();
+      assert.deepEqual(findings.map((f) => f.kind), ['pmtu-blackhole']);
+      const f = findings[0]!;
+      assert.equal(f.confidence, 'medium');
+      assert.equal(f.facts['acknowledgedAtLast'], true);
+      assert.equal(f.facts['ackFrame'], ackFrame);
+      assert.match(f.sentence, /acknowledged only .* after it was first sent, at the same size .*a black hole that lifted/);
+      // Acknowledged after two retransmissions only: an ordinary loss, nothing to report.
+      const { c: d, seq: s2 } = blackHole(family, BACKOFF_MS.slice(0, 2));
+      d.ack(s2 + dataOf(family, 1500), 1000);
+      assert.deepEqual(d.report(), []);
     });
 
     it('small segments re-sent with backed-off timeouts (zero-window probes, packets of the minimum MTU) are no black hole', () => {

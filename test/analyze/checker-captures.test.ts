@@ -29,6 +29,13 @@ import type { LabProcess } from '../../src/lab/running-lab.js';
 import { decodeFrame } from '../../src/packet/frame.js';
 import type { IpFamily } from '../../src/packet/ip-family.js';
 import { type CheckerLab, PORT, startCheckerLab } from '../support/checker-lab.js';
+import { switchOffloadsOff } from '../../src/lab/node-capture.js';
+
+/** The client-side captures must hold what crossed the wire (TSO/GSO super-packets make sizes "cannot tell"). */
+async function offloadsOff(c: CheckerLab): Promise<void> {
+  const failed = await switchOffloadsOff(c.lab);
+  assert.deepEqual(failed, [], 'ethtool could not switch offloads off');
+}
 import { needsRoot } from '../support/root.js';
 import { analyseCapture, findingLine } from './support/scenario-captures.js';
 
@@ -111,6 +118,7 @@ describe('the analyzer agrees with the checker’s verdicts, from a capture on t
     let serve: LabProcess;
     before(async () => {
       c = await startCheckerLab({ name: 'chk-cap-ok', clients: [{ name: 'client' }, { name: 'narrow', routerSideMtu: 1400 }] });
+      await offloadsOff(c);
       serve = await c.serve(SERVE_ARGS);
     });
     after(async () => {
@@ -183,6 +191,7 @@ describe('the analyzer agrees with the checker’s verdicts, from a capture on t
         router: { dropPacketTooBig: true, dropFragments: true },
         clients: [{ name: 'plain' }, { name: 'narrow', routerSideMtu: 1400 }],
       });
+      await offloadsOff(c);
       serve = await c.serve(SERVE_ARGS);
     });
     after(async () => {
