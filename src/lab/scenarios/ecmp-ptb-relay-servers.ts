@@ -69,7 +69,16 @@ export const ecmpPtbRelayServers: Scenario = {
         `an anycast server with a relay: rc's ICMP errors of one family arrive from r on eth1, those about ${OTHER[s]}'s downloads are sent on ` +
         `to ${OTHER[s]}'s relay; the ones ${OTHER[s]}'s relay sends here are handed to the kernel through lo`,
       expect: [
-        { kinds: ['ptb-honoured'], place: farmFlows(), what: `rc's Packet Too Big about ${s}'s downloads (from r or handed on by ${OTHER[s]}'s relay), honoured`, when: carriedOn(s) },
+        // Tolerated, not expected: a copy handed on by the other relay can arrive after the server already learned the
+        // path MTU from another message to the same client (the route cache is per destination), so a given server's
+        // capture need not show one honoured; rc's capture shows every download shrink.
+        {
+          kinds: ['ptb-honoured'],
+          place: farmFlows(),
+          need: 'tolerated',
+          what: `rc's Packet Too Big about ${s}'s downloads (from r or handed on by ${OTHER[s]}'s relay), honoured`,
+          when: carriedOn(s),
+        },
         {
           kinds: ['ptb-orphan'],
           place: farmFlows(undefined, ['eth1']),
