@@ -7,22 +7,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CLEAN_CAPTURE, type CaptureConditions } from '../../src/analyze/capture-conditions.js';
-import type { Finding, FindingKind } from '../../src/analyze/finding.js';
 import { packetFacts } from '../../src/analyze/packet-facts.js';
 import { TcpPmtuDetector } from '../../src/analyze/tcp-pmtu-detector.js';
 import { packetTooBigQuoting } from '../../src/packet/packet-too-big.js';
 import { ipRecord } from './support/facts.js';
 import { CLIENT_ISN, Conversation, dataOf, HOSTS, SERVER_ISN } from './support/tcp-conversation.js';
+import { kinds, only } from './support/finding-asserts.js';
 
-function kinds(findings: readonly Finding[]): FindingKind[] {
-  return findings.map((f) => f.kind).sort();
-}
-
-function only(findings: readonly Finding[], kind: FindingKind): Finding {
-  const of = findings.filter((f) => f.kind === kind);
-  assert.equal(of.length, 1, `one ${kind} among ${findings.map((f) => `${f.kind}: ${f.sentence}`).join(' / ')}`);
-  return of[0]!;
-}
 
 /** RTO backoff as Linux does it: 200 ms, then doubling. */
 const BACKOFF_MS = [200, 600, 1400, 3000];

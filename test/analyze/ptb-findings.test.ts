@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CaptureConditions } from '../../src/analyze/capture-conditions.js';
 import { CLEAN_CAPTURE } from '../../src/analyze/capture-conditions.js';
-import { type Finding, type FindingKind, isProblem } from '../../src/analyze/finding.js';
+import { isProblem } from '../../src/analyze/finding.js';
 import { TcpPmtuDetector } from '../../src/analyze/tcp-pmtu-detector.js';
 import { fragmentIpv6 } from '../../src/frag/fragment-ipv6.js';
 import { IpProtocol } from '../../src/packet/ip-protocol.js';
@@ -16,17 +16,9 @@ import { emitWholeIpv4 } from '../../src/packet/ipv4.js';
 import { TcpFlag } from '../../src/packet/tcp.js';
 import { ipFacts, T0_US } from './support/facts.js';
 import { CLIENT_ISN, CLIENT_PORT, Conversation, dataOf, HOSTS, ipPacket, SERVER_ISN } from './support/tcp-conversation.js';
+import { kinds, only } from './support/finding-asserts.js';
 import { packetTooBigQuoting } from '../../src/packet/packet-too-big.js';
 
-function kinds(findings: readonly Finding[]): FindingKind[] {
-  return findings.map((f) => f.kind).sort();
-}
-
-function only(findings: readonly Finding[], kind: FindingKind): Finding {
-  const of = findings.filter((f) => f.kind === kind);
-  assert.equal(of.length, 1, `one ${kind} among ${findings.map((f) => `${f.kind}: ${f.sentence}`).join(' / ')}`);
-  return of[0]!;
-}
 
 /** Handshake, then one full-size client segment at 10 ms that a router answers with Packet Too Big mtu at 11 ms. */
 function tooBig(family: 4 | 6, mtu = 1400): { c: Conversation; ptbFrame: number; quoted: Uint8Array } {
