@@ -9,31 +9,32 @@
 // its own ephemeral ports, TCP sequence numbers and IP identifications, checksums kept valid (bench/analyze-input.ts).
 //
 // Timed with /usr/bin/time (wall time and peak RSS, best of R runs, default 1):
-//   mtuscope analyze FILE --json > /dev/null     once the CLI has the command; until then the bench's driver of the
-//                                                 same pipeline (bench/analyze-driver.ts) — the printout says which
-//   tshark -r FILE -q -z expert                   tshark's expert information (TCP analysis, fragment reassembly)
-// and our peak RSS on a capture of G GiB (default 4) built the same way in a scratch directory, removed afterwards.
-// Exits 1 when ours is less than X (default 5) times tshark's speed, or its peak RSS on the large capture exceeds M MiB
-// (default 200).
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+//   node dist/src/cli/main.js analyze FILE --json > /dev/null    (exit status 1: it found problems, as it should)
+//   tshark -r FILE -q -z expert                                   tshark's expert information (TCP analysis, fragments)
+// then our peak RSS on a capture of G GiB (default 4) built the same way, and on a capture of F packets (default
+// 2,000,000) each of which starts a new flow (TCP SYNs and UDP datagrams, bench/analyze-flows.ts) with the default
+// limits, printing the evictions its JSON summary reports; both in a scratch directory, removed afterwards.
+// Exits 1 when ours is less than X (default 5) times tshark's speed, or its peak RSS on either large capture exceeds
+// M MiB (default 200).
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { Eviction } from '../src/analyze/detector.js';
 import type { CapturedPacket } from '../src/capture/captured-packet.js';
 import { readCaptureFile } from '../src/capture/reader.js';
 import { openCaptureWriter } from '../src/capture/writer.js';
 import { LinkType } from '../src/packet/link-type.js';
+import { writeUniqueFlows } from './analyze-flows.js';
 import { variedFrame } from './analyze-input.js';
 import { formatAnalyzeBench, MEMORY_LIMIT_MIB, TARGET_SPEED_RATIO, verdict } from './analyze-report.js';
 import { makeAnalyzeSeed, seedPath } from './analyze-seed.js';
-import { measure } from './measure.js';
+import { type Measured, measure } from './measure.js';
 import { withScratchDir } from './remove-on-signal.js';
 import { runBench } from './run-bench.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
-const driver = join(root, 'dist', 'bench', 'analyze-driver.js');
 const outDir = join(root, 'bench', 'out');
 
 function positive(name: string, text: string | undefined, integer: boolean): number {
@@ -66,11 +67,23 @@ async function repeatSeed(seed: readonly CapturedPacket[], path: string, enough:
   return { packets, bytes: statSync(path).size };
 }
 
-/** `mtuscope analyze FILE --json` once the CLI knows the command; the bench's driver of the same pipeline until then. */
-function ourArgv(file: string): { argv: string[]; words: string } {
-  const help = spawnSync('node', [cli, 'analyze', '--help'], { encoding: 'utf8' });
-  if (help.status === 0) return { argv: ['node', cli, 'analyze', file, '--json'], words: 'node dist/src/cli/main.js analyze FILE --json' };
-  return { argv: ['node', driver, file], words: 'node dist/bench/analyze-driver.js FILE (the Analyzer pipeline with defaultParts(); the CLI has no analyze command yet)' };
+const OUR_COMMAND = 'node dist/src/cli/main.js analyze FILE --json';
+
+function ourArgv(file: string): string[] {
+  return ['node', cli, 'analyze', file, '--json'];
+}
+
+/** `mtuscope analyze FILE --json` exits 1 when it reports a problem: that is success here. */
+function measureOurs(name: string, file: string, runs = 1, stdoutFile?: string): Measured {
+  return measure(name, ourArgv(file), runs, { okStatuses: [0, 1], ...(stdoutFile === undefined ? {} : { stdoutFile }) });
+}
+
+/** The evictions the JSON summary (the last line of `analyze --json`) reports. */
+function summaryEvictions(jsonLines: string): Eviction[] {
+  const last = jsonLines.trimEnd().split('\n').pop() ?? '';
+  const summary = JSON.parse(last) as { type?: string; evictions?: Eviction[] };
+  if (summary.type !== 'summary' || !Array.isArray(summary.evictions)) throw new Error(`no summary line in the output: ${last.slice(0, 200)}`);
+  return summary.evictions;
 }
 
 runBench('analyze', async () => {
@@ -80,6 +93,7 @@ runBench('analyze', async () => {
       runs: { type: 'string', default: '1' },
       gib: { type: 'string', default: '4' },
       'limit-mib': { type: 'string', default: String(MEMORY_LIMIT_MIB) },
+      flows: { type: 'string', default: '2000000' },
       target: { type: 'string', default: String(TARGET_SPEED_RATIO) },
     },
   });
@@ -88,6 +102,7 @@ runBench('analyze', async () => {
   const gib = positive('gib', values.gib, false);
   const limit = positive('limit-mib', values['limit-mib'], false);
   const target = positive('target', values.target, false);
+  const flowPackets = positive('flows', values.flows, true);
 
   mkdirSync(outDir, { recursive: true });
   const seedFile = seedPath(outDir);
@@ -104,18 +119,25 @@ runBench('analyze', async () => {
     await repeatSeed(seed, file, (n) => n >= packets);
   }
   const bytes = statSync(file).size;
-  const ours = ourArgv(file);
-  const oursMeasured = measure('mtuscope analyze', ours.argv, runs);
+  const oursMeasured = measureOurs('mtuscope analyze', file, runs);
   const tshark = measure('tshark -q -z expert', ['tshark', '-r', file, '-q', '-z', 'expert'], runs);
 
   const large = await withScratchDir('mtuscope-analyze-large-', async (dir) => {
     const path = join(dir, `analyze-${gib}gib.pcap`);
     process.stdout.write(`generating ${path} ...\n`);
     const written = await repeatSeed(seed, path, (_, b) => b >= gib * 2 ** 30);
-    return { ...written, ours: measure('mtuscope analyze (large)', ourArgv(path).argv) };
+    return { ...written, ours: measureOurs('mtuscope analyze (large)', path) };
+  });
+  const flows = await withScratchDir('mtuscope-analyze-flows-', async (dir) => {
+    const path = join(dir, `analyze-flows-${flowPackets}.pcap`);
+    process.stdout.write(`generating ${path} ...\n`);
+    await writeUniqueFlows(path, flowPackets);
+    const out = join(dir, 'summary.json');
+    const ours = measureOurs('mtuscope analyze (unique flows)', path, 1, out);
+    return { packets: flowPackets, bytes: statSync(path).size, ours, evictions: summaryEvictions(readFileSync(out, 'utf8')) };
   });
 
-  const run = { file, packets, bytes, ourCommand: ours.words, ours: oursMeasured, tshark, large, speedTarget: target, memoryLimitMiB: limit };
+  const run = { file, packets, bytes, ourCommand: OUR_COMMAND, ours: oursMeasured, tshark, large, flows, speedTarget: target, memoryLimitMiB: limit };
   process.stdout.write(`\nseed ${seed.length} packets (${seedFile}); best of ${runs} run${runs === 1 ? '' : 's'}\n`);
   process.stdout.write(formatAnalyzeBench(run));
   const v = verdict(run);

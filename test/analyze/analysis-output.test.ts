@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { analysisText, findingHeadline, flowVerdicts, resultLine, timelineLines, utcText } from '../../src/analyze/analysis-text.js';
 import { findingJson, type NumberedFinding, summaryJson } from '../../src/analyze/analysis-json.js';
 import { Analyzer, type AnalysisResult } from '../../src/analyze/analyzer.js';
+import { DEFAULT_LIMITS } from '../../src/analyze/detector.js';
 import { anyOfFilters } from '../../src/analyze/display-filters.js';
 import { evidenceComments } from '../../src/analyze/evidence-comments.js';
 import type { Finding } from '../../src/analyze/finding.js';
@@ -154,7 +155,7 @@ describe('analysis output: JSON', () => {
       problems: 2,
       severities: { error: 1, warning: 1, info: 2 },
       evictions: [
-        { table: 'flow summaries', evicted: 0, capacity: 100_000 },
+        { table: 'flow summaries', evicted: 0, capacity: DEFAULT_LIMITS.maxFlows },
         { table: 'test markers', evicted: 0, capacity: 1000 },
       ],
     });
