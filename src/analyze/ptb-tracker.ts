@@ -305,7 +305,11 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
   // Larger packets that all came before the first one that fits are a slow reaction, not a refusal: the message may
   // have been delayed (a relay hands it on) or the sender learned the MTU from another message to the same host first.
   const shrankLater = e.fitting !== undefined && e.lastOversized !== undefined && e.lastOversized.timeUs <= e.fitting.timeUs;
-  if (e.oversized > 0 && e.superAfter === 0 && !shrankLater) {
+  // One or two larger packets, none of them the quoted data, then nothing more of that sender: too few to tell a
+  // refusal from packets still in flight behind a delayed message (a relay, a lossy capture). The sending host's own
+  // capture ('out') sees what it sent after the message arrived, so there they count.
+  const tooFew = e.oversized < IGNORED_CERTAIN && e.oversizedResend === 0 && e.fitting === undefined && e.senderDirection !== 'out';
+  if (e.oversized > 0 && e.superAfter === 0 && !shrankLater && !tooFew) {
     for (const o of e.oversizedFrames.take().evidence) ev.add(o.frame, o.timeUs, o.role);
     const firstO = e.firstOversized!;
     const lastO = e.lastOversized!;
@@ -365,7 +369,7 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
     };
   }
   const { evidence, evidenceOmitted } = sorted(ev);
-  if (e.superAfter > 0) Object.assign(facts, { superPacketsAfter: e.superAfter, oversizedAfter: e.oversized });
+  if (e.superAfter > 0 || e.oversized > 0) Object.assign(facts, { superPacketsAfter: e.superAfter, oversizedAfter: e.oversized });
   if (e.inFlight > 0) facts['inFlight'] = e.inFlight;
   const acked = e.dir !== undefined && e.quoted.seq !== undefined && e.dir.ackSeen && seqLt(e.quoted.seq, e.dir.sndUna);
   Object.assign(facts, { waitedMs: ms(nowUs - e.first.timeUs) });
@@ -379,7 +383,9 @@ function judged(e: PtbEpisode, label: string, commonFacts: Record<string, FactVa
     evidenceOmitted,
     sentence:
       `${label}: cannot tell whether it was honoured: ` +
-      (e.superAfter === 0 && e.inFlight > 0
+      (e.superAfter === 0 && e.oversized > 0
+        ? `only ${e.oversized} larger ${unit}${e.oversized === 1 ? '' : 's'} followed it after it could have acted${e.inFlight > 0 ? ` (and ${e.inFlight} in flight before)` : ''}, none of them the quoted data, then the capture holds nothing more of that sender: too few to tell a refusal from packets still in flight behind a delayed message`
+        : e.superAfter === 0 && e.inFlight > 0
         ? `only ${e.inFlight} larger packets followed it, all within ${seconds(e.graceUs ?? 0)} (1.5 round trips to the sender: in flight before it could act), then the capture holds nothing more of that sender`
         : e.superAfter > 0
         ? `${e.superAfter} offload super-packets (TSO/GSO on the sending host, GRO on a receiving one) of that flow followed it${e.superResend > 0 ? ' (the quoted data among them)' : ''}, and the size of what crossed the wire is not in the capture`

@@ -75,16 +75,21 @@ for (const family of [4, 6] as const) {
       assert.match(f.sentence, /only 1 larger packets followed it, all within 3\.5 ms/);
     });
 
-    it('without a handshake to time the sender, one larger segment after the message is ignored with medium confidence only', () => {
+    it('one larger segment and then nothing more of the sender is too few to call ignored; three are ignored', () => {
       const c = new Conversation(new TcpPmtuDetector(), family);
       const quoted = c.segment('client', CLIENT_ISN, SERVER_ISN, 1500);
       c.push(quoted, 10);
       c.ack(CLIENT_ISN, 10.5);
       c.packetTooBig(quoted, 1400, 11);
       c.data(CLIENT_ISN + dataOf(family, 1500), 1500, 11.05);
+      const u = only(c.report(), 'ptb-unresolved');
+      assert.equal(u.facts['oversizedAfter'], 1);
+      assert.match(u.sentence, /only 1 larger segment followed it after it could have acted, none of them the quoted data, then the capture holds nothing more of that sender: too few to tell/);
+      c.data(CLIENT_ISN + 2 * dataOf(family, 1500), 1500, 11.1);
+      c.data(CLIENT_ISN + 3 * dataOf(family, 1500), 1500, 11.15);
       const f = only(c.report(), 'ptb-ignored');
-      assert.equal(f.confidence, 'medium');
-      assert.match(f.sentence, /in flight/);
+      assert.equal(f.confidence, 'high');
+      assert.match(f.sentence, /the sender went on with 3 segments larger than 1400 bytes/);
     });
 
     it('larger segments that were in flight, then the re-send that fits: honoured, the in-flight ones counted', () => {
