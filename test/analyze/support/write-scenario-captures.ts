@@ -26,6 +26,7 @@ async function main(): Promise<void> {
       console.log(`  ${p.point.node}: ${p.file?.path ?? 'no file'} ${p.file?.packets ?? '?'} packets ${JSON.stringify(p.file?.dropped ?? {})}${p.file?.problem ?? ''}`);
       for (const f of p.analysis?.findings ?? []) console.log(`    ${findingLine(f)}`);
       for (const m of p.judgement?.missing ?? []) console.log(`    MISSING ${m}`);
+      for (const m of p.judgement?.excused ?? []) console.log(`    NOT SEEN (capture loss) ${m}`);
       for (const f of p.judgement?.unexplained ?? []) console.log(`    UNEXPLAINED ${f.kind} ${f.severity}`);
     }
   }
