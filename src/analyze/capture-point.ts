@@ -33,6 +33,28 @@ export function capturePointOf(p: Pick<PacketFacts, 'interface' | 'ifindex' | 'd
   return { label: name ?? 'the capture', interface: name, filter: interfaceFilter(name) };
 }
 
+/**
+ * Where a packet was captured, as a map-key prefix ('' for a capture without interfaces): the pcapng interface and, for
+ * `tcpdump -i any`, the SLL2 interface index. State is kept per point: a router's two-interface capture sees each packet
+ * twice, and dumpcap writes the records of different interfaces out of time order (a later ACK on eth1 can precede a
+ * Packet Too Big on eth2). Remembers the last point, so that the packets of one interface, which come in runs, cost no
+ * string each.
+ */
+export class PointKeys {
+  private lastInterface: string | undefined;
+  private lastIfindex: number | undefined;
+  private lastKey = '';
+
+  of(p: Pick<PacketFacts, 'interface' | 'ifindex'>): string {
+    if (p.interface !== this.lastInterface || p.ifindex !== this.lastIfindex) {
+      this.lastInterface = p.interface;
+      this.lastIfindex = p.ifindex;
+      this.lastKey = p.ifindex === undefined ? (p.interface === undefined ? '' : `${p.interface}|`) : `${p.interface ?? ''}#${p.ifindex}|`;
+    }
+    return this.lastKey;
+  }
+}
+
 /** `frame.interface_name == "eth0"`, `frame.interface_id == 2` for an unnamed pcapng interface, '' for pcap. */
 export function interfaceFilter(name: string | undefined): string {
   if (name === undefined) return '';

@@ -11,6 +11,7 @@
  */
 import { DnsMessage, DNS_PORT } from '../packet/dns.js';
 import { BoundedMap } from './bounded-map.js';
+import { PointKeys } from './capture-point.js';
 import { lowered } from './capture-conditions.js';
 import type { AnalyzerLimits, Eviction, ReportContext } from './detector.js';
 import { type Confidence, EvidenceList, type FactValue, type Finding, framesFilter, type FlowRef, flowLabel } from './finding.js';
@@ -72,15 +73,10 @@ interface Truncated {
   fallback: { readonly frame: number; readonly timeUs: number } | undefined;
 }
 
-/**
- * Requests and answers are matched per capture point: in a capture of two interfaces of a router the same request is
- * seen twice, once on each side, and its second sighting is not the client asking again.
- */
-function pointKey(p: PacketFacts): string {
-  return p.ifindex === undefined ? `${p.interface ?? ''}|` : `${p.interface ?? ''}#${p.ifindex}|`;
-}
-
+// Requests and answers are matched per capture point (PointKeys): in a capture of two interfaces of a router the same
+// request is seen twice, once on each side, and its second sighting is not the client asking again.
 export class FragmentRetries {
+  private readonly points = new PointKeys();
   private readonly requests: BoundedMap<string, Request>;
   private readonly truncated: BoundedMap<string, Truncated>;
   private readonly issues: RetryIssue[] = [];
@@ -118,7 +114,7 @@ export class FragmentRetries {
     }
     // As an answer to the request of the opposite direction.
     if (dns === undefined || dns.response) {
-      const point = pointKey(p);
+      const point = this.points.of(p);
       const key = dns === undefined ? `${point}${ip.dst} ${u.dstPort} ${ip.src} ${u.srcPort}` : `${point}${ip.dst} ${ip.src} ${u.srcPort} ${question!}`;
       const request = this.requests.get(key, false);
       if (request !== undefined && request.timeUs <= p.timeUs && (dns === undefined || request.dns !== undefined)) {
@@ -140,7 +136,7 @@ export class FragmentRetries {
     }
     if (datagram !== undefined || (dns !== undefined && dns.response)) return;
     // As a request.
-    const point = pointKey(p);
+    const point = this.points.of(p);
     const key = dns === undefined ? `${point}${ip.src} ${u.srcPort} ${ip.dst} ${u.dstPort}` : `${point}${ip.src} ${ip.dst} ${u.dstPort} ${question!}`;
     const signature = dns === undefined ? fnv1a(u.payload) : 0;
     const previous = this.requests.get(key);
@@ -180,7 +176,7 @@ export class FragmentRetries {
 
   private tcpToDns(p: PacketFacts): void {
     const ip = p.inner!;
-    const t = this.truncated.get(`${pointKey(p)}${ip.src} ${ip.dst}`, false);
+    const t = this.truncated.get(`${this.points.of(p)}${ip.src} ${ip.dst}`, false);
     if (t === undefined || t.fallback !== undefined || p.timeUs - t.timeUs > TCP_FALLBACK_WINDOW_US || p.timeUs < t.timeUs) return;
     t.fallback = { frame: p.frame, timeUs: p.timeUs };
     if (t.after !== undefined) t.after.tcpFallback = t.fallback;

@@ -87,7 +87,7 @@ export class PtbEpisode {
     readonly protocolCaptured: boolean,
   ) {}
 
-  /** The capture point it was seen at (see pointOf). */
+  /** The capture point it was seen at (PointKeys). */
   point = '';
 
   added(frame: number, timeUs: number): void {

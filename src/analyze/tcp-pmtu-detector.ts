@@ -11,7 +11,8 @@ import type { Finding, FindingKind, FlowRef } from './finding.js';
 import { conversationKey, directionKey, reversed } from './flow-key.js';
 import { type IpFacts, type PacketFacts, protocolName } from './packet-facts.js';
 import { episodeFindings, PtbEpisode, type PtbRole, suspicions, EPISODE_US } from './ptb-tracker.js';
-import { pointOf, reverseKeyOf, seqLt, TcpSenderTable } from './tcp-sender-table.js';
+import { PointKeys } from './capture-point.js';
+import { reverseKeyOf, seqLt, TcpSenderTable } from './tcp-sender-table.js';
 import { IpProtocol } from '../packet/ip-protocol.js';
 
 const MAX_WATCHED = 4;
@@ -21,6 +22,7 @@ const REACTION_MARGIN_US = 2000;
 const TUNNEL_PROTOCOLS: ReadonlySet<number> = new Set([IpProtocol.IpInIp, IpProtocol.Ipv6, IpProtocol.Gre]);
 
 export class TcpPmtuDetector implements Detector {
+  private readonly points = new PointKeys();
   private readonly tcp: TcpSenderTable;
   /** Non-TCP conversations seen (conversation keys; portless ones by address pair). */
   private readonly seen: BoundedMap<string, true>;
@@ -58,7 +60,7 @@ export class TcpPmtuDetector implements Detector {
   private tcpPacket(p: PacketFacts, ip: IpFacts): void {
     const t = p.tcp!;
     this.tcp.tcpPackets++;
-    const point = pointOf(p);
+    const point = this.points.of(p);
     let dir = this.tcp.find(point, ip.src, t.srcPort, ip.dst, t.dstPort);
     if (dir === undefined) {
       const flow: FlowRef = { family: ip.family, protocol: 'tcp', src: ip.src, srcPort: t.srcPort, dst: ip.dst, dstPort: t.dstPort };
@@ -107,7 +109,7 @@ export class TcpPmtuDetector implements Detector {
     // Set only when new: what matters is that the conversation was seen, and a set moves the entry (two map operations).
     if (!this.seen.has(key)) this.seen.set(key, true);
     if (u === undefined || this.udpWatch.size === 0) return;
-    const dk = `${pointOf(p)}udp ${ip.src} ${u.srcPort} ${ip.dst} ${u.dstPort}`;
+    const dk = `${this.points.of(p)}udp ${ip.src} ${u.srcPort} ${ip.dst} ${u.dstPort}`;
     const e = this.udpWatch.get(dk, false);
     if (e !== undefined && e.watchDatagram(ip.fragment !== undefined, ip.dontFragment, ip.length, p.frame, p.timeUs, p.superPacket, p.direction)) this.udpWatch.delete(dk);
   }
@@ -125,7 +127,7 @@ export class TcpPmtuDetector implements Detector {
       flow.srcPort = q.srcPort;
       flow.dstPort = q.dstPort;
     }
-    const point = pointOf(p);
+    const point = this.points.of(p);
     const qKey = point + directionKey(flow);
     const episodeKey = `${qKey} ${mtu}`;
     const from = p.inner?.src ?? p.outer.src;

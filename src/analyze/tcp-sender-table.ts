@@ -88,7 +88,7 @@ export class TcpDirection {
     readonly flow: FlowRef,
     readonly interfaceName: string | undefined,
     readonly firstFrame: number,
-    /** The capture point (see pointOf): a direction is tracked per point. */
+    /** The capture point (PointKeys): a direction is tracked per point. */
     readonly point: string = '',
   ) {}
 
@@ -221,16 +221,6 @@ export class TcpSenderTable {
     }
     return d;
   }
-}
-
-/**
- * Where a packet was captured, as a key prefix: the pcapng interface and, for `tcpdump -i any`, the SLL2 interface
- * index. TCP state is kept per point: a router's two-interface capture sees each segment twice, and dumpcap writes the
- * records of different interfaces out of time order (a later ACK on eth1 can precede a Packet Too Big on eth2), so
- * state shared between points would judge a message by acknowledgements that came after it.
- */
-export function pointOf(p: { readonly interface: string | undefined; readonly ifindex: number | undefined }): string {
-  return p.ifindex === undefined ? (p.interface === undefined ? '' : `${p.interface}|`) : `${p.interface ?? ''}#${p.ifindex}|`;
 }
 
 export function reverseKeyOf(flow: FlowRef): string {
