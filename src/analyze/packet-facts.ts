@@ -3,6 +3,8 @@ import { foldSum } from '../packet/checksum.js';
 import { EthernetFrame } from '../packet/ethernet.js';
 import { fouInnerProtocol } from '../packet/fou.js';
 import { type DecodedFrame, type DecodeOptions, decodeFrame, type Layer } from '../packet/frame.js';
+import { ICMPV4_FRAG_NEEDED_CODE, type Icmpv4Repr } from '../packet/icmpv4.js';
+import type { Icmpv6Repr } from '../packet/icmpv6.js';
 import { GUE_PORT } from '../packet/gue.js';
 import { EtherType, IpProtocol } from '../packet/ip-protocol.js';
 import { Ipv4Packet } from '../packet/ipv4.js';
@@ -551,70 +553,23 @@ function udpFacts(r: UdpRepr, offset: number, data: Uint8Array): UdpFacts {
   return { srcPort: r.srcPort, dstPort: r.dstPort, payloadLength: r.payloadLength, payload: data.subarray(start, Math.min(data.length, start + Math.max(0, r.payloadLength))) };
 }
 
+/** The ICMP type of each message kind the codecs name (messages of other types keep theirs in the repr). */
+const ICMP_TYPES = {
+  4: { 'echo-reply': 0, 'destination-unreachable': 3, 'echo-request': 8, 'time-exceeded': 11 },
+  6: { 'destination-unreachable': 1, 'packet-too-big': 2, 'time-exceeded': 3, 'parameter-problem': 4, 'echo-request': 128, 'echo-reply': 129 },
+} as const;
+
 function icmpFacts(layer: Extract<Layer, { protocol: 'icmpv4' | 'icmpv6' }>, layers: readonly Layer[], quoteStart: number, data: Uint8Array, options: DecodeOptions): IcmpFacts {
   const family = layer.protocol === 'icmpv4' ? 4 : 6;
-  let type: number;
-  let code: number;
-  let packetTooBig = false;
-  let mtu: number | undefined;
-  let echo: IcmpFacts['echo'];
-  if (layer.protocol === 'icmpv4') {
-    const v4 = layer.repr;
-    switch (v4.kind) {
-      case 'echo-request':
-      case 'echo-reply':
-        type = v4.kind === 'echo-request' ? 8 : 0;
-        code = 0;
-        echo = { request: v4.kind === 'echo-request', ident: v4.ident, seq: v4.seq };
-        break;
-      case 'destination-unreachable':
-        type = 3;
-        code = v4.code;
-        if (code === 4) {
-          packetTooBig = true;
-          mtu = v4.nextHopMtu;
-        }
-        break;
-      case 'time-exceeded':
-        type = 11;
-        code = v4.code;
-        break;
-      default:
-        type = v4.type;
-        code = v4.code;
-    }
-  } else {
-    const v6 = layer.repr;
-    switch (v6.kind) {
-      case 'echo-request':
-      case 'echo-reply':
-        type = v6.kind === 'echo-request' ? 128 : 129;
-        code = 0;
-        echo = { request: v6.kind === 'echo-request', ident: v6.ident, seq: v6.seq };
-        break;
-      case 'destination-unreachable':
-        type = 1;
-        code = v6.code;
-        break;
-      case 'packet-too-big':
-        type = 2;
-        code = v6.code;
-        packetTooBig = true;
-        mtu = v6.mtu;
-        break;
-      case 'time-exceeded':
-        type = 3;
-        code = v6.code;
-        break;
-      case 'parameter-problem':
-        type = 4;
-        code = v6.code;
-        break;
-      default:
-        type = v6.type;
-        code = v6.code;
-    }
-  }
+  const r: Icmpv4Repr | Icmpv6Repr = layer.repr;
+  const types: Readonly<Record<string, number>> = ICMP_TYPES[family];
+  const type = r.kind === 'other' ? r.type : types[r.kind]!;
+  // Echo messages are named only with code 0 (others stay 'other'), so only they carry no code.
+  const code = 'code' in r ? r.code : 0;
+  const fragNeeded = r.kind === 'destination-unreachable' && 'nextHopMtu' in r && r.code === ICMPV4_FRAG_NEEDED_CODE;
+  const packetTooBig = fragNeeded || r.kind === 'packet-too-big';
+  const mtu = r.kind === 'packet-too-big' ? r.mtu : fragNeeded && 'nextHopMtu' in r ? r.nextHopMtu : undefined;
+  const echo = r.kind === 'echo-request' || r.kind === 'echo-reply' ? { request: r.kind === 'echo-request', ident: r.ident, seq: r.seq } : undefined;
   return { family, type, code, packetTooBig, mtu, quoted: quotedFacts(layers, quoteStart, data, options), echo };
 }
 
