@@ -51,6 +51,9 @@ export const KERNEL_ADDR = {
   serverUdpV6: 'fd00:0:0:2::5',
 } as const;
 
+/** tcpdump's capture ring per interface, KiB. */
+const CAPTURE_BUFFER_KIB = 32 * 1024;
+
 export const CLIENT_LINK_MTU = 1500;
 export const SERVER_LINK_MTU = 1400;
 export const TCP_PORT = 8080;
@@ -273,7 +276,10 @@ async function udpDatagrams(lab: RunningLab, node: string, targets: readonly (re
 export async function recordTraffic(lab: RunningLab, dir: string, specs: readonly CaptureSpec[], ready: Promise<void>, traffic: () => Promise<void>): Promise<KernelCapture[]> {
   const dumps: { spec: CaptureSpec; path: string; proc: LabProcess }[] = specs.map((spec) => {
     const path = join(dir, `${spec.name}.pcap`);
-    const proc = lab.spawn(spec.node, ['tcpdump', '-n', '-i', spec.ifname, '-w', path, '-U', '-s', String(spec.snaplen)]);
+    // -B: a 32 MiB ring (tcpdump's default is 2 MiB), as the lab's dumpcap captures have: on a loaded machine the
+    // default ring overflowed in a burst ("9 packets dropped by kernel" on lb's `-i any`), and a capture that lost
+    // packets is refused below.
+    const proc = lab.spawn(spec.node, ['tcpdump', '-n', '-i', spec.ifname, '-B', String(CAPTURE_BUFFER_KIB), '-w', path, '-U', '-s', String(spec.snaplen)]);
     return { spec, path, proc };
   });
   await Promise.all([ready, ...dumps.map((d) => d.proc.waitForOutput(/listening on/, 10_000))]);
