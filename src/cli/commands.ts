@@ -5,6 +5,7 @@ import { labCommand } from './lab-command.js';
 import { probeCommand } from './probe-command.js';
 import { relayCommand } from './relay-command.js';
 import { serveCommand } from './serve-command.js';
+import { traceCommand } from './trace-command.js';
 
 /** Every command of `mtuscope`, in the order --help lists them. */
-export const COMMANDS: readonly AnyCommand[] = [analyzeCommand, decodeCommand, labCommand, probeCommand, relayCommand, serveCommand];
+export const COMMANDS: readonly AnyCommand[] = [analyzeCommand, decodeCommand, labCommand, probeCommand, relayCommand, serveCommand, traceCommand];

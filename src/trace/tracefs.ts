@@ -1,0 +1,122 @@
+/**
+ * tracefs, which tracepoints need (their ids and formats live there). It is used where mounted at
+ * /sys/kernel/tracing; otherwise it is mounted there (with the source name "mtuscope", which marks the mount as ours)
+ * and unmounted again by the last of our users to finish.
+ *
+ * Each user holds an empty instance directory (`instances/mtt-<pid>-<n>`) while it traces: the instances are how
+ * parallel users see each other (the mount stays while any instance exists), and a crashed user's instance is found
+ * by its pid and removed by `removeStaleTracefsHolds` (`lab gc`, `npm run cleanup`).
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCommandSync } from '../host/process-runner.js';
+
+export const TRACEFS_DIR = '/sys/kernel/tracing';
+const MOUNT_SOURCE = 'mtuscope';
+export const TRACEFS_HOLD_PREFIX = 'mtt-';
+let holds = 0;
+
+function tracefsMounted(): boolean {
+  return existsSync(join(TRACEFS_DIR, 'instances'));
+}
+
+function mountedByUs(): boolean {
+  try {
+    return readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .some((line) => {
+        const [source, target, type] = line.split(' ');
+        return source === MOUNT_SOURCE && target === TRACEFS_DIR && type === 'tracefs';
+      });
+  } catch {
+    return false;
+  }
+}
+
+/** Mounts tracefs if needed and takes a hold on it; returns the hold (an instance directory) to release. */
+export function holdTracefs(): string {
+  if (!tracefsMounted()) {
+    const r = runCommandSync('mount', ['-t', 'tracefs', MOUNT_SOURCE, TRACEFS_DIR], { timeoutMs: 10_000 });
+    // A parallel run may have mounted it in the meantime.
+    if (r.code !== 0 && !tracefsMounted()) throw new Error(`cannot mount tracefs on ${TRACEFS_DIR}: ${r.stderr.trim() || `exit ${String(r.code)}`}`);
+  }
+  const dir = join(TRACEFS_DIR, 'instances', `${TRACEFS_HOLD_PREFIX}${process.pid}-${++holds}`);
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    // Unmounted by a parallel run between the check and mkdir: mount again once.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    runCommandSync('mount', ['-t', 'tracefs', MOUNT_SOURCE, TRACEFS_DIR], { timeoutMs: 10_000 });
+    mkdirSync(dir);
+  }
+  return dir;
+}
+
+/** Gives a hold back; unmounts tracefs if we mounted it and no instance (ours or anyone's) is left. Idempotent. */
+export function releaseTracefs(hold: string | undefined): void {
+  if (hold !== undefined) {
+    try {
+      rmdirSync(hold);
+    } catch {
+      // Already gone.
+    }
+  }
+  if (!mountedByUs()) return;
+  try {
+    if (readdirSync(join(TRACEFS_DIR, 'instances')).length > 0) return;
+  } catch {
+    return;
+  }
+  // Busy (someone started using it meanwhile): it stays mounted, which is harmless.
+  runCommandSync('umount', [TRACEFS_DIR], { timeoutMs: 5000 });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Holds of processes that are gone; removes them (and the mount, if it was ours and is now unused). */
+export function removeStaleTracefsHolds(): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(join(TRACEFS_DIR, 'instances')).filter((n) => n.startsWith(TRACEFS_HOLD_PREFIX));
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const pid = Number(/^mtt-(\d+)-/.exec(name)?.[1] ?? NaN);
+    if (!Number.isInteger(pid) || pidAlive(pid)) continue;
+    try {
+      rmdirSync(join(TRACEFS_DIR, 'instances', name));
+      removed.push(name);
+    } catch {
+      // In use after all.
+    }
+  }
+  releaseTracefs(undefined);
+  return removed;
+}
+
+/** Whether the running kernel has the tracepoint `category:name`. */
+export function hasTracepoint(tracepoint: string): boolean {
+  const [category, name] = tracepoint.split(':');
+  return existsSync(join(TRACEFS_DIR, 'events', category ?? '', name ?? '', 'format'));
+}
+
+/** Drop reason numbers to names (without SKB_DROP_REASON_), from skb:kfree_skb's print format: they differ per kernel. */
+export function dropReasonNames(): Map<number, string> {
+  const out = new Map<number, string>();
+  try {
+    const format = readFileSync(join(TRACEFS_DIR, 'events', 'skb', 'kfree_skb', 'format'), 'utf8');
+    for (const m of format.matchAll(/\{\s*(\d+),\s*"([A-Z0-9_]+)"\s*\}/g)) out.set(Number(m[1]), m[2]!);
+  } catch {
+    // Numbers are shown as numbers.
+  }
+  return out;
+}
