@@ -14,7 +14,7 @@ import { forgetOnExit, tearDownOnExit, type SyncTeardown } from '../host/exit-te
 import { readKernelLayout } from './kernel-layout.js';
 import { holdTracefs, hasTracepoint, releaseTracefs } from './tracefs.js';
 import { parseTraceLine, type TraceEvent, type TraceLineError } from './trace-event.js';
-import { TRACEPOINTS, tracerProgram, type TracerProgramOptions } from './tracer-program.js';
+import { DROP_TRACEPOINTS, TRACEPOINTS, tracerProgram, type TracerProgramOptions } from './tracer-program.js';
 
 /** Why the tracer could not run, with a code callers (and tests) can branch on. */
 export class TracerUnavailable extends Error {
@@ -85,8 +85,9 @@ export function checkTracerPrerequisites(bpftrace = 'bpftrace'): void {
   if (!onPath(bpftrace)) throw new TracerUnavailable('no-bpftrace', `${bpftrace} is not installed (Debian: apt-get install bpftrace)`);
 }
 
-function missingTracepoints(): string[] {
-  return TRACEPOINTS.filter((t) => !hasTracepoint(t));
+/** The tracepoints of `wanted` this kernel lacks. */
+export function missingTracepoints(wanted: readonly string[]): string[] {
+  return wanted.filter((t) => !hasTracepoint(t));
 }
 
 /** A running tracer. Start with `Tracer.start`, always `stop()` it (a `finally`). */
@@ -159,7 +160,7 @@ export class Tracer implements SyncTeardown {
     }
     const program = tracerProgram(options, layout);
     const hold = holdTracefs();
-    const missing = missingTracepoints();
+    const missing = missingTracepoints(options.probes === 'drops' ? DROP_TRACEPOINTS : TRACEPOINTS);
     if (missing.length > 0) {
       releaseTracefs(hold);
       throw new TracerUnavailable('no-tracepoint', `this kernel lacks the tracepoint${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`);
