@@ -1,3 +1,4 @@
+import { forgetOnExit } from '../host/exit-teardown.js';
 import { findLabs } from '../lab/registry.js';
 import { labIdOf, LAB_PREFIX } from '../lab/namespaces.js';
 import { Tracer, TracerUnavailable } from '../trace/bpftrace-tracer.js';
@@ -10,6 +11,8 @@ import { TraceSession } from '../trace/trace-session.js';
 import { CommandFailure, defineCommand, EXIT_FAILURE, EXIT_OK, UsageError } from './command.js';
 import { integer, numberOptionValue, seconds } from './number-options.js';
 import { Progress } from './progress.js';
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 const OPTIONS = {
   netns: { type: 'string', value: 'NAME', multiple: true, description: 'start tracing packets only in this named network namespace (repeatable)' },
@@ -187,9 +190,13 @@ export const traceCommand = defineCommand({
     write(process.stderr, `mtuscope trace: attached in ${(attachMs / 1000).toFixed(2)} s (bpftrace pid ${tracer.pid ?? '?'}), tracing ${filterText === '' ? 'all IP packets' : `"${filterText}"`} in ${where}; Ctrl-C ends it with the summary\n`);
     if (!json) write(process.stdout, `${TEXT_HEADER}\n`);
 
-    const onSignal = (): void => resolveEnd('Ctrl-C');
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    // Signals end the trace in order (bpftrace's END block reports its count) instead of the generic teardown, which
+    // would kill bpftrace at once; the exit handler still ends it if anything goes wrong before stop().
+    forgetOnExit(tracer);
+    const onExit = (): void => tracer.destroySync();
+    process.on('exit', onExit);
+    const onSignal = (signal: NodeJS.Signals): void => resolveEnd(signal === 'SIGINT' ? 'Ctrl-C' : signal);
+    for (const signal of SIGNALS) process.on(signal, onSignal);
     const timer = durationMs > 0 ? setTimeout(() => resolveEnd(`--duration ${durationMs / 1000} s`), durationMs) : undefined;
     const bpftraceEnded = tracer.exited.then((x) => `bpftrace ending by itself (${x.signal ?? `exit ${String(x.code)}`}${tracer.stderr() === '' ? '' : `: ${tracer.stderr()}`})`);
     let endedBy: string;
@@ -199,8 +206,8 @@ export const traceCommand = defineCommand({
       if (timer !== undefined) clearTimeout(timer);
     }
     const end = await tracer.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const signal of SIGNALS) process.off(signal, onSignal);
+    process.off('exit', onExit);
     progress.done();
     const summary = session.summary();
     const totals = { seconds: (Date.now() - wallAtAttach) / 1000, lost: end.emitted === undefined ? undefined : end.lost, endedBy };

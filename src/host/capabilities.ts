@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
 /** The capability bits mtuscope needs (linux/capability.h). */
-const CAPABILITY_BITS = { CAP_NET_ADMIN: 12n, CAP_NET_RAW: 13n, CAP_SYS_ADMIN: 21n } as const;
+const CAPABILITY_BITS = { CAP_NET_ADMIN: 12n, CAP_NET_RAW: 13n, CAP_SYS_ADMIN: 21n, CAP_PERFMON: 38n, CAP_BPF: 39n } as const;
 
 export type Capability = keyof typeof CAPABILITY_BITS;
 

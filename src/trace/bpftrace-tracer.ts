@@ -10,6 +10,7 @@ import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { missingCapabilities } from '../host/capabilities.js';
 import { forgetOnExit, tearDownOnExit, type SyncTeardown } from '../host/exit-teardown.js';
 import { readKernelLayout } from './kernel-layout.js';
 import { holdTracefs, hasTracepoint, releaseTracefs } from './tracefs.js';
@@ -78,11 +79,16 @@ function onPath(command: string): boolean {
 }
 
 /** Everything that can be checked before starting: root, bpftrace, the tracepoints. Throws TracerUnavailable. */
-export function checkTracerPrerequisites(bpftrace = 'bpftrace'): void {
+export function checkTracerPrerequisites(bpftrace = process.env['MTUSCOPE_BPFTRACE'] ?? 'bpftrace'): void {
   if (typeof process.geteuid === 'function' && process.geteuid() !== 0) {
     throw new TracerUnavailable('not-root', 'needs root: it loads BPF programs onto kernel tracepoints');
   }
   if (!onPath(bpftrace)) throw new TracerUnavailable('no-bpftrace', `${bpftrace} is not installed (Debian: apt-get install bpftrace)`);
+  // Root without these (a container, setpriv --bounding-set) gets EPERM from bpf() and perf_event_open().
+  const lacking = missingCapabilities(['CAP_SYS_ADMIN', 'CAP_BPF', 'CAP_PERFMON']);
+  if (lacking.includes('CAP_SYS_ADMIN') && lacking.some((c) => c === 'CAP_BPF' || c === 'CAP_PERFMON')) {
+    throw new TracerUnavailable('bpf-not-permitted', `BPF is not permitted here: this process lacks ${lacking.join(', ')} (tracing needs CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON)`);
+  }
 }
 
 /** The tracepoints of `wanted` this kernel lacks. */
@@ -116,7 +122,7 @@ export class Tracer implements SyncTeardown {
       BPFTRACE_PERF_RB_PAGES: String(options.bufferPages ?? DEFAULT_BUFFER_PAGES),
       BPFTRACE_MAP_KEYS_MAX: String(options.maxFollowed ?? DEFAULT_MAX_FOLLOWED),
     };
-    this.child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', options.bpftrace ?? 'bpftrace', '-B', 'none', '-'], {
+    this.child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', options.bpftrace ?? process.env['MTUSCOPE_BPFTRACE'] ?? 'bpftrace', '-B', 'none', '-'], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env,
       // Its own process group: a Ctrl-C on the terminal reaches us only, and we end bpftrace in order (stop()).
@@ -228,6 +234,9 @@ export class Tracer implements SyncTeardown {
       case 'emitted':
         // bpftrace prints the map once more (zero) after END clears it; the first is the count.
         if (this.emitted === undefined) this.emitted = v.count;
+        break;
+      case 'ended':
+        this.emitted ??= 0;
         break;
       case 'lost':
         this.reportedLost += v.count;

@@ -45,10 +45,17 @@ function icmpSentText(f: DropFacts): string {
   return `; an ${icmpName(f.family, s.type, s.code)}${mtu} was sent${to}`;
 }
 
+/**
+ * The packet's size against the MTU it exceeded: the one the ICMP error reports (the route's), else the device's
+ * when it is smaller. A forwarded packet is dropped while its skb still names the device it came in by, whose MTU
+ * says nothing about the route out: never compared.
+ */
 function sizeText(f: DropFacts): string {
   if (f.length === undefined) return '';
-  const mtu = f.deviceMtu !== undefined && f.deviceMtu > 0 ? ` > ${f.device}'s MTU ${f.deviceMtu}` : '';
-  return ` (${f.length} bytes${mtu})`;
+  const routeMtu = f.icmpSent?.mtu;
+  if (routeMtu !== undefined && routeMtu > 0 && f.length > routeMtu) return ` (${f.length} bytes > ${routeMtu})`;
+  if (f.deviceMtu !== undefined && f.deviceMtu > 0 && f.length > f.deviceMtu) return ` (${f.length} bytes > ${f.device}'s MTU ${f.deviceMtu})`;
+  return ` (${f.length} bytes)`;
 }
 
 function encapText(f: DropFacts): string {

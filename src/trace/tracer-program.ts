@@ -305,7 +305,8 @@ export function tracerProgram(options: TracerProgramOptions, L: KernelLayout): s
     skbProbe('skb:kfree_skb', 'drop'),
     skbProbe('icmp:icmp_send', 'icmp'),
     ...(timeline ? [xmit, consume] : []),
-    'END { clear(@track); clear(@icmpcause); print(@emitted); clear(@emitted); }',
+    // An empty count map prints nothing: `Z` says the END block ran, so no count means none were emitted.
+    'END { clear(@track); clear(@icmpcause); print(@emitted); clear(@emitted); printf("Z\\n"); }',
     '',
   ].join('\n\n');
 }
