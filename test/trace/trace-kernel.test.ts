@@ -189,6 +189,67 @@ describe('mtuscope trace on real kernels', needsRoot('for network namespaces and
     assert.match(meaning, /^dropped in ip_forward \(namespace trc\/r1, device eth1\): larger than the route MTU \(1478 bytes > 1400\) with DF set; an ICMP fragmentation-needed \(mtu 1400\) was sent to /);
   });
 
+  it('shows an IPv6 router dropping a packet too big for its next link, and the ICMPv6 Packet Too Big it sends', async () => {
+    const server6 = lab.address('server', 6);
+    const run = await traceDuring(['--lab', lab.id, `icmp6 and dst host ${server6}`], async () => {
+      await lab.exec('client', ['ping', '-6', '-c', '1', '-W', '1', '-s', '1450', server6]);
+    });
+    const drop = dropsOf(run).find((e) => e.netns.name === 'trc/r1');
+    assert.ok(drop, JSON.stringify(run.events));
+    assert.equal(drop.reason, 'PKT_TOO_BIG');
+    assert.match(drop.location ?? '', /^ip6_forward/);
+    const error = run.events.find((e) => e.match === 'icmp-error' && e.icmp?.type === 2);
+    assert.ok(error, 'the Packet Too Big the router sent is traced');
+    assert.equal(error.icmp?.mtu, 1400);
+    assert.equal(error.icmp?.quoted?.dst, server6);
+    assert.match(run.summary?.deaths.find((d) => d.namespace === 'trc/r1')?.meaning ?? '', /IPv6 packets are never fragmented by routers; an ICMPv6 Packet Too Big \(mtu 1400\) was sent to /);
+  });
+
+  it('starts tracing only on the interface (--ifname) and with the mark (--mark) it is given', async () => {
+    await lab.mustExec('client', ['iptables', '-t', 'mangle', '-A', 'OUTPUT', '-p', 'udp', '--dport', '7003', '-j', 'MARK', '--set-mark', '0x42']);
+    try {
+      const send = async (): Promise<void> => {
+        await lab.exec('client', ['bash', '-c', `echo a > /dev/udp/${server}/7002; echo b > /dev/udp/${side}/7002; echo c > /dev/udp/${server}/7003`]);
+      };
+      // Interface names repeat from one namespace to the next: r1 has an eth2 too.
+      const byIf = await traceDuring(['--lab', lab.id, '--ifname', 'eth2', 'udp'], send);
+      const ifStarts = byIf.events.filter((e) => e.match === 'matched');
+      assert.deepEqual(new Set(ifStarts.map((e) => `${e.netns.name} ${e.device} ${e.tuple?.dst}`)), new Set([`trc/client eth2 ${side}`, `trc/r1 eth2 ${server}`]));
+      const byNode = await traceDuring(['--lab', lab.id, '--node', 'client', '--ifname', 'eth2', 'udp'], send);
+      const nodeStarts = byNode.events.filter((e) => e.match === 'matched');
+      assert.deepEqual(nodeStarts.map((e) => `${e.netns.name} ${e.device} ${e.tuple?.dst}`), [`trc/client eth2 ${side}`]);
+      const byMark = await traceDuring(['--lab', lab.id, '--mark', '0x42', 'udp'], send);
+      const markStarts = byMark.events.filter((e) => e.match === 'matched');
+      assert.ok(markStarts.length >= 1);
+      assert.ok(markStarts.every((e) => e.tuple?.dstPort === 7003), JSON.stringify(markStarts));
+    } finally {
+      await lab.mustExec('client', ['iptables', '-t', 'mangle', '-D', 'OUTPUT', '-p', 'udp', '--dport', '7003', '-j', 'MARK', '--set-mark', '0x42']);
+    }
+  });
+
+  it('prints one line per event and a summary as text, and --count ends it after the packets it asked for', async () => {
+    const child = spawn(process.execPath, [CLI, 'trace', '--lab', lab.id, '--node', 'client', '--count', '1', `icmp and host ${side}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (x: string) => (stdout += x));
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await new Promise<void>((resolve) => {
+      child.stderr.setEncoding('utf8').on('data', (x: string) => {
+        stderr += x;
+        if (/attached in/.test(stderr)) resolve();
+      });
+    });
+    await lab.exec('client', ['ping', '-c', '1', '-W', '1', '-M', 'do', '-s', '3000', side]);
+    const code = await Promise.race([closed, new Promise<string>((r) => setTimeout(() => r('still running'), 10_000))]);
+    if (code === 'still running') child.kill('SIGKILL');
+    assert.equal(code, 1, stderr);
+    const lines = stdout.split('\n');
+    assert.match(lines[0] ?? '', /^TIME +CPU PACKET +NETNS +DEVICE +LEN +EVENT +TUPLE$/);
+    assert.match(lines[1] ?? '', /^\d+\.\d{6} +\d+ +#1 +trc\/client +eth2 +3028 +queued +10\.\d+\.\d+\.\d+ > 10\.\d+\.\d+\.\d+ icmp icmp echo request \(8\/0\)$/);
+    assert.match(stdout, /dropped NOT_SPECIFIED in __dev_forward_skb2?/);
+    assert.match(stdout, /summary: 1 packet traced \(2 events, 0 lost\) in [\d.]+ s, ended by --count 1/);
+  });
+
   it('shows fragments dropped by a firewall and the rest of their datagram given up by reassembly', async () => {
     // The raw table sees fragments before conntrack would reassemble them.
     await lab.mustExec('r1', ['iptables', '-t', 'raw', '-A', 'PREROUTING', '-f', '-j', 'DROP']);
