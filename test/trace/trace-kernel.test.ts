@@ -271,6 +271,26 @@ describe('mtuscope trace on real kernels', needsRoot('for network namespaces and
     }
   });
 
+  it('follows a packet across source NAT, which the filter no longer matches', async () => {
+    const r1Out = lab.address('r1', 4, 'eth2');
+    const rule = ['-t', 'nat', '-A', 'POSTROUTING', '-o', 'eth2', '-p', 'udp', '--dport', '7010', '-j', 'MASQUERADE'];
+    await lab.mustExec('r1', ['iptables', ...rule]);
+    try {
+      const run = await traceDuring(['--lab', lab.id, `udp and src host ${client} and dst port 7010`], async () => {
+        await lab.exec('client', ['bash', '-c', `echo nat > /dev/udp/${server}/7010`]);
+      });
+      const first = run.events.find((e) => e.match === 'matched');
+      assert.ok(first, run.stderr);
+      const timeline = run.events.filter((e) => e.packet === first.packet);
+      const atServer = timeline.find((e) => e.netns.name === 'trc/server' && e.event === 'received');
+      assert.ok(atServer, timeline.map((e) => `${e.event}@${e.netns.name}`).join(' '));
+      assert.equal(atServer.tuple?.src, r1Out, 'the server sees the translated source');
+      assert.ok(timeline.some((e) => e.note !== null && e.note.startsWith(`rewritten (NAT or a new header): now ${r1Out}:`)), 'the rewrite is named');
+    } finally {
+      await lab.mustExec('r1', ['iptables', ...rule.map((x) => (x === '-A' ? '-D' : x))]);
+    }
+  });
+
   it('shows only packets that match its filter, and nothing of another lab running at the same time', async () => {
     const otherServer = other.address('server', 4);
     const run = await traceDuring(['--lab', lab.id, `udp and dst port 7001 and len >= 1000`], async () => {
