@@ -20,10 +20,10 @@ const OPTIONS = {
   node: { type: 'string', value: 'NODE', multiple: true, description: 'with --lab: only these nodes of it (repeatable)' },
   ifname: { type: 'string', value: 'NAME', description: 'start tracing packets only when seen on an interface of this name' },
   mark: { type: 'string', value: 'VALUE[/MASK]', description: 'start tracing packets only with this firewall mark (decimal or 0x hex)' },
+  'no-icmp-errors': { type: 'boolean', description: 'do not trace the ICMP errors that quote a matching packet' },
   json: { type: 'boolean', description: 'one JSON object per event, then a summary object (schema: docs/trace.md)' },
   duration: seconds({ group: 'Ending', description: 'stop after this long (0: until Ctrl-C or --count)', min: 0, max: 86_400 }, 0),
   count: integer({ group: 'Ending', description: 'stop once this many traced packets have met their fate (0: no limit)', min: 0, max: 10_000_000 }, 0),
-  'no-icmp-errors': { type: 'boolean', description: 'do not trace the ICMP errors that quote a matching packet' },
   'buffer-pages': integer({ group: 'Bounds', description: 'perf buffer pages (4 KiB) per CPU; events beyond it are lost, and counted', min: 8, max: 65_536 }, 1024),
 } as const;
 
