@@ -153,6 +153,7 @@ export const traceCommand = defineCommand({
       resolveEnd = resolve;
     });
     let drops = 0;
+    let packets = 0;
 
     let tracer: Tracer;
     let attachMs: number;
@@ -176,7 +177,8 @@ export const traceCommand = defineCommand({
             finished++;
             if (count > 0 && finished >= count) resolveEnd(`--count ${count}`);
           }
-          progress.update(`mtuscope trace: ${session.summary().packets} packets, ${drops} dropped; Ctrl-C ends it with the summary`);
+          if (row.packet > packets) packets = row.packet;
+          progress.update(`mtuscope trace: ${packets} packets, ${drops} dropped; Ctrl-C ends it with the summary`);
         },
         onMessage: (text) => write(process.stderr, `mtuscope trace: bpftrace: ${text}\n`),
       }));
