@@ -10,6 +10,7 @@ import { rowJson, rowText, summaryJson, summaryText, TEXT_HEADER } from '../trac
 import { TraceSession } from '../trace/trace-session.js';
 import { CommandFailure, defineCommand, EXIT_FAILURE, EXIT_OK, UsageError } from './command.js';
 import { integer, numberOptionValue, seconds } from './number-options.js';
+import { LineOutput } from './line-output.js';
 import { Progress } from './progress.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -144,6 +145,7 @@ export const traceCommand = defineCommand({
     const label = namespaceLabeller();
     const session = new TraceSession({ reasonName, namespaceLabel: label });
     const progress = new Progress();
+    const output = new LineOutput(process.stdout);
     const json = values.json;
     let wallAtAttach = Date.now();
     let attachedNs = 0n;
@@ -170,8 +172,9 @@ export const traceCommand = defineCommand({
           const secondsSince = Number(event.timeNs - attachedNs) / 1e9;
           progress.done();
           if (json) {
-            write(process.stdout, `${JSON.stringify(rowJson(row, secondsSince, wallAtAttach + secondsSince * 1000, reasonName, event.netns))}\n`);
-          } else write(process.stdout, `${rowText(row, secondsSince, reasonName)}\n`);
+            void output.write(`${JSON.stringify(rowJson(row, secondsSince, wallAtAttach + secondsSince * 1000, reasonName, event.netns))}\n`);
+          } else void output.write(`${rowText(row, secondsSince, reasonName)}\n`);
+          if (output.closed) resolveEnd('the reader of the output going away');
           if (event.kind === 'dropped') drops++;
           if (event.kind === 'dropped' || event.kind === 'freed') {
             finished++;
@@ -190,7 +193,9 @@ export const traceCommand = defineCommand({
     wallAtAttach = Date.now();
     const where = namespaces.names.length === 0 ? 'every network namespace' : namespaces.names.join(', ');
     write(process.stderr, `mtuscope trace: attached in ${(attachMs / 1000).toFixed(2)} s (bpftrace pid ${tracer.pid ?? '?'}), tracing ${filterText === '' ? 'all IP packets' : `"${filterText}"`} in ${where}; Ctrl-C ends it with the summary\n`);
-    if (!json) write(process.stdout, `${TEXT_HEADER}\n`);
+    if (!json) void output.write(`${TEXT_HEADER}\n`);
+    // Lines are written in batches (line by line on a terminal); a pipe still sees them within a fifth of a second.
+    const flusher = setInterval(() => void output.flush(), 200);
 
     // Signals end the trace in order (bpftrace's END block reports its count) instead of the generic teardown, which
     // would kill bpftrace at once; the exit handler still ends it if anything goes wrong before stop().
@@ -207,14 +212,16 @@ export const traceCommand = defineCommand({
     } finally {
       if (timer !== undefined) clearTimeout(timer);
     }
+    clearInterval(flusher);
     const end = await tracer.stop();
     for (const signal of SIGNALS) process.off(signal, onSignal);
     process.off('exit', onExit);
     progress.done();
     const summary = session.summary();
     const totals = { seconds: (Date.now() - wallAtAttach) / 1000, lost: end.emitted === undefined ? undefined : end.lost, endedBy };
-    if (json) write(process.stdout, `${JSON.stringify({ ...summaryJson(summary, totals), attachMs: Math.round(attachMs), detachMs: Math.round(end.detachMs) })}\n`);
-    else write(process.stdout, `\n${summaryText(summary, totals)}\n`);
+    if (json) void output.write(`${JSON.stringify({ ...summaryJson(summary, totals), attachMs: Math.round(attachMs), detachMs: Math.round(end.detachMs) })}\n`);
+    else void output.write(`\n${summaryText(summary, totals)}\n`);
+    await output.flush();
     write(process.stderr, `mtuscope trace: detached in ${(end.detachMs / 1000).toFixed(2)} s\n`);
     const problems = summary.deaths.filter((d) => !isBenignDrop(d.reason, d.function));
     return problems.length > 0 || end.emitted === undefined ? EXIT_FAILURE : EXIT_OK;
