@@ -5,7 +5,8 @@
  * Supported: `host A`, `src host A`, `dst host A`, `src A`, `dst A` (and `src or dst`, `src and dst`), `net P/L`
  * (with src/dst), `port N` (with src/dst), `proto tcp|udp|icmp|icmp6|N`, the bare `tcp`, `udp`, `icmp`, `icmp6`,
  * `ip`, `ip6`, `len OP N` (OP one of < <= > >= = == !=), `greater N`, `less N`; `and`/`&&`, `or`/`||`, `not`/`!`,
- * parentheses; and pcap's shorthand `host A or B`, `port 80 or 443` (a bare value repeats the previous term's kind).
+ * parentheses, with pcap's precedence (not first; and/or equal, left to right); and pcap's shorthand `host A or B`,
+ * `port 80 or 443` (a bare value repeats the previous term's kind).
  * Anything else is an error naming the term and where it stands, never a silently wider or narrower filter.
  *
  * `len` is the IP packet's length (the IP header's total length, or the IPv6 payload length plus 40): it is the
@@ -81,7 +82,7 @@ class FilterSyntaxError extends Error {
 
 type PrimitiveKind = 'host' | 'net' | 'port';
 
-/** Recursive descent over pcap's grammar: or < and < not < primitive; and/or are left-associative, equal to pcap. */
+/** Recursive descent over pcap's grammar: not binds tighter than and/or, which are of equal precedence and left-associative. */
 class Parser {
   private position = 0;
   /** What a bare value after and/or stands for (pcap: "host a or b" is "host a or host b"). */
@@ -124,22 +125,16 @@ class Parser {
     return t !== undefined && words.includes(t.text.toLowerCase());
   }
 
+  /** pcap: "and" and "or" have the same precedence and associate to the left ("a or b and c" is "(a or b) and c"). */
   private parseOr(): FilterExpr {
-    let left = this.parseAnd();
-    while (this.isWord(this.peek(), 'or', '||')) {
-      this.next();
-      left = { kind: 'or', left, right: this.parseAnd() };
-    }
-    return left;
-  }
-
-  private parseAnd(): FilterExpr {
     let left = this.parseNot();
-    while (this.isWord(this.peek(), 'and', '&&')) {
+    for (;;) {
+      const t = this.peek();
+      const kind = this.isWord(t, 'or', '||') ? 'or' : this.isWord(t, 'and', '&&') ? 'and' : undefined;
+      if (kind === undefined) return left;
       this.next();
-      left = { kind: 'and', left, right: this.parseNot() };
+      left = { kind, left, right: this.parseNot() };
     }
-    return left;
   }
 
   private parseNot(): FilterExpr {
