@@ -260,6 +260,8 @@ class Parser {
 
   private number(t: Token, min: number, max: number, what: string): number {
     if (!/^\d+$/.test(t.text)) this.fail(t, `"${t.text}" is not ${what}`);
+    // pcap reads "010" as octal 8: the same text must not silently mean 10 here.
+    if (/^0\d/.test(t.text)) this.fail(t, `"${t.text}" has a leading zero, which pcap reads as octal: write ${what} without it`);
     const value = Number(t.text);
     if (value < min || value > max) this.fail(t, `${t.text} is out of range for ${what} (${min}-${max})`);
     return value;
