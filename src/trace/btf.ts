@@ -218,6 +218,8 @@ export function fieldLayout(btf: Btf, struct: string, path: string): FieldLayout
   if (id === undefined) return undefined;
   let cur: FieldLayout = { offset: 0, size: 0, type: id };
   for (const part of path.split('.')) {
+    // An empty name would match the first anonymous member.
+    if (part === '') return undefined;
     const next = member(btf, cur.type, part, cur.offset, { visits: MAX_VISITS });
     if (next === undefined) return undefined;
     cur = next;
