@@ -47,7 +47,9 @@ function icmpSentText(f: DropFacts): string {
 
 function sizeText(f: DropFacts): string {
   if (f.length === undefined) return '';
-  const mtu = f.deviceMtu !== undefined && f.deviceMtu > 0 ? ` > ${f.device}'s MTU ${f.deviceMtu}` : '';
+  // The device of a drop is often the one the packet came in by (a router's ip_forward): its MTU is said only when the
+  // packet was larger than it.
+  const mtu = f.deviceMtu !== undefined && f.deviceMtu > 0 && f.length > f.deviceMtu ? ` > ${f.device}'s MTU ${f.deviceMtu}` : '';
   return ` (${f.length} bytes${mtu})`;
 }
 
