@@ -103,10 +103,10 @@ export function udp6HopByHop(o: TcpUdpOptions): Uint8Array {
 }
 
 /** `inner` (an IP packet) in VXLAN (VNI 42) in UDP to port 4789 from `src` to `dst`. */
-export function vxlan4(src: string, dst: string, inner: Uint8Array, srcPort = 50000): Uint8Array {
+export function vxlan4(src: string, dst: string, inner: Uint8Array, srcPort = 50000, dontFragment = false): Uint8Array {
   const frame = eth(inner[0]! >> 4 === 6 ? EtherType.Ipv6 : EtherType.Ipv4, inner);
   const vx = emitVxlan({ flags: 0x08, vni: 42, reserved1: 0, reserved2: 0 }, frame);
-  return ipv4({ protocol: IpProtocol.Udp, src, dst, dontFragment: false, ident: 0x5151 }, udp(srcPort, 4789, vx, src, dst));
+  return ipv4({ protocol: IpProtocol.Udp, src, dst, dontFragment, ident: 0x5151 }, udp(srcPort, 4789, vx, src, dst));
 }
 
 // ---- what the tracer program reads ----
