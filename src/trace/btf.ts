@@ -141,8 +141,17 @@ function resolve(btf: Btf, id: number): { id: number; type: BtfType | undefined 
   return { id: cur, type: undefined };
 }
 
-function sizeOf(btf: Btf, id: number): number | undefined {
+/** How deep arrays of arrays and anonymous members inside anonymous members go before the type is taken for a loop. */
+const MAX_DEPTH = 32;
+/**
+ * How many struct and union members one field lookup may visit: hostile BTF can make anonymous members branch into
+ * the same types again and again (exponential work within MAX_DEPTH); sk_buff's lookups visit a few hundred.
+ */
+const MAX_VISITS = 100_000;
+
+function sizeOf(btf: Btf, id: number, depth = 0): number | undefined {
   const { type } = resolve(btf, id);
+  if (depth > MAX_DEPTH) return undefined;
   if (type === undefined) return undefined;
   switch (type.kind) {
     case KIND.INT:
@@ -157,7 +166,7 @@ function sizeOf(btf: Btf, id: number): number | undefined {
     case KIND.ARRAY: {
       const elem = btf.view.getUint32(type.data, true);
       const n = btf.view.getUint32(type.data + 8, true);
-      const s = sizeOf(btf, elem);
+      const s = sizeOf(btf, elem, depth + 1);
       return s === undefined ? undefined : s * n;
     }
     default:
@@ -174,10 +183,11 @@ export interface FieldLayout {
 }
 
 /** A member of a struct or union by name, looking through anonymous members (unions, struct_group). */
-function member(btf: Btf, id: number, name: string, base: number): FieldLayout | undefined {
+function member(btf: Btf, id: number, name: string, base: number, budget: { visits: number }, depth = 0): FieldLayout | undefined {
   const { type } = resolve(btf, id);
-  if (type === undefined || (type.kind !== KIND.STRUCT && type.kind !== KIND.UNION)) return undefined;
+  if (depth > MAX_DEPTH || type === undefined || (type.kind !== KIND.STRUCT && type.kind !== KIND.UNION)) return undefined;
   for (let i = 0; i < type.vlen; i++) {
+    if (--budget.visits < 0) return undefined;
     const at = type.data + 12 * i;
     const nameOff = btf.view.getUint32(at, true);
     const memberType = btf.view.getUint32(at + 4, true);
@@ -192,7 +202,7 @@ function member(btf: Btf, id: number, name: string, base: number): FieldLayout |
       return size === undefined ? undefined : { offset: base + bitOffset / 8, size, type: memberType };
     }
     if (memberName === '' && bitOffset % 8 === 0) {
-      const inner = member(btf, memberType, name, base + bitOffset / 8);
+      const inner = member(btf, memberType, name, base + bitOffset / 8, budget, depth + 1);
       if (inner !== undefined) return inner;
     }
   }
@@ -208,7 +218,9 @@ export function fieldLayout(btf: Btf, struct: string, path: string): FieldLayout
   if (id === undefined) return undefined;
   let cur: FieldLayout = { offset: 0, size: 0, type: id };
   for (const part of path.split('.')) {
-    const next = member(btf, cur.type, part, cur.offset);
+    // An empty name would match the first anonymous member.
+    if (part === '') return undefined;
+    const next = member(btf, cur.type, part, cur.offset, { visits: MAX_VISITS });
     if (next === undefined) return undefined;
     cur = next;
   }

@@ -81,7 +81,7 @@ export function dropMeaning(f: DropFacts): string {
   const tooBig =
     f.length !== undefined && f.deviceMtu !== undefined && f.deviceMtu > 0 && f.length > f.deviceMtu;
   if (f.reason === 'PKT_TOO_BIG' || /^(ip_fragment|ip_do_fragment|ip6_fragment|ip_forward|ip6_forward|ip6_xmit|ip6_finish_output2?)$/.test(f.function) && (tooBig || f.icmpSent !== undefined)) {
-    const df = f.family === 6 ? 'IPv6 packets are never fragmented by routers' : f.dontFragment === true ? 'with DF set' : 'and it could not be fragmented';
+    const df = f.family === 6 ? 'and IPv6 packets are never fragmented by routers' : f.dontFragment === true ? 'with DF set' : 'and it could not be fragmented';
     return `${where}: larger than the route MTU${sizeText(f)} ${df}${icmpSentText(f)}${encapText(f)}`;
   }
   if (/^__dev_forward_skb/.test(f.function) || /^veth_/.test(f.function)) {

@@ -9,7 +9,7 @@ import { formatDecodeError } from '../packet/result.js';
 export const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
 
 /** Each field the program reads: struct, dotted path, and the sizes the program's loads assume. */
-const FIELDS: Readonly<Record<keyof KernelLayout, readonly [string, string, readonly number[]]>> = {
+export const FIELDS: Readonly<Record<keyof KernelLayout, readonly [string, string, readonly number[]]>> = {
   skbDev: ['sk_buff', 'dev', [8]],
   skbSk: ['sk_buff', 'sk', [8]],
   skbLen: ['sk_buff', 'len', [4]],

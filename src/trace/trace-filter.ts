@@ -5,7 +5,8 @@
  * Supported: `host A`, `src host A`, `dst host A`, `src A`, `dst A` (and `src or dst`, `src and dst`), `net P/L`
  * (with src/dst), `port N` (with src/dst), `proto tcp|udp|icmp|icmp6|N`, the bare `tcp`, `udp`, `icmp`, `icmp6`,
  * `ip`, `ip6`, `len OP N` (OP one of < <= > >= = == !=), `greater N`, `less N`; `and`/`&&`, `or`/`||`, `not`/`!`,
- * parentheses; and pcap's shorthand `host A or B`, `port 80 or 443` (a bare value repeats the previous term's kind).
+ * parentheses, with pcap's precedence (not first; and/or equal, left to right); and pcap's shorthand `host A or B`,
+ * `tcp port 80 or 443` (a bare value repeats the previous term's kind, direction and protocol).
  * Anything else is an error naming the term and where it stands, never a silently wider or narrower filter.
  *
  * `len` is the IP packet's length (the IP header's total length, or the IPv6 payload length plus 40): it is the
@@ -81,11 +82,14 @@ class FilterSyntaxError extends Error {
 
 type PrimitiveKind = 'host' | 'net' | 'port';
 
-/** Recursive descent over pcap's grammar: or < and < not < primitive; and/or are left-associative, equal to pcap. */
+/** Recursive descent over pcap's grammar: not binds tighter than and/or, which are of equal precedence and left-associative. */
 class Parser {
   private position = 0;
-  /** What a bare value after and/or stands for (pcap: "host a or b" is "host a or host b"). */
-  private previous: { kind: PrimitiveKind; direction: Direction } | undefined;
+  /**
+   * What a bare value after and/or stands for (pcap: "host a or b" is "host a or host b"; "tcp port 80 or 443" is
+   * "tcp port 80 or tcp port 443": the protocol or family before the term is repeated too).
+   */
+  private previous: { kind: PrimitiveKind; direction: Direction; qualifier?: FilterExpr } | undefined;
 
   constructor(
     private readonly tokens: readonly Token[],
@@ -124,22 +128,16 @@ class Parser {
     return t !== undefined && words.includes(t.text.toLowerCase());
   }
 
+  /** pcap: "and" and "or" have the same precedence and associate to the left ("a or b and c" is "(a or b) and c"). */
   private parseOr(): FilterExpr {
-    let left = this.parseAnd();
-    while (this.isWord(this.peek(), 'or', '||')) {
-      this.next();
-      left = { kind: 'or', left, right: this.parseAnd() };
-    }
-    return left;
-  }
-
-  private parseAnd(): FilterExpr {
     let left = this.parseNot();
-    while (this.isWord(this.peek(), 'and', '&&')) {
+    for (;;) {
+      const t = this.peek();
+      const kind = this.isWord(t, 'or', '||') ? 'or' : this.isWord(t, 'and', '&&') ? 'and' : undefined;
+      if (kind === undefined) return left;
       this.next();
-      left = { kind: 'and', left, right: this.parseNot() };
+      left = { kind, left, right: this.parseNot() };
     }
-    return left;
   }
 
   private parseNot(): FilterExpr {
@@ -170,15 +168,11 @@ class Parser {
         const proto = this.parseProto(this.expect('a protocol after "proto"'));
         return { kind: 'and', left: { kind: 'family', family }, right: proto };
       }
-      if (this.isWord(this.peek(), 'host', 'net', 'src', 'dst')) {
-        return { kind: 'and', left: { kind: 'family', family }, right: this.parsePrimary() };
-      }
+      if (this.isWord(this.peek(), 'host', 'net', 'src', 'dst')) return this.qualified({ kind: 'family', family });
       return { kind: 'family', family };
     }
     if (word in PROTOCOLS) {
-      if (this.isWord(this.peek(), 'port', 'src', 'dst')) {
-        return { kind: 'and', left: this.protoTerm(word), right: this.parsePrimary() };
-      }
+      if (this.isWord(this.peek(), 'port', 'src', 'dst')) return this.qualified(this.protoTerm(word));
       return this.protoTerm(word);
     }
     if (word === 'len') return this.parseLen(t);
@@ -189,8 +183,20 @@ class Parser {
     if (KNOWN_UNSUPPORTED.has(word) || /^[a-z]+\[/.test(word)) {
       this.fail(t, `"${t.text}" is not supported by mtuscope trace (supported: ${SUPPORTED_TERMS})`);
     }
-    if (this.previous !== undefined && /^[0-9a-f.:/]+$/i.test(word)) return this.parseValue(this.previous.kind, this.previous.direction, t);
+    const previous = this.previous;
+    if (previous !== undefined && /^[0-9a-f.:/]+$/i.test(word)) {
+      const value = this.parseValue(previous.kind, previous.direction, t);
+      this.previous = previous;
+      return previous.qualifier === undefined ? value : { kind: 'and', left: previous.qualifier, right: value };
+    }
     this.fail(t, `unknown term "${t.text}" (supported: ${SUPPORTED_TERMS})`);
+  }
+
+  /** A protocol or family before a host, net or port term ("tcp port 80", "ip src 10.0.0.1"): both must hold. */
+  private qualified(qualifier: FilterExpr): FilterExpr {
+    const term = this.parsePrimary();
+    if (this.previous !== undefined) this.previous = { ...this.previous, qualifier };
+    return { kind: 'and', left: qualifier, right: term };
   }
 
   private protoTerm(word: string): FilterExpr {
@@ -254,6 +260,8 @@ class Parser {
 
   private number(t: Token, min: number, max: number, what: string): number {
     if (!/^\d+$/.test(t.text)) this.fail(t, `"${t.text}" is not ${what}`);
+    // pcap reads "010" as octal 8: the same text must not silently mean 10 here.
+    if (/^0\d/.test(t.text)) this.fail(t, `"${t.text}" has a leading zero, which pcap reads as octal: write ${what} without it`);
     const value = Number(t.text);
     if (value < min || value > max) this.fail(t, `${t.text} is out of range for ${what} (${min}-${max})`);
     return value;

@@ -54,7 +54,7 @@ export function rowText(row: TimelineRow, seconds: number, reasonName: (n: numbe
     (e.device === '' ? '-' : e.device).padEnd(10),
     String(length).padStart(5),
     ` ${eventText(e, reasonName)}`,
-    e.packet === undefined ? '' : ` ${packetText(e.packet)}`,
+    ...(e.packet === undefined ? [] : [` ${packetText(e.packet)}`]),
   ].join(' ');
   return row.note === undefined ? line : `${line}\n${' '.repeat(12)}-> ${row.note}`;
 }

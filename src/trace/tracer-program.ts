@@ -176,7 +176,8 @@ export function compileFilter(expr: FilterExpr | undefined, p = ''): string {
     case 'net':
       return directed(expr.direction, (side) => addressTest(p, side, expr.family, expr.address, expr.prefixLength));
     case 'port': {
-      const transport = `($${p}l4 == 6 || $${p}l4 == 17)`;
+      // A fragment after the first has no ports (the program leaves them 0): "port 0" must not match it (pcap's neither).
+      const transport = `($${p}l4 == 6 || $${p}l4 == 17) && $${p}fo == 0`;
       return `(${transport} && ${directed(expr.direction, (side) => `$${p}${side === 's' ? 'sp' : 'dp'} == ${expr.port}`)})`;
     }
     case 'proto':
