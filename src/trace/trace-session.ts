@@ -27,6 +27,8 @@ export type PacketFate = 'dropped' | 'delivered' | 'handed-on' | 'freed' | 'unkn
 
 export interface TracePacket {
   readonly id: number;
+  /** The skb address that holds it. */
+  readonly skb: string;
   readonly first: TraceTuple | undefined;
   /** An ICMP error about a traced packet: the id of that packet. */
   readonly errorAbout?: number;
@@ -107,27 +109,39 @@ function quotes(icmp: TracedPacket['icmp'], p: TracePacket): boolean {
 
 export class TraceSession {
   private nextId = 1;
+  /** Packets the kernel still holds, by skb address. */
   private readonly live = new Map<string, TracePacket>();
-  /** Every packet, in order; bounded by `maxPackets` (the oldest finished ones are forgotten first). */
-  private readonly packets: TracePacket[] = [];
+  /** The most recent finished packets, oldest first: for linking ICMP errors and for allPackets(). */
+  private readonly finished: TracePacket[] = [];
   private events = 0;
+  private lastTimeNs = 0n;
   private trackingLost = 0;
+  private delivered = 0;
+  private icmpErrorsSent = 0;
+  private readonly handed = new Map<string, number>();
+  private readonly freed = new Map<string, number>();
+  private readonly groups = new Map<string, { g: Omit<DeathGroup, 'count' | 'icmpErrors'>; count: number; icmpErrors: number }>();
   /** Packets whose icmp-send was seen and whose ICMP error packet is still to come, newest last. */
   private readonly awaitingError: TracePacket[] = [];
 
   constructor(
     private readonly context: TraceContext,
     private readonly followTimeoutNs = 2_000_000_000n,
-    private readonly maxPackets = 100_000,
+    /** Packets kept for allPackets() and ICMP linking; the summary counts all of them regardless. */
+    private readonly maxPackets = 10_000,
   ) {}
 
   observe(e: TraceEvent): TimelineRow {
     this.events++;
+    if (e.timeNs > this.lastTimeNs) this.lastTimeNs = e.timeNs;
+    // Packets the kernel side has forgotten (not seen for the follow timeout) are let go now and then, so that a long
+    // trace holds only what is in flight.
+    if ((this.events & 4095) === 0) this.pruneLive(e.timeNs);
     let packet = this.live.get(e.skb);
     let note: string | undefined;
     if (packet !== undefined && (e.match !== 'followed' || e.timeNs - packet.lastTimeNs > this.followTimeoutNs)) {
       // The kernel side forgot it (timeout) or the address now holds another packet.
-      this.endUnknown(packet);
+      this.loseTrack(packet);
       packet = undefined;
     }
     const namespace = e.netns === 0 ? (packet?.lastNamespace ?? '-') : this.context.namespaceLabel(e.netns);
@@ -148,18 +162,17 @@ export class TraceSession {
     switch (e.kind) {
       case 'icmp-send': {
         const to = packet.last?.outer.src;
-        packet.icmpSent = { type: e.icmpSend?.type ?? 0, code: e.icmpSend?.code ?? 0, ...(to === undefined ? {} : { to }) };
+        this.setIcmpSent(packet, { type: e.icmpSend?.type ?? 0, code: e.icmpSend?.code ?? 0, ...(to === undefined ? {} : { to }) });
         this.awaitingError.push(packet);
         if (this.awaitingError.length > 64) this.awaitingError.shift();
         break;
       }
       case 'dropped':
-        this.live.delete(e.skb);
         packet.fate = 'dropped';
         note = this.recordDrop(packet, e, namespace);
+        this.finish(packet);
         break;
       case 'freed': {
-        this.live.delete(e.skb);
         const fn = functionName(e.location ?? '');
         packet.freedIn = fn;
         if (DELIVERED.test(fn)) packet.fate = 'delivered';
@@ -167,6 +180,7 @@ export class TraceSession {
           packet.fate = 'handed-on';
           note = `freed in ${fn} after the kernel made new packets from it (GSO segmentation, fragmentation or a copy): followed no further`;
         } else packet.fate = 'freed';
+        this.finish(packet);
         break;
       }
       default:
@@ -185,14 +199,52 @@ export class TraceSession {
       lastNamespace: '-',
       lastDevice: '',
       last: e.packet,
+      skb: e.skb,
     };
     this.live.set(e.skb, packet);
-    this.packets.push(packet);
-    if (this.packets.length > this.maxPackets) {
-      const i = this.packets.findIndex((p) => p.fate !== 'unknown');
-      this.packets.splice(i >= 0 ? i : 0, 1);
-    }
     return packet;
+  }
+
+  private setIcmpSent(packet: TracePacket, sent: NonNullable<TracePacket['icmpSent']>): void {
+    if (packet.icmpSent === undefined) this.icmpErrorsSent++;
+    packet.icmpSent = sent;
+  }
+
+  /** The packet met its fate: counted now, kept among the recent ones. */
+  private finish(packet: TracePacket): void {
+    if (this.live.get(packet.skb) === packet) this.live.delete(packet.skb);
+    const fn = packet.freedIn ?? '?';
+    if (packet.fate === 'delivered') this.delivered++;
+    else if (packet.fate === 'handed-on') this.handed.set(fn, (this.handed.get(fn) ?? 0) + 1);
+    else if (packet.fate === 'freed') this.freed.set(fn, (this.freed.get(fn) ?? 0) + 1);
+    else if (packet.fate === 'dropped' && packet.drop !== undefined) {
+      const d = packet.drop;
+      const key = `${d.namespace}\0${d.device}\0${d.function}\0${d.reason}\0${packet.errorAbout === undefined ? '' : 'icmp'}`;
+      const g = this.groups.get(key);
+      if (g !== undefined) {
+        g.count++;
+        if (packet.errorAbout !== undefined) g.icmpErrors++;
+      } else {
+        this.groups.set(key, {
+          g: { namespace: d.namespace, device: d.device, function: d.function, reason: d.reason, example: packet.id, meaning: d.meaning },
+          count: 1,
+          icmpErrors: packet.errorAbout === undefined ? 0 : 1,
+        });
+      }
+    }
+    this.finished.push(packet);
+    const room = Math.max(0, this.maxPackets - this.live.size);
+    if (this.finished.length > room + 1024) this.finished.splice(0, this.finished.length - room);
+  }
+
+  /** Its skb was not seen for the follow timeout, or now holds another packet: its fate is not known. */
+  private loseTrack(packet: TracePacket): void {
+    if (this.live.get(packet.skb) === packet) this.live.delete(packet.skb);
+    this.trackingLost++;
+  }
+
+  private pruneLive(now: bigint): void {
+    for (const p of [...this.live.values()]) if (now - p.lastTimeNs > this.followTimeoutNs) this.loseTrack(p);
   }
 
   /** Links an ICMP error packet to the traced packet it is about; returns the note for its first row. */
@@ -206,20 +258,25 @@ export class TraceSession {
         this.awaitingError.splice(i, 1);
       }
     }
-    for (let i = this.packets.length - 1; i >= 0 && about === undefined && i >= this.packets.length - 1000; i--) {
-      const p = this.packets[i]!;
+    // The packet an error is about is mostly still held (dropped right after the error is queued), else recent.
+    for (const p of this.live.values()) {
+      if (about !== undefined) break;
       if (p !== error && p.errorAbout === undefined && quotes(icmp, p)) about = p;
+    }
+    for (let i = this.finished.length - 1; i >= 0 && about === undefined && i >= this.finished.length - 1000; i--) {
+      const p = this.finished[i]!;
+      if (p.errorAbout === undefined && quotes(icmp, p)) about = p;
     }
     if (about === undefined) return undefined;
     (error as { errorAbout?: number }).errorAbout = about.id;
     const to = e.packet?.outer.dst;
-    about.icmpSent = {
+    this.setIcmpSent(about, {
       type: icmp?.type ?? about.icmpSent?.type ?? 0,
       code: icmp?.code ?? about.icmpSent?.code ?? 0,
       ...(icmp?.mtu === undefined ? {} : { mtu: icmp.mtu }),
       ...(to === undefined ? {} : { to }),
       packet: error.id,
-    };
+    });
     const mtu = icmp?.mtu === undefined ? '' : ` mtu ${icmp.mtu}`;
     return `ICMP error about packet #${about.id}${mtu}`;
   }
@@ -256,56 +313,33 @@ export class TraceSession {
     return meaning;
   }
 
-  private endUnknown(packet: TracePacket): void {
-    for (const [skb, p] of this.live) if (p === packet) this.live.delete(skb);
-    if (packet.fate === 'unknown') this.trackingLost++;
-  }
-
-  /** Packets, oldest first (bounded). */
+  /** Packets still followed and the most recent finished ones (bounded by maxPackets), oldest first. */
   allPackets(): readonly TracePacket[] {
-    return this.packets;
+    const room = Math.max(0, this.maxPackets - this.live.size);
+    const recent = room === 0 ? [] : this.finished.slice(-room);
+    return [...this.live.values(), ...recent].sort((a, b) => a.id - b.id);
   }
 
   summary(): TraceSummary {
-    const groups = new Map<string, { g: Omit<DeathGroup, 'count' | 'icmpErrors'>; count: number; icmpErrors: number }>();
-    const handed = new Map<string, number>();
-    const freed = new Map<string, number>();
-    let delivered = 0;
     let unknown = 0;
-    let icmp = 0;
-    for (const p of this.packets) {
-      if (p.icmpSent !== undefined) icmp++;
-      if (p.fate === 'delivered') delivered++;
-      if (p.fate === 'unknown') unknown++;
-      if (p.fate === 'handed-on') handed.set(p.freedIn ?? '?', (handed.get(p.freedIn ?? '?') ?? 0) + 1);
-      if (p.fate === 'freed') freed.set(p.freedIn ?? '?', (freed.get(p.freedIn ?? '?') ?? 0) + 1);
-      if (p.drop === undefined) continue;
-      const key = `${p.drop.namespace}\0${p.drop.device}\0${p.drop.function}\0${p.drop.reason}\0${p.errorAbout === undefined ? '' : 'icmp'}`;
-      const g = groups.get(key);
-      if (g !== undefined) {
-        g.count++;
-        if (p.errorAbout !== undefined) g.icmpErrors++;
-      } else {
-        groups.set(key, {
-          g: { namespace: p.drop.namespace, device: p.drop.device, function: p.drop.function, reason: p.drop.reason, example: p.id, meaning: p.drop.meaning },
-          count: 1,
-          icmpErrors: p.errorAbout === undefined ? 0 : 1,
-        });
-      }
+    let lost = this.trackingLost;
+    for (const p of this.live.values()) {
+      if (this.lastTimeNs - p.lastTimeNs > this.followTimeoutNs) lost++;
+      else unknown++;
     }
-    const deaths = [...groups.values()]
+    const deaths = [...this.groups.values()]
       .map((x) => ({ ...x.g, count: x.count, icmpErrors: x.icmpErrors }))
       .sort((a, b) => Number(isBenignDrop(a.reason, a.function)) - Number(isBenignDrop(b.reason, b.function)) || b.count - a.count);
     return {
       packets: this.nextId - 1,
       events: this.events,
       deaths,
-      delivered,
-      handedOn: countsOf(handed),
-      freedElsewhere: countsOf(freed),
+      delivered: this.delivered,
+      handedOn: countsOf(this.handed),
+      freedElsewhere: countsOf(this.freed),
       unknownFate: unknown,
-      trackingLost: this.trackingLost,
-      icmpErrorsSent: icmp,
+      trackingLost: lost,
+      icmpErrorsSent: this.icmpErrorsSent,
     };
   }
 }

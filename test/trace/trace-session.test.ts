@@ -203,7 +203,19 @@ describe('trace session: following by skb address', () => {
       ev('queued', 2500, 'j1', syn, { netns: NS.client, device: 'eth0', match: 'matched' }),
     ]);
     assert.deepEqual(rows.map((r) => r.packet), [1, 2]);
-    assert.deepEqual(summary, { packets: 2, events: 2, deaths: [], ...EMPTY_FATES, unknownFate: 2, trackingLost: 1 });
+    assert.deepEqual(summary, { packets: 2, events: 2, deaths: [], ...EMPTY_FATES, unknownFate: 1, trackingLost: 1 });
+  });
+
+  it('a long trace holds only packets in flight: those not seen for the follow timeout are let go, counted as tracking lost', () => {
+    const session = new TraceSession(CONTEXT, 2_000_000_000n, 100);
+    const events: TraceEvent[] = [];
+    for (let i = 0; i < 5000; i++) events.push(ev('queued', i, `s${i}`, syn, { netns: NS.client, device: 'eth0', match: 'matched' }));
+    const { summary } = run(events, session);
+    // At event 4096 the packets queued before t = 4095 - 2000 ms were let go; the rest are still in flight.
+    assert.equal(session.allPackets().length, 5000 - 2095);
+    assert.equal(summary.packets, 5000);
+    assert.equal(summary.unknownFate + summary.trackingLost, 5000, 'each packet in one bucket');
+    assert.equal(summary.trackingLost, 2095 + (4999 - 2000 - 2095));
   });
 
   it('within the timeout a followed event stays the same packet (the "no" case)', () => {
