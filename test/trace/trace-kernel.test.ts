@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { startLab } from '../../src/lab/lab.js';
 import type { RunningLab } from '../../src/lab/running-lab.js';
@@ -241,7 +241,18 @@ describe('mtuscope trace on real kernels', needsRoot('for network namespaces and
     });
     await lab.exec('client', ['ping', '-c', '1', '-W', '1', '-M', 'do', '-s', '3000', side]);
     const code = await Promise.race([closed, new Promise<string>((r) => setTimeout(() => r('still running'), 10_000))]);
-    if (code === 'still running') child.kill('SIGKILL');
+    if (code === 'still running') {
+      const wchan = (pid: number | undefined): string => {
+        try {
+          return readFileSync(`/proc/${String(pid)}/wchan`, 'utf8');
+        } catch {
+          return '?';
+        }
+      };
+      const bpftracePid = Number(/bpftrace pid (\d+)/.exec(stderr)?.[1]);
+      console.error('STUCK', JSON.stringify({ stdout, stderr, cli: wchan(child.pid), bpftrace: wchan(bpftracePid), bpftraceAlive: existsSync(`/proc/${bpftracePid}`) }));
+      child.kill('SIGKILL');
+    }
     assert.equal(code, 1, stderr);
     const lines = stdout.split('\n');
     assert.match(lines[0] ?? '', /^TIME +CPU PACKET +NETNS +DEVICE +LEN +EVENT +TUPLE$/);
