@@ -12,8 +12,8 @@
  * `len` is the IP packet's length (the IP header's total length, or the IPv6 payload length plus 40): it is the
  * same at every point of the path, whereas pcap's `len` counts the link header of the capture's interface.
  */
-import { parseIpv4Text, parseIpv6Text } from '../packet/address.js';
-import { parseCidr } from '../packet/cidr.js';
+import { formatIp, parseIpv4Text, parseIpv6Text } from '../packet/address.js';
+import { formatCidr, networkOf, parseCidr } from '../packet/cidr.js';
 import type { IpFamily } from '../packet/ip-family.js';
 
 export type Direction = 'src' | 'dst' | 'src-or-dst' | 'src-and-dst';
@@ -226,14 +226,14 @@ class Parser {
   private parseValue(kind: PrimitiveKind, direction: Direction, t: Token): FilterExpr {
     this.previous = { kind, direction };
     if (kind === 'port') return { kind: 'port', direction, port: this.number(t, 0, 65535, 'a port number (names are not looked up)') };
-    if (kind === 'net') {
+    if (kind === 'net' || t.text.includes('/')) {
       const cidr = parseCidr(t.text);
-      if (cidr === undefined) this.fail(t, `"${t.text}" is not a network: write an address with its prefix length, e.g. 10.0.0.0/8 or fd00::/8`);
-      return { kind: 'net', direction, family: cidr.family, address: cidr.address, prefixLength: cidr.prefixLength };
-    }
-    if (t.text.includes('/')) {
-      const cidr = parseCidr(t.text);
-      if (cidr === undefined) this.fail(t, `"${t.text}" is not an address or network`);
+      if (cidr === undefined) {
+        this.fail(t, kind === 'net' ? `"${t.text}" is not a network: write an address with its prefix length, e.g. 10.0.0.0/8 or fd00::/8` : `"${t.text}" is not an address or network`);
+      }
+      // As libpcap: bits set beyond the prefix are more likely a typo (or a host meant) than the network they mask to.
+      const network = networkOf(cidr);
+      if (!network.address.every((b, i) => b === cidr.address[i])) this.fail(t, `"${t.text}" has bits set beyond its /${cidr.prefixLength}: write ${formatCidr(network)}, or host ${formatIp(cidr.address)}`);
       return { kind: 'net', direction, family: cidr.family, address: cidr.address, prefixLength: cidr.prefixLength };
     }
     const v4 = parseIpv4Text(t.text);

@@ -3,6 +3,7 @@
  * (checked against libpcap's own reading with `tcpdump -d` where they could differ), and every error naming the
  * word and where it stands. A property test prints random trees as filter text and parses them back.
  */
+import { maskAddress } from '../../src/packet/address.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -192,6 +193,8 @@ describe('trace filter: every error names the term and where it stands', () => {
     assertError('net fd00::/129', 'fd00::/129', 4, /not a network/);
     assertError('net 10.0.0.0', '10.0.0.0', 4, /not a network.*prefix length/);
     assertError('net 10.0.0.0/x', '10.0.0.0/x', 4, /not a network/);
+    assertError('net 10.0.0.1/8', '10.0.0.1/8', 4, /has bits set beyond its \/8: write 10\.0\.0\.0\/8, or host 10\.0\.0\.1/);
+    assertError('src fd00::1/64', 'fd00::1/64', 4, /has bits set beyond its \/64: write fd00::\/64/);
     assertError('host 10.0.0.0/8/8', '10.0.0.0/8/8', 5, /not an address or network/);
   });
 
@@ -266,7 +269,10 @@ const arbLeaf: fc.Arbitrary<FilterExpr> = fc.oneof(
   fc.record({ direction: arbDirection, address: arbAddress }).map(({ direction, address }): FilterExpr => ({ kind: 'host', direction, family: address.length === 4 ? 4 : 6, address })),
   fc
     .record({ direction: arbDirection, address: arbAddress, bits: fc.integer({ min: 0, max: 128 }) })
-    .map(({ direction, address, bits }): FilterExpr => ({ kind: 'net', direction, family: address.length === 4 ? 4 : 6, address, prefixLength: bits % (address.length * 8 + 1) })),
+    .map(({ direction, address, bits }): FilterExpr => {
+      const prefixLength = bits % (address.length * 8 + 1);
+      return { kind: 'net', direction, family: address.length === 4 ? 4 : 6, address: maskAddress(address, prefixLength), prefixLength };
+    }),
   fc.record({ direction: arbDirection, port: fc.integer({ min: 0, max: 65535 }) }).map(({ direction, port: p }): FilterExpr => ({ kind: 'port', direction, port: p })),
   fc.integer({ min: 0, max: 255 }).map((p) => proto(p)),
   fc.constantFrom(proto(1, 4), proto(58, 6), fam(4), fam(6)),
