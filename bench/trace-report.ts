@@ -256,13 +256,16 @@ export function traceProblems(run: TraceBenchRun): string[] {
   for (const step of run.events) {
     const t = step.tracer;
     const where = `events at ${rateText(step.requestedBitsPerSecond)}`;
-    if (t.emitted === undefined) problems.push(`${where}: the tracer gave no count of its events (exit ${String(t.exitCode)}): its losses cannot be told`);
-    else if (t.received > t.emitted) problems.push(`${where}: ${t.received} events delivered but the kernel counted only ${t.emitted}`);
+    // Without the kernel side's count a step that lost nothing cannot be told from one whose losses went unreported.
+    // When bpftrace reported lost records, the count itself was lost with them (its END output goes through the same
+    // full perf buffer): the step is lossy whatever the count, and its loss is bpftrace's count of lost records.
+    if (t.emitted === undefined && t.lost === 0) problems.push(`${where}: the tracer gave no count of its events (exit ${String(t.exitCode)}): its losses cannot be told`);
+    else if (t.emitted !== undefined && t.received > t.emitted) problems.push(`${where}: ${t.received} events delivered but the kernel counted only ${t.emitted}`);
     if (t.malformed > 0) problems.push(`${where}: ${t.malformed} tracer lines did not parse`);
     const floor = Math.floor(step.linkPackets * MIN_RECEIVED_PER_LINK_PACKET);
     if (step.linkPackets === 0) problems.push(`${where}: no packet crossed the link`);
-    else if (t.emitted !== undefined && t.emitted < floor) {
-      problems.push(`${where}: the kernel side emitted ${t.emitted} events for ${step.linkPackets} packets on the link: the probes did not see the stream`);
+    else if ((t.emitted ?? t.received + t.lost) < floor) {
+      problems.push(`${where}: the kernel side emitted ${t.emitted ?? t.received + t.lost} events for ${step.linkPackets} packets on the link: the probes did not see the stream`);
     } else if (lossless(step) && (step.kinds['received'] ?? 0) < floor) {
       problems.push(`${where}: ${step.kinds['received'] ?? 0} packets received by the tracer, ${step.linkPackets} on the link: the probes did not see every packet`);
     }
@@ -310,7 +313,7 @@ export function formatTraceReport(run: TraceBenchRun): { text: string; ok: boole
     say(`${'iperf3 -b'.padEnd(13)}${'stream'.padStart(15)}${'link pkts/s'.padStart(13)}${'emitted'.padStart(11)}${'received'.padStart(11)}${'lost'.padStart(11)}${'events/s'.padStart(11)}${'per pkt'.padStart(9)}${'rx/pkt'.padStart(8)}`);
     for (const step of run.events) {
       const t = step.tracer;
-      const perPacket = step.linkPackets > 0 && t.emitted !== undefined ? (t.emitted / step.linkPackets).toFixed(2) : '-';
+      const perPacket = step.linkPackets > 0 ? ((t.emitted ?? t.received + t.lost) / step.linkPackets).toFixed(2) : '-';
       const rxPerPacket = step.linkPackets > 0 ? ((step.kinds['received'] ?? 0) / step.linkPackets).toFixed(3) : '-';
       say(
         `${rateText(step.requestedBitsPerSecond).padEnd(13)}${gbit(step.stream.receivedBitsPerSecond).padStart(15)}${whole(step.linkPackets / step.stream.seconds).padStart(13)}` +
@@ -318,6 +321,9 @@ export function formatTraceReport(run: TraceBenchRun): { text: string; ok: boole
       );
     }
     say('  per pkt: events the kernel side emitted per packet on the link; rx/pkt: `received` events per packet on the link (1.000: every packet arriving was seen; less where events were lost)');
+    if (run.events.some((s) => s.tracer.emitted === undefined)) {
+      say("  emitted ?: the kernel side's count never arrived (bpftrace prints it from END through the same perf buffer, full in that step); lost is then bpftrace's own count of lost records, and per pkt counts received + lost");
+    }
     const kinds = new Map<string, number>();
     for (const step of run.events) for (const [k, n] of Object.entries(step.kinds)) kinds.set(k, (kinds.get(k) ?? 0) + n);
     say(`  events by kind over all steps: ${[...kinds].map(([k, n]) => `${k} ${whole(n)}`).join(', ')}`);
@@ -329,7 +335,8 @@ export function formatTraceReport(run: TraceBenchRun): { text: string; ok: boole
     );
     const full = run.events.find((s) => s.requestedBitsPerSecond === undefined);
     if (full !== undefined) {
-      const share = full.tracer.emitted === undefined || full.tracer.emitted === 0 ? undefined : full.tracer.lost / full.tracer.emitted;
+      const emitted = full.tracer.emitted ?? full.tracer.received + full.tracer.lost;
+      const share = emitted === 0 ? undefined : full.tracer.lost / emitted;
       say(`  at full speed: ${whole(eventsPerSecond(full))} events/s delivered, ${whole(full.tracer.lost)} lost (${pct(share)} of those emitted), stream ${gbit(full.stream.receivedBitsPerSecond)}`);
     }
     say();

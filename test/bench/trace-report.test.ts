@@ -171,6 +171,14 @@ describe('bench/trace checks that the figures can be trusted', () => {
     assert.deepEqual(traceProblems(run({ events: [step(undefined, {}, { emitted: undefined, received: 30_000, exitCode: 1 })] })), [
       'events at full speed: the tracer gave no count of its events (exit 1): its losses cannot be told',
     ]);
+    // bpftrace reported lost records: the step is lossy, and its count went with them; received + lost stands in.
+    const lossy = run({ events: [step(undefined, {}, { emitted: undefined, received: 15_000, lost: 5_000 })] });
+    assert.deepEqual(traceProblems(lossy), []);
+    assert.equal(bestLosslessStep(lossy.events), undefined);
+    assert.match(formatTraceReport(lossy).text, /at full speed: 7,500 events\/s delivered, 5,000 lost \(25\.0% of those emitted\)/);
+    assert.deepEqual(traceProblems(run({ events: [step(undefined, {}, { emitted: undefined, received: 15_000, lost: 4_599 })] })), [
+      'events at full speed: the kernel side emitted 19599 events for 20000 packets on the link: the probes did not see the stream',
+    ]);
     assert.deepEqual(traceProblems(run({ events: [step(undefined, {}, { emitted: 30_000, received: 30_001 })] })), ['events at full speed: 30001 events delivered but the kernel counted only 30000']);
     assert.deepEqual(traceProblems(run({ events: [step(25)] })), ['events: no unpaced step']);
   });
