@@ -16,7 +16,8 @@
  *                             tracepoint hits per byte (the per-packet worst case);
  *   events                    offloads off, a filter that matches the stream (its port) so that every packet is an
  *                             event, at doubling rates (iperf3 -b) until the tracer loses events, then unpaced: events
- *                             received against the kernel side's own count, per second and per packet on the link.
+ *                             received against the kernel side's own count, per second and per packet on the link
+ *                             (the doubling stops at a step that loses more than 0.1%).
  * Every tracer's attach and detach times (Tracer.start, stop()) are the start/stop figures.
  * Targets: traced (worst, offloads on) >= 70% of untraced; start and detach medians under 2 s. The run also fails when
  * the figures cannot be trusted (trace-report.ts, traceProblems). The lab is always destroyed.
@@ -35,7 +36,6 @@ import { parseIperf3Json, type Iperf3Result } from './iperf3-result.js';
 import { runBench } from './run-bench.js';
 import {
   formatTraceReport,
-  lossless,
   traceReportJson,
   type Condition,
   type EventStep,
@@ -55,6 +55,11 @@ const STREAM = `port ${PORT}`;
 /** The events phase's paced rates start here and double until the tracer loses events (at most this many steps). */
 const FIRST_RATE_BITS = 25_000_000;
 const MAX_PACED_STEPS = 7;
+/**
+ * The doubling goes on while a step loses at most this share of its events: a handful lost as the tracer stops (seen:
+ * 2 of 15,503 at 5,000 events/s) must not end the search; "without loss" in the report stays strict.
+ */
+const LADDER_STOP_LOSS = 0.001;
 
 function labSpec(): LabSpec {
   return {
@@ -196,7 +201,8 @@ async function eventsPhase(b: Bench): Promise<EventStep[]> {
   for (let i = 0; i < MAX_PACED_STEPS; i++, rate *= 2) {
     const step = await eventStep(b, rate);
     steps.push(step);
-    if (!lossless(step)) break;
+    const emitted = step.tracer.emitted ?? step.tracer.received + step.tracer.lost;
+    if (step.tracer.lost > emitted * LADDER_STOP_LOSS) break;
   }
   steps.push(await eventStep(b, undefined));
   return steps;
