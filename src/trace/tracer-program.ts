@@ -226,23 +226,42 @@ export function tracerProgram(options: TracerProgramOptions, L: KernelLayout): s
         : kind === 'icmp'
           ? { format: '\\t%d\\t%d', args: ', args->type, args->code' }
           : { format: '', args: '' };
+    // A packet that is neither followed nor matching costs only what the decision needs: the namespace when the trace
+    // is restricted to some, the device name or mark when --ifname or --mark asks, the IP header. Everything else the
+    // event prints is read after the early return: for an IPv4 TCP packet and a filter that matches nothing, 10 reads
+    // of kernel memory instead of 18 (bench/trace measures what that is worth).
+    const device = [`  $devp = *(uint64 *)($skb + ${L.skbDev});`];
+    const namespace = [
+      `  $ns = (uint64)*(uint32 *)(*(uint64 *)($devp + ${L.devNet}) + ${L.netInum});`,
+      // Drops at the socket layer have no device; the socket knows the namespace.
+      `  if ($ns == 0) { $ns = (uint64)*(uint32 *)(*(uint64 *)(*(uint64 *)($skb + ${L.skbSk}) + ${L.sockNet}) + ${L.netInum}); }`,
+    ];
+    const devName = [`  $dev = str($devp + ${L.devName}, 16);`];
+    const mark = [`  $mark = (uint64)*(uint32 *)($skb + ${L.skbMark});`];
+    const deviceEarly = netnsTest !== '' || options.ifname !== undefined;
+    const early = [
+      ...(deviceEarly ? device : []),
+      ...(netnsTest === '' ? [] : [...namespace, `  if ($how == 0 && !(${netnsTest})) { return; }`]),
+      ...(options.ifname === undefined ? [] : devName),
+      ...(options.mark === undefined ? [] : mark),
+    ];
+    const late = [
+      ...(deviceEarly ? [] : device),
+      ...(netnsTest === '' ? namespace : []),
+      ...(options.ifname === undefined ? devName : []),
+      `  $ifindex = *(int32 *)($devp + ${L.devIfindex});`,
+      `  $mtu = (uint64)*(uint32 *)($devp + ${L.devMtu});`,
+      ...(options.mark === undefined ? mark : []),
+      `  $skblen = (uint64)*(uint32 *)($skb + ${L.skbLen});`,
+    ];
     const body = [
       `  $skb = (uint64)args->skbaddr;`,
       `  $t = @track[$skb];`,
       `  $how = (uint64)0;`,
       `  if ${followed} { $how = (uint64)1; }`,
-      `  $devp = *(uint64 *)($skb + ${L.skbDev});`,
-      `  $ns = (uint64)*(uint32 *)(*(uint64 *)($devp + ${L.devNet}) + ${L.netInum});`,
-      // Drops at the socket layer have no device; the socket knows the namespace.
-      `  if ($ns == 0) { $ns = (uint64)*(uint32 *)(*(uint64 *)(*(uint64 *)($skb + ${L.skbSk}) + ${L.sockNet}) + ${L.netInum}); }`,
-      ...(netnsTest === '' ? [] : [`  if ($how == 0 && !(${netnsTest})) { return; }`]),
+      ...early,
       `  $nh = ${nh};`,
       headerCode('', '  '),
-      `  $dev = str($devp + ${L.devName}, 16);`,
-      `  $ifindex = *(int32 *)($devp + ${L.devIfindex});`,
-      `  $mtu = (uint64)*(uint32 *)($devp + ${L.devMtu});`,
-      `  $mark = (uint64)*(uint32 *)($skb + ${L.skbMark});`,
-      `  $skblen = (uint64)*(uint32 *)($skb + ${L.skbLen});`,
       `  if ($how == 0 && ${start.join(' && ')}) { $how = (uint64)2; }`,
       ...(icmpErrors && (kind === 'rx' || kind === 'q')
         ? [
@@ -264,6 +283,7 @@ export function tracerProgram(options: TracerProgramOptions, L: KernelLayout): s
           ]
         : []),
       `  if ($how == 0) { return; }`,
+      ...late,
       kind === 'drop' ? `  delete(@track[$skb]);` : `  @track[$skb] = nsecs;`,
       ...(kind === 'icmp' ? [`  @icmpcause[cpu] = nsecs;`] : []),
       `  printf("E\\t${kind}\\t${EVENT_FORMAT}${extra.format}\\n", ${EVENT_ARGS}${extra.args});`,
