@@ -169,6 +169,7 @@ export const traceCommand = defineCommand({
         bufferPages,
         onEvent: (event) => {
           const row = session.observe(event);
+          if (row === undefined) return;
           const secondsSince = Number(event.timeNs - attachedNs) / 1e9;
           progress.done();
           if (json) {

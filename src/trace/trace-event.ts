@@ -66,6 +66,8 @@ export interface TraceEvent {
   /** The device's MTU (0 when the event has no device). */
   readonly mtu: number;
   readonly match: TraceMatch;
+  /** A followed packet that matches the filter here too (set only then). */
+  readonly matchesHere?: boolean;
   readonly mark: number;
   readonly packet?: TracedPacket;
   /** Drops: the kernel's drop reason number and the function that freed the packet. */
@@ -95,7 +97,7 @@ export interface TraceLineError {
 export type ParsedTraceLine = { readonly ok: true; readonly value: TraceLine } | { readonly ok: false; readonly error: TraceLineError };
 
 const KINDS: Readonly<Record<string, TraceEventKind>> = { rx: 'received', q: 'queued', drop: 'dropped', icmp: 'icmp-send' };
-const MATCHES: Readonly<Record<string, TraceMatch>> = { '1': 'followed', '2': 'matched', '3': 'icmp-error' };
+const MATCHES: Readonly<Record<string, TraceMatch>> = { '1': 'followed', '2': 'matched', '3': 'icmp-error', '4': 'followed' };
 const HEADER_WORDS = HEADER_BYTES / 8;
 /** E, kind, then 10 fixed fields and the header words; drops and icmp-send add two. */
 const E_FIELDS = 2 + 10 + HEADER_WORDS;
@@ -214,7 +216,7 @@ function parseEvent(f: readonly string[]): TraceEvent {
   const extra = kind === 'dropped' || kind === 'icmp-send' ? 2 : 0;
   if (f.length !== E_FIELDS + extra) throw new LineError('fields', `${f.length} fields, expected ${E_FIELDS + extra}`);
   const match = MATCHES[f[9]!];
-  if (match === undefined) throw new LineError('match', `"${f[9]!}" is not 1, 2 or 3`);
+  if (match === undefined) throw new LineError('match', `"${f[9]!}" is not 1, 2, 3 or 4`);
   const words = f.slice(12, 12 + HEADER_WORDS).map((w, i) => hexBig(w, `header word ${i}`));
   const packet = decodeTracedPacket(headerBytes(words));
   const base = {
@@ -227,6 +229,7 @@ function parseEvent(f: readonly string[]): TraceEvent {
     device: f[7] ?? '',
     skbLength: decimal(f[8], 'skb length'),
     match,
+    ...(f[9] === '4' ? { matchesHere: true } : {}),
     mark: decimal(f[10], 'mark'),
     mtu: decimal(f[11], 'mtu'),
     ...(packet === undefined ? {} : { packet }),

@@ -89,6 +89,9 @@ export function summaryText(s: TraceSummary, totals: TraceTotals): string {
   if (s.trackingLost > 0) fates.push(`tracking lost ${s.trackingLost} (not seen for the follow timeout)`);
   out.push(`fates: ${fates.join('; ')}`);
   if (s.icmpErrorsSent > 0) out.push(`ICMP errors sent by the kernel about traced packets: ${s.icmpErrorsSent}`);
+  if (s.strangerEvents > 0) {
+    out.push(`left out: ${plural(s.strangerEvents, 'event')} of packets that came to hold the skb address of a traced packet (freed where no tracepoint fires) without matching the filter`);
+  }
   if (totals.lost !== undefined && totals.lost > 0) out.push(`warning: ${plural(totals.lost, 'event')} lost (the perf buffer overflowed): timelines may have gaps; narrow the filter`);
   return out.join('\n');
 }

@@ -80,6 +80,8 @@ export interface TraceSummary {
   /** Packets whose tracking ended because their skb was not seen for the follow timeout. */
   readonly trackingLost: number;
   readonly icmpErrorsSent: number;
+  /** Events of packets that came to hold a followed skb address without matching the filter: not shown. */
+  readonly strangerEvents: number;
 }
 
 /** Freed here after local delivery: a socket read it, or the stack consumed it as it should. */
@@ -107,6 +109,20 @@ function quotes(icmp: TracedPacket['icmp'], p: TracePacket): boolean {
   return sameTuple(q, t) && (q.ident === undefined || t.ident === undefined || q.ident === t.ident);
 }
 
+/** The same packet after NAT: one side (address and port) kept, the protocol too. */
+function natOf(a: TraceTuple, b: TraceTuple): boolean {
+  if (a.family !== b.family || a.protocol !== b.protocol) return false;
+  return (a.src === b.src && a.srcPort === b.srcPort) || (a.dst === b.dst && a.dstPort === b.dstPort);
+}
+
+/** Whether `now` can be the packet that was `before`: the same, encapsulated, decapsulated or NATed. */
+function related(before: TracedPacket, now: TracedPacket): boolean {
+  if (sameTuple(before.outer, now.outer) || natOf(before.outer, now.outer)) return true;
+  if (now.inner !== undefined && (sameTuple(now.inner, before.outer) || natOf(before.outer, now.inner))) return true;
+  if (before.inner !== undefined && (sameTuple(before.inner, now.outer) || natOf(before.inner, now.outer))) return true;
+  return false;
+}
+
 export class TraceSession {
   private nextId = 1;
   /** Packets the kernel still holds, by skb address. */
@@ -123,6 +139,9 @@ export class TraceSession {
   private readonly groups = new Map<string, { g: Omit<DeathGroup, 'count' | 'icmpErrors'>; count: number; icmpErrors: number }>();
   /** Packets whose icmp-send was seen and whose ICMP error packet is still to come, newest last. */
   private readonly awaitingError: TracePacket[] = [];
+  /** skb addresses the kernel side follows that hold a packet other than the one it started with (not shown). */
+  private readonly strangers = new Set<string>();
+  private strangerEvents = 0;
 
   constructor(
     private readonly context: TraceContext,
@@ -131,7 +150,15 @@ export class TraceSession {
     private readonly maxPackets = 10_000,
   ) {}
 
-  observe(e: TraceEvent): TimelineRow {
+  /**
+   * One event: the row to show, or undefined for an event of a stranger (see below), which is not shown. The kernel
+   * side follows an skb address until the packet is freed where a tracepoint fires; TCP frees most of its skbs with
+   * __kfree_skb, which fires none, so a new packet can come to hold a followed address. A followed event whose
+   * headers have nothing to do with the packet's last ones (not the same tuple, not its encapsulation or
+   * decapsulation, not a NAT rewrite of one side) is that: the old packet's track is lost there, and the stranger is
+   * shown only if it matches the filter itself.
+   */
+  observe(e: TraceEvent): TimelineRow | undefined {
     this.events++;
     if (e.timeNs > this.lastTimeNs) this.lastTimeNs = e.timeNs;
     // Packets the kernel side has forgotten (not seen for the follow timeout) are let go now and then, so that a long
@@ -144,10 +171,21 @@ export class TraceSession {
       this.loseTrack(packet);
       packet = undefined;
     }
+    if (packet !== undefined && e.packet !== undefined && packet.last !== undefined && !related(packet.last, e.packet)) {
+      this.loseTrack(packet);
+      packet = undefined;
+      if (e.matchesHere !== true) {
+        this.strangers.add(e.skb);
+        return this.strangerEnds(e);
+      }
+    } else if (packet === undefined && this.strangers.has(e.skb)) {
+      if (e.match === 'followed' && e.matchesHere !== true) return this.strangerEnds(e);
+      this.strangers.delete(e.skb);
+    }
     const namespace = e.netns === 0 ? (packet?.lastNamespace ?? '-') : this.context.namespaceLabel(e.netns);
     if (packet === undefined) {
       packet = this.newPacket(e);
-      if (e.match === 'followed') note = 'followed from an earlier event that was not received (lost events)';
+      if (e.match === 'followed' && e.matchesHere !== true) note = 'followed from an earlier event that was not received (lost events)';
       if (e.match === 'icmp-error') note = this.linkError(packet, e);
     }
     packet.events++;
@@ -187,6 +225,14 @@ export class TraceSession {
         break;
     }
     return { packet: packet.id, event: e, namespace, ...(note === undefined ? {} : { note }) };
+  }
+
+  /** A stranger's event is not shown; its end ends it. */
+  private strangerEnds(e: TraceEvent): undefined {
+    this.strangerEvents++;
+    if (e.kind === 'dropped' || e.kind === 'freed') this.strangers.delete(e.skb);
+    if (this.strangers.size > 65_536) this.strangers.clear();
+    return undefined;
   }
 
   private newPacket(e: TraceEvent): TracePacket {
@@ -340,6 +386,7 @@ export class TraceSession {
       unknownFate: unknown,
       trackingLost: lost,
       icmpErrorsSent: this.icmpErrorsSent,
+      strangerEvents: this.strangerEvents,
     };
   }
 }

@@ -206,7 +206,7 @@ type SkbProbe = 'rx' | 'q' | 'drop' | 'icmp';
 
 /**
  * Generates the program. Event lines: `E <kind> <fields>` (with the first HEADER_BYTES of the packet), `T` (transmitted),
- * `F` (freed), `B <nsecs>` once attached, and at the end `@emitted: N`.
+ * `F` (freed), `B <nsecs>` once attached, and as bpftrace exits `@emitted: N`.
  */
 export function tracerProgram(options: TracerProgramOptions, L: KernelLayout): string {
   const timeoutNs = (options.followTimeoutMs ?? DEFAULT_FOLLOW_TIMEOUT_MS) * 1_000_000;
@@ -263,6 +263,9 @@ export function tracerProgram(options: TracerProgramOptions, L: KernelLayout): s
       `  $nh = ${nh};`,
       headerCode('', '  '),
       `  if ($how == 0 && ${start.join(' && ')}) { $how = (uint64)2; }`,
+      // A followed skb that matches the filter here too: user space tells a packet still on its way from a new one at
+      // an address whose earlier packet ended where no tracepoint fires (TCP frees most skbs with __kfree_skb).
+      `  if ($how == 1 && ${compileFilter(options.filter)}) { $how = (uint64)4; }`,
       ...(icmpErrors && (kind === 'rx' || kind === 'q')
         ? [
             // An ICMP error (v4 unreachable, time exceeded, parameter problem; v6 types 1-4) quoting a matching packet.
@@ -326,8 +329,9 @@ export function tracerProgram(options: TracerProgramOptions, L: KernelLayout): s
     skbProbe('skb:kfree_skb', 'drop'),
     skbProbe('icmp:icmp_send', 'icmp'),
     ...(timeline ? [xmit, consume] : []),
-    // An empty count map prints nothing: `Z` says the END block ran, so no count means none were emitted.
-    'END { clear(@track); clear(@icmpcause); print(@emitted); clear(@emitted); printf("Z\\n"); }',
+    // @emitted is left for bpftrace to print as it exits, read straight from the map after the last events: printed
+    // from END it would go through the perf buffer, and be lost with the events when that is full.
+    'END { clear(@track); clear(@icmpcause); }',
     '',
   ].join('\n\n');
 }

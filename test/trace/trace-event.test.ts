@@ -99,6 +99,15 @@ describe('trace events: each kind of line', () => {
     assert.equal(e.packet?.outer.dst, '10.2.0.2');
   });
 
+  it('a followed event that matches the filter here too (match 4), and one that does not (1)', () => {
+    const here = event(eLine('q', syn, { how: 4 }));
+    assert.equal(here.match, 'followed');
+    assert.equal(here.matchesHere, true);
+    const only = event(eLine('q', syn, { how: 1 }));
+    assert.equal(only.match, 'followed');
+    assert.equal(only.matchesHere, undefined);
+  });
+
   it('transmitted (T) and freed (F) lines', () => {
     assert.deepEqual(event(['T', '42', '0', SKB, 'eth0', '1514', '0'].join('\t')), {
       kind: 'transmitted', timeNs: 42n, cpu: 0, skb: SKB, netns: 0, ifindex: 0, device: 'eth0', skbLength: 1514, mtu: 0, match: 'followed', mark: 0, rc: 0,
@@ -229,7 +238,7 @@ describe('trace events: malformed lines are error values naming the field', () =
   it('an unknown kind or match', () => {
     assert.match(lineError(withField(1, 'xmit')).reason, /unknown event "xmit"/);
     assert.equal(lineError(withField(9, '0')).field, 'match');
-    assert.equal(lineError(withField(9, '4')).field, 'match');
+    assert.equal(lineError(withField(9, '5')).field, 'match');
   });
 
   it('non-hex words and addresses, bad numbers', () => {

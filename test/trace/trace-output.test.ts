@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { eventText, icmpText, rowJson, rowText, summaryJson, summaryText, TEXT_HEADER, TRACE_SCHEMA_VERSION } from '../../src/trace/trace-output.js';
-import { TraceSession, type TraceSummary } from '../../src/trace/trace-session.js';
+import { type TimelineRow, TraceSession, type TraceSummary } from '../../src/trace/trace-session.js';
 import { CONTEXT, ev, NS, REASONS } from './support/session-events.js';
 import { fragNeeded, tcp4, vxlan4 } from './support/trace-packets.js';
 
 const reasonName = (n: number): string => REASONS[n] ?? String(n);
 
-function encapRows(): { rows: ReturnType<TraceSession['observe']>[]; summary: TraceSummary } {
+function encapRows(): { rows: TimelineRow[]; summary: TraceSummary } {
   const session = new TraceSession(CONTEXT);
   const inner = tcp4({ src: '10.9.0.1', dst: '10.9.0.2', srcPort: 40000, dstPort: 80, payload: 1440 });
   const outer = vxlan4('10.1.0.2', '10.3.0.3', inner, 50000, true);
@@ -23,7 +23,9 @@ function encapRows(): { rows: ReturnType<TraceSession['observe']>[]; summary: Tr
     ev('queued', 0.031, 'ffff8880b2', fragNeeded('10.1.0.2', outer, 1500), { netns: NS.lb, device: 'lo', mtu: 65536, match: 'icmp-error' }),
     ev('dropped', 0.032, 'ffff8880a1', outer, { netns: NS.lb, device: 'eth1', mtu: 1500, reason: 'PKT_TOO_BIG', location: 'ip_fragment+0x1a' }),
     ev('transmitted', 0.04, 'ffff8880b2', undefined, { device: 'lo', rc: -105 }),
-  ].map((e) => session.observe(e));
+  ]
+    .map((e) => session.observe(e))
+    .filter((r): r is TimelineRow => r !== undefined);
   return { rows, summary: session.summary() };
 }
 
@@ -75,7 +77,7 @@ describe('trace output: text', () => {
   it('the summary of nothing dropped, lost events unknown, every fate kind (the "no" cases)', () => {
     const s: TraceSummary = {
       packets: 1, events: 1, deaths: [], delivered: 3, handedOn: [{ function: '__ip_finish_output', count: 2 }], freedElsewhere: [{ function: 'kfree_skb_list_reason', count: 1 }],
-      unknownFate: 0, trackingLost: 4, icmpErrorsSent: 0,
+      unknownFate: 0, trackingLost: 4, icmpErrorsSent: 0, strangerEvents: 0,
     };
     assert.equal(
       summaryText(s, { seconds: 10, lost: undefined, endedBy: '--duration' }),
@@ -94,7 +96,7 @@ const ROW_KEYS = [
   'skbLength', 'mark', 'tuple', 'tunnel', 'inner', 'icmp', 'reason', 'reasonCode', 'location', 'icmpSend', 'rc', 'note',
 ];
 const SUMMARY_KEYS = [
-  'type', 'schema', 'packets', 'events', 'deaths', 'delivered', 'handedOn', 'freedElsewhere', 'unknownFate', 'trackingLost', 'icmpErrorsSent', 'seconds', 'lostEvents', 'endedBy',
+  'type', 'schema', 'packets', 'events', 'deaths', 'delivered', 'handedOn', 'freedElsewhere', 'unknownFate', 'trackingLost', 'icmpErrorsSent', 'strangerEvents', 'seconds', 'lostEvents', 'endedBy',
 ];
 
 describe('trace output: JSON (schema version 1)', () => {

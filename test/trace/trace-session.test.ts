@@ -12,11 +12,11 @@ import { CONTEXT, ev, NS } from './support/session-events.js';
 import { fragNeeded, ping4, tcp4, udp4, vxlan4 } from './support/trace-packets.js';
 
 function run(events: readonly TraceEvent[], session = new TraceSession(CONTEXT)): { rows: TimelineRow[]; summary: TraceSummary; session: TraceSession } {
-  const rows = events.map((e) => session.observe(e));
+  const rows = events.map((e) => session.observe(e)).filter((r): r is TimelineRow => r !== undefined);
   return { rows, summary: session.summary(), session };
 }
 
-const EMPTY_FATES = { delivered: 0, handedOn: [], freedElsewhere: [], unknownFate: 0, trackingLost: 0, icmpErrorsSent: 0 };
+const EMPTY_FATES = { delivered: 0, handedOn: [], freedElsewhere: [], unknownFate: 0, trackingLost: 0, icmpErrorsSent: 0, strangerEvents: 0 };
 
 describe('trace session: the encap-lb case', () => {
   const inner = tcp4({ src: '10.9.0.1', dst: '10.9.0.2', srcPort: 40000, dstPort: 80, payload: 1440 });
@@ -216,6 +216,47 @@ describe('trace session: following by skb address', () => {
     assert.equal(summary.packets, 5000);
     assert.equal(summary.unknownFate + summary.trackingLost, 5000, 'each packet in one bucket');
     assert.equal(summary.trackingLost, 2095 + (4999 - 2000 - 2095));
+  });
+
+  it('a followed address that comes to hold an unrelated packet: the stranger is not shown, the old packet\'s track is lost there', () => {
+    const mine = udp4({ src: '10.1.0.1', dst: '10.2.0.2', srcPort: 4000, dstPort: 7001 });
+    const stranger = tcp4({ src: '10.7.0.7', dst: '10.8.0.8', srcPort: 5555, dstPort: 443 });
+    const { rows, summary } = run([
+      ev('queued', 0, 'r1', mine, { netns: NS.client, device: 'eth0', match: 'matched' }),
+      ev('received', 0.1, 'r1', mine, { netns: NS.server, device: 'eth0' }),
+      // Freed where no tracepoint fires; the address is reused at once by another packet, still "followed" in the kernel.
+      ev('queued', 0.2, 'r1', stranger, { netns: NS.other, device: 'eth9' }),
+      ev('transmitted', 0.21, 'r1', undefined, { device: 'eth9', rc: 0 }),
+      ev('dropped', 0.3, 'r1', stranger, { netns: NS.other, device: 'eth9', reason: 'NETFILTER_DROP', location: 'nft_do_chain+0x1' }),
+    ]);
+    assert.deepEqual(rows.map((r) => `${r.packet} ${r.event.kind}`), ['1 queued', '1 received']);
+    assert.deepEqual(summary.deaths, [], 'the stranger\'s drop is not one of ours');
+    assert.equal(summary.trackingLost, 1);
+    assert.equal(summary.strangerEvents, 3);
+  });
+
+  it('a stranger at a followed address that matches the filter itself is a new packet, shown', () => {
+    const mine = udp4({ src: '10.1.0.1', dst: '10.2.0.2', srcPort: 4000, dstPort: 7001 });
+    const another = udp4({ src: '10.1.0.9', dst: '10.2.0.9', srcPort: 4001, dstPort: 7001 });
+    const { rows } = run([
+      ev('queued', 0, 'r2', mine, { netns: NS.client, device: 'eth0', match: 'matched' }),
+      ev('queued', 0.2, 'r2', another, { netns: NS.client, device: 'eth0', matchesHere: true }),
+    ]);
+    assert.deepEqual(rows.map((r) => r.packet), [1, 2]);
+  });
+
+  it('a NAT rewrite of one side is the same packet (the "no" case of a stranger)', () => {
+    const before = udp4({ src: '10.1.0.1', dst: '10.2.0.2', srcPort: 4000, dstPort: 7001 });
+    const snat = udp4({ src: '10.5.0.1', dst: '10.2.0.2', srcPort: 61000, dstPort: 7001 });
+    const dnat = udp4({ src: '10.5.0.1', dst: '10.6.0.6', srcPort: 61000, dstPort: 80 });
+    const { rows, summary } = run([
+      ev('queued', 0, 'r3', before, { netns: NS.client, device: 'eth0', match: 'matched' }),
+      ev('queued', 0.1, 'r3', snat, { netns: NS.r1, device: 'eth2' }),
+      ev('received', 0.2, 'r3', dnat, { netns: NS.server, device: 'eth0' }),
+    ]);
+    assert.deepEqual(rows.map((r) => r.packet), [1, 1, 1]);
+    assert.match(rows[1]?.note ?? '', /^rewritten \(NAT or a new header\): now 10\.5\.0\.1:61000 > 10\.2\.0\.2:7001 udp/);
+    assert.equal(summary.strangerEvents, 0);
   });
 
   it('within the timeout a followed event stays the same packet (the "no" case)', () => {

@@ -36,6 +36,8 @@ export interface EventOptions {
   readonly device?: string;
   readonly mtu?: number;
   readonly match?: TraceMatch;
+  /** A followed event that matches the filter here too. */
+  readonly matchesHere?: boolean;
   readonly reason?: string;
   readonly location?: string;
   readonly icmpSend?: { readonly type: number; readonly code: number };
@@ -56,6 +58,7 @@ export function ev(kind: TraceEventKind, ms: number, skb: string, packet: Uint8A
     skbLength: packet?.length ?? 0,
     mtu: o.mtu ?? 0,
     match: o.match ?? 'followed',
+    ...(o.matchesHere === true ? { matchesHere: true } : {}),
     mark: 0,
     ...(decoded === undefined ? {} : { packet: decoded }),
     ...(o.reason === undefined ? {} : { reason: reason(o.reason) }),
