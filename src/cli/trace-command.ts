@@ -213,8 +213,8 @@ export const traceCommand = defineCommand({
     } finally {
       if (timer !== undefined) clearTimeout(timer);
     }
-    clearInterval(flusher);
     const end = await tracer.stop();
+    clearInterval(flusher);
     for (const signal of SIGNALS) process.off(signal, onSignal);
     process.off('exit', onExit);
     progress.done();
