@@ -47,7 +47,8 @@ function icmpSentText(f: DropFacts): string {
 
 function sizeText(f: DropFacts): string {
   if (f.length === undefined) return '';
-  const mtu = f.deviceMtu !== undefined && f.deviceMtu > 0 ? ` > ${f.device}'s MTU ${f.deviceMtu}` : '';
+  // Only when it says something true: in ip_forward the device is still the one the packet came in by, whose MTU it fits.
+  const mtu = f.deviceMtu !== undefined && f.deviceMtu > 0 && f.length > f.deviceMtu ? ` > ${f.device}'s MTU ${f.deviceMtu}` : '';
   return ` (${f.length} bytes${mtu})`;
 }
 
