@@ -321,7 +321,7 @@ const labGcCommand = defineCommand({
   positionals: { min: 0, max: 0 },
   notes:
     'JSON: {"namespaces": [...] (removed), "processes": [pids killed inside them], "records": [registry entries ' +
-    'removed], "traces": [tracefs instances removed], "failed": [namespaces that could not be removed]}. Exit status: ' +
+    'removed], "traces": [tracefs instances], "failed": [namespaces that could not be removed]}. Exit status: ' +
     '0 when nothing is left behind any more, 1 when something could not be removed or gc lacks root, 2 for a usage error.',
   run: async ({ values }) => {
     requireLabPrivileges(

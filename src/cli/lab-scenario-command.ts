@@ -105,7 +105,7 @@ export const labRunCommand = defineCommand({
   notes:
     'JSON: {"scenario", "title", "lab": {"name", "id"}, "startedAt", "durationMs", "expected", "asExpected": ' +
     'true|false (the outcome), "unmet": [the parts of the expected outcome the run did not show], "transfers", ' +
-    '"pings", "datagrams", "routeCache", "findings", "facts", "drops" (see docs/lab.md), and with --capture "captures": [{"node", "interfaces", "path", ' +
+    '"pings", "datagrams", "routeCache", "findings", "facts", "drops" (docs/lab.md), and with --capture "captures": [{"node", "interfaces", "path", ' +
     '"packets", "dropped": {interface: count}, "problem"?}]}. Exit status: 0 when the scenario ran and its outcome was the expected one, 1 when the outcome was not ' +
     'the expected one or the scenario could not be run, 2 for a usage error (e.g. an unknown scenario).',
   run: async ({ values, positionals }) => {
