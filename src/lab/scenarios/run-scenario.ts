@@ -70,7 +70,11 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
   // The tracer attaches (about half a second) while the lab is being built and the scenario starts its servers.
   let tracing: Promise<LabDropTrace | LabDrops> = Promise.resolve(NOT_TRACED);
   const traceOnNamespaces = (lab: Pick<RunningLab, 'plan' | 'namespace'>): void => {
-    tracing = LabDropTrace.start(lab, options.bpftrace === undefined ? {} : { bpftrace: options.bpftrace }).catch(unavailableDrops);
+    // On the next turn of the event loop: the build's next commands are on their way by then, and run while the tracer's
+    // start-up (reading the kernel's BTF) keeps this process busy.
+    tracing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => LabDropTrace.start(lab, options.bpftrace === undefined ? {} : { bpftrace: options.bpftrace }))
+      .catch(unavailableDrops);
   };
   let lab: RunningLab;
   try {
