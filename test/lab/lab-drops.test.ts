@@ -88,6 +88,22 @@ describe("a scenario run's kernel drops (real kernels)", needsRoot(), () => {
     }
   });
 
+  it('detaches within 2 s every time, also right after attaching (bpftrace 0.17 can miss a SIGINT)', async () => {
+    const lab = await startLab(droppedPings().spec);
+    try {
+      for (let i = 0; i < 5; i++) {
+        const trace = await LabDropTrace.start(lab);
+        trace.begin();
+        const d = await trace.stop();
+        assert.ok(d.available, JSON.stringify(d));
+        assert.ok(d.detachMs < 2000, `cycle ${i}: detached in ${d.detachMs} ms`);
+        assert.notEqual(d.lostEvents, null, `cycle ${i}: bpftrace ended normally (its END block ran)`);
+      }
+    } finally {
+      await lab.destroy();
+    }
+  });
+
   it('still runs when the tracer cannot start, and the report says why', async () => {
     const r = await runScenario(droppedPings(), { bpftrace: '/nonexistent/bpftrace' });
     assert.deepEqual(r.drops, { available: false, code: 'no-bpftrace', error: '/nonexistent/bpftrace is not installed (Debian: apt-get install bpftrace)' });

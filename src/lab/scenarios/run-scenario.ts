@@ -112,17 +112,22 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
   } catch (error) {
     result = { error };
   }
+  // The traffic is over: drops from now on do not count, and the tracer detaches (a few hundred milliseconds) while the
+  // captures end and the lab goes.
+  const trace = await traced;
+  let stopping: Promise<LabDrops>;
+  if (trace instanceof LabDropTrace) {
+    trace.end();
+    stopping = trace.stop();
+  } else stopping = Promise.resolve(trace);
   try {
     if (captures !== undefined) files = await captures.stop();
   } catch (error) {
     if ('measured' in result) result = { error };
   }
-  const trace = await traced;
-  if (trace instanceof LabDropTrace) trace.end();
   const endedMs = Date.now();
   options.onStep?.('tearing the lab down');
-  // The tracer detaches (a few hundred milliseconds) while the lab goes; what it sees after end() does not count.
-  const [destroyed, stopped] = await Promise.allSettled([lab.destroy(), trace instanceof LabDropTrace ? trace.stop() : Promise.resolve(trace)]);
+  const [destroyed, stopped] = await Promise.allSettled([lab.destroy(), stopping]);
   if ('error' in result) throw result.error;
   if (destroyed.status === 'rejected') throw destroyed.reason;
   const drops: LabDrops = stopped.status === 'fulfilled' ? stopped.value : { available: false, error: String(stopped.reason) };
