@@ -1,8 +1,9 @@
 // Builds, lints, then runs every compiled test file with Node's own test runner, and finally checks that the run
-// left nothing of its labs behind (namespaces, registry entries, trace instances named mtl-*).
+// left nothing of its labs and tracers behind (namespaces, registry entries, tracefs instances of dead tracers,
+// bpftrace processes whose parent is gone).
 // Arguments narrow the run to test files whose path contains one of them.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 function run(cmd, args) {
@@ -28,12 +29,51 @@ function list(dir, prefix = '') {
   }
 }
 
-/** What labs leave on the host, so that a run can be checked for leftovers (labs of other users stay out of it). */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+/**
+ * bpftrace processes whose parent is gone (adopted by init or a subreaper that is not a node process): a tracer's
+ * bpftrace gets the parent-death signal, so one still running means a tracer was left attached.
+ */
+function orphanedBpftrace() {
+  const out = [];
+  for (const name of list('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ")".
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (comm === 'bpftrace' && (ppid === 1 || !alive(ppid))) out.push(`bpftrace process ${name} without its parent`);
+  }
+  return out;
+}
+
+/**
+ * What labs and tracers leave on the host, so that a run can be checked for leftovers (labs of other users stay out of
+ * it): tracefs holds count once their process is dead (`mtt-<pid>-<n>`), lab drop traces of earlier versions (`mtl-*`)
+ * always.
+ */
 function labTraces() {
   return new Set([
     ...list('/run/netns', 'mtl-').map((n) => `namespace ${n}`),
     ...list('/run/mtuscope/labs').map((n) => `registry entry ${n}`),
-    ...list('/sys/kernel/tracing/instances', 'mtl-').map((n) => `trace instance ${n}`),
+    ...list('/sys/kernel/tracing/instances', 'mtl-').map((n) => `tracefs instance ${n}`),
+    ...list('/sys/kernel/tracing/instances', 'mtt-')
+      .filter((n) => !alive(Number(/^mtt-(\d+)-/.exec(n)?.[1] ?? NaN)))
+      .map((n) => `tracefs instance ${n} of a dead process`),
+    ...orphanedBpftrace(),
   ]);
 }
 
@@ -54,5 +94,5 @@ if (left.length > 0) {
   console.error(`the tests left behind: ${left.join(', ')}`);
   process.exit(1);
 }
-if (existsSync('/run/netns')) console.error('leftover check: no lab namespace, registry entry or trace instance left behind');
+if (existsSync('/run/netns')) console.error('leftover check: no lab namespace, registry entry, tracefs instance or bpftrace process left behind');
 process.exit(status);

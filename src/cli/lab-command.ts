@@ -300,7 +300,7 @@ function gcText(report: GcReport): string {
   for (const n of report.namespaces) lines.push(`removed namespace ${n}`);
   if (report.processes.length > 0) lines.push(`killed ${report.processes.length} process(es) inside them: ${report.processes.join(' ')}`);
   for (const id of report.records) lines.push(`removed registry entry ${id}`);
-  for (const t of report.traces) lines.push(`removed trace instance ${t}`);
+  for (const t of report.traces) lines.push(`removed tracefs instance ${t}`);
   for (const n of report.failed) lines.push(`could not remove namespace ${n}`);
   return lines.length === 0 ? 'nothing left behind\n' : `${lines.join('\n')}\n`;
 }
@@ -311,7 +311,8 @@ const labGcCommand = defineCommand({
   usage: '',
   description:
     'Removes what labs whose process died left behind: namespaces named mtl-* without a live lab (after killing the ' +
-    'processes inside them), stale registry entries, and drop-trace instances in tracefs. Labs still in use, ' +
+    'processes inside them), stale registry entries, and tracefs instances of tracers that died (mtt-PID-N of a dead ' +
+    'PID; their bpftrace processes die with them) and of earlier versions\' drop traces (mtl-*). Labs still in use, ' +
     'including those of "lab up", are left alone. Needs root: without it gc can neither see everything (processes ' +
     'inside the namespaces, tracefs) nor remove anything, and says so.',
   options: {
@@ -320,7 +321,7 @@ const labGcCommand = defineCommand({
   positionals: { min: 0, max: 0 },
   notes:
     'JSON: {"namespaces": [...] (removed), "processes": [pids killed inside them], "records": [registry entries ' +
-    'removed], "traces": [trace instances removed], "failed": [namespaces that could not be removed]}. Exit status: ' +
+    'removed], "traces": [tracefs instances], "failed": [namespaces that could not be removed]}. Exit status: ' +
     '0 when nothing is left behind any more, 1 when something could not be removed or gc lacks root, 2 for a usage error.',
   run: async ({ values }) => {
     requireLabPrivileges(

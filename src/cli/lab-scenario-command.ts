@@ -84,13 +84,14 @@ export const labRunCommand = defineCommand({
   usage: 'SCENARIO',
   description:
     'Builds the scenario\'s lab (network namespaces), runs its traffic (curl, DF pings, UDP datagrams), prints what ' +
-    'happened - transfers completed or stalled, route caches, kernel drops by location and reason - and whether ' +
+    'happened - transfers completed or stalled, route caches, where the kernel dropped packets in the lab\'s namespaces ' +
+    '(node, device, function, reason and what it means; the ICMP errors it sent) - and whether ' +
     'that is the outcome the scenario expects, and tears the lab down (also on errors and Ctrl-C). On a terminal, a ' +
     'progress line on standard error says what it is doing meanwhile. "mtuscope lab scenarios" lists the scenarios. ' +
     'Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN).',
   options: {
     json: { type: 'boolean', description: 'the report as one JSON object' },
-    'no-trace': { type: 'boolean', description: 'do not trace kernel drops (skb:kfree_skb via tracefs)' },
+    'no-trace': { type: 'boolean', description: "do not trace kernel drops in the lab's namespaces (mtuscope trace's tracer: bpftrace)" },
     capture: {
       type: 'string',
       value: 'DIR',
@@ -104,7 +105,7 @@ export const labRunCommand = defineCommand({
   notes:
     'JSON: {"scenario", "title", "lab": {"name", "id"}, "startedAt", "durationMs", "expected", "asExpected": ' +
     'true|false (the outcome), "unmet": [the parts of the expected outcome the run did not show], "transfers", ' +
-    '"pings", "datagrams", "routeCache", "findings", "facts", "drops", and with --capture "captures": [{"node", "interfaces", "path", ' +
+    '"pings", "datagrams", "routeCache", "findings", "facts", "drops" (docs/lab.md), and with --capture "captures": [{"node", "interfaces", "path", ' +
     '"packets", "dropped": {interface: count}, "problem"?}]}. Exit status: 0 when the scenario ran and its outcome was the expected one, 1 when the outcome was not ' +
     'the expected one or the scenario could not be run, 2 for a usage error (e.g. an unknown scenario).',
   run: async ({ values, positionals }) => {

@@ -1,11 +1,14 @@
 /**
  * Removes what labs whose process died without tearing down (SIGKILL, a crash, a power cut of the test runner) left
  * behind: their namespaces (with the processes still inside them, and so their veths, tunnels and rules), their
- * registry entries and their drop-trace instances in tracefs. Labs of live owners and `lab up` labs are left alone.
+ * registry entries, the tracefs holds (`mtt-<pid>-<n>`) of dead tracers, and the `mtl-*` drop-trace instances of
+ * earlier versions. Labs of live owners and `lab up` labs are left alone. A dead tracer's bpftrace needs nothing: it
+ * got the parent-death signal and its probes went with it (src/trace/bpftrace-tracer.ts).
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { removeStaleDropTraces } from './drop-trace.js';
+import { removeStaleTracefsHolds } from '../trace/tracefs.js';
+import { removeLegacyDropTraces } from './legacy-drop-traces.js';
 import { deleteNamespaces, killPids, labIdOf, listNamespaces, pidsInNamespaces } from './namespaces.js';
 import { isLive, processAlive, readRegistry, registryDir, removeRecord, type LabRecord } from './registry.js';
 
@@ -15,6 +18,7 @@ export interface GcReport {
   readonly records: readonly string[];
   /** Processes killed inside the removed namespaces. */
   readonly processes: readonly number[];
+  /** tracefs instances removed: holds of dead tracers (`mtt-*`) and drop traces of earlier versions (`mtl-*`). */
   readonly traces: readonly string[];
   /** Namespaces that could not be deleted. */
   readonly failed: readonly string[];
@@ -57,9 +61,11 @@ export async function gcLabs(): Promise<GcReport> {
   const failed = await deleteNamespaces(stale);
   for (const id of staleRecords) removeRecord(id);
   removeStaleTempFiles();
-  const traces = removeStaleDropTraces((instance) => {
+  const legacy = removeLegacyDropTraces((instance) => {
     const id = labIdOf(instance);
     return id !== undefined && !liveIds.has(id);
   });
+  // Last: it unmounts tracefs if we mounted it and nothing is left in it.
+  const traces = [...legacy, ...removeStaleTracefsHolds()];
   return { namespaces: stale.filter((n) => !failed.includes(n)), records: staleRecords, processes, traces, failed };
 }

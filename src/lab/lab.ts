@@ -24,6 +24,12 @@ export interface StartLabOptions {
    * `lab down` (or destroy() here) removes it.
    */
   readonly detached?: boolean;
+  /**
+   * Called once the nodes' network namespaces exist, before their links, addresses, routes and rules are set up: what
+   * needs only the namespaces (a drop trace attaching to them) can start meanwhile. A lab whose build then fails is
+   * removed as usual; whatever the callback started is the caller's to stop.
+   */
+  readonly onNamespaces?: (lab: Pick<RunningLab, 'name' | 'id' | 'plan' | 'namespace'>) => void;
 }
 
 const NODE_NAME = /^[a-z][a-z0-9]{0,11}$/;
@@ -164,9 +170,10 @@ async function phase(steps: readonly Promise<void>[]): Promise<void> {
   for (const r of results) if (r.status === 'rejected') throw r.reason;
 }
 
-async function build(lab: Lab, scripts: readonly NodeScript[]): Promise<void> {
+async function build(lab: Lab, scripts: readonly NodeScript[], onNamespaces: StartLabOptions['onNamespaces']): Promise<void> {
   const ns = (node: string): string => lab.namespace(node);
   await lab.step('the namespaces', 'ip', ['-batch', '-'], scripts.map((s) => `netns add ${ns(s.node)}\n`).join(''));
+  onNamespaces?.(lab);
   await phase(
     scripts.map(async (s) => {
       if (s.globalSysctls.length > 0) await lab.step(`node ${s.node}`, 'ip', ['netns', 'exec', ns(s.node), 'sysctl', '-q', '-w', ...s.globalSysctls]);
@@ -221,7 +228,7 @@ export async function startLab(spec: LabSpec | PlannedLab, options: StartLabOpti
   }
   tearDownOnExit(lab);
   try {
-    await build(lab, scripts);
+    await build(lab, scripts, options.onNamespaces);
   } catch (err) {
     await lab.destroy().catch(() => undefined);
     throw err;

@@ -1,21 +1,30 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
-import { DropTrace } from '../../src/lab/drop-trace.js';
 import { gcLabs, type GcReport } from '../../src/lab/gc.js';
 import { startLab } from '../../src/lab/lab.js';
 import { listNamespaces } from '../../src/lab/namespaces.js';
 import { registryDir } from '../../src/lab/registry.js';
 import type { LabSpec } from '../../src/lab/spec.js';
 import { mtuscope } from '../support/cli.js';
+import { holdTracefs, releaseTracefs, TRACEFS_DIR } from '../../src/trace/tracefs.js';
 import { needsRoot } from '../support/root.js';
 
 const LAB_MODULE = new URL('../../src/lab/lab.js', import.meta.url).href;
+const TRACER_MODULE = new URL('../../src/trace/bpftrace-tracer.js', import.meta.url).href;
+
+/** A process that starts the tracer (drops program, a namespace that does not exist: it sees nothing), reports bpftrace's pid, then waits. */
+const TRACER_CHILD = `
+import { Tracer } from ${JSON.stringify(TRACER_MODULE)};
+const { tracer } = await Tracer.start({ filter: undefined, netns: [1], probes: 'drops', onEvent: () => {} });
+console.log(JSON.stringify({ bpftrace: tracer.pid }));
+setInterval(() => {}, 1000);
+`;
 
 const SPEC: LabSpec = {
   name: 'crash',
@@ -174,21 +183,75 @@ describe('cleanup', needsRoot(), () => {
     assert.deepEqual([...namespacesOf(owned.id), ...namespacesOf(detached.id)], []);
   });
 
-  it('gcLabs removes the drop-trace instances of dead labs only', async () => {
-    // DropTrace mounts tracefs when it is not (as on a fresh machine) and unmounts it again when the last trace ends.
-    const live = await startLab(SPEC);
-    const dead = await DropTrace.start(`mtl-${randomBytes(3).toString('hex')}`);
-    const mine = await DropTrace.start(`mtl-${live.id}`);
+  it('a SIGKILLed process that started a tracer: its bpftrace dies within two seconds, `lab gc` removes its tracefs hold and no live one', async () => {
+    const mine = holdTracefs();
+    const child = spawn(process.execPath, ['--input-type=module', '-e', TRACER_CHILD], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
     try {
-      const report = await gcLabs();
-      assert.ok(report.traces.includes(dead.instance), `removed ${report.traces.join(' ')}`);
-      assert.ok(!report.traces.includes(mine.instance));
-      assert.equal(existsSync(dead.dir), false);
-      assert.equal(existsSync(mine.dir), true);
+      let out = '';
+      let err = '';
+      child.stderr.setEncoding('utf8').on('data', (x: string) => (err += x));
+      child.stdout.setEncoding('utf8');
+      for await (const chunk of child.stdout) {
+        out += String(chunk);
+        if (out.includes('\n')) break;
+      }
+      assert.match(out, /^\{"bpftrace":\d+\}\n/, `child said: ${out} ${err}`);
+      const bpftrace = (JSON.parse(out) as { bpftrace: number }).bpftrace;
+      const hold = `mtt-${String(child.pid)}-1`;
+      assert.ok(alive(bpftrace), 'bpftrace runs while its parent does');
+      assert.ok(existsSync(join(TRACEFS_DIR, 'instances', hold)), `${hold} exists while the tracer runs`);
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+      const killedAt = performance.now();
+      for (let i = 0; i < 100 && alive(bpftrace); i++) await delay(20);
+      const took = performance.now() - killedAt;
+      assert.equal(alive(bpftrace), false, 'bpftrace got the parent-death signal');
+      assert.ok(took < 2000, `bpftrace gone after ${took.toFixed(0)} ms`);
+      assert.ok(existsSync(join(TRACEFS_DIR, 'instances', hold)), 'nothing removed the hold on the way out (SIGKILL)');
+
+      const r = await mtuscope(['lab', 'gc', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(r.stdout) as GcReport;
+      assert.ok(report.traces.includes(hold), `removed ${report.traces.join(' ')}`);
+      assert.ok(!report.traces.includes(mine.split('/').at(-1) ?? ''), 'the hold of a live process stays');
+      assert.equal(existsSync(join(TRACEFS_DIR, 'instances', hold)), false);
+      assert.equal(existsSync(mine), true);
     } finally {
-      dead.destroySync();
-      await mine.stop();
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      releaseTracefs(mine);
+    }
+  });
+
+  it('gcLabs removes the mtl-* drop-trace instances earlier versions left, of dead labs only', async () => {
+    const hold = holdTracefs();
+    const live = await startLab(SPEC);
+    // As those versions made them: an instance named after the lab, with skb:kfree_skb enabled in it.
+    const dead = `mtl-${randomBytes(3).toString('hex')}`;
+    const mine = `mtl-${live.id}`;
+    const dir = (name: string): string => join(TRACEFS_DIR, 'instances', name);
+    try {
+      for (const name of [dead, mine]) {
+        mkdirSync(dir(name));
+        writeFileSync(join(dir(name), 'events', 'skb', 'kfree_skb', 'enable'), '1');
+      }
+      const report = await gcLabs();
+      assert.ok(report.traces.includes(dead), `removed ${report.traces.join(' ')}`);
+      assert.ok(!report.traces.includes(mine));
+      assert.equal(existsSync(dir(dead)), false);
+      assert.equal(existsSync(dir(mine)), true);
+    } finally {
+      for (const name of [dead, mine]) {
+        try {
+          writeFileSync(join(dir(name), 'events', 'skb', 'kfree_skb', 'enable'), '0');
+          rmdirSync(dir(name));
+        } catch {
+          // Removed by gc.
+        }
+      }
       await live.destroy();
+      releaseTracefs(hold);
     }
   });
 });

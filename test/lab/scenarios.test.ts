@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { listDropTraces } from '../../src/lab/drop-trace.js';
+import type { LabDropGroup, LabIcmpSent } from '../../src/lab/lab-drops.js';
+import type { RunningLab } from '../../src/lab/running-lab.js';
 import { listNamespaces } from '../../src/lab/namespaces.js';
 import { SCENARIOS, findScenario } from '../../src/lab/scenarios/catalogue.js';
 import type { ScenarioReport } from '../../src/lab/scenarios/report.js';
@@ -23,10 +25,32 @@ function quoted(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The tracefs holds (`mtt-<pid>-<n>`) of this process and its bpftrace children: a finished run leaves neither. */
+function tracersOfOurs(): string[] {
+  let holds: string[] = [];
+  try {
+    holds = readdirSync('/sys/kernel/tracing/instances').filter((n) => n.startsWith(`mtt-${process.pid}-`));
+  } catch {
+    // tracefs not mounted: no hold.
+  }
+  const children = readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+        const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return stat.includes('(bpftrace)') && Number(rest[1]) === process.pid;
+      } catch {
+        return false;
+      }
+    });
+  return [...holds.map((h) => `tracefs hold ${h}`), ...children.map((p) => `bpftrace ${p}`)];
+}
+
 function assertNothingLeft(labId: string): void {
   const prefix = `mtl-${labId}`;
   assert.deepEqual(listNamespaces().filter((n) => n.startsWith(`${prefix}-`)), [], 'no namespace of the lab remains');
-  assert.deepEqual(listDropTraces().filter((n) => n === prefix || n.startsWith(`${prefix}-`)), [], 'no tracefs instance of the lab remains');
+  assert.deepEqual(tracersOfOurs(), [], 'no tracer of ours remains');
 }
 
 /**
@@ -36,9 +60,10 @@ function assertNothingLeft(labId: string): void {
 async function run(name: string): Promise<ScenarioReport> {
   const scenario = findScenario(name);
   assert.ok(scenario, name);
-  let labId: string | undefined;
-  const report = await runScenario(scenario, { onLab: (lab) => (labId = lab.id) });
-  assert.equal(labId, report.lab.id);
+  let lab: RunningLab | undefined;
+  const report = await runScenario(scenario, { onLab: (l) => (lab = l) });
+  assert.equal(lab?.id, report.lab.id);
+  labs.set(report.lab.id, lab);
   assertNothingLeft(report.lab.id);
   assertAsExpected(report, formatReport(report));
   return report;
@@ -61,9 +86,30 @@ function outcome(report: ScenarioReport, label: string, family: 4 | 6): Transfer
   return report.transfers.find((t) => t.label === label && t.family === family)?.outcome;
 }
 
-function dropsAt(report: ScenarioReport, pred: (d: { function: string; reason: string }) => boolean): number {
+/** The labs of the runs, for their addresses (a torn-down lab still knows its plan). */
+const labs = new Map<string, RunningLab>();
+
+function labOf(report: ScenarioReport): RunningLab {
+  const lab = labs.get(report.lab.id);
+  assert.ok(lab, report.lab.id);
+  return lab;
+}
+
+/** The report's places of kernel drops that `pred` selects; every place is a node of the lab. */
+function groupsAt(report: ScenarioReport, pred: (d: LabDropGroup) => boolean): LabDropGroup[] {
+  const d = report.drops;
+  assert.ok(d.available, JSON.stringify(d));
+  assert.ok(d.drops.every((g) => d.nodes.includes(g.node)), `only the lab's nodes: ${JSON.stringify(d.drops)}`);
+  return d.drops.filter(pred);
+}
+
+function dropsAt(report: ScenarioReport, pred: (d: LabDropGroup) => boolean): number {
+  return groupsAt(report, pred).reduce((n, d) => n + d.count, 0);
+}
+
+function icmpSent(report: ScenarioReport): readonly LabIcmpSent[] {
   assert.ok(report.drops.available, JSON.stringify(report.drops));
-  return report.drops.drops.filter(pred).reduce((n, d) => n + d.count, 0);
+  return report.drops.icmpErrorsSent;
 }
 
 describe('scenario catalogue', () => {
@@ -105,7 +151,15 @@ describe('scenarios with real traffic', needsRoot(), () => {
     }
     const stalled = r.transfers.filter((t) => t.outcome === 'stalled');
     assert.ok(stalled.every((t) => t.bytesUploaded < t.uploadBytes && t.seconds >= 3.9));
-    assert.ok(dropsAt(r, (d) => d.reason === 'NETFILTER_DROP') > 0, 'the dropped ICMP shows up in the kernel drops');
+    // r1 drops its own "fragmentation needed" and Packet Too Big (10 of each: the uploads' and the pings' errors), the
+    // ICMP errors its ip_forward sent about the full-size packets it could not forward (IPv4 errors: the tracepoint).
+    const firewall = groupsAt(r, (d) => d.node === 'r1' && d.function === 'nft_do_chain' && d.reason === 'NETFILTER_DROP');
+    assert.equal(firewall.length, 1, JSON.stringify(r.drops));
+    assert.deepEqual(Object.keys(firewall[0]!.packets).sort(), ['IPv4 icmp fragmentation needed (3/4) mtu 1400', 'IPv6 icmp6 packet too big (2/0) mtu 1400']);
+    assert.ok(dropsAt(r, (d) => d.node === 'r1' && d.function === 'ip_forward' && d.reason === 'PKT_TOO_BIG') > 0, JSON.stringify(r.drops));
+    assert.ok(dropsAt(r, (d) => d.node === 'r1' && d.function === 'ip6_forward' && d.reason === 'PKT_TOO_BIG') > 0, JSON.stringify(r.drops));
+    const client = labOf(r).address('c', 4);
+    assert.ok(icmpSent(r).some((i) => i.node === 'r1' && i.type === 3 && i.code === 4 && i.to === client), JSON.stringify(icmpSent(r)));
   });
 
   it('ecmp-fragments: kernel ECMP keeps fragments together; first-fragment hashing loses large datagrams only', async () => {
@@ -115,7 +169,9 @@ describe('scenarios with real traffic', needsRoot(), () => {
     assert.equal(tally('first-fragment hashing', 200)?.received, 16);
     const large = tally('first-fragment hashing', 3000);
     assert.ok(large !== undefined && large.received < large.sent);
-    assert.ok(dropsAt(r, (d) => d.reason === 'FRAG_REASM_TIMEOUT') > 0, 'incomplete datagrams expire on the servers');
+    for (const server of ['s1', 's2']) {
+      assert.ok(dropsAt(r, (d) => d.node === server && d.reason === 'FRAG_REASM_TIMEOUT') > 0, `incomplete datagrams expire on ${server}: ${JSON.stringify(r.drops)}`);
+    }
     // Each lost datagram leaves an incomplete part on both servers, which expires there.
     for (const server of ['s1', 's2']) assert.ok(Number(fact(r, `hashedReasmTimeouts_${server}`)) > 0, server);
     for (const server of ['s1', 's2']) assert.equal(fact(r, `kernelReasmTimeouts_${server}`), 0, server);
@@ -212,7 +268,8 @@ describe('scenarios with real traffic', needsRoot(), () => {
       for (const size of [3000, 8000]) assert.equal(fact(r, `fragmentsDropped${family}_${size}`), 2 * Math.ceil((size + 8) / perFragment), `IPv${family} ${size}`);
       for (const size of [200, 1400]) assert.equal(fact(r, `fragmentsDropped${family}_${size}`), 0);
     }
-    assert.ok(dropsAt(r, (d) => d.reason === 'NETFILTER_DROP') > 0);
+    assert.ok(dropsAt(r, (d) => d.node === 'fw' && d.reason === 'NETFILTER_DROP') > 0, JSON.stringify(r.drops));
+    assert.equal(dropsAt(r, (d) => d.node !== 'fw' && d.reason === 'NETFILTER_DROP'), 0);
   });
 
   it('mss-clamp-1344 (through `lab run --json`): the server sees MSS 1344 and every transfer completes', async () => {
@@ -242,7 +299,18 @@ describe('scenarios with real traffic', needsRoot(), () => {
     assert.equal(r.routeCache.find((e) => e.node === 'lb')?.mtu, 1450, "lb learned the tunnel's real MTU");
     const atClient = r.routeCache.find((e) => e.node === 'c');
     assert.ok(atClient?.resolved === true && atClient.mtu === undefined, 'the client never did');
-    assert.ok(dropsAt(r, (d) => d.function === 'ip_fragment') > 0, JSON.stringify(r.drops));
+    // The kernel drops: lb's ip_fragment refuses the wrapped packets on the underlay and sends "fragmentation needed" to
+    // the outer source, lb's own underlay address.
+    const underlay = labOf(r).address('lb', 4, 'eth2');
+    const refused = groupsAt(r, (d) => d.node === 'lb' && d.device === 'eth2' && d.function === 'ip_fragment');
+    assert.equal(refused.length, 1, JSON.stringify(r.drops));
+    assert.ok(refused[0]!.count > 0 && Object.keys(refused[0]!.packets).every((p) => p === 'IPv4 udp (vxlan: IPv4 tcp)'), JSON.stringify(refused));
+    assert.match(refused[0]!.meaning, new RegExp(`larger than the route MTU \\(1550 bytes > eth2's MTU 1500\\) with DF set; an ICMP fragmentation-needed was sent to ${underlay.replace(/\./g, '\\.')}`));
+    assert.deepEqual(
+      icmpSent(r).map((i) => [i.node, i.device, i.type, i.code, i.to]),
+      [['lb', 'eth2', 3, 4, underlay]],
+    );
+    assert.equal(dropsAt(r, (d) => d.node === 'c' && !d.benign), 0, 'nothing dropped at the client');
     assert.ok(Number(fact(r, 'lbFragFails')) > 0, "lb's own counter of ip_fragment's refusals rose");
     assert.equal(fact(r, 'clientFragNeeded'), 0);
   });

@@ -7,7 +7,7 @@ import { routeGet } from '../traffic/route-cache.js';
 import { readSnmp, snmpIncrease } from '../traffic/snmp-counters.js';
 import { sendUdpDatagrams, startUdpSink, type UdpSink } from '../traffic/udp.js';
 import type { Measurements, ObservationLog } from './report.js';
-import type { CapturePoint, Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, TrafficGate, Want } from './scenario.js';
 import { addressToward, count, interfaceToward, observe, positive } from './support.js';
 
 const ANYCAST = '10.99.0.1';
@@ -137,7 +137,7 @@ export const ecmpFragments: Scenario = {
   ],
 };
 
-async function run(lab: RunningLab): Promise<Measurements> {
+async function run(lab: RunningLab, gate?: TrafficGate): Promise<Measurements> {
   return observe(SERVERS.map((s) => startUdpSink(lab, s)), async (log, sinks) => {
     // Phase 1: the kernel's own ECMP (fib_multipath_hash_policy 1).
     const kernel = await sendPhase(lab, log, sinks, 'kernel', 'kernel ECMP');
@@ -159,7 +159,7 @@ async function run(lab: RunningLab): Promise<Measurements> {
     // Phase 2: a router that reads the ports of first fragments.
     await hashFirstFragments(lab);
     await sendPhase(lab, log, sinks, 'hashed', 'first-fragment hashing');
-  });
+  }, gate);
 }
 
 /** A phase's datagrams of one kind that arrived, in total and by server; undefined total when a server's count is missing. */

@@ -31,7 +31,7 @@ import {
   rcCapturePoint,
 } from './ecmp-ptb-farm.js';
 import type { Measurements, ObservationLog } from './report.js';
-import type { CapturePoint, Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, TrafficGate, Want } from './scenario.js';
 import { addressToward, count, interfaceToward, observe, positive } from './support.js';
 
 /** Each server's peer. */
@@ -124,7 +124,7 @@ async function pinSeedApart(lab: RunningLab, log: ObservationLog): Promise<void>
   }
 }
 
-async function run(lab: RunningLab): Promise<Measurements> {
+async function run(lab: RunningLab, gate?: TrafficGate): Promise<Measurements> {
   return observe(
     SERVERS.map((s) => startHttpServer(lab, s)),
     async (log, servers) => {
@@ -156,6 +156,7 @@ async function run(lab: RunningLab): Promise<Measurements> {
         await recordRoutesBack(lab, log, family);
       }
     },
+    gate,
   );
 }
 

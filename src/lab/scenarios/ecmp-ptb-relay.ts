@@ -28,7 +28,7 @@ import {
   rcCapturePoint,
 } from './ecmp-ptb-farm.js';
 import type { Measurements } from './report.js';
-import type { CapturePoint, Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, TrafficGate, Want } from './scenario.js';
 import { count, observe, positive } from './support.js';
 
 const RELAY_NODE = 'r';
@@ -71,7 +71,7 @@ export const ecmpPtbRelay: Scenario = {
   ],
 };
 
-async function run(lab: RunningLab): Promise<Measurements> {
+async function run(lab: RunningLab, gate?: TrafficGate): Promise<Measurements> {
   return observe(
     SERVERS.map((s) => startHttpServer(lab, s)),
     async (log, servers) => {
@@ -93,6 +93,7 @@ async function run(lab: RunningLab): Promise<Measurements> {
         await recordRoutesBack(lab, log, family);
       }
     },
+    gate,
   );
 }
 

@@ -12,7 +12,7 @@ import {
   recordDownloads, SERVERS,
 } from './ecmp-ptb-farm.js';
 import type { Measurements } from './report.js';
-import type { CapturePoint, Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, TrafficGate, Want } from './scenario.js';
 import { count, flag, interfaceToward, mtuWords, observe, positive } from './support.js';
 
 export const ecmpPtbWrongServer: Scenario = {
@@ -71,7 +71,7 @@ function serverCapturePoint(s: FarmServer): CapturePoint {
   };
 }
 
-async function run(lab: RunningLab): Promise<Measurements> {
+async function run(lab: RunningLab, gate?: TrafficGate): Promise<Measurements> {
   return observe(
     SERVERS.map((s) => startHttpServer(lab, s)),
     async (log, servers) => {
@@ -94,6 +94,7 @@ async function run(lab: RunningLab): Promise<Measurements> {
         }
       }
     },
+    gate,
   );
 }
 

@@ -11,7 +11,7 @@ import { learnedMtu, routeDevice, routeGet } from '../traffic/route-cache.js';
 import { countPackets } from '../traffic/rule-counters.js';
 import { readSnmp, snmpIncrease } from '../traffic/snmp-counters.js';
 import type { Measurements } from './report.js';
-import type { CapturePoint, Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, TrafficGate, Want } from './scenario.js';
 import {
   count, DOWNLOAD_BYTES, mtuWords, observe, outcomeOf, outcomeWords, positive, SMALL_BYTES, STALL_TIMEOUT_S, UPLOAD_BYTES, withoutPrefix,
 } from './support.js';
@@ -111,7 +111,7 @@ function capturePoints(): CapturePoint[] {
   ];
 }
 
-async function run(lab: RunningLab): Promise<Measurements> {
+async function run(lab: RunningLab, gate?: TrafficGate): Promise<Measurements> {
   const tunnel = tunnelInterface(lab);
   // The outer header gets DF, so the underlay may not fragment the encapsulated packet. (The lab builds tunnels that way
   // already; said again here because the scenario depends on it.)
@@ -137,7 +137,7 @@ async function run(lab: RunningLab): Promise<Measurements> {
     log.fact('lbCachedMtu', learnedMtu(atLb));
     log.fact('clientCachedMtu', learnedMtu(atClient));
     log.fact('serverAnswersByTunnel', atServer.resolved ? routeDevice(atServer) === tunnel.ifname : undefined);
-  });
+  }, gate);
 }
 
 function findings(m: Measurements): string[] {

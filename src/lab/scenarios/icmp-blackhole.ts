@@ -10,7 +10,7 @@ import { startHttpServer, DEFAULT_HTTP_PORT } from '../traffic/http-server.js';
 import { ping } from '../traffic/ping.js';
 import { learnedMtu, routeGet } from '../traffic/route-cache.js';
 import type { Measurements } from './report.js';
-import type { CapturePoint, Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, TrafficGate, Want } from './scenario.js';
 import {
   count, DOWNLOAD_BYTES, mtuWords, observe, outcomeOf, outcomeWords, positive, recordSwallowedPing, SMALL_BYTES, STALL_TIMEOUT_S,
   swallowedPingWords, UPLOAD_BYTES, wantSwallowedPing,
@@ -99,7 +99,7 @@ function capturePoints(): CapturePoint[] {
   ];
 }
 
-async function run(lab: RunningLab): Promise<Measurements> {
+async function run(lab: RunningLab, gate?: TrafficGate): Promise<Measurements> {
   return observe([startHttpServer(lab, 's')], async (log) => {
     // Control: the same path with the ICMP let through.
     await allowPacketTooBig(lab, true);
@@ -135,7 +135,7 @@ async function run(lab: RunningLab): Promise<Measurements> {
       log.fact(`cachedMtu${family}`, learnedMtu(atClient));
       log.fact(`serverCachedMtu${family}`, learnedMtu(atServer));
     }
-  });
+  }, gate);
 }
 
 function controlWords(m: Measurements, family: IpFamily): string {

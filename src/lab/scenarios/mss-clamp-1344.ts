@@ -10,7 +10,7 @@ import { ping } from '../traffic/ping.js';
 import { learnedMtu, routeGet } from '../traffic/route-cache.js';
 import { countSynMss } from '../traffic/syn-mss-count.js';
 import type { Measurements } from './report.js';
-import type { CapturePoint, Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, TrafficGate, Want } from './scenario.js';
 import {
   count, DOWNLOAD_BYTES, mtuWords, observe, outcomeOf, outcomeWords, positive, recordSwallowedPing, STALL_TIMEOUT_S, swallowedPingWords,
   UPLOAD_BYTES, wantSwallowedPing,
@@ -71,7 +71,7 @@ function capturePoints(): CapturePoint[] {
   ];
 }
 
-async function run(lab: RunningLab): Promise<Measurements> {
+async function run(lab: RunningLab, gate?: TrafficGate): Promise<Measurements> {
   return observe([startHttpServer(lab, 's')], async (log) => {
     const leaving = await countSynMss(lab, 'c', 'OUTPUT', DEFAULT_HTTP_PORT, CLIENT_MSS);
     const arriving = await countSynMss(lab, 's', 'INPUT', DEFAULT_HTTP_PORT, { 4: CLAMP, 6: CLAMP });
@@ -101,7 +101,7 @@ async function run(lab: RunningLab): Promise<Measurements> {
       log.facts[`serverSyns${family}`] = seen[family].syns;
       log.facts[`serverSynsClamped${family}`] = seen[family].withMss;
     }
-  });
+  }, gate);
 }
 
 function synWords(m: Measurements, family: IpFamily): string {

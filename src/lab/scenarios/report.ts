@@ -1,7 +1,7 @@
 /**
  * What a scenario run found, as data (for `lab run --json` and tests) and as readable text (for `lab run`).
  */
-import type { DropTraceResult } from '../drop-trace.js';
+import type { LabDrops, LabIcmpSent } from '../lab-drops.js';
 import type { TransferResult } from '../traffic/curl.js';
 import type { IpFamily } from '../../packet/ip-family.js';
 import type { PingResult } from '../traffic/ping.js';
@@ -46,7 +46,8 @@ export interface ScenarioReport extends ScenarioObservations {
   readonly unmet: readonly string[];
   /** Whether the network behaved as the scenario says (`unmet` is empty): what `lab run`'s exit status reports. */
   readonly asExpected: boolean;
-  readonly drops: DropTraceResult;
+  /** Where and why the kernel dropped packets in the lab's namespaces while the traffic ran (lab-drops.ts). */
+  readonly drops: LabDrops;
 }
 
 /** Collects measurements while a scenario runs. */
@@ -94,6 +95,45 @@ function pingLine(p: PingResult): string {
   return `  ${p.node} -> ${p.address} ${p.packetBytes} bytes ${p.df ? 'DF' : 'no DF'}: ${p.received}/${p.sent} replies; ${icmp}`;
 }
 
+export const DROPS_HEADING = "kernel drops in the lab's namespaces (mtuscope trace):";
+
+/** At most this many places of death are listed; the rest are counted. */
+const MAX_DROP_GROUPS = 12;
+
+function icmpSentLine(i: LabIcmpSent): string {
+  return `${i.node}${i.device === '' ? '' : ` (${i.device})`}: ${i.count} ${i.text}${i.to === null ? '' : ` to ${i.to}`}`;
+}
+
+/** The drops section: places of death with their meaning, ICMP errors sent, benign drops in one line, lost events. */
+export function dropLines(d: LabDrops): string[] {
+  if (!d.available) return [`  unavailable: ${d.error}`];
+  const out: string[] = [];
+  const losses = d.drops.filter((g) => !g.benign);
+  const benign = d.drops.filter((g) => g.benign);
+  if (losses.length === 0) out.push('  no packet was lost on a path');
+  for (const g of losses.slice(0, MAX_DROP_GROUPS)) {
+    const icmp = g.icmpErrors === 0 ? '' : ` (${g.icmpErrors} of them ICMP errors)`;
+    out.push(`  ${String(g.count).padStart(6)}  ${g.node} ${g.device === '' ? '-' : g.device}  ${g.function}  ${g.reason}${icmp}`);
+    out.push(`          ${g.meaning}`);
+    const kinds = Object.entries(g.packets);
+    if (kinds.length > 0) out.push(`          packets: ${kinds.map(([what, n]) => `${n} ${what}`).join(', ')}`);
+  }
+  if (losses.length > MAX_DROP_GROUPS) {
+    const rest = losses.slice(MAX_DROP_GROUPS);
+    out.push(`  ... ${rest.length} more places (${rest.reduce((n, g) => n + g.count, 0)} packets)`);
+  }
+  if (d.icmpErrorsSent.length > 0) out.push(`  ICMP errors the kernel sent: ${d.icmpErrorsSent.map(icmpSentLine).join('; ')}`);
+  if (benign.length > 0) {
+    const byPlace = new Map<string, number>();
+    for (const g of benign) byPlace.set(`${g.reason} in ${g.function} (${g.node})`, (byPlace.get(`${g.reason} in ${g.function} (${g.node})`) ?? 0) + g.count);
+    out.push(`  not losses on a path: ${[...byPlace].map(([place, n]) => `${n} ${place}`).join(', ')}`);
+  }
+  const lost = d.lostEvents === null ? 'lost events unknown (the tracer did not end normally)' : d.lostEvents === 0 ? 'no event lost' : `WARNING: ${d.lostEvents} events lost (perf buffer overrun): drops may be missing`;
+  const times = `tracer attached in ${(d.attachMs / 1000).toFixed(1)} s, detached in ${(d.detachMs / 1000).toFixed(1)} s`;
+  out.push(`  (${d.packets} packets traced, ${lost}, ${times}; ${d.traced})`);
+  return out;
+}
+
 export function formatReport(r: ScenarioReport): string {
   const out: string[] = [];
   out.push(`scenario ${r.scenario}: ${r.title}`);
@@ -122,14 +162,7 @@ export function formatReport(r: ScenarioReport): string {
     out.push('', 'findings:');
     out.push(...r.findings.map((f) => `  - ${f}`));
   }
-  out.push('', 'kernel drops (skb:kfree_skb):');
-  if (!r.drops.available) out.push(`  unavailable: ${r.drops.error}`);
-  else {
-    if (r.drops.drops.length === 0) out.push('  none');
-    for (const d of r.drops.drops.slice(0, 15)) out.push(`  ${String(d.count).padStart(6)}  ${d.protocol.padEnd(4)} ${d.reason.padEnd(20)} at ${d.location}`);
-    if (r.drops.drops.length > 15) out.push(`  ... ${r.drops.drops.length - 15} more`);
-    out.push(`  (${r.drops.note}${r.drops.overrun > 0 ? ` ${r.drops.overrun} events lost to buffer overrun.` : ''})`);
-  }
+  out.push('', DROPS_HEADING, ...dropLines(r.drops));
   out.push('', `expected: ${r.expected}`);
   out.push(r.asExpected ? 'outcome: as expected' : `outcome: NOT as expected:\n${r.unmet.map((u) => `  - ${u}`).join('\n')}`);
   return `${out.join('\n')}\n`;

@@ -1,18 +1,21 @@
 /**
- * One scenario run: build its lab, trace kernel drops while its traffic runs, tear everything down (also when the
- * traffic fails), and judge the outcome.
+ * One scenario run: build its lab, trace kernel drops in its namespaces while its traffic runs (lab-drops.ts), tear
+ * everything down (also when the traffic fails), and judge the outcome.
  */
-import { DropTrace, type DropTraceResult } from '../drop-trace.js';
 import { startLab } from '../lab.js';
+import { LabDropTrace, unavailableDrops, type LabDrops } from '../lab-drops.js';
 import { NodeCaptures, type NodeCaptureFile, type NodeCaptureRequest, switchOffloadsOff } from '../node-capture.js';
 import type { RunningLab } from '../running-lab.js';
 import type { Measurements, ScenarioReport } from './report.js';
 import { unmetExpectations, type Scenario } from './scenario.js';
-import { errorMessage } from '../../util/error-message.js';
+
+const NOT_TRACED: LabDrops = { available: false, error: 'not traced (--no-trace)' };
 
 export interface RunScenarioOptions {
-  /** Trace kernel drops (default true). */
+  /** Trace kernel drops in the lab's namespaces with `mtuscope trace`'s tracer (default true). */
   readonly traceDrops?: boolean;
+  /** The bpftrace binary for the drop trace (tests: one that is missing). */
+  readonly bpftrace?: string;
   /** Called once the lab is up (tests use it to check afterwards that nothing of the lab remains). */
   readonly onLab?: (lab: RunningLab) => void;
   /** Called as the run moves on to its next step, with what it is doing, e.g. "running the traffic". */
@@ -37,7 +40,8 @@ export function scenarioReport(
   lab: Pick<RunningLab, 'name' | 'id'>,
   startedMs: number,
   measured: Measurements,
-  drops: DropTraceResult,
+  drops: LabDrops,
+  endedMs = Date.now(),
 ): ScenarioReport {
   const unmet = unmetExpectations(scenario, measured);
   return {
@@ -45,7 +49,7 @@ export function scenarioReport(
     title: scenario.title,
     lab: { name: lab.name, id: lab.id },
     startedAt: new Date(startedMs).toISOString(),
-    durationMs: Date.now() - startedMs,
+    durationMs: endedMs - startedMs,
     expected: scenario.expected,
     ...measured,
     findings: scenario.findings(measured),
@@ -63,42 +67,70 @@ export function capturePointsOf(scenario: Scenario): NodeCaptureRequest[] {
 export async function runScenario(scenario: Scenario, options: RunScenarioOptions = {}): Promise<CapturedScenarioReport> {
   const started = Date.now();
   options.onStep?.(`building the lab (${scenario.spec.nodes.length} nodes)`);
-  const lab = await startLab(scenario.spec);
+  // The tracer attaches (about half a second) while the lab is being built and the scenario starts its servers.
+  let tracing: Promise<LabDropTrace | LabDrops> = Promise.resolve(NOT_TRACED);
+  const traceOnNamespaces = (lab: Pick<RunningLab, 'plan' | 'namespace'>): void => {
+    // On the next turn of the event loop: the build's next commands are on their way by then, and run while the tracer's
+    // start-up (reading the kernel's BTF) keeps this process busy.
+    tracing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => LabDropTrace.start(lab, options.bpftrace === undefined ? {} : { bpftrace: options.bpftrace }))
+      .catch(unavailableDrops);
+  };
+  let lab: RunningLab;
+  try {
+    lab = await startLab(scenario.spec, (options.traceDrops ?? true) ? { onNamespaces: traceOnNamespaces } : {});
+  } catch (err) {
+    const trace = await tracing;
+    if (trace instanceof LabDropTrace) trace.destroySync();
+    throw err;
+  }
+  // Drops count from when both the lab is built and the tracer attached: the build's own drops are not the scenario's.
+  const traced = tracing.then((trace) => {
+    if (trace instanceof LabDropTrace) trace.begin();
+    return trace;
+  });
+  const gate = async (): Promise<void> => {
+    await traced;
+  };
+  let captures: NodeCaptures | undefined;
+  let files: NodeCaptureFile[] | undefined;
+  let result: { readonly measured: Measurements } | { readonly error: unknown };
   try {
     options.onLab?.(lab);
-    let trace: DropTrace | undefined;
-    let drops: DropTraceResult = { available: false, error: 'not traced (--no-trace)' };
-    if (options.traceDrops ?? true) {
-      try {
-        trace = await DropTrace.start(`mtl-${lab.id}`);
-      } catch (err) {
-        drops = { available: false, error: errorMessage(err) };
+    if (options.capture !== undefined) {
+      const points = options.capture.points ?? capturePointsOf(scenario);
+      if (points.length === 0) throw new Error(`scenario ${scenario.name} names no capture points`);
+      if (options.capture.keepOffloads !== true) {
+        const failed = await switchOffloadsOff(lab);
+        if (failed.length > 0) throw new Error(`could not switch offloads off for the captures: ${failed.join('; ')}`);
       }
+      options.onStep?.(`starting the captures (${points.map((p) => p.node).join(', ')})`);
+      captures = await NodeCaptures.start(lab, points, options.capture.dir);
     }
-    let measured;
-    let captures: NodeCaptures | undefined;
-    let files: NodeCaptureFile[] | undefined;
-    try {
-      if (options.capture !== undefined) {
-        const points = options.capture.points ?? capturePointsOf(scenario);
-        if (points.length === 0) throw new Error(`scenario ${scenario.name} names no capture points`);
-        if (options.capture.keepOffloads !== true) {
-          const failed = await switchOffloadsOff(lab);
-          if (failed.length > 0) throw new Error(`could not switch offloads off for the captures: ${failed.join('; ')}`);
-        }
-        options.onStep?.(`starting the captures (${points.map((p) => p.node).join(', ')})`);
-        captures = await NodeCaptures.start(lab, points, options.capture.dir);
-      }
-      options.onStep?.('running the traffic');
-      measured = await scenario.run(lab);
-    } finally {
-      if (captures !== undefined) files = await captures.stop();
-      if (trace !== undefined) drops = await trace.stop();
-    }
-    const report = scenarioReport(scenario, lab, started, measured, drops);
-    return files === undefined ? report : { ...report, captures: files };
-  } finally {
-    options.onStep?.('tearing the lab down');
-    await lab.destroy();
+    options.onStep?.('running the traffic');
+    result = { measured: await scenario.run(lab, gate) };
+  } catch (error) {
+    result = { error };
   }
+  // The traffic is over: drops from now on do not count, and the tracer detaches (a few hundred milliseconds) while the
+  // captures end and the lab goes.
+  const trace = await traced;
+  let stopping: Promise<LabDrops>;
+  if (trace instanceof LabDropTrace) {
+    trace.end();
+    stopping = trace.stop();
+  } else stopping = Promise.resolve(trace);
+  try {
+    if (captures !== undefined) files = await captures.stop();
+  } catch (error) {
+    if ('measured' in result) result = { error };
+  }
+  const endedMs = Date.now();
+  options.onStep?.('tearing the lab down');
+  const [destroyed, stopped] = await Promise.allSettled([lab.destroy(), stopping]);
+  if ('error' in result) throw result.error;
+  if (destroyed.status === 'rejected') throw destroyed.reason;
+  const drops: LabDrops = stopped.status === 'fulfilled' ? stopped.value : { available: false, error: String(stopped.reason) };
+  const report = scenarioReport(scenario, lab, started, result.measured, drops, endedMs);
+  return files === undefined ? report : { ...report, captures: files };
 }

@@ -4,6 +4,12 @@ import type { RunningLab } from '../running-lab.js';
 import type { LabSpec } from '../spec.js';
 import type { Measurements } from './report.js';
 
+/**
+ * Resolves once what watches a run from outside is in place (the kernel drop trace attaching to the lab's namespaces).
+ * A scenario prepares meanwhile (starting its servers) and sends its first packet only after it has resolved.
+ */
+export type TrafficGate = () => Promise<void>;
+
 /** Records one part of a scenario's expected outcome, `what`, as unmet when `condition` is false. */
 export type Want = (condition: boolean, what: string) => void;
 
@@ -21,7 +27,8 @@ export interface Scenario {
   /** The characteristic outcome, in words. */
   readonly expected: string;
   readonly spec: LabSpec;
-  run(lab: RunningLab): Promise<Measurements>;
+  /** Runs the traffic and measures; the traffic starts only once `gate` has resolved (observe() in support.ts waits for it). */
+  run(lab: RunningLab, gate?: TrafficGate): Promise<Measurements>;
   /** What the measurements show, one sentence each, every one built from what was measured ("cannot tell" where that is missing). */
   findings(measured: Measurements): string[];
   /**

@@ -5,19 +5,20 @@ import type { TransferResult } from '../traffic/curl.js';
 import type { Listener } from '../traffic/lab-nodes.js';
 import type { PingResult } from '../traffic/ping.js';
 import { ObservationLog, type Measurements } from './report.js';
-import type { Want } from './scenario.js';
+import type { TrafficGate, Want } from './scenario.js';
 
 /**
- * The frame of every scenario's run: waits for the listeners its traffic talks to (HTTP servers, UDP sinks) to start,
- * runs the traffic with a fresh log, and stops the listeners whatever happens (the lab's teardown would kill them
+ * The frame of every scenario's run: waits for the listeners its traffic talks to (HTTP servers, UDP sinks) to start
+ * and for the run's gate (the drop trace attaching meanwhile), runs the traffic with a fresh log, and stops the listeners whatever happens (the lab's teardown would kill them
  * too, without waiting for their last output).
  */
 export async function observe<L extends Listener>(
   starting: readonly Promise<L>[],
   traffic: (log: ObservationLog, listeners: readonly L[]) => Promise<void>,
+  gate?: TrafficGate,
 ): Promise<Measurements> {
   const log = new ObservationLog();
-  const listeners = await Promise.all(starting);
+  const [listeners] = await Promise.all([Promise.all(starting), gate?.()]);
   try {
     await traffic(log, listeners);
   } finally {

@@ -9,7 +9,7 @@ import { routeGet } from '../traffic/route-cache.js';
 import { packetsTo } from '../traffic/rule-counters.js';
 import { DEFAULT_UDP_PORT, startUdpResponder, udpQueries } from '../traffic/udp.js';
 import type { Measurements, ObservationLog } from './report.js';
-import type { CapturePoint, Scenario, Want } from './scenario.js';
+import type { CapturePoint, Scenario, TrafficGate, Want } from './scenario.js';
 import { count, flag, observe, positive } from './support.js';
 
 /** Answer sizes: a classic DNS answer, one just fitting a 1500-byte packet, and DNSSEC-sized ones that need fragments. */
@@ -95,7 +95,7 @@ function capturePoints(): CapturePoint[] {
   ];
 }
 
-async function run(lab: RunningLab): Promise<Measurements> {
+async function run(lab: RunningLab, gate?: TrafficGate): Promise<Measurements> {
   return observe([startUdpResponder(lab, 's')], async (log) => {
     await allowFragments(lab, true);
     for (const family of IP_FAMILIES) {
@@ -110,7 +110,7 @@ async function run(lab: RunningLab): Promise<Measurements> {
       for (const size of [...FITS, ...FRAGMENTED]) await query(lab, log, family, size);
       log.routeCache.push(await routeGet(lab, 's', lab.address('c', family)));
     }
-  });
+  }, gate);
 }
 
 function arrivedWords(arrived: boolean | undefined): string {
