@@ -59,7 +59,7 @@ const STOP_TIMEOUT_MS = 15_000;
 /** SIGINT again this often until bpftrace has exited (see stop()). */
 const SIGINT_REPEAT_MS = 200;
 /** Messages bpftrace prints on every start here that say nothing about the trace. */
-const NOISE = [/couldn't set RLIMIT_MEMLOCK/, /^Attaching \d+ probes?\.\.\.$/];
+const NOISE = [/couldn't set RLIMIT_MEMLOCK/, /^Attaching \d+ probes?\.\.\.$/, /^@stopping: \d+$/];
 
 function onPath(command: string): boolean {
   if (command.includes('/')) {

@@ -289,6 +289,9 @@ export function tracerProgram(options: TracerProgramOptions, L: KernelLayout): s
       ...late,
       kind === 'drop' ? `  delete(@track[$skb]);` : `  @track[$skb] = nsecs;`,
       ...(kind === 'icmp' ? [`  @icmpcause[cpu] = nsecs;`] : []),
+      // Once END ran, bpftrace reads the buffers one last time and prints the count: an event after that would be counted
+      // and never read, a loss that is none.
+      `  if (@stopping == 1) { return; }`,
       `  printf("E\\t${kind}\\t${EVENT_FORMAT}${extra.format}\\n", ${EVENT_ARGS}${extra.args});`,
       `  @emitted = count();`,
     ];
@@ -301,6 +304,7 @@ export function tracerProgram(options: TracerProgramOptions, L: KernelLayout): s
     // The skb may be freed by now: only its address is looked up, the rest comes from the tracepoint's own fields.
     '  $t = @track[(uint64)args->skbaddr];',
     `  if (!${followed}) { return; }`,
+    '  if (@stopping == 1) { return; }',
     '  printf("T\\t%llu\\t%u\\t%llx\\t%s\\t%u\\t%d\\n", nsecs, cpu, args->skbaddr, str(args->name), args->len, args->rc);',
     '  @emitted = count();',
     '}',
@@ -316,6 +320,7 @@ export function tracerProgram(options: TracerProgramOptions, L: KernelLayout): s
     `  if (nsecs - $t >= ${timeoutNs}) { return; }`,
     `  $devp = *(uint64 *)($key + ${L.skbDev});`,
     `  $ns = (uint64)*(uint32 *)(*(uint64 *)($devp + ${L.devNet}) + ${L.netInum});`,
+    '  if (@stopping == 1) { return; }',
     `  printf("F\\t%llu\\t%u\\t%llx\\t%u\\t%s\\t%s\\n", nsecs, cpu, $key, $ns, str($devp + ${L.devName}, 16), ksym(args->location));`,
     '  @emitted = count();',
     '}',
@@ -331,7 +336,7 @@ export function tracerProgram(options: TracerProgramOptions, L: KernelLayout): s
     ...(timeline ? [xmit, consume] : []),
     // @emitted is left for bpftrace to print as it exits, read straight from the map after the last events: printed
     // from END it would go through the perf buffer, and be lost with the events when that is full.
-    'END { clear(@track); clear(@icmpcause); }',
+    'END { @stopping = 1; clear(@track); clear(@icmpcause); }',
     '',
   ].join('\n\n');
 }
