@@ -15,7 +15,7 @@ import { forgetOnExit, tearDownOnExit, type SyncTeardown } from '../host/exit-te
 import { readKernelLayout } from './kernel-layout.js';
 import { holdTracefs, hasTracepoint, releaseTracefs } from './tracefs.js';
 import { parseTraceLine, type TraceEvent, type TraceLineError } from './trace-event.js';
-import { DROP_TRACEPOINTS, TRACEPOINTS, tracerProgram, type TracerProgramOptions } from './tracer-program.js';
+import { DROP_TRACEPOINTS, STOP_TRACEPOINT, TRACEPOINTS, tracerProgram, type TracerProgramOptions } from './tracer-program.js';
 
 /** Why the tracer could not run, with a code callers (and tests) can branch on. */
 export class TracerUnavailable extends Error {
@@ -56,8 +56,10 @@ const DEFAULT_BUFFER_PAGES = 1024;
 const DEFAULT_MAX_FOLLOWED = 65536;
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
-/** SIGINT again this often until bpftrace has exited (see stop()). */
+/** Asked again this often until bpftrace has exited (see stop()). */
 const SIGINT_REPEAT_MS = 200;
+/** How long stop() relies on the stop probe before it turns to SIGINT. */
+const STOP_PROBE_MS = 5000;
 /** Messages bpftrace prints on every start here that say nothing about the trace. */
 const NOISE = [/couldn't set RLIMIT_MEMLOCK/, /^Attaching \d+ probes?\.\.\.$/, /^@stopping: \d+$/];
 
@@ -118,6 +120,8 @@ export class Tracer implements SyncTeardown {
     private readonly options: TracerOptions,
     private readonly hold: string,
     program: string,
+    /** The program has the stop probe: kill(pid, 0) asks bpftrace to stop. */
+    private readonly stopProbe: boolean,
   ) {
     const env = {
       ...process.env,
@@ -166,15 +170,18 @@ export class Tracer implements SyncTeardown {
     } catch (err) {
       throw new TracerUnavailable('no-btf', (err as Error).message);
     }
-    const program = tracerProgram(options, layout);
     const hold = holdTracefs();
     const missing = missingTracepoints(options.probes === 'drops' ? DROP_TRACEPOINTS : TRACEPOINTS);
     if (missing.length > 0) {
       releaseTracefs(hold);
       throw new TracerUnavailable('no-tracepoint', `this kernel lacks the tracepoint${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`);
     }
+    // MTUSCOPE_TRACE_STOP=signal: for a stand-in for bpftrace (MTUSCOPE_BPFTRACE), which runs no probe.
+    const wanted = options.stopProbe ?? process.env['MTUSCOPE_TRACE_STOP'] !== 'signal';
+    const stopProbe = wanted && missingTracepoints([STOP_TRACEPOINT]).length === 0;
+    const program = tracerProgram({ ...options, stopProbe }, layout);
     const started = performance.now();
-    const tracer = new Tracer(options, hold, program);
+    const tracer = new Tracer(options, hold, program, stopProbe);
     tearDownOnExit(tracer);
     const attached = new Promise<bigint>((resolve) => {
       tracer.attached = resolve;
@@ -251,15 +258,25 @@ export class Tracer implements SyncTeardown {
   /** Detaches (SIGINT: bpftrace drains its buffers and prints its count as it exits), waits for bpftrace to exit. */
   async stop(): Promise<TracerEnd> {
     const started = performance.now();
+    // The stop probe first: kill(pid, 0) delivers no signal, the probe calls exit(), and bpftrace ends in order. It is
+    // asked again while it has not gone: exit() travels through the perf buffer, which may be full. Without the probe,
+    // or when it has not worked within STOP_PROBE_MS, SIGINT, also repeated: bpftrace 0.17 can miss one (caught, nothing
+    // pending, yet it stays in epoll_wait until an event wakes it; measured on this 2-core machine under load: without
+    // the repeat 2 of 30 lab runs and 5 of 25 start-stop cycles hung the full 15 s, with it none of 40). A SIGINT can
+    // also interrupt a write to a reader that is behind (bpftrace's handler is installed without SA_RESTART), after which
+    // bpftrace prints nothing more, its count included (seen in bench/trace): why it is not the first choice.
+    let asked = 0;
+    const ask = (): void => {
+      if (this.hasExited) return;
+      const viaProbe = this.stopProbe && asked * SIGINT_REPEAT_MS < STOP_PROBE_MS;
+      asked++;
+      this.signal(viaProbe ? 0 : 'SIGINT');
+    };
     if (!this.stopped && !this.hasExited) {
       this.stopped = true;
-      this.signal('SIGINT');
+      ask();
     }
-    // bpftrace 0.17 can miss a SIGINT (it was caught, nothing pending, yet bpftrace stays in epoll_wait until an event
-    // wakes it): with no traced packet coming it then waits for the SIGKILL below. Measured on this 2-core machine under
-    // load: without the repeat, 2 of 30 lab runs and 5 of 25 start-stop cycles hung the full 15 s; with it, none did
-    // (40 cycles, at most a few repeats). Extra SIGINTs during a normal exit change nothing: the count is still printed.
-    const again = setInterval(() => this.signal('SIGINT'), SIGINT_REPEAT_MS);
+    const again = setInterval(ask, SIGINT_REPEAT_MS);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       this.ended.then(() => false),
@@ -285,7 +302,7 @@ export class Tracer implements SyncTeardown {
       .join('\n');
   }
 
-  private signal(signal: NodeJS.Signals): void {
+  private signal(signal: NodeJS.Signals | 0): void {
     const pid = this.child.pid;
     if (pid === undefined || this.hasExited) return;
     try {

@@ -64,7 +64,7 @@ describe('mtuscope trace accounting (a stand-in for bpftrace)', needsRoot('as th
 
   it('reports the events the kernel emitted that never arrived as lost', async () => {
     const bpftrace = fakeBpftrace(dir, [eventLine('q', 'ffff1', 2), eventLine('rx', 'ffff1', 1), eventLine('drop', 'ffff1', 1, ['12', 'nft_do_chain'])], ['', '@emitted: 10', '']);
-    const r = await mtuscope(['trace', '--duration', '1', 'udp'], { env: { ...process.env, MTUSCOPE_BPFTRACE: bpftrace } });
+    const r = await mtuscope(['trace', '--duration', '1', 'udp'], { env: { ...process.env, MTUSCOPE_BPFTRACE: bpftrace, MTUSCOPE_TRACE_STOP: 'signal' } });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stdout, /summary: 1 packet traced \(3 events, 7 lost\)/);
     assert.match(r.stdout, /warning: 7 events lost \(the perf buffer overflowed\): timelines may have gaps; narrow the filter/);
@@ -73,7 +73,7 @@ describe('mtuscope trace accounting (a stand-in for bpftrace)', needsRoot('as th
 
   it('says so when every event arrived, and exits 0 when nothing was dropped', async () => {
     const bpftrace = fakeBpftrace(dir, [eventLine('q', 'ffff2', 2)], ['@emitted: 1']);
-    const r = await mtuscope(['trace', '--duration', '1', '--json', 'udp'], { env: { ...process.env, MTUSCOPE_BPFTRACE: bpftrace } });
+    const r = await mtuscope(['trace', '--duration', '1', '--json', 'udp'], { env: { ...process.env, MTUSCOPE_BPFTRACE: bpftrace, MTUSCOPE_TRACE_STOP: 'signal' } });
     assert.equal(r.code, 0, r.stderr);
     const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { lostEvents: number; packets: number };
     assert.equal(summary.lostEvents, 0);
@@ -82,7 +82,7 @@ describe('mtuscope trace accounting (a stand-in for bpftrace)', needsRoot('as th
 
   it('counts nothing as lost when the tracer emitted nothing (bpftrace prints the empty count as 0 as it exits)', async () => {
     const bpftrace = fakeBpftrace(dir, [], ['', '', '@emitted: 0', '', '']);
-    const r = await mtuscope(['trace', '--duration', '1', '--json', 'udp'], { env: { ...process.env, MTUSCOPE_BPFTRACE: bpftrace } });
+    const r = await mtuscope(['trace', '--duration', '1', '--json', 'udp'], { env: { ...process.env, MTUSCOPE_BPFTRACE: bpftrace, MTUSCOPE_TRACE_STOP: 'signal' } });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /"lostEvents":0/);
   });
@@ -102,7 +102,7 @@ describe('mtuscope trace accounting (a stand-in for bpftrace)', needsRoot('as th
       ].join('\n'),
     );
     chmodSync(path, 0o755);
-    const r = await mtuscope(['trace', '--duration', '1', '--json', 'udp'], { env: { ...process.env, MTUSCOPE_BPFTRACE: path } });
+    const r = await mtuscope(['trace', '--duration', '1', '--json', 'udp'], { env: { ...process.env, MTUSCOPE_BPFTRACE: path, MTUSCOPE_TRACE_STOP: 'signal' } });
     assert.equal(r.code, 0, r.stderr);
     const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { lostEvents: number; detachMs: number };
     assert.equal(summary.lostEvents, 0);
@@ -111,7 +111,7 @@ describe('mtuscope trace accounting (a stand-in for bpftrace)', needsRoot('as th
 
   it('says that lost events are unknown, and fails, when the tracer did not end normally', async () => {
     const bpftrace = fakeBpftrace(dir, [eventLine('q', 'ffff3', 2), 'E\tq\tnot-a-number'], 'exit-early');
-    const r = await mtuscope(['trace', '--duration', '5', 'udp'], { env: { ...process.env, MTUSCOPE_BPFTRACE: bpftrace } });
+    const r = await mtuscope(['trace', '--duration', '5', 'udp'], { env: { ...process.env, MTUSCOPE_BPFTRACE: bpftrace, MTUSCOPE_TRACE_STOP: 'signal' } });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /unreadable tracer line \(fields: /);
     assert.match(r.stdout, /lost events unknown \(the tracer did not end normally\)\) in [\d.]+ s, ended by bpftrace ending by itself \(exit 1: ERROR: something broke\)/);

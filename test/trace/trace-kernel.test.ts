@@ -356,6 +356,7 @@ describe('mtuscope trace on real kernels', needsRoot('for network namespaces and
       const run = await traceDuring(['--lab', lab.id, 'udp and port 9'], async () => undefined, signal);
       assert.ok(run.summary, `${signal} ends it with the summary`);
       assert.equal(run.code, 0, `${signal}: no drop, exit 0`);
+      assert.equal(run.summary.lostEvents, 0, `${signal}: bpftrace ended in order and gave its count`);
       assert.ok(run.bpftracePid !== undefined && !existsSync(`/proc/${run.bpftracePid}`), `${signal}: bpftrace is gone`);
     }
     // SIGKILL cannot be caught: bpftrace dies by its parent-death signal, and the stale tracefs hold is collected.
