@@ -322,7 +322,7 @@ export function formatTraceReport(run: TraceBenchRun): { text: string; ok: boole
     }
     say('  per pkt: events the kernel side emitted per packet on the link; rx/pkt: `received` events per packet on the link (1.000: every packet arriving was seen; less where events were lost)');
     if (run.events.some((s) => s.tracer.emitted === undefined)) {
-      say("  emitted ?: the kernel side's count never arrived (bpftrace prints it from END through the same perf buffer, full in that step); lost is then bpftrace's own count of lost records, and per pkt counts received + lost");
+      say("  emitted ?: the kernel side's count never arrived (bpftrace did not end in order); lost is then bpftrace's own count of lost records, and per pkt counts received + lost");
     }
     const kinds = new Map<string, number>();
     for (const step of run.events) for (const [k, n] of Object.entries(step.kinds)) kinds.set(k, (kinds.get(k) ?? 0) + n);
@@ -342,7 +342,7 @@ export function formatTraceReport(run: TraceBenchRun): { text: string; ok: boole
     say();
   }
 
-  say('tracer start and detach (Tracer.start attachMs: bpftrace started until every probe is attached; stop() detachMs: SIGINT until bpftrace exited)');
+  say('tracer start and detach (Tracer.start attachMs: bpftrace started until every probe is attached; stop() detachMs: asked to stop until bpftrace exited)');
   for (const t of startStopTimes(run)) {
     say(`  ${t.program.padEnd(9)} ${t.starts} starts: attach median ${msText(t.attachMedianMs)}, max ${msText(t.attachMaxMs)}; detach median ${msText(t.detachMedianMs)}, max ${msText(t.detachMaxMs)}`);
   }
