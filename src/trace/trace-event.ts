@@ -241,6 +241,23 @@ function parseEvent(f: readonly string[]): TraceEvent {
   return base;
 }
 
+/** The fields a transmitted (T) or freed (F) line shares: time, CPU and skb after the letter; no packet bytes. */
+function lineEvent(kind: 'transmitted' | 'freed', f: readonly string[], netns: number, device: string | undefined): TraceEvent {
+  return {
+    kind,
+    timeNs: BigInt(decimal(f[1], 'time') >= 0 ? f[1]! : '0'),
+    cpu: decimal(f[2], 'cpu'),
+    skb: skbAddress(f[3]),
+    netns,
+    ifindex: 0,
+    device: device ?? '',
+    skbLength: 0,
+    mtu: 0,
+    match: 'followed',
+    mark: 0,
+  };
+}
+
 /** One line of the tracer's output. */
 export function parseTraceLine(line: string): ParsedTraceLine {
   const f = line.split('\t');
@@ -250,42 +267,12 @@ export function parseTraceLine(line: string): ParsedTraceLine {
         return { ok: true, value: { type: 'attached', timeNs: BigInt(decimal(f[1], 'time') >= 0 ? f[1]! : '0') } };
       case 'E':
         return { ok: true, value: { type: 'event', event: parseEvent(f) } };
-      case 'T': {
+      case 'T':
         if (f.length !== 7) throw new LineError('fields', `${f.length} fields, expected 7`);
-        const event: TraceEvent = {
-          kind: 'transmitted',
-          timeNs: BigInt(decimal(f[1], 'time') >= 0 ? f[1]! : '0'),
-          cpu: decimal(f[2], 'cpu'),
-          skb: skbAddress(f[3]),
-          netns: 0,
-          ifindex: 0,
-          device: f[4] ?? '',
-          skbLength: decimal(f[5], 'length'),
-          mtu: 0,
-          match: 'followed',
-          mark: 0,
-          rc: decimal(f[6], 'rc'),
-        };
-        return { ok: true, value: { type: 'event', event } };
-      }
-      case 'F': {
+        return { ok: true, value: { type: 'event', event: { ...lineEvent('transmitted', f, 0, f[4]), skbLength: decimal(f[5], 'length'), rc: decimal(f[6], 'rc') } } };
+      case 'F':
         if (f.length !== 7) throw new LineError('fields', `${f.length} fields, expected 7`);
-        const event: TraceEvent = {
-          kind: 'freed',
-          timeNs: BigInt(decimal(f[1], 'time') >= 0 ? f[1]! : '0'),
-          cpu: decimal(f[2], 'cpu'),
-          skb: skbAddress(f[3]),
-          netns: decimal(f[4], 'netns'),
-          ifindex: 0,
-          device: f[5] ?? '',
-          skbLength: 0,
-          mtu: 0,
-          match: 'followed',
-          mark: 0,
-          location: f[6] ?? '',
-        };
-        return { ok: true, value: { type: 'event', event } };
-      }
+        return { ok: true, value: { type: 'event', event: { ...lineEvent('freed', f, decimal(f[4], 'netns'), f[5]), location: f[6] ?? '' } } };
       default:
         break;
     }

@@ -2,6 +2,7 @@
  * Packets for the tracer's pure parts, built with the project's emitters, and what the tracer program makes of them:
  * the header variables its headerCode computes (tracer-program.ts) and the header words its events carry.
  */
+import { concatBytes } from '../../../src/packet/bytes.js';
 import { emitIcmpv4 } from '../../../src/packet/icmpv4.js';
 import { emitIcmpv6 } from '../../../src/packet/icmpv6.js';
 import { EtherType, IpProtocol } from '../../../src/packet/ip-protocol.js';
@@ -17,13 +18,7 @@ export function filled(n: number, seed = 1): Uint8Array {
 }
 
 export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 export interface TcpUdpOptions {
