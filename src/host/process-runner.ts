@@ -100,3 +100,13 @@ export function killChild(child: ChildProcess): void {
     // Already gone.
   }
 }
+
+/** Whether a process of that PID exists (EPERM: it does, owned by someone else). Sends no signal. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

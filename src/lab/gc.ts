@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { removeStaleTracefsHolds } from '../trace/tracefs.js';
 import { removeLegacyDropTraces } from './legacy-drop-traces.js';
 import { deleteNamespaces, killPids, labIdOf, listNamespaces, pidsInNamespaces } from './namespaces.js';
-import { isLive, processAlive, readRegistry, registryDir, removeRecord, type LabRecord } from './registry.js';
+import { processAlive } from '../host/process-runner.js';
+import { isLive, readRegistry, registryDir, removeRecord, type LabRecord } from './registry.js';
 
 export interface GcReport {
   readonly namespaces: readonly string[];

@@ -4,8 +4,9 @@
  * Every lab namespace is `mtl-<lab id>-<node>`; the prefix is how gc recognises what a crashed lab left behind, and
  * the lab id keeps parallel labs (and parallel tests) from ever sharing a name.
  */
-import { readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { runCommand, runCommandSync } from '../host/process-runner.js';
+import { namespaceInode } from '../trace/netns-names.js';
 
 export const LAB_PREFIX = 'mtl-';
 const NETNS_DIR = '/run/netns';
@@ -27,14 +28,6 @@ export function listNamespaces(): string[] {
     return readdirSync(NETNS_DIR).sort();
   } catch {
     return [];
-  }
-}
-
-function namespaceInode(name: string): number | undefined {
-  try {
-    return statSync(`${NETNS_DIR}/${name}`).ino;
-  } catch {
-    return undefined;
   }
 }
 

@@ -7,6 +7,7 @@
  */
 import { linkSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive } from '../host/process-runner.js';
 import type { PlannedLab } from './plan.js';
 
 export const DEFAULT_REGISTRY_DIR = '/run/mtuscope/labs';
@@ -107,15 +108,6 @@ export function readRegistry(): { records: LabRecord[]; broken: string[] } {
     }
   }
   return { records, broken };
-}
-
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** A lab counts as live while it has no owner (`lab up`) or its owner still runs. */

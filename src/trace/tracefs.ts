@@ -9,7 +9,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCommandSync } from '../host/process-runner.js';
+import { processAlive, runCommandSync } from '../host/process-runner.js';
 
 export const TRACEFS_DIR = '/sys/kernel/tracing';
 const MOUNT_SOURCE = 'mtuscope';
@@ -71,15 +71,6 @@ export function releaseTracefs(hold: string | undefined): void {
   runCommandSync('umount', [TRACEFS_DIR], { timeoutMs: 5000 });
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Holds of processes that are gone; removes them (and the mount, if it was ours and is now unused). */
 export function removeStaleTracefsHolds(): string[] {
   const removed: string[] = [];
@@ -91,7 +82,7 @@ export function removeStaleTracefsHolds(): string[] {
   }
   for (const name of names) {
     const pid = Number(/^mtt-(\d+)-/.exec(name)?.[1] ?? NaN);
-    if (!Number.isInteger(pid) || pidAlive(pid)) continue;
+    if (!Number.isInteger(pid) || processAlive(pid)) continue;
     try {
       rmdirSync(join(TRACEFS_DIR, 'instances', name));
       removed.push(name);
