@@ -13,7 +13,7 @@ import { isBenignDrop } from '../trace/drop-meaning.js';
 import { namespaceInode } from '../trace/netns-names.js';
 import type { TraceEvent, TracedPacket } from '../trace/trace-event.js';
 import { icmpText } from '../trace/trace-output.js';
-import { TraceSession, type DeathGroup } from '../trace/trace-session.js';
+import { PROTOCOL_NAMES, TraceSession, type DeathGroup } from '../trace/trace-session.js';
 import { dropReasonNames } from '../trace/tracefs.js';
 import { errorMessage } from '../util/error-message.js';
 import type { RunningLab } from './running-lab.js';
@@ -91,8 +91,6 @@ function benign(reason: string, fn: string): boolean {
   return isBenignDrop(reason, fn) || fn === 'ip6_mc_input';
 }
 
-const PROTOCOLS: Readonly<Record<number, string>> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 58: 'icmp6', 4: 'ipip', 41: 'ipv6' };
-
 /** A packet in a few words: family, protocol, the ICMP type (and MTU), a fragment, a tunnel's inner packet. */
 export function packetWords(p: TracedPacket | undefined): string {
   if (p === undefined) return 'not IP';
@@ -101,9 +99,9 @@ export function packetWords(p: TracedPacket | undefined): string {
   let text =
     p.icmp !== undefined && firstBytes
       ? `IPv${t.family} ${icmpText(t.family, p.icmp.type, p.icmp.code, p.icmp.mtu)}`
-      : `IPv${t.family} ${PROTOCOLS[t.protocol] ?? `protocol ${t.protocol}`}`;
+      : `IPv${t.family} ${PROTOCOL_NAMES[t.protocol] ?? `protocol ${t.protocol}`}`;
   if (t.fragment !== undefined) text += firstBytes ? ' first fragment' : ' fragment';
-  if (p.inner !== undefined) text += ` (${p.tunnel ?? 'tunnel'}: IPv${p.inner.family} ${PROTOCOLS[p.inner.protocol] ?? `protocol ${p.inner.protocol}`})`;
+  if (p.inner !== undefined) text += ` (${p.tunnel ?? 'tunnel'}: IPv${p.inner.family} ${PROTOCOL_NAMES[p.inner.protocol] ?? `protocol ${p.inner.protocol}`})`;
   return text;
 }
 
@@ -125,6 +123,7 @@ export class LabDropTrace {
       // Read once the tracer holds tracefs (it may not have been mounted before).
       reasonName: (n) => (reasons ??= dropReasonNames()).get(n) ?? String(n),
       namespaceLabel: (inode) => labels.get(inode) ?? `netns:${inode}`,
+      describe: packetWords,
     });
   }
 
@@ -218,30 +217,18 @@ export class LabDropTrace {
 
   /** The session's places of death with what the packets were; losses first, benign ones last. */
   private groups(deaths: readonly DeathGroup[]): LabDropGroup[] {
-    const kinds = new Map<string, Map<string, number>>();
-    for (const p of this.session.allPackets()) {
-      if (p.drop === undefined) continue;
-      const key = groupKey(p.drop.namespace, p.drop.device, p.drop.function, p.drop.reason, p.errorAbout !== undefined);
-      const words = packetWords(p.last);
-      const m = kinds.get(key) ?? new Map<string, number>();
-      m.set(words, (m.get(words) ?? 0) + 1);
-      kinds.set(key, m);
-    }
     return deaths
-      .map((d) => {
-        const packets = kinds.get(groupKey(d.namespace, d.device, d.function, d.reason, d.icmpErrors > 0)) ?? new Map<string, number>();
-        return {
-          node: d.namespace,
-          device: d.device,
-          function: d.function,
-          reason: d.reason,
-          count: d.count,
-          meaning: d.meaning,
-          icmpErrors: d.icmpErrors,
-          benign: benign(d.reason, d.function),
-          packets: Object.fromEntries([...packets].sort((x, y) => y[1] - x[1])),
-        };
-      })
+      .map((d) => ({
+        node: d.namespace,
+        device: d.device,
+        function: d.function,
+        reason: d.reason,
+        count: d.count,
+        meaning: d.meaning,
+        icmpErrors: d.icmpErrors,
+        benign: benign(d.reason, d.function),
+        packets: d.packets ?? {},
+      }))
       .sort((x, y) => Number(x.benign) - Number(y.benign) || y.count - x.count);
   }
 
@@ -250,11 +237,6 @@ export class LabDropTrace {
     this.tracer?.destroySync();
     this.tracer = undefined;
   }
-}
-
-/** TraceSession's grouping of deaths: place, reason, and whether the packet was an ICMP error about a traced one. */
-function groupKey(namespace: string, device: string, fn: string, reason: string, icmpError: boolean): string {
-  return `${namespace}\0${device}\0${fn}\0${reason}\0${icmpError ? 'icmp' : ''}`;
 }
 
 /** The result for a run whose tracer could not start. */

@@ -13,6 +13,11 @@ export interface TraceContext {
   reasonName(reason: number): string;
   /** How a network namespace inode is shown: its name (a lab node as LAB/NODE), else `netns:INODE`. */
   namespaceLabel(inode: number): string;
+  /**
+   * What a dropped packet was, in a few words (the lab report's "packets:" line): when given, each group of deaths counts
+   * its packets by these words.
+   */
+  describe?(packet: TracedPacket | undefined): string;
 }
 
 /** What happened to the packet at this event, in words, when there is something to say beyond the event. */
@@ -55,6 +60,8 @@ export interface DeathGroup {
   readonly meaning: string;
   /** Drops of ICMP errors about traced packets (the error never reached the sender). */
   readonly icmpErrors: number;
+  /** With TraceContext.describe: the group's packets by what they were, most frequent first. */
+  readonly packets?: Readonly<Record<string, number>>;
 }
 
 export interface FunctionCount {
@@ -93,10 +100,12 @@ function sameTuple(a: TraceTuple | undefined, b: TraceTuple | undefined): boolea
   return a !== undefined && b !== undefined && a.src === b.src && a.dst === b.dst && a.protocol === b.protocol && a.srcPort === b.srcPort && a.dstPort === b.dstPort;
 }
 
+/** IP protocol numbers by the names the trace prints. */
+export const PROTOCOL_NAMES: Readonly<Record<number, string>> = { 1: 'icmp', 4: 'ipip', 6: 'tcp', 17: 'udp', 41: 'ipv6', 47: 'gre', 58: 'icmp6' };
+
 export function tupleText(t: TraceTuple | undefined): string {
   if (t === undefined) return '-';
-  const names: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 47: 'gre', 58: 'icmp6', 4: 'ipip', 41: 'ipv6' };
-  const proto = names[t.protocol] ?? `proto-${t.protocol}`;
+  const proto = PROTOCOL_NAMES[t.protocol] ?? `proto-${t.protocol}`;
   const host = (a: string, port: number | undefined): string => (port === undefined ? a : t.family === 6 ? `[${a}]:${port}` : `${a}:${port}`);
   const frag = t.fragment === undefined ? '' : ` frag@${t.fragment.offset}${t.fragment.more ? '+' : ''}`;
   return `${host(t.src, t.srcPort)} > ${host(t.dst, t.dstPort)} ${proto}${frag}`;
@@ -136,7 +145,7 @@ export class TraceSession {
   private icmpErrorsSent = 0;
   private readonly handed = new Map<string, number>();
   private readonly freed = new Map<string, number>();
-  private readonly groups = new Map<string, { g: Omit<DeathGroup, 'count' | 'icmpErrors'>; count: number; icmpErrors: number }>();
+  private readonly groups = new Map<string, { g: Omit<DeathGroup, 'count' | 'icmpErrors' | 'packets'>; count: number; icmpErrors: number; packets: Map<string, number> }>();
   /** Packets whose icmp-send was seen and whose ICMP error packet is still to come, newest last. */
   private readonly awaitingError: TracePacket[] = [];
   /** skb addresses the kernel side follows that hold a packet other than the one it started with (not shown). */
@@ -266,16 +275,21 @@ export class TraceSession {
     else if (packet.fate === 'dropped' && packet.drop !== undefined) {
       const d = packet.drop;
       const key = `${d.namespace}\0${d.device}\0${d.function}\0${d.reason}\0${packet.errorAbout === undefined ? '' : 'icmp'}`;
-      const g = this.groups.get(key);
-      if (g !== undefined) {
-        g.count++;
-        if (packet.errorAbout !== undefined) g.icmpErrors++;
-      } else {
-        this.groups.set(key, {
+      let g = this.groups.get(key);
+      if (g === undefined) {
+        g = {
           g: { namespace: d.namespace, device: d.device, function: d.function, reason: d.reason, example: packet.id, meaning: d.meaning },
-          count: 1,
-          icmpErrors: packet.errorAbout === undefined ? 0 : 1,
-        });
+          count: 0,
+          icmpErrors: 0,
+          packets: new Map(),
+        };
+        this.groups.set(key, g);
+      }
+      g.count++;
+      if (packet.errorAbout !== undefined) g.icmpErrors++;
+      if (this.context.describe !== undefined) {
+        const words = this.context.describe(packet.last);
+        g.packets.set(words, (g.packets.get(words) ?? 0) + 1);
       }
     }
     this.finished.push(packet);
@@ -374,7 +388,12 @@ export class TraceSession {
       else unknown++;
     }
     const deaths = [...this.groups.values()]
-      .map((x) => ({ ...x.g, count: x.count, icmpErrors: x.icmpErrors }))
+      .map((x) => ({
+        ...x.g,
+        count: x.count,
+        icmpErrors: x.icmpErrors,
+        ...(this.context.describe === undefined ? {} : { packets: Object.fromEntries([...x.packets].sort((a, b) => b[1] - a[1])) }),
+      }))
       .sort((a, b) => Number(isBenignDrop(a.reason, a.function)) - Number(isBenignDrop(b.reason, b.function)) || b.count - a.count);
     return {
       packets: this.nextId - 1,
