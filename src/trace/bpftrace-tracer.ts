@@ -63,23 +63,18 @@ const STOP_PROBE_MS = 5000;
 /** Messages bpftrace prints on every start here that say nothing about the trace. */
 const NOISE = [/couldn't set RLIMIT_MEMLOCK/, /^Attaching \d+ probes?\.\.\.$/, /^@stopping: \d+$/];
 
-function onPath(command: string): boolean {
-  if (command.includes('/')) {
-    try {
-      accessSync(command, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  return (process.env['PATH'] ?? '').split(delimiter).some((dir) => {
-    try {
-      accessSync(join(dir, command), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+}
+
+function onPath(command: string): boolean {
+  if (command.includes('/')) return executable(command);
+  return (process.env['PATH'] ?? '').split(delimiter).some((dir) => executable(join(dir, command)));
 }
 
 /** Everything that can be checked before starting: root, bpftrace, the tracepoints. Throws TracerUnavailable. */
@@ -205,10 +200,7 @@ export class Tracer implements SyncTeardown {
   }
 
   private startFailure(why: string | undefined): TracerUnavailable {
-    const text = this.stderrText
-      .split('\n')
-      .filter((l) => l.trim() !== '' && !NOISE.some((n) => n.test(l)))
-      .join('; ');
+    const text = this.stderr().split('\n').join('; ');
     if (/Operation not permitted|EPERM|permission denied|CAP_BPF|CAP_SYS_ADMIN/i.test(text)) {
       return new TracerUnavailable('bpf-not-permitted', `BPF is not permitted here: ${text}`);
     }
