@@ -140,8 +140,9 @@ export const traceCommand = defineCommand({
     const ifname = ifnameFrom(values.ifname);
     const namespaces = namespacesFrom(values.netns, values.lab, values.node);
 
-    const reasons = dropReasonNames();
-    const reasonName = (n: number): string => reasons.get(n) ?? String(n);
+    // Read once the tracer holds tracefs: on a fresh machine it is not mounted until then, and the names would be numbers.
+    let reasons: Map<number, string> | undefined;
+    const reasonName = (n: number): string => (reasons ??= dropReasonNames()).get(n) ?? String(n);
     const label = namespaceLabeller();
     const session = new TraceSession({ reasonName, namespaceLabel: label });
     const progress = new Progress();
