@@ -236,8 +236,6 @@ export class Tracer implements SyncTeardown {
         // Printed by bpftrace as it exits, from the map itself, after the last events were read.
         this.emitted = v.count;
         break;
-      case 'ended':
-        break;
       case 'lost':
         this.reportedLost += v.count;
         break;

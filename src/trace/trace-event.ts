@@ -83,8 +83,6 @@ export type TraceLine =
   | { readonly type: 'attached'; readonly timeNs: bigint }
   | { readonly type: 'event'; readonly event: TraceEvent }
   | { readonly type: 'emitted'; readonly count: number }
-  /** The program's END block ran: its counts are complete. */
-  | { readonly type: 'ended' }
   | { readonly type: 'lost'; readonly count: number }
   | { readonly type: 'message'; readonly text: string };
 
@@ -280,7 +278,6 @@ export function parseTraceLine(line: string): ParsedTraceLine {
     if (err instanceof LineError) return { ok: false, error: { field: err.field, reason: err.message, line } };
     throw err;
   }
-  if (line === 'Z') return { ok: true, value: { type: 'ended' } };
   const emitted = /^@emitted:\s*(\d+)\s*$/.exec(line);
   if (emitted) return { ok: true, value: { type: 'emitted', count: Number(emitted[1]) } };
   const lost = /^Lost (\d+) events/.exec(line);
