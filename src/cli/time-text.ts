@@ -2,6 +2,11 @@ const NS_PER_S = 1_000_000_000n;
 
 /** Seconds since the epoch with all nine digits, exact (as tshark's frame.time_epoch prints it). */
 export function epochText(ns: bigint): string {
+  // One conversion to text instead of two divisions: this runs for every packet of `decode --json`.
+  if (ns >= NS_PER_S) {
+    const digits = ns.toString();
+    return `${digits.slice(0, -9)}.${digits.slice(-9)}`;
+  }
   const sec = ns / NS_PER_S;
   const frac = ns % NS_PER_S;
   return `${sec}.${frac.toString().padStart(9, '0')}`;
