@@ -1,4 +1,5 @@
-import { formatMac, parseMac } from './address.js';
+import { parseMac } from './address.js';
+import { macText } from './address-text.js';
 import { put16, u16 } from './bytes.js';
 import { type Decoded, ok, short } from './result.js';
 
@@ -88,7 +89,7 @@ export interface EthernetRepr {
 }
 
 export function parseEthernet(frame: EthernetFrame): EthernetRepr {
-  return { dst: formatMac(frame.bytes, 0), src: formatMac(frame.bytes, 6), vlans: frame.vlans, etherType: frame.etherType };
+  return { dst: macText(frame.bytes, 0), src: macText(frame.bytes, 6), vlans: frame.vlans, etherType: frame.etherType };
 }
 
 export function ethernetHeaderLength(repr: EthernetRepr): number {

@@ -216,10 +216,11 @@ class FrameDecoder {
     // Later fragments carry no transport header; the first one does (and it is decoded as far as it goes).
     if (p.fragmentOffset !== 0) return;
     const fragmented = p.moreFragments;
+    const payload = p.payload();
     this.transport({
       protocol: p.protocol,
-      bytes: p.payload(),
-      claimed: fragmented ? p.payload().length : p.totalLength - p.headerLength,
+      bytes: payload,
+      claimed: fragmented ? payload.length : p.totalLength - p.headerLength,
       base: base + p.headerLength,
       src: p.src,
       dst: p.dst,

@@ -1,4 +1,5 @@
-import { formatIpv4, ipBytes } from './address.js';
+import { ipBytes } from './address.js';
+import { ipv4Text } from './address-text.js';
 import { put16, u16 } from './bytes.js';
 import { finishChecksum, sum16, sumVerifies } from './checksum.js';
 import { type Decoded, fail, ok, short } from './result.js';
@@ -93,10 +94,10 @@ export class Ipv4Packet {
   }
   /** The addresses as text, without a view per address (parseIpv4 gives the same). */
   srcText(): string {
-    return formatIpv4(this.bytes, 12);
+    return ipv4Text(this.bytes, 12);
   }
   dstText(): string {
-    return formatIpv4(this.bytes, 16);
+    return ipv4Text(this.bytes, 16);
   }
   /** pseudoHeaderSum() of this packet's addresses, summed in place. */
   pseudoHeaderSum(protocol: number, length: number): number {
@@ -123,6 +124,9 @@ export interface Ipv4Repr {
   readonly payloadLength: number;
 }
 
+/** Shared by every header without options: a copy of nothing, made once instead of once per packet. */
+const NO_OPTIONS: Uint8Array = new Uint8Array(0);
+
 export function parseIpv4(packet: Ipv4Packet): Ipv4Repr {
   return {
     src: packet.srcText(),
@@ -136,7 +140,7 @@ export function parseIpv4(packet: Ipv4Packet): Ipv4Repr {
     dontFragment: packet.dontFragment,
     moreFragments: packet.moreFragments,
     fragmentOffset: packet.fragmentOffset,
-    options: packet.options.slice(),
+    options: packet.headerLength === IPV4_MIN_HEADER ? NO_OPTIONS : packet.options.slice(),
     payloadLength: packet.totalLength - packet.headerLength,
   };
 }

@@ -1,4 +1,5 @@
-import { formatIpv6, ipBytes } from './address.js';
+import { ipBytes } from './address.js';
+import { ipv6Text } from './address-text.js';
 import { put16, u16 } from './bytes.js';
 import { sum16 } from './checksum.js';
 import { type Decoded, fail, ok, short } from './result.js';
@@ -49,10 +50,10 @@ export class Ipv6Packet {
   }
   /** The addresses as text, without a view per address (parseIpv6 gives the same). */
   srcText(): string {
-    return formatIpv6(this.bytes, 8);
+    return ipv6Text(this.bytes, 8);
   }
   dstText(): string {
-    return formatIpv6(this.bytes, 24);
+    return ipv6Text(this.bytes, 24);
   }
   /** pseudoHeaderSum() of this packet's addresses (RFC 8200 section 8.1), summed in place. */
   pseudoHeaderSum(protocol: number, length: number): number {

@@ -1,4 +1,4 @@
-import { formatIpv4, formatIpv6 } from './address.js';
+import { ipv4Text, ipv6Text } from './address-text.js';
 import { IpProtocol } from './ip-protocol.js';
 import { Ipv4Packet } from './ipv4.js';
 import { Ipv6Packet } from './ipv6.js';
@@ -63,8 +63,8 @@ function parseV4(bytes: Uint8Array): Decoded<TcpSegment> {
   return ok({
     family: 4,
     bytes,
-    src: formatIpv4(bytes, 12),
-    dst: formatIpv4(bytes, 16),
+    src: ipv4Text(bytes, 12),
+    dst: ipv4Text(bytes, 16),
     ...tcp.value,
     ipLength: ip.totalLength,
     dontFragment: ip.dontFragment,
@@ -89,8 +89,8 @@ function parseV6(bytes: Uint8Array): Decoded<TcpSegment> {
   return ok({
     family: 6,
     bytes,
-    src: formatIpv6(bytes, 8),
-    dst: formatIpv6(bytes, 24),
+    src: ipv6Text(bytes, 8),
+    dst: ipv6Text(bytes, 24),
     ...tcp.value,
     ipLength: end,
     dontFragment: true,
