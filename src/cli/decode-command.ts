@@ -1,13 +1,14 @@
 import { fstatSync, statSync } from 'node:fs';
 import { CaptureError } from '../capture/capture-error.js';
 import { readCaptureBatches } from '../capture/reader.js';
-import { type DecodeOptions, decodeFrame } from '../packet/frame.js';
+import { availableParallelism } from 'node:os';
+import type { DecodeOptions } from '../packet/frame.js';
 import { parseFouPortMap } from '../packet/fou.js';
 import { GUE_PORT } from '../packet/gue.js';
 import { LARGEST_COMMON_MTU } from '../packet/super-packet.js';
 import { VXLAN_PORT } from '../packet/vxlan.js';
-import { packetJson } from './packet-json.js';
-import { packetSummary } from './packet-summary.js';
+import { ParallelDecode } from './parallel-decode.js';
+import { type LineFormat, packetLine } from './packet-line.js';
 import { CommandFailure, defineCommand, UsageError } from './command.js';
 import { LineOutput } from './line-output.js';
 
@@ -32,6 +33,9 @@ export function decodeOptionsFrom(values: { 'vxlan-port'?: string; 'gue-port'?: 
   }
   return options;
 }
+
+/** Below this size a capture decodes in well under a second: starting worker threads would not pay. */
+const PARALLEL_MIN_BYTES = 16 << 20;
 
 export const decodeCommand = defineCommand({
   name: 'decode',
@@ -59,6 +63,12 @@ export const decodeCommand = defineCommand({
       description: 'the largest MTU of the captured links: longer IP packets are marked as GSO/GRO super-packets',
     },
     count: { type: 'string', short: 'c', value: 'N', description: 'stop after N packets' },
+    threads: {
+      type: 'string',
+      value: 'N',
+      defaultText: `the cores available for a capture file of ${PARALLEL_MIN_BYTES >> 20} MB or more, 1 otherwise`,
+      description: 'decode on N threads, the main one and N-1 workers; the output is the same, in packet order',
+    },
     numeric: { type: 'boolean', short: 'n', description: 'accepted as tcpdump takes it (-nr FILE): addresses and ports are always numbers' },
   },
   positionals: { min: 0, max: 1 },
@@ -97,38 +107,67 @@ function isLive(file: string): boolean {
   }
 }
 
+/** The worker threads for a capture: --threads N, or by default every core for a large file, none otherwise. */
+function threadsFor(file: string, text: string | undefined, live: boolean): number {
+  const given = wholeNumber('--threads', text, 1, 64);
+  if (given !== undefined) return given;
+  if (live || file === '-') return 1;
+  try {
+    return statSync(file).size >= PARALLEL_MIN_BYTES ? Math.max(1, availableParallelism()) : 1;
+  } catch {
+    // Reading will say what is wrong with it.
+    return 1;
+  }
+}
+
 async function decode(
   file: string,
-  values: { json: boolean; count: string | undefined; 'link-mtu': string | undefined; 'vxlan-port': string; 'gue-port': string; fou: string | undefined },
+  values: {
+    json: boolean;
+    count: string | undefined;
+    threads: string | undefined;
+    'link-mtu': string | undefined;
+    'vxlan-port': string;
+    'gue-port': string;
+    fou: string | undefined;
+  },
 ): Promise<number> {
   const limit = wholeNumber('--count', values.count, 0, Number.MAX_SAFE_INTEGER) ?? Infinity;
   const linkMtu = wholeNumber('--link-mtu', values['link-mtu'], 68, 65536);
-  const summary = linkMtu === undefined ? {} : { linkMtu };
-  const options = decodeOptionsFrom(values);
+  const format: LineFormat = { json: values.json, decode: decodeOptionsFrom(values), summary: linkMtu === undefined ? {} : { linkMtu } };
   const source = file === '-' ? process.stdin : file;
   const live = isLive(file);
-  const out = new LineOutput();
+  const threads = threadsFor(file, values.threads, live);
+  const parallel = threads > 1 ? new ParallelDecode(threads, format) : undefined;
+  const out = parallel === undefined ? new LineOutput() : undefined;
   let n = 0;
   try {
     outer: for await (const batch of readCaptureBatches(source)) {
+      if (parallel !== undefined) {
+        const take = Math.min(batch.length, limit - n);
+        if (take > 0) await parallel.decode(n + 1, take === batch.length ? batch : batch.slice(0, take));
+        n += take;
+        if (parallel.closed || n >= limit) break;
+        if (live) await parallel.drain();
+        continue;
+      }
       for (const pkt of batch) {
         if (n >= limit) break outer;
         n++;
-        const frame = decodeFrame(pkt.linkType, pkt.data, pkt.originalLength, options);
-        const full = out.write(values.json ? packetJson(n, pkt, frame) : packetSummary(n, pkt, frame, summary));
+        const full = out!.write(packetLine(n, pkt, format));
         if (full) await full;
       }
-      if (out.closed) break;
+      if (out!.closed) break;
       // A batch is all the input had ready: from a live input, show it before waiting for more.
-      if (live) await out.flush();
+      if (live) await out!.flush();
     }
   } catch (err) {
-    await out.flush();
+    await (parallel?.finish() ?? out!.flush());
     if (err instanceof CaptureError) throw new CommandFailure(`${file}: ${err.message}`);
     if (isNodeError(err) && (err.code === 'ENOENT' || err.code === 'EACCES' || err.code === 'EISDIR')) throw new CommandFailure(`${file}: ${err.message}`);
     throw err;
   }
-  await out.flush();
+  await (parallel?.finish() ?? out!.flush());
   return 0;
 }
 
