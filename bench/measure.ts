@@ -3,6 +3,8 @@ import { spawnSync } from 'node:child_process';
 export interface Measured {
   readonly name: string;
   readonly seconds: number;
+  /** CPU time, user and system, of every thread and child: more than `seconds` when several cores worked. */
+  readonly cpuSeconds: number;
   readonly peakRssMiB: number;
 }
 
@@ -22,15 +24,15 @@ export function measure(name: string, argv: readonly string[], runs = 1, options
   const ok = options.okStatuses ?? [0];
   for (let r = 0; r < runs; r++) {
     // /usr/bin/time prints "Command exited with non-zero status N" before its own line: the last line is still ours.
-    const res = spawnSync('/usr/bin/time', ['-f', '%e %M', 'sh', '-c', '"$@" > "$OUT"', 'sh', ...argv], {
+    const res = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', 'sh', '-c', '"$@" > "$OUT"', 'sh', ...argv], {
       encoding: 'utf8',
       maxBuffer: 64 << 20,
       env: { ...process.env, OUT: options.stdoutFile ?? '/dev/null' },
     });
     const last = res.stderr.trim().split('\n').pop() ?? '';
-    const m = /^(\d+(?:\.\d+)?) (\d+)$/.exec(last);
+    const m = /^(\d+(?:\.\d+)?) (\d+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)$/.exec(last);
     if (res.status === null || !ok.includes(res.status) || !m) throw new Error(`${name} failed (status ${String(res.status)}): ${res.stderr.slice(-2000)}`);
-    const run = { name, seconds: Number(m[1]), peakRssMiB: Number(m[2]) / 1024 };
+    const run = { name, seconds: Number(m[1]), cpuSeconds: Number(m[3]) + Number(m[4]), peakRssMiB: Number(m[2]) / 1024 };
     if (!best || run.seconds < best.seconds) best = run;
   }
   if (!best) throw new RangeError('runs must be at least 1');
