@@ -1,23 +1,25 @@
 import type { IpAddress } from './address.js';
 import type { ChecksumStatus } from './checksum-status.js';
 
-/** Below this many bytes the plain loop is as fast as the copy into the aligned scratch buffer. */
+/** Below this many bytes the plain loop is as fast as reading 32-bit words. */
 const WIDE_SUM_MIN = 64;
-const SCRATCH_BYTES = 65536;
-const SCRATCH = new ArrayBuffer(SCRATCH_BYTES);
-const SCRATCH8 = new Uint8Array(SCRATCH);
-const SCRATCH32 = new Uint32Array(SCRATCH);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const WIDE_SUM_MAX = 65536;
+/**
+ * A DataView of the buffer last summed: the packets of one read chunk share their buffer, so a view is made once
+ * per chunk rather than a typed array (or a copy into an aligned one) per checksum.
+ */
+let wordBuffer: ArrayBufferLike | undefined;
+let words: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
 
 /**
  * One's-complement sum of 16-bit big-endian words, unfolded (RFC 1071). An odd tail byte is padded with zero. The
- * value is to be folded (foldSum, finishChecksum, sumVerifies): a long range is summed as 32-bit words of the host's
- * order in an aligned copy (RFC 1071 section 2: the sum does not depend on the word size, and the byte order only
- * swaps the folded result), so its unfolded value differs from the word-by-word sum while every fold agrees.
+ * value is to be folded (foldSum, finishChecksum, sumVerifies): a long range is summed as little-endian 32-bit words
+ * (RFC 1071 section 2: the sum does not depend on the word size, and the byte order only swaps the folded result), so
+ * its unfolded value differs from the word-by-word sum while every fold agrees.
  */
 export function sum16(b: Uint8Array, start: number, end: number, initial = 0): number {
   const length = end - start;
-  if (length >= WIDE_SUM_MIN && length <= SCRATCH_BYTES && end <= b.length && start >= 0 && LITTLE_ENDIAN) return wideSum(b, start, end, initial);
+  if (length >= WIDE_SUM_MIN && length <= WIDE_SUM_MAX && end <= b.length && start >= 0) return wideSum(b, start, end, initial);
   let sum = initial;
   let i = start;
   const evenEnd = end - ((end - start) & 1);
@@ -27,13 +29,18 @@ export function sum16(b: Uint8Array, start: number, end: number, initial = 0): n
 }
 
 function wideSum(b: Uint8Array, start: number, end: number, initial: number): number {
-  SCRATCH8.set(b.subarray(start, end));
-  const words = (end - start) >>> 2;
+  if (b.buffer !== wordBuffer) {
+    wordBuffer = b.buffer;
+    words = new DataView(b.buffer);
+  }
+  const count = (end - start) >>> 2;
+  const from = b.byteOffset + start;
   let wide = 0;
-  for (let i = 0; i < words; i++) wide += SCRATCH32[i]!;
+  // Little-endian words: the folded sum comes out byte-swapped, and is swapped back below.
+  for (let i = 0; i < count; i++) wide += words.getUint32(from + 4 * i, true);
   const folded = foldSum(wide);
   let sum = initial + (((folded & 0xff) << 8) | (folded >>> 8));
-  let i = start + words * 4;
+  let i = start + count * 4;
   for (; i + 1 < end; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
   if (i < end) sum += b[i]! << 8;
   return sum;

@@ -46,7 +46,7 @@ describe('decode --json output', () => {
       }
     }
     assert.ok(layers > 30_000, `${layers} layers`);
-    const kinds = ['ethernet', 'vlan', 'ipv4', 'ipv6', 'ipv6 fragment', 'ipv6 hop-by-hop', 'tcp', 'udp', 'vxlan', 'gue variant 0', 'gue variant 1', 'gre', 'gre key sequence'];
+    const kinds = ['ethernet', 'vlan', 'ipv4', 'ipv6', 'ipv6 fragment', 'ipv6 hop-by-hop', 'ipv6 destination-options', 'tcp', 'udp', 'vxlan', 'gue variant 0', 'gue variant 1', 'gre', 'gre key sequence'];
     for (const kind of ['echo-request', 'echo-reply', 'destination-unreachable', 'time-exceeded', 'other']) kinds.push(`icmpv4 ${kind}`, `icmpv6 ${kind}`);
     kinds.push('icmpv6 packet-too-big', 'icmpv6 parameter-problem');
     for (const kind of ['nop', 'mss', 'timestamps', 'sack-permitted', 'window-scale', 'end', 'sack']) kinds.push(`tcp option ${kind}`);
