@@ -1,7 +1,7 @@
 import { fstatSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { CaptureError } from '../capture/capture-error.js';
 import { readCaptureBatches } from '../capture/reader.js';
-import { availableParallelism } from 'node:os';
 import type { DecodeOptions } from '../packet/frame.js';
 import { parseFouPortMap } from '../packet/fou.js';
 import { GUE_PORT } from '../packet/gue.js';
@@ -107,7 +107,7 @@ function isLive(file: string): boolean {
   }
 }
 
-/** The worker threads for a capture: --threads N, or by default every core for a large file, none otherwise. */
+/** How many threads decode a capture: --threads N, or by default one per core for a large file, one otherwise. */
 function threadsFor(file: string, text: string | undefined, live: boolean): number {
   const given = wholeNumber('--threads', text, 1, 64);
   if (given !== undefined) return given;
