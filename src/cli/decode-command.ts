@@ -93,31 +93,33 @@ function wholeNumber(option: string, text: string | undefined, min: number, max:
   return n;
 }
 
-/**
- * A pipe, socket or terminal, given as "-" or by path (a FIFO): something that may pause, after which the packets
- * decoded so far should be shown. A regular file never pauses.
- */
-function isLive(file: string): boolean {
+/** What the input is, as far as decoding it goes; undefined fields when it cannot be looked at (reading will say why). */
+interface InputKind {
+  /**
+   * A pipe, socket or terminal, given as "-" or by path (a FIFO): something that may pause, after which the packets
+   * decoded so far should be shown. A regular file never pauses.
+   */
+  readonly live: boolean;
+  /** The size of a regular file given by path. */
+  readonly fileBytes: number | undefined;
+}
+
+function inputKind(file: string): InputKind {
   try {
     const stat = file === '-' ? fstatSync(0) : statSync(file);
-    return stat.isFIFO() || stat.isSocket() || stat.isCharacterDevice();
+    const live = stat.isFIFO() || stat.isSocket() || stat.isCharacterDevice();
+    return { live, fileBytes: file !== '-' && stat.isFile() ? stat.size : undefined };
   } catch {
     // Reading will say what is wrong with it.
-    return false;
+    return { live: false, fileBytes: undefined };
   }
 }
 
 /** How many threads decode a capture: --threads N, or by default one per core for a large file, one otherwise. */
-function threadsFor(file: string, text: string | undefined, live: boolean): number {
+function threadsFor(text: string | undefined, input: InputKind): number {
   const given = wholeNumber('--threads', text, 1, 64);
   if (given !== undefined) return given;
-  if (live || file === '-') return 1;
-  try {
-    return statSync(file).size >= PARALLEL_MIN_BYTES ? Math.max(1, availableParallelism()) : 1;
-  } catch {
-    // Reading will say what is wrong with it.
-    return 1;
-  }
+  return input.fileBytes !== undefined && input.fileBytes >= PARALLEL_MIN_BYTES ? Math.max(1, availableParallelism()) : 1;
 }
 
 async function decode(
@@ -136,10 +138,11 @@ async function decode(
   const linkMtu = wholeNumber('--link-mtu', values['link-mtu'], 68, 65536);
   const format: LineFormat = { json: values.json, decode: decodeOptionsFrom(values), summary: linkMtu === undefined ? {} : { linkMtu } };
   const source = file === '-' ? process.stdin : file;
-  const live = isLive(file);
-  const threads = threadsFor(file, values.threads, live);
-  const parallel = threads > 1 ? new ParallelDecode(threads, format) : undefined;
-  const out = parallel === undefined ? new LineOutput() : undefined;
+  const input = inputKind(file);
+  const live = input.live;
+  const threads = threadsFor(values.threads, input);
+  const out = new LineOutput();
+  const parallel = threads > 1 ? new ParallelDecode(threads, format, out) : undefined;
   let n = 0;
   try {
     outer: for await (const batch of readCaptureBatches(source)) {
@@ -147,27 +150,29 @@ async function decode(
         const take = Math.min(batch.length, limit - n);
         if (take > 0) await parallel.decode(n + 1, take === batch.length ? batch : batch.slice(0, take));
         n += take;
-        if (parallel.closed || n >= limit) break;
+        if (out.closed || n >= limit) break;
         if (live) await parallel.drain();
         continue;
       }
       for (const pkt of batch) {
         if (n >= limit) break outer;
         n++;
-        const full = out!.write(packetLine(n, pkt, format));
+        const full = out.write(packetLine(n, pkt, format));
         if (full) await full;
       }
-      if (out!.closed) break;
+      if (out.closed) break;
       // A batch is all the input had ready: from a live input, show it before waiting for more.
-      if (live) await out!.flush();
+      if (live) await out.flush();
     }
   } catch (err) {
-    await (parallel?.finish() ?? out!.flush());
+    await parallel?.finish();
+    await out.flush();
     if (err instanceof CaptureError) throw new CommandFailure(`${file}: ${err.message}`);
     if (isNodeError(err) && (err.code === 'ENOENT' || err.code === 'EACCES' || err.code === 'EISDIR')) throw new CommandFailure(`${file}: ${err.message}`);
     throw err;
   }
-  await (parallel?.finish() ?? out!.flush());
+  await parallel?.finish();
+  await out.flush();
   return 0;
 }
 

@@ -3,15 +3,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { unpackPackets } from '../capture/packed-packets.js';
 import type { DecodeJob, DecodeJobDone } from './parallel-decode.js';
-import { type LineFormat, packetLines } from './packet-line.js';
+import { LineBatches, type LineFormat } from './packet-line.js';
 
-const format = workerData as LineFormat;
-let expected = 1 << 20;
+const batches = new LineBatches(workerData as LineFormat);
 
 parentPort?.on('message', (job: DecodeJob) => {
-  const lines = packetLines(job.first, unpackPackets(job.packets), format, expected);
-  // The next batch is likely the size of this one: start with room for it, and a margin.
-  expected = Math.ceil(lines.length * 1.25);
+  const lines = batches.lines(job.first, unpackPackets(job.packets));
   const done: DecodeJobDone = { seq: job.seq, bytes: lines.buffer as ArrayBuffer, length: lines.length };
   parentPort?.postMessage(done, [done.bytes]);
 });

@@ -45,11 +45,26 @@ export class LineOutput {
     this.buffer = this.spare ?? Buffer.allocUnsafe(LineOutput.SIZE);
     this.spare = undefined;
     this.used = 0;
+    return this.send(full, () => {
+      if (written.length === LineOutput.SIZE) this.spare = written;
+    });
+  }
+
+  /**
+   * Writes lines already encoded (by another thread, say), after what the buffer holds; the promise settles when the
+   * stream is done with them.
+   */
+  async writeEncoded(lines: Buffer): Promise<void> {
+    await this.flush();
+    if (lines.length > 0 && !this.closed) await this.send(lines);
+  }
+
+  private send(bytes: Buffer, sent?: () => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.stream.write(full, (err) => {
+      this.stream.write(bytes, (err) => {
         if (err && (err as NodeJS.ErrnoException).code === 'EPIPE') this.closed = true;
         else if (err) return reject(err);
-        if (written.length === LineOutput.SIZE) this.spare = written;
+        sent?.();
         resolve();
       });
     });

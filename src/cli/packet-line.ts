@@ -19,21 +19,27 @@ export function packetLine(n: number, pkt: CapturedPacket, format: LineFormat): 
 /** UTF-8 needs at most 3 bytes per UTF-16 code unit. */
 const UTF8_PER_UNIT = 3;
 
-/**
- * The lines of `packets`, numbered from `first`, encoded in a buffer of their own (one that can be transferred
- * to another thread). `sizeHint`: the bytes expected, to start with a buffer large enough.
- */
-export function packetLines(first: number, packets: readonly CapturedPacket[], format: LineFormat, sizeHint: number): Buffer {
-  let out = Buffer.allocUnsafeSlow(Math.max(sizeHint, 1 << 12));
-  let used = 0;
-  for (let i = 0; i < packets.length; i++) {
-    const line = packetLine(first + i, packets[i]!, format);
-    if (used + line.length * UTF8_PER_UNIT > out.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(out.length * 2, used + line.length * UTF8_PER_UNIT));
-      out.copy(grown, 0, 0, used);
-      out = grown;
+/** Batches of lines, each encoded in a buffer of its own (one that can be transferred to another thread). */
+export class LineBatches {
+  /** The bytes the next batch is expected to take: likely those of the last one, with a margin. */
+  private expected = 1 << 20;
+
+  constructor(private readonly format: LineFormat) {}
+
+  /** The lines of `packets`, numbered from `first`. */
+  lines(first: number, packets: readonly CapturedPacket[]): Buffer {
+    let out = Buffer.allocUnsafeSlow(this.expected);
+    let used = 0;
+    for (let i = 0; i < packets.length; i++) {
+      const line = packetLine(first + i, packets[i]!, this.format);
+      if (used + line.length * UTF8_PER_UNIT > out.length) {
+        const grown = Buffer.allocUnsafeSlow(Math.max(out.length * 2, used + line.length * UTF8_PER_UNIT));
+        out.copy(grown, 0, 0, used);
+        out = grown;
+      }
+      used += out.write(line, used, 'utf8');
     }
-    used += out.write(line, used, 'utf8');
+    this.expected = Math.max(1 << 12, Math.ceil(used * 1.25));
+    return out.subarray(0, used);
   }
-  return out.subarray(0, used);
 }

@@ -2,7 +2,8 @@ import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { CapturedPacket } from '../capture/captured-packet.js';
 import { type PackedPackets, packPackets } from '../capture/packed-packets.js';
-import { type LineFormat, packetLines } from './packet-line.js';
+import type { LineOutput } from './line-output.js';
+import { type LineFormat, LineBatches } from './packet-line.js';
 
 /** A run of packets for a worker: their lines are numbered from `first`. */
 export interface DecodeJob {
@@ -47,16 +48,15 @@ export class ParallelDecode {
   private written = 0;
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
-  /** True once the reader of the output went away (EPIPE); nothing more is decoded. */
-  closed = false;
-
-  private expected = 1 << 20;
+  private readonly batches: LineBatches;
 
   constructor(
     threads: number,
-    private readonly format: LineFormat,
-    private readonly stream: NodeJS.WritableStream = process.stdout,
+    format: LineFormat,
+    /** Where the lines go; once its reader went away (out.closed), nothing more is decoded. */
+    private readonly out: LineOutput,
   ) {
+    this.batches = new LineBatches(format);
     this.workers = [];
     this.busy = [];
     if (threads > 1) setFlagsFromString(`--min-semi-space-size=${WORKER_SEMI_SPACE_MB}`);
@@ -77,24 +77,17 @@ export class ParallelDecode {
       this.workers.push(worker);
       this.busy.push(0);
     }
-    stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') this.closed = true;
-      else this.fail(err);
-    });
   }
 
   /** Decodes `packets` (numbered from `first`) on a worker with room for them or here, then writes what is ready. */
   async decode(first: number, packets: readonly CapturedPacket[]): Promise<void> {
     if (this.failure) throw this.failure;
-    if (this.closed) return;
+    if (this.out.closed) return;
     let worker = -1;
     for (let i = 0; i < this.workers.length; i++) if (this.busy[i]! < JOBS_PER_WORKER && (worker < 0 || this.busy[i]! < this.busy[worker]!)) worker = i;
     const seq = this.sent++;
-    if (worker < 0) {
-      const lines = packetLines(first, packets, this.format, this.expected);
-      this.expected = Math.ceil(lines.length * 1.25);
-      this.done.set(seq, lines);
-    } else {
+    if (worker < 0) this.done.set(seq, this.batches.lines(first, packets));
+    else {
       const job: DecodeJob = { seq, first, packets: packPackets(packets) };
       this.busy[worker]!++;
       this.workers[worker]!.postMessage(job, [job.packets.bytes, job.packets.table.buffer as ArrayBuffer]);
@@ -104,7 +97,7 @@ export class ParallelDecode {
 
   /** Writes every line of the batches handed out so far. */
   async drain(): Promise<void> {
-    while (this.written < this.sent && !this.closed) await this.progress();
+    while (this.written < this.sent && !this.out.closed) await this.progress();
   }
 
   /** Writes every line of the batches handed out so far, then stops the workers. */
@@ -134,21 +127,11 @@ export class ParallelDecode {
 
   /** Writes the finished batches that come next in packet order. */
   private async writeReady(): Promise<void> {
-    for (let bytes = this.done.get(this.written); bytes !== undefined && !this.closed; bytes = this.done.get(this.written)) {
+    for (let bytes = this.done.get(this.written); bytes !== undefined && !this.out.closed; bytes = this.done.get(this.written)) {
       this.done.delete(this.written);
       this.written++;
-      if (bytes.length > 0) await this.write(bytes);
+      await this.out.writeEncoded(bytes);
     }
-  }
-
-  private write(bytes: Buffer): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.stream.write(bytes, (err) => {
-        if (err && (err as NodeJS.ErrnoException).code === 'EPIPE') this.closed = true;
-        else if (err) return reject(err);
-        resolve();
-      });
-    });
   }
 
   private fail(err: Error): void {
