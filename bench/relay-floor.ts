@@ -1,6 +1,6 @@
 /**
- * The floor under any relay built on the same netfilter queue binding (src/host/packet-queue.ts, the nfqueue
- * package): binds the queue and accepts every packet as it comes, reading nothing. bench/relay runs it in place of the
+ * The floor under any relay built on the same netfilter queue binding (src/host/packet-queue.ts over native/nfqueue):
+ * binds the queue and accepts every packet as it comes, reading nothing. bench/relay runs it in place of the
  * relay, behind rules of its own, to tell the binding's and the kernel's share of the relay's time from the relay's
  * own work.
  *

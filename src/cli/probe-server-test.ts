@@ -95,7 +95,7 @@ export async function runServerTest(values: ServerTestValues, io: ServerTestIo):
     progress.done();
   }
   const status = serverTestFoundProblem(report) ? EXIT_FAILURE : EXIT_OK;
-  // The netfilter queue binding cannot be closed (the nfqueue package has no close) and would keep the process alive
+  // The netfilter queue binding cannot be closed (src/host/packet-queue.ts) and would keep the process alive
   // after its rules are gone: the process ends once the report is written.
   io.stdout.write(values.json === true ? `${JSON.stringify(serverTestJson(report))}\n` : serverTestText(report), () => process.exit(status));
   return status;

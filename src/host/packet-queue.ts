@@ -22,31 +22,65 @@ export interface PacketQueue {
   readonly queueNum: number;
 }
 
-interface NfqInfo {
-  readonly id: number;
-  readonly indev: number;
-  readonly outdev: number;
-  readonly nfmark?: number;
+/** native/nfqueue: mtuscope's own binding, which hands over the packets of each wake-up in one call. */
+interface NfqueueBinding {
+  /** `meta` holds (packet id, flags, firewall mark, length) per packet; `bytes` the packets one after another. */
+  open(queueNum: number, receiveBufferBytes: number, onBatch: (count: number, meta: Uint32Array, bytes: Buffer) => void): NfqueueHandle;
+  /** Handed to the binding's verdict thread: at once, or for a verdict given during a batch call, once it returns. */
+  verdict(handle: NfqueueHandle, id: number, verdict: number, mark: number, bytes: Buffer | null): void;
 }
 
-interface NfqPacket {
-  readonly info: NfqInfo;
-  readonly payload: Buffer;
-  setVerdict(verdict: number, mark?: number | null, buffer?: Buffer | null): void;
+declare const nfqueueHandle: unique symbol;
+type NfqueueHandle = { readonly [nfqueueHandle]: true };
+
+const NF_DROP = 0;
+const NF_ACCEPT = 1;
+const FLAG_OUTPUT = 1;
+const META_FIELDS = 4;
+/** The binding's "leave the firewall mark as it is". */
+const SAME_MARK = -1;
+
+let binding: NfqueueBinding | undefined;
+
+function loadBinding(): NfqueueBinding {
+  // A native module (libnetfilter_queue, native/nfqueue); loaded lazily so that only the commands that queue need it.
+  binding ??= createRequire(import.meta.url)('mtuscope-nfqueue') as NfqueueBinding;
+  return binding;
 }
 
-interface NfqModule {
-  readonly NF_DROP: number;
-  readonly NF_ACCEPT: number;
-  createQueueHandler(num: number, bufferSize: number, callback: (p: NfqPacket) => void): unknown;
-}
+class BatchPacket implements QueuedPacket {
+  decided = false;
 
-let nfq: NfqModule | undefined;
+  constructor(
+    private readonly nfq: NfqueueBinding,
+    private readonly handle: NfqueueHandle,
+    private readonly id: number,
+    readonly hook: QueueHook,
+    readonly bytes: Uint8Array,
+    readonly mark: number,
+  ) {}
 
-function loadNfqueue(): NfqModule {
-  // A native module (libnetfilter_queue); loaded lazily so that commands other than `serve` never need it.
-  nfq ??= createRequire(import.meta.url)('nfqueue') as NfqModule;
-  return nfq;
+  accept(): void {
+    this.decide(NF_ACCEPT, SAME_MARK, null);
+  }
+
+  acceptMarked(mark: number): void {
+    this.decide(NF_ACCEPT, mark, null);
+  }
+
+  replace(bytes: Uint8Array): void {
+    this.decide(NF_ACCEPT, SAME_MARK, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+
+  drop(): void {
+    this.decide(NF_DROP, SAME_MARK, null);
+  }
+
+  private decide(verdict: number, mark: number, bytes: Buffer | null): void {
+    if (this.decided) return;
+    this.decided = true;
+    this.nfq.verdict(this.handle, this.id, verdict, mark, bytes);
+  }
 }
 
 /** Receive buffer of the netlink socket: enough for a burst of full-size packets under load. */
@@ -55,40 +89,37 @@ const NETLINK_BUFFER = 8 * 1024 * 1024;
 /**
  * Binds netfilter queue `queueNum` of this process's network namespace. libnetfilter_queue is used without the GSO
  * flag, so the kernel segments GSO/GRO super-packets and completes partial checksums before queueing: every packet
- * seen here is one wire-sized IP packet. The binding cannot be closed; the queue lives as long as the process, and
- * the iptables rules (with --queue-bypass) decide whether packets reach it.
+ * seen here is one wire-sized IP packet. The packets that waited when the process woke up come in one batch from the
+ * binding and go to `onPacket` in the order queued; their verdicts leave together after the batch (native/nfqueue), so
+ * whatever `onPacket` sends itself (a Packet Too Big) goes out before the batch's accepted packets are re-injected. A
+ * packet it leaves undecided, or throws on, is accepted. The binding cannot be closed; the queue lives as long as the
+ * process, and the iptables rules (with --queue-bypass) decide whether packets reach it.
  */
 export function openPacketQueue(queueNum: number, onPacket: (packet: QueuedPacket) => void, onError: (err: unknown) => void): PacketQueue {
-  const mod = loadNfqueue();
-  const { NF_ACCEPT, NF_DROP } = mod;
-  try {
-    mod.createQueueHandler(queueNum, NETLINK_BUFFER, (p: NfqPacket) => {
-      let decided = false;
-      const once = (verdict: number, bytes?: Uint8Array, mark: number | null = null): void => {
-        if (decided) return;
-        decided = true;
-        const buffer = bytes === undefined ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        p.setVerdict(verdict, mark, buffer);
-      };
-      const packet: QueuedPacket = {
-        hook: p.info.outdev !== 0 ? 'output' : 'input',
-        bytes: p.payload,
-        mark: p.info.nfmark ?? 0,
-        accept: () => once(NF_ACCEPT),
-        acceptMarked: (mark) => once(NF_ACCEPT, undefined, mark),
-        replace: (bytes) => once(NF_ACCEPT, bytes),
-        drop: () => once(NF_DROP),
-      };
+  const nfq = loadBinding();
+  let handle: NfqueueHandle | undefined;
+  const onNativeBatch = (count: number, meta: Uint32Array, bytes: Buffer): void => {
+    if (handle === undefined) return;
+    let offset = 0;
+    for (let i = 0; i < count; i++) {
+      const at = i * META_FIELDS;
+      const length = meta[at + 3] ?? 0;
+      const hook: QueueHook = ((meta[at + 1] ?? 0) & FLAG_OUTPUT) !== 0 ? 'output' : 'input';
+      const p = new BatchPacket(nfq, handle, meta[at] ?? 0, hook, bytes.subarray(offset, offset + length), meta[at + 2] ?? 0);
+      offset += length;
       try {
-        onPacket(packet);
+        onPacket(p);
       } catch (err) {
-        // An exception must never reach the native callback (it would abort the process) nor hold the packet.
+        // An exception must never reach the native callback (it would end the process) nor hold the packet.
         onError(err);
       }
-      if (!decided) packet.accept();
-    });
+      if (!p.decided) p.accept();
+    }
+  };
+  try {
+    handle = nfq.open(queueNum, NETLINK_BUFFER, onNativeBatch);
   } catch (err) {
-    throw new Error(`cannot bind netfilter queue ${queueNum}: ${errorMessage(err)} (is another process bound to it?)`, { cause: err });
+    throw new Error(`cannot bind netfilter queue ${queueNum}: ${errorMessage(err)}`, { cause: err });
   }
   return { queueNum };
 }
