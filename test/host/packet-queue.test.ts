@@ -10,11 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { startLab } from '../../src/lab/lab.js';
 import type { LabProcess, RunningLab } from '../../src/lab/running-lab.js';
 import { needsRoot } from '../support/root.js';
-import { TEST_MARK } from '../support/queue-reader.js';
 
 const READER = fileURLToPath(new URL('../support/queue-reader.js', import.meta.url));
 const QUEUE = 7;
 const PORT = 9999;
+const TEST_MARK = 0x42;
 
 const RECEIVER = `
 const s = require('node:dgram').createSocket('udp4');
@@ -65,7 +65,7 @@ describe('netfilter queue binding (native/nfqueue)', needsRoot(), () => {
     });
     await lab.mustExec('b', ['iptables', '-t', 'mangle', '-A', 'PREROUTING', '-p', 'udp', '--dport', String(PORT), '-j', 'NFQUEUE', '--queue-num', String(QUEUE)]);
     await lab.mustExec('b', ['iptables', '-A', 'INPUT', '-p', 'udp', '--dport', String(PORT), '-m', 'mark', '--mark', String(TEST_MARK), '-m', 'comment', '--comment', 'marked']);
-    reader = lab.spawn('b', [process.execPath, READER, String(QUEUE)]);
+    reader = lab.spawn('b', [process.execPath, READER, String(QUEUE), String(TEST_MARK)]);
     receiver = lab.spawn('b', [process.execPath, '-e', RECEIVER]);
     await Promise.all([reader.waitForOutput(/"bound"/, 10_000), receiver.waitForOutput(/"listening"/, 10_000)]);
   });

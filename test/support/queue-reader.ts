@@ -1,17 +1,18 @@
 /**
  * Reads netfilter queue QUEUE_NUM through src/host/packet-queue.ts inside a lab node, for test/host/packet-queue.test.ts.
  * Each queued packet is an IPv4 UDP datagram whose payload says what to do with it: `drop-NN`, `mark-NN` (accepted with
- * mark 0x42), `replace-NN` (accepted with the payload `REPLACE-NN`, UDP checksum 0), `throw-NN` (the reader throws),
+ * firewall mark MARK), `replace-NN` (accepted with the payload `REPLACE-NN`, UDP checksum 0), `throw-NN` (the reader throws),
  * `slow-NN` (accepted after 200 ms of busy work, so that the datagrams behind it wait in the kernel), anything else
  * accepted. Prints {"batch": N} after each batch the binding delivered (a microtask runs once the batch call returns)
  * and {"error": ...} for each error reported; at SIGTERM, {"packets": N} and exits 0.
  *
- *   node dist/test/support/queue-reader.js QUEUE_NUM
+ *   node dist/test/support/queue-reader.js QUEUE_NUM MARK
+ *
+ * A script, not a module: importing it would bind the queue in the importing process.
  */
 import { openPacketQueue, type QueuedPacket } from '../../src/host/packet-queue.js';
 import { errorMessage } from '../../src/util/error-message.js';
 
-export const TEST_MARK = 0x42;
 const UDP = 17;
 
 function udpPayloadOffset(bytes: Uint8Array): number | undefined {
@@ -19,12 +20,12 @@ function udpPayloadOffset(bytes: Uint8Array): number | undefined {
   return (bytes[0] & 0x0f) * 4 + 8;
 }
 
-function decide(p: QueuedPacket): void {
+function decide(p: QueuedPacket, mark: number): void {
   const at = udpPayloadOffset(p.bytes);
   if (at === undefined) return;
   const text = Buffer.from(p.bytes.subarray(at)).toString('latin1');
   if (text.startsWith('drop-')) p.drop();
-  else if (text.startsWith('mark-')) p.acceptMarked(TEST_MARK);
+  else if (text.startsWith('mark-')) p.acceptMarked(mark);
   else if (text.startsWith('throw-')) throw new Error(`reader threw on ${text}`);
   else if (text.startsWith('replace-')) {
     const copy = Uint8Array.from(p.bytes);
@@ -41,6 +42,11 @@ function decide(p: QueuedPacket): void {
 }
 
 const queueNum = Number(process.argv[2]);
+const mark = Number(process.argv[3]);
+if (!Number.isInteger(queueNum) || queueNum < 0 || queueNum > 65535 || !Number.isInteger(mark) || mark <= 0) {
+  process.stderr.write('usage: queue-reader QUEUE_NUM MARK\n');
+  process.exit(2);
+}
 let packets = 0;
 let inBatch = 0;
 openPacketQueue(
@@ -53,7 +59,7 @@ openPacketQueue(
         inBatch = 0;
       });
     }
-    decide(p);
+    decide(p, mark);
   },
   (err) => process.stdout.write(`${JSON.stringify({ error: errorMessage(err) })}\n`),
 );

@@ -10,7 +10,7 @@
  *    during a batch call are handed over together once it returns, so a packet answered on the spot (a Packet Too
  *    Big sent from the callback) leaves before the batch's accepted packets are re-injected.
  * Verdicts given outside a batch call are handed over at once. The verdict thread keeps the default scheduling
- * policy whatever the process's main thread runs with.
+ * policy whatever the process's main thread runs with. A queue cannot be closed: it lives as long as the process.
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -57,10 +57,6 @@ typedef struct {
   struct nfq_q_handle *queue;
   int fd;
   uv_poll_t poll;
-  int polling;
-  int poll_closed;
-  int finalized;
-  int closed;
   int in_batch;
   uint32_t count;
   uint32_t meta[MAX_BATCH * META_FIELDS];
@@ -73,8 +69,6 @@ typedef struct {
   pthread_mutex_t lock;
   pthread_cond_t wake;
   verdict_list thread_verdicts;
-  int stopping;
-  int mutex_ready;
   char recv_buffer[RECV_BUFFER];
 } queue_state;
 
@@ -112,18 +106,13 @@ static void *verdict_thread(void *data) {
   verdict_list local = { NULL, 0, 0 };
   for (;;) {
     pthread_mutex_lock(&q->lock);
-    while (q->thread_verdicts.count == 0 && !q->stopping) pthread_cond_wait(&q->wake, &q->lock);
-    if (q->thread_verdicts.count == 0) {
-      pthread_mutex_unlock(&q->lock);
-      break;
-    }
+    while (q->thread_verdicts.count == 0) pthread_cond_wait(&q->wake, &q->lock);
     verdict_list swap = q->thread_verdicts;
     q->thread_verdicts = local;
     local = swap;
     pthread_mutex_unlock(&q->lock);
     send_and_clear(q, &local);
   }
-  free(local.items);
   return NULL;
 }
 
@@ -148,7 +137,6 @@ static void hand_over(queue_state *q, verdict_list *list) {
 static void start_verdict_thread(queue_state *q) {
   pthread_mutex_init(&q->lock, NULL);
   pthread_cond_init(&q->wake, NULL);
-  q->mutex_ready = 1;
   pthread_attr_t attributes;
   struct sched_param normal = { 0 };
   pthread_attr_init(&attributes);
@@ -157,16 +145,6 @@ static void start_verdict_thread(queue_state *q) {
   pthread_attr_setschedparam(&attributes, &normal);
   q->thread_started = pthread_create(&q->thread, &attributes, verdict_thread, q) == 0;
   pthread_attr_destroy(&attributes);
-}
-
-static void stop_verdict_thread(queue_state *q) {
-  if (!q->thread_started) return;
-  pthread_mutex_lock(&q->lock);
-  q->stopping = 1;
-  pthread_cond_signal(&q->wake);
-  pthread_mutex_unlock(&q->lock);
-  pthread_join(q->thread, NULL);
-  q->thread_started = 0;
 }
 
 static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *message, struct nfq_data *attributes, void *data) {
@@ -222,7 +200,7 @@ static void deliver(queue_state *q) {
   q->in_batch = 1;
   napi_status status = napi_make_callback(env, q->async, self, callback, 3, args, &result);
   q->in_batch = 0;
-  if (!q->closed) hand_over(q, &q->batch_verdicts);
+  hand_over(q, &q->batch_verdicts);
   if (status == napi_pending_exception) {
     napi_value error;
     napi_get_and_clear_last_exception(env, &error);
@@ -237,7 +215,6 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   queue_state *q = poll->data;
   /* Read even on an error status: recv returns (and so clears) the socket's error, which would otherwise wake this
    * callback again at once, for ever. */
-  if (q->closed) return;
   q->count = 0;
   q->data_length = 0;
   for (int i = 0; i < MAX_BATCH; i++) {
@@ -247,53 +224,6 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     nfq_handle_packet(q->handle, q->recv_buffer, (int)n);
   }
   if (q->count > 0) deliver(q);
-}
-
-static void free_if_done(queue_state *q) {
-  if (!q->finalized || !q->poll_closed) return;
-  free(q->data);
-  for (size_t i = 0; i < q->batch_verdicts.count; i++) free(q->batch_verdicts.items[i].payload);
-  free(q->batch_verdicts.items);
-  free(q->thread_verdicts.items);
-  if (q->mutex_ready) {
-    pthread_mutex_destroy(&q->lock);
-    pthread_cond_destroy(&q->wake);
-  }
-  free(q);
-}
-
-static void on_poll_closed(uv_handle_t *handle) {
-  queue_state *q = handle->data;
-  q->poll_closed = 1;
-  free_if_done(q);
-}
-
-static void close_queue(queue_state *q) {
-  if (q->closed) return;
-  q->closed = 1;
-  if (q->polling) {
-    uv_poll_stop(&q->poll);
-    uv_close((uv_handle_t *)&q->poll, on_poll_closed);
-  } else {
-    q->poll_closed = 1;
-  }
-  stop_verdict_thread(q);
-  if (q->queue != NULL) nfq_destroy_queue(q->queue);
-  if (q->handle != NULL) nfq_close(q->handle);
-  q->queue = NULL;
-  q->handle = NULL;
-  napi_delete_reference(q->env, q->callback);
-  napi_async_destroy(q->env, q->async);
-  napi_reference_unref(q->env, q->self, NULL);
-}
-
-static void finalize(napi_env env, void *data, void *hint) {
-  (void)hint;
-  queue_state *q = data;
-  close_queue(q);
-  napi_delete_reference(env, q->self);
-  q->finalized = 1;
-  free_if_done(q);
 }
 
 static queue_state *unwrap(napi_env env, napi_value value) {
@@ -340,22 +270,28 @@ static napi_value open_queue(napi_env env, napi_callback_info info) {
   int on = 1;
   setsockopt(q->fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &on, sizeof on);
 
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  q->poll.data = q;
+  if (uv_poll_init_socket(loop, &q->poll, q->fd) != 0) {
+    nfq_destroy_queue(q->queue);
+    nfq_close(q->handle);
+    free(q);
+    return throw_error(env, "cannot watch the netfilter queue socket");
+  }
+  if (uv_poll_start(&q->poll, UV_READABLE, on_readable) != 0) {
+    /* The handle is the loop's now: q stays allocated, unused. */
+    return throw_error(env, "cannot watch the netfilter queue socket");
+  }
+  start_verdict_thread(q);
+
+  /* Never freed: the queue cannot be closed, and lives as long as the process (src/host/packet-queue.ts). */
   napi_value handle, name;
-  napi_create_external(env, q, finalize, NULL, &handle);
+  napi_create_external(env, q, NULL, NULL, &handle);
   napi_create_reference(env, handle, 1, &q->self);
   napi_create_reference(env, argv[2], 1, &q->callback);
   napi_create_string_utf8(env, "mtuscope:nfqueue", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, handle, name, &q->async);
-
-  uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
-  q->poll.data = q;
-  if (uv_poll_init_socket(loop, &q->poll, q->fd) != 0 || uv_poll_start(&q->poll, UV_READABLE, on_readable) != 0) {
-    close_queue(q);
-    return throw_error(env, "cannot watch the netfilter queue socket");
-  }
-  q->polling = 1;
-  start_verdict_thread(q);
   return handle;
 }
 
@@ -373,7 +309,6 @@ static napi_value set_verdict(napi_env env, napi_callback_info info) {
       napi_get_value_int64(env, argv[3], &mark) != napi_ok) {
     return throw_error(env, "packet id, verdict and mark must be numbers");
   }
-  if (q->closed) return NULL;
   void *bytes = NULL;
   size_t length = 0;
   bool is_buffer = false;
@@ -401,23 +336,10 @@ static napi_value set_verdict(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* close(handle): unbinds the queue; packets still queued in the kernel are dropped by it. */
-static napi_value close_handle(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  queue_state *q = argc < 1 ? NULL : unwrap(env, argv[0]);
-  if (q == NULL) return throw_error(env, "not a queue handle");
-  if (q->in_batch) hand_over(q, &q->batch_verdicts);
-  close_queue(q);
-  return NULL;
-}
-
 NAPI_MODULE_INIT() {
   napi_property_descriptor properties[] = {
     { "open", NULL, open_queue, NULL, NULL, NULL, napi_enumerable, NULL },
     { "verdict", NULL, set_verdict, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "close", NULL, close_handle, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;
