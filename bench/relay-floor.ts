@@ -24,6 +24,8 @@ openPacketQueue(
     p.accept();
   },
   (err) => process.stderr.write(`relay-floor: ${errorMessage(err)}\n`),
+  // As the relay binds it.
+  { verdictThread: true },
 );
 process.stdout.write('{"event":"started"}\n');
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

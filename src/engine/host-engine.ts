@@ -37,7 +37,7 @@ export async function startHostEngine(settings: EngineSettings, options: HostEng
     undefined,
     (family, clientAddress) => forgetPathMtu(family, clientAddress).catch(options.onError),
   );
-  openPacketQueue(options.queueNum, (p) => engine.handle(p), options.onError);
+  openPacketQueue(options.queueNum, (p) => engine.handle(p), options.onError, { verdictThread: true });
   let rules: InstalledQueueRules;
   try {
     rules = await installQueueRules({ port: settings.port, queueNum: options.queueNum, mark: options.mark, families: options.families });

@@ -25,8 +25,8 @@ export interface PacketQueue {
 /** native/nfqueue: mtuscope's own binding, which hands over the packets of each wake-up in one call. */
 interface NfqueueBinding {
   /** `meta` holds (packet id, flags, firewall mark, length) per packet; `bytes` the packets one after another. */
-  open(queueNum: number, receiveBufferBytes: number, onBatch: (count: number, meta: Uint32Array, bytes: Buffer) => void): NfqueueHandle;
-  /** Handed to the binding's verdict thread: at once, or for a verdict given during a batch call, once it returns. */
+  open(queueNum: number, receiveBufferBytes: number, onBatch: (count: number, meta: Uint32Array, bytes: Buffer) => void, verdictThread: boolean): NfqueueHandle;
+  /** Sent (or handed to the verdict thread) at once, or for a verdict given during a batch call, once it returns. */
   verdict(handle: NfqueueHandle, id: number, verdict: number, mark: number, bytes: Buffer | null): void;
 }
 
@@ -95,7 +95,17 @@ const NETLINK_BUFFER = 8 * 1024 * 1024;
  * packet it leaves undecided, or throws on, is accepted. The binding cannot be closed; the queue lives as long as the
  * process, and the iptables rules (with --queue-bypass) decide whether packets reach it.
  */
-export function openPacketQueue(queueNum: number, onPacket: (packet: QueuedPacket) => void, onError: (err: unknown) => void): PacketQueue {
+export interface PacketQueueOptions {
+  /**
+   * Verdicts are sent by a thread of the binding, so that re-injecting accepted packets (the rest of the kernel's path
+   * for them) runs beside `onPacket` rather than before the next batch. Each batch's verdicts then wait for that
+   * thread to wake up (bench/relay at 200 messages/s, accepted unread: p50 0.15 against 0.11 ms inline), while a busy
+   * reader keeps up with more (the relay: 56,000 against 40,000 messages/s).
+   */
+  readonly verdictThread?: boolean;
+}
+
+export function openPacketQueue(queueNum: number, onPacket: (packet: QueuedPacket) => void, onError: (err: unknown) => void, options: PacketQueueOptions = {}): PacketQueue {
   const nfq = loadBinding();
   let handle: NfqueueHandle | undefined;
   const onNativeBatch = (count: number, meta: Uint32Array, bytes: Buffer): void => {
@@ -117,7 +127,7 @@ export function openPacketQueue(queueNum: number, onPacket: (packet: QueuedPacke
     }
   };
   try {
-    handle = nfq.open(queueNum, NETLINK_BUFFER, onNativeBatch);
+    handle = nfq.open(queueNum, NETLINK_BUFFER, onNativeBatch, options.verdictThread ?? false);
   } catch (err) {
     throw new Error(`cannot bind netfilter queue ${queueNum}: ${errorMessage(err)}`, { cause: err });
   }

@@ -4,13 +4,15 @@
  *  - each wake-up drains every packet the socket holds (up to MAX_BATCH) and hands them to JavaScript in one call,
  *    as a Uint32Array of (id, flags, mark, length) per packet and one Buffer of their bytes, instead of one call, one
  *    turn of the event loop and an object with ten named properties per packet;
- *  - verdicts are sent by a thread of their own: re-injecting an accepted packet runs the rest of the kernel's path
- *    for it (the server's TCP receive; for an outgoing packet, the device and, on a veth, everything behind it) in
- *    the sending thread, and that work no longer holds up the next packets waiting for JavaScript. Verdicts given
- *    during a batch call are handed over together once it returns, so a packet answered on the spot (a Packet Too
- *    Big sent from the callback) leaves before the batch's accepted packets are re-injected.
- * Verdicts given outside a batch call are handed over at once. The verdict thread keeps the default scheduling
- * policy whatever the process's main thread runs with. A queue cannot be closed: it lives as long as the process.
+ *  - verdicts given during that call are sent once it returns, so a packet answered on the spot (a Packet Too Big sent
+ *    from the callback) leaves before the batch's accepted packets are re-injected; with `verdictThread`, they are
+ *    sent by a thread of their own: re-injecting an accepted packet runs the rest of the kernel's path for it (the
+ *    server's TCP receive; for an outgoing packet, the device and, on a veth, everything behind it) in the sending
+ *    thread, and that work then no longer holds up the next packets waiting for JavaScript. The hand-over costs a
+ *    thread wake-up per batch: worth it where the answer, not the verdict, is what must be quick.
+ * Verdicts given outside a batch call are sent (or handed over) at once. The verdict thread keeps the default
+ * scheduling policy whatever the process's main thread runs with. A queue cannot be closed: it lives as long as the
+ * process.
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -232,14 +234,16 @@ static queue_state *unwrap(napi_env env, napi_value value) {
   return data;
 }
 
-/* open(queueNum, receiveBufferBytes, onBatch(count, meta, bytes)) -> handle */
+/* open(queueNum, receiveBufferBytes, onBatch(count, meta, bytes), verdictThread) -> handle */
 static napi_value open_queue(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint32_t queue_num, buffer_size;
   napi_valuetype type;
-  if (argc < 3 || napi_get_value_uint32(env, argv[0], &queue_num) != napi_ok || queue_num > 65535) return throw_error(env, "queue number must be 0..65535");
+  bool verdict_thread = false;
+  if (argc < 4 || napi_get_value_uint32(env, argv[0], &queue_num) != napi_ok || queue_num > 65535) return throw_error(env, "queue number must be 0..65535");
+  if (napi_get_value_bool(env, argv[3], &verdict_thread) != napi_ok) return throw_error(env, "verdictThread must be a boolean");
   if (napi_get_value_uint32(env, argv[1], &buffer_size) != napi_ok) return throw_error(env, "receive buffer size must be a number");
   napi_typeof(env, argv[2], &type);
   if (type != napi_function) return throw_error(env, "the batch callback must be a function");
@@ -283,7 +287,7 @@ static napi_value open_queue(napi_env env, napi_callback_info info) {
     /* The handle is the loop's now: q stays allocated, unused. */
     return throw_error(env, "cannot watch the netfilter queue socket");
   }
-  start_verdict_thread(q);
+  if (verdict_thread) start_verdict_thread(q);
 
   /* Never freed: the queue cannot be closed, and lives as long as the process (src/host/packet-queue.ts). */
   napi_value handle, name;
