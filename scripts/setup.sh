@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Besides the network tools: g++, make and python3 build the native npm modules (node-gyp) against Node's own headers,
-# libnetfilter-queue-dev is what native/nfqueue (mtuscope's netfilter queue binding) links with, chromium runs the web page tests, util-linux gives
+# libnetfilter-queue-dev is what native/nfqueue (mtuscope's netfilter queue binding) links with, chromium runs the web
+# page tests, util-linux gives chrt (the checker's engine takes real-time priority with it) and
 # setpriv (the tests of running without privileges), postgresql the shared results store (the tests start their own
 # server in a temporary directory; the packaged cluster is not used), systemd gives systemd-analyze (the tests verify the
 # example unit with it; nothing is started), openssl the self-signed certificates of the lab's HTTPS servers (made per test run),

@@ -93,8 +93,8 @@ export async function startRelay(settings: RelayHostSettings, onEvent: (e: Relay
       sockets.push(await bindUdp('udp6', settings.port, (from, bytes) => core.onEnvelope(from, bytes), onError));
     }
     rules = installRelayRules(plan);
-    // Re-injecting a relayed message (its forwarding) runs on the binding's verdict thread: 56,000 against 40,000
-    // messages/s on one core in bench/relay (docs/benchmarks.md).
+    // Re-injecting a relayed message (its forwarding) runs on the binding's verdict thread: 45,600-56,200 against
+    // 40,500 messages/s on one core in bench/relay (docs/benchmarks.md).
     openPacketQueue(settings.queueNum, (p) => core.onQueued(p), onError, { verdictThread: true });
     let metricsAddress: string | undefined;
     if (settings.metrics !== undefined) {

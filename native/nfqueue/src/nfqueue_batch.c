@@ -260,7 +260,7 @@ static napi_value open_queue(napi_env env, napi_callback_info info) {
   if (q->queue == NULL) {
     nfq_close(q->handle);
     free(q);
-    return throw_error(env, "cannot bind the netfilter queue (is another process bound to it?)");
+    return throw_error(env, "the kernel refused it (is another process bound to it?)");
   }
   if (nfq_set_mode(q->queue, NFQNL_COPY_PACKET, 0xffff) < 0) {
     nfq_destroy_queue(q->queue);
