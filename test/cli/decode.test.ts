@@ -17,6 +17,7 @@ import { emitSll2 } from '../../src/packet/sll2.js';
 import { LinkType } from '../../src/packet/link-type.js';
 import { CLI, type CliRun, mtuscope as runCli, runToEnd } from '../support/cli.js';
 import { eth, ipv4, ipv6, sampleFrames, tcp, V4, V6 } from '../support/sample-frames.js';
+import { until } from '../support/until.js';
 
 function mtuscope(args: readonly string[], stdin?: Uint8Array): Promise<CliRun> {
   return runCli(args, stdin === undefined ? {} : { stdin });
@@ -36,15 +37,6 @@ function pcapRecords(file: Uint8Array): { header: Uint8Array; records: Uint8Arra
     o = end;
   }
   return { header: file.subarray(0, 24), records };
-}
-
-/** Resolves once `pred` holds, polling; rejects after `ms` saying what it was waiting for. */
-async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const start = Date.now();
-  while (!pred()) {
-    if (Date.now() - start > ms) throw new Error(`waited ${ms} ms for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Collects a running decode's standard output; `exit` settles when it ends. */

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { startLab } from '../../src/lab/lab.js';
 import type { LabProcess, RunningLab } from '../../src/lab/running-lab.js';
 import { needsRoot } from '../support/root.js';
+import { until } from '../support/until.js';
 
 const READER = fileURLToPath(new URL('../support/queue-reader.js', import.meta.url));
 const QUEUE = 7;
@@ -38,14 +39,6 @@ function lines<T>(proc: LabProcess, key: string): T[] {
     .map((l) => JSON.parse(l) as Record<string, T>)
     .filter((o) => key in o)
     .map((o) => o[key] as T);
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('netfilter queue binding (native/nfqueue)', needsRoot(), () => {
@@ -82,7 +75,7 @@ describe('netfilter queue binding (native/nfqueue)', needsRoot(), () => {
     const payloads = [...numbers('accept', 3), ...numbers('drop', 3, 3), ...numbers('mark', 3, 6), ...numbers('replace', 2, 9), ...numbers('throw', 1, 11)];
     await l.mustExec('a', [process.execPath, '-e', sender(l.address('b', 4), payloads)]);
     const expected = [...numbers('accept', 3), ...numbers('mark', 3, 6), ...numbers('REPLACE', 2, 9), ...numbers('throw', 1, 11)];
-    await until(() => lines<string>(receiver, 'got').length >= expected.length, 'the datagrams that pass');
+    await until(() => lines<string>(receiver, 'got').length >= expected.length, 10_000, 'the datagrams that pass');
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual([...lines<string>(receiver, 'got')].sort(), expected.sort());
     const counted = await l.mustExec('b', ['iptables', '-L', 'INPUT', '-v', '-x', '-n']);
@@ -98,7 +91,7 @@ describe('netfilter queue binding (native/nfqueue)', needsRoot(), () => {
     const payloads = ['slow-00', ...numbers('late', 20, 1)];
     const got = lines<string>(receiver, 'got').length;
     await l.mustExec('a', [process.execPath, '-e', sender(l.address('b', 4), payloads)]);
-    await until(() => lines<string>(receiver, 'got').length >= got + payloads.length, 'every datagram');
+    await until(() => lines<string>(receiver, 'got').length >= got + payloads.length, 10_000, 'every datagram');
     const batches = lines<number>(reader, 'batch').slice(before);
     assert.equal(batches.reduce((a, b) => a + b, 0), payloads.length, reader.stdout);
     assert.ok(batches.some((n) => n >= 10), `no batch of the datagrams that waited: ${JSON.stringify(batches)}`);

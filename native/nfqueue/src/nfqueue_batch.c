@@ -118,7 +118,8 @@ static void *verdict_thread(void *data) {
   return NULL;
 }
 
-/* Hands verdicts to the verdict thread (or sends them here if it could not start, or memory ran out). */
+/* Hands verdicts to the verdict thread, or sends them here: no verdict thread (not asked for, or it could not start),
+ * or no memory for the hand-over. */
 static void hand_over(queue_state *q, verdict_list *list) {
   if (list->count == 0) return;
   if (q->thread_started) {
@@ -228,6 +229,13 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   if (q->count > 0) deliver(q);
 }
 
+/* Unbinds and frees a queue that never got as far as being watched. */
+static void discard(queue_state *q) {
+  if (q->queue != NULL) nfq_destroy_queue(q->queue);
+  nfq_close(q->handle);
+  free(q);
+}
+
 static queue_state *unwrap(napi_env env, napi_value value) {
   void *data = NULL;
   if (napi_get_value_external(env, value, &data) != napi_ok) return NULL;
@@ -258,14 +266,11 @@ static napi_value open_queue(napi_env env, napi_callback_info info) {
   }
   q->queue = nfq_create_queue(q->handle, (uint16_t)queue_num, on_packet, q);
   if (q->queue == NULL) {
-    nfq_close(q->handle);
-    free(q);
+    discard(q);
     return throw_error(env, "the kernel refused it (is another process bound to it?)");
   }
   if (nfq_set_mode(q->queue, NFQNL_COPY_PACKET, 0xffff) < 0) {
-    nfq_destroy_queue(q->queue);
-    nfq_close(q->handle);
-    free(q);
+    discard(q);
     return throw_error(env, "cannot set the netfilter queue to copy packets");
   }
   nfnl_rcvbufsiz(nfq_nfnlh(q->handle), buffer_size);
@@ -278,9 +283,7 @@ static napi_value open_queue(napi_env env, napi_callback_info info) {
   napi_get_uv_event_loop(env, &loop);
   q->poll.data = q;
   if (uv_poll_init_socket(loop, &q->poll, q->fd) != 0) {
-    nfq_destroy_queue(q->queue);
-    nfq_close(q->handle);
-    free(q);
+    discard(q);
     return throw_error(env, "cannot watch the netfilter queue socket");
   }
   if (uv_poll_start(&q->poll, UV_READABLE, on_readable) != 0) {
@@ -324,19 +327,13 @@ static napi_value set_verdict(napi_env env, napi_callback_info info) {
     if (copy == NULL) return throw_error(env, "out of memory");
     memcpy(copy, bytes, length);
   }
-  verdict_list single = { NULL, 0, 0 };
   pending_verdict v = { id, verdict, mark, copy, (uint32_t)length };
-  verdict_list *list = q->in_batch ? &q->batch_verdicts : &single;
-  if (!list_reserve(list, 1)) {
-    send_verdict(q, &v);
-    free(copy);
+  if (q->in_batch && list_reserve(&q->batch_verdicts, 1)) {
+    q->batch_verdicts.items[q->batch_verdicts.count++] = v;
     return NULL;
   }
-  list->items[list->count++] = v;
-  if (!q->in_batch) {
-    hand_over(q, list);
-    free(single.items);
-  }
+  verdict_list single = { &v, 1, 1 };
+  hand_over(q, &single);
   return NULL;
 }
 
