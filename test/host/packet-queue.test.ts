@@ -1,14 +1,16 @@
 /**
  * The netfilter queue binding (native/nfqueue through src/host/packet-queue.ts) on a real kernel: IPv4 UDP datagrams
  * from a to b are queued in b's mangle PREROUTING to test/support/queue-reader.ts, which drops, marks, replaces,
- * throws on or accepts each by its payload; a UDP socket on b says what got through, and a filter rule counts the
- * marked packets. A reader kept busy makes the datagrams behind it wait in the kernel: they must come in one batch.
+ * throws on or accepts each by its payload; a UDP socket on b says what got through, and a counting rule
+ * (src/lab/traffic/rule-counters.ts) the marked packets. A reader kept busy makes the datagrams behind it wait in
+ * the kernel: they must come in one batch.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startLab } from '../../src/lab/lab.js';
 import type { LabProcess, RunningLab } from '../../src/lab/running-lab.js';
+import { countPackets, type PacketCounter } from '../../src/lab/traffic/rule-counters.js';
 import { needsRoot } from '../support/root.js';
 import { until } from '../support/until.js';
 
@@ -45,6 +47,7 @@ describe('netfilter queue binding (native/nfqueue)', needsRoot(), () => {
   let lab: RunningLab | undefined;
   let reader: LabProcess;
   let receiver: LabProcess;
+  let marked: PacketCounter;
   const numbers = (kind: string, n: number, from = 0): string[] => Array.from({ length: n }, (_, i) => `${kind}-${String(from + i).padStart(2, '0')}`);
 
   before(async () => {
@@ -57,7 +60,8 @@ describe('netfilter queue binding (native/nfqueue)', needsRoot(), () => {
       links: [{ endpoints: [{ node: 'a', ifname: 'eth1' }, { node: 'b', ifname: 'eth1' }] }],
     });
     await lab.mustExec('b', ['iptables', '-t', 'mangle', '-A', 'PREROUTING', '-p', 'udp', '--dport', String(PORT), '-j', 'NFQUEUE', '--queue-num', String(QUEUE)]);
-    await lab.mustExec('b', ['iptables', '-A', 'INPUT', '-p', 'udp', '--dport', String(PORT), '-m', 'mark', '--mark', String(TEST_MARK), '-m', 'comment', '--comment', 'marked']);
+    const markedMatch = ['-p', 'udp', '--dport', String(PORT), '-m', 'mark', '--mark', String(TEST_MARK)];
+    marked = await countPackets(lab, 'b', 'INPUT', 'nfq-marked', { 4: markedMatch, 6: markedMatch });
     reader = lab.spawn('b', [process.execPath, READER, String(QUEUE), String(TEST_MARK)]);
     receiver = lab.spawn('b', [process.execPath, '-e', RECEIVER]);
     await Promise.all([reader.waitForOutput(/"bound"/, 10_000), receiver.waitForOutput(/"listening"/, 10_000)]);
@@ -78,9 +82,7 @@ describe('netfilter queue binding (native/nfqueue)', needsRoot(), () => {
     await until(() => lines<string>(receiver, 'got').length >= expected.length, 10_000, 'the datagrams that pass');
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual([...lines<string>(receiver, 'got')].sort(), expected.sort());
-    const counted = await l.mustExec('b', ['iptables', '-L', 'INPUT', '-v', '-x', '-n']);
-    const marked = counted.stdout.split('\n').find((line) => line.includes('marked'));
-    assert.equal(Number(marked?.trim().split(/\s+/)[0]), 3, counted.stdout);
+    assert.equal((await marked.read())[4], 3);
     assert.ok(lines<string>(reader, 'error').some((e) => e.includes('reader threw on throw-11')), reader.stdout);
   });
 
