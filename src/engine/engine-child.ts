@@ -7,11 +7,11 @@
  * It ends with process.exit(): the netfilter queue binding cannot be closed (packet-queue.ts) and would keep it alive.
  * Keeping the binding in this process is what lets the checker's own process end by itself.
  */
-import { execFileSync } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { reportConnection } from './connection-report.js';
 import type { EngineEvent, EngineRequest, EngineStartMessage } from './engine-protocol.js';
 import { engineStats } from './engine-stats.js';
+import { runCommandSync } from '../host/process-runner.js';
 import { type HostEngine, startHostEngine } from './host-engine.js';
 import { errorMessage } from '../util/error-message.js';
 
@@ -63,12 +63,8 @@ async function answer(request: EngineRequest, h: HostEngine): Promise<void> {
 const ENGINE_REALTIME_PRIORITY = 1;
 const ENGINE_NICE = -10;
 function raisePriority(): void {
-  try {
-    execFileSync('chrt', ['--fifo', '--pid', String(ENGINE_REALTIME_PRIORITY), String(process.pid)], { stdio: 'ignore', timeout: 5000 });
-    return;
-  } catch {
-    // Not permitted, or no chrt: a nice value is the next best.
-  }
+  if (runCommandSync('chrt', ['--fifo', '--pid', String(ENGINE_REALTIME_PRIORITY), String(process.pid)], { timeoutMs: 5000 }).code === 0) return;
+  // Not permitted, or no chrt: a nice value is the next best.
   try {
     setPriority(ENGINE_NICE);
   } catch {
