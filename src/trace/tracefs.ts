@@ -4,10 +4,13 @@
  * and unmounted again by the last of our users to finish.
  *
  * Each user holds an empty instance directory (`instances/mtt-<pid>-<n>`) while it traces: the instances are how
- * parallel users see each other (the mount stays while any instance exists), and a crashed user's instance is found
- * by its pid and removed by `removeStaleTracefsHolds` (`lab gc`, `npm run cleanup`).
+ * parallel users see each other (the last to leave unmounts), and a crashed user's instance is found by its pid and
+ * removed by `removeStaleTracefsHolds` (`lab gc`, `npm run cleanup`). Seeing each other is not enough: a user that read
+ * `instances/` empty may unmount just after another made its instance (the kernel unmounts tracefs with instances in
+ * it), and that one's bpftrace then finds no tracepoint. So each hold also keeps its instance open, which makes such
+ * an unmount fail as busy until the hold is given back.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { processAlive, runCommandSync } from '../host/process-runner.js';
 
@@ -15,6 +18,7 @@ export const TRACEFS_DIR = '/sys/kernel/tracing';
 const MOUNT_SOURCE = 'mtuscope';
 export const TRACEFS_HOLD_PREFIX = 'mtt-';
 let holds = 0;
+const openHolds = new Map<string, number>();
 
 function tracefsMounted(): boolean {
   return existsSync(join(TRACEFS_DIR, 'instances'));
@@ -35,21 +39,30 @@ function mountedByUs(): boolean {
 
 /** Mounts tracefs if needed and takes a hold on it; returns the hold (an instance directory) to release. */
 export function holdTracefs(): string {
-  if (!tracefsMounted()) {
-    const r = runCommandSync('mount', ['-t', 'tracefs', MOUNT_SOURCE, TRACEFS_DIR], { timeoutMs: 10_000 });
-    // A parallel run may have mounted it in the meantime.
-    if (r.code !== 0 && !tracefsMounted()) throw new Error(`cannot mount tracefs on ${TRACEFS_DIR}: ${r.stderr.trim() || `exit ${String(r.code)}`}`);
-  }
   const dir = join(TRACEFS_DIR, 'instances', `${TRACEFS_HOLD_PREFIX}${process.pid}-${++holds}`);
-  try {
-    mkdirSync(dir);
-  } catch (err) {
-    // Unmounted by a parallel run between the check and mkdir: mount again once.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    runCommandSync('mount', ['-t', 'tracefs', MOUNT_SOURCE, TRACEFS_DIR], { timeoutMs: 10_000 });
-    mkdirSync(dir);
+  // Each retry follows an unmount by a parallel user between two of our steps; an instance made before such an
+  // unmount lives on in the kernel and is there again (EEXIST) once mounted again.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (!tracefsMounted()) {
+      const r = runCommandSync('mount', ['-t', 'tracefs', MOUNT_SOURCE, TRACEFS_DIR], { timeoutMs: 10_000 });
+      // A parallel run may have mounted it in the meantime.
+      if (r.code !== 0 && !tracefsMounted()) throw new Error(`cannot mount tracefs on ${TRACEFS_DIR}: ${r.stderr.trim() || `exit ${String(r.code)}`}`);
+    }
+    try {
+      mkdirSync(dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') continue;
+      if (code !== 'EEXIST') throw err;
+    }
+    try {
+      openHolds.set(dir, openSync(dir, 'r'));
+      return dir;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
-  return dir;
+  throw new Error(`cannot hold tracefs on ${TRACEFS_DIR}: it was unmounted under us five times`);
 }
 
 /** Gives a hold back; unmounts tracefs if we mounted it and no instance (ours or anyone's) is left. Idempotent. */
@@ -60,6 +73,9 @@ export function releaseTracefs(hold: string | undefined): void {
     } catch {
       // Already gone.
     }
+    const fd = openHolds.get(hold);
+    openHolds.delete(hold);
+    if (fd !== undefined) closeSync(fd);
   }
   if (!mountedByUs()) return;
   try {
@@ -67,7 +83,7 @@ export function releaseTracefs(hold: string | undefined): void {
   } catch {
     return;
   }
-  // Busy (someone started using it meanwhile): it stays mounted, which is harmless.
+  // Busy (another user holds it since we looked): it stays mounted, and that user unmounts it when it leaves.
   runCommandSync('umount', [TRACEFS_DIR], { timeoutMs: 5000 });
 }
 

@@ -1,11 +1,33 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { missingTracepoints } from '../../src/trace/bpftrace-tracer.js';
 import { dropReasonNames, holdTracefs, releaseTracefs, removeStaleTracefsHolds, TRACEFS_DIR } from '../../src/trace/tracefs.js';
 import { needsRoot } from '../support/root.js';
+
+const CHURN = fileURLToPath(new URL('../support/tracefs-churn.js', import.meta.url));
+
+function churn(rounds: number, holdMs: number): Promise<{ rounds: number; unseen: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CHURN, String(rounds), String(holdMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`tracefs-churn exited ${String(code)}: ${err}`));
+      else resolve(JSON.parse(out) as { rounds: number; unseen: number });
+    });
+  });
+}
+
+function mountedHere(): boolean {
+  return existsSync(join(TRACEFS_DIR, 'instances'));
+}
 
 describe('tracefs for the tracer', needsRoot('to mount tracefs'), () => {
   it('holds tracefs while tracing and finds the tracepoints the kernel has, and those it lacks', () => {
@@ -37,5 +59,17 @@ describe('tracefs for the tracer', needsRoot('to mount tracefs'), () => {
     } finally {
       releaseTracefs(hold);
     }
+  });
+
+  it('keeps tracefs mounted for every holder while parallel users mount and unmount it', async (t) => {
+    if (mountedHere()) {
+      t.skip('tracefs is mounted by someone else here, so nobody unmounts it');
+      return;
+    }
+    // Each round of one process mounts or unmounts while the other holds: an unmount between the other's hold and its
+    // use is what made bpftrace miss its tracepoints.
+    const results = await Promise.all([churn(150, 3), churn(150, 3), churn(150, 3)]);
+    assert.deepEqual(results.map((r) => r.unseen), [0, 0, 0], 'holds that found tracefs gone');
+    assert.ok(!mountedHere(), 'the last user unmounted it');
   });
 });
