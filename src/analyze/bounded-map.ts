@@ -7,10 +7,12 @@
  * (which, per packet, was the analyzer's largest single cost). Evictions are counted so that the analyzer can say what
  * it forgot instead of silently missing findings.
  */
-interface Slot<V> {
+/** An entry as the map holds it: marking `used` is what get() with `touch` does, without the lookup. */
+export interface BoundedEntry<V> {
   value: V;
   used: boolean;
 }
+type Slot<V> = BoundedEntry<V>;
 
 export class BoundedMap<K, V> {
   private readonly map = new Map<K, Slot<V>>();
@@ -50,15 +52,21 @@ export class BoundedMap<K, V> {
     return this.map.has(key);
   }
 
-  set(key: K, value: V): void {
+  /**
+   * Returns the entry as the map holds it, for a caller that caches it to mark it used later without a lookup: it is
+   * the entry until evicted or deleted (onEvict is where such a caller learns that it is gone).
+   */
+  set(key: K, value: V): BoundedEntry<V> {
     const slot = this.map.get(key);
     if (slot !== undefined) {
       slot.value = value;
       slot.used = true;
-      return;
+      return slot;
     }
     if (this.map.size >= this.capacity) this.evictOldest();
-    this.map.set(key, { value, used: false });
+    const fresh = { value, used: false };
+    this.map.set(key, fresh);
+    return fresh;
   }
 
   delete(key: K): boolean {

@@ -1,5 +1,6 @@
 import type { ConditionsDetector } from './analyzer.js';
 import { BoundedMap } from './bounded-map.js';
+import { DirectionTable } from './direction-table.js';
 import type { CaptureConditions, CaveatTopic, InterfaceConditions } from './capture-conditions.js';
 import { NO_CONDITIONS } from './capture-conditions.js';
 import { allOf, interfaceFilter, onInterface, plural } from './capture-point.js';
@@ -118,10 +119,10 @@ export class CaptureConditionsDetector implements ConditionsDetector {
   private readonly interfaces = new BoundedMap<string, InterfaceState>(MAX_INTERFACES);
   /** Names as the facts give them, by map key ('' stands for a capture without interface names). */
   private readonly names = new Map<string, string | undefined>();
-  private readonly flows: BoundedMap<string, LossFlow>;
+  private readonly flows: DirectionTable<LossFlow>;
 
   constructor(private readonly limits: AnalyzerLimits) {
-    this.flows = new BoundedMap(limits.maxFlows);
+    this.flows = new DirectionTable(limits.maxFlows);
     this.conditions = {
       of: (name) => this.interfaces.get(name ?? '', false)?.counts() ?? NO_CONDITIONS,
       caveats: (name, topic) => this.caveats(name, topic),
@@ -151,13 +152,13 @@ export class CaptureConditionsDetector implements ConditionsDetector {
     const ip = p.inner!;
     // A fragment's TCP length is not the segment's; a TSO packet's (IP length 0) is not known.
     if (ip.fragment !== undefined || p.zeroIpLength) return;
-    const a = `${ip.src} ${tcp.srcPort}`;
-    const b = `${ip.dst} ${tcp.dstPort}`;
-    const key = a < b ? `${a} ${b}` : `${b} ${a}`;
-    let flow = this.flows.get(key);
+    // Both directions under one entry: the end with the lower port (then address) first.
+    const forward = tcp.srcPort < tcp.dstPort || (tcp.srcPort === tcp.dstPort && ip.src <= ip.dst);
+    let flow = forward ? this.flows.get('', ip.src, tcp.srcPort, ip.dst, tcp.dstPort) : this.flows.get('', ip.dst, tcp.dstPort, ip.src, tcp.srcPort);
     if (flow === undefined) {
       flow = { src0: ip.src, port0: tcp.srcPort, mark: [0, 0], highest: [0, 0], seen: [false, false] };
-      this.flows.set(key, flow);
+      if (forward) this.flows.add('', ip.src, tcp.srcPort, ip.dst, tcp.dstPort, flow);
+      else this.flows.add('', ip.dst, tcp.dstPort, ip.src, tcp.srcPort, flow);
     }
     const side = ip.src === flow.src0 && tcp.srcPort === flow.port0 ? 0 : 1;
     const other = 1 - side;

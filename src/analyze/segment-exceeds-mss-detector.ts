@@ -1,6 +1,6 @@
-import { BoundedMap } from './bounded-map.js';
-import { allOf, interfaceFilter, onInterface, plural } from './capture-point.js';
+import { allOf, interfaceFilter, onInterface, plural, PointKeys } from './capture-point.js';
 import type { AnalyzerLimits, Detector, Eviction, ReportContext } from './detector.js';
+import { DirectionTable } from './direction-table.js';
 import { type EvidenceFrame, type Finding, type FlowRef, flowLabel, framesFilter } from './finding.js';
 import { flowOf } from './flow-key.js';
 import type { PacketFacts } from './packet-facts.js';
@@ -53,10 +53,11 @@ interface Note {
 }
 
 export class SegmentExceedsMssDetector implements Detector {
-  private readonly directions: BoundedMap<string, Direction>;
+  private readonly directions: DirectionTable<Direction>;
+  private readonly points = new PointKeys();
 
   constructor(private readonly limits: AnalyzerLimits) {
-    this.directions = new BoundedMap(limits.maxFlows);
+    this.directions = new DirectionTable(limits.maxFlows);
   }
 
   observe(p: PacketFacts): void {
@@ -66,11 +67,11 @@ export class SegmentExceedsMssDetector implements Detector {
     if (tcp.syn) {
       if (tcp.mss === undefined || tcp.rst) return;
       // The MSS limits what the other end sends: key it by that direction.
-      const key = `${p.interface ?? ''}|${p.ifindex ?? ''}|${ip.dst} ${tcp.dstPort} ${ip.src} ${tcp.srcPort}`;
-      const d = this.directions.get(key);
+      const point = this.points.of(p);
+      const d = this.directions.get(point, ip.dst, tcp.dstPort, ip.src, tcp.srcPort);
       const mssIn = tcp.ackFlag ? 'SYN-ACK' : 'SYN';
       if (d === undefined) {
-        this.directions.set(key, {
+        this.directions.add(point, ip.dst, tcp.dstPort, ip.src, tcp.srcPort, {
           mss: tcp.mss,
           mssFrame: p.frame,
           mssTimeUs: p.timeUs,
@@ -94,7 +95,7 @@ export class SegmentExceedsMssDetector implements Detector {
     }
     const length = tcp.payloadLength;
     if (length <= 0) return;
-    const d = this.directions.get(`${p.interface ?? ''}|${p.ifindex ?? ''}|${ip.src} ${tcp.srcPort} ${ip.dst} ${tcp.dstPort}`, false);
+    const d = this.directions.get(this.points.of(p), ip.src, tcp.srcPort, ip.dst, tcp.dstPort, false);
     if (d === undefined || length <= d.mss) return;
     const offload = p.superPacket || p.zeroIpLength || (p.checksumOffload && (p.outer?.length ?? 0) > ETHERNET_MTU);
     if (offload) {
