@@ -14,8 +14,8 @@ import { LinkType } from '../packet/link-type.js';
 import { SllPacket } from '../packet/sll.js';
 import { Sll2Packet } from '../packet/sll2.js';
 import { ARPHRD_LOOPBACK, LARGEST_COMMON_MTU, superPacket } from '../packet/super-packet.js';
-import type { TcpOption } from '../packet/tcp-options.js';
-import { parseTcp, TcpFlag, TcpPacket, type TcpRepr } from '../packet/tcp.js';
+import { MALFORMED_TCP_OPTIONS, NO_MSS_OPTION, type TcpOption } from '../packet/tcp-options.js';
+import { TcpFlag, TcpPacket, type TcpRepr } from '../packet/tcp.js';
 import { parseUdp, UdpPacket, type UdpRepr } from '../packet/udp.js';
 import { VXLAN_PORT } from '../packet/vxlan.js';
 
@@ -436,9 +436,22 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
     if (!v.ok) return undefined;
     const t = v.value;
     if (t.truncated) return undefined;
-    const r = parseTcp(t);
-    if (!r.ok) return undefined;
-    tcp = tcpFacts(r.value);
+    const mss = t.optionsMss();
+    if (mss === MALFORMED_TCP_OPTIONS) return undefined;
+    const flags = t.flags;
+    tcp = {
+      srcPort: t.srcPort,
+      dstPort: t.dstPort,
+      seq: t.seq,
+      ack: t.ack,
+      syn: (flags & TcpFlag.Syn) !== 0,
+      ackFlag: (flags & TcpFlag.Ack) !== 0,
+      fin: (flags & TcpFlag.Fin) !== 0,
+      rst: (flags & TcpFlag.Rst) !== 0,
+      payloadLength: t.payloadLength,
+      window: t.window,
+      mss: mss === NO_MSS_OPTION ? undefined : mss,
+    };
     // Only a field holding the pseudo-header sum can be an offload seed; only the full sum tells it from a complete
     // checksum that happens to equal it (the decoder's rule, segmentChecksumStatus).
     checksumOffload = t.checksum === foldSum(net.pseudoHeaderSum(IpProtocol.Tcp, claimed)) && t.checksumStatus(net.src, net.dst) === 'partial';

@@ -123,6 +123,38 @@ export function parseTcpOptions(bytes: Uint8Array, baseOffset: number, cut = fal
   return ok(out);
 }
 
+/** scanTcpOptionsMss's answer for an options area without an MSS option. */
+export const NO_MSS_OPTION = -1;
+/** scanTcpOptionsMss's answer for an options area that parseTcpOptions refuses. */
+export const MALFORMED_TCP_OPTIONS = -2;
+
+/**
+ * The first MSS option's value in the options area bytes[start, end), NO_MSS_OPTION, or MALFORMED_TCP_OPTIONS exactly where parseTcpOptions (not cut) fails:
+ * its checks without building the list, for a reader that needs only the MSS of a segment (most have timestamps
+ * and SACK blocks, whose objects it would build and drop).
+ */
+export function scanTcpOptionsMss(bytes: Uint8Array, start = 0, end = bytes.length): number {
+  let mss = NO_MSS_OPTION;
+  let i = start;
+  while (i < end) {
+    const type = bytes[i]!;
+    if (type === TcpOptionKind.End) break;
+    if (type === TcpOptionKind.Nop) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= end) return MALFORMED_TCP_OPTIONS;
+    const len = bytes[i + 1]!;
+    if (len < 2 || i + len > end) return MALFORMED_TCP_OPTIONS;
+    const fixed = FIXED_LENGTH.get(type);
+    if (fixed !== undefined && len !== fixed) return MALFORMED_TCP_OPTIONS;
+    if (type === TcpOptionKind.Sack && (len < 10 || (len - 2) % 8 !== 0)) return MALFORMED_TCP_OPTIONS;
+    if (type === TcpOptionKind.Mss && mss === NO_MSS_OPTION) mss = u16(bytes, i + 2);
+    i += len;
+  }
+  return mss;
+}
+
 const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(TcpOptionKind));
 
 function encodedLength(opt: TcpOption): number {

@@ -5,7 +5,7 @@ import type { ChecksumStatus } from './checksum-status.js';
 import { IpProtocol } from './ip-protocol.js';
 import { type Decoded, fail, ok, short } from './result.js';
 import { TcpHeadFields } from './tcp-head.js';
-import { emitTcpOptions, parseTcpOptions, type TcpOption } from './tcp-options.js';
+import { emitTcpOptions, parseTcpOptions, scanTcpOptionsMss, type TcpOption } from './tcp-options.js';
 
 export const TCP_MIN_HEADER = 20;
 
@@ -85,6 +85,10 @@ export class TcpPacket extends TcpHeadFields {
   /** Raw options area, padding included. */
   options(): Uint8Array {
     return this.bytes.subarray(TCP_MIN_HEADER, Math.min(this.headerLength, this.bytes.length));
+  }
+  /** scanTcpOptionsMss of the options area, without a view of it. */
+  optionsMss(): number {
+    return scanTcpOptionsMss(this.bytes, TCP_MIN_HEADER, Math.min(this.headerLength, this.bytes.length));
   }
   get truncated(): boolean {
     return this.bytes.length < this.claimed;

@@ -6,7 +6,7 @@ import { foldSum, pseudoHeaderSum } from '../../src/packet/checksum.js';
 import { IpProtocol } from '../../src/packet/ip-protocol.js';
 import type { Decoded, DecodeError } from '../../src/packet/result.js';
 import { emitTcp, parseTcp, TcpFlag, TcpPacket, type TcpRepr } from '../../src/packet/tcp.js';
-import { emitTcpOptions, parseTcpOptions, type TcpOption, tcpOptionSummary } from '../../src/packet/tcp-options.js';
+import { emitTcpOptions, MALFORMED_TCP_OPTIONS, NO_MSS_OPTION, parseTcpOptions, scanTcpOptionsMss, type TcpOption, tcpOptionSummary } from '../../src/packet/tcp-options.js';
 import { arbIpv4Address, arbIpv6Address } from '../support/arbitraries.js';
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
@@ -295,6 +295,42 @@ describe('tcp options', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+
+  it('finds the first MSS without the list, and calls malformed exactly the areas parse refuses', () => {
+    const expected = (area: Uint8Array): number => {
+      const r = parseTcpOptions(area, 20);
+      if (!r.ok) return MALFORMED_TCP_OPTIONS;
+      for (const o of r.value) if (o.kind === 'mss') return o.value;
+      return NO_MSS_OPTION;
+    };
+    // Valid areas (an MSS among other options, maybe twice) and arbitrary bytes, which are mostly malformed.
+    const arbArea = fc.oneof(
+      fc.array(arbOption, { maxLength: 8 }).chain((list) => {
+        // Lists too long for the 40-byte area: the longest prefix that fits.
+        for (let n = list.length; n > 0; n--) {
+          try {
+            return fc.constant(emitTcpOptions(list.slice(0, n)));
+          } catch {
+            continue;
+          }
+        }
+        return fc.constant(new Uint8Array(0));
+      }),
+      fc.uint8Array({ maxLength: 40 }),
+      fc.array(fc.constantFrom(0, 1, 2, 3, 4, 5, 8, 10, 18, 255), { maxLength: 40 }).map((a) => Uint8Array.from(a)),
+    );
+    fc.assert(
+      fc.property(arbArea, fc.uint8Array({ maxLength: 4 }), fc.uint8Array({ maxLength: 4 }), (area, before, after) => {
+        assert.equal(scanTcpOptionsMss(area), expected(area));
+        // Within a larger buffer: bytes outside [start, end) are not read.
+        const wide = Uint8Array.from([...before, ...area, ...after]);
+        assert.equal(scanTcpOptionsMss(wide, before.length, before.length + area.length), expected(area));
+      }),
+      { numRuns: 3000 },
+    );
+    assert.equal(scanTcpOptionsMss(Uint8Array.from([1, 2, 4, 0x05, 0xb4, 2, 4, 0x04, 0xd8])), 1460, 'the first of two');
+    assert.equal(scanTcpOptionsMss(Uint8Array.from([2, 4, 0x05])), MALFORMED_TCP_OPTIONS, 'cut MSS');
   });
 
   it('counts SACK blocks and keeps the first MSS in the summary', () => {
