@@ -33,19 +33,28 @@ export async function* readCaptureBatches(source: string | NodeJS.ReadableStream
 }
 
 /**
- * A file's bytes, chunk by chunk, each read into the same buffer: a stream's fresh buffer per chunk lives until the
- * next full garbage collection, which on a long file held some twenty of them at once (bench/analyze's peak RSS).
+ * A file's bytes, chunk by chunk, read into two buffers in turn: the next chunk is read into one while the caller works
+ * on the other. A stream's fresh buffer per chunk lived until the next full garbage collection, which on a long file
+ * held some twenty of them at once (bench/analyze's peak RSS).
  */
 async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
   const file = await open(path, 'r');
+  let filling = new Uint8Array(FILE_CHUNK_BYTES);
+  let spare = new Uint8Array(FILE_CHUNK_BYTES);
+  let next = file.read(filling, 0, FILE_CHUNK_BYTES, null);
   try {
-    const buffer = new Uint8Array(FILE_CHUNK_BYTES);
     for (;;) {
-      const { bytesRead } = await file.read(buffer, 0, FILE_CHUNK_BYTES, null);
+      const { bytesRead } = await next;
       if (bytesRead === 0) return;
-      yield buffer.subarray(0, bytesRead);
+      const full = filling;
+      filling = spare;
+      spare = full;
+      next = file.read(filling, 0, FILE_CHUNK_BYTES, null);
+      yield full.subarray(0, bytesRead);
     }
   } finally {
+    // A read still under way (the caller stopped early) must end before the file is closed.
+    await next.catch(() => undefined);
     await file.close();
   }
 }
