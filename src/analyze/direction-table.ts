@@ -13,7 +13,7 @@ interface Slot<V> {
   readonly srcPort: number;
   readonly dst: string;
   readonly dstPort: number;
-  readonly value: V;
+  value: V;
   live: boolean;
   /** Set once in the map. */
   entry: BoundedEntry<Slot<V>> | undefined;
@@ -24,6 +24,8 @@ const CACHE_SLOTS = 8192;
 export class DirectionTable<V> {
   private readonly map: BoundedMap<string, Slot<V>>;
   private readonly cache = new Array<Slot<V> | undefined>(CACHE_SLOTS).fill(undefined);
+  /** The key of the last lookup that missed, for the add() that usually follows it. */
+  private missed: { point: string; src: string; srcPort: number; dst: string; dstPort: number; key: string } | undefined;
 
   constructor(
     readonly capacity: number,
@@ -51,18 +53,42 @@ export class DirectionTable<V> {
       if (touch) cached.entry!.used = true;
       return cached.value;
     }
-    const slot = this.map.get(directionText(point, src, srcPort, dst, dstPort), touch);
-    if (slot === undefined) return undefined;
+    const key = directionText(point, src, srcPort, dst, dstPort);
+    const slot = this.map.get(key, touch);
+    if (slot === undefined) {
+      this.missed = { point, src, srcPort, dst, dstPort, key };
+      return undefined;
+    }
     this.cache[index] = slot;
     return slot.value;
   }
 
+  /** Sets the direction's state, replacing what it had (as BoundedMap.set). */
+  set(point: string, src: string, srcPort: number, dst: string, dstPort: number, value: V): void {
+    const index = slotIndex(src, srcPort, dstPort);
+    const cached = this.cache[index];
+    const slot =
+      cached !== undefined && cached.live && cached.srcPort === srcPort && cached.dstPort === dstPort && cached.src === src && cached.dst === dst && cached.point === point
+        ? cached
+        : this.map.get(this.keyOf(point, src, srcPort, dst, dstPort));
+    if (slot === undefined) return this.add(point, src, srcPort, dst, dstPort, value);
+    slot.value = value;
+    slot.entry!.used = true;
+    this.cache[index] = slot;
+  }
+
   /** Adds the direction (which must not be in the table: get() it first); may evict the least recently used. */
   add(point: string, src: string, srcPort: number, dst: string, dstPort: number, value: V): void {
-    const key = directionText(point, src, srcPort, dst, dstPort);
+    const key = this.keyOf(point, src, srcPort, dst, dstPort);
     const slot: Slot<V> = { point, src, srcPort, dst, dstPort, value, live: true, entry: undefined };
     slot.entry = this.map.set(key, slot);
     this.cache[slotIndex(src, srcPort, dstPort)] = slot;
+  }
+
+  private keyOf(point: string, src: string, srcPort: number, dst: string, dstPort: number): string {
+    const m = this.missed;
+    if (m !== undefined && m.srcPort === srcPort && m.dstPort === dstPort && m.src === src && m.dst === dst && m.point === point) return m.key;
+    return directionText(point, src, srcPort, dst, dstPort);
   }
 
   *values(): IterableIterator<V> {

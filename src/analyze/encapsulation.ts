@@ -16,10 +16,11 @@
  * (error); packets that shrank to fit, or a Packet Too Big seen going to the inner sender, mean it was (info).
  */
 import { BoundedMap } from './bounded-map.js';
+import { DirectionTable } from './direction-table.js';
 import { lowered } from './capture-conditions.js';
 import type { AnalyzerLimits, Detector, Eviction, ReportContext } from './detector.js';
 import { type Confidence, EvidenceList, type Finding, type FindingKind, type FlowRef, flowLabel, framesFilter, type Severity } from './finding.js';
-import { directionKey, flowOf, reversed } from './flow-key.js';
+import { directionKey, flowOf } from './flow-key.js';
 import { type PacketFacts, protocolName, type QuotedFacts, type TunnelKind } from './packet-facts.js';
 
 /** How findings name each tunnel. */
@@ -99,7 +100,7 @@ function ptbWords(family: 4 | 6): string {
 
 export class EncapsulationDetector implements Detector {
   private readonly tunnels: BoundedMap<string, Tunnel>;
-  private readonly innerFlows: BoundedMap<string, InnerFlow>;
+  private readonly innerFlows: DirectionTable<InnerFlow>;
   /** Inner destinations of tunnelled TCP flows: only their packets can acknowledge a tunnelled segment. */
   private readonly innerPeers: BoundedMap<string, true>;
   private readonly fragmentOwners: BoundedMap<string, Tunnel>;
@@ -110,7 +111,7 @@ export class EncapsulationDetector implements Detector {
 
   constructor(private readonly limits: AnalyzerLimits) {
     this.tunnels = new BoundedMap(limits.maxFlows);
-    this.innerFlows = new BoundedMap(limits.maxFlows);
+    this.innerFlows = new DirectionTable(limits.maxFlows);
     this.innerPeers = new BoundedMap(limits.maxFlows);
     this.fragmentOwners = new BoundedMap(limits.maxFlows);
     this.endpointPtbs = new BoundedMap(limits.maxFlows);
@@ -164,15 +165,13 @@ export class EncapsulationDetector implements Detector {
     const tcp = p.tcp;
     if (tcp === undefined) return;
     if (tcp.payloadLength <= 0) return;
-    const flow = flowOf(p)!;
-    const key = directionKey(flow);
     this.innerPeers.set(inner.dst, true);
     const end = (tcp.seq + tcp.payloadLength) >>> 0;
-    const f = this.innerFlows.get(key);
+    const f = this.innerFlows.get('', inner.src, tcp.srcPort, inner.dst, tcp.dstPort);
     if (f === undefined || f.acked || !seqAtLeast(tcp.seq, f.seq)) {
       const evidence = new EvidenceList();
       evidence.add(p.frame, p.timeUs, `${TUNNEL_NAMES[tunnel.kind]} packet ${sized.outerLength} bytes: inner seq ${tcp.seq} len ${tcp.payloadLength}`);
-      this.innerFlows.set(key, { tunnel, flow, seq: tcp.seq, end, sized, sends: 1, evidence, acked: false });
+      this.innerFlows.set('', inner.src, tcp.srcPort, inner.dst, tcp.dstPort, { tunnel, flow: flowOf(p)!, seq: tcp.seq, end, sized, sends: 1, evidence, acked: false });
       return;
     }
     if (f.seq === tcp.seq && f.end === end) {
@@ -191,10 +190,11 @@ export class EncapsulationDetector implements Detector {
   }
 
   private acknowledgement(p: PacketFacts): void {
-    const flow = flowOf(p);
-    if (flow === undefined) return;
-    const f = this.innerFlows.get(directionKey(reversed(flow)), false);
-    if (f === undefined || f.acked || !seqAtLeast(p.tcp!.ack, f.end)) return;
+    const ip = p.inner!;
+    const tcp = p.tcp!;
+    // The direction the acknowledgement answers: the tunnelled data's.
+    const f = this.innerFlows.get('', ip.dst, tcp.dstPort, ip.src, tcp.srcPort, false);
+    if (f === undefined || f.acked || !seqAtLeast(tcp.ack, f.end)) return;
     f.acked = true;
     if (f.sized.outerLength > f.tunnel.largestAnswered) {
       f.tunnel.largestAnswered = f.sized.outerLength;

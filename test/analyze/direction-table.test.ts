@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { BoundedMap } from '../../src/analyze/bounded-map.js';
 import { DirectionTable } from '../../src/analyze/direction-table.js';
 
-type Op = { kind: 'get' | 'peek' | 'add'; flow: number };
+type Op = { kind: 'get' | 'peek' | 'add' | 'set'; flow: number; value: number };
 
 /**
  * Distinct flows, of which 0-19 share two slots of the table's cache (it is indexed by the ports and the source, not
@@ -19,19 +19,22 @@ describe('DirectionTable', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 6 }),
-        fc.array(fc.record({ kind: fc.constantFrom<Op['kind']>('get', 'peek', 'add'), flow: fc.integer({ min: 0, max: 40 }) }), { maxLength: 300 }),
+        fc.array(fc.record({ kind: fc.constantFrom<Op['kind']>('get', 'peek', 'add', 'set'), flow: fc.integer({ min: 0, max: 40 }), value: fc.integer({ min: 0, max: 3 }) }), { maxLength: 300 }),
         (capacity, ops) => {
           const evictedFromTable: number[] = [];
           const evictedFromMap: number[] = [];
           const table = new DirectionTable<number>(capacity, (v) => evictedFromTable.push(v));
           const reference = new BoundedMap<string, number>(capacity, (_k, v) => evictedFromMap.push(v));
-          for (const { kind, flow } of ops) {
+          for (const { kind, flow, value } of ops) {
             const [point, src, srcPort, dst, dstPort] = tuple(flow);
             const key = `${point}|${src}|${srcPort}|${dst}|${dstPort}`;
             if (kind === 'add') {
               if (table.get(point, src, srcPort, dst, dstPort, false) !== undefined) continue;
-              table.add(point, src, srcPort, dst, dstPort, flow);
-              reference.set(key, flow);
+              table.add(point, src, srcPort, dst, dstPort, flow * 10 + value);
+              reference.set(key, flow * 10 + value);
+            } else if (kind === 'set') {
+              table.set(point, src, srcPort, dst, dstPort, flow * 10 + value);
+              reference.set(key, flow * 10 + value);
             } else {
               assert.equal(table.get(point, src, srcPort, dst, dstPort, kind === 'get'), reference.get(key, kind === 'get'));
             }
