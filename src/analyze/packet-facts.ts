@@ -242,6 +242,27 @@ class Facts implements PacketFacts {
   }
 }
 
+/** IpFacts whose `bytes` view is made when read (few detectors read it, and a view per packet was a tenth of the analyzer's allocation). */
+class IpHeaderFacts implements IpFacts {
+  constructor(
+    readonly family: 4 | 6,
+    readonly src: string,
+    readonly dst: string,
+    readonly length: number,
+    readonly headerLength: number,
+    readonly ttl: number,
+    readonly protocol: number,
+    readonly dontFragment: boolean,
+    readonly fragment: FragmentFacts | undefined,
+    private readonly data: Uint8Array,
+    private readonly offset: number,
+  ) {}
+
+  get bytes(): Uint8Array {
+    return this.data.subarray(this.offset);
+  }
+}
+
 /** Every packet's facts through the full frame decoder (tunnels, ICMP and its quote, fragments, extension headers ...). */
 export function decodedPacketFacts(packet: CapturedPacket, frame: number, options: FactsOptions = {}): PacketFacts {
   const decoded = decodeFrame(packet.linkType, packet.data, packet.originalLength, options);
@@ -387,18 +408,7 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
       const p = v4.value;
       if (p.truncated || p.isFragment) return undefined;
       net = p;
-      ip = {
-        family: 4,
-        src: p.srcText(),
-        dst: p.dstText(),
-        length: p.totalLength,
-        headerLength: p.headerLength,
-        ttl: p.ttl,
-        protocol: p.protocol,
-        dontFragment: p.dontFragment,
-        fragment: undefined,
-        bytes: data.subarray(networkOffset),
-      };
+      ip = new IpHeaderFacts(4, p.srcText(), p.dstText(), p.totalLength, p.headerLength, p.ttl, p.protocol, p.dontFragment, undefined, data, networkOffset);
       transport = p.payload();
       claimed = p.totalLength - p.headerLength;
     } else if (!raw) {
@@ -412,18 +422,7 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
     const p = v6.value;
     if (p.truncated) return undefined;
     net = p;
-    ip = {
-      family: 6,
-      src: p.srcText(),
-      dst: p.dstText(),
-      length: 40 + p.payloadLength,
-      headerLength: 40,
-      ttl: p.hopLimit,
-      protocol: p.nextHeader,
-      dontFragment: true,
-      fragment: undefined,
-      bytes: data.subarray(networkOffset),
-    };
+    ip = new IpHeaderFacts(6, p.srcText(), p.dstText(), 40 + p.payloadLength, 40, p.hopLimit, p.nextHeader, true, undefined, data, networkOffset);
     transport = p.payload();
     claimed = p.payloadLength;
   }
@@ -496,18 +495,7 @@ function ipFacts(layer: Extract<Layer, { protocol: 'ipv4' | 'ipv6' }>, data: Uin
     const r = layer.repr;
     const headerLength = 20 + r.options.length;
     const fragmented = r.moreFragments || r.fragmentOffset !== 0;
-    return {
-      family: 4,
-      src: r.src,
-      dst: r.dst,
-      length: headerLength + r.payloadLength,
-      headerLength,
-      ttl: r.ttl,
-      protocol: r.protocol,
-      dontFragment: r.dontFragment,
-      fragment: fragmented ? { ident: r.ident, offset: r.fragmentOffset, more: r.moreFragments, dataLength: r.payloadLength, dataStart: headerLength } : undefined,
-      bytes: data.subarray(layer.offset),
-    };
+    return new IpHeaderFacts(4, r.src, r.dst, headerLength + r.payloadLength, headerLength, r.ttl, r.protocol, r.dontFragment, fragmented ? { ident: r.ident, offset: r.fragmentOffset, more: r.moreFragments, dataLength: r.payloadLength, dataStart: headerLength } : undefined, data, layer.offset);
   }
   const r = layer.repr;
   let protocol = r.nextHeader;
@@ -525,18 +513,7 @@ function ipFacts(layer: Extract<Layer, { protocol: 'ipv4' | 'ipv6' }>, data: Uin
     }
     headerLength += ipv6ExtHeaderLength(ext);
   }
-  return {
-    family: 6,
-    src: r.src,
-    dst: r.dst,
-    length: 40 + r.payloadLength,
-    headerLength,
-    ttl: r.hopLimit,
-    protocol,
-    dontFragment: true,
-    fragment,
-    bytes: data.subarray(layer.offset),
-  };
+  return new IpHeaderFacts(6, r.src, r.dst, 40 + r.payloadLength, headerLength, r.hopLimit, protocol, true, fragment, data, layer.offset);
 }
 
 function tcpFacts(r: TcpRepr): TcpFacts {
