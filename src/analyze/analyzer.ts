@@ -36,11 +36,15 @@ export class Analyzer {
   private readonly flows: FlowSummaries;
   private readonly all: readonly Detector[];
 
+  private readonly factsOptions: FactsOptions;
+
   constructor(
     private readonly parts: AnalyzerParts,
-    private readonly factsOptions: FactsOptions = {},
+    factsOptions: FactsOptions = {},
     readonly limits: AnalyzerLimits = DEFAULT_LIMITS,
   ) {
+    // The facts need of checksums only which were left to the NIC: summing the others was a tenth of the time.
+    this.factsOptions = { checksums: 'offload', ...factsOptions };
     this.flows = new FlowSummaries(limits.maxFlows);
     this.all = [parts.conditions, ...parts.detectors];
   }

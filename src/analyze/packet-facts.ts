@@ -62,7 +62,8 @@ export interface PacketFacts {
   readonly malformed: string | undefined;
   /**
    * The full decode, for the rare detector that needs more than the facts: decoded on first use from the packet's
-   * bytes (a view of the reader's chunk), so read it only within observe().
+   * bytes (a view of the reader's chunk), so read it only within observe(). With the options the facts were taken
+   * with: in the Analyzer, checksums 'offload' (only those that may be left to the NIC are summed).
    */
   readonly decoded: DecodedFrame;
 }

@@ -1,6 +1,6 @@
 import { ArpPacket, type ArpRepr, parseArp } from './arp.js';
 import type { ChecksumStatus } from './checksum-status.js';
-import { offloadAddendOfSum, sumVerifies } from './checksum.js';
+import { foldSum, offloadAddendOfSum, pseudoHeaderSum, sumVerifies } from './checksum.js';
 import { EthernetFrame, type EthernetRepr, parseEthernet } from './ethernet.js';
 import { fouInnerProtocol, type FouPortMap } from './fou.js';
 import { GrePacket, type GreRepr, parseGre } from './gre.js';
@@ -73,6 +73,13 @@ export interface DecodeOptions {
   readonly vxlanPorts?: ReadonlySet<number>;
   readonly guePorts?: ReadonlySet<number>;
   readonly fouPorts?: FouPortMap;
+  /**
+   * 'all' (the default) verifies every checksum. 'offload' sums a TCP or UDP checksum only where it may be `partial`
+   * (its field holds the pseudo-header seed, or it is a tunnel's outer checksum with an offloaded one inside) and no
+   * ICMP checksum: for a reader that needs only to know which checksums were left to the NIC (the capture analyzer).
+   * Every status it gives is the one 'all' gives; the others are 'unverified'.
+   */
+  readonly checksums?: 'all' | 'offload';
 }
 
 const DEFAULT_VXLAN_PORTS: ReadonlySet<number> = new Set([VXLAN_PORT]);
@@ -121,6 +128,7 @@ class FrameDecoder {
   private readonly vxlanPorts: ReadonlySet<number>;
   private readonly guePorts: ReadonlySet<number>;
   private readonly fouPorts: FouPortMap;
+  private readonly offloadOnly: boolean;
 
   constructor(
     private readonly snapped: boolean,
@@ -129,6 +137,12 @@ class FrameDecoder {
     this.vxlanPorts = options.vxlanPorts ?? DEFAULT_VXLAN_PORTS;
     this.guePorts = options.guePorts ?? DEFAULT_GUE_PORTS;
     this.fouPorts = options.fouPorts ?? NO_FOU;
+    this.offloadOnly = options.checksums === 'offload';
+  }
+
+  /** Whether a TCP/UDP checksum field holds the pseudo-header seed (so that it may be `partial`). */
+  private static seeded(field: number, src: Uint8Array, dst: Uint8Array, protocol: number, length: number): boolean {
+    return field !== 0 && field === foldSum(pseudoHeaderSum(src, dst, protocol, length));
   }
 
   result(): DecodedFrame {
@@ -294,7 +308,8 @@ class FrameDecoder {
     const t = v.value;
     const repr = parseTcp(t);
     if (!repr.ok) return this.stop(repr.error, base, quoted);
-    const check = fragmented || quoted ? undefined : t.checksumCheck(src, dst);
+    const skip = fragmented || quoted || (this.offloadOnly && !FrameDecoder.seeded(t.checksum, src, dst, IpProtocol.Tcp, claimed));
+    const check = skip ? undefined : t.checksumCheck(src, dst);
     const checksum = check === undefined ? 'unverified' : check.status;
     if (check !== undefined && checksum === 'partial') this.offloadAddend += offloadAddendOfSum(check.sum);
     this.layers.push({ protocol: 'tcp', offset: base, depth, quoted, repr: repr.value, checksum, truncated: t.truncated || t.headerCut });
@@ -304,7 +319,9 @@ class FrameDecoder {
     const v = UdpPacket.check(bytes);
     if (!v.ok) return this.stop(v.error, base, quoted || fragmented);
     const u = v.value;
-    const check = fragmented || quoted ? undefined : u.checksumCheck(src, dst);
+    // Deferred: summed only if something inside turns out to be offloaded (the rule below).
+    const deferred = !fragmented && !quoted && this.offloadOnly && !FrameDecoder.seeded(u.checksum, src, dst, IpProtocol.Udp, u.length);
+    let check = fragmented || quoted || deferred ? undefined : u.checksumCheck(src, dst);
     const checksum = check === undefined ? 'unverified' : check.status;
     if (check !== undefined && checksum === 'partial') this.offloadAddend += offloadAddendOfSum(check.sum);
     const at = this.layers.length;
@@ -316,15 +333,19 @@ class FrameDecoder {
     this.udpTunnel(u.dstPort, u.payload(), base + 8, depth);
     const inside = this.offloadAddend;
     this.offloadAddend = outside + inside;
+    if (deferred && inside !== 0) {
+      check = u.checksumCheck(src, dst);
+      this.layers[at] = { ...layer, checksum: check.status };
+    }
     // A tunnel's outer checksum that is right once the offload of the inner one completes is no error either.
-    if (checksum === 'bad' && inside !== 0 && check !== undefined && sumVerifies(check.sum + inside)) this.layers[at] = { ...layer, checksum: 'partial' };
+    if (check !== undefined && check.status === 'bad' && inside !== 0 && sumVerifies(check.sum + inside)) this.layers[at] = { ...layer, checksum: 'partial' };
   }
 
   private icmpv4({ bytes, claimed, base, depth, quoted, fragmented }: IpPayload): void {
     const v = Icmpv4Packet.check(bytes, claimed);
     if (!v.ok) return this.stop(v.error, base, quoted || fragmented);
     const repr = parseIcmpv4(v.value);
-    const checksum = fragmented || quoted ? 'unverified' : v.value.checksumStatus();
+    const checksum = fragmented || quoted || this.offloadOnly ? 'unverified' : v.value.checksumStatus();
     this.layers.push({ protocol: 'icmpv4', offset: base, depth, quoted, repr, checksum });
     if (!quoted && depth < MAX_DEPTH && 'quoted' in repr && repr.quoted.length > 0) this.ipv4(repr.quoted, base + 8, depth + 1, true);
   }
@@ -333,7 +354,7 @@ class FrameDecoder {
     const v = Icmpv6Packet.check(bytes, claimed);
     if (!v.ok) return this.stop(v.error, base, quoted || fragmented);
     const repr = parseIcmpv6(v.value);
-    const checksum = fragmented || quoted ? 'unverified' : v.value.checksumStatus(src, dst);
+    const checksum = fragmented || quoted || this.offloadOnly ? 'unverified' : v.value.checksumStatus(src, dst);
     this.layers.push({ protocol: 'icmpv6', offset: base, depth, quoted, repr, checksum });
     if (!quoted && depth < MAX_DEPTH && 'quoted' in repr && repr.quoted.length > 0) this.ipv6(repr.quoted, base + 8, depth + 1, true);
   }

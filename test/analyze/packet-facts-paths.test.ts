@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { type FactsOptions, fastPacketFacts } from '../../src/analyze/packet-facts.js';
-import { assertSameFacts } from './support/same-facts.js';
+import { decodedPacketFacts, type FactsOptions, fastPacketFacts } from '../../src/analyze/packet-facts.js';
+import { assertSameFacts, plainFacts } from './support/same-facts.js';
 import { capturedPacket, type CapturedPacket } from '../../src/capture/captured-packet.js';
 import { foldSum, pseudoHeaderSum } from '../../src/packet/checksum.js';
 import { ipBytes } from '../../src/packet/address.js';
@@ -162,6 +162,21 @@ describe('the fast path of packet facts', () => {
       { numRuns: 3000 },
     );
     assert.ok(answered > runs / 4, `fast path answered ${answered} of ${runs}`);
+  });
+
+  it('gives the same facts when the decoder sums only the checksums that may be left to the NIC (the analyzer\'s setting)', () => {
+    const same = (packet: CapturedPacket, options: FactsOptions): void => {
+      const all = decodedPacketFacts(packet, 3, { ...options, checksums: 'all' });
+      assert.deepEqual(plainFacts(decodedPacketFacts(packet, 3, { ...options, checksums: 'offload' })), plainFacts(all));
+    };
+    for (const s of sampleFrames()) same(capturedPacket(s.linkType, 0, 1_700_000_000_000_000_000n, s.data.length, s.data), {});
+    fc.assert(
+      fc.property(arbSpec, (s) => {
+        const { packet, options } = build(s);
+        same(packet, options);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('leaves to the decoder a tunnel port and a cut packet, and tells an offload seed as the decoder does', () => {

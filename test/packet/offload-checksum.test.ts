@@ -136,4 +136,34 @@ describe('checksums left to the NIC (offload)', () => {
     datagram[7]! ^= 0x01;
     assert.deepEqual(statuses(decodeFrame(LinkType.Ethernet, eth(EtherType.Ipv4, ipv4({ protocol: IpProtocol.Udp }, datagram)))), ['udp:bad', 'tcp:good']);
   });
+
+  it("sums, with checksums: 'offload', only what may be partial, and finds every partial checksum that 'all' finds", () => {
+    const { frame, innerTcp, outerUdp } = lcoFrame();
+    const damaged = (at: number, bits: number): Uint8Array => {
+      const copy = frame.slice();
+      copy[at]! ^= bits;
+      return copy;
+    };
+    const plainInner = eth(EtherType.Ipv4, ipv4({ protocol: IpProtocol.Tcp, ...INNER }, tcp({}, payload(40), INNER.src, INNER.dst)));
+    const plainTunnel = eth(EtherType.Ipv4, ipv4({ protocol: IpProtocol.Udp }, udp(49152, 4789, emitVxlan({ flags: 0x08, vni: 42, reserved1: 0, reserved2: 0 }, plainInner), V4.client, V4.server)));
+    const cases: [string, Uint8Array, string[]][] = [
+      // The outer checksum is deferred until the seed inside is found, then summed as 'all' would.
+      ['LCO VXLAN', frame, ['udp:partial', 'tcp:partial']],
+      ['LCO VXLAN, inner MAC damaged', damaged(outerUdp + 8 + 8 + 3, 0x10), ['udp:bad', 'tcp:partial']],
+      ['LCO VXLAN, inner payload damaged', damaged(innerTcp + 20 + 7, 0x10), ['udp:partial', 'tcp:partial']],
+      // Nothing offloaded: nothing summed.
+      ['plain VXLAN', plainTunnel, ['udp:unverified', 'tcp:unverified']],
+      ['plain TCP', eth(EtherType.Ipv4, ipv4({ protocol: IpProtocol.Tcp }, tcp({}, payload(40), V4.client, V4.server))), ['tcp:unverified']],
+      ['TCP seed', eth(EtherType.Ipv4, ipv4({ protocol: IpProtocol.Tcp }, seeded(tcp({}, payload(40), V4.client, V4.server), 16, V4.client, V4.server, IpProtocol.Tcp))), ['tcp:partial']],
+      ['IPv6 UDP seed', eth(EtherType.Ipv6, ipv6({ nextHeader: IpProtocol.Udp }, seeded(udp(5000, 53, payload(30), V6.client, V6.server), 6, V6.client, V6.server, IpProtocol.Udp))), ['udp:partial']],
+    ];
+    for (const [name, bytes, expected] of cases) {
+      const all = statuses(decodeFrame(LinkType.Ethernet, bytes));
+      const offload = statuses(decodeFrame(LinkType.Ethernet, bytes, bytes.length, { checksums: 'offload' }));
+      assert.deepEqual(offload, expected, name);
+      assert.equal(offload.length, all.length, name);
+      offload.forEach((s, i) => assert.ok(s === all[i] || s.endsWith(':unverified'), `${name}: ${s} where 'all' says ${all[i]!}`));
+      assert.deepEqual(all.map((s) => s.endsWith(':partial')), offload.map((s) => s.endsWith(':partial')), name);
+    }
+  });
 });
