@@ -26,7 +26,7 @@ export function arbPacket(interfaces: number, maxSeconds = 0xffffffff): fc.Arbit
   return fc.record(
     {
       timestampNs: fc.bigInt({ min: 0n, max: BigInt(maxSeconds) * 1_000_000_000n + 999_999_999n }),
-      data: fc.uint8Array({ maxLength: 300 }),
+      data: fc.uint8Array({ maxLength: 300, size: 'max' }),
       extra: fc.integer({ min: 0, max: 2000 }),
       interfaceId: fc.integer({ min: 0, max: interfaces - 1 }),
     },
