@@ -317,7 +317,7 @@ describe('mtuscope analyze', () => {
       await writeFile(path, i === 0 ? Buffer.concat([whole.subarray(0, 100), Buffer.from(Array.from({ length: 5000 }, () => Math.floor(rnd() * 256)))]) : b);
       files.push(path);
     }
-    const random = fc.sample(fc.uint8Array({ minLength: 0, maxLength: 3000 }), { numRuns: 2, seed: 11 });
+    const random = fc.sample(fc.uint8Array({ minLength: 0, maxLength: 3000, size: 'max' }), { numRuns: 2, seed: 11 });
     for (const [i, bytes] of random.entries()) {
       const path = join(dir, `random-${i}.pcap`);
       await writeFile(path, bytes);
