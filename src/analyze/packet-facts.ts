@@ -1,5 +1,5 @@
 import type { CapturedPacket } from '../capture/captured-packet.js';
-import { foldSum } from '../packet/checksum.js';
+import { holdsOffloadSeed } from '../packet/checksum.js';
 import { EthernetFrame } from '../packet/ethernet.js';
 import { fouInnerProtocol } from '../packet/fou.js';
 import { type DecodedFrame, type DecodeOptions, decodeFrame, type Layer } from '../packet/frame.js';
@@ -452,9 +452,8 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
       window: t.window,
       mss: mss === NO_MSS_OPTION ? undefined : mss,
     };
-    // Only a field holding the pseudo-header sum can be an offload seed; only the full sum tells it from a complete
-    // checksum that happens to equal it (the decoder's rule, segmentChecksumStatus).
-    checksumOffload = t.checksum === foldSum(net.pseudoHeaderSum(IpProtocol.Tcp, claimed)) && t.checksumStatus(net.src, net.dst) === 'partial';
+    // Summed only where the field holds the seed (the decoder's rule, segmentChecksumStatus).
+    checksumOffload = holdsOffloadSeed(t.checksum, net.pseudoHeaderSum(IpProtocol.Tcp, claimed)) && t.checksumStatus(net.src, net.dst) === 'partial';
   } else {
     const v = UdpPacket.check(transport);
     if (!v.ok) return undefined;
@@ -464,7 +463,7 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
     if (options.fouPorts !== undefined && fouInnerProtocol(options.fouPorts, port) !== undefined) return undefined;
     if (u.truncated) return undefined;
     udp = udpFacts(parseUdp(u), networkOffset + ip.headerLength, data);
-    checksumOffload = u.checksum !== 0 && u.checksum === foldSum(net.pseudoHeaderSum(IpProtocol.Udp, u.length)) && u.checksumStatus(net.src, net.dst) === 'partial';
+    checksumOffload = holdsOffloadSeed(u.checksum, net.pseudoHeaderSum(IpProtocol.Udp, u.length)) && u.checksumStatus(net.src, net.dst) === 'partial';
   }
   return new Facts(
     frame,

@@ -113,6 +113,15 @@ export function segmentChecksumStatus(segment: Segment, field: number): Checksum
   return segmentCheck(segment, field).status;
 }
 
+/**
+ * Whether a TCP/UDP checksum field holds the offload seed: the folded pseudo-header sum (`pseudoSum`, as
+ * pseudoHeaderSum gives it). Only such a field can be `partial`; only the full sum (segmentCheck) tells it from a
+ * complete checksum that happens to equal it. A zero field never is one (UDP's "no checksum").
+ */
+export function holdsOffloadSeed(field: number, pseudoSum: number): boolean {
+  return field !== 0 && field === foldSum(pseudoSum);
+}
+
 /** A checksum's status and the sum over pseudo-header and segment it was found from (NaN when not summed). */
 export interface SegmentCheck {
   readonly status: ChecksumStatus;
@@ -124,7 +133,7 @@ export function segmentCheck(segment: Segment, field: number): SegmentCheck {
   const pseudo = pseudoHeaderSum(segment.src, segment.dst, segment.protocol, segment.length);
   const sum = sum16(segment.b, 0, segment.length, pseudo);
   if (sumVerifies(sum)) return { status: 'good', sum };
-  return { status: field === foldSum(pseudo) ? 'partial' : 'bad', sum };
+  return { status: holdsOffloadSeed(field, pseudo) ? 'partial' : 'bad', sum };
 }
 
 /** offloadAddend() from the sum a segmentCheck() found. */

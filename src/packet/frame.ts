@@ -1,6 +1,6 @@
 import { ArpPacket, type ArpRepr, parseArp } from './arp.js';
 import type { ChecksumStatus } from './checksum-status.js';
-import { foldSum, offloadAddendOfSum, pseudoHeaderSum, sumVerifies } from './checksum.js';
+import { holdsOffloadSeed, offloadAddendOfSum, pseudoHeaderSum, sumVerifies } from './checksum.js';
 import { EthernetFrame, type EthernetRepr, parseEthernet } from './ethernet.js';
 import { fouInnerProtocol, type FouPortMap } from './fou.js';
 import { GrePacket, type GreRepr, parseGre } from './gre.js';
@@ -140,10 +140,6 @@ class FrameDecoder {
     this.offloadOnly = options.checksums === 'offload';
   }
 
-  /** Whether a TCP/UDP checksum field holds the pseudo-header seed (so that it may be `partial`). */
-  private static seeded(field: number, src: Uint8Array, dst: Uint8Array, protocol: number, length: number): boolean {
-    return field !== 0 && field === foldSum(pseudoHeaderSum(src, dst, protocol, length));
-  }
 
   result(): DecodedFrame {
     return this.error ? { layers: this.layers, truncated: this.truncated, error: this.error } : { layers: this.layers, truncated: this.truncated };
@@ -308,7 +304,7 @@ class FrameDecoder {
     const t = v.value;
     const repr = parseTcp(t);
     if (!repr.ok) return this.stop(repr.error, base, quoted);
-    const skip = fragmented || quoted || (this.offloadOnly && !FrameDecoder.seeded(t.checksum, src, dst, IpProtocol.Tcp, claimed));
+    const skip = fragmented || quoted || (this.offloadOnly && !holdsOffloadSeed(t.checksum, pseudoHeaderSum(src, dst, IpProtocol.Tcp, claimed)));
     const check = skip ? undefined : t.checksumCheck(src, dst);
     const checksum = check === undefined ? 'unverified' : check.status;
     if (check !== undefined && checksum === 'partial') this.offloadAddend += offloadAddendOfSum(check.sum);
@@ -320,7 +316,7 @@ class FrameDecoder {
     if (!v.ok) return this.stop(v.error, base, quoted || fragmented);
     const u = v.value;
     // Deferred: summed only if something inside turns out to be offloaded (the rule below).
-    const deferred = !fragmented && !quoted && this.offloadOnly && !FrameDecoder.seeded(u.checksum, src, dst, IpProtocol.Udp, u.length);
+    const deferred = !fragmented && !quoted && this.offloadOnly && !holdsOffloadSeed(u.checksum, pseudoHeaderSum(src, dst, IpProtocol.Udp, u.length));
     let check = fragmented || quoted || deferred ? undefined : u.checksumCheck(src, dst);
     const checksum = check === undefined ? 'unverified' : check.status;
     if (check !== undefined && checksum === 'partial') this.offloadAddend += offloadAddendOfSum(check.sum);
