@@ -302,7 +302,7 @@ export function decodedPacketFacts(packet: CapturedPacket, frame: number, option
   if (innerIndex >= 0) {
     const next = layers[innerIndex + 1];
     if (next !== undefined && !next.quoted) {
-      if (next.protocol === 'tcp') tcp = tcpFacts(next.repr);
+      if (next.protocol === 'tcp') tcp = tcpFacts(next.repr, firstMss(next.repr.options));
       else if (next.protocol === 'udp') udp = udpFacts(next.repr, next.offset, packet.data);
       else if (next.protocol === 'icmpv4' || next.protocol === 'icmpv6') icmp = icmpFacts(next, layers, innerIndex + 2, packet.data, options);
     }
@@ -438,20 +438,7 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
     if (t.truncated) return undefined;
     const mss = t.optionsMss();
     if (mss === MALFORMED_TCP_OPTIONS) return undefined;
-    const flags = t.flags;
-    tcp = {
-      srcPort: t.srcPort,
-      dstPort: t.dstPort,
-      seq: t.seq,
-      ack: t.ack,
-      syn: (flags & TcpFlag.Syn) !== 0,
-      ackFlag: (flags & TcpFlag.Ack) !== 0,
-      fin: (flags & TcpFlag.Fin) !== 0,
-      rst: (flags & TcpFlag.Rst) !== 0,
-      payloadLength: t.payloadLength,
-      window: t.window,
-      mss: mss === NO_MSS_OPTION ? undefined : mss,
-    };
+    tcp = tcpFacts(t, mss === NO_MSS_OPTION ? undefined : mss);
     // Summed only where the field holds the seed (the decoder's rule, segmentChecksumStatus).
     checksumOffload = holdsOffloadSeed(t.checksum, net.pseudoHeaderSum(IpProtocol.Tcp, claimed)) && t.checksumStatus(net.src, net.dst) === 'partial';
   } else {
@@ -516,19 +503,21 @@ function ipFacts(layer: Extract<Layer, { protocol: 'ipv4' | 'ipv6' }>, data: Uin
   return new IpHeaderFacts(6, r.src, r.dst, 40 + r.payloadLength, headerLength, r.hopLimit, protocol, true, fragment, data, layer.offset);
 }
 
-function tcpFacts(r: TcpRepr): TcpFacts {
+/** From the parsed header (the decoder's) or from the checked view itself (the fast path), which name the fields alike. */
+function tcpFacts(h: Pick<TcpRepr, 'srcPort' | 'dstPort' | 'seq' | 'ack' | 'flags' | 'payloadLength' | 'window'>, mss: number | undefined): TcpFacts {
+  const flags = h.flags;
   return {
-    srcPort: r.srcPort,
-    dstPort: r.dstPort,
-    seq: r.seq,
-    ack: r.ack,
-    syn: (r.flags & TcpFlag.Syn) !== 0,
-    ackFlag: (r.flags & TcpFlag.Ack) !== 0,
-    fin: (r.flags & TcpFlag.Fin) !== 0,
-    rst: (r.flags & TcpFlag.Rst) !== 0,
-    payloadLength: r.payloadLength,
-    window: r.window,
-    mss: firstMss(r.options),
+    srcPort: h.srcPort,
+    dstPort: h.dstPort,
+    seq: h.seq,
+    ack: h.ack,
+    syn: (flags & TcpFlag.Syn) !== 0,
+    ackFlag: (flags & TcpFlag.Ack) !== 0,
+    fin: (flags & TcpFlag.Fin) !== 0,
+    rst: (flags & TcpFlag.Rst) !== 0,
+    payloadLength: h.payloadLength,
+    window: h.window,
+    mss,
   };
 }
 
