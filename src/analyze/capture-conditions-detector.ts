@@ -152,13 +152,10 @@ export class CaptureConditionsDetector implements ConditionsDetector {
     const ip = p.inner!;
     // A fragment's TCP length is not the segment's; a TSO packet's (IP length 0) is not known.
     if (ip.fragment !== undefined || p.zeroIpLength) return;
-    // Both directions under one entry: the end with the lower port (then address) first.
-    const forward = tcp.srcPort < tcp.dstPort || (tcp.srcPort === tcp.dstPort && ip.src <= ip.dst);
-    let flow = forward ? this.flows.get('', ip.src, tcp.srcPort, ip.dst, tcp.dstPort) : this.flows.get('', ip.dst, tcp.dstPort, ip.src, tcp.srcPort);
+    let flow = this.flows.getConversation('', ip.src, tcp.srcPort, ip.dst, tcp.dstPort);
     if (flow === undefined) {
       flow = { src0: ip.src, port0: tcp.srcPort, mark: [0, 0], highest: [0, 0], seen: [false, false] };
-      if (forward) this.flows.add('', ip.src, tcp.srcPort, ip.dst, tcp.dstPort, flow);
-      else this.flows.add('', ip.dst, tcp.dstPort, ip.src, tcp.srcPort, flow);
+      this.flows.addConversation('', ip.src, tcp.srcPort, ip.dst, tcp.dstPort, flow);
     }
     const side = ip.src === flow.src0 && tcp.srcPort === flow.port0 ? 0 : 1;
     const other = 1 - side;

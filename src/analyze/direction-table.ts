@@ -85,6 +85,20 @@ export class DirectionTable<V> {
     this.cache[slotIndex(src, srcPort, dstPort)] = slot;
   }
 
+  /**
+   * get() for a table of conversations, both directions of which share one entry: it is held under the end with the
+   * lower port (then the lower address) first, whichever way this packet went.
+   */
+  getConversation(point: string, src: string, srcPort: number, dst: string, dstPort: number, touch = true): V | undefined {
+    return lowerEndFirst(src, srcPort, dst, dstPort) ? this.get(point, src, srcPort, dst, dstPort, touch) : this.get(point, dst, dstPort, src, srcPort, touch);
+  }
+
+  /** add() for a table of conversations (see getConversation). */
+  addConversation(point: string, src: string, srcPort: number, dst: string, dstPort: number, value: V): void {
+    if (lowerEndFirst(src, srcPort, dst, dstPort)) this.add(point, src, srcPort, dst, dstPort, value);
+    else this.add(point, dst, dstPort, src, srcPort, value);
+  }
+
   private keyOf(point: string, src: string, srcPort: number, dst: string, dstPort: number): string {
     const m = this.missed;
     if (m !== undefined && m.srcPort === srcPort && m.dstPort === dstPort && m.src === src && m.dst === dst && m.point === point) return m.key;
@@ -94,6 +108,10 @@ export class DirectionTable<V> {
   *values(): IterableIterator<V> {
     for (const slot of this.map.values()) yield slot.value;
   }
+}
+
+function lowerEndFirst(src: string, srcPort: number, dst: string, dstPort: number): boolean {
+  return srcPort < dstPort || (srcPort === dstPort && src <= dst);
 }
 
 function slotIndex(src: string, srcPort: number, dstPort: number): number {

@@ -48,15 +48,12 @@ export class FlowSummaries {
     const ports = p.tcp ?? p.udp;
     const srcPort = ports === undefined ? -1 : ports.srcPort;
     const dstPort = ports === undefined ? -1 : ports.dstPort;
-    // Both directions under one entry (the protocol stands in for the capture point): the end with the lower port
-    // (then address) first.
+    // The protocol stands in for the capture point.
     const protocol = protocolName(ip.protocol);
-    const forward = srcPort < dstPort || (srcPort === dstPort && ip.src <= ip.dst);
-    const entry = forward ? this.table.get(protocol, ip.src, srcPort, ip.dst, dstPort) : this.table.get(protocol, ip.dst, dstPort, ip.src, srcPort);
+    const entry = this.table.getConversation(protocol, ip.src, srcPort, ip.dst, dstPort);
     if (entry === undefined) {
       const fresh: Entry = { flow: flowOf(p)!, interface: p.interface, packets: 1, bytes: length, largest: length, firstFrame: p.frame, firstUs: p.timeUs, lastUs: p.timeUs };
-      if (forward) this.table.add(protocol, ip.src, srcPort, ip.dst, dstPort, fresh);
-      else this.table.add(protocol, ip.dst, dstPort, ip.src, srcPort, fresh);
+      this.table.addConversation(protocol, ip.src, srcPort, ip.dst, dstPort, fresh);
       return;
     }
     entry.packets++;

@@ -47,4 +47,18 @@ describe('DirectionTable', () => {
       { numRuns: 500 },
     );
   });
+
+  it('holds both directions of a conversation as one entry, whichever direction came first', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 0, max: 65535 }), fc.constantFrom('10.0.0.1', '10.0.0.2'), fc.boolean(), (a, b, other, firstForward) => {
+        const table = new DirectionTable<string>(4);
+        const ends: [string, number, string, number] = firstForward ? ['10.0.0.1', a, other, b] : [other, b, '10.0.0.1', a];
+        table.addConversation('tcp', ...ends, 'entry');
+        assert.equal(table.getConversation('tcp', '10.0.0.1', a, other, b), 'entry');
+        assert.equal(table.getConversation('tcp', other, b, '10.0.0.1', a), 'entry');
+        assert.equal(table.size, 1);
+        assert.equal(table.getConversation('udp', '10.0.0.1', a, other, b), undefined, 'another point');
+      }),
+    );
+  });
 });
