@@ -15,26 +15,31 @@ import { join } from 'node:path';
 import { processAlive, runCommandSync } from '../host/process-runner.js';
 
 export const TRACEFS_DIR = '/sys/kernel/tracing';
-const MOUNT_SOURCE = 'mtuscope';
+export const TRACEFS_MOUNT_SOURCE = 'mtuscope';
 export const TRACEFS_HOLD_PREFIX = 'mtt-';
 let holds = 0;
 const openHolds = new Map<string, number>();
 
-function tracefsMounted(): boolean {
+/** Whether tracefs is mounted at TRACEFS_DIR (by anyone). */
+export function tracefsMounted(): boolean {
   return existsSync(join(TRACEFS_DIR, 'instances'));
 }
 
-function mountedByUs(): boolean {
+/** The sources of the tracefs mounts at TRACEFS_DIR ("mtuscope" for ours). */
+export function tracefsMountSources(): string[] {
   try {
     return readFileSync('/proc/self/mounts', 'utf8')
       .split('\n')
-      .some((line) => {
-        const [source, target, type] = line.split(' ');
-        return source === MOUNT_SOURCE && target === TRACEFS_DIR && type === 'tracefs';
-      });
+      .map((line) => line.split(' '))
+      .filter(([, target, type]) => target === TRACEFS_DIR && type === 'tracefs')
+      .map(([source]) => source ?? '');
   } catch {
-    return false;
+    return [];
   }
+}
+
+function mountedByUs(): boolean {
+  return tracefsMountSources().includes(TRACEFS_MOUNT_SOURCE);
 }
 
 /** Mounts tracefs if needed and takes a hold on it; returns the hold (an instance directory) to release. */
@@ -44,7 +49,7 @@ export function holdTracefs(): string {
   // unmount lives on in the kernel and is there again (EEXIST) once mounted again.
   for (let attempt = 0; attempt < 5; attempt++) {
     if (!tracefsMounted()) {
-      const r = runCommandSync('mount', ['-t', 'tracefs', MOUNT_SOURCE, TRACEFS_DIR], { timeoutMs: 10_000 });
+      const r = runCommandSync('mount', ['-t', 'tracefs', TRACEFS_MOUNT_SOURCE, TRACEFS_DIR], { timeoutMs: 10_000 });
       // A parallel run may have mounted it in the meantime.
       if (r.code !== 0 && !tracefsMounted()) throw new Error(`cannot mount tracefs on ${TRACEFS_DIR}: ${r.stderr.trim() || `exit ${String(r.code)}`}`);
     }

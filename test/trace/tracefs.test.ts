@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { missingTracepoints } from '../../src/trace/bpftrace-tracer.js';
-import { dropReasonNames, holdTracefs, releaseTracefs, removeStaleTracefsHolds, TRACEFS_DIR } from '../../src/trace/tracefs.js';
+import { dropReasonNames, holdTracefs, TRACEFS_MOUNT_SOURCE, releaseTracefs, removeStaleTracefsHolds, TRACEFS_DIR, tracefsMounted, tracefsMountSources } from '../../src/trace/tracefs.js';
 import { needsRoot } from '../support/root.js';
 import { until } from '../support/until.js';
 
@@ -25,20 +25,6 @@ function churn(rounds: number, holdMs: number, pids: number[]): Promise<{ rounds
       else resolve(JSON.parse(out) as { rounds: number; unseen: number });
     });
   });
-}
-
-function mountedHere(): boolean {
-  return existsSync(join(TRACEFS_DIR, 'instances'));
-}
-
-/** tracefs is mounted, and not by one of our own users (whose mount would come and go). */
-function mountedBySomeoneElse(): boolean {
-  return readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .some((line) => {
-      const [source, target, type] = line.split(' ');
-      return target === TRACEFS_DIR && type === 'tracefs' && source !== 'mtuscope';
-    });
 }
 
 describe('tracefs for the tracer', needsRoot('to mount tracefs'), () => {
@@ -74,19 +60,19 @@ describe('tracefs for the tracer', needsRoot('to mount tracefs'), () => {
   });
 
   it('keeps tracefs mounted for every holder while parallel users mount and unmount it', async (t) => {
-    if (mountedBySomeoneElse()) {
+    if (tracefsMountSources().some((source) => source !== TRACEFS_MOUNT_SOURCE)) {
       t.skip('tracefs is mounted by someone else here, so nobody unmounts it');
       return;
     }
     // Another test file's tracer may hold it (the suite runs two files at a time): wait for it to finish, so that the
     // churners themselves mount and unmount.
-    await until(() => !mountedHere(), 60_000, 'tracefs unmounted by its other users').catch(() => undefined);
+    await until(() => !tracefsMounted(), 60_000, 'tracefs unmounted by its other users').catch(() => undefined);
     // Each round of one process mounts or unmounts while the other holds: an unmount between the other's hold and its
     // use is what made bpftrace miss its tracepoints.
     const pids: number[] = [];
     const results = await Promise.all([churn(150, 3, pids), churn(150, 3, pids), churn(150, 3, pids)]);
     assert.deepEqual(results.map((r) => r.unseen), [0, 0, 0], 'holds that found tracefs gone');
-    const left = mountedHere() ? readdirSync(join(TRACEFS_DIR, 'instances')).filter((n) => pids.some((pid) => n.startsWith(`mtt-${pid}-`))) : [];
+    const left = tracefsMounted() ? readdirSync(join(TRACEFS_DIR, 'instances')).filter((n) => pids.some((pid) => n.startsWith(`mtt-${pid}-`))) : [];
     assert.deepEqual(left, [], 'instances the churners left');
   });
 });
