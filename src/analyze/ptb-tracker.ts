@@ -67,8 +67,12 @@ export class PtbEpisode {
   senderDirection: 'in' | 'out' | undefined;
   /** For UDP: a later datagram of the flow was fragmented into pieces that fit. */
   fragmented: Sized | undefined;
-  /** The flow appeared in the capture only after the message (orphans). */
-  seenLater = false;
+  /**
+   * Orphans: when the quoted flow's first packet passed, if it appears in the capture after the message. Before the
+   * message's own time, the flow was carried here all along: a capture of several interfaces writes each interface's
+   * packets in batches (dumpcap: up to hundreds of milliseconds apart), so file order is not time order across them.
+   */
+  flowFirstUs: number | undefined;
   /** Flows the table had forgotten when the message came (orphans: the quoted one may be among them). */
   forgotten = 0;
 
@@ -207,14 +211,14 @@ export function episodeFindings(e: PtbEpisode, conditions: CaptureConditions, no
   const commonFacts: Record<string, FactValue> = { mtu: e.mtu, messages: e.count, ptbFrame: e.first.frame, from: e.from, quotedLength: e.quoted.length };
   if (e.quoted.seq !== undefined) commonFacts['quotedSeq'] = e.quoted.seq;
 
-  if (e.role === 'orphan') {
+  if (e.role === 'orphan' && !(e.flowFirstUs !== undefined && e.flowFirstUs <= e.first.timeUs)) {
     const caveats: string[] = [];
     let confidence: Confidence = 'high';
     if (!e.protocolCaptured) {
       caveats.push(`the capture holds no ${e.flow.protocol.toUpperCase()} packets at all (a capture filter may have excluded them)`);
       confidence = 'medium';
     }
-    if (e.seenLater) {
+    if (e.flowFirstUs !== undefined) {
       caveats.push('packets of that flow appear only after the message (the capture may have started mid-conversation)');
       confidence = 'low';
     }

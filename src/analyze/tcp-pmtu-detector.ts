@@ -24,8 +24,8 @@ const TUNNEL_PROTOCOLS: ReadonlySet<number> = new Set([IpProtocol.IpInIp, IpProt
 export class TcpPmtuDetector implements Detector {
   private readonly points = new PointKeys();
   private readonly tcp: TcpSenderTable;
-  /** Non-TCP conversations seen (conversation keys; portless ones by address pair). */
-  private readonly seen: BoundedMap<string, true>;
+  /** Non-TCP conversations seen (conversation keys; portless ones by address pair), each with when its first packet passed. */
+  private readonly seen: BoundedMap<string, number>;
   private readonly packetsOf = new Map<number, number>();
   private readonly holes: BlackholeTracker;
   /** Open episodes by quoted direction and MTU, to join the messages of one burst. */
@@ -64,7 +64,7 @@ export class TcpPmtuDetector implements Detector {
     let dir = this.tcp.find(point, ip.src, t.srcPort, ip.dst, t.dstPort);
     if (dir === undefined) {
       const flow: FlowRef = { family: ip.family, protocol: 'tcp', src: ip.src, srcPort: t.srcPort, dst: ip.dst, dstPort: t.dstPort };
-      dir = this.tcp.direction(point, flow, p.interface, p.frame);
+      dir = this.tcp.direction(point, flow, p.interface, p.frame, p.timeUs);
     }
     dir.packets++;
     const peer = dir.peer;
@@ -107,7 +107,7 @@ export class TcpPmtuDetector implements Detector {
     const name = protocolName(ip.protocol);
     const key = u === undefined ? pairKey(name, ip.src, ip.dst) : pairKey(name, `${ip.src} ${u.srcPort}`, `${ip.dst} ${u.dstPort}`);
     // Set only when new: what matters is that the conversation was seen, and a set moves the entry (two map operations).
-    if (!this.seen.has(key)) this.seen.set(key, true);
+    if (!this.seen.has(key)) this.seen.set(key, p.timeUs);
     if (u === undefined || this.udpWatch.size === 0) return;
     const dk = `${this.points.of(p)}udp ${ip.src} ${u.srcPort} ${ip.dst} ${u.dstPort}`;
     const e = this.udpWatch.get(dk, false);
@@ -151,7 +151,7 @@ export class TcpPmtuDetector implements Detector {
       }
       orphan = dir === undefined && rev === undefined;
       protocolCaptured = this.tcp.tcpPackets > 0;
-      if (!orphan && dir === undefined) dir = this.tcp.direction(point, { ...flow }, rev?.interfaceName ?? p.interface, p.frame);
+      if (!orphan && dir === undefined) dir = this.tcp.direction(point, { ...flow }, rev?.interfaceName ?? p.interface, p.frame, p.timeUs);
     } else {
       orphan = !this.seen.has(this.nonTcpKey(flow));
       protocolCaptured = (this.packetsOf.get(q.protocol) ?? 0) > 0;
@@ -190,11 +190,10 @@ export class TcpPmtuDetector implements Detector {
     const all: Finding[] = [];
     for (const e of this.episodes) {
       if (e.role === 'orphan') {
-        const later =
+        e.flowFirstUs =
           e.flow.protocol === 'tcp' && e.flow.srcPort !== undefined
-            ? this.tcp.atAnyPoint(e.flow) !== undefined || this.tcp.atAnyPoint(reversed(e.flow)) !== undefined
-            : this.seen.has(this.nonTcpKey(e.flow));
-        e.seenLater = later;
+            ? earliest(this.tcp.atAnyPoint(e.flow)?.firstUs, this.tcp.atAnyPoint(reversed(e.flow))?.firstUs)
+            : this.seen.get(this.nonTcpKey(e.flow), false);
       }
       all.push(...episodeFindings(e, context.conditions, context.nowUs));
     }
@@ -226,4 +225,8 @@ export class TcpPmtuDetector implements Detector {
 
 function pairKey(protocol: string, a: string, b: string): string {
   return a <= b ? `${protocol} ${a} ${b}` : `${protocol} ${b} ${a}`;
+}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }

@@ -90,6 +90,8 @@ export class TcpDirection {
     readonly firstFrame: number,
     /** The capture point (PointKeys): a direction is tracked per point. */
     readonly point: string = '',
+    /** When its first packet passed (not always the earliest in the file: see firstUs in ptb-tracker.ts). */
+    readonly firstUs = 0,
   ) {}
 
   /** Records a data segment; returns true when it starts below sndMax (a retransmission, whole or in part). */
@@ -206,11 +208,11 @@ export class TcpSenderTable {
   }
 
   /** The direction of `flow` at capture point `point`, created if new, linked to its reverse direction when that exists. */
-  direction(point: string, flow: FlowRef, interfaceName: string | undefined, frame: number): TcpDirection {
+  direction(point: string, flow: FlowRef, interfaceName: string | undefined, frame: number, timeUs: number): TcpDirection {
     const key = point + directionKey(flow);
     let d = this.table.get(key);
     if (d === undefined) {
-      d = new TcpDirection(key, flow, interfaceName, frame, point);
+      d = new TcpDirection(key, flow, interfaceName, frame, point, timeUs);
       this.table.set(key, d);
       this.anyPoint.set(directionKey(flow), d);
       const r = this.table.get(point + reverseKeyOf(flow), false);

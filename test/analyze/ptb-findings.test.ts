@@ -245,6 +245,26 @@ for (const family of [4, 6] as const) {
       assert.match(f.caveats.join(' '), /only after the message/);
     });
 
+    it('quoting a flow written after the message but carried before it (several interfaces, file not in time order): no orphan', () => {
+      // dumpcap writes each interface's packets in batches: a relayed message on lo at 30 ms can precede in the file
+      // the flow's packets on eth1 from 5 ms on. Found as a false orphan in a lab capture (ecmp-ptb-relay-servers).
+      const c = new Conversation(new TcpPmtuDetector(), family);
+      const quoted = c.segment('client', CLIENT_ISN, SERVER_ISN, 1500);
+      c.packetTooBig(quoted, 1400, 30);
+      c.handshake(5);
+      c.push(quoted, 10);
+      assert.deepEqual(kinds(c.report()), []);
+      const udp = new Conversation(new TcpPmtuDetector(), family);
+      const datagram = udp.udp('client', 1600, 6000, 9999);
+      udp.packetTooBig(datagram, 1400, 30);
+      udp.push(datagram, 29);
+      assert.deepEqual(kinds(udp.report()), []);
+      const later = new Conversation(new TcpPmtuDetector(), family);
+      later.packetTooBig(datagram, 1400, 30);
+      later.push(datagram, 31);
+      assert.equal(only(later.report(), 'ptb-orphan').confidence, 'low', 'first carried after the message: still an orphan, of low confidence');
+    });
+
     it('UDP: an orphan when the datagram\'s flow was never carried; honoured only when a later datagram is fragmented to fit; nothing judged otherwise', () => {
       const c = new Conversation(new TcpPmtuDetector(), family);
       c.packetTooBig(c.udp('client', 3000, 6000, 9999), 1400, 1);
