@@ -55,8 +55,25 @@ export class Analyzer {
     this.firstUs ??= facts.timeUs;
     this.lastUs = facts.timeUs;
     this.flows.observe(facts);
-    for (const d of this.all) d.observe(facts);
+    this.observeEach(facts);
     return facts;
+  }
+
+  /**
+   * One call site per place in the list: each then sees one detector class only and V8 inlines it, where a loop's one
+   * site sees them all and dispatches every call through its megamorphic cache (2% of the analyzer's time, profiled).
+   */
+  private observeEach(facts: PacketFacts): void {
+    const d = this.all;
+    d[0]?.observe(facts);
+    d[1]?.observe(facts);
+    d[2]?.observe(facts);
+    d[3]?.observe(facts);
+    d[4]?.observe(facts);
+    d[5]?.observe(facts);
+    d[6]?.observe(facts);
+    d[7]?.observe(facts);
+    for (let i = 8; i < d.length; i++) d[i]!.observe(facts);
   }
 
   /** Every finding so far; `final` once the input has ended. May be called again later (live captures). */

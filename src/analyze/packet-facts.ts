@@ -310,7 +310,7 @@ export function decodedPacketFacts(packet: CapturedPacket, frame: number, option
   const zeroIpLength = outer !== undefined && outer.family === 4 && outer.length === 0;
   return new Facts(
     frame,
-    Number(packet.timestampNs / 1000n),
+    packet.timeUs,
     interfaceLabel(packet, options.pcapng ?? false),
     direction,
     ifindex,
@@ -454,7 +454,7 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
   }
   return new Facts(
     frame,
-    Number(packet.timestampNs / 1000n),
+    packet.timeUs,
     interfaceLabel(packet, options.pcapng ?? false),
     direction,
     ifindex,

@@ -68,8 +68,9 @@ export class PcapParser implements RecordParser {
         this.lastSec = sec;
         this.lastSecNs = BigInt(sec) * NS_PER_SECOND;
       }
-      const ts = this.lastSecNs + BigInt(dv.getUint32(o + 4, le) * nsPerTick);
-      out.push(capturedPacket(linkType, 0, ts, dv.getUint32(o + 12, le), b.subarray(o + PCAP_RECORD_HEADER_LENGTH, next)));
+      const subNs = dv.getUint32(o + 4, le) * nsPerTick;
+      const ts = this.lastSecNs + BigInt(subNs);
+      out.push(capturedPacket(linkType, 0, ts, dv.getUint32(o + 12, le), b.subarray(o + PCAP_RECORD_HEADER_LENGTH, next), undefined, sec * 1e6 + Math.floor(subNs / 1000)));
       o = next;
     }
     return o;

@@ -15,7 +15,8 @@ function expected(
   interfaceName?: string,
 ): CapturedPacket {
   const data = snaplen !== 0 && p.data.length > snaplen ? p.data.subarray(0, snaplen) : p.data;
-  return { linkType, interfaceId, timestampNs, capturedLength: data.length, originalLength: p.originalLength, data, interfaceName };
+  // timeUs from the BigInt, whichever way the parser computed it.
+  return { linkType, interfaceId, timestampNs, timeUs: Number(timestampNs / 1000n), capturedLength: data.length, originalLength: p.originalLength, data, interfaceName };
 }
 
 /** Chunk sizes: mostly tiny so that every header and record straddles chunks somewhere. */
