@@ -5,27 +5,40 @@ import { type BoundedEntry, BoundedMap } from './bounded-map.js';
  * a direction up on every TCP packet. A direct-mapped cache indexed by the ports sits in front of the BoundedMap: a hit
  * compares five fields and needs no key string, where building and hashing one per packet per detector was the
  * analyzer's largest single cost (bench/analyze); it marks the map's entry used as a lookup would, so eviction order is
- * the map's. Evicted entries are marked, so the cache never returns one.
+ * the map's. Evicted entries are marked, so the cache never returns one. A lookup that missed is cached too (an absent
+ * slot): some detectors look up, on every packet of a host, a direction that host seldom has; add() of that direction
+ * takes the same slot, so an absent one never hides an entry.
  */
-interface Slot<V> {
+interface Direction {
   readonly point: string;
   readonly src: string;
   readonly srcPort: number;
   readonly dst: string;
   readonly dstPort: number;
+  readonly key: string;
+}
+
+interface Slot<V> extends Direction {
   value: V;
   live: boolean;
+  readonly absent: false;
   /** Set once in the map. */
   entry: BoundedEntry<Slot<V>> | undefined;
+}
+
+/** Not in the table: cached after a lookup missed. Laid out as a Slot, so that the cache's loads see one object shape. */
+interface AbsentSlot extends Direction {
+  readonly value: undefined;
+  readonly live: true;
+  readonly absent: true;
+  readonly entry: undefined;
 }
 
 const CACHE_SLOTS = 8192;
 
 export class DirectionTable<V> {
   private readonly map: BoundedMap<string, Slot<V>>;
-  private readonly cache = new Array<Slot<V> | undefined>(CACHE_SLOTS).fill(undefined);
-  /** The key of the last lookup that missed, for the add() that usually follows it. */
-  private missed: { point: string; src: string; srcPort: number; dst: string; dstPort: number; key: string } | undefined;
+  private readonly cache = new Array<Slot<V> | AbsentSlot | undefined>(CACHE_SLOTS).fill(undefined);
 
   constructor(
     readonly capacity: number,
@@ -50,27 +63,22 @@ export class DirectionTable<V> {
     const index = slotIndex(src, srcPort, dstPort);
     const cached = this.cache[index];
     if (cached !== undefined && cached.live && cached.srcPort === srcPort && cached.dstPort === dstPort && cached.src === src && cached.dst === dst && cached.point === point) {
+      if (cached.absent) return undefined;
       if (touch) cached.entry!.used = true;
       return cached.value;
     }
     const key = directionText(point, src, srcPort, dst, dstPort);
     const slot = this.map.get(key, touch);
-    if (slot === undefined) {
-      this.missed = { point, src, srcPort, dst, dstPort, key };
-      return undefined;
-    }
-    this.cache[index] = slot;
-    return slot.value;
+    this.cache[index] = slot ?? { point, src, srcPort, dst, dstPort, key, value: undefined, live: true, absent: true, entry: undefined };
+    return slot?.value;
   }
 
   /** Sets the direction's state, replacing what it had (as BoundedMap.set). */
   set(point: string, src: string, srcPort: number, dst: string, dstPort: number, value: V): void {
     const index = slotIndex(src, srcPort, dstPort);
     const cached = this.cache[index];
-    const slot =
-      cached !== undefined && cached.live && cached.srcPort === srcPort && cached.dstPort === dstPort && cached.src === src && cached.dst === dst && cached.point === point
-        ? cached
-        : this.map.get(this.keyOf(point, src, srcPort, dst, dstPort));
+    const hit = cached !== undefined && cached.live && cached.srcPort === srcPort && cached.dstPort === dstPort && cached.src === src && cached.dst === dst && cached.point === point;
+    const slot = hit ? (cached.absent ? undefined : cached) : this.map.get(directionText(point, src, srcPort, dst, dstPort));
     if (slot === undefined) return this.add(point, src, srcPort, dst, dstPort, value);
     slot.value = value;
     slot.entry!.used = true;
@@ -79,10 +87,16 @@ export class DirectionTable<V> {
 
   /** Adds the direction (which must not be in the table: get() it first); may evict the least recently used. */
   add(point: string, src: string, srcPort: number, dst: string, dstPort: number, value: V): void {
-    const key = this.keyOf(point, src, srcPort, dst, dstPort);
-    const slot: Slot<V> = { point, src, srcPort, dst, dstPort, value, live: true, entry: undefined };
+    const index = slotIndex(src, srcPort, dstPort);
+    const cached = this.cache[index];
+    // The get() that missed just before made the key already.
+    const key =
+      cached !== undefined && cached.absent && cached.srcPort === srcPort && cached.dstPort === dstPort && cached.src === src && cached.dst === dst && cached.point === point
+        ? cached.key
+        : directionText(point, src, srcPort, dst, dstPort);
+    const slot: Slot<V> = { point, src, srcPort, dst, dstPort, key, value, live: true, absent: false, entry: undefined };
     slot.entry = this.map.set(key, slot);
-    this.cache[slotIndex(src, srcPort, dstPort)] = slot;
+    this.cache[index] = slot;
   }
 
   /**
@@ -97,12 +111,6 @@ export class DirectionTable<V> {
   addConversation(point: string, src: string, srcPort: number, dst: string, dstPort: number, value: V): void {
     if (lowerEndFirst(src, srcPort, dst, dstPort)) this.add(point, src, srcPort, dst, dstPort, value);
     else this.add(point, dst, dstPort, src, srcPort, value);
-  }
-
-  private keyOf(point: string, src: string, srcPort: number, dst: string, dstPort: number): string {
-    const m = this.missed;
-    if (m !== undefined && m.srcPort === srcPort && m.dstPort === dstPort && m.src === src && m.dst === dst && m.point === point) return m.key;
-    return directionText(point, src, srcPort, dst, dstPort);
   }
 
   *values(): IterableIterator<V> {
