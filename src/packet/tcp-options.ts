@@ -40,13 +40,15 @@ export type TcpOption =
   | { readonly kind: 'timestamps'; readonly value: number; readonly echo: number }
   | { readonly kind: 'unknown'; readonly type: number; readonly data: Uint8Array };
 
-/** Wire length of each option with a fixed size (SACK is 2 + 8 per block). */
-const FIXED_LENGTH: ReadonlyMap<number, number> = new Map([
-  [TcpOptionKind.Mss, 4],
-  [TcpOptionKind.WindowScale, 3],
-  [TcpOptionKind.SackPermitted, 2],
-  [TcpOptionKind.Timestamps, 10],
-]);
+/**
+ * Wire length of each option kind with a fixed size, 0 for the others (SACK is 2 + 8 per block). A table by kind
+ * rather than a Map: scanTcpOptionsMss reads it for the options of every segment the analyzer sees.
+ */
+const FIXED_LENGTH = new Uint8Array(256);
+FIXED_LENGTH[TcpOptionKind.Mss] = 4;
+FIXED_LENGTH[TcpOptionKind.WindowScale] = 3;
+FIXED_LENGTH[TcpOptionKind.SackPermitted] = 2;
+FIXED_LENGTH[TcpOptionKind.Timestamps] = 10;
 
 const NAME: ReadonlyMap<number, string> = new Map([
   [TcpOptionKind.Mss, 'MSS'],
@@ -93,8 +95,8 @@ export function parseTcpOptions(bytes: Uint8Array, baseOffset: number, cut = fal
     const at = baseOffset + i + 1;
     if (len < 2) return fail('tcp', 'option.length', at, `option ${type} length ${len} is smaller than 2`);
     if (i + len > bytes.length) return fail('tcp', 'option.length', at, `option ${type} length ${len} runs past the header`);
-    const fixed = FIXED_LENGTH.get(type);
-    if (fixed !== undefined && len !== fixed) return fail('tcp', 'option.length', at, `${NAME.get(type)} option length ${len}, must be ${fixed}`);
+    const fixed = FIXED_LENGTH[type]!;
+    if (fixed !== 0 && len !== fixed) return fail('tcp', 'option.length', at, `${NAME.get(type)} option length ${len}, must be ${fixed}`);
     switch (type) {
       case TcpOptionKind.Mss:
         out.push({ kind: 'mss', value: u16(bytes, i + 2) });
@@ -146,8 +148,8 @@ export function scanTcpOptionsMss(bytes: Uint8Array, start = 0, end = bytes.leng
     if (i + 1 >= end) return MALFORMED_TCP_OPTIONS;
     const len = bytes[i + 1]!;
     if (len < 2 || i + len > end) return MALFORMED_TCP_OPTIONS;
-    const fixed = FIXED_LENGTH.get(type);
-    if (fixed !== undefined && len !== fixed) return MALFORMED_TCP_OPTIONS;
+    const fixed = FIXED_LENGTH[type]!;
+    if (fixed !== 0 && len !== fixed) return MALFORMED_TCP_OPTIONS;
     if (type === TcpOptionKind.Sack && (len < 10 || (len - 2) % 8 !== 0)) return MALFORMED_TCP_OPTIONS;
     if (type === TcpOptionKind.Mss && mss === NO_MSS_OPTION) mss = u16(bytes, i + 2);
     i += len;
