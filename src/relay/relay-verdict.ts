@@ -32,6 +32,7 @@ import { type Ipv6Chain, ipv6ExtHeaderLength, walkIpv6Extensions } from '../pack
 import type { DecodeError } from '../packet/result.js';
 import { TCP_MIN_HEADER, TcpPacket } from '../packet/tcp.js';
 import { UDP_HEADER } from '../packet/udp.js';
+import { quoteDigest } from './quote-digest.js';
 
 /**
  * Why a packet is not relayed:
@@ -117,7 +118,7 @@ export interface PacketTooBigMessage {
   readonly dscp: number;
   /**
    * De-duplication key: router, ICMP type, code and MTU, and the quoted bytes (not the outer TTL, ID, checksum or
-   * DSCP, which differ between copies of one message). The quoted bytes are held one character per byte (latin1).
+   * DSCP, which differ between copies of one message). The quoted bytes stand in it as their digest (quote-digest.ts).
    */
   readonly messageKey: string;
 }
@@ -340,8 +341,8 @@ function message(outer: OuterMessage, q: Quote): PacketTooBigMessage {
     quoteBytes: Math.min(outer.quote.length, q.quotedLength),
     partialQuote: q.chainCut || (q.transport !== undefined && transportCut(q.protocol, q.transport, q.transportLength)),
     dscp: outer.dscp,
-    // Addresses in text hold no space, nor do the numbers: the fields before the quote cannot run into each other.
-    messageKey: `${router} ${outer.type} ${outer.code} ${outer.mtu} ${latin1(outer.quote)}`,
+    // Addresses in text hold no space, nor do the numbers: the fields cannot run into each other.
+    messageKey: `${router} ${outer.type} ${outer.code} ${outer.mtu} ${quoteDigest(outer.quote)}`,
   };
 }
 
@@ -469,6 +470,3 @@ function hex16(v: number): string {
  * no copy) is native; spreading the bytes into String.fromCharCode cost 64 us for a 1232-byte IPv6 quote, most of the
  * relay's time per message (bench/relay). TextDecoder has no true latin1 (its "latin1" is windows-1252).
  */
-function latin1(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
-}

@@ -25,6 +25,7 @@ import {
   type RelayRejectReason,
   type RelayVerdict,
 } from '../../src/relay/relay-verdict.js';
+import { quoteDigest } from '../../src/relay/quote-digest.js';
 import { ACK, filler, tcpPacket } from '../engine/engine-packets.js';
 import { tsharkFields } from '../support/tshark.js';
 import {
@@ -64,10 +65,6 @@ function rejected(bytes: Uint8Array, policy: RelayPolicy = POLICY): { reason: Re
   return { reason: v.reason, detail: v.detail };
 }
 
-function latin1(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
-}
-
 /** A copy with the 16-bit field at `offset` set to `value`. */
 function with16(b: Uint8Array, offset: number, value: number): Uint8Array {
   const c = b.slice();
@@ -104,7 +101,7 @@ describe('judgePacketTooBig relays', () => {
       quoteBytes: QUOTE4,
       partialQuote: false,
       dscp: 0,
-      messageKey: `198.51.100.1 3 4 1400 ${latin1(TCP4.subarray(0, QUOTE4))}`,
+      messageKey: `198.51.100.1 3 4 1400 ${quoteDigest(TCP4.subarray(0, QUOTE4))}`,
     });
   });
 
@@ -121,7 +118,7 @@ describe('judgePacketTooBig relays', () => {
       quoteBytes: QUOTE6,
       partialQuote: false,
       dscp: 0,
-      messageKey: `2001:db8:ff::1 2 0 1280 ${latin1(TCP6.subarray(0, QUOTE6))}`,
+      messageKey: `2001:db8:ff::1 2 0 1280 ${quoteDigest(TCP6.subarray(0, QUOTE6))}`,
     });
   });
 
