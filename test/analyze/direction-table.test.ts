@@ -19,7 +19,7 @@ describe('DirectionTable', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 6 }),
-        fc.array(fc.record({ kind: fc.constantFrom<Op['kind']>('get', 'peek', 'add', 'set'), flow: fc.integer({ min: 0, max: 40 }), value: fc.integer({ min: 0, max: 3 }) }), { maxLength: 300 }),
+        fc.array(fc.record({ kind: fc.constantFrom<Op['kind']>('get', 'peek', 'add', 'set'), flow: fc.integer({ min: 0, max: 40 }), value: fc.integer({ min: 0, max: 3 }) }), { maxLength: 300, size: 'max' }),
         (capacity, ops) => {
           const evictedFromTable: number[] = [];
           const evictedFromMap: number[] = [];

@@ -20,7 +20,7 @@ function expected(
 }
 
 /** Chunk sizes: mostly tiny so that every header and record straddles chunks somewhere. */
-const arbCuts = fc.array(fc.oneof(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 8, max: 5000 })), { minLength: 1, maxLength: 20 });
+const arbCuts = fc.array(fc.oneof(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 8, max: 5000 })), { minLength: 1, maxLength: 20, size: 'max' });
 
 describe('capture round trip', () => {
   for (const nanoseconds of [false, true]) {
@@ -30,7 +30,7 @@ describe('capture round trip', () => {
           fc.asyncProperty(
             arbLinkType,
             fc.oneof(fc.constant(262144), fc.integer({ min: 1, max: 400 })),
-            fc.array(arbPacket(1), { maxLength: 30 }),
+            fc.array(arbPacket(1), { maxLength: 30, size: 'max' }),
             arbCuts,
             async (linkType, snaplen, packets, cuts) => {
               const encoder = new PcapEncoder({ linkType, snaplen, nanoseconds, littleEndian });
@@ -60,7 +60,7 @@ describe('capture round trip', () => {
                 snaplen: fc.oneof(fc.constant(0), fc.constant(262144), fc.integer({ min: 1, max: 400 })),
                 // With several interfaces, mix resolutions (the tested one first) so each is applied per interface.
                 tsresol: several ? fc.constantFrom(tsresol, 6, 9, 3, 0) : fc.constant(tsresol),
-                name: fc.option(fc.string({ maxLength: 12 }), { nil: undefined }),
+                name: fc.option(fc.string({ maxLength: 12, size: 'max' }), { nil: undefined }),
               },
               { noNullPrototype: true, requiredKeys: ['linkType', 'snaplen', 'tsresol'] },
             ),
@@ -69,7 +69,7 @@ describe('capture round trip', () => {
           await fc.assert(
             fc.asyncProperty(
               arbInterfaces.chain((interfaces) =>
-                fc.tuple(fc.constant(interfaces), fc.array(arbPacket(interfaces.length, 2 ** 34), { maxLength: 30 })),
+                fc.tuple(fc.constant(interfaces), fc.array(arbPacket(interfaces.length, 2 ** 34), { maxLength: 30, size: 'max' })),
               ),
               arbCuts,
               async ([interfaces, packets], cuts) => {

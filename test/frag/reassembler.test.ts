@@ -124,7 +124,7 @@ describe('reassembler: IPv4', () => {
               return p;
             }),
           ),
-          { maxLength: 30 },
+          { maxLength: 30, size: 'max' },
         ),
         (packets) => {
           const r = new Reassembler({ memoryCap: 64 * 1024 });
@@ -282,6 +282,7 @@ describe('reassembler: timeouts', () => {
         fc.array(fc.record({ len: fc.integer({ min: 9, max: 3000 }), size: fc.integer({ min: 1, max: 100 }), keep: fc.integer({ min: 0, max: 1000 }), v6: fc.boolean() }), {
           minLength: 1,
           maxLength: 20,
+          size: 'max',
         }),
         fc.integer(),
         (specs, seed) => {
@@ -329,7 +330,7 @@ describe('reassembler: random datagrams, random fragmentation, random order and 
   });
   const arbCuts = (length: number, min: number) =>
     fc
-      .uniqueArray(fc.integer({ min: Math.ceil(min / 8), max: Math.floor((length - 1) / 8) }), { minLength: 1, maxLength: 40 })
+      .uniqueArray(fc.integer({ min: Math.ceil(min / 8), max: Math.floor((length - 1) / 8) }), { minLength: 1, maxLength: 40, size: 'max' })
       .map((units) => units.sort((a, b) => a - b).map((u) => u * 8));
   const arbOrder = (n: number) =>
     fc.tuple(
@@ -394,7 +395,7 @@ describe('reassembler: random datagrams, random fragmentation, random order and 
 
   it('interleaved datagrams of both families all complete exactly', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 9, max: 4000 }), fc.integer({ min: 1, max: 200 })), { minLength: 2, maxLength: 30 }), fc.integer(), (specs, seed) => {
+      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 9, max: 4000 }), fc.integer({ min: 1, max: 200 })), { minLength: 2, maxLength: 30, size: 'max' }), fc.integer(), (specs, seed) => {
         const expected = new Map<string, Uint8Array>();
         const packets: Uint8Array[] = [];
         specs.forEach(([v6, len, unit], i) => {

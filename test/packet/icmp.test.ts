@@ -10,7 +10,7 @@ import { arbIpv6Address } from '../support/arbitraries.js';
 const u8 = fc.integer({ min: 0, max: 255 });
 const u16 = fc.integer({ min: 0, max: 0xffff });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
-const body = fc.uint8Array({ maxLength: 96 });
+const body = fc.uint8Array({ maxLength: 96, size: 'max' });
 
 const arbIcmpv4: fc.Arbitrary<Icmpv4Repr> = fc.oneof(
   fc.record({ kind: fc.constantFrom('echo-request' as const, 'echo-reply' as const), ident: u16, seq: u16, data: body }, { noNullPrototype: true }),

@@ -43,7 +43,7 @@ const arbOptions: fc.Arbitrary<Ipv6Option[]> = fc
   .array(
     fc.oneof(
       fc.constant(PAD1),
-      fc.record({ type: fc.integer({ min: 1, max: 255 }), data: fc.uint8Array({ maxLength: 24 }) }, { noNullPrototype: true }),
+      fc.record({ type: fc.integer({ min: 1, max: 255 }), data: fc.uint8Array({ maxLength: 24, size: 'max' }) }, { noNullPrototype: true }),
     ),
     { maxLength: 6 },
   )
@@ -106,7 +106,7 @@ const arbChain: fc.Arbitrary<ChainCase> = fc
     {
       headers: fc.array(arbExtHeader, { maxLength: 4 }),
       upper: arbUpper,
-      tail: fc.uint8Array({ maxLength: 64 }),
+      tail: fc.uint8Array({ maxLength: 64, size: 'max' }),
       src: arbIpv6Address,
       dst: arbIpv6Address,
     },

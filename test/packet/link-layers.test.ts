@@ -53,7 +53,7 @@ const arbSll2: fc.Arbitrary<Sll2Repr> = fc.record(
   { noNullPrototype: true },
 );
 
-const arbPayload = fc.uint8Array({ minLength: 0, maxLength: 64 });
+const arbPayload = fc.uint8Array({ minLength: 0, maxLength: 64, size: 'max' });
 
 function errorOf<T>(r: Decoded<T>): DecodeError {
   assert.ok(!r.ok, 'expected a decode error');

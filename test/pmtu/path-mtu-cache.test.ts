@@ -196,7 +196,7 @@ describe('PathMtuCache', () => {
       dtMs: fc.integer({ min: 0, max: 4 * MIN }),
     }, { noNullPrototype: true });
     fc.assert(
-      fc.property(fc.array(step, { maxLength: 60 }), fc.constantFrom<'ignore' | 'clamp'>('ignore', 'clamp'), (steps, mode) => {
+      fc.property(fc.array(step, { maxLength: 60, size: 'max' }), fc.constantFrom<'ignore' | 'clamp'>('ignore', 'clamp'), (steps, mode) => {
         const events: PmtuEvent[] = [];
         const c = new PathMtuCache({ linkMtu: 9000, maxEntries: 3, belowMinimum: mode, onEvent: (e) => events.push(e) });
         let now = 0;

@@ -359,7 +359,7 @@ describe('Plpmtud properties', () => {
     pathOffset: fc.integer({ min: -1500, max: 9000 }),
     search: fc.constantFrom('binary' as const, 'table' as const),
     maxProbes: fc.integer({ min: 1, max: 4 }),
-    losses: fc.array(fc.boolean(), { maxLength: 40 }),
+    losses: fc.array(fc.boolean(), { maxLength: 40, size: 'max' }),
   }, { noNullPrototype: true });
 
   it('never reports a PLPMTU above the path MTU once SEARCH_COMPLETE, and converges within a bounded number of probes', () => {

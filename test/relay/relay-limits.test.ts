@@ -168,7 +168,7 @@ describe('RelayLimits', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 40 }),
-        fc.array(fc.tuple(fc.nat({ max: 60 }), fc.nat({ max: 60 }), fc.nat({ max: 60 }), fc.integer({ min: -100, max: 500 })), { maxLength: 400 }),
+        fc.array(fc.tuple(fc.nat({ max: 60 }), fc.nat({ max: 60 }), fc.nat({ max: 60 }), fc.integer({ min: -100, max: 500 })), { maxLength: 400, size: 'max' }),
         (maxKeys, steps) => {
           const l = new RelayLimits(settings({ perRouter: { perSecond: 5, burst: 2 }, perFlow: { perSecond: 5, burst: 2 }, total: { perSecond: 50, burst: 20 }, dedupMs: 300, maxKeys }), 0);
           let now = 0;
@@ -186,7 +186,7 @@ describe('RelayLimits', () => {
   it('property: admissions per router, per flow and in total never exceed burst + rate × time, and no admitted message repeats within dedupMs', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.nat({ max: 4 }), fc.nat({ max: 4 }), fc.nat({ max: 8 }), fc.nat({ max: 200 })), { maxLength: 400 }),
+        fc.array(fc.tuple(fc.nat({ max: 4 }), fc.nat({ max: 4 }), fc.nat({ max: 8 }), fc.nat({ max: 200 })), { maxLength: 400, size: 'max' }),
         (steps) => {
           const perRouter = { perSecond: 3, burst: 2 };
           const perFlow = { perSecond: 4, burst: 3 };
@@ -218,7 +218,7 @@ describe('RelayLimits', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 8 }),
-        fc.array(fc.tuple(fc.nat({ max: 6 }), fc.nat({ max: 6 }), fc.nat({ max: 10 }), fc.nat({ max: 300 })), { maxLength: 300 }),
+        fc.array(fc.tuple(fc.nat({ max: 6 }), fc.nat({ max: 6 }), fc.nat({ max: 10 }), fc.nat({ max: 300 })), { maxLength: 300, size: 'max' }),
         (maxKeys, steps) => {
           const s = settings({ perRouter: { perSecond: 2, burst: 2 }, perFlow: { perSecond: 3, burst: 2 }, total: { perSecond: 6, burst: 4 }, dedupMs: 400, maxKeys });
           const once = new RelayLimits(s, 0);

@@ -509,7 +509,7 @@ describe('judgePacketTooBig on any bytes', () => {
         which: fc.nat({ max: valid.length - 1 }),
         flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 4 }),
         cut: fc.option(fc.nat(), { nil: undefined }),
-        grow: fc.uint8Array({ maxLength: 40 }),
+        grow: fc.uint8Array({ maxLength: 40, size: 'max' }),
         splice: fc.option(fc.tuple(fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 8 })), { nil: undefined }),
       },
       { noNullPrototype: true },

@@ -343,10 +343,10 @@ describe('trace filter: properties', () => {
         assert.ok(r.error.reason.length > 0);
       }
     };
-    fc.assert(fc.property(fc.string({ maxLength: 60 }), check), { numRuns: 3000 });
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 40 }), check), { numRuns: 2000 });
+    fc.assert(fc.property(fc.string({ maxLength: 60, size: 'max' }), check), { numRuns: 3000 });
+    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 40, size: 'max' }), check), { numRuns: 2000 });
     fc.assert(
-      fc.property(fc.array(fc.constantFrom(...WORDS), { maxLength: 12 }), fc.constantFrom(' ', '', '  '), (words, sep) => check(words.join(sep))),
+      fc.property(fc.array(fc.constantFrom(...WORDS), { maxLength: 12, size: 'max' }), fc.constantFrom(' ', '', '  '), (words, sep) => check(words.join(sep))),
       { numRuns: 5000 },
     );
   });

@@ -61,7 +61,7 @@ describe('TokenBucket', () => {
       fc.property(
         fc.integer({ min: 0, max: 100 }),
         fc.integer({ min: 0, max: 10 }),
-        fc.array(fc.tuple(fc.integer({ min: -50, max: 300 }), fc.integer({ min: 0, max: 4 })), { maxLength: 100 }),
+        fc.array(fc.tuple(fc.integer({ min: -50, max: 300 }), fc.integer({ min: 0, max: 4 })), { maxLength: 100, size: 'max' }),
         (rate, burst, steps) => {
           const b = new TokenBucket(rate, burst, 0);
           let now = 0;
@@ -89,7 +89,7 @@ describe('TokenBucket', () => {
       fc.property(
         fc.integer({ min: 1, max: 100 }),
         fc.integer({ min: 1, max: 50 }),
-        fc.array(fc.integer({ min: 0, max: 200 }), { maxLength: 300 }),
+        fc.array(fc.integer({ min: 0, max: 200 }), { maxLength: 300, size: 'max' }),
         (rate, burst, gaps) => {
           const b = new TokenBucket(rate, burst, 0);
           let now = 0;
