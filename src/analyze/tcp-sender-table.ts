@@ -90,7 +90,7 @@ export class TcpDirection {
     readonly firstFrame: number,
     /** The capture point (PointKeys): a direction is tracked per point. */
     readonly point: string = '',
-    /** When its first packet passed (not always the earliest in the file: see firstUs in ptb-tracker.ts). */
+    /** When its first packet passed: not always before what precedes it in the file (PtbEpisode.flowFirstUs says why). */
     readonly firstUs = 0,
   ) {}
 
