@@ -61,8 +61,8 @@ export class DirectionTable<V> {
   /** The state of the direction if known; `touch` marks it used (as BoundedMap.get). */
   get(point: string, src: string, srcPort: number, dst: string, dstPort: number, touch = true): V | undefined {
     const index = slotIndex(src, srcPort, dstPort);
-    const cached = this.cache[index];
-    if (cached !== undefined && cached.live && cached.srcPort === srcPort && cached.dstPort === dstPort && cached.src === src && cached.dst === dst && cached.point === point) {
+    const cached = this.cachedAt(index, point, src, srcPort, dst, dstPort);
+    if (cached !== undefined) {
       if (cached.absent) return undefined;
       if (touch) cached.entry!.used = true;
       return cached.value;
@@ -76,10 +76,10 @@ export class DirectionTable<V> {
   /** Sets the direction's state, replacing what it had (as BoundedMap.set). */
   set(point: string, src: string, srcPort: number, dst: string, dstPort: number, value: V): void {
     const index = slotIndex(src, srcPort, dstPort);
-    const cached = this.cache[index];
-    const hit = cached !== undefined && cached.live && cached.srcPort === srcPort && cached.dstPort === dstPort && cached.src === src && cached.dst === dst && cached.point === point;
-    const slot = hit ? (cached.absent ? undefined : cached) : this.map.get(directionText(point, src, srcPort, dst, dstPort));
-    if (slot === undefined) return this.add(point, src, srcPort, dst, dstPort, value);
+    const cached = this.cachedAt(index, point, src, srcPort, dst, dstPort);
+    const key = cached?.key ?? directionText(point, src, srcPort, dst, dstPort);
+    const slot = cached === undefined ? this.map.get(key) : cached.absent ? undefined : cached;
+    if (slot === undefined) return this.insert(index, key, point, src, srcPort, dst, dstPort, value);
     slot.value = value;
     slot.entry!.used = true;
     this.cache[index] = slot;
@@ -88,12 +88,18 @@ export class DirectionTable<V> {
   /** Adds the direction (which must not be in the table: get() it first); may evict the least recently used. */
   add(point: string, src: string, srcPort: number, dst: string, dstPort: number, value: V): void {
     const index = slotIndex(src, srcPort, dstPort);
-    const cached = this.cache[index];
     // The get() that missed just before made the key already.
-    const key =
-      cached !== undefined && cached.absent && cached.srcPort === srcPort && cached.dstPort === dstPort && cached.src === src && cached.dst === dst && cached.point === point
-        ? cached.key
-        : directionText(point, src, srcPort, dst, dstPort);
+    const key = this.cachedAt(index, point, src, srcPort, dst, dstPort)?.key ?? directionText(point, src, srcPort, dst, dstPort);
+    this.insert(index, key, point, src, srcPort, dst, dstPort, value);
+  }
+
+  /** The cache's slot at `index` if it holds this direction (present or absent). */
+  private cachedAt(index: number, point: string, src: string, srcPort: number, dst: string, dstPort: number): Slot<V> | AbsentSlot | undefined {
+    const c = this.cache[index];
+    return c !== undefined && c.live && c.srcPort === srcPort && c.dstPort === dstPort && c.src === src && c.dst === dst && c.point === point ? c : undefined;
+  }
+
+  private insert(index: number, key: string, point: string, src: string, srcPort: number, dst: string, dstPort: number, value: V): void {
     const slot: Slot<V> = { point, src, srcPort, dst, dstPort, key, value, live: true, absent: false, entry: undefined };
     slot.entry = this.map.set(key, slot);
     this.cache[index] = slot;

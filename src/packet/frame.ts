@@ -140,7 +140,6 @@ class FrameDecoder {
     this.offloadOnly = options.checksums === 'offload';
   }
 
-
   result(): DecodedFrame {
     return this.error ? { layers: this.layers, truncated: this.truncated, error: this.error } : { layers: this.layers, truncated: this.truncated };
   }

@@ -464,9 +464,3 @@ function nextHeaderOffset(chain: Ipv6Chain): number {
 function hex16(v: number): string {
   return `0x${v.toString(16).padStart(4, '0')}`;
 }
-
-/**
- * One character per byte: a compact key that two different byte strings never share. Buffer's latin1 decoding (a view,
- * no copy) is native; spreading the bytes into String.fromCharCode cost 64 us for a 1232-byte IPv6 quote, most of the
- * relay's time per message (bench/relay). TextDecoder has no true latin1 (its "latin1" is windows-1252).
- */
