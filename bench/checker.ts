@@ -2,7 +2,7 @@
  * Throughput and latency of the checker service (`mtuscope serve`) in a lab, against references measured in the
  * same run. Needs root.
  *
- *   node dist/bench/checker.js [--duration SECONDS] [--clients N] [--concurrency N] [--cpu-prof DIR]
+ *   node dist/bench/checker.js [--duration SECONDS] [--clients N] [--concurrency N] [--cpu-prof DIR] [--no-kernel-answer]
  *
  * In the lab of bench/checker-lab.ts (clients -- router -- server, kref -- router -- 1280 -- sink), the server runs
  * mtuscope serve on :8080 and a plain upload server (bench/plain-upload-server.ts) on :8081.
@@ -90,6 +90,7 @@ function parseOptions(): BenchOptions {
       clients: { type: 'string', default: '4' },
       concurrency: { type: 'string', default: '8' },
       'cpu-prof': { type: 'string' },
+      'no-kernel-answer': { type: 'boolean', default: false },
     },
   });
   const whole = (flag: string, text: string, min: number, max: number): number => {
@@ -102,6 +103,7 @@ function parseOptions(): BenchOptions {
     clients: whole('clients', values.clients, 1, MAX_POOL_CLIENTS),
     concurrency: whole('concurrency', values.concurrency, 1, 1000),
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
+    kernelAnswer: !values['no-kernel-answer'],
   };
 }
 
@@ -252,6 +254,7 @@ async function measure(lab: RunningLab, clients: readonly string[], dir: string,
     '--store',
     join(dir, 'results.sqlite'),
     ...serverArgs(RAISED_SERVER_SETTINGS),
+    ...(o.kernelAnswer ? [] : ['--no-kernel-answer']),
   ]);
   const plain = lab.spawn('server', [process.execPath, PLAIN_SERVER_SCRIPT, String(PLAIN_PORT)]);
   await Promise.all([checker.waitForOutput(/listening on/, 20_000), plain.waitForOutput(/^listening$/m, 20_000)]);

@@ -30,6 +30,12 @@ export interface PtbDelays {
   readonly unmatched: number;
   /** Oversized arrivals that got no Packet Too Big at all. */
   readonly unanswered: number;
+  /**
+   * Arrivals that repeat an answered one (same connection, sequence number and length) within COPY_WINDOW_NS of its
+   * answer: the copy the kernel answer hands the engine re-enters the interface (src/engine/kernel-answer.ts), and
+   * tcpdump sees it there; no client repeats a segment that fast. Not counted as oversized arrivals.
+   */
+  readonly copies: number;
 }
 
 interface Arrival {
@@ -38,7 +44,12 @@ interface Arrival {
   readonly length: number;
   /** Quoted sequence numbers already answered from this arrival. */
   readonly answered: Set<number>;
+  /** When its first answer left. */
+  answeredAtNs: bigint | undefined;
 }
+
+/** A client repeats a segment after 10 ms at the soonest (a tail loss probe); the engine's copy follows the answer within microseconds. */
+const COPY_WINDOW_NS = 1_000_000n;
 
 /** Arrivals remembered per connection: far more than a congestion window of segments in flight. */
 const ARRIVALS_KEPT = 256;
@@ -58,6 +69,7 @@ export class PtbDelayMatcher {
   private oversized = 0;
   private ptbs = 0;
   private unmatched = 0;
+  private copies = 0;
 
   constructor(private readonly options: PtbDelayOptions) {}
 
@@ -89,18 +101,24 @@ export class PtbDelayMatcher {
     } else {
       return;
     }
-    this.oversized++;
     const key = connectionKey(src, tcp.repr.srcPort, dst, tcp.repr.dstPort);
     const list = this.arrivals.get(key) ?? [];
     if (list.length === 0) this.arrivals.set(key, list);
-    list.push({ atNs: packet.timestampNs, seq: tcp.repr.seq, length: Math.max(1, tcp.repr.payloadLength), answered: new Set() });
+    const length = Math.max(1, tcp.repr.payloadLength);
+    const seq = tcp.repr.seq;
+    if (list.some((a) => a.seq === seq && a.length === length && a.answeredAtNs !== undefined && packet.timestampNs - a.answeredAtNs <= COPY_WINDOW_NS)) {
+      this.copies++;
+      return;
+    }
+    this.oversized++;
+    list.push({ atNs: packet.timestampNs, seq, length, answered: new Set(), answeredAtNs: undefined });
     if (list.length > ARRIVALS_KEPT) list.shift();
   }
 
   result(): PtbDelays {
     let unanswered = 0;
     for (const list of this.arrivals.values()) for (const a of list) if (a.answered.size === 0) unanswered++;
-    return { delaysMs: this.delays, oversizedArrivals: this.oversized, packetTooBig: this.ptbs, unmatched: this.unmatched, unanswered };
+    return { delaysMs: this.delays, oversizedArrivals: this.oversized, packetTooBig: this.ptbs, unmatched: this.unmatched, unanswered, copies: this.copies };
   }
 
   private packetTooBig(layers: readonly Layer[], atNs: bigint): void {
@@ -119,6 +137,7 @@ export class PtbDelayMatcher {
       return;
     }
     a.answered.add(seq);
+    a.answeredAtNs ??= atNs;
     this.delays.push(Number(atNs - a.atNs) / 1e6);
   }
 }

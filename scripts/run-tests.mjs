@@ -1,6 +1,6 @@
 // Builds, lints, then runs every compiled test file with Node's own test runner, and finally checks that the run
 // left nothing of its labs and tracers behind (namespaces, registry entries, tracefs instances of dead tracers,
-// bpftrace processes whose parent is gone).
+// bpftrace processes whose parent is gone, the checker's kernel Packet Too Big answers still loaded).
 // Arguments narrow the run to test files whose path contains one of them.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -61,6 +61,18 @@ function orphanedBpftrace() {
 }
 
 /**
+ * The checker's BPF programs still loaded (native/ptb-answer's answer_packet_too_big; the kernel keeps 15 characters
+ * of a name, bpftool shows the whole one from BTF): each goes with the engine process that holds its tcx links.
+ */
+function kernelAnswers() {
+  const r = spawnSync('bpftool', ['--json', 'prog', 'show'], { encoding: 'utf8' });
+  if (r.status !== 0) return [];
+  return JSON.parse(r.stdout)
+    .filter((p) => typeof p.name === 'string' && p.name.startsWith('answer_packet_t'))
+    .map((p) => `BPF program ${p.id} (the checker's kernel Packet Too Big answer)`);
+}
+
+/**
  * What labs and tracers leave on the host, so that a run can be checked for leftovers (labs of other users stay out of
  * it): tracefs holds count once their process is dead (`mtt-<pid>-<n>`), lab drop traces of earlier versions (`mtl-*`)
  * always.
@@ -74,6 +86,7 @@ function labTraces() {
       .filter((n) => !alive(Number(/^mtt-(\d+)-/.exec(n)?.[1] ?? NaN)))
       .map((n) => `tracefs instance ${n} of a dead process`),
     ...orphanedBpftrace(),
+    ...kernelAnswers(),
   ]);
 }
 
@@ -94,5 +107,5 @@ if (left.length > 0) {
   console.error(`the tests left behind: ${left.join(', ')}`);
   process.exit(1);
 }
-if (existsSync('/run/netns')) console.error('leftover check: no lab namespace, registry entry, tracefs instance or bpftrace process left behind');
+if (existsSync('/run/netns')) console.error('leftover check: no lab namespace, registry entry, tracefs instance, bpftrace process or kernel answer left behind');
 process.exit(status);

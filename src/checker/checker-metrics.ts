@@ -42,6 +42,7 @@ const ENGINE_COUNTER_HELP: Readonly<Partial<Record<keyof EngineCounters, string>
   dropped: 'Packets the engine dropped (oversized packets of /icmp tests, segments sent as fragments instead).',
   packetTooBigSent: 'ICMP fragmentation needed / ICMPv6 Packet Too Big messages sent.',
   packetTooBigSuppressed: 'Packet Too Big messages a rate limit held back.',
+  packetTooBigAnsweredInKernel: 'Of the Packet Too Big messages sent, those the kernel sent (tc BPF); the latency histogram covers the others.',
   segmentsFragmented: 'TCP segments of /frag tests sent as IP fragments.',
   fragmentsSent: 'IP fragments sent.',
   fragmentsSuppressed: 'Fragments a rate limit held back.',

@@ -33,8 +33,10 @@ export interface ServeOptions extends EngineSettings {
   readonly idleTimeoutMs: number;
   /** The netfilter queue the engine reads. */
   readonly queueNum: number;
-  /** Firewall mark of the engine's own packets (skipped by its OUTPUT rule). */
+  /** Firewall mark of the engine's own packets (skipped by its OUTPUT rule); the kernel answer's are the next two. */
   readonly mark: number;
+  /** Answer /icmp segments in the kernel where it can (src/engine/kernel-answer.ts), not only in the engine. */
+  readonly kernelAnswer: boolean;
   /** Base URLs the web page runs each family's tests against; derived from the request when undefined. */
   readonly testBaseUrl: FamilyMap<string | undefined>;
   /** Lines for people (text) or one JSON object per line for log collectors (service-log.ts). */
@@ -62,6 +64,7 @@ export const DEFAULT_SERVE_OPTIONS: Omit<ServeOptions, 'listenIsDefault' | 'stor
   maxBodyBytes: 1 << 20,
   idleTimeoutMs: 30_000,
   mark: 0x6d74,
+  kernelAnswer: true,
   testBaseUrl: { 4: undefined, 6: undefined },
   logFormat: 'text',
   udp: true,

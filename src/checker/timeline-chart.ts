@@ -45,6 +45,12 @@ export const TIMELINE_ACTION_STYLES: Readonly<Record<TimelineAction, ActionStyle
     color: '#bc4c00',
     shape: cross('#bc4c00', '2 1'),
   },
+  'dropped-with-packet': {
+    text: 'dropped with the packet it arrived in (one answer for the packet)',
+    legend: 'dropped with its packet',
+    color: '#cf222e',
+    shape: '<path d="M-3 -3L3 3M-3 3L3 -3" stroke="#cf222e" stroke-width="1.5" fill="none"/>',
+  },
   fragmented: { text: 'sent as fragments', legend: 'sent as fragments', color: '#9a6700', shape: diamond('#9a6700', true) },
   'fragments-held-back': { text: 'dropped, fragments held back (rate limit)', legend: 'fragments held back', color: '#9a6700', shape: diamond('#9a6700', false) },
   ack: { text: 'acknowledged more data', legend: 'ACK advancing', color: '#1a7f37', shape: '<circle r="2.5" fill="#1a7f37"/>' },

@@ -15,6 +15,7 @@ import {
 import { IPV6_CLIENT_PREFIX_RANGE } from '../engine/client-key.js';
 import { EngineClient } from '../engine/engine-client.js';
 import { perSecondRate } from '../engine/engine-settings.js';
+import type { KernelAnswerStatus } from '../engine/engine-stats.js';
 import { ENGINE_CAPABILITIES, privilegeProblem } from '../host/capabilities.js';
 import { familyOfAddress } from '../packet/ip-family.js';
 import { CommandFailure, defineCommand, type OptionValues, UsageError } from './command.js';
@@ -106,7 +107,12 @@ export const SERVE_OPTIONS = {
   'max-body': integer({ group: LIMITS, description: 'largest /icmp body accepted', value: 'BYTES', min: 4096, max: 1 << 30 }, DEFAULTS.maxBodyBytes),
   'idle-timeout': seconds({ group: LIMITS, description: 'close connections idle this long', min: 1, max: 3600 }, DEFAULTS.idleTimeoutMs),
   'queue-num': { ...numberOption('integer', { group: ENGINE, description: 'netfilter queue number', min: 0, max: 65535 }), defaultText: 'the port' },
-  mark: integer({ group: ENGINE, description: "firewall mark of the engine's own packets", min: 1, max: 0xffff_ffff, show: hex }, DEFAULTS.mark),
+  mark: integer({ group: ENGINE, description: "firewall mark of the engine's own packets (the kernel answer's: the next two)", min: 1, max: 0xffff_ffff, show: hex }, DEFAULTS.mark),
+  'no-kernel-answer': {
+    type: 'boolean',
+    group: ENGINE,
+    description: "answer /icmp segments from the engine in user space only, not with the kernel's BPF program (docs/checker.md)",
+  },
   'no-udp': { type: 'boolean', group: UDP, description: 'do not answer the UDP responder protocol (mtuscope probe\'s scenarios 2 and 4) on the port' },
   'udp-max-reply': integer({ group: UDP, description: 'largest UDP reply one request gets', value: 'BYTES', min: 24, max: 65507 }, DEFAULTS.udpSettings.maxReplySize),
   'udp-per-client': integer({ group: UDP, description: 'UDP answers per second per client (burst: two seconds\' worth)', ...TEST_RATE_RANGE }, DEFAULTS.udpSettings.answerRate.perClient.perSecond),
@@ -201,6 +207,7 @@ export function serveOptionsFrom(v: ServeValues): ServeOptions {
     idleTimeoutMs: n('idle-timeout'),
     queueNum: v['queue-num'] === undefined ? defaultQueueNum(port) : n('queue-num'),
     mark: n('mark'),
+    kernelAnswer: v['no-kernel-answer'] !== true,
     logFormat: logFormat(v['log-format']),
     udp: v['no-udp'] !== true,
     udpSettings: {
@@ -265,7 +272,7 @@ export async function startService(options: ServeOptions, deps: Pick<Partial<Che
   const store = await openResultsStore(options.storePath, { truncateClientAddress: options.truncateAddresses, nodeName: options.nodeName, log: say });
   const families = [...new Set(options.listen.map(familyOfAddress))];
   // The settings cross to the engine under their own names: ServeOptions is a superset of EngineSettings.
-  const engine = await EngineClient.start(options, { queueNum: options.queueNum, mark: options.mark, families }, say).catch(async (err: unknown) => {
+  const engine = await EngineClient.start(options, { queueNum: options.queueNum, mark: options.mark, families, kernelAnswer: options.kernelAnswer }, say).catch(async (err: unknown) => {
     await store.close();
     throw err;
   });
@@ -287,11 +294,19 @@ export async function startService(options: ServeOptions, deps: Pick<Partial<Che
   return { engine, store, listening, udpListening: server.udpListening, stop };
 }
 
+/** The start-up line on where /icmp segments are answered. */
+export function kernelAnswerText(status: KernelAnswerStatus): string {
+  return status.inKernel
+    ? `/icmp Packet Too Big answered in the kernel (tc BPF) on ${status.interfaces.join(' ')}`
+    : `/icmp Packet Too Big answered by the engine in user space: the kernel answer is ${status.reason.startsWith('turned off') ? status.reason : `unavailable (${status.reason.split('\n')[0]})`}`;
+}
+
 async function serve(options: ServeOptions): Promise<number> {
   const log: ServiceLog = serviceLog(options.logFormat, (line) => process.stderr.write(line));
   const service = await startService(options, { log });
   const { engine } = service;
   log(`listening on ${service.listening.map((a) => serviceUrl(a, options.port)).join(' ')} (results in ${service.store.location}, node ${options.nodeName})`);
+  log(kernelAnswerText(engine.kernelAnswer));
   log(options.udp ? `UDP responder on port ${options.port} of ${service.udpListening.join(' ') || 'no address'}` : 'UDP responder off (--no-udp)');
   // The engine runs in a process of its own (engine-child.ts) so that packets never wait behind HTTP work; if it
   // dies the service cannot test anything and stops too.

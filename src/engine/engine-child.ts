@@ -43,7 +43,7 @@ async function answer(request: EngineRequest, h: HostEngine): Promise<void> {
       return;
     }
     case 'stats':
-      send({ kind: 'reply', id: request.id, stats: engineStats(engine) });
+      send({ kind: 'reply', id: request.id, stats: engineStats(engine, h.kernelAnswerStatus()) });
       return;
     case 'stop':
       await h.stop();
@@ -79,7 +79,7 @@ process.on('message', (message: EngineStartMessage | EngineRequest) => {
     startHostEngine(message.settings, { ...message.options, onError: (err) => send({ kind: 'log', message: errorMessage(err) }) }).then(
       (started) => {
         host = started;
-        send({ kind: 'started', replacedStaleRules: started.replacedStaleRules, pid: process.pid });
+        send({ kind: 'started', replacedStaleRules: started.replacedStaleRules, pid: process.pid, kernelAnswer: started.kernelAnswerStatus() });
       },
       (err: unknown) => {
         send({ kind: 'failed', message: errorMessage(err) });

@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import type { ConnectionReport } from './connection-report.js';
 import type { EngineEvent, EngineRequest, EngineStartMessage } from './engine-protocol.js';
-import type { EngineStats } from './engine-stats.js';
+import type { EngineStats, KernelAnswerStatus } from './engine-stats.js';
 import type { HostEngineOptions } from './host-engine.js';
 import { removeStaleQueueRulesOfPort } from './queue-rules.js';
 import { errorMessage } from '../util/error-message.js';
@@ -35,6 +35,8 @@ export class EngineClient implements CheckerEngine {
     private readonly child: ChildProcess,
     readonly replacedStaleRules: boolean,
     readonly pid: number,
+    /** Where /icmp segments are answered, as the engine found on start. */
+    readonly kernelAnswer: KernelAnswerStatus,
     private readonly rules: { readonly port: number; readonly families: HostEngineOptions['families'] },
     private readonly log: (line: string) => void,
   ) {
@@ -75,7 +77,7 @@ export class EngineClient implements CheckerEngine {
           clearTimeout(timer);
           child.off('exit', onExit);
           child.off('message', onStart);
-          resolve(new EngineClient(child, event.replacedStaleRules, event.pid, { port: settings.port, families: options.families }, log));
+          resolve(new EngineClient(child, event.replacedStaleRules, event.pid, event.kernelAnswer, { port: settings.port, families: options.families }, log));
         } else if (event.kind === 'failed') {
           clearTimeout(timer);
           child.off('exit', onExit);

@@ -1,5 +1,5 @@
 import type { ConnectionReport } from './connection-report.js';
-import type { EngineStats } from './engine-stats.js';
+import type { EngineStats, KernelAnswerStatus } from './engine-stats.js';
 import type { HostEngineOptions } from './host-engine.js';
 import type { EngineSettings } from './engine-settings.js';
 import type { ConnectionEndpoints } from './tracked-connection.js';
@@ -19,7 +19,7 @@ export type EngineRequest =
   | { readonly kind: 'stop'; readonly id: number };
 
 export type EngineEvent =
-  | { readonly kind: 'started'; readonly replacedStaleRules: boolean; readonly pid: number }
+  | { readonly kind: 'started'; readonly replacedStaleRules: boolean; readonly pid: number; readonly kernelAnswer: KernelAnswerStatus }
   | { readonly kind: 'failed'; readonly message: string }
   | { readonly kind: 'log'; readonly message: string }
   | { readonly kind: 'reply'; readonly id: number; readonly report?: ConnectionReport; readonly stats?: EngineStats };

@@ -1,5 +1,11 @@
 import type { LatencyHistogram } from './latency-samples.js';
 import type { EngineCounters, PacketEngine } from './packet-engine.js';
+import type { KernelAnswerOutcome } from './kernel-answer-layout.js';
+
+/** Where the engine's /icmp Packet Too Big messages come from (kernel-answer.ts). */
+export type KernelAnswerStatus =
+  | { readonly inKernel: true; readonly interfaces: readonly string[]; readonly outcomes: Readonly<Record<KernelAnswerOutcome, number>> }
+  | { readonly inKernel: false; readonly reason: string };
 
 export interface LatencySummary {
   readonly p50: number | null;
@@ -19,9 +25,10 @@ export interface EngineStats {
   /** From an oversized packet entering the engine to its Packet Too Big handed to the kernel (ms). */
   readonly packetTooBigLatencyMs: LatencySummary;
   readonly lastMalformed: string | null;
+  readonly kernelAnswer: KernelAnswerStatus;
 }
 
-export function engineStats(engine: PacketEngine): EngineStats {
+export function engineStats(engine: PacketEngine, kernelAnswer: KernelAnswerStatus): EngineStats {
   const summary = (s: PacketEngine['decisionLatency']): LatencySummary => ({
     p50: s.percentile(50),
     p99: s.percentile(99),
@@ -35,5 +42,6 @@ export function engineStats(engine: PacketEngine): EngineStats {
     decisionLatencyMs: summary(engine.decisionLatency),
     packetTooBigLatencyMs: summary(engine.packetTooBigLatency),
     lastMalformed: engine.lastMalformed ?? null,
+    kernelAnswer,
   };
 }

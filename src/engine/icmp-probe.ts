@@ -60,6 +60,21 @@ export class IcmpProbe {
     return 'accept';
   }
 
+  /**
+   * A segment the kernel dropped (and answered, unless its rate limits held the answer back) on the engine's behalf
+   * (kernel-answer.ts): counted as onClientData's drop of an oversized segment. The kernel decided it by the window as it saw it, which starts a
+   * moment earlier than the engine's (from its own first answer), so the engine's window does not overrule it.
+   */
+  droppedInKernel(start: number, end: number, ipLength: number, now: number): void {
+    this.noteAfterReaction(ipLength);
+    // A segment that fits went with the oversized ones it arrived with as one packet (GRO): its data, sent again as it
+    // was, is no reaction.
+    if (ipLength <= this.settings.icmpMtu) return;
+    this.oversized++;
+    this.firstInterventionAt ??= now;
+    this.dropped.add(start, end);
+  }
+
   private noteAfterReaction(ipLength: number): void {
     if (this.reactionAt !== undefined) this.largestAfterReaction = Math.max(this.largestAfterReaction ?? 0, ipLength);
   }

@@ -3,6 +3,8 @@ import { clientKeyFor } from './client-key.js';
 import { DownloadProbe, type DownloadOutcome } from './download-probe.js';
 import { FragProbe, type FragOutcome } from './frag-probe.js';
 import { IcmpProbe } from './icmp-probe.js';
+import { type KernelAnswer, type KernelDecision, kernelDecision } from './kernel-answer.js';
+import { DECISION_STARTS } from './kernel-answer-layout.js';
 import { LatencySamples } from './latency-samples.js';
 import { buildPacketTooBig } from '../packet/packet-too-big.js';
 import { TimelineRecorder } from './packet-timeline.js';
@@ -42,6 +44,8 @@ export interface EngineCounters {
   dropped: number;
   packetTooBigSent: number;
   packetTooBigSuppressed: number;
+  /** Of packetTooBigSent, those the kernel sent (kernel-answer.ts); their segments are counted in `dropped` too. */
+  packetTooBigAnsweredInKernel: number;
   segmentsFragmented: number;
   fragmentsSent: number;
   /** Fragments a rate limit held back (their segments were dropped, not sent whole). */
@@ -83,6 +87,7 @@ export class PacketEngine {
     dropped: 0,
     packetTooBigSent: 0,
     packetTooBigSuppressed: 0,
+    packetTooBigAnsweredInKernel: 0,
     segmentsFragmented: 0,
     fragmentsSent: 0,
     fragmentsSuppressed: 0,
@@ -115,6 +120,8 @@ export class PacketEngine {
     private readonly sink: PacketSink,
     private readonly clock: () => number = () => performance.now(),
     private readonly forgetPathMtu: PathMtuForgetter = () => undefined,
+    /** Where the kernel answers /icmp segments itself; the engine alone when undefined. */
+    private readonly kernelAnswer?: KernelAnswer,
   ) {
     this.connections = new ConnectionTable(settings.maxConnections);
     const now = clock();
@@ -187,6 +194,7 @@ export class PacketEngine {
       if (download !== undefined && download.outcome === undefined && download.windowPassed(now)) download.timeOut();
       const linger = c.closed ? CLOSED_LINGER_MS : this.settings.idleMs;
       if (now - c.lastSeenAt < linger) return false;
+      if (c.mode === 'icmp' || c.mode === 'pending') this.kernelAnswer?.forget(c);
       this.pathFlushes.delete(c.key);
       this.forgetPathOf(c);
       return true;
@@ -206,19 +214,28 @@ export class PacketEngine {
 
   private fromClient(packet: QueuedPacket, s: TcpSegment, now: number): void {
     const endpoints = { family: s.family, clientAddress: s.src, clientPort: s.srcPort, serverAddress: s.dst, serverPort: s.dstPort };
+    const kernel = kernelDecision(this.kernelAnswer, packet.mark);
+    // What the kernel dropped never goes on, whatever the engine makes of it: the client was told it did not arrive.
+    const pass =
+      kernel === undefined
+        ? () => packet.accept()
+        : () => {
+            packet.drop();
+            this.counters.dropped++;
+          };
     if ((s.flags & (SYN | ACK)) === SYN) {
       this.open(endpoints, s, now);
-      packet.accept();
+      pass();
       return;
     }
     const c = this.touch(connectionKey(endpoints), s, now);
     if (c === undefined) {
-      packet.accept();
+      pass();
       return;
     }
     if (!c.established && (s.flags & ACK) !== 0 && c.serverIsn !== undefined && s.ack === ((c.serverIsn + 1) >>> 0)) this.connections.establish(c);
     if (!c.established) {
-      packet.accept();
+      pass();
       return;
     }
     if ((s.flags & ACK) !== 0 && c.serverIsn !== undefined) {
@@ -228,7 +245,7 @@ export class PacketEngine {
       c.timeline?.clientAck(now, s.ipLength, s.dontFragment, ackOffset, s.payloadLength > 0);
     }
     if (s.payloadLength === 0) {
-      packet.accept();
+      pass();
       return;
     }
     const start = seqOffset(s.seq, c.clientIsn + 1);
@@ -238,8 +255,17 @@ export class PacketEngine {
     if (retransmission) c.clientRetransmissions++;
     c.clientHigh = Math.max(c.clientHigh, end);
     c.largestClientPacket = Math.max(c.largestClientPacket, s.ipLength);
-    if (c.icmp === undefined || c.icmp.onClientData(start, end, s.ipLength, s.dontFragment, now) === 'accept') {
-      packet.accept();
+    if (kernel !== undefined && c.icmp !== undefined) {
+      packet.drop();
+      this.counters.dropped++;
+      const first = this.decidedInKernel(c, c.icmp, s.seq, kernel, now);
+      c.icmp.droppedInKernel(start, end, s.ipLength, now);
+      const action = !first ? 'dropped-with-packet' : kernel === 'answered' ? 'dropped-ptb-sent' : 'dropped-ptb-held-back';
+      c.timeline?.clientData(now, s.ipLength, s.dontFragment, start, end, retransmission, action, c.icmp.settings.icmpMtu);
+      return;
+    }
+    if (c.icmp === undefined || kernel !== undefined || c.icmp.onClientData(start, end, s.ipLength, s.dontFragment, now) === 'accept') {
+      pass();
       c.timeline?.clientData(now, s.ipLength, s.dontFragment, start, end, retransmission, 'accepted');
       return;
     }
@@ -247,6 +273,42 @@ export class PacketEngine {
     this.counters.dropped++;
     const signalled = this.signalPacketTooBig(c, c.icmp, s, now);
     c.timeline?.clientData(now, s.ipLength, s.dontFragment, start, end, retransmission, signalled ? 'dropped-ptb-sent' : 'dropped-ptb-held-back', c.icmp.settings.icmpMtu);
+  }
+
+  /**
+   * The messages the kernel sent (or held back) for a test since the engine last looked, counted as the engine's own;
+   * and whether this segment (client sequence number `seq`) began a packet the kernel decided, i.e. carried its one
+   * answer. From the kernel's counts, not from the marked segments: a packet the server received as one (GRO, or a
+   * veth carrying its sender's TSO) reaches the queue as several segments, all marked, but was answered once.
+   */
+  private decidedInKernel(c: TrackedConnection, probe: IcmpProbe, seq: number, decision: NonNullable<KernelDecision>, now: number): boolean {
+    const counts = this.kernelAnswer?.counts(c);
+    // Without the kernel's counts (the entry gone), each segment stands for one message.
+    const answered = counts === undefined ? Number(decision === 'answered') : Math.max(0, counts.answered - c.kernelAnswered);
+    const heldBack = counts === undefined ? Number(decision === 'held-back') : Math.max(0, counts.heldBack - c.kernelHeldBack);
+    let first = counts === undefined;
+    if (counts !== undefined) {
+      // The ring keeps the last DECISION_STARTS packets; older ones can no longer be matched.
+      const from = Math.max(c.kernelDecisionsMatched, counts.decisions - DECISION_STARTS);
+      for (let n = from; n < counts.decisions; n++) {
+        if (counts.starts[n % DECISION_STARTS] !== seq) continue;
+        first = true;
+        c.kernelDecisionsMatched = n + 1;
+        break;
+      }
+    }
+    c.kernelAnswered += answered;
+    c.kernelHeldBack += heldBack;
+    this.counters.packetTooBigSent += answered;
+    this.counters.packetTooBigAnsweredInKernel += answered;
+    this.counters.packetTooBigSuppressed += heldBack;
+    for (let i = 0; i < answered; i++) {
+      probe.noteSignal(true, now);
+      // One budget with the engine's own answers (interfaces the kernel does not answer on, segments it leaves).
+      this.icmpLimiter.take(c.clientAddress, now);
+    }
+    for (let i = 0; i < heldBack; i++) probe.noteSignal(false, now);
+    return first;
   }
 
   private fromServer(packet: QueuedPacket, s: TcpSegment, now: number): void {
@@ -380,6 +442,7 @@ export class PacketEngine {
     }
     if (opened.evicted) this.counters.connectionsEvicted++;
     this.counters.connectionsTracked++;
+    this.kernelAnswer?.expect(e, s.seq);
   }
 
   private classify(c: TrackedConnection, s: TcpSegment, now: number): void {

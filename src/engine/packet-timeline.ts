@@ -4,7 +4,7 @@ import type { PacketTimeline, TimelineAction, TimelineEvent } from './timeline-e
 export const TIMELINE_CAPACITY = 300;
 
 /** The actions in the order of their codes in the recorder's arrays. */
-const ACTIONS: readonly TimelineAction[] = ['accepted', 'dropped-ptb-sent', 'dropped-ptb-held-back', 'fragmented', 'fragments-held-back', 'ack', 'ptb-received'];
+const ACTIONS: readonly TimelineAction[] = ['accepted', 'dropped-ptb-sent', 'dropped-ptb-held-back', 'fragmented', 'fragments-held-back', 'ack', 'ptb-received', 'dropped-with-packet'];
 const ACTION_CODES = new Map(ACTIONS.map((a, i) => [a, i]));
 
 const OUT = 1;

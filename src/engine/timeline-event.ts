@@ -9,6 +9,9 @@
  * - `accepted`: passed unchanged, in either direction.
  * - `dropped-ptb-sent`: a client packet above the test MTU, dropped and answered with a Packet Too Big (`mtu`).
  * - `dropped-ptb-held-back`: dropped, but a rate limit held its Packet Too Big back.
+ * - `dropped-with-packet`: a segment that reached the server with those before it as one packet (GRO), dropped with
+ *   that packet, which the kernel answered (or held back) once, as the kernel's own router does
+ *   (src/engine/kernel-answer.ts): the event of the packet's first segment says which.
  * - `fragmented`: a server segment sent as `fragments` IP fragments instead.
  * - `fragments-held-back`: a server segment dropped because a rate limit held its fragments back (TCP resends it).
  * - `ack`: a client ACK without data that acknowledged more of the server's data than any before it.
@@ -18,6 +21,7 @@ export type TimelineAction =
   | 'accepted'
   | 'dropped-ptb-sent'
   | 'dropped-ptb-held-back'
+  | 'dropped-with-packet'
   | 'fragmented'
   | 'fragments-held-back'
   | 'ack'

@@ -48,6 +48,11 @@ export class TrackedConnection implements ConnectionOpening {
   clientRetransmissions = 0;
   largestClientPacket = 0;
   icmp: IcmpProbe | undefined;
+  /** The kernel's counts for this connection as last read (kernel-answer.ts). */
+  kernelAnswered = 0;
+  kernelHeldBack = 0;
+  /** The kernel's decided packets whose first segment the engine matched (or gave up on). */
+  kernelDecisionsMatched = 0;
   frag: FragProbe | undefined;
   /** The start of a test's request (REQUEST_HEAD_BYTES at most), for answering it if the rest never arrives. */
   requestHead: string | undefined;

@@ -10,7 +10,7 @@ import { type Capture, type CapturePhase, MIN_PTB_SAMPLES, type PhaseResult, rep
 import { RAISED_SERVER_SETTINGS } from '../../bench/checker-settings.js';
 import type { PtbDelays } from '../../bench/ptb-delay.js';
 
-const OPTIONS = { duration: 10, clients: 4, concurrency: 8, cpuProfDir: undefined };
+const OPTIONS = { duration: 10, clients: 4, concurrency: 8, cpuProfDir: undefined, kernelAnswer: true };
 
 function load(o: Partial<LoadReport> = {}): LoadReport {
   return {
@@ -36,7 +36,7 @@ function phase(reports: readonly LoadReport[], seconds: number): PhaseResult {
 /** `samples` delays between 0.3 and 0.4 ms: a p99 well under the 2 ms target. */
 function capture(delays: Partial<PtbDelays> = {}, droppedByKernel = 0, samples = 2000): Capture {
   const delaysMs = Array.from({ length: samples }, (_, i) => 0.3 + (i % 100) / 1000);
-  return { delays: { delaysMs, oversizedArrivals: samples, packetTooBig: samples, unmatched: 0, unanswered: 0, ...delays }, droppedByKernel };
+  return { delays: { delaysMs, oversizedArrivals: samples, packetTooBig: samples, unmatched: 0, unanswered: 0, copies: 0, ...delays }, droppedByKernel };
 }
 
 function capturePhase(engine: Capture): CapturePhase {
@@ -132,6 +132,16 @@ describe('bench/checker report', () => {
     const { met, text } = printed(run({ paced: capture({ unanswered: 40 }) }));
     assert.equal(met, false);
     assert.match(targetLine(text, 'Packet Too Big p99'), /: MISSED \(.*40 oversized packets got no Packet Too Big\)$/);
+  });
+
+  it('the ratio target: the checker\'s p99 against the kernel\'s in the same run, under 10x', () => {
+    // The kernel reference's delays are 0.3-0.4 ms (p99 0.399 ms): 3.99 ms is exactly 10x, 3.98 ms under it.
+    const at = (p99: number): Capture => ({ ...capture(), delays: { ...capture().delays, delaysMs: [...capture().delays.delaysMs.slice(0, -40), ...Array<number>(40).fill(p99)] } });
+    const slow = printed(run({ paced: at(3.99) }));
+    assert.equal(slow.met, false);
+    assert.match(targetLine(slow.text, 'Packet Too Big p99 on the wire at 100 tests/s < 10x'), /: MISSED \(10\.0x\)$/);
+    const fast = printed(run({ paced: at(0.5) }));
+    assert.match(targetLine(fast.text, 'Packet Too Big p99 on the wire at 100 tests/s < 10x'), /: met \(1\.3x\)$/);
   });
 
   it('the Packet Too Big target fails on too few samples, and on a capture tcpdump lost packets of', () => {

@@ -85,6 +85,16 @@ describe('PtbDelayMatcher', () => {
     assert.equal(r.unanswered, 0);
   });
 
+  it('the engine\'s copy of an answered segment (the same segment again right after its answer) is a copy, not an arrival', () => {
+    const r = run([arrivalV4(1000, 1448, 0), fragNeeded(1000, 20), arrivalV4(1000, 1448, 60), arrivalV4(1000, 1448, 1100)]);
+    assert.equal(r.copies, 1);
+    // 1.08 ms after the answer: a client's retransmission (none comes this soon), which waits for its own answer.
+    assert.deepEqual([r.oversizedArrivals, r.unanswered, r.delaysMs.length], [2, 1, 1]);
+    // Before the answer, the same segment twice is two arrivals (a retransmission while the engine is slow).
+    const slow = run([arrivalV4(1000, 1448, 0), arrivalV4(1000, 1448, 100), fragNeeded(1000, 300)]);
+    assert.deepEqual([slow.copies, slow.oversizedArrivals, slow.unanswered], [0, 2, 1]);
+  });
+
   it('counts a second answer to a segment that arrived once as unmatched', () => {
     const r = run([arrivalV4(1000, 1448, 0), fragNeeded(1000, 100), fragNeeded(1000, 200)]);
     assert.deepEqual(r.delaysMs, [0.1]);

@@ -24,6 +24,7 @@ function engineStats(decisions: readonly number[], counters: Partial<EngineStats
       dropped: 2,
       packetTooBigSent: 3,
       packetTooBigSuppressed: 0,
+      packetTooBigAnsweredInKernel: 0,
       segmentsFragmented: 4,
       fragmentsSent: 12,
       fragmentsSuppressed: 0,
@@ -39,6 +40,7 @@ function engineStats(decisions: readonly number[], counters: Partial<EngineStats
     decisionLatencyMs: summary(decision),
     packetTooBigLatencyMs: summary(ptb),
     lastMalformed: null,
+    kernelAnswer: { inKernel: false, reason: 'turned off (--no-kernel-answer)' },
   };
 }
 

@@ -92,6 +92,7 @@ describe('mtuscope serve options', () => {
       idleTimeoutMs: 30_000,
       queueNum: 8080,
       mark: 0x6d74,
+      kernelAnswer: true,
       logFormat: 'text',
       udp: true,
       udpSettings: {
@@ -176,6 +177,7 @@ describe('mtuscope serve options', () => {
       'idle-timeout': [['60'], 'idleTimeoutMs'],
       'queue-num': [['77'], 'queueNum'],
       mark: [['0x10'], 'mark'],
+      'no-kernel-answer': [[], 'kernelAnswer'],
       'log-format': [['json'], 'logFormat'],
       'no-udp': [[], 'udp'],
       'udp-max-reply': [['1500'], 'udpSettings.maxReplySize'],
@@ -226,6 +228,7 @@ describe('mtuscope serve options', () => {
       '--idle-timeout', '60',
       '--queue-num', '77',
       '--mark', '0x10',
+      '--no-kernel-answer',
       '--log-format', 'json',
       '--no-udp',
       '--udp-max-reply', '9000',
@@ -260,6 +263,7 @@ describe('mtuscope serve options', () => {
       idleTimeoutMs: 60_000,
       queueNum: 77,
       mark: 16,
+      kernelAnswer: false,
       logFormat: 'json',
       udp: false,
       udpSettings: {

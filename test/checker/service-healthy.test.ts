@@ -64,7 +64,8 @@ describe('checker service on a healthy path', needsRoot(), () => {
     assert.equal(e.clientMss, 1440);
     assert.equal(e.largestClientPacket, 1500);
     assert.equal(e.testMtu, 1280);
-    assert.ok(e.oversizedPackets >= 1 && e.packetTooBigSent === e.oversizedPackets, JSON.stringify(e));
+    // The kernel answers a packet the server received as one (GRO here) once, as the kernel's own router does.
+    assert.ok(e.oversizedPackets >= 1 && e.packetTooBigSent >= 1 && e.packetTooBigSent <= e.oversizedPackets, JSON.stringify(e));
     assert.ok(e.reactionMs !== null && e.reactionMs < 1000, JSON.stringify(e));
     assert.ok(e.largestPacketAfterReaction !== null && e.largestPacketAfterReaction <= 1280 && e.largestPacketAfterReaction > 1200, JSON.stringify(e));
     assert.ok(e.durationMs >= 0);

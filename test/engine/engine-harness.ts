@@ -7,6 +7,7 @@ import { DEFAULT_ENGINE_SETTINGS, type EngineSettings } from '../../src/engine/e
 import { PacketEngine } from '../../src/engine/packet-engine.js';
 import type { QueuedPacket, QueueHook } from '../../src/host/packet-queue.js';
 import type { TrackedConnection } from '../../src/engine/tracked-connection.js';
+import type { KernelAnswer } from '../../src/engine/kernel-answer.js';
 import type { IpFamily } from '../../src/packet/ip-family.js';
 import type { TcpOption } from '../../src/packet/tcp-options.js';
 import { ACK, ascii, PSH, SYN, tcpPacket } from './engine-packets.js';
@@ -15,11 +16,11 @@ export type Decision = { readonly kind: 'accept' } | { readonly kind: 'drop' } |
 
 export class FakePacket implements QueuedPacket {
   readonly decisions: Decision[] = [];
-  readonly mark = 0;
 
   constructor(
     readonly hook: QueueHook,
     readonly bytes: Uint8Array,
+    readonly mark = 0,
   ) {}
 
   accept(): void {
@@ -60,7 +61,7 @@ export class EngineHarness {
   /** The clients whose path MTU the engine had the kernel forget, in order. */
   readonly forgotten: string[] = [];
 
-  constructor(overrides: Partial<EngineSettings> = {}, sink: { readonly failSends?: boolean } = {}) {
+  constructor(overrides: Partial<EngineSettings> = {}, sink: { readonly failSends?: boolean } = {}, kernelAnswer?: KernelAnswer) {
     const settings: EngineSettings = { ...DEFAULT_ENGINE_SETTINGS, port: SERVER_PORT, ...overrides };
     this.engine = new PacketEngine(
       settings,
@@ -72,11 +73,12 @@ export class EngineHarness {
       (_family, clientAddress) => {
         this.forgotten.push(clientAddress);
       },
+      kernelAnswer,
     );
   }
 
-  handle(hook: QueueHook, bytes: Uint8Array): FakePacket {
-    const p = new FakePacket(hook, bytes);
+  handle(hook: QueueHook, bytes: Uint8Array, mark = 0): FakePacket {
+    const p = new FakePacket(hook, bytes, mark);
     this.engine.handle(p);
     return p;
   }
@@ -155,8 +157,8 @@ export class TestConnection {
     return this;
   }
 
-  /** Client data at stream offset `offset`. */
-  clientData(offset: number, payload: Uint8Array, extra: { dontFragment?: boolean; ack?: number } = {}): FakePacket {
+  /** Client data at stream offset `offset` (`mark`: the firewall mark it reaches the queue with). */
+  clientData(offset: number, payload: Uint8Array, extra: { dontFragment?: boolean; ack?: number; mark?: number } = {}): FakePacket {
     return this.h.handle(
       'input',
       tcpPacket({
@@ -167,6 +169,7 @@ export class TestConnection {
         payload,
         ...(extra.dontFragment === undefined ? {} : { dontFragment: extra.dontFragment }),
       }),
+      extra.mark,
     );
   }
 

@@ -1,0 +1,104 @@
+/**
+ * The bytes the engine writes to and reads from the kernel answer's maps: the offsets of kernel-answer-layout.ts
+ * against the compiled BPF object's own BTF as pahole shows it (the program's structs and enum), and the encodings
+ * field by field.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { describe, it } from 'node:test';
+import { answerCounts, answerSettings, KERNEL_ANSWER_OUTCOMES, SETTINGS, TEST_KEY, TEST_VALUE, testKey } from '../../src/engine/kernel-answer-layout.js';
+
+const OBJECT = join(dirname(createRequire(import.meta.url).resolve('mtuscope-ptb-answer/package.json')), 'build', 'ptb_answer.bpf.o');
+
+/** `pahole -C NAME OBJECT`: each member's offset and size, and the struct's size; or an enum's names by value. */
+function pahole(name: string): { members: Map<string, { offset: number; size: number }>; size: number; enumerators: string[] } {
+  const text = execFileSync('pahole', ['-C', name, OBJECT], { encoding: 'utf8' });
+  const members = new Map<string, { offset: number; size: number }>();
+  for (const m of text.matchAll(/^\s+\S.*?\s(\w+)(?:\[\d+\])?;\s+\/\*\s+(\d+)\s+(\d+)\s+\*\//gm)) members.set(m[1]!, { offset: Number(m[2]), size: Number(m[3]) });
+  const size = Number(/\/\* size: (\d+)/.exec(text)?.[1] ?? NaN);
+  const enumerators = [...text.matchAll(/^\s+(\w+)\s+= (\d+),$/gm)].sort((a, b) => Number(a[2]) - Number(b[2])).map((m) => m[1]!);
+  return { members, size, enumerators };
+}
+
+describe('kernel answer map layout', () => {
+  it('every offset the engine uses is the compiled program\'s own (pahole over its BTF)', { skip: existsSync(OBJECT) ? false : `${OBJECT} is not built` }, () => {
+    for (const [struct, layout] of [
+      ['test_key', TEST_KEY],
+      ['test_value', TEST_VALUE],
+      ['settings', SETTINGS],
+    ] as const) {
+      const c = pahole(struct);
+      assert.equal(layout.size, c.size, `${struct} size`);
+      for (const [field, offset] of Object.entries(layout)) {
+        if (field === 'size') continue;
+        assert.equal(offset, c.members.get(field)?.offset, `${struct}.${field}`);
+      }
+    }
+    // Fields the engine leaves alone still must not overlap what it writes: all of settings is written.
+    const settings = pahole('settings');
+    const written = Object.keys(SETTINGS).filter((f) => f !== 'size');
+    assert.deepEqual([...settings.members.keys()].filter((f) => f !== 'pad').sort(), written.sort());
+    assert.equal(pahole('opening').members.get('client_isn')?.size, 4, 'the ISN the binding writes is 4 bytes');
+    const outcomes = pahole('outcome').enumerators;
+    assert.deepEqual(outcomes.slice(0, -1), ['ANSWERED', 'HELD_BACK', 'LEFT_SHORT', 'LEFT_FAILED']);
+    assert.equal(outcomes.length - 1, KERNEL_ANSWER_OUTCOMES.length);
+  });
+
+  it('a key holds family, addresses and ports as the packet carries them', () => {
+    const k4 = testKey({ family: 4, clientAddress: '10.0.1.1', clientPort: 0x1234, serverAddress: '10.0.2.2', serverPort: 8080 });
+    assert.deepEqual(
+      [...(k4 ?? [])],
+      [4, 0, 0, 0, 10, 0, 1, 1, ...Array(12).fill(0), 10, 0, 2, 2, ...Array(12).fill(0), 0x12, 0x34, 0x1f, 0x90],
+    );
+    // A dual-stack socket's view of an IPv4 peer is the same IPv4 connection.
+    assert.deepEqual(testKey({ family: 4, clientAddress: '::ffff:10.0.1.1', clientPort: 0x1234, serverAddress: '::ffff:10.0.2.2', serverPort: 8080 }), k4);
+    const k6 = testKey({ family: 6, clientAddress: 'fd00::1:1', clientPort: 1, serverAddress: 'fd00::2:2', serverPort: 2 });
+    assert.equal(k6?.[0], 6);
+    assert.deepEqual([...(k6?.subarray(4, 20) ?? [])], [0xfd, 0, ...Array(10).fill(0), 0, 1, 0, 1]);
+    assert.deepEqual([...(k6?.subarray(36) ?? [])], [0, 1, 0, 2]);
+    // Addresses of the other family, or no address: no key.
+    assert.equal(testKey({ family: 4, clientAddress: 'fd00::1', clientPort: 1, serverAddress: '10.0.0.1', serverPort: 2 }), undefined);
+    assert.equal(testKey({ family: 6, clientAddress: '10.0.0.1', clientPort: 1, serverAddress: 'fd00::1', serverPort: 2 }), undefined);
+    assert.equal(testKey({ family: 4, clientAddress: 'nonsense', clientPort: 1, serverAddress: '10.0.0.1', serverPort: 2 }), undefined);
+  });
+
+  it('settings field by field, and the counts of a value', () => {
+    const s = answerSettings({
+      answeredMark: 0x6d75,
+      heldBackMark: 0x6d76,
+      port: 8080,
+      icmpWindowMs: 10_000,
+      icmpRate: { perClient: { perSecond: 50, burst: 100 }, global: { perSecond: 5000, burst: 10_000 } },
+      ipv6ClientPrefix: 64,
+      icmpMtu: { 4: 905, 6: 1280 },
+    });
+    const v = new DataView(s.buffer);
+    assert.deepEqual(
+      [
+        v.getUint32(0, true),
+        v.getUint32(4, true),
+        v.getBigUint64(8, true),
+        v.getBigUint64(16, true),
+        v.getBigUint64(24, true),
+        v.getBigUint64(32, true),
+        v.getBigUint64(40, true),
+        v.getUint32(48, true),
+        v.getUint16(52),
+        v.getUint32(56, true),
+        v.getUint32(60, true),
+      ],
+      [0x6d75, 0x6d76, 10_000_000_000n, 50n, 100n, 5000n, 10_000n, 64, 8080, 905, 1280],
+    );
+    const value = new Uint8Array(TEST_VALUE.size);
+    const view = new DataView(value.buffer);
+    view.setUint32(16, 3, true);
+    view.setUint32(20, 7, true);
+    view.setUint32(24, 10, true);
+    for (let i = 0; i < 16; i++) view.setUint32(28 + 4 * i, 0xffff_ff00 + i, true);
+    assert.deepEqual(answerCounts(value), { answered: 3, heldBack: 7, decisions: 10, starts: Array.from({ length: 16 }, (_, i) => 0xffff_ff00 + i) });
+    assert.equal(answerCounts(value.subarray(0, 20)), undefined);
+  });
+});
