@@ -159,6 +159,8 @@ describe("the unit's command as an unprivileged user with only the unit's capabi
       for (const set of ['CapEff', 'CapPrm', 'CapAmb', 'CapBnd']) assert.equal(statusField(p, set), '0000000000003000', `${set} of ${p}`);
       assert.equal(statusField(p, 'NoNewPrivs'), '1');
     }
+    // Without CAP_BPF the kernel cannot answer /icmp: the engine does, and the service says why.
+    await serve.waitForOutput(/answered by the engine in user space: the kernel answer is unavailable \(.*Operation not permitted/, 5000);
     const icmp = await c.icmpJson('client', 4);
     assert.equal(icmp.result.verdict, 'pass');
     const frag = await c.fragJson('client', 6);
