@@ -1,13 +1,14 @@
 /*
  * mtuscope checker: the /icmp test's Packet Too Big answered in the kernel's datapath.
  *
- * Attached to the ingress of the checker host's interfaces (tcx). For a client segment of an armed test connection
- * (the engine arms a connection once its first data segment shows an /icmp request) that is larger than the test MTU
- * (with DF for IPv4), it sends the client an ICMP "fragmentation needed" / ICMPv6 Packet Too Big from the server's
- * address, as a router with that next-hop MTU would, and drops the segment. The engine in user space still sees every
- * segment: the one answered here reaches its netfilter queue as a clone marked "answered", so its verdicts, counters
- * and timeline stay complete. Answering in user space put the netfilter queue, a wake-up and a sendto(2) between the
- * segment and its answer: 10-40x the kernel router's own delay (docs/benchmarks.md, bench/checker).
+ * Attached to the ingress of the checker host's interfaces (tcx). The engine tells it of each connection it tracks
+ * (`openings`); a connection whose first data segment is an /icmp request becomes a test (`tests`). For a client
+ * segment of a test that is larger than the test MTU (with DF for IPv4), within the test's window, it sends the client
+ * an ICMP "fragmentation needed" / ICMPv6 Packet Too Big from the server's address, as a router with that next-hop MTU
+ * would, and drops the segment. The engine in user space still sees every segment: the one answered here reaches its
+ * netfilter queue as a clone marked "answered", so its verdicts, counters and timeline stay complete. Answering in
+ * user space put the netfilter queue, a wake-up and a sendto(2) between the segment and its answer: 16-35x the kernel
+ * router's own delay (docs/benchmarks.md, bench/checker).
  *
  * What it cannot answer exactly as the engine would (short IPv4 test MTUs, whose quote would be shorter) it leaves to
  * the engine, unmarked. Rate limits (per client and in total) are the engine's, applied here to the answers sent here; a
@@ -24,8 +25,6 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-#define AF_INET 2
-#define AF_INET6 10
 /* tcx: leave the packet to the next program and then the stack. Returned for everything not acted on. */
 #define TCX_NEXT -1
 
@@ -43,7 +42,7 @@
 #define IPV4_DF 0x4000
 #define IPV4_MF_OFFSET 0x3fff
 
-/* The engine's key for a test connection: src/engine/kernel-answer-key.ts writes the same 40 bytes. */
+/* The key of a connection: src/engine/kernel-answer-layout.ts writes the same 40 bytes. */
 struct test_key {
   __u8 family; /* 4 or 6 */
   __u8 pad[3];
@@ -255,7 +254,6 @@ static __always_inline long send_frame(struct __sk_buff *skb, struct frame *f, _
   bpf_csum_level(skb, BPF_CSUM_LEVEL_RESET);
   return bpf_redirect(ifindex, 0);
 }
-
 
 /*
  * The answer goes back to the neighbour the segment came from, from the address it was sent to. The kernel would look
