@@ -215,27 +215,19 @@ export class PacketEngine {
   private fromClient(packet: QueuedPacket, s: TcpSegment, now: number): void {
     const endpoints = { family: s.family, clientAddress: s.src, clientPort: s.srcPort, serverAddress: s.dst, serverPort: s.dstPort };
     const kernel = kernelDecision(this.kernelAnswer, packet.mark);
-    // What the kernel dropped never goes on, whatever the engine makes of it: the client was told it did not arrive.
-    const pass =
-      kernel === undefined
-        ? () => packet.accept()
-        : () => {
-            packet.drop();
-            this.counters.dropped++;
-          };
     if ((s.flags & (SYN | ACK)) === SYN) {
       this.open(endpoints, s, now);
-      pass();
+      this.pass(packet, kernel);
       return;
     }
     const c = this.touch(connectionKey(endpoints), s, now);
     if (c === undefined) {
-      pass();
+      this.pass(packet, kernel);
       return;
     }
     if (!c.established && (s.flags & ACK) !== 0 && c.serverIsn !== undefined && s.ack === ((c.serverIsn + 1) >>> 0)) this.connections.establish(c);
     if (!c.established) {
-      pass();
+      this.pass(packet, kernel);
       return;
     }
     if ((s.flags & ACK) !== 0 && c.serverIsn !== undefined) {
@@ -245,7 +237,7 @@ export class PacketEngine {
       c.timeline?.clientAck(now, s.ipLength, s.dontFragment, ackOffset, s.payloadLength > 0);
     }
     if (s.payloadLength === 0) {
-      pass();
+      this.pass(packet, kernel);
       return;
     }
     const start = seqOffset(s.seq, c.clientIsn + 1);
@@ -265,7 +257,7 @@ export class PacketEngine {
       return;
     }
     if (c.icmp === undefined || kernel !== undefined || c.icmp.onClientData(start, end, s.ipLength, s.dontFragment, now) === 'accept') {
-      pass();
+      this.pass(packet, kernel);
       c.timeline?.clientData(now, s.ipLength, s.dontFragment, start, end, retransmission, 'accepted');
       return;
     }
@@ -273,6 +265,16 @@ export class PacketEngine {
     this.counters.dropped++;
     const signalled = this.signalPacketTooBig(c, c.icmp, s, now);
     c.timeline?.clientData(now, s.ipLength, s.dontFragment, start, end, retransmission, signalled ? 'dropped-ptb-sent' : 'dropped-ptb-held-back', c.icmp.settings.icmpMtu);
+  }
+
+  /** Lets a client packet go on, unless the kernel dropped it: the client was told it did not arrive. */
+  private pass(packet: QueuedPacket, kernel: KernelDecision): void {
+    if (kernel === undefined) {
+      packet.accept();
+      return;
+    }
+    packet.drop();
+    this.counters.dropped++;
   }
 
   /**
