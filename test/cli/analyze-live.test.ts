@@ -54,7 +54,10 @@ describe('mtuscope analyze --live', needsRoot(), () => {
       assert.doesNotMatch(proc.stderr, /^\s+at /m);
       const evidence = await readCaptureFile(out);
       assert.ok(evidence.length >= 3, `${evidence.length} evidence frames`);
-      const spoolsAfter = (await readdir(tmpdir())).filter((f) => f.startsWith('mtuscope-analyze-') && !spoolsBefore.includes(f));
+      // Its own spool only (mtuscope-analyze-<pid>-<n>; `ip netns exec` runs it as the spawned pid): other test files
+      // run analyze on stdin with --extract beside this one (analyze-command.test.ts), and their spools come and go.
+      assert.ok(proc.pid !== undefined);
+      const spoolsAfter = (await readdir(tmpdir())).filter((f) => f.startsWith(`mtuscope-analyze-${proc.pid}-`) && !spoolsBefore.includes(f));
       assert.deepEqual(spoolsAfter, []);
     } finally {
       await lab.destroy();
