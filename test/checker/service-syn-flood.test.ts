@@ -12,6 +12,9 @@ const FLOOD = 30_000;
 const FLOOD_RATE = 30_000;
 /** How long the client holds the rest of its upload back: the flood goes in meanwhile. */
 const HOLD_MS = 8000;
+/** Rounds of FLOOD SYNs at most, each begun only while there is time for it (ROUND_MS) before the client goes on. */
+const MAX_ROUNDS = 3;
+const ROUND_MS = 2500;
 
 /**
  * A client in the lab whose /icmp upload stops after its first 2000 bytes of body for `HOLD_MS` (a slow client, as
@@ -34,10 +37,13 @@ function slowClient(host: string): string[] {
   return [process.execPath, '-e', script, host, String(PORT), String(HOLD_MS), ARTICLE_PAYLOAD];
 }
 
-/** Bare SYNs to the service from `count` spoofed addresses of 10.200.0.0/16 or fd00:200::/64 (never a lab address). */
-function spoofedSyns(family: 4 | 6, server: string, count: number): Uint8Array[] {
+/**
+ * Bare SYNs to the service from `count` spoofed addresses of 10.200.0.0/16 or fd00:200::/64 (never a lab address),
+ * the `from`-th on: each a connection of its own.
+ */
+function spoofedSyns(family: 4 | 6, server: string, count: number, from = 0): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (let i = 0; i < count; i++) {
+  for (let i = from; i < from + count; i++) {
     const src = family === 4 ? `10.200.${(i >> 8) & 0xff}.${i & 0xff}` : `fd00:200::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`;
     out.push(tcpPacket({ src, dst: server, srcPort: 1024 + (i % 50_000), dstPort: PORT, seq: i * 7919, flags: SYN }));
   }
@@ -66,19 +72,27 @@ describe('checker service under a SYN flood from spoofed addresses', needsRoot()
   });
 
   for (const family of [4, 6] as const) {
-    it(`IPv${family}: a slow /icmp test whose handshake completed before ${FLOOD} spoofed SYNs (paced at most ${FLOOD_RATE}/s) still gets its verdict`, async () => {
+    it(`IPv${family}: a slow /icmp test whose handshake completed before ${FLOOD} spoofed SYNs or more (paced at most ${FLOOD_RATE}/s) still gets its verdict`, async () => {
       const server = family === 4 ? c.server4 : c.server6;
       await c.lab.mustExec('client', ['ip', 'route', 'flush', 'cache', 'to', server]);
       const before = JSON.parse((await c.curl('client', [c.url(4, '/api/stats')])).stdout) as Stats;
       const client = c.lab.exec('client', slowClient(server), { timeoutMs: 60_000 });
       await new Promise((r) => setTimeout(r, 500));
-      const flood = spoofedSyns(family, server, FLOOD);
       const t = performance.now();
-      await injector.send(flood, FLOOD_RATE);
-      const floodMs = performance.now() - t;
+      // The kernel drops what its queue cannot hold when the engine falls behind (on a loaded machine it once took in
+      // 14,882 of 30,000): another round of fresh addresses while the client still holds back, until the table overflowed.
+      let sent = 0;
+      let floodMs = 0;
+      let stats = before;
+      for (let round = 0; round < MAX_ROUNDS; round++) {
+        await injector.send(spoofedSyns(family, server, FLOOD, sent), FLOOD_RATE);
+        sent += FLOOD;
+        floodMs = performance.now() - t;
+        stats = JSON.parse((await c.curl('client', [c.url(4, '/api/stats')])).stdout) as Stats;
+        if (stats.counters.connectionsTracked - before.counters.connectionsTracked > 16_384 || floodMs > HOLD_MS - ROUND_MS) break;
+      }
       assert.ok(floodMs < HOLD_MS - 500, `the flood took ${Math.round(floodMs)} ms, longer than the client holds back`);
-      const stats = JSON.parse((await c.curl('client', [c.url(4, '/api/stats')])).stdout) as Stats;
-      console.log(`IPv${family}: ${FLOOD} SYNs in ${Math.round(floodMs)} ms; engine: ${JSON.stringify(stats.counters)}, ${stats.connections} entries`);
+      console.log(`IPv${family}: ${sent} SYNs in ${Math.round(floodMs)} ms; engine: ${JSON.stringify(stats.counters)}, ${stats.connections} entries`);
       // Enough of the flood reached the engine to overflow its table (the kernel drops some at its queues when the
       // engine falls behind; the injector's own rate on a loaded machine is what it is, and is printed above).
       assert.ok(stats.counters.connectionsTracked - before.counters.connectionsTracked > 16_384, JSON.stringify(stats.counters));
