@@ -4,7 +4,8 @@ import type { ConnectionEndpoints } from './tracked-connection.js';
 /**
  * The /icmp test's Packet Too Big answered in the kernel's datapath (native/ptb-answer, host-kernel-answer.ts). The
  * engine tells the kernel of each connection it tracks as it lets the SYN through; the kernel recognises a test by
- * the request line of the connection's first data segment, as the engine does, but before the rest of the client's
+ * the request line of the connection's first data segment (which must acknowledge the server's SYN-ACK, the engine's
+ * own proof of a client that is not spoofed), as the engine does, but before the rest of the client's
  * first burst (told by the engine, it would miss the burst, which is what the engine answers most slowly). The engine
  * still sees every segment, the answered ones as marked clones, and keeps its verdicts, counters and timeline from
  * them.

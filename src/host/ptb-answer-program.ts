@@ -1,9 +1,9 @@
 /**
- * native/ptb-answer's BPF program on this host: loaded, attached to the ingress of every Ethernet interface of the
- * network namespace through tcx links that belong to this process (the kernel detaches them and frees the maps when
- * it ends, however it ends: nothing is left behind), its maps written with the bytes the caller lays out
- * (src/engine/kernel-answer-layout.ts). Needs a kernel with tcx (6.6), CAP_BPF and CAP_NET_ADMIN; where any of that
- * is missing, opening fails with the reason.
+ * native/ptb-answer's BPF programs on this host: loaded, attached to the ingress (the answer) and egress (the SYN-ACKs'
+ * sequence numbers) of every Ethernet interface of the network namespace through tcx links that belong to this
+ * process (the kernel detaches them and frees the maps when it ends, however it ends: nothing is left behind), their
+ * maps written with the bytes the caller lays out (src/engine/kernel-answer-layout.ts). Needs a kernel with tcx (6.6),
+ * CAP_BPF and CAP_NET_ADMIN; where any of that is missing, opening fails with the reason.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -58,7 +58,7 @@ export class PtbAnswerProgram {
   ) {}
 
   /**
-   * Loads the program with its settings and attaches it to every Ethernet interface; throws with the reason when it
+   * Loads the programs with their settings and attaches them to every Ethernet interface; throws with the reason when it
    * cannot answer anywhere. `onSkipped` hears of each interface it could not attach to.
    */
   static open(settings: Uint8Array, onSkipped: (name: string, reason: string) => void): PtbAnswerProgram {

@@ -20,7 +20,9 @@ import { bytesEqual } from '../../src/packet/bytes.js';
 import { buildPacketTooBig } from '../../src/packet/packet-too-big.js';
 import { parseTcpSegment } from '../../src/packet/tcp-segment.js';
 import { type CheckerLab, PORT, startCheckerLab } from '../support/checker-lab.js';
+import { RawInjector } from '../support/raw-inject.js';
 import { needsRoot } from '../support/root.js';
+import { ACK, ascii, PSH, SYN, tcpPacket } from '../engine/engine-packets.js';
 import { tsharkFields } from '../support/tshark.js';
 
 const run = promisify(execFile);
@@ -136,6 +138,34 @@ describe('the /icmp Packet Too Big answered in the kernel (native/ptb-answer)', 
     assert.deepEqual(v6, { 'icmpv6.checksum.status': '1' });
   });
 
+  it('a spoofed client, whose SYN and /icmp request came but which never saw the SYN-ACK, draws no Packet Too Big from the kernel, as none from the engine', async () => {
+    await restart();
+    const before = await stats();
+    // From the router's side, as if routed from far away; 10.200.0.0/16 is no lab address, so the SYN-ACK goes nowhere.
+    const injector = await RawInjector.open(c.lab, { node: 'router', ifname: 'eth1', peerNode: 'server', peerIfname: 'eth1' });
+    const ends = { src: '10.200.0.9', dst: c.server4, srcPort: 40_999, dstPort: PORT };
+    const isn = 0x1000_0000;
+    const request = new Uint8Array(1460);
+    request.set(ascii('POST /icmp HTTP/1.1\r\nHost: checker\r\nContent-Length: 8100\r\n\r\n'));
+    await injector.send([tcpPacket({ ...ends, seq: isn, flags: SYN })]);
+    await new Promise((r) => setTimeout(r, 100));
+    // The first data segment, at the right sequence number, acknowledging a SYN-ACK the client guesses; then more.
+    const data = [0, 1, 2].map((i) => tcpPacket({ ...ends, seq: isn + 1 + i * 1460, ack: 0x2000_0001, flags: ACK | PSH, payload: i === 0 ? request : new Uint8Array(1460), dontFragment: true }));
+    await injector.send(data);
+    await new Promise((r) => setTimeout(r, 300));
+    const after = await stats();
+    assert.ok(before.kernelAnswer.inKernel && after.kernelAnswer.inKernel);
+    assert.equal(after.kernelAnswer.outcomes.answered, before.kernelAnswer.outcomes.answered, 'the kernel answered nothing');
+    assert.equal(after.counters.packetTooBigSent, before.counters.packetTooBigSent, 'nor did the engine');
+    assert.ok(after.counters.packets >= before.counters.packets + 4, 'the engine saw the spoofed packets');
+    // The same client as a real one would be answered (the first test above); here, what a real handshake changes.
+    const { result } = await c.icmpJson('client', 4);
+    await flush();
+    assert.equal(result.verdict, 'pass');
+    const real = await stats();
+    assert.ok(real.kernelAnswer.inKernel && real.kernelAnswer.outcomes.answered > after.kernelAnswer.outcomes.answered);
+  });
+
   it('the rate limits hold answers back in the kernel: the segment is still dropped, the message counted as suppressed', async () => {
     // One message a second per client, a burst of two: an upload of six full-size segments outruns it.
     await restart(['--icmp-per-client', '1']);
@@ -162,15 +192,16 @@ describe('the /icmp Packet Too Big answered in the kernel (native/ptb-answer)', 
     assert.ok(st.counters.packetTooBigSent >= 1);
   });
 
-  it('the program goes with the engine, however it ends: killed, nothing of it stays in the kernel', async () => {
+  it('the programs go with the engine, however it ends: killed, nothing of them stays in the kernel', async () => {
     const s = await restart();
     const enginePid = (await stats()).pid;
     const ids = tcxProgramIds(enginePid);
-    assert.equal(ids.length, 1, 'one tcx link, on the server\'s one Ethernet interface');
-    assert.ok(await programLoaded(ids[0]!), 'bpftool shows the program while the engine runs');
+    assert.equal(ids.length, 2, 'two tcx links (ingress and egress) on the server\'s one Ethernet interface');
+    for (const id of ids) assert.ok(await programLoaded(id), `bpftool shows program ${id} while the engine runs`);
     process.kill(enginePid, 'SIGKILL');
     await s.waitForOutput(/engine/i, 10_000).catch(() => undefined);
-    for (let i = 0; i < 50 && (await programLoaded(ids[0]!)); i++) await new Promise((r) => setTimeout(r, 100));
-    assert.equal(await programLoaded(ids[0]!), false, 'bpftool no longer knows the program');
+    const anyLoaded = async (): Promise<boolean> => (await Promise.all(ids.map(programLoaded))).some((loaded) => loaded);
+    for (let i = 0; i < 50 && (await anyLoaded()); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await anyLoaded(), false, 'bpftool no longer knows the programs');
   });
 });

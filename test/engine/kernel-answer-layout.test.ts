@@ -41,7 +41,9 @@ describe('kernel answer map layout', () => {
     const settings = pahole('settings');
     const written = Object.keys(SETTINGS).filter((f) => f !== 'size');
     assert.deepEqual([...settings.members.keys()].filter((f) => f !== 'pad').sort(), written.sort());
-    assert.equal(pahole('opening').members.get('client_isn')?.size, 4, 'the ISN the binding writes is 4 bytes');
+    // The binding writes an opening as three 32-bit words: the client's ISN, then the server's (not seen yet).
+    const opening = pahole('opening');
+    assert.deepEqual([opening.size, opening.members.get('client_isn')?.offset, opening.members.get('server_isn_seen')?.offset], [12, 0, 8]);
     const outcomes = pahole('outcome').enumerators;
     assert.deepEqual(outcomes.slice(0, -1), ['ANSWERED', 'HELD_BACK', 'LEFT_SHORT', 'LEFT_FAILED']);
     assert.equal(outcomes.length - 1, KERNEL_ANSWER_OUTCOMES.length);

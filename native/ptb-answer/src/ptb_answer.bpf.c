@@ -1,8 +1,9 @@
 /*
  * mtuscope checker: the /icmp test's Packet Too Big answered in the kernel's datapath.
  *
- * Attached to the ingress of the checker host's interfaces (tcx). The engine tells it of each connection it tracks
- * (`openings`); a connection whose first data segment is an /icmp request becomes a test (`tests`). For a client
+ * Attached to the ingress of the checker host's interfaces (tcx), with note_server_isn at their egress. The engine
+ * tells it of each connection it tracks (`openings`); a connection whose first data segment is an /icmp request and
+ * acknowledges the server's SYN-ACK becomes a test (`tests`). For a client
  * segment of a test that is larger than the test MTU (with DF for IPv4), within the test's window, it sends the client
  * an ICMP "fragmentation needed" / ICMPv6 Packet Too Big from the server's address, as a router with that next-hop MTU
  * would, and drops the segment. The engine in user space still sees every segment: the one answered here reaches its
@@ -91,10 +92,15 @@ struct settings {
 /*
  * A connection the engine tracks (it inserts one when it lets the SYN through, so before the server's SYN-ACK and long
  * before the client's first data) whose first data segment did not come yet: its request decides whether it is a test.
- * Only the engine's connections: those its queue rules see, to the service's own addresses.
+ * Only the engine's connections: those its queue rules see, to the service's own addresses. And only once the client
+ * proved it got the server's SYN-ACK, as the engine requires before it answers: a client address can be spoofed for
+ * a SYN and a request, not for an acknowledgement of a sequence number it never saw.
  */
 struct opening {
   __u32 client_isn;
+  /* From the server's SYN-ACK (note_server_isn, at egress): the client's first data must acknowledge it. */
+  __u32 server_isn;
+  __u32 server_isn_seen;
 };
 
 /* Tokens in nanotokens, so that the refill is a multiplication: one message takes NS_PER_SECOND. */
@@ -370,6 +376,7 @@ struct segment {
   /* The IP length of each packet it stands for on the wire: of its segments for a GRO/GSO packet. */
   __u32 wire_length;
   __u32 seq;
+  __u32 ack;
   __u32 payload_offset;
   __u32 payload_length;
   __u8 dont_fragment;
@@ -415,6 +422,7 @@ static __always_inline int read_segment(struct __sk_buff *skb, struct test_key *
   seg->ip_length = ip_length;
   seg->wire_length = skb->gso_segs > 1 ? headers + skb->gso_size : ip_length;
   seg->seq = ((__u32)tcp[4] << 24) | ((__u32)tcp[5] << 16) | ((__u32)tcp[6] << 8) | tcp[7];
+  seg->ack = ((__u32)tcp[8] << 24) | ((__u32)tcp[9] << 16) | ((__u32)tcp[10] << 8) | tcp[11];
   seg->payload_offset = ETH_LEN + headers;
   seg->payload_length = ip_length - headers;
   return 1;
@@ -448,7 +456,7 @@ static __always_inline struct test_value *test_of(struct __sk_buff *skb, const s
   struct test_value *test = bpf_map_lookup_elem(&tests, key);
   if (test || seg->payload_length == 0) return test;
   struct opening *o = bpf_map_lookup_elem(&openings, key);
-  if (!o || seg->seq != o->client_isn + 1) return 0;
+  if (!o || seg->seq != o->client_isn + 1 || !o->server_isn_seen || seg->ack != o->server_isn + 1) return 0;
   bpf_map_delete_elem(&openings, key);
   if (!is_icmp_request(skb, seg)) return 0;
   struct test_value fresh = {};
@@ -509,6 +517,48 @@ int answer_packet_too_big(struct __sk_buff *skb) {
   }
   count(ANSWERED);
   return (int)sent;
+}
+
+/*
+ * At egress: the server's SYN-ACK of a connection the engine told of, whose sequence number the client's first data
+ * must acknowledge (test_of). Lets everything through.
+ */
+SEC("tc")
+int note_server_isn(struct __sk_buff *skb) {
+  __u32 zero = 0;
+  struct settings *s = bpf_map_lookup_elem(&settings, &zero);
+  if (!s) return TCX_NEXT;
+  struct test_key key = {};
+  __u32 transport;
+  if (skb->protocol == bpf_htons(ETH_P_IP)) {
+    struct iphdr ip;
+    if (bpf_skb_load_bytes(skb, ETH_LEN, &ip, sizeof(ip)) != 0 || ip.version != 4 || ip.ihl < 5 || ip.protocol != IPPROTO_TCP) return TCX_NEXT;
+    key.family = 4;
+    __builtin_memcpy(key.client, &ip.daddr, 4);
+    __builtin_memcpy(key.server, &ip.saddr, 4);
+    transport = ETH_LEN + ip.ihl * 4;
+  } else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+    struct ipv6hdr ip;
+    if (bpf_skb_load_bytes(skb, ETH_LEN, &ip, sizeof(ip)) != 0 || ip.version != 6 || ip.nexthdr != IPPROTO_TCP) return TCX_NEXT;
+    key.family = 6;
+    __builtin_memcpy(key.client, &ip.daddr, 16);
+    __builtin_memcpy(key.server, &ip.saddr, 16);
+    transport = ETH_LEN + IPV6_LEN;
+  } else {
+    return TCX_NEXT;
+  }
+  __u8 tcp[14];
+  if (bpf_skb_load_bytes(skb, transport, tcp, sizeof(tcp)) != 0) return TCX_NEXT;
+  /* SYN and ACK, nothing else of RST/FIN. */
+  if ((tcp[13] & 0x17) != 0x12) return TCX_NEXT;
+  __builtin_memcpy(&key.server_port, &tcp[0], 2);
+  __builtin_memcpy(&key.client_port, &tcp[2], 2);
+  if (key.server_port != s->server_port) return TCX_NEXT;
+  struct opening *o = bpf_map_lookup_elem(&openings, &key);
+  if (!o) return TCX_NEXT;
+  o->server_isn = ((__u32)tcp[4] << 24) | ((__u32)tcp[5] << 16) | ((__u32)tcp[6] << 8) | tcp[7];
+  o->server_isn_seen = 1;
+  return TCX_NEXT;
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

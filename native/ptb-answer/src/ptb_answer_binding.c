@@ -18,13 +18,16 @@
 
 /* Kernel 6.6's tcx attach type; the system's headers may predate it. */
 #define ATTACH_TCX_INGRESS 46
-#define MAX_LINKS 64
+#define ATTACH_TCX_EGRESS 47
+#define MAX_LINKS 128
 #define LOG_SIZE 4096
 #define PROGRAM_NAME "answer_packet_too_big"
+#define EGRESS_PROGRAM_NAME "note_server_isn"
 
 typedef struct {
   struct bpf_object *object;
   int program;
+  int egress_program;
   int tests;
   int openings;
   int settings;
@@ -121,11 +124,13 @@ static napi_value open_answer(napi_env env, napi_callback_info info) {
   }
   struct bpf_program *program = bpf_object__find_program_by_name(a->object, PROGRAM_NAME);
   a->program = program == NULL ? -1 : bpf_program__fd(program);
+  struct bpf_program *egress = bpf_object__find_program_by_name(a->object, EGRESS_PROGRAM_NAME);
+  a->egress_program = egress == NULL ? -1 : bpf_program__fd(egress);
   a->tests = map_fd(a->object, "tests");
   a->openings = map_fd(a->object, "openings");
   a->settings = map_fd(a->object, "settings");
   a->outcomes = map_fd(a->object, "outcomes");
-  if (a->program < 0 || a->tests < 0 || a->openings < 0 || a->settings < 0 || a->outcomes < 0) {
+  if (a->program < 0 || a->egress_program < 0 || a->tests < 0 || a->openings < 0 || a->settings < 0 || a->outcomes < 0) {
     release(a);
     free(a);
     return throw_error(env, "the BPF object lacks its program or maps");
@@ -143,7 +148,7 @@ static napi_value open_answer(napi_env env, napi_callback_info info) {
   return handle;
 }
 
-/* attach(handle, ifindex): the program on the interface's ingress, until close() or the end of the process */
+/* attach(handle, ifindex): the programs on the interface's ingress and egress, until close() or the end of the process */
 static napi_value attach(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -151,10 +156,17 @@ static napi_value attach(napi_env env, napi_callback_info info) {
   answer_state *a = argc < 2 ? NULL : unwrap(env, argv[0]);
   uint32_t ifindex;
   if (a == NULL || napi_get_value_uint32(env, argv[1], &ifindex) != napi_ok) return throw_error(env, "attach needs (handle, ifindex)");
-  if (a->link_count == MAX_LINKS) return throw_error(env, "too many interfaces");
-  int link = bpf_link_create(a->program, (int)ifindex, ATTACH_TCX_INGRESS, NULL);
-  if (link < 0) return throw_errno(env, "cannot attach to the interface's ingress (tcx)", -link);
-  a->links[a->link_count++] = link;
+  if (a->link_count + 2 > MAX_LINKS) return throw_error(env, "too many interfaces");
+  /* Egress first: a test is recognised at ingress only after the SYN-ACK was seen leaving. */
+  int egress = bpf_link_create(a->egress_program, (int)ifindex, ATTACH_TCX_EGRESS, NULL);
+  if (egress < 0) return throw_errno(env, "cannot attach to the interface's egress (tcx)", -egress);
+  int ingress = bpf_link_create(a->program, (int)ifindex, ATTACH_TCX_INGRESS, NULL);
+  if (ingress < 0) {
+    close(egress);
+    return throw_errno(env, "cannot attach to the interface's ingress (tcx)", -ingress);
+  }
+  a->links[a->link_count++] = egress;
+  a->links[a->link_count++] = ingress;
   return NULL;
 }
 
@@ -170,9 +182,11 @@ static napi_value expect(napi_env env, napi_callback_info info) {
   if (a == NULL || !get_buffer(env, argv[1], &key, &key_length) || napi_get_value_uint32(env, argv[2], &isn) != napi_ok) {
     return throw_error(env, "expect needs (handle, key, clientIsn)");
   }
+  /* struct opening: the client's ISN; the server's, not seen yet. */
+  uint32_t opening[3] = { isn, 0, 0 };
   struct bpf_map *map = bpf_object__find_map_by_name(a->object, "openings");
-  if (key_length != bpf_map__key_size(map) || bpf_map__value_size(map) != sizeof isn) return throw_error(env, "the key does not have the table's size");
-  int ret = bpf_map_update_elem(a->openings, key, &isn, BPF_ANY);
+  if (key_length != bpf_map__key_size(map) || bpf_map__value_size(map) != sizeof opening) return throw_error(env, "the key does not have the table's size");
+  int ret = bpf_map_update_elem(a->openings, key, opening, BPF_ANY);
   napi_value result;
   napi_create_int32(env, ret == 0 ? 0 : errno, &result);
   return result;
