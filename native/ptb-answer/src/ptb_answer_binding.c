@@ -170,58 +170,67 @@ static napi_value attach(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* expect(handle, key, clientIsn) -> 0 or an errno: a connection opened, whose first data segment may be a test */
-static napi_value expect(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+/*
+ * The handle and the connection key of (handle, key, ...) arguments, `wanted` of them in `argv`; NULL, with an exception
+ * pending, when they are not that. Both tables have the key of struct test_key.
+ */
+static answer_state *key_arguments(napi_env env, napi_callback_info info, napi_value *argv, size_t wanted, void **key, const char *usage) {
+  size_t argc = wanted;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  answer_state *a = argc < 3 ? NULL : unwrap(env, argv[0]);
-  void *key = NULL;
+  answer_state *a = argc < wanted ? NULL : unwrap(env, argv[0]);
   size_t key_length = 0;
-  uint32_t isn;
-  if (a == NULL || !get_buffer(env, argv[1], &key, &key_length) || napi_get_value_uint32(env, argv[2], &isn) != napi_ok) {
-    return throw_error(env, "expect needs (handle, key, clientIsn)");
+  if (a == NULL || !get_buffer(env, argv[1], key, &key_length)) {
+    throw_error(env, usage);
+    return NULL;
   }
-  /* struct opening: the client's ISN; the server's, not seen yet. */
-  uint32_t opening[3] = { isn, 0, 0 };
-  struct bpf_map *map = bpf_object__find_map_by_name(a->object, "openings");
-  if (key_length != bpf_map__key_size(map) || bpf_map__value_size(map) != sizeof opening) return throw_error(env, "the key does not have the table's size");
-  int ret = bpf_map_update_elem(a->openings, key, opening, BPF_ANY);
+  if (key_length != bpf_map__key_size(bpf_object__find_map_by_name(a->object, "tests"))) {
+    throw_error(env, "the key does not have the table's size");
+    return NULL;
+  }
+  return a;
+}
+
+/* 0, or the errno of a failed call (`err`, taken right after it). */
+static napi_value errno_result(napi_env env, int err) {
   napi_value result;
-  napi_create_int32(env, ret == 0 ? 0 : errno, &result);
+  napi_create_int32(env, err, &result);
   return result;
 }
 
-/* forget(handle, key) -> 0 or an errno (ENOENT: not in the table) */
-static napi_value forget(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  answer_state *a = argc < 2 ? NULL : unwrap(env, argv[0]);
+/* expect(handle, key, clientIsn) -> 0 or an errno: a connection opened, whose first data segment may be a test */
+static napi_value expect(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
   void *key = NULL;
-  size_t key_length = 0;
-  if (a == NULL || !get_buffer(env, argv[1], &key, &key_length)) return throw_error(env, "forget needs (handle, key)");
-  struct bpf_map *map = bpf_object__find_map_by_name(a->object, "tests");
-  if (key_length != bpf_map__key_size(map)) return throw_error(env, "the key does not have the table's size");
-  int ret = bpf_map_delete_elem(a->tests, key);
+  answer_state *a = key_arguments(env, info, argv, 3, &key, "expect needs (handle, key, clientIsn)");
+  uint32_t isn;
+  if (a == NULL) return NULL;
+  if (napi_get_value_uint32(env, argv[2], &isn) != napi_ok) return throw_error(env, "expect needs (handle, key, clientIsn)");
+  /* struct opening: the client's ISN; the server's, not seen yet. */
+  uint32_t opening[3] = { isn, 0, 0 };
+  if (bpf_map__value_size(bpf_object__find_map_by_name(a->object, "openings")) != sizeof opening) return throw_error(env, "the openings are not what this binding writes");
+  int err = bpf_map_update_elem(a->openings, key, opening, BPF_ANY) == 0 ? 0 : errno;
+  return errno_result(env, err);
+}
+
+/* forget(handle, key) -> 0 or an errno (ENOENT: not a test) */
+static napi_value forget(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  void *key = NULL;
+  answer_state *a = key_arguments(env, info, argv, 2, &key, "forget needs (handle, key)");
+  if (a == NULL) return NULL;
+  int err = bpf_map_delete_elem(a->tests, key) == 0 ? 0 : errno;
   bpf_map_delete_elem(a->openings, key);
-  napi_value result;
-  napi_create_int32(env, ret == 0 ? 0 : errno, &result);
-  return result;
+  return errno_result(env, err);
 }
 
 /* lookup(handle, key) -> the value as a Buffer, or null when the key is not in the table */
 static napi_value lookup(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  answer_state *a = argc < 2 ? NULL : unwrap(env, argv[0]);
   void *key = NULL;
-  size_t key_length = 0;
-  if (a == NULL || !get_buffer(env, argv[1], &key, &key_length)) return throw_error(env, "lookup needs (handle, key)");
-  unsigned char value[256];
+  answer_state *a = key_arguments(env, info, argv, 2, &key, "lookup needs (handle, key)");
+  if (a == NULL) return NULL;
   struct bpf_map *map = bpf_object__find_map_by_name(a->object, "tests");
-  if (key_length != bpf_map__key_size(map)) return throw_error(env, "the key does not have the table's size");
+  unsigned char value[256];
   if (bpf_map__value_size(map) > sizeof value) return throw_error(env, "the table's values are larger than expected");
   napi_value result;
   if (bpf_map_lookup_elem(a->tests, key, value) != 0) {
