@@ -511,7 +511,8 @@ int answer_packet_too_big(struct __sk_buff *skb) {
   if (test->first_drop_ns == 0) test->first_drop_ns = now;
   long sent = key.family == 4 ? send_frame(skb, f, ETH_LEN + IPV4_MESSAGE) : send_frame(skb, f, ETH_LEN + IPV6_MESSAGE);
   if (sent < 0) {
-    /* The engine already has the clone: the segment is dropped as it expects, but unanswered. */
+    /* The engine already has the clone: the segment is dropped as it expects, but unanswered, and not counted as sent. */
+    __sync_fetch_and_add(&test->answers, -1);
     count(LEFT_FAILED);
     return TC_ACT_SHOT;
   }
