@@ -380,11 +380,16 @@ struct segment {
   __u32 payload_offset;
   __u32 payload_length;
   __u8 dont_fragment;
+  __u8 flags;
 };
 
 
-/* Reads a client segment's addresses and ports into `key`, the rest into `seg`; 0 for anything /icmp does not act on. */
-static __always_inline int read_segment(struct __sk_buff *skb, struct test_key *key, struct segment *seg) {
+/*
+ * Reads `key` (client and server by `outgoing`: the client is the source of a packet in, the destination of one out)
+ * and the rest of a TCP segment into `seg`; 0 for anything but TCP directly over IP (an unfragmented packet or the
+ * first fragment).
+ */
+static __always_inline int read_segment(struct __sk_buff *skb, struct test_key *key, struct segment *seg, int outgoing) {
   __u32 transport;
   __u32 ip_length;
   if (skb->protocol == bpf_htons(ETH_P_IP)) {
@@ -395,8 +400,8 @@ static __always_inline int read_segment(struct __sk_buff *skb, struct test_key *
     if ((frag & IPV4_MF_OFFSET) != 0) return 0;
     seg->dont_fragment = (frag & IPV4_DF) != 0;
     key->family = 4;
-    __builtin_memcpy(key->client, &ip.saddr, 4);
-    __builtin_memcpy(key->server, &ip.daddr, 4);
+    __builtin_memcpy(key->client, outgoing ? &ip.daddr : &ip.saddr, 4);
+    __builtin_memcpy(key->server, outgoing ? &ip.saddr : &ip.daddr, 4);
     transport = ETH_LEN + ip.ihl * 4;
     ip_length = bpf_ntohs(ip.tot_len);
   } else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
@@ -405,24 +410,25 @@ static __always_inline int read_segment(struct __sk_buff *skb, struct test_key *
     /* Extension headers before TCP: the engine's codecs handle those. */
     if (ip.version != 6 || ip.nexthdr != IPPROTO_TCP) return 0;
     key->family = 6;
-    __builtin_memcpy(key->client, &ip.saddr, 16);
-    __builtin_memcpy(key->server, &ip.daddr, 16);
+    __builtin_memcpy(key->client, outgoing ? &ip.daddr : &ip.saddr, 16);
+    __builtin_memcpy(key->server, outgoing ? &ip.saddr : &ip.daddr, 16);
     transport = ETH_LEN + IPV6_LEN;
     seg->dont_fragment = 1;
     ip_length = IPV6_LEN + bpf_ntohs(ip.payload_len);
   } else {
     return 0;
   }
-  __u8 tcp[13];
+  __u8 tcp[14];
   if (bpf_skb_load_bytes(skb, transport, tcp, sizeof(tcp)) != 0) return 0;
-  __builtin_memcpy(&key->client_port, &tcp[0], 2);
-  __builtin_memcpy(&key->server_port, &tcp[2], 2);
+  __builtin_memcpy(&key->client_port, &tcp[outgoing ? 2 : 0], 2);
+  __builtin_memcpy(&key->server_port, &tcp[outgoing ? 0 : 2], 2);
   __u32 headers = transport - ETH_LEN + (tcp[12] >> 4) * 4;
   if (ip_length < headers) return 0;
   seg->ip_length = ip_length;
   seg->wire_length = skb->gso_segs > 1 ? headers + skb->gso_size : ip_length;
   seg->seq = ((__u32)tcp[4] << 24) | ((__u32)tcp[5] << 16) | ((__u32)tcp[6] << 8) | tcp[7];
   seg->ack = ((__u32)tcp[8] << 24) | ((__u32)tcp[9] << 16) | ((__u32)tcp[10] << 8) | tcp[11];
+  seg->flags = tcp[13];
   seg->payload_offset = ETH_LEN + headers;
   seg->payload_length = ip_length - headers;
   return 1;
@@ -472,7 +478,7 @@ int answer_packet_too_big(struct __sk_buff *skb) {
   if (!s || skb->mark == s->answered_mark || skb->mark == s->held_back_mark || skb->pkt_type != PACKET_HOST) return TCX_NEXT;
   struct test_key key = {};
   struct segment seg = {};
-  if (!read_segment(skb, &key, &seg) || key.server_port != s->server_port) return TCX_NEXT;
+  if (!read_segment(skb, &key, &seg, 0) || key.server_port != s->server_port) return TCX_NEXT;
   struct test_value *test = test_of(skb, s, &key, &seg);
   /* A router fragments a packet without DF rather than signal: nothing to answer (icmp-probe.ts). */
   if (!test || seg.wire_length <= test->mtu || !seg.dont_fragment) return TCX_NEXT;
@@ -530,34 +536,12 @@ int note_server_isn(struct __sk_buff *skb) {
   struct settings *s = bpf_map_lookup_elem(&settings, &zero);
   if (!s) return TCX_NEXT;
   struct test_key key = {};
-  __u32 transport;
-  if (skb->protocol == bpf_htons(ETH_P_IP)) {
-    struct iphdr ip;
-    if (bpf_skb_load_bytes(skb, ETH_LEN, &ip, sizeof(ip)) != 0 || ip.version != 4 || ip.ihl < 5 || ip.protocol != IPPROTO_TCP) return TCX_NEXT;
-    key.family = 4;
-    __builtin_memcpy(key.client, &ip.daddr, 4);
-    __builtin_memcpy(key.server, &ip.saddr, 4);
-    transport = ETH_LEN + ip.ihl * 4;
-  } else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-    struct ipv6hdr ip;
-    if (bpf_skb_load_bytes(skb, ETH_LEN, &ip, sizeof(ip)) != 0 || ip.version != 6 || ip.nexthdr != IPPROTO_TCP) return TCX_NEXT;
-    key.family = 6;
-    __builtin_memcpy(key.client, &ip.daddr, 16);
-    __builtin_memcpy(key.server, &ip.saddr, 16);
-    transport = ETH_LEN + IPV6_LEN;
-  } else {
-    return TCX_NEXT;
-  }
-  __u8 tcp[14];
-  if (bpf_skb_load_bytes(skb, transport, tcp, sizeof(tcp)) != 0) return TCX_NEXT;
+  struct segment seg = {};
   /* SYN and ACK, nothing else of RST/FIN. */
-  if ((tcp[13] & 0x17) != 0x12) return TCX_NEXT;
-  __builtin_memcpy(&key.server_port, &tcp[0], 2);
-  __builtin_memcpy(&key.client_port, &tcp[2], 2);
-  if (key.server_port != s->server_port) return TCX_NEXT;
+  if (!read_segment(skb, &key, &seg, 1) || key.server_port != s->server_port || (seg.flags & 0x17) != 0x12) return TCX_NEXT;
   struct opening *o = bpf_map_lookup_elem(&openings, &key);
   if (!o) return TCX_NEXT;
-  o->server_isn = ((__u32)tcp[4] << 24) | ((__u32)tcp[5] << 16) | ((__u32)tcp[6] << 8) | tcp[7];
+  o->server_isn = seg.seq;
   o->server_isn_seen = 1;
   return TCX_NEXT;
 }
