@@ -61,14 +61,15 @@ function orphanedBpftrace() {
 }
 
 /**
- * The checker's BPF programs still loaded (native/ptb-answer's answer_packet_too_big; the kernel keeps 15 characters
- * of a name, bpftool shows the whole one from BTF): each goes with the engine process that holds its tcx links.
+ * The checker's BPF programs still loaded (native/ptb-answer's answer_packet_too_big and note_server_isn; the kernel
+ * keeps 15 characters of a name, bpftool shows the whole one from BTF): each goes with the engine process that holds
+ * its tcx links.
  */
 function kernelAnswers() {
   const r = spawnSync('bpftool', ['--json', 'prog', 'show'], { encoding: 'utf8' });
   if (r.status !== 0) return [];
   return JSON.parse(r.stdout)
-    .filter((p) => typeof p.name === 'string' && p.name.startsWith('answer_packet_t'))
+    .filter((p) => typeof p.name === 'string' && (p.name.startsWith('answer_packet_t') || p.name === 'note_server_isn'))
     .map((p) => `BPF program ${p.id} (the checker's kernel Packet Too Big answer)`);
 }
 

@@ -15,7 +15,7 @@ import {
 import { IPV6_CLIENT_PREFIX_RANGE } from '../engine/client-key.js';
 import { EngineClient } from '../engine/engine-client.js';
 import { perSecondRate } from '../engine/engine-settings.js';
-import type { KernelAnswerStatus } from '../engine/engine-stats.js';
+import { KERNEL_ANSWER_TURNED_OFF, type KernelAnswerStatus } from '../engine/engine-stats.js';
 import { ENGINE_CAPABILITIES, privilegeProblem } from '../host/capabilities.js';
 import { familyOfAddress } from '../packet/ip-family.js';
 import { CommandFailure, defineCommand, type OptionValues, UsageError } from './command.js';
@@ -111,7 +111,7 @@ export const SERVE_OPTIONS = {
   'no-kernel-answer': {
     type: 'boolean',
     group: ENGINE,
-    description: "answer /icmp segments from the engine in user space only, not with the kernel's BPF program (docs/checker.md)",
+    description: "answer /icmp segments from the engine in user space only, not with the kernel's BPF program (docs/serve.md)",
   },
   'no-udp': { type: 'boolean', group: UDP, description: 'do not answer the UDP responder protocol (mtuscope probe\'s scenarios 2 and 4) on the port' },
   'udp-max-reply': integer({ group: UDP, description: 'largest UDP reply one request gets', value: 'BYTES', min: 24, max: 65507 }, DEFAULTS.udpSettings.maxReplySize),
@@ -298,7 +298,7 @@ export async function startService(options: ServeOptions, deps: Pick<Partial<Che
 export function kernelAnswerText(status: KernelAnswerStatus): string {
   return status.inKernel
     ? `/icmp Packet Too Big answered in the kernel (tc BPF) on ${status.interfaces.join(' ')}`
-    : `/icmp Packet Too Big answered by the engine in user space: the kernel answer is ${status.reason.startsWith('turned off') ? status.reason : `unavailable (${status.reason.split('\n')[0]})`}`;
+    : `/icmp Packet Too Big answered by the engine in user space: the kernel answer is ${status.reason === KERNEL_ANSWER_TURNED_OFF ? status.reason : `unavailable (${status.reason.split('\n')[0]})`}`;
 }
 
 async function serve(options: ServeOptions): Promise<number> {

@@ -2,6 +2,9 @@ import type { LatencyHistogram } from './latency-samples.js';
 import type { EngineCounters, PacketEngine } from './packet-engine.js';
 import type { KernelAnswerOutcome } from './kernel-answer-layout.js';
 
+/** The reason of a kernel answer the service was told not to use. */
+export const KERNEL_ANSWER_TURNED_OFF = 'turned off (--no-kernel-answer)';
+
 /** Where the engine's /icmp Packet Too Big messages come from (kernel-answer.ts). */
 export type KernelAnswerStatus =
   | { readonly inKernel: true; readonly interfaces: readonly string[]; readonly outcomes: Readonly<Record<KernelAnswerOutcome, number>> }

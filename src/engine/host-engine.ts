@@ -6,7 +6,7 @@ import { installQueueRules, registerRuleCleanup, type InstalledQueueRules } from
 import { forgetPathMtu } from './path-mtu-cache-flush.js';
 import { RawSender } from '../host/raw-sender.js';
 import { HostKernelAnswer } from './host-kernel-answer.js';
-import type { KernelAnswerStatus } from './engine-stats.js';
+import { KERNEL_ANSWER_TURNED_OFF, type KernelAnswerStatus } from './engine-stats.js';
 import { errorMessage } from '../util/error-message.js';
 
 export interface HostEngineOptions {
@@ -37,7 +37,7 @@ function kernelAnswerMarks(mark: number): { answeredMark: number; heldBackMark: 
 }
 
 function openKernelAnswer(settings: EngineSettings, options: HostEngineOptions): HostKernelAnswer | string {
-  if (!options.kernelAnswer) return 'turned off (--no-kernel-answer)';
+  if (!options.kernelAnswer) return KERNEL_ANSWER_TURNED_OFF;
   const marks = kernelAnswerMarks(options.mark);
   if (marks === undefined) return `no firewall marks left after --mark ${options.mark}`;
   try {

@@ -47,9 +47,7 @@ export class IcmpProbe {
         return 'accept';
       }
       if (this.windowEnded) return 'accept';
-      this.oversized++;
-      this.firstInterventionAt ??= now;
-      this.dropped.add(start, end);
+      this.noteDrop(start, end, now);
       return 'drop-and-signal';
     }
     // Before any Packet Too Big was sent, shrinking cannot be a reaction to one.
@@ -62,14 +60,19 @@ export class IcmpProbe {
 
   /**
    * A segment the kernel dropped (and answered, unless its rate limits held the answer back) on the engine's behalf
-   * (kernel-answer.ts): counted as onClientData's drop of an oversized segment. The kernel decided it by the window as it saw it, which starts a
-   * moment earlier than the engine's (from its own first answer), so the engine's window does not overrule it.
+   * (kernel-answer.ts): counted as onClientData's drop of an oversized segment. The kernel decided it by the window as
+   * it saw it, which starts a moment earlier than the engine's (from its own first drop, before the engine sees the
+   * segment), so the engine's window does not overrule it.
    */
   droppedInKernel(start: number, end: number, ipLength: number, now: number): void {
     this.noteAfterReaction(ipLength);
     // A segment that fits went with the oversized ones it arrived with as one packet (GRO): its data, sent again as it
     // was, is no reaction.
-    if (ipLength <= this.settings.icmpMtu) return;
+    if (ipLength > this.settings.icmpMtu) this.noteDrop(start, end, now);
+  }
+
+  /** An oversized segment dropped: bytes [start, end) are what a reaction re-sends; the window runs from the first. */
+  private noteDrop(start: number, end: number, now: number): void {
     this.oversized++;
     this.firstInterventionAt ??= now;
     this.dropped.add(start, end);

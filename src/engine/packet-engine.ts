@@ -256,7 +256,7 @@ export class PacketEngine {
       c.timeline?.clientData(now, s.ipLength, s.dontFragment, start, end, retransmission, action, c.icmp.settings.icmpMtu);
       return;
     }
-    if (c.icmp === undefined || kernel !== undefined || c.icmp.onClientData(start, end, s.ipLength, s.dontFragment, now) === 'accept') {
+    if (c.icmp === undefined || c.icmp.onClientData(start, end, s.ipLength, s.dontFragment, now) === 'accept') {
       this.pass(packet, kernel);
       c.timeline?.clientData(now, s.ipLength, s.dontFragment, start, end, retransmission, 'accepted');
       return;

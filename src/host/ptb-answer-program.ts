@@ -47,6 +47,11 @@ export function ethernetInterfaces(netClass = NET_CLASS): NetworkInterface[] {
   return found.sort((a, b) => a.ifindex - b.ifindex);
 }
 
+/** The binding takes Buffers: a view of the same bytes, no copy. */
+function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 export class PtbAnswerProgram {
   private closed = false;
 
@@ -71,7 +76,7 @@ export class PtbAnswerProgram {
     } catch (err) {
       throw new Error(`not built (native/ptb-answer): ${errorMessage(err)}`, { cause: err });
     }
-    const handle = binding.open(objectPath, Buffer.from(settings));
+    const handle = binding.open(objectPath, bufferOf(settings));
     const attached: NetworkInterface[] = [];
     for (const i of ethernetInterfaces()) {
       try {
@@ -90,18 +95,18 @@ export class PtbAnswerProgram {
 
   /** A connection the program may find a test on: its first data segment has sequence number `clientIsn` + 1. */
   expect(key: Uint8Array, clientIsn: number): boolean {
-    return !this.closed && this.binding.expect(this.handle, Buffer.from(key.buffer, key.byteOffset, key.length), clientIsn) === 0;
+    return !this.closed && this.binding.expect(this.handle, bufferOf(key), clientIsn) === 0;
   }
 
   /** Removes a connection from the program's tables, if there. */
   forget(key: Uint8Array): void {
-    if (!this.closed) this.binding.forget(this.handle, Buffer.from(key.buffer, key.byteOffset, key.length));
+    if (!this.closed) this.binding.forget(this.handle, bufferOf(key));
   }
 
   /** A test connection's value, or undefined when it is not in the table. */
   lookup(key: Uint8Array): Uint8Array | undefined {
     if (this.closed) return undefined;
-    return this.binding.lookup(this.handle, Buffer.from(key.buffer, key.byteOffset, key.length)) ?? undefined;
+    return this.binding.lookup(this.handle, bufferOf(key)) ?? undefined;
   }
 
   /** The program's counters since it was loaded, in its order. */
