@@ -29,7 +29,7 @@ import { writeUniqueFlows } from './analyze-flows.js';
 import { variedFrame } from './analyze-input.js';
 import { formatAnalyzeBench, MEMORY_LIMIT_MIB, TARGET_SPEED_RATIO, verdict } from './analyze-report.js';
 import { makeAnalyzeSeed, seedPath } from './analyze-seed.js';
-import { type Measured, measure } from './measure.js';
+import { fastest, type Measured, measure } from './measure.js';
 import { withScratchDir } from './remove-on-signal.js';
 import { runBench } from './run-bench.js';
 
@@ -73,13 +73,9 @@ function ourArgv(file: string): string[] {
   return ['node', cli, 'analyze', file, '--json'];
 }
 
-function fastest(best: Measured | undefined, run: Measured): Measured {
-  return best === undefined || run.seconds < best.seconds ? run : best;
-}
-
 /** `mtuscope analyze FILE --json` exits 1 when it reports a problem: that is success here. */
-function measureOurs(name: string, file: string, runs = 1, stdoutFile?: string): Measured {
-  return measure(name, ourArgv(file), runs, { okStatuses: [0, 1], ...(stdoutFile === undefined ? {} : { stdoutFile }) });
+function measureOurs(name: string, file: string, stdoutFile?: string): Measured {
+  return measure(name, ourArgv(file), 1, { okStatuses: [0, 1], ...(stdoutFile === undefined ? {} : { stdoutFile }) });
 }
 
 /** The evictions the JSON summary (the last line of `analyze --json`) reports. */
@@ -143,7 +139,7 @@ runBench('analyze', async () => {
     process.stdout.write(`generating ${path} ...\n`);
     await writeUniqueFlows(path, flowPackets);
     const out = join(dir, 'summary.json');
-    const ours = measureOurs('mtuscope analyze (unique flows)', path, 1, out);
+    const ours = measureOurs('mtuscope analyze (unique flows)', path, out);
     return { packets: flowPackets, bytes: statSync(path).size, ours, evictions: summaryEvictions(readFileSync(out, 'utf8')) };
   });
 

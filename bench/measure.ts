@@ -15,6 +15,11 @@ export interface MeasureOptions {
   readonly stdoutFile?: string;
 }
 
+/** The faster of two measurements (the first when there is none yet). */
+export function fastest(best: Measured | undefined, run: Measured): Measured {
+  return best === undefined || run.seconds < best.seconds ? run : best;
+}
+
 /**
  * Runs `argv` (stdout to /dev/null) `runs` times under /usr/bin/time and keeps the fastest run, with
  * its peak RSS: the same measurement for our command and for the reference tools.
@@ -33,7 +38,7 @@ export function measure(name: string, argv: readonly string[], runs = 1, options
     const m = /^(\d+(?:\.\d+)?) (\d+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)$/.exec(last);
     if (res.status === null || !ok.includes(res.status) || !m) throw new Error(`${name} failed (status ${String(res.status)}): ${res.stderr.slice(-2000)}`);
     const run = { name, seconds: Number(m[1]), cpuSeconds: Number(m[3]) + Number(m[4]), peakRssMiB: Number(m[2]) / 1024 };
-    if (!best || run.seconds < best.seconds) best = run;
+    best = fastest(best, run);
   }
   if (!best) throw new RangeError('runs must be at least 1');
   return best;
