@@ -4,11 +4,14 @@
  * (bench/relay-messages.ts) that came in, the time until each of its copies went out. A message steered to its owner,
  * and one the kernel forwards on its own, leaves once; one the relay copies to every next hop leaves once per copy.
  * Messages are told apart by the number they carry in their quote (and their family), so a copy is paired with its
- * own message whatever the order in which copies of different messages leave.
+ * own message whatever the order in which copies of different messages leave. The kernel steering's copies pass the
+ * router's ingress once more (a clone redirected there, carrying the relayed DSCP) before they leave: such a packet
+ * is no arrival, or each copy would be timed from its own re-entry.
  */
 import type { CapturedPacket } from '../src/capture/captured-packet.js';
 import { decodeFrame, type Layer } from '../src/packet/frame.js';
 import { ICMPV4_FRAG_NEEDED_CODE } from '../src/packet/icmpv4.js';
+import { DEFAULT_RELAYED_DSCP } from '../src/relay/relay-marks.js';
 import { messageNumber } from './relay-messages.js';
 
 /** Linux's packet type for a packet this host sent (if_packet.h PACKET_OUTGOING); the others came in. */
@@ -31,6 +34,8 @@ export interface RelayDelays {
   readonly copiesPerMessage: Readonly<Record<number, number>>;
   /** Copies that went out per interface index. */
   readonly departuresByInterface: Readonly<Record<number, number>>;
+  /** Copies seen coming in again (the relayed DSCP) on their way out: not arrivals. */
+  readonly reentered: number;
 }
 
 interface Arrival {
@@ -49,7 +54,10 @@ export class RelayDelayMatcher {
   private departures = 0;
   private unmatched = 0;
   private repeated = 0;
+  private reentered = 0;
   private readonly byInterface: Record<number, number> = {};
+
+  constructor(private readonly relayedDscp = DEFAULT_RELAYED_DSCP) {}
 
   /** Feed packets in capture order. The packet's bytes are not kept. */
   push(packet: CapturedPacket): void {
@@ -62,6 +70,12 @@ export class RelayDelayMatcher {
     if (number === undefined) return;
     const key = `${icmp.protocol} ${number}`;
     if (link.repr.packetType !== PACKET_OUTGOING) {
+      const ip = frame.layers.find((l) => l.depth === 0 && (l.protocol === 'ipv4' || l.protocol === 'ipv6'));
+      const dscp = ip?.protocol === 'ipv4' ? ip.repr.dscp : ip?.protocol === 'ipv6' ? ip.repr.trafficClass >> 2 : undefined;
+      if (dscp === this.relayedDscp) {
+        this.reentered++;
+        return;
+      }
       if (this.arrivals.has(key)) this.repeated++;
       this.arrivals.set(key, { atNs: packet.timestampNs, copies: 0 });
       return;
@@ -94,6 +108,7 @@ export class RelayDelayMatcher {
       repeatedArrivals: this.repeated,
       copiesPerMessage,
       departuresByInterface: { ...this.byInterface },
+      reentered: this.reentered,
     };
   }
 }

@@ -40,7 +40,10 @@ export interface RelayBenchOptions {
 
 /** The relay's counters (its /metrics) over an interval. */
 export interface RelayCounts {
+  /** Messages the relay took from its queue. */
   readonly messages: number;
+  /** Messages the kernel steering relayed (never queued); also in owner and fallback. */
+  readonly inKernel: number;
   readonly owner: number;
   readonly fallback: number;
   readonly copies: number;
@@ -75,6 +78,8 @@ export interface ThroughputPhase {
   readonly arrived: number;
   /** Messages the queue handed over and got a verdict for (the kernel's counters: taken in, less lost on the way and waiting). */
   readonly handled: number;
+  /** Messages the kernel steering relayed, from its own map (undefined: it did not run). */
+  readonly inKernel?: number;
   /** The relay's own counters (none for the floor). */
   readonly relay?: RelayCounts;
   /** The kernel's counters of the relay's netfilter queue: queue full (queue_dropped), netlink socket full (user_dropped). */
@@ -101,6 +106,8 @@ export interface LatencyPhase {
 
 export interface RelayRun {
   readonly relayArgs: readonly string[];
+  /** Where the relay said it steers (its start-up line). */
+  readonly steering: string;
   readonly raised: readonly RelaySetting[];
   readonly throughput: readonly ThroughputPhase[];
   readonly kernel: LatencyPhase;
@@ -123,8 +130,9 @@ const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 const perS = (n: number, seconds: number): number => (seconds > 0 ? n / seconds : 0);
 const whole = (x: number): string => Math.round(x).toLocaleString('en-US');
 
+/** Relayed from the queue (the relay's count) and in the kernel (the kernel's own map, read next to the arrivals). */
 export function relayedPerS(p: ThroughputPhase): number {
-  return p.relay === undefined ? 0 : perS(p.relay.owner + p.relay.fallback, p.seconds);
+  return p.relay === undefined ? 0 : perS(p.relay.owner + p.relay.fallback - p.relay.inKernel + (p.inKernel ?? 0), p.seconds);
 }
 
 function describeCounts(counts: Readonly<Record<string, number>>): string {
@@ -159,7 +167,7 @@ export function relayTargets(run: RelayRun): Target[] {
     const offered = perS(p.flood.sent, p.flood.seconds);
     const problems: string[] = [];
     if (rate < TARGET_RELAYED_PER_S) problems.push(offered < TARGET_RELAYED_PER_S ? `the sender offered only ${whole(offered)}/s` : 'below the target');
-    if (p.relay === undefined || p.relay.messages === 0) problems.push('the relay handled no message');
+    if (p.relay === undefined || p.relay.messages + (p.inKernel ?? 0) === 0) problems.push('the relay handled no message');
     targets.push({
       name: `${p.method === 'owner' ? 'owner (flows the router has seen)' : 'fallback (flows it has not)'}: messages validated and relayed per second on one core >= ${whole(TARGET_RELAYED_PER_S)}`,
       ok: problems.length === 0,
@@ -202,29 +210,33 @@ export function report(o: RelayBenchOptions, run: RelayRun): boolean {
   say(`${command(o)}   (node ${process.version}, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)} at the end)`);
   say(`lab: sender -- r -- s1, s2 (r: ECMP router, multipath route to the served addresses over s1 and s2, L4 hash); ${o.flows} flows per family r has seen, as many it has not`);
   say(`relay on r: mtuscope ${run.relayArgs.join(' ')}`);
+  say(`  it said: ${run.steering}`);
   say(`  ${describeRaised(run.raised)}`);
   say(`  events printed as ${o.output === 'json' ? 'JSON lines (--json)' : 'text (the default)'} to a file; pinned to CPU ${o.relayCpu} (taskset), the sender to CPU ${o.senderCpu}`);
+  say(`  throughput phases: r's receive processing (the kernel steering, conntrack, forwarding) on CPU ${o.relayCpu} with the relay (RPS on r's eth1), the servers' on CPU ${o.senderCpu}; latency phases: each packet handled on the CPU that sent it`);
   say();
 
   say(`throughput: ${whole(o.rate)} messages/s offered (IPv4 and IPv6 alternating), counted over ${o.interval} s after a warm-up second`);
-  say(`${'method'.padEnd(10)}${'offered/s'.padStart(11)}${'arrived/s'.padStart(11)}${'handled/s'.padStart(11)}${'relayed/s'.padStart(11)}${'copies/s'.padStart(11)}${'queue full'.padStart(12)}${'socket full'.padStart(13)}${'relay CPU'.padStart(11)}${'waiting'.padStart(9)}`);
+  say(`${'method'.padEnd(10)}${'offered/s'.padStart(11)}${'arrived/s'.padStart(11)}${'handled/s'.padStart(11)}${'kernel/s'.padStart(11)}${'relayed/s'.padStart(11)}${'copies/s'.padStart(11)}${'queue full'.padStart(12)}${'socket full'.padStart(13)}${'relay CPU'.padStart(11)}${'waiting'.padStart(9)}`);
   for (const p of run.throughput) {
     const t = p.thread;
     const relay = p.relay;
     say(
       `${p.method.padEnd(10)}${whole(perS(p.flood.sent, p.flood.seconds)).padStart(11)}${whole(perS(p.arrived, p.seconds)).padStart(11)}${whole(perS(p.handled, p.seconds)).padStart(11)}` +
+        `${(p.inKernel === undefined ? '-' : whole(perS(p.inKernel, p.seconds))).padStart(11)}` +
         `${(relay === undefined ? '-' : whole(relayedPerS(p))).padStart(11)}${(relay === undefined ? '-' : whole(perS(relay.copies, p.seconds))).padStart(11)}` +
         `${whole(p.queueDropped).padStart(12)}${whole(p.userDropped).padStart(13)}` +
         `${pct(t.cpuMs / Math.max(1, t.wallMs)).padStart(11)}${pct(t.waitMs / Math.max(1, t.wallMs)).padStart(9)}`,
     );
   }
-  say(`  handled: given a verdict (the queue's counters); relay CPU, waiting: the event-loop thread of the relay (or floor) on its CPU, and runnable but waiting for it (other work on that CPU, its own GC threads included)`);
+  say(`  handled: given a verdict (the queue's counters); kernel: relayed by the kernel steering, never queued (its own map, read with bpftool); relay CPU, waiting: the event-loop thread of the relay (or floor) on its CPU, and runnable but waiting for it (other work on that CPU, its own GC threads included)`);
   say(`  floor: no relay; a program on the same queue binding accepts each message unread (bench/relay-floor.ts), behind rules without conntrack: what any relay on this binding and core starts from`);
   for (const p of run.throughput) {
-    const accounted = p.handled + p.queueDropped + p.userDropped + p.waitingChange;
-    const relay = p.relay === undefined ? '' : ` (the relay's own count ${whole(p.relay.messages)}: owner ${whole(p.relay.owner)}, fallback ${whole(p.relay.fallback)}, ignored: ${describeCounts(p.relay.ignored)})`;
+    const inKernel = p.inKernel ?? 0;
+    const accounted = p.handled + inKernel + p.queueDropped + p.userDropped + p.waitingChange;
+    const relay = p.relay === undefined ? '' : ` (the relay's own count ${whole(p.relay.messages)} from the queue, ${whole(p.relay.inKernel)} in the kernel: owner ${whole(p.relay.owner)}, fallback ${whole(p.relay.fallback)}, ignored: ${describeCounts(p.relay.ignored)})`;
     say(
-      `  ${p.method}: in the interval ${whole(p.arrived)} arrived at r, ${whole(p.handled)} handled${relay}, ` +
+      `  ${p.method}: in the interval ${whole(p.arrived)} arrived at r, ${whole(inKernel)} relayed in the kernel, ${whole(p.handled)} handled from the queue${relay}, ` +
         `${whole(p.queueDropped)} dropped by the queue (full), ${whole(p.userDropped)} (netlink socket full), ${whole(p.waitingChange)} more waiting in the queue: ${whole(accounted)} accounted for; ` +
         `the sender sent ${whole(p.flood.sent)} in ${p.flood.seconds.toFixed(2)} s (${p.flood.errors} send errors); the counters are read one after another, so arrivals and the rest differ by a few hundred in flight`,
     );

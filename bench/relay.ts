@@ -28,7 +28,10 @@
  *              that has run for a while (with the latency phases first, the relay's p50 was 0.18-0.22 ms, after 0.14);
  *   owner      latency as for the kernel, with the relay running, known flows;
  *   fallback   the same with unknown flows: each message leaves twice.
- * The relay is pinned to CPU 1 and the sender to CPU 0 (taskset; --relay-cpu, --sender-cpu); the relay prints its events (text, or JSON lines
+ * The relay is pinned to CPU 1 and the sender to CPU 0 (taskset; --relay-cpu, --sender-cpu); in the throughput
+ * phases r's receive processing of the sender's packets runs on the relay's CPU too (RPS on r's eth1: the kernel
+ * steering's work and the forwarding count on the relay's core) and the servers' on the sender's (steerReceiveWork).
+ * The relay prints its events (text, or JSON lines
  * with --output json) to a file, as a relay whose output goes to a log would. Its rate limits are raised (one sender
  * plays every router and flow); the printout names each with its default.
  * Targets: at least 50,000 messages validated and relayed per second, for each method; p99 on the wire at most 10x the
@@ -45,6 +48,7 @@ import { parseArgs } from 'node:util';
 import { readCaptureBatches } from '../src/capture/reader.js';
 import { parseQueueCounters } from '../src/host/queue-counters.js';
 import { RELAY_DEFAULTS } from '../src/cli/relay-command.js';
+import { STEER_COUNTERS } from '../src/relay/relay-kernel-layout.js';
 import { PACKET_TOO_BIG_MATCH } from '../src/host/iptables-matches.js';
 import { startLab } from '../src/lab/lab.js';
 import { withScratchDir } from './remove-on-signal.js';
@@ -184,6 +188,8 @@ interface Scrape {
   readonly userDropped: number;
   readonly waiting: number;
   readonly rxPackets: number;
+  /** Messages the kernel steering relayed, read from its map (not through the relay), just before rxPackets. */
+  readonly kernelRelayed: number | undefined;
   readonly cpuNs: number;
   readonly waitNs: number;
 }
@@ -198,12 +204,15 @@ function schedstat(pid: number): { cpuNs: number; waitNs: number } {
 /** The relay's counters, its queue's and r's arrivals from the sender, as close to one moment as one command gets. */
 async function scrape(b: Bench, consumer: QueueConsumer): Promise<Scrape> {
   const metrics = consumer.metrics ? `curl -sS --max-time 5 http://127.0.0.1:${METRICS_PORT}/metrics` : 'true';
-  const script = `${metrics}; echo ${SEPARATOR}; cat /proc/net/netfilter/nfnetlink_queue; echo ${SEPARATOR}; cat /sys/class/net/eth1/statistics/rx_packets`;
+  // The relay answers /metrics when its event loop gets to it, which under load can be a good part of a second after
+  // the request: the kernel's own count is read directly, next to the arrivals.
+  const kernel = consumer.kernelCounters === undefined ? 'true' : `bpftool -j map dump id ${consumer.kernelCounters}`;
+  const script = `${metrics}; echo ${SEPARATOR}; cat /proc/net/netfilter/nfnetlink_queue; echo ${SEPARATOR}; ${kernel}; echo ${SEPARATOR}; cat /sys/class/net/eth1/statistics/rx_packets`;
   const t0 = performance.now();
   const sched = schedstat(consumer.pid);
   const r = await b.lab.mustExec('r', ['sh', '-c', script]);
   const t1 = performance.now();
-  const [metricsText = '', queues = '', rx = ''] = r.stdout.split(`${SEPARATOR}\n`);
+  const [metricsText = '', queues = '', kernelText = '', rx = ''] = r.stdout.split(`${SEPARATOR}\n`);
   const queue = parseQueueCounters(queues, RELAY_DEFAULTS.queueNum);
   if (queue === undefined) throw new Error(`the netfilter queue ${RELAY_DEFAULTS.queueNum} is not bound on r: ${queues}`);
   return {
@@ -214,16 +223,41 @@ async function scrape(b: Bench, consumer: QueueConsumer): Promise<Scrape> {
     queueDropped: queue.queueFull,
     userDropped: queue.socketFull,
     rxPackets: Number(rx.trim()),
+    kernelRelayed: consumer.kernelCounters === undefined ? undefined : kernelRelayedOf(kernelText),
     ...sched,
   };
+}
+
+/** The kernel steering's counters map as bpftool dumps it (BTF-formatted, per CPU): its relayed messages, all methods. */
+function kernelRelayedOf(json: string): number {
+  type Entry = { key: number; values: { cpu: number; value: number }[] };
+  const entries = (JSON.parse(json) as { formatted: Entry }[]).map((e) => e.formatted);
+  const relayed = new Set([STEER_COUNTERS.indexOf('relayedOwner'), STEER_COUNTERS.indexOf('relayedOwnerUnknown'), STEER_COUNTERS.indexOf('relayedSharedInterface')]);
+  return entries.filter((e) => relayed.has(e.key)).reduce((n, e) => n + e.values.reduce((m, v) => m + v.value, 0), 0);
+}
+
+/** The id of the kernel steering's counters map on r (bpftool), once the relay has loaded it; undefined when it has not. */
+async function kernelCountersMap(b: Bench): Promise<number | undefined> {
+  const progs = await b.lab.exec('r', ['bpftool', '-j', 'prog', 'show', 'name', 'steer_packet_too_big']);
+  if (progs.code !== 0 || progs.stdout.trim() === '') return undefined;
+  const list = JSON.parse(progs.stdout) as { map_ids?: number[] } | { map_ids?: number[] }[];
+  for (const p of Array.isArray(list) ? list : [list]) {
+    for (const id of p.map_ids ?? []) {
+      const map = JSON.parse((await b.lab.mustExec('r', ['bpftool', '-j', 'map', 'show', 'id', String(id)])).stdout) as { name?: string };
+      if (map.name === 'counters') return id;
+    }
+  }
+  return undefined;
 }
 
 function relayCounts(metricsText: string): RelayCounts {
   const families = parsePrometheusText(metricsText);
   const ignored: Record<string, number> = {};
   for (const s of families.get('mtuscope_relay_ignored_total')?.samples ?? []) ignored[s.labels.reason ?? '?'] = s.value;
+  const kernel = (counter: string): number => sampleSum(families, 'mtuscope_relay_kernel_total', { counter });
   return {
     messages: sampleSum(families, 'mtuscope_relay_messages_total'),
+    inKernel: kernel('relayed_owner') + kernel('relayed_owner_unknown') + kernel('relayed_shared_interface'),
     owner: sampleSum(families, 'mtuscope_relay_relayed_total', { method: 'owner' }),
     fallback: sampleSum(families, 'mtuscope_relay_relayed_total', { method: 'fallback' }),
     copies: sampleSum(families, 'mtuscope_relay_copies_total'),
@@ -234,7 +268,7 @@ function relayCounts(metricsText: string): RelayCounts {
 function countsBetween(a: RelayCounts, z: RelayCounts): RelayCounts {
   const ignored: Record<string, number> = {};
   for (const [reason, n] of Object.entries(z.ignored)) ignored[reason] = n - (a.ignored[reason] ?? 0);
-  return { messages: z.messages - a.messages, owner: z.owner - a.owner, fallback: z.fallback - a.fallback, copies: z.copies - a.copies, ignored };
+  return { messages: z.messages - a.messages, inKernel: z.inKernel - a.inKernel, owner: z.owner - a.owner, fallback: z.fallback - a.fallback, copies: z.copies - a.copies, ignored };
 }
 
 /** What binds the queue: the relay, or the floor program (bench/relay-floor.ts). */
@@ -243,11 +277,15 @@ interface QueueConsumer {
   readonly pid: number;
   /** Whether it serves the relay's /metrics. */
   readonly metrics: boolean;
+  /** The kernel steering's counters map (its bpftool id), when the relay steers in the kernel. */
+  readonly kernelCounters?: number;
 }
 
 interface RunningRelay extends QueueConsumer {
   readonly log: string;
   readonly args: readonly string[];
+  /** Its start-up line saying where it steers (in the kernel, or all in user space and why). */
+  readonly steering: string;
 }
 
 async function waitForLine(file: string, pattern: RegExp, proc: LabProcess, timeoutMs: number): Promise<void> {
@@ -279,7 +317,12 @@ async function startRelay(b: Bench): Promise<RunningRelay> {
   const proc = b.lab.spawn('r', ['sh', '-c', 'exec "$@" > "$0"', log, 'taskset', '-c', String(b.o.relayCpu), process.execPath, ...profile, CLI, ...args]);
   await waitForLine(log, /^mtuscope relay: owner mode|"event":"started"/m, proc, 20_000);
   if (proc.pid === undefined) throw new Error('the relay has no pid');
-  return { proc, pid: proc.pid, metrics: true, log, args };
+  const started = readFileSync(log, 'utf8');
+  const steering =
+    /^mtuscope relay: (steering .*)$/m.exec(started)?.[1] ??
+    (/"steering":(\{[^}]*\})/.exec(started)?.[1] ?? 'its start-up output does not say where it steers');
+  const kernelCounters = await kernelCountersMap(b);
+  return { proc, pid: proc.pid, metrics: true, log, args, steering, ...(kernelCounters === undefined ? {} : { kernelCounters }) };
 }
 
 /** The floor program, bound to the relay's queue number behind rules of the bench's own (the relay's, less conntrack). */
@@ -308,10 +351,14 @@ async function readRelayLog(log: string): Promise<{ lines: number; summaryMessag
   }
   const last = tail.trim().split('\n').pop() ?? '';
   const text = /relay summary: (\d+) messages queued/.exec(last);
-  if (text !== null) return { lines, summaryMessages: Number(text[1]) };
+  // Messages relayed by the kernel steering were never queued; each has its line too.
+  const inKernel = /in the kernel: (\d+) relayed/.exec(last);
+  if (text !== null) return { lines, summaryMessages: Number(text[1]) + Number(inKernel?.[1] ?? 0) };
   try {
-    const json = JSON.parse(last) as { event?: string; queued?: number };
-    return { lines, summaryMessages: json.event === 'summary' ? json.queued : undefined };
+    type Kernel = { relayedOwner: number; relayedOwnerUnknown: number; relayedSharedInterface: number };
+    const json = JSON.parse(last) as { event?: string; queued?: number; kernel?: Kernel };
+    const k = json.kernel === undefined ? 0 : json.kernel.relayedOwner + json.kernel.relayedOwnerUnknown + json.kernel.relayedSharedInterface;
+    return { lines, summaryMessages: json.event === 'summary' && json.queued !== undefined ? json.queued + k : undefined };
   } catch {
     return { lines, summaryMessages: undefined };
   }
@@ -356,6 +403,15 @@ async function latencyPhase(
 async function throughputPhase(b: Bench, consumer: QueueConsumer, method: ThroughputPhase['method']): Promise<ThroughputPhase> {
   const seconds = WARM_UP_S + b.o.interval + TAIL_S;
   const firstNumber = FIRST_NUMBER.throughput[method];
+  await steerReceiveWork(b, true);
+  try {
+    return await countThroughput(b, consumer, method, seconds, firstNumber);
+  } finally {
+    await steerReceiveWork(b, false);
+  }
+}
+
+async function countThroughput(b: Bench, consumer: QueueConsumer, method: ThroughputPhase['method'], seconds: number, firstNumber: number): Promise<ThroughputPhase> {
   const proc = startFlood(b, method === 'fallback' ? 'unknown' : 'known', b.o.rate, Math.ceil(b.o.rate * seconds), firstNumber);
   // The sender builds its messages first (a few seconds for a large pool), then says so.
   await proc.waitForOutput(/"event":"sending"/, 120_000);
@@ -373,6 +429,7 @@ async function throughputPhase(b: Bench, consumer: QueueConsumer, method: Throug
     seconds: (z.atMs - a.atMs) / 1000,
     arrived: z.rxPackets - a.rxPackets,
     handled: z.queued - a.queued - userDropped - waitingChange,
+    ...(a.kernelRelayed === undefined || z.kernelRelayed === undefined ? {} : { inKernel: z.kernelRelayed - a.kernelRelayed }),
     ...(a.counts === undefined || z.counts === undefined ? {} : { relay: countsBetween(a.counts, z.counts) }),
     queueDropped,
     userDropped,
@@ -416,6 +473,7 @@ async function measure(b: Bench): Promise<RelayRun> {
     const log = await readRelayLog(relay.log);
     return {
       relayArgs: relay.args,
+      steering: relay.steering,
       raised: RAISED_RELAY_SETTINGS,
       throughput,
       kernel,
@@ -428,6 +486,20 @@ async function measure(b: Bench): Promise<RelayRun> {
   } finally {
     if (!stopped) await relay.proc.stop('SIGTERM', 15_000).catch(() => undefined);
   }
+}
+
+/**
+ * For the throughput phases, r's processing of what arrives from the sender (its softirq: the kernel steering,
+ * conntrack, forwarding) runs on the relay's CPU (RPS on r's eth1), not on the sender's: a veth delivers on the CPU
+ * that sent, so the sender would otherwise pay for r's work, and the kernel's part of relaying would not be counted on
+ * the relay's core. The servers are other machines: their receive work goes to the sender's CPU. The latency phases
+ * run without (each packet handled where it was sent, as the kernel reference always was): RPS adds a hop between
+ * CPUs to every packet, the reference's included.
+ */
+async function steerReceiveWork(b: Bench, on: boolean): Promise<void> {
+  const mask = (cpu: number): string => (on ? (1 << cpu).toString(16) : '0');
+  await b.lab.mustExec('r', ['sh', '-c', `echo ${mask(b.o.relayCpu)} > /sys/class/net/eth1/queues/rx-0/rps_cpus`]);
+  for (const s of ['s1', 's2']) await b.lab.mustExec(s, ['sh', '-c', `echo ${mask(b.o.senderCpu)} > /sys/class/net/eth1/queues/rx-0/rps_cpus`]);
 }
 
 async function main(): Promise<number> {

@@ -61,16 +61,20 @@ function orphanedBpftrace() {
 }
 
 /**
- * The checker's BPF programs still loaded (native/ptb-answer's answer_packet_too_big and note_server_isn; the kernel
- * keeps 15 characters of a name, bpftool shows the whole one from BTF): each goes with the engine process that holds
- * its tcx links.
+ * Our BPF programs still loaded (the checker's answer_packet_too_big and note_server_isn, the relay's
+ * steer_packet_too_big; the kernel keeps 15 characters of a name, bpftool shows the whole one from BTF): each goes with
+ * the process that holds its tcx links.
  */
 function kernelAnswers() {
   const r = spawnSync('bpftool', ['--json', 'prog', 'show'], { encoding: 'utf8' });
   if (r.status !== 0) return [];
-  return JSON.parse(r.stdout)
-    .filter((p) => typeof p.name === 'string' && (p.name.startsWith('answer_packet_t') || p.name === 'note_server_isn'))
-    .map((p) => `BPF program ${p.id} (the checker's kernel Packet Too Big answer)`);
+  const programs = JSON.parse(r.stdout).filter((p) => typeof p.name === 'string');
+  return [
+    ...programs
+      .filter((p) => p.name.startsWith('answer_packet_t') || p.name === 'note_server_isn')
+      .map((p) => `BPF program ${p.id} (the checker's kernel Packet Too Big answer)`),
+    ...programs.filter((p) => p.name.startsWith('steer_packet_to')).map((p) => `BPF program ${p.id} (the relay's kernel steering)`),
+  ];
 }
 
 /**

@@ -64,6 +64,11 @@ export const RELAY_OPTIONS = {
   'dedup-window': seconds({ group: LIMITS, description: 'an identical message from the same router within this is relayed once', min: 0.001, max: 60 }, RELAY_DEFAULTS.dedupMs),
   json: { type: 'boolean', group: OUTPUT, description: 'one JSON object per line for every message (relayed, received, ignored), a summary at the end' },
   metrics: { type: 'string', group: OUTPUT, value: 'ADDR:PORT', description: 'serve Prometheus metrics at http://ADDR:PORT/metrics' },
+  'no-kernel-steering': {
+    type: 'boolean',
+    group: WHAT,
+    description: 'owner mode: take every message through the netfilter queue to the relay in user space, instead of steering in the kernel (tc BPF) those it can judge there (docs/relay.md)',
+  },
   'dry-run': { type: 'boolean', group: OUTPUT, description: 'learn, validate and report what it would do, but leave every message to the kernel and send nothing' },
   cleanup: { type: 'boolean', group: OUTPUT, description: 'remove the rules and routes a relay that no longer runs left behind (after SIGKILL), and exit' },
 } as const;
@@ -147,6 +152,7 @@ export interface RelayOptions {
   readonly json: boolean;
   readonly metrics?: { readonly host: string; readonly port: number };
   readonly dryRun: boolean;
+  readonly kernelSteering: boolean;
 }
 
 function metricsAddress(text: string, at: string): { host: string; port: number } {
@@ -177,7 +183,7 @@ export function relayOptionsFrom(values: RelayValues, explicit: ReadonlySet<stri
       throw err;
     }
   };
-  const bool = (flag: 'json' | 'dry-run'): boolean => {
+  const bool = (flag: 'json' | 'dry-run' | 'no-kernel-steering'): boolean => {
     const g = given(flag, values[flag]);
     if (g === undefined) return false;
     if (!/^(true|false)$/.test(g.text)) throw new UsageError(`${g.at}: ${flag}: "${g.text}" is not true or false`);
@@ -208,6 +214,7 @@ export function relayOptionsFrom(values: RelayValues, explicit: ReadonlySet<stri
     dedupMs: number('dedup-window'),
     json: bool('json'),
     dryRun: bool('dry-run'),
+    kernelSteering: !bool('no-kernel-steering'),
     ...(metrics === undefined ? {} : { metrics: metricsAddress(metrics.text, metrics.at) }),
   };
 }
@@ -219,19 +226,41 @@ function flowWords(e: Extract<RelayEvent, { flow: unknown }>): string {
   return `${name} ${f.served}${port(f.servedPort)} -> ${f.peer}${port(f.peerPort)}`;
 }
 
+/** The time of day to the millisecond, made once per millisecond: lines come tens of thousands a second. */
+let timeMs = -1;
+let timeText = '';
+function timeOfDay(): string {
+  const now = Date.now();
+  if (now !== timeMs) {
+    timeMs = now;
+    timeText = new Date(now).toISOString();
+  }
+  return timeText;
+}
+
 function eventText(e: RelayEvent): string {
-  const time = new Date().toISOString().slice(11, 23);
+  const time = timeOfDay().slice(11, 23);
   if (e.event === 'ignored') return `${time} ignored  ${e.reason}${e.router === undefined ? '' : ` from router ${e.router}`}${e.from === undefined ? '' : ` (envelope from ${e.from})`}: ${e.detail}`;
   const head = `IPv${e.family} router ${e.router} mtu ${e.mtu} ${flowWords(e)}`;
   const would = e.dryRun ? ' (dry run: not done)' : '';
   if (e.event === 'received') return `${time} received ${head} from peer ${e.from}, handed to this host's kernel${would}`;
   const how = e.method === 'fallback' ? `fallback (${e.fallback === 'shared-interface' ? 'the owner shares an interface with other peers' : 'owner not known'})` : e.method;
-  return `${time} relayed  ${head} ${how} to ${e.peers.join(', ')}${would}`;
+  return `${time} relayed  ${head} ${how} to ${e.peers.join(', ')}${e.inKernel === true ? ' (in the kernel)' : ''}${would}`;
 }
 
 /** One line of output for an event, as --json or as text (without the newline). */
 export function relayEventLine(e: RelayEvent, json: boolean): string {
-  return json ? JSON.stringify({ time: new Date().toISOString(), ...e }) : eventText(e);
+  return json ? JSON.stringify({ time: timeOfDay(), ...e }) : eventText(e);
+}
+
+function kernelText(c: RelayCounters): string {
+  const k = c.kernel;
+  if (k === undefined) return '';
+  const relayed = k.relayedOwner + k.relayedOwnerUnknown + k.relayedSharedInterface;
+  return (
+    `in the kernel: ${relayed} relayed (owner ${k.relayedOwner}, fallback ${k.relayedOwnerUnknown + k.relayedSharedInterface}) with ${k.copies} copies, ` +
+    `${k.limited} refused by its limits, ${k.leftToUserSpace} left to the queue, ${k.copiesFailed} copies failed, ${k.eventsLost} not reported (ring buffer full); `
+  );
 }
 
 function summaryText(c: RelayCounters, overQueueLimit: number | null, kernelDropped: { queueFull: number; socketFull: number } | null): string {
@@ -244,6 +273,7 @@ function summaryText(c: RelayCounters, overQueueLimit: number | null, kernelDrop
     `relay summary: ${c.queued} messages queued, ${c.envelopes} envelopes from peers; relayed: owner ${c.relayed.owner}, broadcast ${c.relayed.broadcast}, ` +
     `fallback ${c.relayed.fallback} (owner unknown ${c.fallback['owner-unknown']}, shared interface ${c.fallback['shared-interface']}); ` +
     `${c.copies} copies sent, ${c.injected} handed to this host's kernel; ignored: ${ignored === '' ? 'none' : ignored}; ` +
+    kernelText(c) +
     `${overQueueLimit === null ? 'cannot tell how many the kernel-side limits kept from the queue' : `${overQueueLimit} kept from the queue by the kernel-side limits (left to the kernel)`}; ${lost}`
   );
 }
@@ -272,6 +302,7 @@ async function relay(options: RelayOptions): Promise<number> {
       queueNum: options.queueNum,
       port: options.port,
       queueRate: { perRouter: options.routerRate, total: options.totalRate },
+      kernelSteering: options.kernelSteering,
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     };
     for (const self of resolved.selves) process.stderr.write(`mtuscope relay: peer ${self} is this host's own address; left out\n`);
@@ -319,6 +350,7 @@ async function relay(options: RelayOptions): Promise<number> {
     sharedInterfaces: settings.sharedInterfaces.map((s) => s.device),
     dryRun: settings.dryRun,
     replacedStale: running.replacedStale,
+    ...(running.steering === undefined ? {} : { steering: running.steering }),
     ...(settings.dryRun ? { rules: running.plan } : {}),
     ...(running.metricsAddress === undefined ? {} : { metrics: `http://${running.metricsAddress}/metrics` }),
   };
@@ -326,6 +358,11 @@ async function relay(options: RelayOptions): Promise<number> {
   else {
     out(`mtuscope relay: ${settings.mode} mode for ${started.served.join(', ')}; peers: ${peers || 'none'}${settings.dryRun ? '; dry run: nothing is steered or sent' : ''}`);
     for (const s of settings.sharedInterfaces) out(`mtuscope relay: several peers are behind ${s.device}: a flow that left through it is relayed to all of them`);
+    const steering = running.steering;
+    if (steering?.inKernel === true) {
+      out(`mtuscope relay: steering in the kernel (tc BPF) on ${steering.interfaces.join(', ')}; the rest through the queue`);
+      if (steering.skipped.length > 0) out(`mtuscope relay: not attached to ${steering.skipped.join(', ')}: messages arriving there go through the queue`);
+    } else if (steering !== undefined) out(`mtuscope relay: steering every message in user space through the queue; kernel steering: ${steering.why}`);
     if (running.replacedStale) out('mtuscope relay: replaced the rules a relay that no longer runs left behind');
     if (running.metricsAddress !== undefined) out(`mtuscope relay: metrics at http://${running.metricsAddress}/metrics`);
     if (settings.dryRun) {

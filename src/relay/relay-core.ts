@@ -8,11 +8,12 @@
  * the kernel does with it what it would do without the relay. Only messages that pass every check are steered or
  * copied.
  */
-import type { IpFamily } from '../packet/ip-family.js';
+import type { FamilyMap, IpFamily } from '../packet/ip-family.js';
 import { emitRelayEnvelope, parseRelayEnvelope, RelayEnvelopeFlag, RelayEnvelopePacket } from '../packet/relay-envelope.js';
 import { withDscp } from './dscp-rewrite.js';
 import { RelayLimits, type RelayLimitOutcome, type RelayLimitSettings } from './relay-limits.js';
-import { markMeaning, peerRouteMark, withRelayBits } from './relay-marks.js';
+import { STEER_COUNTERS, type SteerCounters, type SteerEvent } from './relay-kernel-layout.js';
+import { kernelLimitOutcome, markMeaning, peerRouteMark, withRelayBits } from './relay-marks.js';
 import { judgePacketTooBig, type PacketTooBigMessage, type RelayPolicy, type RelayRejectReason } from './relay-verdict.js';
 
 /**
@@ -75,7 +76,15 @@ interface MessageFields {
 
 /** One line of `mtuscope relay --json`: docs/relay.md documents the schema. */
 export type RelayEvent =
-  | ({ readonly event: 'relayed'; readonly method: 'owner' | 'broadcast' | 'fallback'; readonly fallback?: FallbackReason; readonly peers: readonly string[]; readonly dryRun: boolean } & MessageFields)
+  | ({
+      readonly event: 'relayed';
+      readonly method: 'owner' | 'broadcast' | 'fallback';
+      readonly fallback?: FallbackReason;
+      readonly peers: readonly string[];
+      readonly dryRun: boolean;
+      /** Relayed by the kernel steering (relay-kernel.ts), not through the netfilter queue. */
+      readonly inKernel?: true;
+    } & MessageFields)
   | ({ readonly event: 'received'; readonly from: string; readonly dryRun: boolean } & MessageFields)
   | { readonly event: 'ignored'; readonly reason: IgnoreReason; readonly detail: string; readonly from?: string; readonly router?: string };
 
@@ -108,6 +117,8 @@ export interface RelayCounters {
   copies: number;
   injected: number;
   ignored: Partial<Record<IgnoreReason, number>>;
+  /** The kernel steering's own counters, when it runs (its relayed messages and copies are in the totals above too). */
+  kernel?: SteerCounters;
 }
 
 function flowText(m: PacketTooBigMessage): FlowText {
@@ -137,6 +148,12 @@ export class RelayCore {
   };
   private readonly limits: RelayLimits;
   private readonly peerByAddress: Map<string, RelayPeer>;
+  /**
+   * The addresses a kernel steering event names, per family: a peer's own (by index, empty when of the other family),
+   * every peer's, a shared interface's. Built once: at tens of thousands of events a second, building them per event
+   * cost the relay more than formatting its line.
+   */
+  private readonly kernelPeers: FamilyMap<{ readonly owner: readonly (readonly string[])[]; readonly all: readonly string[]; readonly shared: readonly (readonly string[])[] }>;
 
   constructor(
     private readonly settings: RelayCoreSettings,
@@ -145,6 +162,14 @@ export class RelayCore {
   ) {
     this.limits = new RelayLimits(settings.limits, now());
     this.peerByAddress = new Map(settings.peers.map((p) => [p.address, p]));
+    const ofFamily = (family: IpFamily, indices: readonly number[]): string[] =>
+      indices.map((i) => settings.peers[i]).flatMap((p) => (p !== undefined && p.family === family ? [p.address] : []));
+    const peersOf = (family: IpFamily): { owner: string[][]; all: string[]; shared: string[][] } => ({
+      owner: settings.peers.map((p) => ofFamily(family, [p.index])),
+      all: ofFamily(family, settings.peers.map((p) => p.index)),
+      shared: settings.sharedInterfaces.map((x) => ofFamily(family, x.peers)),
+    });
+    this.kernelPeers = { 4: peersOf(4), 6: peersOf(6) };
   }
 
   get mode(): RelayMode {
@@ -154,7 +179,7 @@ export class RelayCore {
   /** A Packet Too Big from the netfilter queue; decides its verdict before returning. */
   onQueued(q: QueuedMessage): void {
     this.counters.queued++;
-    const message = this.admit(q.bytes);
+    const message = this.admit(q.bytes, undefined, kernelLimitOutcome(q.mark));
     if (message === undefined) {
       q.accept();
       return;
@@ -194,6 +219,37 @@ export class RelayCore {
     this.fallback(q, message, peers, 'owner-unknown');
   }
 
+  /**
+   * What the kernel steering relayed since the last call, and its counters now: each message is reported as the
+   * relay's own are, and counted into the totals.
+   */
+  onKernel(events: readonly SteerEvent[], totals: SteerCounters): void {
+    const before = this.counters.kernel;
+    const delta = (name: (typeof STEER_COUNTERS)[number]): number => totals[name] - (before?.[name] ?? 0);
+    const c = this.counters;
+    c.relayed.owner += delta('relayedOwner');
+    c.relayed.fallback += delta('relayedOwnerUnknown') + delta('relayedSharedInterface');
+    c.fallback['owner-unknown'] += delta('relayedOwnerUnknown');
+    c.fallback['shared-interface'] += delta('relayedSharedInterface');
+    c.copies += delta('copies');
+    c.kernel = totals;
+    for (const e of events) {
+      const fields: MessageFields = {
+        family: e.family,
+        router: e.router,
+        mtu: e.mtu,
+        flow: { protocol: e.protocol, served: e.served, servedPort: e.servedPort, peer: e.peer, peerPort: e.peerPort },
+      };
+      const peers = this.kernelPeers[e.family];
+      if (e.method === 'owner') {
+        this.sinks.event({ event: 'relayed', method: 'owner', peers: peers.owner[e.index] ?? [], dryRun: false, inKernel: true, ...fields });
+      } else {
+        const candidates = e.method === 'shared-interface' ? (peers.shared[e.index] ?? []) : peers.all;
+        this.sinks.event({ event: 'relayed', method: 'fallback', fallback: e.method, peers: candidates, dryRun: false, inKernel: true, ...fields });
+      }
+    }
+  }
+
   /** A UDP datagram from `from` on the relay's port: a peer relay's envelope. */
   onEnvelope(from: string, bytes: Uint8Array): void {
     this.counters.envelopes++;
@@ -216,8 +272,11 @@ export class RelayCore {
     this.sinks.event({ event: 'received', from, dryRun: this.settings.dryRun, ...fields(message) });
   }
 
-  /** The message if it passes validation, the relayed marker and the limits; otherwise counted and reported. */
-  private admit(bytes: Uint8Array, from?: string): PacketTooBigMessage | undefined {
+  /**
+   * The message if it passes validation, the relayed marker and the limits; otherwise counted and reported. A message
+   * the kernel steering's limits refused (`kernelOutcome`) was judged against the kernel's budgets, not these.
+   */
+  private admit(bytes: Uint8Array, from?: string, kernelOutcome?: Exclude<RelayLimitOutcome, 'admitted'>): PacketTooBigMessage | undefined {
     const verdict = judgePacketTooBig(bytes, this.settings.policy);
     const source = from === undefined ? {} : { from };
     if (!verdict.ok) {
@@ -230,7 +289,7 @@ export class RelayCore {
       this.ignore('already-relayed', `DSCP ${message.dscp} marks a copy another relay made`, { router: message.router });
       return undefined;
     }
-    const limit = this.limits.admit(message, this.now());
+    const limit = kernelOutcome ?? this.limits.admit(message, this.now());
     if (limit !== 'admitted') {
       this.ignore(limit, limitDetail(limit, message), { ...source, router: message.router });
       return undefined;

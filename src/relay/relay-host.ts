@@ -12,6 +12,7 @@ import { currentOwner, type RuleOwner } from '../host/rule-owner.js';
 import type { Cidr } from '../packet/cidr.js';
 import { errorMessage } from '../util/error-message.js';
 import { RelayCore, type RelayCoreSettings, type RelayCounters, type RelayEvent } from './relay-core.js';
+import { KernelSteering } from './relay-kernel.js';
 import { INJECTED_MARK, peerRouteMark } from './relay-marks.js';
 import { relayRegistry, serveMetrics } from './relay-metrics.js';
 import { relayRulePlan, type RelayRulePlan } from './relay-rule-plan.js';
@@ -25,13 +26,25 @@ export interface RelayHostSettings extends RelayCoreSettings {
   /** Messages per second the kernel lets into the queue (relay-rule-plan.ts). */
   readonly queueRate: { readonly perRouter: number; readonly total: number };
   readonly metrics?: { readonly host: string; readonly port: number };
+  /** `owner` mode: steer in the kernel (relay-kernel.ts) what it can judge; false: every message through the queue. */
+  readonly kernelSteering: boolean;
 }
+
+/** Where `owner` mode's messages are steered: in the kernel on these interfaces, or all in user space and why. */
+export type SteeringPlace =
+  | { readonly inKernel: true; readonly interfaces: readonly string[]; /** Interfaces it could not attach to, each with why. */ readonly skipped: readonly string[] }
+  | { readonly inKernel: false; readonly why: string };
+
+/** How often the kernel steering's record of what it relayed is read: lines go out in batches of 50 ms anyway. */
+const KERNEL_POLL_MS = 20;
 
 export interface RunningRelay {
   readonly counters: RelayCounters;
   readonly plan: RelayRulePlan;
   readonly owner: RuleOwner;
   readonly replacedStale: boolean;
+  /** `owner` mode (not a dry run): where messages are steered; undefined otherwise. */
+  readonly steering?: SteeringPlace;
   /** Where /metrics is served, when it is. */
   readonly metricsAddress?: string;
   /** The kernel's counters of the relay's queue: messages dropped before the relay could read them. */
@@ -66,7 +79,15 @@ export async function startRelay(settings: RelayHostSettings, onEvent: (e: Relay
   let sender: RawSender | undefined;
   const sockets: Socket[] = [];
   let metrics: Server | undefined;
+  let kernel: KernelSteering | undefined;
+  let poll: NodeJS.Timeout | undefined;
+  let readKernel: () => void = () => undefined;
   const stop = async (): Promise<void> => {
+    clearInterval(poll);
+    // What it relayed up to now is reported before it goes.
+    readKernel();
+    kernel?.close();
+    kernel = undefined;
     for (const s of sockets.splice(0)) s.close();
     sender?.close();
     sender = undefined;
@@ -93,16 +114,56 @@ export async function startRelay(settings: RelayHostSettings, onEvent: (e: Relay
       sockets.push(await bindUdp('udp6', settings.port, (from, bytes) => core.onEnvelope(from, bytes), onError));
     }
     rules = installRelayRules(plan);
+    let steering: SteeringPlace | undefined;
+    if (settings.mode === 'owner' && !settings.dryRun) {
+      if (!settings.kernelSteering) steering = { inKernel: false, why: 'turned off (--no-kernel-steering)' };
+      else {
+        try {
+          const skipped: string[] = [];
+          kernel = KernelSteering.open(
+            {
+              relayedDscp: settings.relayedDscp,
+              maxMtu: { 4: settings.policy.maxMtu?.[4] ?? 65535, 6: settings.policy.maxMtu?.[6] ?? 65535 },
+              limits: settings.limits,
+              peers: { 4: settings.peers.filter((p) => p.family === 4).map((p) => p.index), 6: settings.peers.filter((p) => p.family === 6).map((p) => p.index) },
+            },
+            settings.served,
+            settings.sharedInterfaces,
+            (name, reason) => skipped.push(`${name} (${reason.split('\n')[0]})`),
+          );
+          const k = kernel;
+          readKernel = () => {
+            const { events } = k.drain();
+            core.onKernel(events, k.counters());
+          };
+          poll = setInterval(() => {
+            try {
+              readKernel();
+            } catch (err) {
+              onError(err);
+            }
+          }, KERNEL_POLL_MS).unref();
+          steering = { inKernel: true, interfaces: kernel.interfaces, skipped };
+        } catch (err) {
+          steering = { inKernel: false, why: errorMessage(err).split('\n')[0]! };
+        }
+      }
+    }
     // Re-injecting a relayed message (its forwarding) runs on the binding's verdict thread: 45,600-56,200 against
     // 40,500 messages/s on one core in bench/relay (docs/benchmarks.md).
     openPacketQueue(settings.queueNum, (p) => core.onQueued(p), onError, { verdictThread: true });
     let metricsAddress: string | undefined;
     if (settings.metrics !== undefined) {
-      metrics = await serveMetrics(relayRegistry(core.counters, () => readQueueCounters(settings.queueNum), () => rules?.overQueueLimit()), settings.metrics.host, settings.metrics.port);
+      metrics = await serveMetrics(
+        relayRegistry(core.counters, () => readQueueCounters(settings.queueNum), () => rules?.overQueueLimit()),
+        settings.metrics.host,
+        settings.metrics.port,
+        () => readKernel(),
+      );
       const a = metrics.address();
       metricsAddress = typeof a === 'object' && a !== null ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : String(a);
     }
-    return { counters: core.counters, plan, owner, replacedStale: rules.replacedStale, queueCounters: () => readQueueCounters(settings.queueNum), overQueueLimit: () => rules?.overQueueLimit(), ...(metricsAddress === undefined ? {} : { metricsAddress }), stop };
+    return { counters: core.counters, plan, owner, replacedStale: rules.replacedStale, ...(steering === undefined ? {} : { steering }), queueCounters: () => readQueueCounters(settings.queueNum), overQueueLimit: () => rules?.overQueueLimit(), ...(metricsAddress === undefined ? {} : { metricsAddress }), stop };
   } catch (err) {
     try {
       await stop();

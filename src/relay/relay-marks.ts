@@ -48,6 +48,21 @@ export function markMeaning(mark: number): MarkMeaning {
   return { kind: 'peer', peerIndex: v - 1 };
 }
 
+/**
+ * Bits 25-27: the outcome of the kernel steering's limits (relay_steer.bpf.c) for a message it leaves to user space,
+ * so that the relay reports it and leaves it to the kernel as if its own limits had refused it (they were not asked:
+ * one budget per router, flow and in total, kept in the kernel).
+ */
+export const KERNEL_OUTCOME_MASK = 0x0e00_0000;
+const KERNEL_OUTCOME_SHIFT = 25;
+const KERNEL_OUTCOMES = [undefined, 'duplicate', 'router-limit', 'flow-limit', 'total-limit'] as const;
+export type KernelLimitOutcome = Exclude<(typeof KERNEL_OUTCOMES)[number], undefined>;
+
+/** The kernel's limit outcome a mark carries, if any. */
+export function kernelLimitOutcome(mark: number): KernelLimitOutcome | undefined {
+  return KERNEL_OUTCOMES[(mark & KERNEL_OUTCOME_MASK) >>> KERNEL_OUTCOME_SHIFT];
+}
+
 /** The mark with the relay's bits replaced by `ours` (other bits kept). */
 export function withRelayBits(mark: number, ours: number): number {
   return ((mark & ~RELAY_MARK_MASK) | (ours & RELAY_MARK_MASK)) >>> 0;

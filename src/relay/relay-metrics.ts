@@ -45,13 +45,31 @@ export function relayRegistry(counters: RelayCounters, queue: () => QueueKernelC
     const n = overQueueLimit();
     if (n !== undefined) c.inc(n);
   });
+  collected(
+    registry,
+    'mtuscope_relay_kernel_total',
+    'The kernel steering (owner mode, tc BPF) by counter: relayed_owner, relayed_owner_unknown and relayed_shared_interface (messages relayed there, also in mtuscope_relay_relayed_total), copies, limited (refused by its limits, reported through the queue), left_to_user_space (not judged there: to the queue), events_lost (relayed but not reported: ring buffer full), copies_failed.',
+    ['counter'],
+    (c) => {
+      const k = counters.kernel;
+      if (k === undefined) return;
+      for (const [name, n] of Object.entries(k)) c.inc({ counter: name.replace(/[A-Z]/g, (x) => `_${x.toLowerCase()}`) }, n);
+    },
+  );
   return registry;
 }
 
-export function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
+/** `refresh` runs before each scrape: counters kept elsewhere (the kernel steering's) are read then, not as of earlier. */
+export function serveMetrics(registry: Registry, host: string, port: number, refresh: () => void = () => undefined): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the relay serves GET /metrics\n');
+      return;
+    }
+    try {
+      refresh();
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(err)}\n`);
       return;
     }
     registry.metrics().then(

@@ -16,6 +16,7 @@ import {
   peerMark,
   peerRouteMark,
   RELAY_MARK_MASK,
+  ROUTE_BIT,
   ROUTE_TABLE_BASE,
   RULE_PREFERENCE_BASE,
   sharedInterfaceMark,
@@ -122,6 +123,9 @@ export function relayRulePlan(settings: RelayRuleSettings, owner: RuleOwner): Re
     return [
       joinRuleWords(['-N', RELAY_CHAINS.pre]),
       joinRuleWords(['-N', RELAY_CHAINS.post]),
+      // Steered already (the kernel steering's messages and copies, relay-kernel.ts): its route mark must reach the
+      // routing decision as it is, neither restored over nor queued.
+      joinRuleWords(['-A', RELAY_CHAINS.pre, '-m', 'mark', '--mark', markText(ROUTE_BIT, ROUTE_BIT), ...signed, '-j', 'RETURN']),
       ...learn,
       ...served.map((s) =>
         joinRuleWords([

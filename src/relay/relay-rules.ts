@@ -193,7 +193,7 @@ export function installRelayRules(plan: RelayRulePlan): InstalledRelayRules {
 
 /**
  * Messages the kernel-side limits kept from the queue: the packets counted by the RETURN rules that end the relay's
- * queueing chains (both families); undefined when a listing cannot be read.
+ * queueing chains (both families), not the one that lets steered messages pass; undefined when a listing cannot be read.
  */
 export function readOverQueueLimit(): number | undefined {
   let total = 0;
@@ -204,7 +204,8 @@ export function readOverQueueLimit(): number | undefined {
       if (r.code !== 0) continue;
       for (const line of r.stdout.split('\n')) {
         const f = line.trim().split(/\s+/);
-        if (f[2] === 'RETURN' && /^\d+$/.test(f[0] ?? '')) total += Number(f[0]);
+        // The RETURN of messages the kernel steering steered already (a mark match) is not a limit.
+        if (f[2] === 'RETURN' && /^\d+$/.test(f[0] ?? '') && !line.includes('mark match')) total += Number(f[0]);
       }
     }
   }

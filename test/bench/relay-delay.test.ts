@@ -97,6 +97,21 @@ describe('RelayDelayMatcher', () => {
     assert.deepEqual(r.departuresByInterface, { 3: 2, 4: 2 });
   });
 
+  it('times the kernel steering\'s copies from the message\'s arrival, not from their own pass through the ingress (relayed DSCP)', () => {
+    for (const a of [benchMessage(A4, 0, false, 1), benchMessage(A6, 0, false, 1)]) {
+      const copy = withDscp(a, 7)!;
+      const r = run([seen(a, 0, IN), seen(copy, 10, IN), seen(copy, 12, IN), seen(copy, 30, OUT_ETH2), seen(copy, 40, OUT_ETH3)]);
+      assert.deepEqual(r.delaysMs, [0.03, 0.04]);
+      assert.deepEqual(r.copiesPerMessage, { 2: 1 });
+      assert.equal(r.reentered, 2);
+      assert.equal(r.repeatedArrivals, 0);
+      // Another DSCP is another arrival: the check looks at the relayed one only.
+      const other = withDscp(a, 8)!;
+      const o = run([seen(a, 0, IN), seen(other, 10, IN), seen(copy, 30, OUT_ETH2)]);
+      assert.deepEqual([o.reentered, o.repeatedArrivals, o.delaysMs], [0, 1, [0.02]]);
+    }
+  });
+
   it('counts what it cannot pair: a copy before its message, one of a message never seen, a message that never left', () => {
     const a = benchMessage(A4, 0, true, 1);
     const b = benchMessage(A4, 0, true, 2);

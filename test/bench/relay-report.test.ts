@@ -13,6 +13,7 @@ function delays(sampleMs: number, n: number, copies: number, over: Partial<Relay
     repeatedArrivals: 0,
     copiesPerMessage: { [copies]: n },
     departuresByInterface: { 3: n * copies },
+    reentered: 0,
     ...over,
   };
 }
@@ -21,14 +22,16 @@ function latency(name: string, sampleMs: number, copies: number, over: Partial<L
   return { name, expectedCopies: copies, flood: { sent: n, errors: 0, seconds: n / 200 }, delays: delays(sampleMs, n, copies), droppedByKernel: 0, ...over };
 }
 
-function throughput(method: 'owner' | 'fallback', relayed: number, offered = 60_000): ThroughputPhase {
+function throughput(method: 'owner' | 'fallback', relayed: number, offered = 60_000, where: 'queue' | 'kernel' = 'queue'): ThroughputPhase {
+  const queued = where === 'queue' ? relayed * 4 : 0;
   return {
     method,
     flood: { sent: offered * 5.5, errors: 0, seconds: 5.5 },
     seconds: 4,
     arrived: offered * 4,
-    handled: relayed * 4,
-    relay: { messages: relayed * 4, owner: method === 'owner' ? relayed * 4 : 0, fallback: method === 'fallback' ? relayed * 4 : 0, copies: 0, ignored: {} },
+    handled: queued,
+    ...(where === 'kernel' ? { inKernel: relayed * 4 } : {}),
+    relay: { messages: queued, inKernel: relayed * 4 - queued, owner: method === 'owner' ? relayed * 4 : 0, fallback: method === 'fallback' ? relayed * 4 : 0, copies: 0, ignored: {} },
     queueDropped: 0,
     userDropped: 0,
     waitingChange: 0,
@@ -39,6 +42,7 @@ function throughput(method: 'owner' | 'fallback', relayed: number, offered = 60_
 function run(over: Partial<RelayRun> = {}): RelayRun {
   return {
     relayArgs: ['relay'],
+    steering: 'steering in the kernel (tc BPF) on eth1',
     raised: [],
     throughput: [throughput('owner', 55_000), throughput('fallback', 51_000)],
     kernel: latency('kernel', 0.02, 1),
@@ -57,6 +61,13 @@ describe('bench/relay targets', () => {
   it('are met when both methods relay 50,000 a second and their p99 is within 10x the kernel\'s, from enough samples', () => {
     assert.deepEqual(failed(run()), []);
     assert.equal(relayTargets(run()).length, 4);
+  });
+
+  it('count what the kernel steering relayed (never queued), and are missed when nothing was relayed at all', () => {
+    assert.deepEqual(failed(run({ throughput: [throughput('owner', 55_000, 60_000, 'kernel'), throughput('fallback', 51_000, 60_000, 'kernel')] })), []);
+    const none = failed(run({ throughput: [throughput('owner', 0, 60_000, 'kernel'), throughput('fallback', 51_000, 60_000, 'kernel')] }));
+    assert.equal(none.length, 1);
+    assert.match(none[0]!, /owner.*the relay handled no message/);
   });
 
   it('are not set for the floor program, however slow it is', () => {

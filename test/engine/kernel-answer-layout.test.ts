@@ -4,24 +4,13 @@
  * field by field.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { answerCounts, answerSettings, KERNEL_ANSWER_OUTCOMES, SETTINGS, TEST_KEY, TEST_VALUE, testKey } from '../../src/engine/kernel-answer-layout.js';
+import { layoutMismatches, nativeObject, pahole as paholeOf } from '../support/pahole.js';
 
-const OBJECT = join(dirname(createRequire(import.meta.url).resolve('mtuscope-ptb-answer/package.json')), 'build', 'ptb_answer.bpf.o');
-
-/** `pahole -C NAME OBJECT`: each member's offset and size, and the struct's size; or an enum's names by value. */
-function pahole(name: string): { members: Map<string, { offset: number; size: number }>; size: number; enumerators: string[] } {
-  const text = execFileSync('pahole', ['-C', name, OBJECT], { encoding: 'utf8' });
-  const members = new Map<string, { offset: number; size: number }>();
-  for (const m of text.matchAll(/^\s+\S.*?\s(\w+)(?:\[\d+\])?;\s+\/\*\s+(\d+)\s+(\d+)\s+\*\//gm)) members.set(m[1]!, { offset: Number(m[2]), size: Number(m[3]) });
-  const size = Number(/\/\* size: (\d+)/.exec(text)?.[1] ?? NaN);
-  const enumerators = [...text.matchAll(/^\s+(\w+)\s+= (\d+),$/gm)].sort((a, b) => Number(a[2]) - Number(b[2])).map((m) => m[1]!);
-  return { members, size, enumerators };
-}
+const OBJECT = nativeObject('mtuscope-ptb-answer', 'ptb_answer.bpf.o');
+const pahole = (name: string): ReturnType<typeof paholeOf> => paholeOf(OBJECT, name);
 
 describe('kernel answer map layout', () => {
   it('every offset the engine uses is the compiled program\'s own (pahole over its BTF)', { skip: existsSync(OBJECT) ? false : `${OBJECT} is not built` }, () => {
@@ -30,12 +19,7 @@ describe('kernel answer map layout', () => {
       ['test_value', TEST_VALUE],
       ['settings', SETTINGS],
     ] as const) {
-      const c = pahole(struct);
-      assert.equal(layout.size, c.size, `${struct} size`);
-      for (const [field, offset] of Object.entries(layout)) {
-        if (field === 'size') continue;
-        assert.equal(offset, c.members.get(field)?.offset, `${struct}.${field}`);
-      }
+      assert.deepEqual(layoutMismatches(OBJECT, struct, layout), []);
     }
     // Fields the engine leaves alone still must not overlap what it writes: all of settings is written.
     const settings = pahole('settings');

@@ -96,9 +96,16 @@ describe('relay lab checks', () => {
 });
 
 /** Owner mode on r: the downloads, the relay's events and the copies that reach the servers. */
-async function ownerRun(t: TestContext, lab: RunningLab, servers: readonly HttpServer[], name: string, tag: string): Promise<{ results: TransferResult[]; relay: RelayRun; delivery: Delivery }> {
+async function ownerRun(
+  t: TestContext,
+  lab: RunningLab,
+  servers: readonly HttpServer[],
+  name: string,
+  tag: string,
+  steering: 'kernel' | 'user space' = 'kernel',
+): Promise<{ results: TransferResult[]; relay: RelayRun; delivery: Delivery }> {
   const counting = await countDelivery(lab, tag);
-  const relay = await RelayRun.start(lab, 'r', SERVED_ARGS);
+  const relay = await RelayRun.start(lab, 'r', [...SERVED_ARGS, ...(steering === 'kernel' ? [] : ['--no-kernel-steering'])]);
   const following = await countFollowing(lab, relay, tag);
   const results = await downloads(lab, BATCH);
   const delivery = await counting.read();
@@ -112,7 +119,12 @@ async function ownerRun(t: TestContext, lab: RunningLab, servers: readonly HttpS
         `r sent ${routed[family].withFlow} with their flow, ${routed[family].toOther} to the other server (of ${routed[family].forwarded})`,
     );
   }
+  t.diagnostic(`${name}: steering ${JSON.stringify(relay.started.steering)}; summary ${JSON.stringify(exit.summary)}`);
   assert.deepEqual(notCompleted(results), [], 'every download completed');
+  // rc's errors quote plain TCP segments: the kernel steering judges every one of them, unless it is turned off.
+  assert.equal(relay.started.steering?.inKernel, steering === 'kernel', JSON.stringify(relay.started.steering));
+  assert.ok(relay.relayed().every((e) => (e.inKernel === true) === (steering === 'kernel')), `every message relayed in ${steering}`);
+  assert.equal(exit.summary?.queued, steering === 'kernel' ? 0 : relay.relayed().length);
   assert.deepEqual(ownerDeliveryProblems(relay.relayed(), carrierOf, nextHops(lab)), []);
   assert.equal(exit.code, 0, relay.process.stderr);
   assert.equal(exit.summary?.relayed.owner, relay.relayed().length, 'the summary counts what the events say');
@@ -131,6 +143,8 @@ describe('mtuscope relay in owner mode on the ECMP router', needsRoot('for netwo
     await withRelayLab('relay-owner', {}, async (lab) => {
       const servers = await startServers(lab);
       try {
+        await ownerRun(t, lab, servers, 'L4 hashing with relay in user space', 'l4-user', 'user space');
+        await forgetPathMtus(lab);
         const { relay } = await ownerRun(t, lab, servers, 'L4 hashing with relay', 'l4-relay');
         assert.deepEqual(
           relay.started.peers.map((p) => `${p.address} ${p.device ?? ''}`).sort(),

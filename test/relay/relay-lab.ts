@@ -11,6 +11,8 @@
  * Packet Too Big sent and arrived, the relay's leftovers on a host, and the pure checks the tests judge with (each with
  * a case in relay-lab.test.ts where it must say no).
  */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseQueueCounters, type QueueKernelCounters } from '../../src/host/queue-counters.js';
 import type { FamilyMap, IpFamily } from '../../src/packet/ip-family.js';
@@ -23,6 +25,7 @@ import { curlTransfer, type TransferResult } from '../../src/lab/traffic/curl.js
 import { DEFAULT_HTTP_PORT, startHttpServer, type HttpServer } from '../../src/lab/traffic/http-server.js';
 import { routeGet } from '../../src/lab/traffic/route-cache.js';
 import { countPackets } from '../../src/lab/traffic/rule-counters.js';
+import type { SteeringPlace } from '../../src/relay/relay-host.js';
 import type { RelayCounters, RelayEvent } from '../../src/relay/relay-core.js';
 import { LEARNED_MARK_MASK, MAX_PEERS, peerMark, ROUTE_TABLE_BASE, RULE_PREFERENCE_BASE } from '../../src/relay/relay-marks.js';
 import { CLI } from '../support/cli.js';
@@ -88,6 +91,7 @@ export interface StartedLine {
   readonly replacedStale: boolean;
   readonly rules?: { readonly mangle: FamilyMap<readonly string[]>; readonly routes: readonly (readonly string[])[] };
   readonly metrics?: string;
+  readonly steering?: SteeringPlace;
 }
 
 export type SummaryLine = { readonly event: 'summary'; readonly overQueueLimit: number | null; readonly kernelDropped: { readonly queueFull: number; readonly socketFull: number } | null } & RelayCounters;
@@ -475,4 +479,33 @@ export function parseConntrackStats(text: string): Record<string, number> {
 
 export async function conntrackStats(lab: RunningLab, node: string): Promise<Record<string, number>> {
   return parseConntrackStats((await lab.mustExec(node, ['cat', '/proc/net/stat/nf_conntrack'])).stdout);
+}
+
+// --- the kernel steering's programs ---
+
+/** The BPF programs a process holds attached through tcx links (its fds' fdinfo): the relay's kernel steering. */
+export function attachedPrograms(pid: number): number[] {
+  const ids = new Set<number>();
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fdinfo`);
+  } catch {
+    return [];
+  }
+  for (const fd of fds) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue;
+    }
+    const id = /^prog_id:\s+(\d+)$/m.exec(text)?.[1];
+    if (/^link_type:\s+tcx$/m.test(text) && id !== undefined) ids.add(Number(id));
+  }
+  return [...ids];
+}
+
+/** Whether the kernel still has BPF program `id` loaded (bpftool). */
+export function programLoaded(id: number): boolean {
+  return spawnSync('bpftool', ['prog', 'show', 'id', String(id)], { encoding: 'utf8' }).status === 0;
 }

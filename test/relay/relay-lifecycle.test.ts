@@ -2,7 +2,8 @@
  * What the relay leaves on its host: its mangle chains (MTUSCOPE-RELAY-*), its `ip rule`s (preferences 7360-7486) and
  * its routing tables (7360-7486) are there while it runs and gone after SIGTERM and SIGINT; after SIGKILL they stay
  * until the next relay replaces them or `mtuscope relay --cleanup` removes them; a second relay in the same network
- * namespace refuses to start and leaves the first one's rules alone. Read from the kernel (iptables -S, ip rule,
+ * namespace refuses to start and leaves the first one's rules alone. The kernel steering's BPF program goes with the
+ * process whatever ends it (its tcx links are the process's). Read from the kernel (iptables -S, ip rule,
  * ip route show table all) in the router's namespace.
  */
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { describe, it } from 'node:test';
 import type { RunningLab } from '../../src/lab/running-lab.js';
 import { CLI } from '../support/cli.js';
 import { needsRoot } from '../support/root.js';
-import { ANYCAST, hostListings, RELAY_TABLES_TEXT, relayLeftovers, RelayRun, withRelayLab } from './relay-lab.js';
+import { ANYCAST, attachedPrograms, hostListings, programLoaded, RELAY_TABLES_TEXT, relayLeftovers, RelayRun, withRelayLab } from './relay-lab.js';
 
 const ARGS = ['--served', ANYCAST[4], '--served', ANYCAST[6]];
 
@@ -26,6 +27,15 @@ function assertInstalled(left: readonly string[], when: string): void {
   assert.equal(has(/\btable 73\d\d\b/), 4, `${when}: one routing table per next hop (${RELAY_TABLES_TEXT})`);
 }
 
+/** The kernel steering's program of a running relay: attached (on r's three interfaces, one program) and loaded. */
+function steering(relay: RelayRun): number[] {
+  assert.equal(relay.started.steering?.inKernel, true, JSON.stringify(relay.started.steering));
+  const programs = attachedPrograms(relay.pid);
+  assert.equal(programs.length, 1, `the relay holds tcx links of one program: ${programs.join(', ')}`);
+  assert.ok(programs.every(programLoaded));
+  return programs;
+}
+
 describe('mtuscope relay leaves nothing behind', needsRoot('for network namespaces, iptables and policy routes'), () => {
   it('removes its rules and routes on SIGTERM and on SIGINT, printing its summary and exiting 0', { timeout: 60_000 }, async (t) => {
     await withRelayLab('relay-signals', {}, async (lab) => {
@@ -33,12 +43,14 @@ describe('mtuscope relay leaves nothing behind', needsRoot('for network namespac
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {
         const relay = await RelayRun.start(lab, 'r', ARGS);
         assertInstalled(await leftovers(lab), `running, before ${signal}`);
+        const programs = steering(relay);
         const exit = await relay.stop(signal);
         t.diagnostic(`${signal}: exit ${exit.code}, summary ${JSON.stringify(exit.summary)}`);
         assert.equal(exit.code, 0, relay.process.stderr);
         assert.equal(exit.signal, null);
         assert.ok(exit.summary !== undefined, `${signal}: the summary line was printed`);
         assert.deepEqual(await leftovers(lab), [], `after ${signal}`);
+        assert.deepEqual(programs.filter(programLoaded), [], `after ${signal}: the kernel steering's program is unloaded`);
       }
     });
   });
@@ -47,10 +59,13 @@ describe('mtuscope relay leaves nothing behind', needsRoot('for network namespac
     await withRelayLab('relay-sigkill', {}, async (lab) => {
       const killed = await RelayRun.start(lab, 'r', ARGS);
       assert.equal(killed.started.replacedStale, false);
+      const programs = steering(killed);
       const exit = await killed.stop('SIGKILL');
       assert.equal(exit.signal, 'SIGKILL');
       assert.equal(exit.summary, undefined, 'a killed relay prints no summary');
       assertInstalled(await leftovers(lab), 'after SIGKILL');
+      // Its links were the process's: the kernel detached the program and freed it with the process, at once.
+      assert.deepEqual(programs.filter(programLoaded), [], 'after SIGKILL: the kernel steering\'s program is unloaded');
 
       const next = await RelayRun.start(lab, 'r', ARGS);
       assert.equal(next.started.replacedStale, true, 'the new relay says it replaced a dead one\'s rules');

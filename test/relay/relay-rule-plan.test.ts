@@ -39,15 +39,16 @@ describe('relay rule plan', () => {
     assert.ok(eth4[0]!.includes(`${hex(sharedInterfaceMark(0))}/`));
   });
 
-  it('restores the mark onto related Packet Too Big only, then queues every Packet Too Big to a served address', () => {
+  it('passes what the kernel steering steered, restores the mark onto related Packet Too Big only, then queues every Packet Too Big to a served address', () => {
     const plan = relayRulePlan(owner(), OWNER);
     const pre4 = plan.mangle[4].filter((l) => l.startsWith('-A MTUSCOPE-RELAY-PRE'));
-    assert.equal(pre4.length, 3);
-    assert.match(pre4[0]!, /--icmp-type fragmentation-needed -d 10\.99\.0\.1\/32 -m conntrack --ctstate RELATED .*--restore-mark/);
-    assert.match(pre4[1]!, /-d 10\.99\.0\.1\/32 .*-j NFQUEUE --queue-num 7361 --queue-bypass/);
-    assert.match(pre4[2]!, /-d 10\.99\.0\.1\/32 .*-j RETURN$/, 'what the limits keep from the queue is counted');
+    assert.equal(pre4.length, 4);
+    assert.match(pre4[0]!, /^-A MTUSCOPE-RELAY-PRE -m mark --mark 0x1000000\/0x1000000 .*-j RETURN$/, 'a route mark set in the kernel reaches routing as it is');
+    assert.match(pre4[1]!, /--icmp-type fragmentation-needed -d 10\.99\.0\.1\/32 -m conntrack --ctstate RELATED .*--restore-mark/);
+    assert.match(pre4[2]!, /-d 10\.99\.0\.1\/32 .*-j NFQUEUE --queue-num 7361 --queue-bypass/);
+    assert.match(pre4[3]!, /-d 10\.99\.0\.1\/32 .*-j RETURN$/, 'what the limits keep from the queue is counted');
     const pre6 = plan.mangle[6].filter((l) => l.startsWith('-A MTUSCOPE-RELAY-PRE'));
-    assert.match(pre6[0]!, /--icmpv6-type packet-too-big -d fd00:99::1\/128 /);
+    assert.match(pre6[1]!, /--icmpv6-type packet-too-big -d fd00:99::1\/128 /);
   });
 
   it('lets the kernel queue no more than the rates per router and in total, in bursts the queue can hold', () => {

@@ -12,7 +12,7 @@ import { familyOfAddress } from '../../src/packet/ip-family.js';
 import { ipPacket, offendingTcp, packetTooBig } from '../relay/relay-packets.js';
 import { IpProtocol } from '../../src/packet/ip-protocol.js';
 
-export const FLOOD_KINDS = ['forged', 'duplicate', 'bad-checksum', 'unserved-quote', 'below-minimum', 'truncated', 'not-icmp'] as const;
+export const FLOOD_KINDS = ['forged', 'duplicate', 'bad-checksum', 'unserved-quote', 'below-minimum', 'truncated', 'not-icmp', 'outer-options'] as const;
 export type FloodKind = (typeof FLOOD_KINDS)[number];
 
 /** A served-address segment toward a client, its ports and addresses varied by `i` (a different flow each time). */
@@ -50,6 +50,12 @@ export function floodMessage(kind: FloodKind, i: number, to: string, router: str
     }
     case 'not-icmp':
       return ipPacket({ src: router, dst: to, protocol: IpProtocol.Udp, payload: new Uint8Array(16) });
+    case 'outer-options':
+      // A valid message whose own header carries IPv4 options (three NOPs and an end) or an IPv6 destination options
+      // header: the relay's kernel steering leaves such a header to user space.
+      return family === 4
+        ? packetTooBig({ offending: offending(family, to, i), mtu, router, to, options: new Uint8Array([1, 1, 1, 0]) })
+        : packetTooBig({ offending: offending(family, to, i), mtu, router, to, extensions: [{ kind: 'destination-options', nextHeader: 0, options: [{ type: 1, data: new Uint8Array(4) }] }] });
   }
 }
 

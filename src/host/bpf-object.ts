@@ -1,0 +1,119 @@
+/**
+ * One of native/bpf's BPF objects on this host: loaded, its programs attached to interfaces through tcx links that
+ * belong to this process (the kernel detaches them and frees the maps when it ends, however it ends: nothing is left
+ * behind), its maps read and written by name with the bytes the caller lays out. Needs a kernel with tcx (6.6),
+ * CAP_BPF and CAP_NET_ADMIN; where any of that is missing, opening or attaching fails with the reason.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { errorMessage } from '../util/error-message.js';
+import { ethernetInterfaces, type NetworkInterface } from './ptb-answer-program.js';
+
+declare const objectHandle: unique symbol;
+type ObjectHandle = { readonly [objectHandle]: true };
+
+interface BpfBinding {
+  open(objectPath: string): ObjectHandle;
+  attach(handle: ObjectHandle, program: string, ifindex: number, egress: boolean): void;
+  /** 0, or the errno of the update. */
+  update(handle: ObjectHandle, map: string, key: Buffer, value: Buffer, flags: number): number;
+  /** 0, or the errno of the deletion (ENOENT: not there). */
+  remove(handle: ObjectHandle, map: string, key: Buffer): number;
+  lookup(handle: ObjectHandle, map: string, key: Buffer): Buffer | null;
+  counters(handle: ObjectHandle, map: string): number[];
+  consume(handle: ObjectHandle, map: string): Buffer | null;
+  close(handle: ObjectHandle): void;
+}
+
+/** bpf_map_update_elem's flags. */
+export const BPF_ANY = 0;
+
+/** The binding takes Buffers: a view of the same bytes, no copy. */
+export function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export class BpfObject {
+  private closed = false;
+  private readonly attachedTo: NetworkInterface[] = [];
+
+  private constructor(
+    private readonly binding: BpfBinding,
+    private readonly handle: ObjectHandle,
+  ) {}
+
+  /** native/bpf's `build/NAME.bpf.o`, loaded (the verifier's complaint in the error when the kernel refuses it). */
+  static open(name: string): BpfObject {
+    const require = createRequire(import.meta.url);
+    let binding: BpfBinding;
+    let objectPath: string;
+    try {
+      binding = require('mtuscope-bpf') as BpfBinding;
+      objectPath = join(dirname(require.resolve('mtuscope-bpf/package.json')), 'build', `${name}.bpf.o`);
+    } catch (err) {
+      throw new Error(`not built (native/bpf): ${errorMessage(err)}`, { cause: err });
+    }
+    return new BpfObject(binding, binding.open(objectPath));
+  }
+
+  /** The interfaces a program was attached to. */
+  get interfaces(): readonly NetworkInterface[] {
+    return this.attachedTo;
+  }
+
+  /**
+   * `program` on the ingress of every Ethernet interface of this network namespace; `onSkipped` hears of each it could
+   * not attach to. Throws when it is attached nowhere.
+   */
+  attachToEthernetIngress(program: string, onSkipped: (name: string, reason: string) => void): void {
+    for (const i of ethernetInterfaces()) {
+      try {
+        this.binding.attach(this.handle, program, i.ifindex, false);
+        this.attachedTo.push(i);
+      } catch (err) {
+        onSkipped(i.name, errorMessage(err));
+      }
+    }
+    if (this.attachedTo.length === 0) throw new Error('no Ethernet interface to attach to');
+  }
+
+  /** 0, or the errno of the update. */
+  update(map: string, key: Uint8Array, value: Uint8Array, flags = BPF_ANY): number {
+    if (this.closed) throw new Error('the BPF object is closed');
+    return this.binding.update(this.handle, map, bufferOf(key), bufferOf(value), flags);
+  }
+
+  lookup(map: string, key: Uint8Array): Uint8Array | undefined {
+    if (this.closed) return undefined;
+    return this.binding.lookup(this.handle, map, bufferOf(key)) ?? undefined;
+  }
+
+  /** A per-CPU array of counters, each summed over the CPUs; empty once closed. */
+  counters(map: string): number[] {
+    return this.closed ? [] : this.binding.counters(this.handle, map);
+  }
+
+  /** The records waiting in a ring buffer map, each preceded by its length (4 bytes, host order, padded to 4). */
+  consume(map: string): Uint8Array | undefined {
+    if (this.closed) return undefined;
+    return this.binding.consume(this.handle, map) ?? undefined;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.binding.close(this.handle);
+  }
+}
+
+/** Each record of what BpfObject.consume returned. */
+export function* ringRecords(drained: Uint8Array): Generator<Uint8Array> {
+  const view = new DataView(drained.buffer, drained.byteOffset, drained.byteLength);
+  let o = 0;
+  while (o + 4 <= drained.length) {
+    const length = view.getUint32(o, true);
+    if (o + 4 + length > drained.length) return;
+    yield drained.subarray(o + 4, o + 4 + length);
+    o += 4 + ((length + 3) & ~3);
+  }
+}

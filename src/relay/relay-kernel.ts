@@ -1,0 +1,74 @@
+/**
+ * `owner` mode's steering in the kernel (native/bpf/src/relay_steer.bpf.c) on this host: loaded with the relay's
+ * settings, served prefixes and shared interfaces, attached to the ingress of every Ethernet interface, and read for
+ * what it relayed (its ring buffer) and its counters. The relay's rules and policy routes (relay-rules.ts) must be in
+ * place first: the program reads the connection marks their rules set and steers through their routes.
+ */
+import { randomBytes } from 'node:crypto';
+import { BpfObject, ringRecords } from '../host/bpf-object.js';
+import type { Cidr } from '../packet/cidr.js';
+import type { SharedInterface } from './relay-core.js';
+import { parseSteerEvent, peerSet, servedKey, SHARED_ENTRIES, type SteerCounters, steerCounters, type SteerEvent, steerSettings, type SteerSettings } from './relay-kernel-layout.js';
+
+const OBJECT = 'relay_steer';
+const PROGRAM = 'steer_packet_too_big';
+
+export class KernelSteering {
+  private constructor(private readonly object: BpfObject) {}
+
+  /** Throws with the reason when the program cannot be loaded or attached anywhere. */
+  static open(settings: Omit<SteerSettings, 'seeds'>, served: readonly Cidr[], shared: readonly SharedInterface[], onSkipped: (name: string, reason: string) => void): KernelSteering {
+    const seeds = new Uint32Array(randomBytes(8).buffer);
+    const object = BpfObject.open(OBJECT);
+    try {
+      const fail = (what: string, errno: number): never => {
+        throw new Error(`cannot write ${what} (errno ${errno})`);
+      };
+      const zero = new Uint8Array(4);
+      const written = object.update('settings', zero, steerSettings({ ...settings, seeds: [seeds[0]!, seeds[1]!] }));
+      if (written !== 0) fail('the settings', written);
+      for (const c of served) {
+        const e = object.update(c.family === 4 ? 'served4' : 'served6', servedKey(c), new Uint8Array([1]));
+        if (e !== 0) fail(`the served prefix ${c.family}`, e);
+      }
+      for (const s of shared) {
+        if (s.index >= SHARED_ENTRIES) throw new RangeError(`shared interface ${s.device} has index ${s.index}, beyond the kernel's table`);
+        const key = new Uint8Array(4);
+        new DataView(key.buffer).setUint32(0, s.index, true);
+        const e = object.update('shared', key, peerSet(s.peers));
+        if (e !== 0) fail(`the peers behind ${s.device}`, e);
+      }
+      object.attachToEthernetIngress(PROGRAM, onSkipped);
+      return new KernelSteering(object);
+    } catch (err) {
+      object.close();
+      throw err;
+    }
+  }
+
+  get interfaces(): readonly string[] {
+    return this.object.interfaces.map((i) => i.name);
+  }
+
+  /** The messages relayed since the last call. A record the program never writes is counted in `unreadable`. */
+  drain(): { events: SteerEvent[]; unreadable: number } {
+    const events: SteerEvent[] = [];
+    let unreadable = 0;
+    const drained = this.object.consume('events');
+    if (drained === undefined) return { events, unreadable };
+    for (const record of ringRecords(drained)) {
+      const e = parseSteerEvent(record);
+      if (e === undefined) unreadable++;
+      else events.push(e);
+    }
+    return { events, unreadable };
+  }
+
+  counters(): SteerCounters {
+    return steerCounters(this.object.counters('counters'));
+  }
+
+  close(): void {
+    this.object.close();
+  }
+}
