@@ -36,7 +36,7 @@ export const PURE_FILES = ['src/**/*-verdict.ts', 'src/**/*-finding.ts', 'src/**
 const HOST_MODULES = [
   'node:child_process', 'node:net', 'node:dgram', 'node:http', 'node:https', 'node:http2', 'node:os', 'node:cluster',
   'node:worker_threads', 'node:dns', 'node:tls', 'child_process', 'net', 'dgram', 'http', 'https', 'os', 'dns',
-  'raw-socket', 'mtuscope-nfqueue', 'mtuscope-ptb-answer', 'mtuscope-bpf', 'better-sqlite3', 'pg',
+  'raw-socket', 'mtuscope-nfqueue', 'mtuscope-bpf', 'better-sqlite3', 'pg',
 ];
 /** Files on disk: only capture reads and writes them among the pure areas. */
 const FILE_MODULES = ['node:fs', 'node:fs/promises', 'fs', 'fs/promises'];

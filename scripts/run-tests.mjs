@@ -61,7 +61,7 @@ function orphanedBpftrace() {
 }
 
 /**
- * Our BPF programs still loaded (the checker's answer_packet_too_big and note_server_isn, the relay's
+ * Our BPF programs still loaded (native/bpf: the checker's answer_packet_too_big and note_server_isn, the relay's
  * steer_packet_too_big; the kernel keeps 15 characters of a name, bpftool shows the whole one from BTF): each goes with
  * the process that holds its tcx links.
  */

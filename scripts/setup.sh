@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 # server in a temporary directory; the packaged cluster is not used), systemd gives systemd-analyze (the tests verify the
 # example unit with it; nothing is started), openssl the self-signed certificates of the lab's HTTPS servers (made per test run),
 # bpftrace the kernel drop tracer's backend (mtuscope trace, lab reports), iperf3 the stream of its benchmark, dwarves gives
-# pahole, the tests' oracle for the kernel field offsets the tracer reads from BTF (and for the kernel answer's map layout),
-# clang and libbpf-dev build native/ptb-answer (the checker's tc BPF program and its loader), bpftool lets the tests see
+# pahole, the tests' oracle for the kernel field offsets the tracer reads from BTF (and for our BPF programs' map layouts),
+# clang and libbpf-dev build native/bpf (the checker's and the relay's tc BPF programs and their loader), bpftool lets the tests see
 # which BPF programs are loaded.
 packages=(tshark tcpdump iproute2 iputils-ping iputils-tracepath iptables curl openssl procps ethtool time python3 g++ make libnetfilter-queue-dev chromium util-linux postgresql systemd bpftrace iperf3 dwarves clang libbpf-dev bpftool)
 missing=()

@@ -11,7 +11,7 @@ import {
 } from './kernel-answer-layout.js';
 import type { ConnectionEndpoints } from './tracked-connection.js';
 
-/** The kernel answer of this host: native/ptb-answer through PtbAnswerProgram. */
+/** The kernel answer of this host: native/bpf's ptb_answer through PtbAnswerProgram. */
 export class HostKernelAnswer implements KernelAnswer {
   readonly answeredMark: number;
   readonly heldBackMark: number;

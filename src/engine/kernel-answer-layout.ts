@@ -1,5 +1,5 @@
 /**
- * The bytes of the kernel's Packet Too Big answer's maps (native/ptb-answer/src/ptb_answer.bpf.c): the key of a
+ * The bytes of the kernel's Packet Too Big answer's maps (native/bpf/src/ptb_answer.bpf.c): the key of a
  * connection, the counts in a test's value and the program's settings. Offsets by the C fields' names, which
  * test/engine/kernel-answer-layout.test.ts checks against the compiled object's BTF. Little-endian where the program
  * reads a number, network order where it compares with packet bytes (ports).

@@ -2,7 +2,7 @@ import type { KernelAnswerCounts } from './kernel-answer-layout.js';
 import type { ConnectionEndpoints } from './tracked-connection.js';
 
 /**
- * The /icmp test's Packet Too Big answered in the kernel's datapath (native/ptb-answer, host-kernel-answer.ts). The
+ * The /icmp test's Packet Too Big answered in the kernel's datapath (native/bpf's ptb_answer, host-kernel-answer.ts). The
  * engine tells the kernel of each connection it tracks as it lets the SYN through; the kernel recognises a test by
  * the request line of the connection's first data segment (which must acknowledge the server's SYN-ACK, the engine's
  * own proof of a client that is not spoofed), as the engine does, but before the rest of the client's

@@ -4,10 +4,10 @@
  * behind), its maps read and written by name with the bytes the caller lays out. Needs a kernel with tcx (6.6),
  * CAP_BPF and CAP_NET_ADMIN; where any of that is missing, opening or attaching fails with the reason.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { errorMessage } from '../util/error-message.js';
-import { ethernetInterfaces, type NetworkInterface } from './ptb-answer-program.js';
 
 declare const objectHandle: unique symbol;
 type ObjectHandle = { readonly [objectHandle]: true };
@@ -23,6 +23,34 @@ interface BpfBinding {
   counters(handle: ObjectHandle, map: string): number[];
   consume(handle: ObjectHandle, map: string): Buffer | null;
   close(handle: ObjectHandle): void;
+}
+
+const ARPHRD_ETHER = 1;
+const NET_CLASS = '/sys/class/net';
+
+export interface NetworkInterface {
+  readonly name: string;
+  readonly ifindex: number;
+}
+
+/** This network namespace's interfaces with Ethernet framing, which the programs read and write their packets' links as. */
+export function ethernetInterfaces(netClass = NET_CLASS): NetworkInterface[] {
+  const found: NetworkInterface[] = [];
+  for (const name of readdirSync(netClass)) {
+    try {
+      if (Number(readFileSync(join(netClass, name, 'type'), 'utf8')) !== ARPHRD_ETHER) continue;
+      found.push({ name, ifindex: Number(readFileSync(join(netClass, name, 'ifindex'), 'utf8')) });
+    } catch {
+      // Gone while listed.
+    }
+  }
+  return found.sort((a, b) => a.ifindex - b.ifindex);
+}
+
+/** A program of the object and where on an interface it goes. */
+export interface Attachment {
+  readonly program: string;
+  readonly egress: boolean;
 }
 
 /** bpf_map_update_elem's flags. */
@@ -62,19 +90,26 @@ export class BpfObject {
   }
 
   /**
-   * `program` on the ingress of every Ethernet interface of this network namespace; `onSkipped` hears of each it could
-   * not attach to. Throws when it is attached nowhere.
+   * The programs, in order, on every Ethernet interface of this network namespace; an interface counts as attached to
+   * when all of them are, and `onSkipped` hears of each that is not (a program attached before the one that failed
+   * stays there until close()). Throws when it is attached nowhere.
    */
-  attachToEthernetIngress(program: string, onSkipped: (name: string, reason: string) => void): void {
+  attachToEthernet(attachments: readonly Attachment[], onSkipped: (name: string, reason: string) => void): void {
     for (const i of ethernetInterfaces()) {
       try {
-        this.binding.attach(this.handle, program, i.ifindex, false);
+        for (const a of attachments) this.binding.attach(this.handle, a.program, i.ifindex, a.egress);
         this.attachedTo.push(i);
       } catch (err) {
         onSkipped(i.name, errorMessage(err));
       }
     }
     if (this.attachedTo.length === 0) throw new Error('no Ethernet interface to attach to');
+  }
+
+  /** 0, or the errno of the deletion (ENOENT: not there). */
+  remove(map: string, key: Uint8Array): number {
+    if (this.closed) return 0;
+    return this.binding.remove(this.handle, map, bufferOf(key));
   }
 
   /** 0, or the errno of the update. */

@@ -38,7 +38,7 @@ export class KernelSteering {
         const e = object.update('shared', key, peerSet(s.peers));
         if (e !== 0) fail(`the peers behind ${s.device}`, e);
       }
-      object.attachToEthernetIngress(PROGRAM, onSkipped);
+      object.attachToEthernet([{ program: PROGRAM, egress: false }], onSkipped);
       return new KernelSteering(object);
     } catch (err) {
       object.close();

@@ -1,5 +1,5 @@
 /**
- * The /icmp test's Packet Too Big answered in the kernel (native/ptb-answer, src/engine/kernel-answer.ts), with real
+ * The /icmp test's Packet Too Big answered in the kernel (native/bpf's ptb_answer, src/engine/kernel-answer.ts), with real
  * kernels, curl and tcpdump in a lab: the service says where it answers; the messages the program built, captured on
  * the server, are byte for byte what the engine's own buildPacketTooBig makes of the captured segment (and tshark finds
  * their checksums good); the clients' kernels act on them; the rate limits hold answers back in the kernel too; with
@@ -55,7 +55,7 @@ async function programLoaded(id: number): Promise<boolean> {
   }
 }
 
-describe('the /icmp Packet Too Big answered in the kernel (native/ptb-answer)', needsRoot(), () => {
+describe('the /icmp Packet Too Big answered in the kernel (native/bpf)', needsRoot(), () => {
   let c: CheckerLab;
   let serve: LabProcess | undefined;
 

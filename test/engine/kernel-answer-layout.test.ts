@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { answerCounts, answerSettings, KERNEL_ANSWER_OUTCOMES, SETTINGS, TEST_KEY, TEST_VALUE, testKey } from '../../src/engine/kernel-answer-layout.js';
 import { layoutMismatches, nativeObject, pahole as paholeOf } from '../support/pahole.js';
 
-const OBJECT = nativeObject('mtuscope-ptb-answer', 'ptb_answer.bpf.o');
+const OBJECT = nativeObject('mtuscope-bpf', 'ptb_answer.bpf.o');
 const pahole = (name: string): ReturnType<typeof paholeOf> => paholeOf(OBJECT, name);
 
 describe('kernel answer map layout', () => {
