@@ -36,6 +36,8 @@ export interface RelayBenchOptions {
   readonly relayCpu: number;
   readonly senderCpu: number;
   readonly cpuProfDir: string | undefined;
+  /** false: the relay runs with --no-kernel-steering. */
+  readonly kernelSteering: boolean;
 }
 
 /** The relay's counters (its /metrics) over an interval. */
@@ -199,7 +201,8 @@ function describeRaised(raised: readonly RelaySetting[]): string {
 function command(o: RelayBenchOptions): string {
   return (
     `node dist/bench/relay.js --interval ${o.interval} --rate ${o.rate} --samples ${o.samples} --latency-rate ${o.latencyRate} --flows ${o.flows} --output ${o.output} --relay-cpu ${o.relayCpu} --sender-cpu ${o.senderCpu}` +
-    (o.cpuProfDir === undefined ? '' : ` --cpu-prof ${o.cpuProfDir}`)
+    (o.cpuProfDir === undefined ? '' : ` --cpu-prof ${o.cpuProfDir}`) +
+    (o.kernelSteering ? '' : ' --no-kernel-steering')
   );
 }
 

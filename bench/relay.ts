@@ -4,6 +4,7 @@
  *
  *   node dist/bench/relay.js [--interval SECONDS] [--rate N] [--samples N] [--latency-rate N] [--flows N]
  *                            [--output text|json] [--relay-cpu N] [--sender-cpu N] [--cpu-prof DIR]
+ *                            [--no-kernel-steering]
  *
  *   sender ── r ──┬── s1   (10.99.0.1, fd00:99::1 on lo)
  *                 └── s2   (the same addresses)
@@ -36,7 +37,8 @@
  * plays every router and flow); the printout names each with its default.
  * Targets: at least 50,000 messages validated and relayed per second, for each method; p99 on the wire at most 10x the
  * kernel's, for each method, from at least 2000 samples per phase, every message out as often as expected and nothing
- * lost by tcpdump. Exits 1 when one is missed (and says which and why). --cpu-prof DIR writes a CPU profile of the
+ * lost by tcpdump. Exits 1 when one is missed (and says which and why). --no-kernel-steering runs the relay with it
+ * (every message through the queue to user space), for the comparison. --cpu-prof DIR writes a CPU profile of the
  * relay there.
  */
 import { createReadStream, readFileSync, rmSync } from 'node:fs';
@@ -119,6 +121,7 @@ function parseOptions(): RelayBenchOptions {
       'relay-cpu': { type: 'string', default: cpus().length > 1 ? '1' : '0' },
       'sender-cpu': { type: 'string', default: '0' },
       'cpu-prof': { type: 'string' },
+      'no-kernel-steering': { type: 'boolean', default: false },
     },
   });
   const whole = (flag: string, text: string, min: number, max: number): number => {
@@ -137,6 +140,7 @@ function parseOptions(): RelayBenchOptions {
     relayCpu: whole('relay-cpu', values['relay-cpu'], 0, cpus().length - 1),
     senderCpu: whole('sender-cpu', values['sender-cpu'], 0, cpus().length - 1),
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
+    kernelSteering: !values['no-kernel-steering'],
   };
 }
 
@@ -311,6 +315,7 @@ async function startRelay(b: Bench): Promise<RunningRelay> {
     ...RAISED_RELAY_SETTINGS.flatMap((s) => [s.flag, s.value]),
     '--metrics', `127.0.0.1:${METRICS_PORT}`,
     ...(b.o.output === 'json' ? ['--json'] : []),
+    ...(b.o.kernelSteering ? [] : ['--no-kernel-steering']),
   ];
   const profile = b.o.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', b.o.cpuProfDir];
   // exec all the way down: the process the lab started is the relay itself, whose stdout is the file.

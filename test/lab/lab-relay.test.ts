@@ -52,7 +52,7 @@ describe("the lab's reader of the relay's output", () => {
   it('finds the summary line and reads every counter of it', () => {
     const { stdout, core } = relayOutput();
     const summary = parseRelaySummary(stdout);
-    assert.deepEqual(summary, core.counters);
+    assert.deepEqual(summary, { ...core.counters, relayedInKernel: 0 }, 'no kernel steering: nothing relayed there');
     assert.equal(summary?.injected, 2);
     assert.equal(summary?.relayed.broadcast, 1);
     assert.equal(summary?.envelopes, 4);
@@ -71,6 +71,15 @@ describe("the lab's reader of the relay's output", () => {
     assert.equal(parseRelaySummary(withSummary({ event: 'started', summary: true })), undefined);
     assert.equal(parseRelaySummary(`${stdout.slice(0, -20)}\n`), undefined, 'a summary cut short');
     assert.equal(parseRelaySummary('relay summary: 3 messages queued, 0 envelopes from peers; relayed: owner 3\n'), undefined, 'the text output');
+    assert.equal(parseRelaySummary(withSummary({ event: 'summary', ...core.counters, kernel: { relayedOwner: -1 } })), undefined, 'a kernel counter not a count');
+  });
+
+  it('adds up what the kernel steering relayed, by each of its methods', () => {
+    const { stdout, core } = relayOutput();
+    const lines = stdout.trim().split('\n');
+    const kernel = { relayedOwner: 5, relayedOwnerUnknown: 2, relayedSharedInterface: 1, copies: 6, limited: 9, leftToUserSpace: 4, eventsLost: 0, copiesFailed: 0 };
+    const summary = parseRelaySummary([...lines.slice(0, -1), JSON.stringify({ event: 'summary', ...core.counters, kernel })].join('\n'));
+    assert.equal(summary?.relayedInKernel, 8);
   });
 
   it("counts the event lines: relayed by method, received, and ignored apart for the queue and peers' envelopes", () => {

@@ -193,7 +193,7 @@ const ptb: ScenarioCases = {
 
 const relayFacts = (node: string, counts: Partial<Record<string, number>>): Facts =>
   Object.fromEntries(
-    ['relayQueued', 'relayEnvelopes', 'relayedOwner', 'relayedBroadcast', 'relayedFallback', 'relayCopies', 'relayInjected', 'relayIgnored', 'relayIgnoredDuplicate', 'relayEnvelopesIgnored', 'relayEnvelopeDuplicates'].map(
+    ['relayQueued', 'relayedInKernel', 'relayEnvelopes', 'relayedOwner', 'relayedBroadcast', 'relayedFallback', 'relayCopies', 'relayInjected', 'relayIgnored', 'relayIgnoredDuplicate', 'relayEnvelopesIgnored', 'relayEnvelopeDuplicates'].map(
       (name) => [`${name}_${node}`, counts[name] ?? 0],
     ),
   );
@@ -216,7 +216,7 @@ const ownerHealthy = measured(
     ...healedDownloads(6, { s1: 7, s2: 5 }),
     packetTooBigSent4: 6, packetTooBig4_s1: 2, packetTooBig4_s2: 4,
     packetTooBigSent6: 6, packetTooBig6_s1: 3, packetTooBig6_s2: 3,
-    ...relayFacts('r', { relayQueued: 12, relayedOwner: 12 }),
+    ...relayFacts('r', { relayedInKernel: 12, relayedOwner: 12 }),
   },
   allCompleted,
 );
@@ -232,7 +232,7 @@ const owner: ScenarioCases = {
   healthy: ownerHealthy,
   informational: [
     ...FAMILIES.flatMap((f) => ['s1', 's2'].flatMap((s) => [`stalled${f}_${s}`, `completed${f}_${s}`])),
-    ...['relayQueued', 'relayEnvelopes', 'relayedBroadcast', 'relayCopies', 'relayInjected', 'relayIgnored', 'relayIgnoredDuplicate', 'relayEnvelopesIgnored', 'relayEnvelopeDuplicates'].map((n) => `${n}_r`),
+    ...['relayQueued', 'relayedInKernel', 'relayEnvelopes', 'relayedBroadcast', 'relayCopies', 'relayInjected', 'relayIgnored', 'relayIgnoredDuplicate', 'relayEnvelopesIgnored', 'relayEnvelopeDuplicates'].map((n) => `${n}_r`),
   ],
   violations: [
     ...FAMILIES.flatMap((f): Violation[] => {
@@ -310,7 +310,7 @@ const servers: ScenarioCases = {
   informational: [
     'hashSeed',
     ...FAMILIES.flatMap((f) => ['s1', 's2'].flatMap((s) => [`icmpRoutedTo${f}_${s}`, `stalled${f}_${s}`, `completed${f}_${s}`])),
-    ...['s1', 's2'].flatMap((s) => ['relayedOwner', 'relayedFallback', 'relayCopies', 'relayIgnored', 'relayIgnoredDuplicate'].map((n) => `${n}_${s}`)),
+    ...['s1', 's2'].flatMap((s) => ['relayedOwner', 'relayedInKernel', 'relayedFallback', 'relayCopies', 'relayIgnored', 'relayIgnoredDuplicate'].map((n) => `${n}_${s}`)),
   ],
   violations: [
     ...FAMILIES.flatMap((f): Violation[] => [
@@ -544,7 +544,7 @@ describe('scenario findings, built from what was measured', () => {
     assert.match(v6 ?? '', /^IPv6: 12 of 12 downloads completed \(s1: 7, s2: 5\); .* rc sent 6 Packet Too Big \(OUTPUT counter\), s1 got 3, s2 got 3 .*: one copy of each$/);
     assert.equal(
       relay,
-      'the relay on r queued 12 and received 0 envelopes; relayed: owner 12, broadcast 0, fallback 0; handed 0 to its kernel; ignored 0 (duplicates 0): ' +
+      'the relay on r relayed 12 in the kernel, queued 0 and received 0 envelopes; relayed in all: owner 12, broadcast 0, fallback 0; handed 0 to its kernel; ignored 0 (duplicates 0): ' +
         '12 of the 12 ICMP errors rc sent went to the server of their flow',
     );
     const [stalled] = ecmpPtbRelay.findings(oneStalled(ownerHealthy, 4));
@@ -554,7 +554,7 @@ describe('scenario findings, built from what was measured', () => {
     const unread = ecmpPtbRelay.findings(without(ownerHealthy, 'packetTooBigSent6', 'packetTooBig4_s2'));
     assert.match(unread[0] ?? '', /rc sent 6 "fragmentation needed" \(OUTPUT counter\), cannot tell where they arrived \(INPUT counters not read\)$/);
     assert.match(unread[1] ?? '', /cannot tell how many Packet Too Big rc sent \(OUTPUT counter not read\), s1 got 3, s2 got 3 \(INPUT counters on their links from r\)$/);
-    assert.equal(unread[2], 'the relay on r queued 12 and received 0 envelopes; relayed: owner 12, broadcast 0, fallback 0; handed 0 to its kernel; ignored 0 (duplicates 0)');
+    assert.equal(unread[2], 'the relay on r relayed 12 in the kernel, queued 0 and received 0 envelopes; relayed in all: owner 12, broadcast 0, fallback 0; handed 0 to its kernel; ignored 0 (duplicates 0)');
     assert.deepEqual(ecmpPtbRelay.findings(withoutRelay(ownerHealthy, 'r')).slice(2), ['cannot tell what the relay on r did (no summary)']);
   });
 
@@ -568,14 +568,14 @@ describe('scenario findings, built from what was measured', () => {
     );
     assert.equal(
       s1,
-      'the relay on s1 queued 3 and received 10 envelopes; relayed: owner 0, broadcast 3, fallback 0; handed 5 to its kernel; ignored 5 (duplicates 5); ' +
+      'the relay on s1 relayed 0 in the kernel, queued 3 and received 10 envelopes; relayed in all: owner 0, broadcast 3, fallback 0; handed 5 to its kernel; ignored 5 (duplicates 5); ' +
         "s2's relay sent 5 messages, which arrived as 10 envelopes: 5 handed to the kernel, 5 ignored as duplicates",
     );
-    assert.match(s2 ?? '', /^the relay on s2 queued 5 and received 6 envelopes; .* s1's relay sent 3 messages, which arrived as 6 envelopes: 3 handed to the kernel, 3 ignored as duplicates$/);
+    assert.match(s2 ?? '', /^the relay on s2 relayed 0 in the kernel, queued 5 and received 6 envelopes; .* s1's relay sent 3 messages, which arrived as 6 envelopes: 3 handed to the kernel, 3 ignored as duplicates$/);
     const missing = ecmpPtbRelayServers.findings(without(withoutRelay(serversHealthy, 's2'), 'hashSeed', 'packetTooBigHandedOn6_s2'));
     assert.match(missing[0] ?? '', /^r's hash seed was not pinned .*: cannot tell beforehand where each family's ICMP errors go$/);
     assert.match(missing[2] ?? '', /; cannot tell what the relays handed to their kernels \(INPUT counters on lo not read\)$/);
-    assert.equal(missing[3], 'the relay on s1 queued 3 and received 10 envelopes; relayed: owner 0, broadcast 3, fallback 0; handed 5 to its kernel; ignored 5 (duplicates 5)');
+    assert.equal(missing[3], 'the relay on s1 relayed 0 in the kernel, queued 3 and received 10 envelopes; relayed in all: owner 0, broadcast 3, fallback 0; handed 5 to its kernel; ignored 5 (duplicates 5)');
     assert.equal(missing[4], 'cannot tell what the relay on s2 did (no summary)');
   });
 

@@ -108,6 +108,7 @@ export function recordDownloads(log: ObservationLog, servers: readonly HttpServe
  */
 export const RELAY_FACTS = {
   relayQueued: (r: RelaySummary) => r.queued,
+  relayedInKernel: (r: RelaySummary) => r.relayedInKernel,
   relayEnvelopes: (r: RelaySummary) => r.envelopes,
   relayedOwner: (r: RelaySummary) => r.relayed.owner,
   relayedBroadcast: (r: RelaySummary) => r.relayed.broadcast,
@@ -133,12 +134,12 @@ export function recordRelay(log: ObservationLog, node: string, stopped: { summar
 
 /** A relay's summary in words, from the recorded facts ("cannot tell" when it printed none). */
 export function relaySummaryWords(m: Measurements, node: string): string {
-  const [queued, envelopes, owner, broadcast, fallback, injected, ignored, duplicate] = (
-    ['relayQueued', 'relayEnvelopes', 'relayedOwner', 'relayedBroadcast', 'relayedFallback', 'relayInjected', 'relayIgnored', 'relayIgnoredDuplicate'] as const
+  const [queued, inKernel, envelopes, owner, broadcast, fallback, injected, ignored, duplicate] = (
+    ['relayQueued', 'relayedInKernel', 'relayEnvelopes', 'relayedOwner', 'relayedBroadcast', 'relayedFallback', 'relayInjected', 'relayIgnored', 'relayIgnoredDuplicate'] as const
   ).map((n) => count(m, `${n}_${node}`));
   if (queued === undefined || envelopes === undefined) return `cannot tell what the relay on ${node} did (no summary)`;
   return (
-    `the relay on ${node} queued ${queued} and received ${envelopes} envelopes; relayed: owner ${owner ?? '?'}, broadcast ${broadcast ?? '?'}, ` +
+    `the relay on ${node} relayed ${inKernel ?? '?'} in the kernel, queued ${queued} and received ${envelopes} envelopes; relayed in all: owner ${owner ?? '?'}, broadcast ${broadcast ?? '?'}, ` +
     `fallback ${fallback ?? '?'}; handed ${injected ?? '?'} to its kernel; ignored ${ignored ?? '?'} (duplicates ${duplicate ?? '?'})`
   );
 }

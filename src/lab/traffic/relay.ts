@@ -13,6 +13,8 @@ export const MTUSCOPE_CLI = fileURLToPath(new URL('../../cli/main.js', import.me
 /** The relay's counters as its summary line gives them. */
 export interface RelaySummary {
   readonly queued: number;
+  /** Messages its kernel steering relayed (never queued); 0 when it did not run. */
+  readonly relayedInKernel: number;
   readonly envelopes: number;
   readonly relayed: { readonly owner: number; readonly broadcast: number; readonly fallback: number };
   readonly fallback: Readonly<Record<string, number>>;
@@ -51,8 +53,12 @@ export function parseRelaySummary(stdout: string): RelaySummary | undefined {
   if (s['event'] !== 'summary' || !isCount(s['queued']) || !isCount(s['envelopes']) || !isCount(s['copies']) || !isCount(s['injected'])) return undefined;
   if (!isCounts(relayed) || !isCount(relayed['owner']) || !isCount(relayed['broadcast']) || !isCount(relayed['fallback'])) return undefined;
   if (!isCounts(s['fallback']) || !isCounts(s['ignored'])) return undefined;
+  const kernel = s['kernel'];
+  if (kernel !== undefined && !isCounts(kernel)) return undefined;
+  const relayedInKernel = kernel === undefined ? 0 : (kernel['relayedOwner'] ?? 0) + (kernel['relayedOwnerUnknown'] ?? 0) + (kernel['relayedSharedInterface'] ?? 0);
   return {
     queued: s['queued'],
+    relayedInKernel,
     envelopes: s['envelopes'],
     relayed: { owner: relayed['owner'], broadcast: relayed['broadcast'], fallback: relayed['fallback'] },
     fallback: s['fallback'],
