@@ -46,6 +46,8 @@ export interface RelayCounts {
   readonly messages: number;
   /** Messages the kernel steering relayed (never queued); also in owner and fallback. */
   readonly inKernel: number;
+  /** Copies it sent; also in copies. */
+  readonly kernelCopies: number;
   readonly owner: number;
   readonly fallback: number;
   readonly copies: number;
@@ -80,8 +82,9 @@ export interface ThroughputPhase {
   readonly arrived: number;
   /** Messages the queue handed over and got a verdict for (the kernel's counters: taken in, less lost on the way and waiting). */
   readonly handled: number;
-  /** Messages the kernel steering relayed, from its own map (undefined: it did not run). */
+  /** Messages the kernel steering relayed and copies it sent, from its own map (undefined: it did not run). */
   readonly inKernel?: number;
+  readonly inKernelCopies?: number;
   /** The relay's own counters (none for the floor). */
   readonly relay?: RelayCounts;
   /** The kernel's counters of the relay's netfilter queue: queue full (queue_dropped), netlink socket full (user_dropped). */
@@ -135,6 +138,11 @@ const whole = (x: number): string => Math.round(x).toLocaleString('en-US');
 /** Relayed from the queue (the relay's count) and in the kernel (the kernel's own map, read next to the arrivals). */
 export function relayedPerS(p: ThroughputPhase): number {
   return p.relay === undefined ? 0 : perS(p.relay.owner + p.relay.fallback - p.relay.inKernel + (p.inKernel ?? 0), p.seconds);
+}
+
+/** Copies sent, the kernel steering's from its own map as relayedPerS counts its messages. */
+function copiesPerS(p: ThroughputPhase): number {
+  return p.relay === undefined ? 0 : perS(p.relay.copies - p.relay.kernelCopies + (p.inKernelCopies ?? 0), p.seconds);
 }
 
 function describeCounts(counts: Readonly<Record<string, number>>): string {
@@ -227,7 +235,7 @@ export function report(o: RelayBenchOptions, run: RelayRun): boolean {
     say(
       `${p.method.padEnd(10)}${whole(perS(p.flood.sent, p.flood.seconds)).padStart(11)}${whole(perS(p.arrived, p.seconds)).padStart(11)}${whole(perS(p.handled, p.seconds)).padStart(11)}` +
         `${(p.inKernel === undefined ? '-' : whole(perS(p.inKernel, p.seconds))).padStart(11)}` +
-        `${(relay === undefined ? '-' : whole(relayedPerS(p))).padStart(11)}${(relay === undefined ? '-' : whole(perS(relay.copies, p.seconds))).padStart(11)}` +
+        `${(relay === undefined ? '-' : whole(relayedPerS(p))).padStart(11)}${(relay === undefined ? '-' : whole(copiesPerS(p))).padStart(11)}` +
         `${whole(p.queueDropped).padStart(12)}${whole(p.userDropped).padStart(13)}` +
         `${pct(t.cpuMs / Math.max(1, t.wallMs)).padStart(11)}${pct(t.waitMs / Math.max(1, t.wallMs)).padStart(9)}`,
     );

@@ -192,8 +192,8 @@ interface Scrape {
   readonly userDropped: number;
   readonly waiting: number;
   readonly rxPackets: number;
-  /** Messages the kernel steering relayed, read from its map (not through the relay), just before rxPackets. */
-  readonly kernelRelayed: number | undefined;
+  /** Messages the kernel steering relayed and copies it sent, read from its map (not through the relay), just before rxPackets. */
+  readonly kernel: { readonly relayed: number; readonly copies: number } | undefined;
   readonly cpuNs: number;
   readonly waitNs: number;
 }
@@ -227,17 +227,20 @@ async function scrape(b: Bench, consumer: QueueConsumer): Promise<Scrape> {
     queueDropped: queue.queueFull,
     userDropped: queue.socketFull,
     rxPackets: Number(rx.trim()),
-    kernelRelayed: consumer.kernelCounters === undefined ? undefined : kernelRelayedOf(kernelText),
+    kernel: consumer.kernelCounters === undefined ? undefined : kernelCountsOf(kernelText),
     ...sched,
   };
 }
 
-/** The kernel steering's counters map as bpftool dumps it (BTF-formatted, per CPU): its relayed messages, all methods. */
-function kernelRelayedOf(json: string): number {
+/** The kernel steering's counters map as bpftool dumps it (BTF-formatted, per CPU): its relayed messages (all methods), its copies. */
+function kernelCountsOf(json: string): { relayed: number; copies: number } {
   type Entry = { key: number; values: { cpu: number; value: number }[] };
   const entries = (JSON.parse(json) as { formatted: Entry }[]).map((e) => e.formatted);
-  const relayed = new Set([STEER_COUNTERS.indexOf('relayedOwner'), STEER_COUNTERS.indexOf('relayedOwnerUnknown'), STEER_COUNTERS.indexOf('relayedSharedInterface')]);
-  return entries.filter((e) => relayed.has(e.key)).reduce((n, e) => n + e.values.reduce((m, v) => m + v.value, 0), 0);
+  const sum = (names: readonly (typeof STEER_COUNTERS)[number][]): number => {
+    const keys = new Set(names.map((n) => STEER_COUNTERS.indexOf(n)));
+    return entries.filter((e) => keys.has(e.key)).reduce((n, e) => n + e.values.reduce((m, v) => m + v.value, 0), 0);
+  };
+  return { relayed: sum(['relayedOwner', 'relayedOwnerUnknown', 'relayedSharedInterface']), copies: sum(['copies']) };
 }
 
 /** The id of the kernel steering's counters map on r (bpftool), once the relay has loaded it; undefined when it has not. */
@@ -262,6 +265,7 @@ function relayCounts(metricsText: string): RelayCounts {
   return {
     messages: sampleSum(families, 'mtuscope_relay_messages_total'),
     inKernel: kernel('relayed_owner') + kernel('relayed_owner_unknown') + kernel('relayed_shared_interface'),
+    kernelCopies: kernel('copies'),
     owner: sampleSum(families, 'mtuscope_relay_relayed_total', { method: 'owner' }),
     fallback: sampleSum(families, 'mtuscope_relay_relayed_total', { method: 'fallback' }),
     copies: sampleSum(families, 'mtuscope_relay_copies_total'),
@@ -272,7 +276,7 @@ function relayCounts(metricsText: string): RelayCounts {
 function countsBetween(a: RelayCounts, z: RelayCounts): RelayCounts {
   const ignored: Record<string, number> = {};
   for (const [reason, n] of Object.entries(z.ignored)) ignored[reason] = n - (a.ignored[reason] ?? 0);
-  return { messages: z.messages - a.messages, inKernel: z.inKernel - a.inKernel, owner: z.owner - a.owner, fallback: z.fallback - a.fallback, copies: z.copies - a.copies, ignored };
+  return { messages: z.messages - a.messages, inKernel: z.inKernel - a.inKernel, kernelCopies: z.kernelCopies - a.kernelCopies, owner: z.owner - a.owner, fallback: z.fallback - a.fallback, copies: z.copies - a.copies, ignored };
 }
 
 /** What binds the queue: the relay, or the floor program (bench/relay-floor.ts). */
@@ -434,7 +438,7 @@ async function countThroughput(b: Bench, consumer: QueueConsumer, method: Throug
     seconds: (z.atMs - a.atMs) / 1000,
     arrived: z.rxPackets - a.rxPackets,
     handled: z.queued - a.queued - userDropped - waitingChange,
-    ...(a.kernelRelayed === undefined || z.kernelRelayed === undefined ? {} : { inKernel: z.kernelRelayed - a.kernelRelayed }),
+    ...(a.kernel === undefined || z.kernel === undefined ? {} : { inKernel: z.kernel.relayed - a.kernel.relayed, inKernelCopies: z.kernel.copies - a.kernel.copies }),
     ...(a.counts === undefined || z.counts === undefined ? {} : { relay: countsBetween(a.counts, z.counts) }),
     queueDropped,
     userDropped,

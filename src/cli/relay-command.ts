@@ -259,7 +259,7 @@ function kernelText(c: RelayCounters): string {
   const relayed = k.relayedOwner + k.relayedOwnerUnknown + k.relayedSharedInterface;
   return (
     `in the kernel: ${relayed} relayed (owner ${k.relayedOwner}, fallback ${k.relayedOwnerUnknown + k.relayedSharedInterface}) with ${k.copies} copies, ` +
-    `${k.limited} refused by its limits, ${k.leftToUserSpace} left to the queue, ${k.copiesFailed} copies failed, ${k.eventsLost} not reported (ring buffer full); `
+    `${k.limited} refused by its limits, ${k.leftToUserSpace} left to the queue, ${k.copiesFailed} copies failed, ${k.copiesForwarded} copies forwarded through a policy route, ${k.eventsLost} not reported (ring buffer full); `
   );
 }
 

@@ -84,8 +84,12 @@ export async function startRelay(settings: RelayHostSettings, onEvent: (e: Relay
   let readKernel: () => void = () => undefined;
   const stop = async (): Promise<void> => {
     clearInterval(poll);
-    // What it relayed up to now is reported before it goes.
-    readKernel();
+    // What it relayed up to now is reported before it goes; a failure to read it must not keep the rules in place.
+    try {
+      readKernel();
+    } catch (err) {
+      onError(err);
+    }
     kernel?.close();
     kernel = undefined;
     for (const s of sockets.splice(0)) s.close();
@@ -125,8 +129,8 @@ export async function startRelay(settings: RelayHostSettings, onEvent: (e: Relay
               relayedDscp: settings.relayedDscp,
               maxMtu: { 4: settings.policy.maxMtu?.[4] ?? 65535, 6: settings.policy.maxMtu?.[6] ?? 65535 },
               limits: settings.limits,
-              peers: { 4: settings.peers.filter((p) => p.family === 4).map((p) => p.index), 6: settings.peers.filter((p) => p.family === 6).map((p) => p.index) },
             },
+            settings.peers,
             settings.served,
             settings.sharedInterfaces,
             (name, reason) => skipped.push(`${name} (${reason.split('\n')[0]})`),

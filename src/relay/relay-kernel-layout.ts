@@ -27,6 +27,8 @@ export const STEER_SETTINGS = {
   peers6: 96,
 } as const;
 export const SERVED_KEY = { size: 20, prefixlen: 0, address: 4 } as const;
+/** A peer's entry (by its index): where its copies go. */
+export const STEER_PEER = { size: 20, family: 0, address: 4 } as const;
 export const STEER_EVENT = {
   size: 72,
   ns: 0,
@@ -48,7 +50,7 @@ export const SHARED_ENTRIES = 127;
 export const STEER_PEERS = 127;
 
 /** The program's counters (enum counter), in its order. */
-export const STEER_COUNTERS = ['relayedOwner', 'relayedOwnerUnknown', 'relayedSharedInterface', 'copies', 'limited', 'leftToUserSpace', 'eventsLost', 'copiesFailed'] as const;
+export const STEER_COUNTERS = ['relayedOwner', 'relayedOwnerUnknown', 'relayedSharedInterface', 'copies', 'limited', 'leftToUserSpace', 'eventsLost', 'copiesFailed', 'copiesForwarded'] as const;
 export type SteerCounter = (typeof STEER_COUNTERS)[number];
 export type SteerCounters = Record<SteerCounter, number>;
 
@@ -101,6 +103,15 @@ export function servedKey(c: Cidr): Uint8Array {
   const bytes = new Uint8Array(SERVED_KEY.size);
   new DataView(bytes.buffer).setUint32(SERVED_KEY.prefixlen, c.prefixLength, true);
   bytes.set(c.address, SERVED_KEY.address);
+  return bytes;
+}
+
+/** A peer's entry: its family and address as the packet carries it (IPv4 in the first 4 bytes). */
+export function steerPeer(family: IpFamily, address: Uint8Array): Uint8Array {
+  if (address.length !== (family === 4 ? 4 : 16)) throw new RangeError(`an IPv${family} address has ${family === 4 ? 4 : 16} bytes, not ${address.length}`);
+  const bytes = new Uint8Array(STEER_PEER.size);
+  bytes[STEER_PEER.family] = family;
+  bytes.set(address, STEER_PEER.address);
   return bytes;
 }
 

@@ -6,9 +6,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BpfObject, ringRecords } from '../host/bpf-object.js';
+import { parseIpText } from '../packet/address.js';
 import type { Cidr } from '../packet/cidr.js';
-import type { SharedInterface } from './relay-core.js';
-import { parseSteerEvent, peerSet, servedKey, SHARED_ENTRIES, type SteerCounters, steerCounters, type SteerEvent, steerSettings, type SteerSettings } from './relay-kernel-layout.js';
+import type { RelayPeer, SharedInterface } from './relay-core.js';
+import {
+  parseSteerEvent,
+  peerSet,
+  servedKey,
+  SHARED_ENTRIES,
+  type SteerCounters,
+  steerCounters,
+  type SteerEvent,
+  steerPeer,
+  steerSettings,
+  type SteerSettings,
+} from './relay-kernel-layout.js';
 
 const OBJECT = 'relay_steer';
 const PROGRAM = 'steer_packet_too_big';
@@ -17,7 +29,13 @@ export class KernelSteering {
   private constructor(private readonly object: BpfObject) {}
 
   /** Throws with the reason when the program cannot be loaded or attached anywhere. */
-  static open(settings: Omit<SteerSettings, 'seeds'>, served: readonly Cidr[], shared: readonly SharedInterface[], onSkipped: (name: string, reason: string) => void): KernelSteering {
+  static open(
+    settings: Omit<SteerSettings, 'seeds' | 'peers'>,
+    peers: readonly RelayPeer[],
+    served: readonly Cidr[],
+    shared: readonly SharedInterface[],
+    onSkipped: (name: string, reason: string) => void,
+  ): KernelSteering {
     const seeds = new Uint32Array(randomBytes(8).buffer);
     const object = BpfObject.open(OBJECT);
     try {
@@ -25,8 +43,17 @@ export class KernelSteering {
         throw new Error(`cannot write ${what} (errno ${errno})`);
       };
       const zero = new Uint8Array(4);
-      const written = object.update('settings', zero, steerSettings({ ...settings, seeds: [seeds[0]!, seeds[1]!] }));
+      const ofFamily = (family: 4 | 6): number[] => peers.filter((p) => p.family === family).map((p) => p.index);
+      const written = object.update('settings', zero, steerSettings({ ...settings, peers: { 4: ofFamily(4), 6: ofFamily(6) }, seeds: [seeds[0]!, seeds[1]!] }));
       if (written !== 0) fail('the settings', written);
+      for (const p of peers) {
+        const address = parseIpText(p.address);
+        if (address === undefined) throw new Error(`peer ${p.address} is not an address`);
+        const key = new Uint8Array(4);
+        new DataView(key.buffer).setUint32(0, p.index, true);
+        const e = object.update('peers', key, steerPeer(p.family, address));
+        if (e !== 0) fail(`peer ${p.address}`, e);
+      }
       for (const c of served) {
         const e = object.update(c.family === 4 ? 'served4' : 'served6', servedKey(c), new Uint8Array([1]));
         if (e !== 0) fail(`the served prefix ${c.family}`, e);

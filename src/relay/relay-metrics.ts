@@ -48,7 +48,7 @@ export function relayRegistry(counters: RelayCounters, queue: () => QueueKernelC
   collected(
     registry,
     'mtuscope_relay_kernel_total',
-    'The kernel steering (owner mode, tc BPF) by counter: relayed_owner, relayed_owner_unknown and relayed_shared_interface (messages relayed there, also in mtuscope_relay_relayed_total), copies, limited (refused by its limits, reported through the queue), left_to_user_space (not judged there: to the queue), events_lost (relayed but not reported: ring buffer full), copies_failed.',
+    'The kernel steering (owner mode, tc BPF) by counter: relayed_owner, relayed_owner_unknown and relayed_shared_interface (messages relayed there, also in mtuscope_relay_relayed_total), copies, limited (refused by its limits, reported through the queue), left_to_user_space (not judged there: to the queue), events_lost (relayed but not reported: ring buffer full), copies_failed, copies_forwarded (copies sent through the policy route, the next hop\'s link address not known yet).',
     ['counter'],
     (c) => {
       const k = counters.kernel;

@@ -31,7 +31,7 @@ function throughput(method: 'owner' | 'fallback', relayed: number, offered = 60_
     arrived: offered * 4,
     handled: queued,
     ...(where === 'kernel' ? { inKernel: relayed * 4 } : {}),
-    relay: { messages: queued, inKernel: relayed * 4 - queued, owner: method === 'owner' ? relayed * 4 : 0, fallback: method === 'fallback' ? relayed * 4 : 0, copies: 0, ignored: {} },
+    relay: { messages: queued, inKernel: relayed * 4 - queued, kernelCopies: 0, owner: method === 'owner' ? relayed * 4 : 0, fallback: method === 'fallback' ? relayed * 4 : 0, copies: 0, ignored: {} },
     queueDropped: 0,
     userDropped: 0,
     waitingChange: 0,

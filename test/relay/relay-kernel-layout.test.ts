@@ -14,8 +14,10 @@ import {
   servedKey,
   STEER_COUNTERS,
   STEER_EVENT,
+  STEER_PEER,
   STEER_SETTINGS,
   steerCounters,
+  steerPeer,
   steerSettings,
 } from '../../src/relay/relay-kernel-layout.js';
 import { layoutMismatches, nativeObject, pahole } from '../support/pahole.js';
@@ -28,6 +30,7 @@ describe('relay kernel steering map layout', () => {
       ['settings', STEER_SETTINGS],
       ['served_key', SERVED_KEY],
       ['event', STEER_EVENT],
+      ['peer', STEER_PEER],
     ] as const) {
       assert.deepEqual(layoutMismatches(OBJECT, struct, layout), []);
     }
@@ -35,7 +38,7 @@ describe('relay kernel steering map layout', () => {
     const written = Object.keys(STEER_SETTINGS).filter((f) => f !== 'size');
     assert.deepEqual([...pahole(OBJECT, 'settings').members.keys()].filter((f) => f !== 'pad').sort(), written.sort());
     const counters = pahole(OBJECT, 'counter').enumerators;
-    assert.deepEqual(counters.slice(0, -1), ['RELAYED_OWNER', 'RELAYED_UNKNOWN', 'RELAYED_SHARED', 'COPIES', 'LIMITED', 'LEFT_TO_USER_SPACE', 'EVENTS_LOST', 'COPIES_FAILED']);
+    assert.deepEqual(counters.slice(0, -1), ['RELAYED_OWNER', 'RELAYED_UNKNOWN', 'RELAYED_SHARED', 'COPIES', 'LIMITED', 'LEFT_TO_USER_SPACE', 'EVENTS_LOST', 'COPIES_FAILED', 'COPIES_FORWARDED']);
     assert.equal(counters.length - 1, STEER_COUNTERS.length);
   });
 
@@ -123,6 +126,14 @@ describe('relay kernel steering map layout', () => {
       leftToUserSpace: 0,
       eventsLost: 0,
       copiesFailed: 0,
+      copiesForwarded: 0,
     });
+  });
+
+  it('a peer\'s entry: its family, then its address as the packet carries it', () => {
+    assert.deepEqual([...steerPeer(4, new Uint8Array([10, 0, 3, 2]))], [4, 0, 0, 0, 10, 0, 3, 2, ...Array(12).fill(0)]);
+    const p6 = steerPeer(6, new Uint8Array([0xfd, ...Array(14).fill(0), 2]));
+    assert.deepEqual([p6[0], p6[4], p6[19]], [6, 0xfd, 2]);
+    assert.throws(() => steerPeer(4, new Uint8Array(16)), /IPv4 address has 4 bytes, not 16/);
   });
 });

@@ -143,6 +143,8 @@ struct event {
 /* The message and room for the checksum's last 512-byte step to read zeros past it: three steps cover 1536 bytes. */
 struct scratch {
   __u8 icmp[1536];
+  /* The route lookup of a copy: too large for the stack with the rest. */
+  struct bpf_fib_lookup fib;
 };
 
 struct {
@@ -167,6 +169,20 @@ struct {
   __type(value, __u8);
   __uint(map_flags, BPF_F_NO_PREALLOC);
 } served6 SEC(".maps");
+
+/* Peer i's address, where its copies go (relay-kernel-layout.ts's STEER_PEER). */
+struct peer {
+  __u8 family;
+  __u8 pad[3];
+  __u8 address[16];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, PEERS - 1);
+  __type(key, __u32);
+  __type(value, struct peer);
+} peers SEC(".maps");
 
 /* Shared interface i: the peers behind it (bits, as settings' peers4). */
 struct {
@@ -217,7 +233,7 @@ struct {
   __uint(max_entries, 8 << 20);
 } events SEC(".maps");
 
-/* src/relay/relay-kernel-layout.ts: KERNEL_COUNTERS, in this order. */
+/* src/relay/relay-kernel-layout.ts: STEER_COUNTERS, in this order. */
 enum counter {
   RELAYED_OWNER,
   RELAYED_UNKNOWN,
@@ -227,6 +243,7 @@ enum counter {
   LEFT_TO_USER_SPACE,
   EVENTS_LOST,
   COPIES_FAILED,
+  COPIES_FORWARDED,
   COUNTERS
 };
 struct {
@@ -533,16 +550,57 @@ static __always_inline int mark_relayed(struct __sk_buff *skb, int family, __u32
   return bpf_skb_store_bytes(skb, ETH_LEN, word, 2, 0) == 0;
 }
 
-/* A copy to each peer in `peers` through its policy route: the clone re-enters this ingress, where its mark passes it. */
-static __always_inline __u32 copy_to(struct __sk_buff *skb, const __u64 *peers, __u32 original) {
-  __u32 copies = 0;
-  for (__u32 i = 0; i < PEERS - 1; i++) {
-    if (!((peers[i >> 6] >> (i & 63)) & 1)) continue;
-    skb->mark = (original & ~(RELAY_MASK | OUTCOME_MASK)) | ROUTE_BIT | ((i + 1) << LEARNED_SHIFT);
-    if (bpf_clone_redirect(skb, skb->ifindex, BPF_F_INGRESS) == 0) copies++;
-    else count(COPIES_FAILED, 1);
+/*
+ * The copy to peer `i` leaves straight from the interface toward it, its link header the neighbour's (the route to
+ * the peer's address, as the kernel knows it): no second pass through this host's stack. 0 when the kernel does not
+ * know the way or the neighbour yet.
+ */
+static __always_inline int copy_direct(struct __sk_buff *skb, struct scratch *s, __u32 i) {
+  struct peer *p = bpf_map_lookup_elem(&peers, &i);
+  if (!p) return 0;
+  struct bpf_fib_lookup *fib = &s->fib;
+  __builtin_memset(fib, 0, sizeof(*fib));
+  fib->ifindex = skb->ifindex;
+  if (p->family == 4) {
+    fib->family = 2; /* AF_INET */
+    __builtin_memcpy(&fib->ipv4_dst, p->address, 4);
+  } else {
+    fib->family = 10; /* AF_INET6 */
+    __builtin_memcpy(fib->ipv6_dst, p->address, 16);
   }
-  skb->mark = original;
+  if (bpf_fib_lookup(skb, fib, sizeof(*fib), 0) != BPF_FIB_LKUP_RET_SUCCESS) return 0;
+  if (bpf_skb_store_bytes(skb, 0, fib->dmac, 6, 0) != 0 || bpf_skb_store_bytes(skb, 6, fib->smac, 6, 0) != 0) return 0;
+  return bpf_clone_redirect(skb, fib->ifindex, 0) == 0;
+}
+
+/*
+ * A copy to each peer in `peers`: straight out toward it, or else cloned back into this ingress with the peer's route
+ * mark, which passes it on here, and forwarded through its policy route.
+ */
+static __always_inline __u32 copy_to(struct __sk_buff *skb, struct scratch *s, const __u64 *candidates, __u32 original) {
+  __u32 copies = 0;
+  /* The link header as it came: a copy sent straight out rewrote it, and one cloned back in must be for this host. */
+  __u8 arrived[12];
+  if (bpf_skb_load_bytes(skb, 0, arrived, sizeof(arrived)) != 0) return 0;
+  for (__u32 i = 0; i < PEERS - 1; i++) {
+    if (!((candidates[i >> 6] >> (i & 63)) & 1)) continue;
+    if (copy_direct(skb, s, i)) {
+      copies++;
+      continue;
+    }
+    if (bpf_skb_store_bytes(skb, 0, arrived, sizeof(arrived), 0) != 0) {
+      count(COPIES_FAILED, 1);
+      continue;
+    }
+    skb->mark = (original & ~(RELAY_MASK | OUTCOME_MASK)) | ROUTE_BIT | ((i + 1) << LEARNED_SHIFT);
+    if (bpf_clone_redirect(skb, skb->ifindex, BPF_F_INGRESS) == 0) {
+      copies++;
+      count(COPIES_FORWARDED, 1);
+    } else {
+      count(COPIES_FAILED, 1);
+    }
+    skb->mark = original;
+  }
   return copies;
 }
 
@@ -626,7 +684,7 @@ int steer_packet_too_big(struct __sk_buff *skb) {
     count(COPIES_FAILED, 1);
     return TCX_NEXT;
   }
-  __u32 copies = copy_to(skb, candidates, skb->mark);
+  __u32 copies = copy_to(skb, s, candidates, skb->mark);
   count(method == 1 ? RELAYED_UNKNOWN : RELAYED_SHARED, 1);
   count(COPIES, copies);
   report(&m, method, index, copies);
