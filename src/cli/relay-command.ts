@@ -397,10 +397,11 @@ export const relayCommand = defineCommand({
     'Behind an ECMP router or anycast, ICMP "fragmentation needed" / ICMPv6 Packet Too Big for a served address is hashed on ' +
     'the ICMP header and may reach the wrong server, whose peer then never learns the smaller MTU. On the router (owner mode) ' +
     'the relay learns which next hop carries each flow from the flow\'s own packets (conntrack marks) and steers each message ' +
-    'there, to all next hops only when the owner is not known; on the servers (broadcast mode) it sends a message for a flow ' +
+    'there, to all next hops only when the owner is not known: in the kernel\'s datapath (a tc BPF program) for the messages it ' +
+    'can judge there, through a netfilter queue in user space for the rest; on the servers (broadcast mode) it sends a message for a flow ' +
     'the server does not carry to every peer relay over UDP. Every message is validated (type, checksum, MTU bounds, the ' +
     'quoted packet, served addresses), de-duplicated and rate limited; copies are marked so no relay handles them twice. ' +
-    'Needs root: it installs mangle rules (and, in owner mode, policy routes), removed on exit.',
+    'Needs root: it installs mangle rules (and, in owner mode, policy routes and the BPF program), removed on exit.',
   options: RELAY_OPTIONS,
   positionals: { min: 0, max: 0 },
   notes:
