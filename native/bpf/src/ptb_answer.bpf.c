@@ -25,11 +25,8 @@
 #include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "tc_common.h"
 
-/* tcx: leave the packet to the next program and then the stack. Returned for everything not acted on. */
-#define TCX_NEXT -1
-
-#define ETH_LEN 14
 #define IPV4_LEN 20
 #define IPV6_LEN 40
 #define ICMP_LEN 8
@@ -38,7 +35,6 @@
 #define IPV6_MESSAGE 1280
 #define IPV4_QUOTE (IPV4_MESSAGE - IPV4_LEN - ICMP_LEN)
 #define IPV6_QUOTE (IPV6_MESSAGE - IPV6_LEN - ICMP_LEN)
-#define NS_PER_SECOND 1000000000ULL
 #define STARTS 16
 #define IPV4_DF 0x4000
 #define IPV4_MF_OFFSET 0x3fff
@@ -103,11 +99,6 @@ struct opening {
   __u32 server_isn_seen;
 };
 
-/* Tokens in nanotokens, so that the refill is a multiplication: one message takes NS_PER_SECOND. */
-struct bucket {
-  __u64 nanotokens;
-  __u64 last_ns;
-};
 
 struct client_key {
   __u8 family;
@@ -177,31 +168,6 @@ static __always_inline void count(__u32 outcome) {
   if (n) *n += 1;
 }
 
-/*
- * Takes one message's tokens, or none. Two CPUs updating one bucket at the same moment can each take the same token:
- * the limit holds to within one message per CPU.
- */
-static __always_inline int take_token(struct bucket *b, __u64 rate, __u64 burst, __u64 now) {
-  __u64 capacity = burst * NS_PER_SECOND;
-  __u64 level = b->nanotokens;
-  if (b->last_ns == 0) {
-    level = capacity;
-  } else if (now > b->last_ns) {
-    __u64 elapsed = now - b->last_ns;
-    /* Past a full refill the product could overflow; the bucket is full anyway. */
-    if (rate == 0 || elapsed >= capacity / rate) level = capacity;
-    else level += elapsed * rate;
-    if (level > capacity) level = capacity;
-  }
-  b->last_ns = now;
-  if (level < NS_PER_SECOND) {
-    b->nanotokens = level;
-    return 0;
-  }
-  b->nanotokens = level - NS_PER_SECOND;
-  return 1;
-}
-
 /* The client as the engine's rate limits count it (src/engine/client-key.ts): an IPv4 address, an IPv6 prefix. */
 static __always_inline void client_of(struct client_key *k, const struct test_key *t, __u32 prefix) {
   k->family = t->family;
@@ -240,14 +206,6 @@ static __always_inline int rate_allows(const struct settings *s, const struct te
   *cb = client_try;
   *gb = global_try;
   return 1;
-}
-
-static __always_inline __u16 fold(__s64 sum) {
-  __u64 s = (__u64)sum;
-  s = (s & 0xffff) + (s >> 16);
-  s = (s & 0xffff) + (s >> 16);
-  s = (s & 0xffff) + (s >> 16);
-  return (__u16)~s;
 }
 
 /* The packet becomes the message built in `f` (`length` bytes, Ethernet header first) and leaves where it came in. */
@@ -314,7 +272,7 @@ static __always_inline int build_ipv4(struct __sk_buff *skb, struct frame *f, co
   ip[11] = 0;
   __builtin_memcpy(&ip[12], key->server, 4);
   __builtin_memcpy(&ip[16], key->client, 4);
-  __u16 ip_sum = fold(bpf_csum_diff(0, 0, (__be32 *)ip, IPV4_LEN, 0));
+  __u16 ip_sum = (__u16)~fold(bpf_csum_diff(0, 0, (__be32 *)ip, IPV4_LEN, 0));
   __builtin_memcpy(&ip[10], &ip_sum, 2);
   icmp[0] = 3; /* destination unreachable */
   icmp[1] = 4; /* fragmentation needed and DF set */
@@ -326,7 +284,7 @@ static __always_inline int build_ipv4(struct __sk_buff *skb, struct frame *f, co
   icmp[7] = mtu & 0xff;
   __s64 sum = bpf_csum_diff(0, 0, (__be32 *)icmp, 512, 0);
   sum = bpf_csum_diff(0, 0, (__be32 *)&icmp[512], ICMP_LEN + IPV4_QUOTE - 512, sum);
-  __u16 icmp_sum = fold(sum);
+  __u16 icmp_sum = (__u16)~fold(sum);
   __builtin_memcpy(&icmp[2], &icmp_sum, 2);
   return 1;
 }
@@ -366,7 +324,7 @@ static __always_inline int build_ipv6(struct __sk_buff *skb, struct frame *f, co
   sum = bpf_csum_diff(0, 0, (__be32 *)icmp, 512, sum);
   sum = bpf_csum_diff(0, 0, (__be32 *)&icmp[512], 512, sum);
   sum = bpf_csum_diff(0, 0, (__be32 *)&icmp[1024], ICMP_LEN + IPV6_QUOTE - 1024, sum);
-  __u16 icmp_sum = fold(sum);
+  __u16 icmp_sum = (__u16)~fold(sum);
   __builtin_memcpy(&icmp[2], &icmp_sum, 2);
   return 1;
 }

@@ -26,16 +26,13 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "tc_common.h"
 
-#define TCX_NEXT -1
-
-#define ETH_LEN 14
 #define IPV4_LEN 20
 #define IPV6_LEN 40
 #define ICMP_LEN 8
 /* The longest ICMP message judged here: an ICMPv6 Packet Too Big may fill 1280 bytes (RFC 4443 2.4(c)). */
 #define ICMP_MAX (1280 - IPV6_LEN)
-#define NS_PER_SECOND 1000000000ULL
 #define PEERS 128
 
 /* src/relay/relay-marks.ts */
@@ -93,10 +90,6 @@ struct served_key {
   __u8 address[16];
 };
 
-struct bucket {
-  __u64 nanotokens;
-  __u64 last_ns;
-};
 
 struct router_key {
   __u8 family;
@@ -258,23 +251,6 @@ static __always_inline void count(__u32 counter, __u64 n) {
   if (c) *c += n;
 }
 
-/* As native/ptb-answer's: within one message per CPU under contention. */
-static __always_inline int refill(struct bucket *b, __u64 rate, __u64 burst, __u64 now) {
-  __u64 capacity = burst * NS_PER_SECOND;
-  __u64 level = b->nanotokens;
-  if (b->last_ns == 0) {
-    level = capacity;
-  } else if (now > b->last_ns) {
-    __u64 elapsed = now - b->last_ns;
-    if (rate == 0 || elapsed >= capacity / rate) level = capacity;
-    else level += elapsed * rate;
-    if (level > capacity) level = capacity;
-  }
-  b->last_ns = now;
-  b->nanotokens = level;
-  return level >= NS_PER_SECOND;
-}
-
 static __always_inline struct bucket *bucket_of(void *map, const void *key) {
   struct bucket *b = bpf_map_lookup_elem(map, key);
   if (b) return b;
@@ -285,14 +261,6 @@ static __always_inline struct bucket *bucket_of(void *map, const void *key) {
 
 static __always_inline __u32 load_u32(const __u8 *p) {
   return ((__u32)p[0] << 24) | ((__u32)p[1] << 16) | ((__u32)p[2] << 8) | p[3];
-}
-
-static __always_inline __u16 fold(__s64 sum) {
-  __u64 s = (__u64)sum;
-  s = (s & 0xffff) + (s >> 16);
-  s = (s & 0xffff) + (s >> 16);
-  s = (s & 0xffff) + (s >> 16);
-  return (__u16)s;
 }
 
 /* One's complement sum of the first `length` bytes of `bytes`, zero-padded to a multiple of 4 (the caller zeroes). */
