@@ -65,7 +65,7 @@ function orphanedBpftrace() {
  * steer_packet_too_big; the kernel keeps 15 characters of a name, bpftool shows the whole one from BTF): each goes with
  * the process that holds its tcx links.
  */
-function kernelAnswers() {
+function ourBpfPrograms() {
   const r = spawnSync('bpftool', ['--json', 'prog', 'show'], { encoding: 'utf8' });
   if (r.status !== 0) return [];
   const programs = JSON.parse(r.stdout).filter((p) => typeof p.name === 'string');
@@ -91,7 +91,7 @@ function labTraces() {
       .filter((n) => !alive(Number(/^mtt-(\d+)-/.exec(n)?.[1] ?? NaN)))
       .map((n) => `tracefs instance ${n} of a dead process`),
     ...orphanedBpftrace(),
-    ...kernelAnswers(),
+    ...ourBpfPrograms(),
   ]);
 }
 
@@ -112,5 +112,5 @@ if (left.length > 0) {
   console.error(`the tests left behind: ${left.join(', ')}`);
   process.exit(1);
 }
-if (existsSync('/run/netns')) console.error('leftover check: no lab namespace, registry entry, tracefs instance, bpftrace process or kernel answer left behind');
+if (existsSync('/run/netns')) console.error('leftover check: no lab namespace, registry entry, tracefs instance, bpftrace process or BPF program of ours (kernel answer, relay steering) left behind');
 process.exit(status);
