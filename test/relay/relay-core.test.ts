@@ -5,6 +5,7 @@ import type { IpFamily } from '../../src/packet/ip-family.js';
 import { Ipv4Packet } from '../../src/packet/ipv4.js';
 import { emitRelayEnvelope, parseRelayEnvelope, RelayEnvelopeFlag, RelayEnvelopePacket } from '../../src/packet/relay-envelope.js';
 import { RelayCore, type QueuedMessage, type RelayCoreSettings, type RelayEvent, type RelayMode, type RelayPeer } from '../../src/relay/relay-core.js';
+import { steerCounters, type SteerCounters, type SteerEvent } from '../../src/relay/relay-kernel-layout.js';
 import { DEFAULT_RELAYED_DSCP, INJECTED_MARK, markMeaning, peerMark, peerRouteMark, ROUTE_BIT, sharedInterfaceMark } from '../../src/relay/relay-marks.js';
 import { offendingTcp, packetTooBig, PEER4, PEER_PORT, ROUTER4, SERVED4, SERVED6, SERVED_PORT } from './relay-packets.js';
 
@@ -213,6 +214,61 @@ describe('relay core, owner mode', () => {
     assert.ok(amplification <= (admitted * PEERS4.length) / messages, `amplification ${amplification}`);
     assert.equal(h.core.counters.queued, messages);
     assert.equal((h.core.counters.ignored['router-limit'] ?? 0) + h.core.counters.relayed.fallback, messages);
+  });
+});
+
+describe('relay core, what the kernel steering relayed', () => {
+  const counters = (over: Partial<SteerCounters> = {}): SteerCounters => ({ ...steerCounters([]), ...over });
+  const event = (over: Partial<SteerEvent>): SteerEvent => ({
+    family: 4,
+    method: 'owner',
+    index: 0,
+    copies: 0,
+    mtu: 1400,
+    protocol: 6,
+    router: ROUTER4,
+    served: SERVED4,
+    servedPort: SERVED_PORT,
+    peer: PEER4,
+    peerPort: PEER_PORT,
+    ...over,
+  });
+
+  it('reports each message as its own, naming the peers of its method and family, and counts the kernel\'s increases into the totals', () => {
+    const h = harness('owner', { peers: [...PEERS4, { index: 4, address: 'fd00:3::2', family: 6, device: 'eth2' }] });
+    h.core.onKernel([event({ method: 'owner', index: 1 }), event({ method: 'owner-unknown', copies: 4 }), event({ method: 'shared-interface', index: 0, copies: 2 })], counters({ relayedOwner: 1, relayedOwnerUnknown: 1, relayedSharedInterface: 1, copies: 6 }));
+    assert.deepEqual(
+      h.events.map((e) => (e.event === 'relayed' ? [e.method, e.fallback ?? '-', e.peers.join(' '), e.inKernel] : [e.event])),
+      [
+        ['owner', '-', '10.0.4.2', true],
+        ['fallback', 'owner-unknown', '10.0.3.2 10.0.4.2 10.0.5.2 10.0.5.3', true],
+        ['fallback', 'shared-interface', '10.0.5.2 10.0.5.3', true],
+      ],
+    );
+    const e = h.events[0];
+    assert.ok(e?.event === 'relayed');
+    assert.deepEqual([e.family, e.router, e.mtu, e.flow], [4, ROUTER4, 1400, { protocol: 6, served: SERVED4, servedPort: SERVED_PORT, peer: PEER4, peerPort: PEER_PORT }]);
+    // The next read adds only what grew since; a message of the other family names only that family's peers.
+    h.core.onKernel([event({ family: 6, method: 'owner-unknown', router: 'fd00:2::1', served: SERVED6, peer: 'fd00:1::1', copies: 1 })], counters({ relayedOwner: 1, relayedOwnerUnknown: 2, relayedSharedInterface: 1, copies: 7, limited: 3 }));
+    const last = h.events.at(-1);
+    assert.ok(last?.event === 'relayed' && last.family === 6);
+    assert.deepEqual(last.peers, ['fd00:3::2']);
+    const c = h.core.counters;
+    assert.deepEqual([c.relayed.owner, c.relayed.fallback, c.fallback['owner-unknown'], c.fallback['shared-interface'], c.copies, c.queued], [1, 3, 2, 1, 7, 0]);
+    assert.equal(c.kernel?.limited, 3);
+  });
+
+  it('ignores a message the kernel\'s limits refused with their reason, and leaves it to the kernel, whatever its own limits say', () => {
+    const h = harness('owner');
+    const q = new FakeQueued(ptb4(), peerMark(0) | (2 << 25));
+    h.core.onQueued(q);
+    assert.deepEqual(q.decision, { kind: 'accept' });
+    assert.deepEqual(h.core.counters.ignored, { 'router-limit': 1 });
+    assert.equal(h.core.counters.relayed.owner, 0);
+    // Without the outcome bits the same message is relayed: the relay's own limits had room.
+    const again = new FakeQueued(ptb4(), peerMark(0));
+    h.core.onQueued(again);
+    assert.deepEqual(again.decision, { kind: 'marked', mark: peerRouteMark(0) });
   });
 });
 
