@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ringRecords } from '../../src/host/bpf-object.js';
+
+/** What the binding's consume() returns: each record's length (4 bytes, host order), then the record padded to 4. */
+function drained(...records: Uint8Array[]): Uint8Array {
+  const parts: number[] = [];
+  for (const r of records) {
+    const length = new Uint8Array(new Uint32Array([r.length]).buffer);
+    parts.push(...length, ...r, ...Array((4 - (r.length % 4)) % 4).fill(0xee));
+  }
+  return new Uint8Array(parts);
+}
+
+describe('ringRecords', () => {
+  it('hands back each record as it was, skipping the padding after one of odd length', () => {
+    const a = new Uint8Array([1, 2, 3, 4, 5]);
+    const b = new Uint8Array(72).fill(9);
+    const c = new Uint8Array([7]);
+    assert.deepEqual([...ringRecords(drained(a, b, c))].map((r) => [...r]), [[...a], [...b], [...c]]);
+    assert.deepEqual([...ringRecords(new Uint8Array(0))], []);
+  });
+
+  it('stops at a record that claims more bytes than there are, or a length cut short', () => {
+    const whole = drained(new Uint8Array([1, 2, 3, 4]), new Uint8Array(8).fill(5));
+    assert.deepEqual([...ringRecords(whole.subarray(0, whole.length - 1))].map((r) => r.length), [4]);
+    assert.deepEqual([...ringRecords(whole.subarray(0, 10))].map((r) => r.length), [4]);
+  });
+});
