@@ -50,6 +50,7 @@ import { parseArgs } from 'node:util';
 import { readCaptureBatches } from '../src/capture/reader.js';
 import { parseQueueCounters } from '../src/host/queue-counters.js';
 import { RELAY_DEFAULTS } from '../src/cli/relay-command.js';
+import { namedCounts } from '../src/host/bpf-object.js';
 import { STEER_COUNTERS } from '../src/relay/relay-kernel-layout.js';
 import { PACKET_TOO_BIG_MATCH } from '../src/host/iptables-matches.js';
 import { startLab } from '../src/lab/lab.js';
@@ -235,12 +236,10 @@ async function scrape(b: Bench, consumer: QueueConsumer): Promise<Scrape> {
 /** The kernel steering's counters map as bpftool dumps it (BTF-formatted, per CPU): its relayed messages (all methods), its copies. */
 function kernelCountsOf(json: string): { relayed: number; copies: number } {
   type Entry = { key: number; values: { cpu: number; value: number }[] };
-  const entries = (JSON.parse(json) as { formatted: Entry }[]).map((e) => e.formatted);
-  const sum = (names: readonly (typeof STEER_COUNTERS)[number][]): number => {
-    const keys = new Set(names.map((n) => STEER_COUNTERS.indexOf(n)));
-    return entries.filter((e) => keys.has(e.key)).reduce((n, e) => n + e.values.reduce((m, v) => m + v.value, 0), 0);
-  };
-  return { relayed: sum(['relayedOwner', 'relayedOwnerUnknown', 'relayedSharedInterface']), copies: sum(['copies']) };
+  const sums: number[] = [];
+  for (const { formatted: e } of JSON.parse(json) as { formatted: Entry }[]) sums[e.key] = e.values.reduce((n, v) => n + v.value, 0);
+  const k = namedCounts(STEER_COUNTERS, sums);
+  return { relayed: k.relayedOwner + k.relayedOwnerUnknown + k.relayedSharedInterface, copies: k.copies };
 }
 
 /** The id of the kernel steering's counters map on r (bpftool), once the relay has loaded it; undefined when it has not. */

@@ -51,8 +51,7 @@ export class HostKernelAnswer implements KernelAnswer {
 
   /** What the program did so far. */
   outcomes(): Record<KernelAnswerOutcome, number> {
-    const values = this.program.outcomes();
-    return Object.fromEntries(KERNEL_ANSWER_OUTCOMES.map((name, i) => [name, values[i] ?? 0])) as Record<KernelAnswerOutcome, number>;
+    return this.program.outcomes(KERNEL_ANSWER_OUTCOMES);
   }
 
   close(): void {

@@ -56,6 +56,16 @@ export interface Attachment {
 /** bpf_map_update_elem's flags. */
 export const BPF_ANY = 0;
 
+/** The key of an array map's entry: its index, a 32-bit number in host order. */
+export function arrayKey(index: number): Uint8Array {
+  return new Uint8Array(new Uint32Array([index]).buffer);
+}
+
+/** Counters by the names of the program's enum, in its order; 0 for one the map does not have. */
+export function namedCounts<Name extends string>(names: readonly Name[], values: readonly number[]): Record<Name, number> {
+  return Object.fromEntries(names.map((name, i) => [name, values[i] ?? 0])) as Record<Name, number>;
+}
+
 /** The binding takes Buffers: a view of the same bytes, no copy. */
 export function bufferOf(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -112,6 +122,12 @@ export class BpfObject {
     return this.binding.remove(this.handle, map, bufferOf(key));
   }
 
+  /** Writes an entry the program cannot do without (`what` it is, for the error): throws when the kernel refuses. */
+  set(map: string, key: Uint8Array, value: Uint8Array, what: string): void {
+    const errno = this.update(map, key, value);
+    if (errno !== 0) throw new Error(`cannot write ${what} (errno ${errno})`);
+  }
+
   /** 0, or the errno of the update. */
   update(map: string, key: Uint8Array, value: Uint8Array, flags = BPF_ANY): number {
     if (this.closed) throw new Error('the BPF object is closed');
@@ -123,9 +139,9 @@ export class BpfObject {
     return this.binding.lookup(this.handle, map, bufferOf(key)) ?? undefined;
   }
 
-  /** A per-CPU array of counters, each summed over the CPUs; empty once closed. */
-  counters(map: string): number[] {
-    return this.closed ? [] : this.binding.counters(this.handle, map);
+  /** A per-CPU array of counters, each summed over the CPUs and named as the program's enum (all 0 once closed). */
+  counters<Name extends string>(map: string, names: readonly Name[]): Record<Name, number> {
+    return namedCounts(names, this.closed ? [] : this.binding.counters(this.handle, map));
   }
 
   /** The records waiting in a ring buffer map, each preceded by its length (4 bytes, host order, padded to 4). */

@@ -5,7 +5,7 @@
  * maps written with the bytes the caller lays out (src/engine/kernel-answer-layout.ts). Needs a kernel with tcx (6.6),
  * CAP_BPF and CAP_NET_ADMIN; where any of that is missing, opening fails with the reason.
  */
-import { BpfObject, type NetworkInterface } from './bpf-object.js';
+import { arrayKey, BpfObject, type NetworkInterface } from './bpf-object.js';
 
 const OBJECT = 'ptb_answer';
 /** Egress first: a test is recognised at ingress only after its SYN-ACK was seen leaving. */
@@ -13,7 +13,6 @@ const ATTACHMENTS = [
   { program: 'note_server_isn', egress: true },
   { program: 'answer_packet_too_big', egress: false },
 ] as const;
-const ZERO_KEY = new Uint8Array(4);
 
 export class PtbAnswerProgram {
   private constructor(private readonly object: BpfObject) {}
@@ -25,8 +24,7 @@ export class PtbAnswerProgram {
   static open(settings: Uint8Array, onSkipped: (name: string, reason: string) => void): PtbAnswerProgram {
     const object = BpfObject.open(OBJECT);
     try {
-      const written = object.update('settings', ZERO_KEY, settings);
-      if (written !== 0) throw new Error(`cannot write the program's settings (errno ${written})`);
+      object.set('settings', arrayKey(0), settings, "the program's settings");
       object.attachToEthernet(ATTACHMENTS, onSkipped);
       return new PtbAnswerProgram(object);
     } catch (err) {
@@ -62,9 +60,9 @@ export class PtbAnswerProgram {
     return this.object.lookup('tests', key);
   }
 
-  /** The program's counters since it was loaded, in its order. */
-  outcomes(): number[] {
-    return this.object.counters('outcomes');
+  /** The program's counters since it was loaded, by the names of its enum outcome (`names`, in its order). */
+  outcomes<Name extends string>(names: readonly Name[]): Record<Name, number> {
+    return this.object.counters('outcomes', names);
   }
 
   close(): void {

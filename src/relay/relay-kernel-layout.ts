@@ -157,9 +157,3 @@ export function parseSteerEvent(record: Uint8Array): SteerEvent | undefined {
     peerPort: v.getUint16(STEER_EVENT.peer_port, false),
   };
 }
-
-export function steerCounters(values: readonly number[]): SteerCounters {
-  const out = {} as Record<SteerCounter, number>;
-  STEER_COUNTERS.forEach((name, i) => (out[name] = values[i] ?? 0));
-  return out;
-}

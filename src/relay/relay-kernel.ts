@@ -5,17 +5,17 @@
  * place first: the program reads the connection marks their rules set and steers through their routes.
  */
 import { randomBytes } from 'node:crypto';
-import { BpfObject, ringRecords } from '../host/bpf-object.js';
+import { arrayKey, BpfObject, ringRecords } from '../host/bpf-object.js';
 import { parseIpText } from '../packet/address.js';
-import type { Cidr } from '../packet/cidr.js';
+import { type Cidr, formatCidr } from '../packet/cidr.js';
 import type { RelayPeer, SharedInterface } from './relay-core.js';
 import {
   parseSteerEvent,
   peerSet,
   servedKey,
   SHARED_ENTRIES,
+  STEER_COUNTERS,
   type SteerCounters,
-  steerCounters,
   type SteerEvent,
   steerPeer,
   steerSettings,
@@ -39,31 +39,19 @@ export class KernelSteering {
     const seeds = new Uint32Array(randomBytes(8).buffer);
     const object = BpfObject.open(OBJECT);
     try {
-      const fail = (what: string, errno: number): never => {
-        throw new Error(`cannot write ${what} (errno ${errno})`);
-      };
-      const zero = new Uint8Array(4);
       const ofFamily = (family: 4 | 6): number[] => peers.filter((p) => p.family === family).map((p) => p.index);
-      const written = object.update('settings', zero, steerSettings({ ...settings, peers: { 4: ofFamily(4), 6: ofFamily(6) }, seeds: [seeds[0]!, seeds[1]!] }));
-      if (written !== 0) fail('the settings', written);
+      object.set('settings', arrayKey(0), steerSettings({ ...settings, peers: { 4: ofFamily(4), 6: ofFamily(6) }, seeds: [seeds[0]!, seeds[1]!] }), 'the settings');
       for (const p of peers) {
         const address = parseIpText(p.address);
         if (address === undefined) throw new Error(`peer ${p.address} is not an address`);
-        const key = new Uint8Array(4);
-        new DataView(key.buffer).setUint32(0, p.index, true);
-        const e = object.update('peers', key, steerPeer(p.family, address));
-        if (e !== 0) fail(`peer ${p.address}`, e);
+        object.set('peers', arrayKey(p.index), steerPeer(p.family, address), `peer ${p.address}`);
       }
       for (const c of served) {
-        const e = object.update(c.family === 4 ? 'served4' : 'served6', servedKey(c), new Uint8Array([1]));
-        if (e !== 0) fail(`the served prefix ${c.family}`, e);
+        object.set(c.family === 4 ? 'served4' : 'served6', servedKey(c), new Uint8Array([1]), `the served prefix ${formatCidr(c)}`);
       }
       for (const s of shared) {
         if (s.index >= SHARED_ENTRIES) throw new RangeError(`shared interface ${s.device} has index ${s.index}, beyond the kernel's table`);
-        const key = new Uint8Array(4);
-        new DataView(key.buffer).setUint32(0, s.index, true);
-        const e = object.update('shared', key, peerSet(s.peers));
-        if (e !== 0) fail(`the peers behind ${s.device}`, e);
+        object.set('shared', arrayKey(s.index), peerSet(s.peers), `the peers behind ${s.device}`);
       }
       object.attachToEthernet([{ program: PROGRAM, egress: false }], onSkipped);
       return new KernelSteering(object);
@@ -92,7 +80,7 @@ export class KernelSteering {
   }
 
   counters(): SteerCounters {
-    return steerCounters(this.object.counters('counters'));
+    return this.object.counters('counters', STEER_COUNTERS);
   }
 
   close(): void {

@@ -5,7 +5,8 @@ import type { IpFamily } from '../../src/packet/ip-family.js';
 import { Ipv4Packet } from '../../src/packet/ipv4.js';
 import { emitRelayEnvelope, parseRelayEnvelope, RelayEnvelopeFlag, RelayEnvelopePacket } from '../../src/packet/relay-envelope.js';
 import { RelayCore, type QueuedMessage, type RelayCoreSettings, type RelayEvent, type RelayMode, type RelayPeer } from '../../src/relay/relay-core.js';
-import { steerCounters, type SteerCounters, type SteerEvent } from '../../src/relay/relay-kernel-layout.js';
+import { namedCounts } from '../../src/host/bpf-object.js';
+import { STEER_COUNTERS, type SteerCounters, type SteerEvent } from '../../src/relay/relay-kernel-layout.js';
 import { DEFAULT_RELAYED_DSCP, INJECTED_MARK, markMeaning, peerMark, peerRouteMark, ROUTE_BIT, sharedInterfaceMark } from '../../src/relay/relay-marks.js';
 import { offendingTcp, packetTooBig, PEER4, PEER_PORT, ROUTER4, SERVED4, SERVED6, SERVED_PORT } from './relay-packets.js';
 
@@ -218,7 +219,7 @@ describe('relay core, owner mode', () => {
 });
 
 describe('relay core, what the kernel steering relayed', () => {
-  const counters = (over: Partial<SteerCounters> = {}): SteerCounters => ({ ...steerCounters([]), ...over });
+  const counters = (over: Partial<SteerCounters> = {}): SteerCounters => ({ ...namedCounts(STEER_COUNTERS, []), ...over });
   const event = (over: Partial<SteerEvent>): SteerEvent => ({
     family: 4,
     method: 'owner',

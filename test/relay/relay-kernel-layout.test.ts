@@ -16,7 +16,6 @@ import {
   STEER_EVENT,
   STEER_PEER,
   STEER_SETTINGS,
-  steerCounters,
   steerPeer,
   steerSettings,
 } from '../../src/relay/relay-kernel-layout.js';
@@ -114,20 +113,6 @@ describe('relay kernel steering map layout', () => {
     r[STEER_EVENT.family] = 4;
     r[STEER_EVENT.method] = 3;
     assert.equal(parseSteerEvent(r), undefined, 'no such method');
-  });
-
-  it('names the counters in order, zero where the program gave fewer', () => {
-    assert.deepEqual(steerCounters([1, 2, 3]), {
-      relayedOwner: 1,
-      relayedOwnerUnknown: 2,
-      relayedSharedInterface: 3,
-      copies: 0,
-      limited: 0,
-      leftToUserSpace: 0,
-      eventsLost: 0,
-      copiesFailed: 0,
-      copiesForwarded: 0,
-    });
   });
 
   it('a peer\'s entry: its family, then its address as the packet carries it', () => {
