@@ -314,13 +314,7 @@ static __always_inline int build_ipv6(struct __sk_buff *skb, struct frame *f, co
   icmp[5] = (mtu >> 16) & 0xff;
   icmp[6] = (mtu >> 8) & 0xff;
   icmp[7] = mtu & 0xff;
-  __u8 pseudo[40] = {};
-  __builtin_memcpy(&pseudo[0], key->server, 16);
-  __builtin_memcpy(&pseudo[16], key->client, 16);
-  pseudo[34] = payload >> 8;
-  pseudo[35] = payload & 0xff;
-  pseudo[39] = IPPROTO_ICMPV6;
-  __s64 sum = bpf_csum_diff(0, 0, (__be32 *)pseudo, sizeof(pseudo), 0);
+  __s64 sum = icmpv6_pseudo_sum(key->server, key->client, payload);
   sum = bpf_csum_diff(0, 0, (__be32 *)icmp, 512, sum);
   sum = bpf_csum_diff(0, 0, (__be32 *)&icmp[512], 512, sum);
   sum = bpf_csum_diff(0, 0, (__be32 *)&icmp[1024], ICMP_LEN + IPV6_QUOTE - 1024, sum);

@@ -388,13 +388,7 @@ static __always_inline int read_message(struct __sk_buff *skb, struct scratch *s
     __builtin_memcpy(target, &ip[24], 16);
     icmp = ETH_LEN + IPV6_LEN;
     end = icmp + (((__u32)ip[4] << 8) | ip[5]);
-    __u8 pseudo[40] = {};
-    __builtin_memcpy(pseudo, &ip[8], 32);
-    __u32 length = end - icmp;
-    pseudo[34] = length >> 8;
-    pseudo[35] = length & 0xff;
-    pseudo[39] = IPPROTO_ICMPV6;
-    seed = bpf_csum_diff(0, 0, (__be32 *)pseudo, sizeof(pseudo), 0);
+    seed = icmpv6_pseudo_sum(&ip[8], &ip[24], end - icmp);
   } else {
     return 0;
   }

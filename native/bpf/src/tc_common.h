@@ -1,6 +1,6 @@
 /*
- * What mtuscope's tc programs share (ptb_answer.bpf.c, relay_steer.bpf.c): tcx's "go on" verdict, token buckets and
- * the folding of a one's complement sum.
+ * What mtuscope's tc programs share (ptb_answer.bpf.c, relay_steer.bpf.c): tcx's "go on" verdict, token buckets, the
+ * folding of a one's complement sum and ICMPv6's pseudo-header.
  */
 #ifndef MTUSCOPE_TC_COMMON_H
 #define MTUSCOPE_TC_COMMON_H
@@ -51,6 +51,17 @@ static __always_inline __u16 fold(__s64 sum) {
   s = (s & 0xffff) + (s >> 16);
   s = (s & 0xffff) + (s >> 16);
   return (__u16)s;
+}
+
+/* The sum of ICMPv6's pseudo-header (RFC 8200 8.1): source, destination, upper-layer length, next header 58. */
+static __always_inline __s64 icmpv6_pseudo_sum(const __u8 *src, const __u8 *dst, __u32 length) {
+  __u8 pseudo[40] = {};
+  __builtin_memcpy(pseudo, src, 16);
+  __builtin_memcpy(&pseudo[16], dst, 16);
+  pseudo[34] = length >> 8;
+  pseudo[35] = length & 0xff;
+  pseudo[39] = 58;
+  return bpf_csum_diff(0, 0, (__be32 *)pseudo, sizeof(pseudo), 0);
 }
 
 #endif
