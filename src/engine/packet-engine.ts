@@ -248,8 +248,7 @@ export class PacketEngine {
     c.clientHigh = Math.max(c.clientHigh, end);
     c.largestClientPacket = Math.max(c.largestClientPacket, s.ipLength);
     if (kernel !== undefined && c.icmp !== undefined) {
-      packet.drop();
-      this.counters.dropped++;
+      this.pass(packet, kernel);
       const first = this.decidedInKernel(c, c.icmp, s.seq, kernel, now);
       c.icmp.droppedInKernel(start, end, s.ipLength, now);
       const action = !first ? 'dropped-with-packet' : kernel === 'answered' ? 'dropped-ptb-sent' : 'dropped-ptb-held-back';
