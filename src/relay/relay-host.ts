@@ -137,8 +137,10 @@ export async function startRelay(settings: RelayHostSettings, onEvent: (e: Relay
           );
           const k = kernel;
           readKernel = () => {
-            const { events } = k.drain();
+            const { events, unreadable } = k.drain();
             core.onKernel(events, k.counters());
+            // Records of another size or kind: the program and the relay were built from different sources.
+            if (unreadable > 0) throw new Error(`kernel steering: ${unreadable} records this relay cannot read (native/bpf not rebuilt with it?)`);
           };
           poll = setInterval(() => {
             try {
