@@ -5,10 +5,9 @@
  * Standard input and live captures are spooled to a temporary file during the first pass for that second pass.
  */
 import { once } from 'node:events';
-import { closeSync, createReadStream, createWriteStream, openSync, readSync, statSync, type WriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync, readSync, statSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { type AnalysisResult, Analyzer, type AnalyzerParts } from '../analyze/analyzer.js';
 import { analysisText, findingText } from '../analyze/analysis-text.js';
 import { type CaptureInfo, findingJson, type NumberedFinding, summaryJson } from '../analyze/analysis-json.js';
@@ -20,7 +19,7 @@ import { conversationKey } from '../analyze/flow-key.js';
 import { type FactsOptions, interfaceLabel } from '../analyze/packet-facts.js';
 import { CaptureError } from '../capture/capture-error.js';
 import type { CapturedPacket } from '../capture/captured-packet.js';
-import { readCaptureBatches } from '../capture/reader.js';
+import { fileChunks, readCaptureBatches } from '../capture/reader.js';
 import { openCaptureWriter } from '../capture/writer.js';
 import { TcpdumpCapture } from '../host/tcpdump-capture.js';
 import { LinkType } from '../packet/link-type.js';
@@ -158,12 +157,12 @@ class CaptureRun {
       spool = createWriteStream(spoolPath, { flags: 'wx', mode: 0o600 });
     }
     const size = input.kind === 'file' ? fileSize(input.path) : undefined;
-    let source: string | NodeJS.ReadableStream;
+    let source: string | AsyncIterable<Uint8Array>;
     if (typeof raw === 'string' && spool === undefined && !io.progress.enabled) {
       // The fast path: the reader reads the file itself.
       source = raw;
       this.sniff(firstBytes(raw));
-    } else source = Readable.from(this.chunks(raw, spool, size));
+    } else source = this.chunks(raw, spool, size);
 
     let readError: string | undefined;
     let openFailed = false;
@@ -238,25 +237,25 @@ class CaptureRun {
     return this.analyzerSlot.analyzer;
   }
 
-  /** Chunks of the input, with the first four bytes kept (pcap or pcapng?), the spool written and progress shown. */
+  /**
+   * Chunks of the input, with the first four bytes kept (pcap or pcapng?), the spool written and progress shown. A
+   * file's chunks are the reader's reused buffers (fileChunks), so they are read one at a time, and never spooled
+   * (a file is read again itself).
+   */
   private async *chunks(source: string | NodeJS.ReadableStream, spool: WriteStream | undefined, size: number | undefined): AsyncGenerator<Uint8Array> {
-    const stream = typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source;
+    const stream = typeof source === 'string' ? fileChunks(source) : source;
     let lastProgress = 0;
-    try {
-      for await (const chunk of stream) {
-        if (!(chunk instanceof Uint8Array)) throw new TypeError('the capture stream yielded text, not bytes');
-        if (this.sniffedLength < 4) this.sniff(chunk);
-        this.bytes += chunk.length;
-        if (spool !== undefined && !spool.write(chunk)) await once(spool, 'drain');
-        const now = Date.now();
-        if (size !== undefined && size > 0 && now - lastProgress >= PROGRESS_EVERY_MS) {
-          lastProgress = now;
-          this.io.progress.update(`mtuscope analyze: ${this.label}: ${Math.floor((100 * this.bytes) / size)}%`);
-        }
-        yield chunk;
+    for await (const chunk of stream) {
+      if (!(chunk instanceof Uint8Array)) throw new TypeError('the capture stream yielded text, not bytes');
+      if (this.sniffedLength < 4) this.sniff(chunk);
+      this.bytes += chunk.length;
+      if (spool !== undefined && !spool.write(chunk)) await once(spool, 'drain');
+      const now = Date.now();
+      if (size !== undefined && size > 0 && now - lastProgress >= PROGRESS_EVERY_MS) {
+        lastProgress = now;
+        this.io.progress.update(`mtuscope analyze: ${this.label}: ${Math.floor((100 * this.bytes) / size)}%`);
       }
-    } finally {
-      if (typeof source === 'string' && 'destroy' in stream) stream.destroy();
+      yield chunk;
     }
   }
 

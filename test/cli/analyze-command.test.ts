@@ -8,9 +8,9 @@ import fc from 'fast-check';
 import { readCaptureFile } from '../../src/capture/reader.js';
 import { openCaptureWriter } from '../../src/capture/writer.js';
 import { LinkType } from '../../src/packet/link-type.js';
-import { FIXTURE_FINDINGS, writeFixture } from '../analyze/support/analyze-fixture.js';
+import { FIXTURE_FINDINGS, fixtureFrames, writeFixture } from '../analyze/support/analyze-fixture.js';
 import { ANALYZE_WITH_MARKERS } from '../analyze/support/analyze-with-markers.js';
-import { type CliRun, mtuscope, runToEnd } from '../support/cli.js';
+import { CLI, type CliRun, mtuscope, runToEnd } from '../support/cli.js';
 import { fuzzInputs } from '../support/fuzz-inputs.js';
 import { prng } from '../support/prng.js';
 
@@ -174,6 +174,28 @@ describe('mtuscope analyze', () => {
     const objects = jsonLines(r.stdout);
     assert.ok(objects.every((o) => o['file'] === '(stdin)'));
     assert.equal(objects.filter((o) => o['type'] === 'finding').length, FIXTURE_FINDINGS.length);
+  });
+
+  it('on a terminal shows its progress and reports what it reports off one, over a file of several reads', async () => {
+    // Off a terminal the reader reads the file itself; on one, through the loop that shows the progress: both must
+    // hand the analyzer every packet of every 1 MiB read, records straddling two reads included.
+    const big = join(dir, 'big.pcapng');
+    const frames = fixtureFrames();
+    const repeats = 500;
+    await writeFixture(
+      big,
+      Array.from({ length: repeats }, (_, r) => frames.map((f) => ({ ...f, timeNs: f.timeNs + BigInt(r) * 2_000_000_000n }))).flat(),
+    );
+    const plain = await mtuscope(['analyze', '--json', big]);
+    assert.equal(plain.code, 1, plain.stderr);
+    const summary = jsonLines(plain.stdout).find((o) => o['type'] === 'summary')!;
+    assert.equal(summary['packets'], frames.length * repeats);
+    assert.equal(summary['complete'], true);
+    const out = join(dir, 'tty.json');
+    const tty = await runToEnd('script', ['-qec', `"${process.execPath}" "${CLI}" analyze --json "${big}" > "${out}"`, '/dev/null']);
+    assert.equal(tty.code, 1, tty.stdout);
+    assert.match(tty.stdout, new RegExp(`mtuscope analyze: ${big.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\d+%`));
+    assert.equal(await readFile(out, 'utf8'), plain.stdout);
   });
 
   it('analyses several files each on its own, with its own frame numbers', async () => {
