@@ -1,5 +1,5 @@
 import { CaptureError } from './capture-error.js';
-import type { CapturedPacket } from './captured-packet.js';
+import type { PacketSink } from './captured-packet.js';
 import { PCAP_MAGIC_MODIFIED, PCAP_MAGIC_NS, PCAP_MAGIC_US } from './pcap-format.js';
 import { PcapParser } from './pcap-parser.js';
 import { BLOCK_SHB } from './pcapng-format.js';
@@ -53,8 +53,8 @@ export class CaptureDecoder {
     return this.offset;
   }
 
-  /** Appends the packets of every record completed by `chunk` to `out`. */
-  push(chunk: Uint8Array, out: CapturedPacket[]): CaptureError | undefined {
+  /** Hands the packets of every record completed by `chunk` to `out`, in order. */
+  push(chunk: Uint8Array, out: PacketSink): CaptureError | undefined {
     if (this.failure !== undefined) return this.failure;
     try {
       this.consume(chunk, out);
@@ -88,7 +88,7 @@ export class CaptureDecoder {
     return this.failure;
   }
 
-  private consume(chunk: Uint8Array, out: CapturedPacket[]): void {
+  private consume(chunk: Uint8Array, out: PacketSink): void {
     const base = this.offset;
     this.offset += chunk.length;
     const pos = this.carry === undefined ? 0 : this.completeCarry(chunk, out);
@@ -121,7 +121,7 @@ export class CaptureDecoder {
    * Feeds the start of `chunk` into the carried record until the record is whole, then parses it.
    * Returns how many bytes of `chunk` it took; leaves `carry` set when the chunk ran out first.
    */
-  private completeCarry(chunk: Uint8Array, out: CapturedPacket[]): number {
+  private completeCarry(chunk: Uint8Array, out: PacketSink): number {
     let pos = 0;
     for (let carry = this.carry; carry !== undefined; carry = this.carry) {
       const take = Math.min(carry.length - this.carryLength, chunk.length - pos);

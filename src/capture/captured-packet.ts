@@ -37,3 +37,11 @@ export function capturedPacket(
 ): CapturedPacket {
   return { linkType, interfaceId, timestampNs, timeUs, capturedLength: data.length, originalLength, data, interfaceName };
 }
+
+/**
+ * Where the parsers put the packets they read: an array (a batch), or a consumer that handles each packet as it is
+ * parsed (readCapturePackets), so that the packet is garbage before the next one is read.
+ */
+export interface PacketSink {
+  push(packet: CapturedPacket): unknown;
+}

@@ -1,5 +1,5 @@
 import { CaptureError } from './capture-error.js';
-import { type CapturedPacket, capturedPacket } from './captured-packet.js';
+import { capturedPacket, type PacketSink } from './captured-packet.js';
 import { pcapRecordLimit } from './capture-limits.js';
 import {
   PCAP_FILE_HEADER_LENGTH,
@@ -47,7 +47,7 @@ export class PcapParser implements RecordParser {
     return this.headerRead ? 'pcap record' : 'pcap file header';
   }
 
-  parseRun(b: Uint8Array, start: number, end: number, base: number, out: CapturedPacket[]): number {
+  parseRun(b: Uint8Array, start: number, end: number, base: number, out: PacketSink): number {
     const dv = dataView(b);
     let o = start;
     if (!this.headerRead) {

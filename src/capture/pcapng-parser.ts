@@ -1,5 +1,5 @@
 import { CaptureError } from './capture-error.js';
-import { type CapturedPacket, capturedPacket } from './captured-packet.js';
+import { capturedPacket, type PacketSink } from './captured-packet.js';
 import { MAX_RECORD_BYTES } from './capture-limits.js';
 import {
   BLOCK_EPB,
@@ -41,7 +41,7 @@ interface Chunk {
   readonly b: Uint8Array;
   readonly dv: DataView;
   readonly base: number;
-  readonly out: CapturedPacket[];
+  readonly out: PacketSink;
 }
 
 /** An Interface Description Block as far as packets need it, plus a timestamp cache. */
@@ -98,7 +98,7 @@ export class PcapngParser implements RecordParser {
     return avail < 4 ? 'pcapng block' : blockName(dataView(b).getUint32(o, this.littleEndian));
   }
 
-  parseRun(b: Uint8Array, start: number, end: number, base: number, out: CapturedPacket[]): number {
+  parseRun(b: Uint8Array, start: number, end: number, base: number, out: PacketSink): number {
     const dv = dataView(b);
     const chunk: Chunk = { b, dv, base, out };
     let o = start;

@@ -1,4 +1,4 @@
-import type { CapturedPacket } from './captured-packet.js';
+import type { PacketSink } from './captured-packet.js';
 
 /**
  * One capture format's record layer, driven by CaptureDecoder which owns the chunking. Methods throw
@@ -12,10 +12,10 @@ export interface RecordParser {
    */
   recordLength(b: Uint8Array, o: number, avail: number, fileOffset: number): number;
   /**
-   * Parses every complete record in b[start, end) and appends packets to `out`. `base` is the file
+   * Parses every complete record in b[start, end) and hands their packets to `out`. `base` is the file
    * offset of b[0]. Returns the offset of the first record that is not complete before `end`.
    */
-  parseRun(b: Uint8Array, start: number, end: number, base: number, out: CapturedPacket[]): number;
+  parseRun(b: Uint8Array, start: number, end: number, base: number, out: PacketSink): number;
   /** What the record at b[o] is, for a "truncated ..." message (`avail` may be under 4). */
   recordName(b: Uint8Array, o: number, avail: number): string;
 }

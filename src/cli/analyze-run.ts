@@ -19,7 +19,7 @@ import { conversationKey } from '../analyze/flow-key.js';
 import { type FactsOptions, interfaceLabel } from '../analyze/packet-facts.js';
 import { CaptureError } from '../capture/capture-error.js';
 import type { CapturedPacket } from '../capture/captured-packet.js';
-import { fileChunks, readCaptureBatches } from '../capture/reader.js';
+import { fileChunks, readCaptureBatches, readCapturePackets } from '../capture/reader.js';
 import { openCaptureWriter } from '../capture/writer.js';
 import { TcpdumpCapture } from '../host/tcpdump-capture.js';
 import { LinkType } from '../packet/link-type.js';
@@ -172,9 +172,10 @@ class CaptureRun {
       let lastId = -1;
       let lastName: string | undefined;
       let lastLink = -1;
-      for await (const batch of readCaptureBatches(source)) {
-        const analyzer = this.analyzer();
-        for (const pkt of batch) {
+      let analyzer: Analyzer | undefined;
+      await readCapturePackets(source, {
+        push: (pkt: CapturedPacket): void => {
+          analyzer ??= this.analyzer();
           if (pkt.interfaceId !== lastId || pkt.interfaceName !== lastName || pkt.linkType !== lastLink) {
             lastId = pkt.interfaceId;
             lastName = pkt.interfaceName;
@@ -182,8 +183,8 @@ class CaptureRun {
             this.interfaceIndex(pkt);
           }
           analyzer.push(pkt);
-        }
-      }
+        },
+      });
     } catch (err) {
       if (err instanceof CaptureError) readError = err.message;
       else if (isNodeError(err)) {

@@ -9,9 +9,10 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { CaptureDecoder } from '../../src/capture/capture-decoder.js';
 import type { CapturedPacket } from '../../src/capture/captured-packet.js';
+import { CaptureError } from '../../src/capture/capture-error.js';
 import { PcapEncoder } from '../../src/capture/pcap-encoder.js';
 import { PcapngEncoder } from '../../src/capture/pcapng-encoder.js';
-import { readCapture, readCaptureBatches } from '../../src/capture/reader.js';
+import { readCapture, readCaptureBatches, readCapturePackets } from '../../src/capture/reader.js';
 import { chunkedStream, encodeFile, md5, prng, readAll } from './support/capture-fixtures.js';
 
 function sample(seed: number, count: number, interfaces = 1): { timestampNs: bigint; data: Uint8Array; interfaceId: number }[] {
@@ -106,6 +107,35 @@ describe('capture streaming', () => {
     assert.equal(packets, 120);
     assert.ok(batches <= Math.ceil(bytes.length / chunk), `${batches} batches for ${Math.ceil(bytes.length / chunk)} chunks`);
     assert.ok(batches < packets / 2);
+  });
+
+  it('readCapturePackets hands each packet to the sink as the batches give it: a file of several reads, a stream, damage', async () => {
+    // Large enough for the file reader's 2 MiB reads to split records between reads.
+    const bytes = encodeFile(new PcapngEncoder({ interfaces: [{ linkType: 1, snaplen: 0 }, { linkType: 113, tsresol: 9, snaplen: 0 }] }), sample(5, 3000, 2));
+    assert.ok(bytes.length > 3 * 2 ** 21, `${bytes.length} bytes`);
+    const path = join(dir, 'several-reads.pcapng');
+    await writeFile(path, bytes);
+    const expected = summary((await readAll(path)).packets);
+    assert.equal(expected.length, 3000);
+    const seen = async (source: string | NodeJS.ReadableStream): Promise<string[]> => {
+      const lines: string[] = [];
+      await readCapturePackets(source, { push: (p: CapturedPacket) => lines.push(summary([p])[0]!) });
+      return lines;
+    };
+    assert.deepEqual(await seen(path), expected);
+    const rnd = prng(7);
+    assert.deepEqual(await seen(chunkedStream(bytes, () => 1 + Math.floor(rnd() * 300_000))), expected);
+
+    const cut = bytes.subarray(0, bytes.length - 5);
+    const before = await readAll(Readable.from([Buffer.from(cut)]));
+    assert.ok(before.error instanceof CaptureError);
+    const lines: string[] = [];
+    await assert.rejects(
+      readCapturePackets(Readable.from([Buffer.from(cut)]), { push: (p: CapturedPacket) => lines.push(summary([p])[0]!) }),
+      (err: unknown) => err instanceof CaptureError && err.message === before.error!.message && err.offset === before.error!.offset,
+    );
+    assert.deepEqual(lines, summary(before.packets));
+    assert.equal(lines.length, 2999);
   });
 
   it('readCapture yields single packets', async () => {
