@@ -2,11 +2,14 @@ import { open } from 'node:fs/promises';
 import { CaptureDecoder } from './capture-decoder.js';
 import type { CapturedPacket, PacketSink } from './captured-packet.js';
 
+/** Large reads mean large batches: the per-batch async hop is then negligible per packet. */
+const FILE_CHUNK_BYTES = 1 << 20;
 /**
- * Each read costs an asynchronous hop, whose wait the analyzer's profile shows as idle: about 80 us a read here (1.2 GB
- * in 1 MiB reads: 95-128 ms idle; 2 MiB: 31-51 ms; 4 MiB: 20-30 ms, for 2 MiB more of buffers again).
+ * The reads of readCapturePackets, which keeps no batch: each read costs an asynchronous hop, whose wait the analyzer's
+ * profile shows as idle, about 80 us a read here (1.2 GB in 1 MiB reads: 95-128 ms idle; 2 MiB: 31-51 ms; 4 MiB: 20-30
+ * ms, for 2 MiB more of buffers again). Batches stay at 1 MiB: `decode` hands each to a worker, and holds several.
  */
-const FILE_CHUNK_BYTES = 1 << 21;
+export const SINK_CHUNK_BYTES = 1 << 21;
 /**
  * Where in its buffer each chunk is read to: not at the buffer's page-aligned start. On the project's machines (AMD
  * EPYC) the kernel copied cached file pages into a page-aligned buffer at a fifth of the speed: 1.2 GB in 0.58-0.74 s
@@ -50,7 +53,7 @@ export async function* readCaptureBatches(source: string | AsyncIterable<unknown
  */
 export async function readCapturePackets(source: string | AsyncIterable<unknown>, sink: PacketSink): Promise<void> {
   const decoder = new CaptureDecoder();
-  for await (const chunk of typeof source === 'string' ? fileChunks(source) : source) {
+  for await (const chunk of typeof source === 'string' ? fileChunks(source, SINK_CHUNK_BYTES) : source) {
     const error = decoder.push(bytesOf(chunk), sink);
     if (error !== undefined) throw error;
   }
@@ -64,11 +67,11 @@ export async function readCapturePackets(source: string | AsyncIterable<unknown>
  * chunk lived until the next full garbage collection, which on a long file held some twenty of them at once
  * (bench/analyze's peak RSS).
  */
-export async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
+export async function* fileChunks(path: string, chunkBytes = FILE_CHUNK_BYTES): AsyncGenerator<Uint8Array> {
   const file = await open(path, 'r');
-  let filling = new Uint8Array(READ_OFFSET + FILE_CHUNK_BYTES).subarray(READ_OFFSET);
-  let spare = new Uint8Array(READ_OFFSET + FILE_CHUNK_BYTES).subarray(READ_OFFSET);
-  let next = file.read(filling, 0, FILE_CHUNK_BYTES, null);
+  let filling = new Uint8Array(READ_OFFSET + chunkBytes).subarray(READ_OFFSET);
+  let spare = new Uint8Array(READ_OFFSET + chunkBytes).subarray(READ_OFFSET);
+  let next = file.read(filling, 0, chunkBytes, null);
   try {
     for (;;) {
       const { bytesRead } = await next;
@@ -76,7 +79,7 @@ export async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
       const full = filling;
       filling = spare;
       spare = full;
-      next = file.read(filling, 0, FILE_CHUNK_BYTES, null);
+      next = file.read(filling, 0, chunkBytes, null);
       yield full.subarray(0, bytesRead);
     }
   } finally {

@@ -19,7 +19,7 @@ import { conversationKey } from '../analyze/flow-key.js';
 import { type FactsOptions, interfaceLabel } from '../analyze/packet-facts.js';
 import { CaptureError } from '../capture/capture-error.js';
 import type { CapturedPacket } from '../capture/captured-packet.js';
-import { fileChunks, readCaptureBatches, readCapturePackets } from '../capture/reader.js';
+import { fileChunks, readCaptureBatches, readCapturePackets, SINK_CHUNK_BYTES } from '../capture/reader.js';
 import { openCaptureWriter } from '../capture/writer.js';
 import { TcpdumpCapture } from '../host/tcpdump-capture.js';
 import { LinkType } from '../packet/link-type.js';
@@ -244,7 +244,7 @@ class CaptureRun {
    * (a file is read again itself).
    */
   private async *chunks(source: string | NodeJS.ReadableStream, spool: WriteStream | undefined, size: number | undefined): AsyncGenerator<Uint8Array> {
-    const stream = typeof source === 'string' ? fileChunks(source) : source;
+    const stream = typeof source === 'string' ? fileChunks(source, SINK_CHUNK_BYTES) : source;
     let lastProgress = 0;
     for await (const chunk of stream) {
       if (!(chunk instanceof Uint8Array)) throw new TypeError('the capture stream yielded text, not bytes');

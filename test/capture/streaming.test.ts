@@ -110,7 +110,7 @@ describe('capture streaming', () => {
   });
 
   it('readCapturePackets hands each packet to the sink as the batches give it: a file of several reads, a stream, damage', async () => {
-    // Large enough for the file reader's 2 MiB reads to split records between reads.
+    // Large enough for the file reader's reads (SINK_CHUNK_BYTES) to split records between reads.
     const bytes = encodeFile(new PcapngEncoder({ interfaces: [{ linkType: 1, snaplen: 0 }, { linkType: 113, tsresol: 9, snaplen: 0 }] }), sample(5, 3000, 2));
     assert.ok(bytes.length > 3 * 2 ** 21, `${bytes.length} bytes`);
     const path = join(dir, 'several-reads.pcapng');

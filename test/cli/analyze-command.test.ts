@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { readCaptureFile } from '../../src/capture/reader.js';
+import { readCaptureFile, SINK_CHUNK_BYTES } from '../../src/capture/reader.js';
 import { openCaptureWriter } from '../../src/capture/writer.js';
 import { LinkType } from '../../src/packet/link-type.js';
 import { FIXTURE_FINDINGS, fixtureFrames, writeFixture } from '../analyze/support/analyze-fixture.js';
@@ -178,16 +178,17 @@ describe('mtuscope analyze', () => {
 
   it('on a terminal shows its progress and reports what it reports off one, over a file of several reads', async () => {
     // Off a terminal the reader reads the file itself; on one, through the loop that shows the progress: both must
-    // hand the analyzer every packet of every 1 MiB read, records straddling two reads included.
+    // hand the analyzer every packet of every read (SINK_CHUNK_BYTES), records straddling two reads included.
     const big = join(dir, 'big.pcapng');
     const frames = fixtureFrames();
-    const repeats = 500;
+    const repeats = 1000;
     await writeFixture(
       big,
       Array.from({ length: repeats }, (_, r) => frames.map((f) => ({ ...f, timeNs: f.timeNs + BigInt(r) * 2_000_000_000n }))).flat(),
     );
     const plain = await mtuscope(['analyze', '--json', big]);
     assert.equal(plain.code, 1, plain.stderr);
+    assert.ok((await stat(big)).size > 2 * SINK_CHUNK_BYTES);
     const summary = jsonLines(plain.stdout).find((o) => o['type'] === 'summary')!;
     assert.equal(summary['packets'], frames.length * repeats);
     assert.equal(summary['complete'], true);
