@@ -1,5 +1,5 @@
 import type { CapturedPacket } from '../capture/captured-packet.js';
-import { holdsOffloadSeed, offloadAddendOfSum, type SegmentCheck, sumVerifies } from '../packet/checksum.js';
+import { holdsOffloadSeed, type KnownTail, offloadAddendOfSum, type SegmentCheck, segmentBytesSum, sumVerifies } from '../packet/checksum.js';
 import { EthernetFrame } from '../packet/ethernet.js';
 import { fouInnerProtocol } from '../packet/fou.js';
 import { type DecodedFrame, type DecodeOptions, decodeFrame, type Layer } from '../packet/frame.js';
@@ -431,22 +431,33 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
       tunnel = { kind: 'vxlan', overhead: innerOffset - networkOffset };
       // What completing the inner checksum, if it was left to the NIC, adds to the outer one.
       let inside = 0;
+      let innerCheck: SegmentCheck | undefined;
+      let innerLength: number;
       if (inner.protocol === IpProtocol.Tcp) {
         const t = fastTcp(within);
         if (t === undefined) return undefined;
         tcp = tcpFacts(t.view, t.mss);
-        if (t.check?.status === 'partial') inside = offloadAddendOfSum(t.check.sum);
+        innerCheck = t.check;
+        innerLength = within.claimed;
       } else {
         const w = UdpPacket.check(within.transport);
         if (!w.ok || w.value.truncated || tunnelPort(w.value.dstPort, options)) return undefined;
         udp = udpFacts(parseUdp(w.value), within.transportOffset, data);
-        const check = udpSeedCheck(w.value, within.net);
-        if (check?.status === 'partial') inside = offloadAddendOfSum(check.sum);
+        innerCheck = udpSeedCheck(w.value, within.net);
+        innerLength = w.value.length;
       }
+      if (innerCheck?.status === 'partial') inside = offloadAddendOfSum(innerCheck.sum);
+      // The outer checksum covers the inner segment, which the inner check summed already: its sum is reused when the
+      // segment ends the datagram at an even offset from its start (a VXLAN packet's super-packets are mostly that).
+      const from = within.transportOffset - outer.transportOffset;
+      const tail: KnownTail | undefined =
+        innerCheck !== undefined && from % 2 === 0 && from + innerLength === u.length
+          ? { from, sum: segmentBytesSum(innerCheck, { src: within.net.src, dst: within.net.dst, protocol: inner.protocol, length: innerLength }) }
+          : undefined;
       // FrameDecoder.udp's rule: a checksum that is not the seed is summed only when an inner one was offloaded, and
       // one that is wrong until that offload completes counts as left to the NIC too.
-      let check = udpSeedCheck(u, outer.net);
-      if (check === undefined && inside !== 0) check = u.checksumCheck(outer.net.src, outer.net.dst);
+      let check = udpSeedCheck(u, outer.net, tail);
+      if (check === undefined && inside !== 0) check = u.checksumCheck(outer.net.src, outer.net.dst, tail);
       checksumOffload = check !== undefined && (check.status === 'partial' || (check.status === 'bad' && inside !== 0 && sumVerifies(check.sum + inside)));
     } else {
       if (tunnelPort(port, options)) return undefined;
@@ -540,8 +551,8 @@ function fastTcp(ip: FastIp): { readonly view: TcpPacket; readonly mss: number |
 }
 
 /** A UDP checksum's sum where the field holds the offload seed; undefined (not summed) otherwise. */
-function udpSeedCheck(u: UdpPacket, net: Ipv4Packet | Ipv6Packet): SegmentCheck | undefined {
-  return holdsOffloadSeed(u.checksum, net.pseudoHeaderSum(IpProtocol.Udp, u.length)) ? u.checksumCheck(net.src, net.dst) : undefined;
+function udpSeedCheck(u: UdpPacket, net: Ipv4Packet | Ipv6Packet, tail?: KnownTail): SegmentCheck | undefined {
+  return holdsOffloadSeed(u.checksum, net.pseudoHeaderSum(IpProtocol.Udp, u.length)) ? u.checksumCheck(net.src, net.dst, tail) : undefined;
 }
 
 /** A port the decoder reads a tunnel behind (VXLAN, GUE, FOU). */

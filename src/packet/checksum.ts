@@ -5,17 +5,19 @@ import type { ChecksumStatus } from './checksum-status.js';
 const WIDE_SUM_MIN = 64;
 const WIDE_SUM_MAX = 65536;
 /**
- * A DataView of the buffer last summed: the packets of one read chunk share their buffer, so a view is made once
- * per chunk rather than a typed array (or a copy into an aligned one) per checksum.
+ * 32-bit words of the buffer last summed: the packets of one read chunk share their buffer, so the view is made once
+ * per chunk rather than per checksum.
  */
 let wordBuffer: ArrayBufferLike | undefined;
-let words: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+let words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+/** The words' halves in the host's byte order: on a little-endian host each is a byte-swapped 16-bit word. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
  * One's-complement sum of 16-bit big-endian words, unfolded (RFC 1071). An odd tail byte is padded with zero. The
- * value is to be folded (foldSum, finishChecksum, sumVerifies): a long range is summed as little-endian 32-bit words
- * (RFC 1071 section 2: the sum does not depend on the word size, and the byte order only swaps the folded result), so
- * its unfolded value differs from the word-by-word sum while every fold agrees.
+ * value is to be folded (foldSum, finishChecksum, sumVerifies): a long range is summed as 32-bit words in the host's
+ * byte order (RFC 1071 section 2: the sum does not depend on the word size, and the byte order only swaps the folded
+ * result), so its unfolded value differs from the word-by-word sum while every fold agrees.
  */
 export function sum16(b: Uint8Array, start: number, end: number, initial = 0): number {
   const length = end - start;
@@ -28,38 +30,44 @@ export function sum16(b: Uint8Array, start: number, end: number, initial = 0): n
   return sum;
 }
 
+/**
+ * sum16 over aligned 32-bit words of a typed array: half as much time again as unaligned DataView reads (5.3 against
+ * 3.3 GB/s here). The bytes before the first aligned word and after the last are added one by one, each in its place
+ * in the big-endian word pairs counted from `start`.
+ */
 function wideSum(b: Uint8Array, start: number, end: number, initial: number): number {
-  if (b.buffer !== wordBuffer) {
-    wordBuffer = b.buffer;
-    words = new DataView(b.buffer);
+  const buffer = b.buffer;
+  if (buffer !== wordBuffer) {
+    wordBuffer = buffer;
+    words = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
   }
-  const count = (end - start) >>> 2;
+  const w = words;
   const from = b.byteOffset + start;
-  // Little-endian words: the folded sum comes out byte-swapped, and is swapped back below. Their 16-bit halves are
-  // summed apart, four words a turn: small integers (at most 65535 * 16384 for the 64 KiB WIDE_SUM_MAX, a V8 small
-  // integer still) instead of a double per word, twice as fast.
-  let low = 0;
-  let high = 0;
-  let i = 0;
-  for (; i + 4 <= count; i += 4) {
-    const at = from + 4 * i;
-    const a = words.getUint32(at, true);
-    const b2 = words.getUint32(at + 4, true);
-    const c = words.getUint32(at + 8, true);
-    const d = words.getUint32(at + 12, true);
-    low += (a & 0xffff) + (b2 & 0xffff) + (c & 0xffff) + (d & 0xffff);
-    high += (a >>> 16) + (b2 >>> 16) + (c >>> 16) + (d >>> 16);
+  const lead = (4 - (from & 3)) & 3;
+  const first = (from + lead) >>> 2;
+  const last = first + ((end - start - lead) >>> 2);
+  // Doubles, four sums a turn: each adds at most 16,384 words below 2^32, far inside a double's exact integers.
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = first;
+  for (; i + 4 <= last; i += 4) {
+    s0 += w[i]!;
+    s1 += w[i + 1]!;
+    s2 += w[i + 2]!;
+    s3 += w[i + 3]!;
   }
-  for (; i < count; i++) {
-    const a = words.getUint32(from + 4 * i, true);
-    low += a & 0xffff;
-    high += a >>> 16;
-  }
-  const folded = foldSum(low + high);
-  let sum = initial + (((folded & 0xff) << 8) | (folded >>> 8));
-  let j = start + count * 4;
-  for (; j + 1 < end; j += 2) sum += (b[j]! << 8) | b[j + 1]!;
-  if (j < end) sum += b[j]! << 8;
+  for (; i < last; i++) s0 += w[i]!;
+  // A word's two halves are congruent to their sum modulo 0xffff (2^16 = 1 there): one's-complement folding is that.
+  const total = s0 + s1 + s2 + s3;
+  const folded = total === 0 ? 0 : total % 0xffff || 0xffff;
+  // The halves pair bytes as the big-endian words from `start` do when the host is big-endian and the words start an
+  // even number of bytes after `start`; otherwise the folded sum is byte-swapped.
+  const swapped = LITTLE_ENDIAN !== ((lead & 1) === 1);
+  let sum = initial + (swapped ? ((folded & 0xff) << 8) | (folded >>> 8) : folded);
+  for (let j = start; j < start + lead; j++) sum += (j - start) & 1 ? b[j]! : b[j]! << 8;
+  for (let j = start + lead + 4 * (last - first); j < end; j++) sum += (j - start) & 1 ? b[j]! : b[j]! << 8;
   return sum;
 }
 
@@ -128,10 +136,25 @@ export interface SegmentCheck {
   readonly sum: number;
 }
 
+/**
+ * The sum of a segment's bytes from `from` to its end, found already (a tunnel's outer checksum covers the inner
+ * segment, whose own check summed those bytes): sum16 of them, which segmentCheck then adds instead of summing them
+ * again. `from` must be even, so that the bytes pair into the same 16-bit words in both sums.
+ */
+export interface KnownTail {
+  readonly from: number;
+  readonly sum: number;
+}
+
+/** The sum of a segment's bytes alone, from the sum of its check: the pseudo-header sum taken back out. */
+export function segmentBytesSum(check: SegmentCheck, segment: Omit<Segment, 'b'>): number {
+  return check.sum - pseudoHeaderSum(segment.src, segment.dst, segment.protocol, segment.length);
+}
+
 /** segmentChecksumStatus, keeping the sum: what completing a partial checksum adds, or a check after it, needs no second pass. */
-export function segmentCheck(segment: Segment, field: number): SegmentCheck {
+export function segmentCheck(segment: Segment, field: number, tail?: KnownTail): SegmentCheck {
   const pseudo = pseudoHeaderSum(segment.src, segment.dst, segment.protocol, segment.length);
-  const sum = sum16(segment.b, 0, segment.length, pseudo);
+  const sum = tail === undefined ? sum16(segment.b, 0, segment.length, pseudo) : sum16(segment.b, 0, tail.from, pseudo) + tail.sum;
   if (sumVerifies(sum)) return { status: 'good', sum };
   return { status: holdsOffloadSeed(field, pseudo) ? 'partial' : 'bad', sum };
 }

@@ -1,6 +1,6 @@
 import { ipBytes } from './address.js';
 import { put16, u16 } from './bytes.js';
-import { finishChecksum, offloadAddend, pseudoHeaderSum, type SegmentCheck, segmentCheck, segmentChecksumStatus, sum16, sumVerifies } from './checksum.js';
+import { finishChecksum, offloadAddend, pseudoHeaderSum, type KnownTail, type SegmentCheck, segmentCheck, segmentChecksumStatus, sum16, sumVerifies } from './checksum.js';
 import type { ChecksumStatus } from './checksum-status.js';
 import { IpProtocol } from './ip-protocol.js';
 import { type Decoded, fail, ok, short } from './result.js';
@@ -52,12 +52,12 @@ export class UdpPacket {
   }
   /**
    * checksumStatus with the sum over pseudo-header and datagram (NaN when truncated): verifiesAfterOffload(src, dst, a)
-   * is then sumVerifies(sum + a).
+   * is then sumVerifies(sum + a). `tail`: the sum of the datagram's last bytes, when a check of what it carries found it.
    */
-  checksumCheck(src: Uint8Array, dst: Uint8Array): SegmentCheck {
+  checksumCheck(src: Uint8Array, dst: Uint8Array, tail?: KnownTail): SegmentCheck {
     // Over IPv4 a zero checksum is "none": nothing to sum. Over IPv6 it is bad, but a tunnel may still verify it (udp in frame.ts).
     if (this.truncated || (this.checksum === 0 && src.length !== 16)) return { status: this.checksum === 0 && src.length === 16 ? 'bad' : 'unverified', sum: Number.NaN };
-    const check = segmentCheck({ b: this.bytes, length: this.length, protocol: IpProtocol.Udp, src, dst }, this.checksum);
+    const check = segmentCheck({ b: this.bytes, length: this.length, protocol: IpProtocol.Udp, src, dst }, this.checksum, tail);
     if (this.checksum === 0) return { status: src.length === 16 ? 'bad' : 'unverified', sum: check.sum };
     return check;
   }
