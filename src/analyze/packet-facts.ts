@@ -400,8 +400,8 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
     default:
       return undefined;
   }
-  const outer = fastIp(network, etherType, data, networkOffset);
-  if (outer === undefined) return undefined;
+  const outer = OUTER_IP;
+  if (!fastIp(outer, network, etherType, data, networkOffset)) return undefined;
   const ip = outer.facts;
   let inner: IpFacts = ip;
   let tunnel: TunnelFacts | undefined;
@@ -409,10 +409,9 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
   let udp: UdpFacts | undefined;
   let checksumOffload: boolean;
   if (ip.protocol === IpProtocol.Tcp) {
-    const t = fastTcp(outer);
-    if (t === undefined) return undefined;
-    tcp = tcpFacts(t.view, t.mss);
-    checksumOffload = t.check?.status === 'partial';
+    tcp = fastTcp(outer);
+    if (tcp === undefined) return undefined;
+    checksumOffload = outer.check?.status === 'partial';
   } else {
     const v = UdpPacket.check(outer.transport);
     if (!v.ok) return undefined;
@@ -425,8 +424,8 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
       const e = EthernetFrame.check(vxlan.value.payload());
       if (!e.ok) return undefined;
       const innerOffset = outer.transportOffset + UDP_HEADER + VXLAN_HEADER + e.value.headerLength;
-      const within = fastIp(e.value.payload(), e.value.etherType, data, innerOffset);
-      if (within === undefined) return undefined;
+      const within = INNER_IP;
+      if (!fastIp(within, e.value.payload(), e.value.etherType, data, innerOffset)) return undefined;
       inner = within.facts;
       tunnel = { kind: 'vxlan', overhead: innerOffset - networkOffset };
       // What completing the inner checksum, if it was left to the NIC, adds to the outer one.
@@ -434,10 +433,9 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
       let innerCheck: SegmentCheck | undefined;
       let innerLength: number;
       if (inner.protocol === IpProtocol.Tcp) {
-        const t = fastTcp(within);
-        if (t === undefined) return undefined;
-        tcp = tcpFacts(t.view, t.mss);
-        innerCheck = t.check;
+        tcp = fastTcp(within);
+        if (tcp === undefined) return undefined;
+        innerCheck = within.check;
         innerLength = within.claimed;
       } else {
         const w = UdpPacket.check(within.transport);
@@ -493,19 +491,30 @@ export function fastPacketFacts(packet: CapturedPacket, frame: number, options: 
 /** The EtherType argument of fastIp for a link without one (raw IP): the version nibble decides, as in the decoder. */
 const RAW_IP = -1;
 
-/** An IP header the fast path reads, with what its transport is read from. */
-interface FastIp {
-  readonly facts: IpHeaderFacts;
-  readonly net: Ipv4Packet | Ipv6Packet;
+/**
+ * An IP header the fast path reads, with what its transport is read from: filled in place by fastIp and fastTcp, one
+ * for the outer header and one for a VXLAN packet's inner one, reused for every packet (an object per header and per
+ * TCP header was a sixteenth of the analyzer's allocation). Valid until the next packet; the facts keep none of it.
+ */
+class FastIp {
+  facts = PLACEHOLDER_IP;
+  net!: Ipv4Packet | Ipv6Packet;
   /** The transport's bytes present, and the length the IP header claims for them. */
-  readonly transport: Uint8Array;
-  readonly claimed: number;
+  transport: Uint8Array = NO_BYTES;
+  claimed = 0;
   /** Where the transport header starts in the packet's data. */
-  readonly transportOffset: number;
+  transportOffset = 0;
+  /** Set by fastTcp: the TCP checksum's sum where its field holds the offload seed. */
+  check: SegmentCheck | undefined;
 }
 
-/** IPv4 (not a fragment) or IPv6 (no extension header) carrying TCP or UDP, whole; undefined for anything else. */
-function fastIp(network: Uint8Array, etherType: number, data: Uint8Array, networkOffset: number): FastIp | undefined {
+const NO_BYTES = new Uint8Array(0);
+const PLACEHOLDER_IP = new IpHeaderFacts(4, '', '', 0, 0, 0, 0, false, undefined, NO_BYTES, 0);
+const OUTER_IP = new FastIp();
+const INNER_IP = new FastIp();
+
+/** IPv4 (not a fragment) or IPv6 (no extension header) carrying TCP or UDP, whole, read into `into`; false for anything else. */
+function fastIp(into: FastIp, network: Uint8Array, etherType: number, data: Uint8Array, networkOffset: number): boolean {
   const raw = etherType === RAW_IP;
   let facts: IpHeaderFacts | undefined;
   let net: Ipv4Packet | Ipv6Packet | undefined;
@@ -514,40 +523,48 @@ function fastIp(network: Uint8Array, etherType: number, data: Uint8Array, networ
     const v4 = Ipv4Packet.check(network);
     if (v4.ok) {
       const p = v4.value;
-      if (p.truncated || p.isFragment) return undefined;
+      if (p.truncated || p.isFragment) return false;
       net = p;
       facts = new IpHeaderFacts(4, p.srcText(), p.dstText(), p.totalLength, p.headerLength, p.ttl, p.protocol, p.dontFragment, undefined, data, networkOffset);
       claimed = p.totalLength - p.headerLength;
     } else if (!raw) {
-      return undefined;
+      return false;
     }
   }
   if (net === undefined) {
-    if (etherType !== EtherType.Ipv6 && !raw) return undefined;
+    if (etherType !== EtherType.Ipv6 && !raw) return false;
     const v6 = Ipv6Packet.check(network);
-    if (!v6.ok) return undefined;
+    if (!v6.ok) return false;
     const p = v6.value;
-    if (p.truncated) return undefined;
+    if (p.truncated) return false;
     net = p;
     facts = new IpHeaderFacts(6, p.srcText(), p.dstText(), 40 + p.payloadLength, 40, p.hopLimit, p.nextHeader, true, undefined, data, networkOffset);
     claimed = p.payloadLength;
   }
-  if (facts === undefined || (facts.protocol !== IpProtocol.Tcp && facts.protocol !== IpProtocol.Udp)) return undefined;
-  return { facts, net, transport: net.payload(), claimed, transportOffset: networkOffset + facts.headerLength };
+  if (facts === undefined || (facts.protocol !== IpProtocol.Tcp && facts.protocol !== IpProtocol.Udp)) return false;
+  into.facts = facts;
+  into.net = net;
+  into.transport = net.payload();
+  into.claimed = claimed;
+  into.transportOffset = networkOffset + facts.headerLength;
+  into.check = undefined;
+  return true;
 }
 
-/** A whole TCP header with well-formed options, and its checksum's sum where the field holds the offload seed. */
-function fastTcp(ip: FastIp): { readonly view: TcpPacket; readonly mss: number | undefined; readonly check: SegmentCheck | undefined } | undefined {
+/**
+ * The facts of a whole TCP header with well-formed options after `ip` (filled by fastIp); sets `ip.check`, its
+ * checksum's sum, where the field holds the offload seed (the decoder's rule, segmentChecksumStatus).
+ */
+function fastTcp(ip: FastIp): TcpFacts | undefined {
   const v = TcpPacket.check(ip.transport, ip.claimed);
   if (!v.ok) return undefined;
   const t = v.value;
   if (t.truncated) return undefined;
   const mss = t.optionsMss();
   if (mss === MALFORMED_TCP_OPTIONS) return undefined;
-  // Summed only where the field holds the seed (the decoder's rule, segmentChecksumStatus).
   const net = ip.net;
-  const check = holdsOffloadSeed(t.checksum, net.pseudoHeaderSum(IpProtocol.Tcp, ip.claimed)) ? t.checksumCheck(net.src, net.dst) : undefined;
-  return { view: t, mss: mss === NO_MSS_OPTION ? undefined : mss, check };
+  ip.check = holdsOffloadSeed(t.checksum, net.pseudoHeaderSum(IpProtocol.Tcp, ip.claimed)) ? t.checksumCheck(net.src, net.dst) : undefined;
+  return tcpFacts(t, mss === NO_MSS_OPTION ? undefined : mss);
 }
 
 /** A UDP checksum's sum where the field holds the offload seed; undefined (not summed) otherwise. */
