@@ -35,3 +35,12 @@ export function layoutMismatches(object: string, struct: string, layout: Readonl
   }
   return wrong;
 }
+
+/**
+ * The struct's members but padding, and the fields `layout` names (a struct the TypeScript side writes whole must have
+ * no member it leaves alone): both sorted, to be compared.
+ */
+export function membersAndLayoutFields(object: string, struct: string, layout: Readonly<Record<string, number>>): [string[], string[]] {
+  const members = [...pahole(object, struct).members.keys()].filter((f) => f !== 'pad').sort();
+  return [members, Object.keys(layout).filter((f) => f !== 'size').sort()];
+}
