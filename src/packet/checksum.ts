@@ -31,9 +31,9 @@ export function sum16(b: Uint8Array, start: number, end: number, initial = 0): n
 }
 
 /**
- * sum16 over aligned 32-bit words of a typed array: half as much time again as unaligned DataView reads (5.3 against
- * 3.3 GB/s here). The bytes before the first aligned word and after the last are added one by one, each in its place
- * in the big-endian word pairs counted from `start`.
+ * sum16 over aligned 32-bit words of a typed array, faster than unaligned DataView reads (4.0 against 3.3 GB/s on
+ * 4.5 KB ranges here). The bytes before the first aligned word and after the last are added one by one, each in its
+ * place in the big-endian word pairs counted from `start`.
  */
 function wideSum(b: Uint8Array, start: number, end: number, initial: number): number {
   const buffer = b.buffer;
